@@ -1,0 +1,40 @@
+# Two commands do all set-up on a fresh machine: `make test` and `make bench`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+KERNEL_SOURCES := $(wildcard src/cyconv/_kernels/*.pyx src/cyconv/_kernels/*.pxd src/cyconv/_kernels/*.h)
+
+.PHONY: test bench bench-full build clean info
+
+$(VENV)/.installed: pyproject.toml setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "setuptools>=64" wheel "Cython>=3.0" "numpy>=2.0"
+	$(PY) -m pip install --quiet --no-build-isolation -e ".[test]"
+	touch $@
+
+$(VENV)/.built: $(VENV)/.installed $(KERNEL_SOURCES) setup.py
+	$(PY) setup.py --quiet build_ext --inplace -j 2
+	touch $@
+
+build: $(VENV)/.built
+
+# torch (CPU, pinned) is the optional oracle and competitor; its wheel is on local disk here.
+$(VENV)/.compare: $(VENV)/.installed
+	$(PY) -m pip install --quiet "torch==2.13.0" || echo "torch not installed: benchmarks run without it"
+	touch $@
+
+test: $(VENV)/.built
+	$(PY) -m pytest -q tests
+
+bench: $(VENV)/.built $(VENV)/.compare
+	$(PY) -m cyconv bench --quick
+
+bench-full: $(VENV)/.built $(VENV)/.compare
+	$(PY) -m pytest benchmarks --benchmark-only --benchmark-group-by=group --benchmark-columns=median,iqr,rounds
+
+info: $(VENV)/.built
+	$(PY) -m cyconv info
+
+clean:
+	rm -rf build $(VENV) src/cyconv/_kernels/*.c src/cyconv/_kernels/*.so src/*.egg-info

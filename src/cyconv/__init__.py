@@ -1,0 +1,21 @@
+"""cyconv: Cython/OpenMP CPU kernels for convolution and pooling, forward and backward.
+
+All ops take NumPy arrays in NCHW layout (N, C, *spatial) with PyTorch's argument names.
+"""
+from ._threads import get_num_threads, set_num_threads, threads
+from ._validate import ConvGrads
+from .conv import conv2d, conv2d_backward
+from .pool import (avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward, min_pool2d,
+                   min_pool2d_backward)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConvGrads",
+    "avg_pool2d", "avg_pool2d_backward",
+    "conv2d", "conv2d_backward",
+    "get_num_threads",
+    "max_pool2d", "max_pool2d_backward",
+    "min_pool2d", "min_pool2d_backward",
+    "set_num_threads", "threads",
+]

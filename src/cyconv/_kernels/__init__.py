@@ -1,0 +1,1 @@
+"""Compiled kernels: compute only (no validation, no allocation policy)."""

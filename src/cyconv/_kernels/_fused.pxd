@@ -1,0 +1,4 @@
+# The float types every kernel is specialized for.
+ctypedef fused floating:
+    float
+    double

@@ -1,0 +1,142 @@
+"""The one place for shape arithmetic.
+
+Normalizes int/tuple arguments to per-dimension tuples, resolves every padding form to
+per-side pairs, and computes output sizes and FLOP counts. The public API, the
+reference, the tests and the benchmarks all call these functions, so a rule (for example
+where 'same' puts the odd padding element) lives in exactly one place.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Sequence
+
+PADDING_STRINGS = ("valid", "same", "full", "causal")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def normalize_tuple(value, ndim: int, name: str, *, minimum: int = 1) -> tuple:
+    """Return ``value`` as a tuple of ``ndim`` Python ints, each ``>= minimum``.
+
+    An int means "the same for every spatial dim". Raises ``TypeError`` for non-integers and
+    ``ValueError`` for a wrong length or a value below ``minimum``.
+    """
+    if _is_int(value):
+        values = (int(value),) * ndim
+    elif isinstance(value, (tuple, list)):
+        if len(value) != ndim:
+            raise ValueError(f"{name} must be an int or a sequence of {ndim} ints, got {value!r}")
+        if not all(_is_int(v) for v in value):
+            raise TypeError(f"{name} must contain only ints, got {value!r}")
+        values = tuple(int(v) for v in value)
+    else:
+        raise TypeError(f"{name} must be an int or a tuple of {ndim} ints, got {value!r}")
+    if any(v < minimum for v in values):
+        kind = "positive" if minimum == 1 else f">= {minimum}"
+        raise ValueError(f"{name} must be {kind}, got {value!r}")
+    return values
+
+
+def resolve_padding(padding, kernel_size: Sequence[int], dilation: Sequence[int],
+                    stride: Sequence[int] | None = None,
+                    input_size: Sequence[int] | None = None,
+                    name: str = "padding") -> tuple:
+    """Resolve any padding form to per-side pairs ``((lo, hi), ...)``, one per spatial dim.
+
+    Accepted forms: an int; a per-dim tuple of ints; per-side pairs ``((lo, hi), ...)``;
+    ``'valid'`` (no padding); ``'full'`` (``dilation*(k-1)`` on both sides); ``'causal'``
+    (1-D only: ``dilation*(k-1)`` on the left); ``'same'``: output size ``ceil(L/stride)``,
+    total padding ``max((out-1)*stride + dilation*(k-1) + 1 - L, 0)`` with the odd element at
+    the end (PyTorch's and TensorFlow's rule; SciPy puts it at the start). With stride 1
+    'same' does not depend on the input size.
+    """
+    ndim = len(kernel_size)
+    eff = [d * (k - 1) for k, d in zip(kernel_size, dilation)]
+    if isinstance(padding, str):
+        mode = padding.lower()
+        if mode == "valid":
+            return tuple((0, 0) for _ in range(ndim))
+        if mode == "full":
+            return tuple((e, e) for e in eff)
+        if mode == "causal":
+            if ndim != 1:
+                raise ValueError(f"{name}='causal' is only defined for 1-D convolution, got {ndim} spatial dims")
+            return ((eff[0], 0),)
+        if mode == "same":
+            stride = tuple(stride) if stride is not None else (1,) * ndim
+            pairs = []
+            for i in range(ndim):
+                if stride[i] == 1:
+                    total = eff[i]
+                else:
+                    if input_size is None:
+                        raise ValueError(f"{name}='same' with stride > 1 needs the input size")
+                    out = -(-input_size[i] // stride[i])
+                    total = max((out - 1) * stride[i] + eff[i] + 1 - input_size[i], 0)
+                pairs.append((total // 2, total - total // 2))
+            return tuple(pairs)
+        raise ValueError(f"{name} must be an int, a tuple or one of {PADDING_STRINGS}, got {padding!r}")
+    if isinstance(padding, (tuple, list)) and len(padding) == ndim and all(
+            isinstance(p, (tuple, list)) for p in padding):
+        pairs = []
+        for p in padding:
+            if len(p) != 2 or not all(_is_int(v) for v in p):
+                raise ValueError(f"{name} per-side pairs must be (lo, hi) ints, got {padding!r}")
+            pairs.append((int(p[0]), int(p[1])))
+        if any(v < 0 for pair in pairs for v in pair):
+            raise ValueError(f"{name} must be non-negative, got {padding!r}")
+        return tuple(pairs)
+    per_dim = normalize_tuple(padding, ndim, name, minimum=0)
+    return tuple((p, p) for p in per_dim)
+
+
+def conv_output_size(input_size: int, kernel: int, stride: int, pad: tuple, dilation: int) -> int:
+    """Output length of a convolution along one dim (floor rule, as PyTorch)."""
+    return (input_size + pad[0] + pad[1] - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def conv_output_shape(input_shape, kernel_size, stride, padding_pairs, dilation) -> tuple:
+    return tuple(conv_output_size(i, k, s, p, d)
+                 for i, k, s, p, d in zip(input_shape, kernel_size, stride, padding_pairs, dilation))
+
+
+def conv_transpose_output_shape(input_shape, kernel_size, stride, padding_pairs, dilation,
+                                output_padding) -> tuple:
+    """Output shape of a transposed convolution: the input shape of the matching conv."""
+    return tuple((i - 1) * s - p[0] - p[1] + d * (k - 1) + op + 1
+                 for i, k, s, p, d, op in zip(input_shape, kernel_size, stride, padding_pairs,
+                                              dilation, output_padding))
+
+
+def pool_output_size(input_size: int, kernel: int, stride: int, pad: tuple, dilation: int,
+                     ceil_mode: bool) -> int:
+    """Output length of a pooling window along one dim (PyTorch's rule).
+
+    With ``ceil_mode`` the division rounds up, but the last window must start inside the
+    input or the left padding (otherwise it is dropped).
+    """
+    span = input_size + pad[0] + pad[1] - dilation * (kernel - 1) - 1
+    if span < 0:
+        return 0
+    if ceil_mode:
+        out = -(-span // stride) + 1
+        if (out - 1) * stride >= input_size + pad[0]:
+            out -= 1
+    else:
+        out = span // stride + 1
+    return out
+
+
+def pool_output_shape(input_shape, kernel_size, stride, padding_pairs, dilation, ceil_mode) -> tuple:
+    return tuple(pool_output_size(i, k, s, p, d, ceil_mode)
+                 for i, k, s, p, d in zip(input_shape, kernel_size, stride, padding_pairs, dilation))
+
+
+def conv_flops(batch: int, out_channels: int, in_channels: int, groups: int,
+               output_shape, kernel_size) -> int:
+    """Forward FLOPs of a convolution: 2 * N * C_out * prod(out) * (C_in/groups) * prod(kernel)."""
+    return (2 * batch * out_channels * math.prod(output_shape) * (in_channels // groups)
+            * math.prod(kernel_size))

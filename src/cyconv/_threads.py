@@ -1,0 +1,110 @@
+"""Thread-count control for the kernels.
+
+Resolution order for one call: the op's ``num_threads=`` argument, then the innermost
+``cyconv.threads(n)`` context, then ``set_num_threads(n)``, then ``OMP_NUM_THREADS``, then the
+number of CPUs this process may run on. The count is resolved here, in Python, and passed to
+the kernels' ``prange(num_threads=...)``; when a kernel step calls NumPy's BLAS we limit the BLAS
+pool to the same count (through threadpoolctl, when installed) so OpenMP threads and BLAS
+threads never oversubscribe the cores.
+"""
+from __future__ import annotations
+
+import contextlib
+import numbers
+import os
+import threading
+
+_global_threads: int | None = None
+_local = threading.local()
+
+
+def _env_threads() -> int | None:
+    value = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    return None
+
+
+def _check(n, name: str) -> int:
+    if not isinstance(n, numbers.Integral) or isinstance(n, bool):
+        raise TypeError(f"{name} must be a positive int or None, got {n!r}")
+    if n < 1:
+        raise ValueError(f"{name} must be a positive int or None, got {n}")
+    return int(n)
+
+
+def get_num_threads() -> int:
+    """The thread count cyconv's kernels use when an op gets ``num_threads=None``."""
+    stack = getattr(_local, "stack", None)
+    if stack:
+        return stack[-1]
+    if _global_threads is not None:
+        return _global_threads
+    return _env_threads() or _default_threads()
+
+
+def _default_threads() -> int:
+    # OpenMP's own default honours the affinity mask and threadpoolctl's openmp limits.
+    from ._kernels import _info
+    if _info.openmp_enabled():
+        return max(1, _info.openmp_max_threads())
+    return 1
+
+
+def set_num_threads(n: int | None) -> None:
+    """Set the default thread count for all ops (``None`` restores the default)."""
+    global _global_threads
+    _global_threads = None if n is None else _check(n, "n")
+
+
+@contextlib.contextmanager
+def threads(n: int):
+    """Context manager: ops called inside (from this Python thread) use ``n`` threads."""
+    n = _check(n, "n")
+    stack = getattr(_local, "stack", None)
+    if stack is None:
+        stack = _local.stack = []
+    stack.append(n)
+    try:
+        yield n
+    finally:
+        stack.pop()
+
+
+def resolve(num_threads) -> int:
+    """The thread count for one call."""
+    if num_threads is None:
+        return get_num_threads()
+    return _check(num_threads, "num_threads")
+
+
+_controller = None
+_controller_lock = threading.Lock()
+
+
+def _blas_controller():
+    global _controller
+    if _controller is None:
+        with _controller_lock:
+            if _controller is None:
+                try:
+                    from threadpoolctl import ThreadpoolController
+                    _controller = ThreadpoolController()
+                except Exception:  # noqa: BLE001 - threadpoolctl is optional
+                    _controller = False
+    return _controller
+
+
+def blas_limit(n: int):
+    """Context manager limiting NumPy's BLAS to ``n`` threads while our kernels use ``n``.
+
+    A no-op when threadpoolctl is missing or BLAS already uses at most ``n`` threads.
+    """
+    controller = _blas_controller()
+    if not controller:
+        return contextlib.nullcontext()
+    current = max((info.get("num_threads", 1) for info in controller.info()
+                   if info.get("user_api") == "blas"), default=1)
+    if current <= n:
+        return contextlib.nullcontext()
+    return controller.limit(limits=n, user_api="blas")

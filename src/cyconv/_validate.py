@@ -1,0 +1,203 @@
+"""Argument validation shared by the public API and the reference.
+
+Every check happens here, in Python, before any kernel (and any ``nogil`` code) runs.
+Messages name the argument and the shapes involved.
+"""
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from . import _shapes
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+class ConvGrads(NamedTuple):
+    """Gradients of a convolution; entries that were not requested with ``need`` are None."""
+
+    grad_input: np.ndarray | None
+    grad_weight: np.ndarray | None
+    grad_bias: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class ConvParams:
+    """A validated convolution: every argument normalized to per-dim tuples."""
+
+    ndim: int
+    batch: int
+    in_channels: int
+    out_channels: int
+    groups: int
+    input_shape: tuple
+    kernel_size: tuple
+    stride: tuple
+    padding: tuple  # per-side pairs
+    dilation: tuple
+    output_shape: tuple
+    dtype: np.dtype
+
+    @property
+    def output_array_shape(self) -> tuple:
+        return (self.batch, self.out_channels) + self.output_shape
+
+    @property
+    def flops(self) -> int:
+        return _shapes.conv_flops(self.batch, self.out_channels, self.in_channels, self.groups,
+                                  self.output_shape, self.kernel_size)
+
+
+@dataclass(frozen=True)
+class PoolParams:
+    """A validated pooling window: every argument normalized to per-dim tuples."""
+
+    ndim: int
+    batch: int
+    channels: int
+    input_shape: tuple
+    kernel_size: tuple
+    stride: tuple
+    padding: tuple  # per-side pairs
+    dilation: tuple
+    ceil_mode: bool
+    output_shape: tuple
+    dtype: np.dtype
+
+    @property
+    def output_array_shape(self) -> tuple:
+        return (self.batch, self.channels) + self.output_shape
+
+
+def as_float_array(a, name: str, ndim: int | None = None, what: str = "") -> np.ndarray:
+    """Return ``a`` as an ndarray of float32/float64 without any dtype cast."""
+    if not isinstance(a, np.ndarray):
+        if a is None:
+            raise TypeError(f"{name} must be an array, got None")
+        a = np.asarray(a)
+    if a.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must have dtype float32 or float64, got {a.dtype} "
+                        f"(shape {a.shape}); cast it explicitly, cyconv never casts silently")
+    if ndim is not None and a.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D {what}, got shape {a.shape}")
+    return a
+
+
+def check_bool(value, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {value!r}")
+    return bool(value)
+
+
+def _layout(ndim: int) -> str:
+    return "(N, C, " + ", ".join("DHW"[3 - ndim:]) + ")"
+
+
+def conv_params(x, weight, bias, *, stride, padding, dilation, groups, ndim: int) -> ConvParams:
+    """Validate a convolution call and return its normalized parameters."""
+    x = as_float_array(x, "x", ndim + 2, _layout(ndim))
+    weight = as_float_array(weight, "weight", ndim + 2, "(C_out, C_in/groups, *kernel)")
+    if weight.dtype != x.dtype:
+        raise TypeError(f"x and weight must share a dtype, got x {x.dtype} and weight {weight.dtype}")
+    if not isinstance(groups, numbers.Integral) or isinstance(groups, bool):
+        raise TypeError(f"groups must be an int, got {groups!r}")
+    if groups < 1:
+        raise ValueError(f"groups must be positive, got {groups}")
+    n, c_in = x.shape[:2]
+    c_out, c_per_group = weight.shape[:2]
+    kernel = tuple(int(k) for k in weight.shape[2:])
+    if c_in < 1 or c_out < 1 or min(kernel) < 1 or min(x.shape[2:]) < 1:
+        raise ValueError(f"x {x.shape} and weight {weight.shape} must have non-empty channel, "
+                         f"kernel and spatial dims")
+    if c_in % groups:
+        raise ValueError(f"x has {c_in} channels (shape {x.shape}), not divisible by groups={groups}")
+    if c_out % groups:
+        raise ValueError(f"weight has {c_out} output channels (shape {weight.shape}), "
+                         f"not divisible by groups={groups}")
+    if c_per_group * groups != c_in:
+        raise ValueError(f"weight shape {weight.shape} expects {c_per_group * groups} input channels "
+                         f"with groups={groups}, but x has {c_in} (shape {x.shape})")
+    if bias is not None:
+        bias = as_float_array(bias, "bias", 1, "(C_out,)")
+        if bias.dtype != x.dtype:
+            raise TypeError(f"bias must share the dtype of x ({x.dtype}), got {bias.dtype}")
+        if bias.shape[0] != c_out:
+            raise ValueError(f"bias must have shape ({c_out},) for weight {weight.shape}, got {bias.shape}")
+    stride_t = _shapes.normalize_tuple(stride, ndim, "stride")
+    dilation_t = _shapes.normalize_tuple(dilation, ndim, "dilation")
+    in_shape = tuple(int(s) for s in x.shape[2:])
+    pads = _shapes.resolve_padding(padding, kernel, dilation_t, stride_t, in_shape)
+    out_shape = _shapes.conv_output_shape(in_shape, kernel, stride_t, pads, dilation_t)
+    if min(out_shape) < 1:
+        raise ValueError(f"output size {out_shape} is too small: input {x.shape}, weight {weight.shape}, "
+                         f"stride={stride_t}, padding={pads}, dilation={dilation_t}")
+    return ConvParams(ndim, int(n), int(c_in), int(c_out), int(groups), in_shape, kernel, stride_t,
+                      pads, dilation_t, out_shape, x.dtype)
+
+
+def pool_params(x, kernel_size, stride, padding, dilation, ceil_mode, *, ndim: int) -> PoolParams:
+    """Validate a pooling call and return its normalized parameters.
+
+    ``stride=None`` means ``stride=kernel_size``. As in PyTorch, padding on each side may be at
+    most half the kernel size, so no window lies entirely in the padding.
+    """
+    x = as_float_array(x, "x", ndim + 2, _layout(ndim))
+    kernel = _shapes.normalize_tuple(kernel_size, ndim, "kernel_size")
+    stride_t = kernel if stride is None else _shapes.normalize_tuple(stride, ndim, "stride")
+    dilation_t = _shapes.normalize_tuple(dilation, ndim, "dilation")
+    ceil_mode = check_bool(ceil_mode, "ceil_mode")
+    n, c = x.shape[:2]
+    in_shape = tuple(int(s) for s in x.shape[2:])
+    if c < 1 or min(in_shape) < 1:
+        raise ValueError(f"x must have non-empty channel and spatial dims, got shape {x.shape}")
+    pads = _shapes.resolve_padding(padding, kernel, dilation_t, stride_t, in_shape)
+    for (lo, hi), k in zip(pads, kernel):
+        if lo > k // 2 or hi > k // 2:
+            raise ValueError(f"padding {pads} must be at most half of kernel_size {kernel} on each side")
+    out_shape = _shapes.pool_output_shape(in_shape, kernel, stride_t, pads, dilation_t, ceil_mode)
+    if min(out_shape) < 1:
+        raise ValueError(f"output size {out_shape} is too small: input {x.shape}, kernel_size={kernel}, "
+                         f"stride={stride_t}, padding={pads}, dilation={dilation_t}")
+    return PoolParams(ndim, int(n), int(c), in_shape, kernel, stride_t, pads, dilation_t, ceil_mode,
+                      out_shape, x.dtype)
+
+
+def check_grad_output(grad_output, expected_shape: tuple, dtype, name: str = "grad_output") -> np.ndarray:
+    g = as_float_array(grad_output, name)
+    if g.shape != tuple(expected_shape):
+        raise ValueError(f"{name} must have shape {tuple(expected_shape)} (the forward output), got {g.shape}")
+    if g.dtype != dtype:
+        raise TypeError(f"{name} must have dtype {dtype} like the forward inputs, got {g.dtype}")
+    return g
+
+
+NEED_NAMES = ("input", "weight", "bias")
+
+
+def check_need(need) -> frozenset:
+    if isinstance(need, str):
+        need = (need,)
+    try:
+        items = frozenset(need)
+    except TypeError:
+        raise TypeError(f"need must be a tuple of names from {NEED_NAMES}, got {need!r}") from None
+    unknown = items - set(NEED_NAMES)
+    if unknown:
+        raise ValueError(f"need has unknown entries {sorted(unknown)}; allowed: {NEED_NAMES}")
+    return items
+
+
+def check_indices(indices, expected_shape: tuple, input_shape: tuple) -> np.ndarray:
+    """Validate max/min-pool indices: int64, output-shaped, each inside its input plane."""
+    if not isinstance(indices, np.ndarray) or indices.dtype != np.int64:
+        raise TypeError(f"indices must be the int64 array returned with return_indices=True, "
+                        f"got {type(indices).__name__} {getattr(indices, 'dtype', '')}")
+    if indices.shape != tuple(expected_shape):
+        raise ValueError(f"indices must have shape {tuple(expected_shape)}, got {indices.shape}")
+    plane = int(np.prod(input_shape))
+    if indices.size and (indices.min() < 0 or indices.max() >= plane):
+        raise ValueError(f"indices must lie in [0, {plane}) for input spatial shape {input_shape}")
+    return indices
