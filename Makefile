@@ -24,7 +24,7 @@ $(VENV)/.compare: $(VENV)/.installed
 	$(PY) -m pip install --quiet "torch==2.13.0" || echo "torch not installed: benchmarks run without it"
 	touch $@
 
-test: $(VENV)/.built
+test: $(VENV)/.built $(VENV)/.compare
 	$(PY) -m pytest -q tests
 
 bench: $(VENV)/.built $(VENV)/.compare

@@ -81,6 +81,9 @@ import glob
 
 KERNELS = sorted(os.path.splitext(os.path.basename(p))[0]
                  for p in glob.glob("src/cyconv/_kernels/*.pyx"))
+# Developer convenience: CYCONV_ONLY=_pool,_info rebuilds just those modules.
+if os.environ.get("CYCONV_ONLY"):
+    KERNELS = [k for k in KERNELS if k in os.environ["CYCONV_ONLY"].split(",")]
 
 extensions = [
     Extension(
