@@ -1,0 +1,663 @@
+"""Convolution kernels: im2col/col2im lowering and a direct (plane-wise) convolution.
+
+Compute only. Every function takes C-contiguous 5-D arrays (N, C, D, H, W) - 1-D and 2-D
+convolutions are views with singleton depth/height - and a ``Geom`` describing the
+kernel, stride, leading padding, dilation and output size in all three dims. The Python
+layer (``cyconv/conv.py``) validates, allocates and never lets these run on bad shapes.
+"""
+from cython.parallel cimport prange
+from libc.string cimport memset, memcpy
+
+from cyconv._kernels._fused cimport floating
+from cyconv._kernels._omp cimport omp_get_thread_num
+
+
+ctypedef struct Geom:
+    # input spatial size
+    Py_ssize_t D, H, W
+    # kernel size
+    Py_ssize_t KD, KH, KW
+    Py_ssize_t SD, SH, SW     # stride
+    Py_ssize_t PD, PH, PW     # padding before the first element (trailing padding is implied)
+    Py_ssize_t DD, DH, DW     # dilation
+    Py_ssize_t OD, OH, OW     # output spatial size
+
+
+cdef inline Py_ssize_t _ceil_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    # b > 0; exact for negative a as well
+    if a >= 0:
+        return (a + b - 1) // b
+    return -((-a) // b)
+
+
+cdef inline void _valid_range(Py_ssize_t offset, Py_ssize_t stride, Py_ssize_t size,
+                              Py_ssize_t n_out, Py_ssize_t* lo, Py_ssize_t* hi) noexcept nogil:
+    """Output positions o in [lo, hi) whose input index o*stride + offset lies in [0, size).
+
+    Clipping once per row keeps bounds tests out of the innermost loops.
+    """
+    cdef Py_ssize_t a = _ceil_div(-offset, stride)
+    cdef Py_ssize_t b = _ceil_div(size - offset, stride)
+    if a < 0:
+        a = 0
+    if b > n_out:
+        b = n_out
+    if b < a:
+        b = a
+    lo[0] = a
+    hi[0] = b
+
+
+# ----------------------------------------------------------------------------------------
+# im2col + GEMM: blocks of output pixels are lowered into packed panels of a thread-local
+# buffer and multiplied by the packed weights with the register-tiled micro-kernel of
+# _gemm.h, inside the same OpenMP region (no BLAS: no second thread pool to oversubscribe
+# the cores, and results that do not depend on the thread count).
+# ----------------------------------------------------------------------------------------
+
+cdef extern from "_gemm.h" nogil:
+    ctypedef void (*cyconv_ukr_f32_t)(Py_ssize_t, const float*, const float*, float*, Py_ssize_t) noexcept nogil
+    ctypedef void (*cyconv_ukr_f64_t)(Py_ssize_t, const double*, const double*, double*, Py_ssize_t) noexcept nogil
+    cyconv_ukr_f32_t cyconv_ukr_f32
+    cyconv_ukr_f64_t cyconv_ukr_f64
+    int cyconv_mr_f32, cyconv_nr_f32, cyconv_mr_f64, cyconv_nr_f64, cyconv_isa
+    int cyconv_select_isa(int isa)
+    int cyconv_cpu_isa()
+
+cdef enum:
+    MAX_TILE = 384  # largest MR * NR of any micro-kernel (8 x 48)
+
+ISA_NAMES = ("generic", "avx2", "avx512")
+
+
+def select_isa(int isa=-1):
+    """Use the micro-kernels of ``isa`` (0 generic, 1 AVX2, 2 AVX-512; -1 = best available).
+
+    A request above what the CPU supports falls back to the best supported. Returns the ISA
+    now in use.
+    """
+    return cyconv_select_isa(isa)
+
+
+def cpu_isa():
+    """The best micro-kernel ISA this CPU supports (0 generic, 1 AVX2, 2 AVX-512)."""
+    return cyconv_cpu_isa()
+
+
+def current_isa():
+    return cyconv_isa
+
+
+def tile_shape(bint single):
+    """(MR, NR) of the micro-kernel in use for float32 (single) or float64."""
+    if single:
+        return cyconv_mr_f32, cyconv_nr_f32
+    return cyconv_mr_f64, cyconv_nr_f64
+
+
+cdef inline void _ukr(Py_ssize_t K, const floating* A, const floating* B, floating* C,
+                      Py_ssize_t ldc) noexcept nogil:
+    if floating is float:
+        cyconv_ukr_f32(K, A, B, C, ldc)
+    else:
+        cyconv_ukr_f64(K, A, B, C, ldc)
+
+
+cdef void _ukr_edge(Py_ssize_t K, const floating* A, const floating* B, floating* C,
+                    Py_ssize_t ldc, Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t MR,
+                    Py_ssize_t NR) noexcept nogil:
+    """A partial tile: compute the full register tile on the stack, add the valid part."""
+    cdef floating tile[MAX_TILE]
+    cdef Py_ssize_t i, j
+    memset(tile, 0, MR * NR * sizeof(floating))
+    _ukr(K, A, B, tile, NR)
+    for i in range(rows):
+        for j in range(cols):
+            C[i * ldc + j] += tile[i * NR + j]
+
+
+cdef void _gather_taps(const floating* plane, const Geom* g, Py_ssize_t kd, Py_ssize_t kh,
+                       Py_ssize_t kw, Py_ssize_t p0, Py_ssize_t count,
+                       floating* out) noexcept nogil:
+    """out[q] = the input seen through tap (kd, kh, kw) at flat output position p0 + q.
+
+    Zero where the tap falls into the padding. Walks the positions one output row at a
+    time so bounds are clipped per row, not per element.
+    """
+    cdef Py_ssize_t od = p0 // (g.OH * g.OW), oh = (p0 // g.OW) % g.OH, ow = p0 % g.OW
+    cdef Py_ssize_t off_w = kw * g.DW - g.PW
+    cdef Py_ssize_t q = 0, seg, idd, ih, lo, hi, a, b, t
+    cdef const floating* src
+    _valid_range(off_w, g.SW, g.W, g.OW, &lo, &hi)
+    while q < count:
+        seg = g.OW - ow
+        if seg > count - q:
+            seg = count - q
+        idd = od * g.SD - g.PD + kd * g.DD
+        ih = oh * g.SH - g.PH + kh * g.DH
+        a = lo if lo > ow else ow
+        b = hi if hi < ow + seg else ow + seg
+        if idd < 0 or idd >= g.D or ih < 0 or ih >= g.H or b <= a:
+            memset(out + q, 0, seg * sizeof(floating))
+        else:
+            src = plane + (idd * g.H + ih) * g.W + off_w
+            if a > ow:
+                memset(out + q, 0, (a - ow) * sizeof(floating))
+            if g.SW == 1:
+                memcpy(out + q + (a - ow), src + a, (b - a) * sizeof(floating))
+            else:
+                for t in range(a, b):
+                    out[q + t - ow] = src[t * g.SW]
+            if b < ow + seg:
+                memset(out + q + (b - ow), 0, (ow + seg - b) * sizeof(floating))
+        q = q + seg
+        ow = 0
+        oh = oh + 1
+        if oh == g.OH:
+            oh = 0
+            od = od + 1
+
+
+cdef void _scatter_add_taps(floating* plane, const Geom* g, Py_ssize_t kd, Py_ssize_t kh,
+                            Py_ssize_t kw, Py_ssize_t p0, Py_ssize_t count,
+                            const floating* row) noexcept nogil:
+    """The adjoint of :func:`_gather_taps`: add row[q] onto the input it was read from."""
+    cdef Py_ssize_t od = p0 // (g.OH * g.OW), oh = (p0 // g.OW) % g.OH, ow = p0 % g.OW
+    cdef Py_ssize_t off_w = kw * g.DW - g.PW
+    cdef Py_ssize_t q = 0, seg, idd, ih, lo, hi, a, b, t
+    cdef floating* dst
+    _valid_range(off_w, g.SW, g.W, g.OW, &lo, &hi)
+    while q < count:
+        seg = g.OW - ow
+        if seg > count - q:
+            seg = count - q
+        idd = od * g.SD - g.PD + kd * g.DD
+        ih = oh * g.SH - g.PH + kh * g.DH
+        a = lo if lo > ow else ow
+        b = hi if hi < ow + seg else ow + seg
+        if not (idd < 0 or idd >= g.D or ih < 0 or ih >= g.H or b <= a):
+            dst = plane + (idd * g.H + ih) * g.W + off_w
+            if g.SW == 1:
+                for t in range(a, b):
+                    dst[t] += row[q + t - ow]
+            else:
+                for t in range(a, b):
+                    dst[t * g.SW] += row[q + t - ow]
+        q = q + seg
+        ow = 0
+        oh = oh + 1
+        if oh == g.OH:
+            oh = 0
+            od = od + 1
+
+
+cdef inline void _tap_of(Py_ssize_t tap, const Geom* g, Py_ssize_t* kd, Py_ssize_t* kh,
+                         Py_ssize_t* kw) noexcept nogil:
+    kd[0] = tap // (g.KH * g.KW)
+    kh[0] = (tap // g.KW) % g.KH
+    kw[0] = tap % g.KW
+
+
+cdef void _forward_item(const floating* x_group, const floating* a_group, floating* y_group,
+                        const floating* bias_group, Py_ssize_t cout, Py_ssize_t kg,
+                        Py_ssize_t p0, Py_ssize_t count, const Geom* g,
+                        floating* bpack, floating* row, Py_ssize_t MR,
+                        Py_ssize_t NR, Py_ssize_t KC) noexcept nogil:
+    """y[co, p0:p0+count] = bias + W_group @ cols for one block of output pixels of one group."""
+    cdef Py_ssize_t T = g.KD * g.KH * g.KW
+    cdef Py_ssize_t plane = g.D * g.H * g.W
+    cdef Py_ssize_t P = g.OD * g.OH * g.OW
+    cdef Py_ssize_t npb = (count + NR - 1) // NR
+    cdef Py_ssize_t npa = (cout + MR - 1) // MR
+    cdef Py_ssize_t k, j, i, co, p, kc0, kc, kd, kh, kw, rows, cols
+    cdef floating beta
+    cdef floating* dst
+    memset(row + count, 0, (npb * NR - count) * sizeof(floating))
+    for k in range(kg):
+        _tap_of(k % T, g, &kd, &kh, &kw)
+        _gather_taps(x_group + (k // T) * plane, g, kd, kh, kw, p0, count, row)
+        for j in range(npb):
+            memcpy(bpack + (j * kg + k) * NR, row + j * NR, NR * sizeof(floating))
+    for co in range(cout):
+        dst = y_group + co * P + p0
+        beta = bias_group[co] if bias_group != NULL else 0
+        for p in range(count):
+            dst[p] = beta
+    kc0 = 0
+    while kc0 < kg:
+        kc = KC if kg - kc0 > KC else kg - kc0
+        for j in range(npb):
+            cols = NR if count - j * NR > NR else count - j * NR
+            for i in range(npa):
+                rows = MR if cout - i * MR > MR else cout - i * MR
+                if rows == MR and cols == NR:
+                    _ukr(kc, a_group + (i * kg + kc0) * MR, bpack + (j * kg + kc0) * NR,
+                         y_group + i * MR * P + p0 + j * NR, P)
+                else:
+                    _ukr_edge(kc, a_group + (i * kg + kc0) * MR, bpack + (j * kg + kc0) * NR,
+                              y_group + i * MR * P + p0 + j * NR, P, rows, cols, MR, NR)
+        kc0 = kc0 + KC
+
+
+def gemm_forward(const floating[:, :, :, :, ::1] x, const floating[::1] a_packed,
+                 floating[:, :, ::1] y, const floating[::1] bias, bint has_bias,
+                 Py_ssize_t groups, Geom g, Py_ssize_t block, floating[:, ::1] work,
+                 Py_ssize_t KC, int num_threads):
+    """y (N, C_out, P) = conv(x, w) (+ bias) by blocked im2col + GEMM.
+
+    a_packed : weights as (groups, ceil(C_out_g/MR), K_g, MR), rows past C_out_g zero.
+    work : (num_threads, K_g * block + block) scratch, one row per thread.
+    block : output pixels per work item, a multiple of NR.
+    """
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], CO = y.shape[1], P = y.shape[2]
+    cdef Py_ssize_t cig = C // groups, cog = CO // groups
+    cdef Py_ssize_t T = g.KD * g.KH * g.KW
+    cdef Py_ssize_t kg = cig * T
+    cdef Py_ssize_t MR, NR
+    cdef Py_ssize_t nblk = (P + block - 1) // block
+    cdef Py_ssize_t plane = g.D * g.H * g.W
+    cdef Py_ssize_t npa
+    cdef Py_ssize_t item, n, gi, blk, p0, count, tid
+    cdef const floating* xp = &x[0, 0, 0, 0, 0]
+    cdef const floating* ap = &a_packed[0]
+    cdef floating* yp = &y[0, 0, 0]
+    cdef const floating* bp = &bias[0] if has_bias else NULL
+    cdef floating* wp = &work[0, 0]
+    cdef Py_ssize_t wstride = work.shape[1]
+    if floating is float:
+        MR = cyconv_mr_f32
+        NR = cyconv_nr_f32
+    else:
+        MR = cyconv_mr_f64
+        NR = cyconv_nr_f64
+    npa = (cog + MR - 1) // MR
+    with nogil:
+        for item in prange(N * groups * nblk, schedule="static", num_threads=num_threads):
+            tid = omp_get_thread_num()
+            n = item // (groups * nblk)
+            gi = (item // nblk) % groups
+            blk = item % nblk
+            p0 = blk * block
+            count = block if P - p0 > block else P - p0
+            _forward_item(xp + (n * C + gi * cig) * plane, ap + gi * npa * kg * MR,
+                          yp + (n * CO + gi * cog) * P, bp + gi * cog if bp != NULL else NULL,
+                          cog, kg, p0, count, &g,
+                          wp + tid * wstride, wp + tid * wstride + kg * block, MR, NR, KC)
+
+
+cdef void _backward_input_item(const floating* gy_group, const floating* a_block,
+                               floating* gx_block, Py_ssize_t cout, Py_ssize_t c_lo,
+                               Py_ssize_t c_hi, const Geom* g, Py_ssize_t block,
+                               floating* bpack, floating* ctile, floating* row,
+                               Py_ssize_t MR, Py_ssize_t NR, Py_ssize_t KC) noexcept nogil:
+    """grad_x for input channels [c_lo, c_hi) of one group of one image.
+
+    For each block of output pixels: gcols = W^T @ grad_y (rows = this channel block's taps),
+    then scatter-add gcols onto the input planes. The planes belong to this work item only,
+    so the sums happen in a fixed order whatever the thread count.
+    """
+    cdef Py_ssize_t T = g.KD * g.KH * g.KW
+    cdef Py_ssize_t plane = g.D * g.H * g.W
+    cdef Py_ssize_t P = g.OD * g.OH * g.OW
+    cdef Py_ssize_t r0 = c_lo * T, r1 = c_hi * T
+    cdef Py_ssize_t npa = (r1 - r0 + MR - 1) // MR
+    cdef Py_ssize_t p0, count, npb, ldc, co, j, i, kc0, kc, r, kd, kh, kw
+    memset(gx_block, 0, (c_hi - c_lo) * plane * sizeof(floating))
+    p0 = 0
+    while p0 < P:
+        count = block if P - p0 > block else P - p0
+        npb = (count + NR - 1) // NR
+        ldc = npb * NR
+        memset(row + count, 0, (ldc - count) * sizeof(floating))
+        for co in range(cout):
+            memcpy(row, gy_group + co * P + p0, count * sizeof(floating))
+            for j in range(npb):
+                memcpy(bpack + (j * cout + co) * NR, row + j * NR, NR * sizeof(floating))
+        memset(ctile, 0, npa * MR * ldc * sizeof(floating))
+        kc0 = 0
+        while kc0 < cout:
+            kc = KC if cout - kc0 > KC else cout - kc0
+            for j in range(npb):
+                for i in range(npa):
+                    _ukr(kc, a_block + (i * cout + kc0) * MR, bpack + (j * cout + kc0) * NR,
+                         ctile + i * MR * ldc + j * NR, ldc)
+            kc0 = kc0 + KC
+        for r in range(r0, r1):
+            _tap_of(r % T, g, &kd, &kh, &kw)
+            _scatter_add_taps(gx_block + (r // T - c_lo) * plane, g, kd, kh, kw, p0, count,
+                              ctile + (r - r0) * ldc)
+        p0 = p0 + block
+
+
+def gemm_backward_input(const floating[:, :, ::1] grad_y, const floating[::1] a_packed,
+                        floating[:, :, :, :, ::1] grad_x, Py_ssize_t groups, Geom g,
+                        Py_ssize_t block, floating[:, ::1] work, Py_ssize_t KC,
+                        int num_threads):
+    """grad_x (N, C_in, D, H, W) = conv^T(grad_y (N, C_out, P), w).
+
+    a_packed : W^T per group as (groups, ceil(K_g/MR), C_out_g, MR), rows past K_g zero.
+    Work items are (image, group, block of MR input channels): the MR*T rows of such a
+    block start on a panel boundary.
+    work : (num_threads, C_out_g*block + ceil(MR*T/MR)*MR*block + block) scratch.
+    """
+    cdef Py_ssize_t N = grad_x.shape[0], C = grad_x.shape[1], CO = grad_y.shape[1]
+    cdef Py_ssize_t P = grad_y.shape[2]
+    cdef Py_ssize_t cig = C // groups, cog = CO // groups
+    cdef Py_ssize_t T = g.KD * g.KH * g.KW
+    cdef Py_ssize_t kg = cig * T
+    cdef Py_ssize_t plane = g.D * g.H * g.W
+    cdef Py_ssize_t MR, NR, npk, ncb
+    cdef Py_ssize_t item, n, gi, cb, c_lo, c_hi, tid
+    cdef const floating* gyp = &grad_y[0, 0, 0]
+    cdef const floating* ap = &a_packed[0]
+    cdef floating* gxp = &grad_x[0, 0, 0, 0, 0]
+    cdef floating* wp = &work[0, 0]
+    cdef Py_ssize_t wstride = work.shape[1]
+    cdef Py_ssize_t ctile_size
+    if floating is float:
+        MR = cyconv_mr_f32
+        NR = cyconv_nr_f32
+    else:
+        MR = cyconv_mr_f64
+        NR = cyconv_nr_f64
+    npk = (kg + MR - 1) // MR
+    ncb = (cig + MR - 1) // MR
+    ctile_size = T * MR * block
+    with nogil:
+        for item in prange(N * groups * ncb, schedule="static", num_threads=num_threads):
+            tid = omp_get_thread_num()
+            n = item // (groups * ncb)
+            gi = (item // ncb) % groups
+            cb = item % ncb
+            c_lo = cb * MR
+            c_hi = c_lo + MR if cig - c_lo > MR else cig
+            _backward_input_item(gyp + (n * CO + gi * cog) * P,
+                                 ap + (gi * npk + cb * T) * cog * MR,
+                                 gxp + (n * C + gi * cig + c_lo) * plane,
+                                 cog, c_lo, c_hi, &g, block,
+                                 wp + tid * wstride,
+                                 wp + tid * wstride + cog * block,
+                                 wp + tid * wstride + cog * block + ctile_size,
+                                 MR, NR, KC)
+
+
+cdef void _backward_weight_piece(const floating* gy_group, const floating* x_group,
+                                 floating* part_group, Py_ssize_t cout, Py_ssize_t kg,
+                                 Py_ssize_t cout_pad, Py_ssize_t kg_pad, Py_ssize_t p0,
+                                 Py_ssize_t count, const Geom* g, floating* apack,
+                                 floating* bpack, floating* row, Py_ssize_t MR,
+                                 Py_ssize_t NR) noexcept nogil:
+    """part (C_out_g, K_g) += grad_y[:, p0:p0+count] @ cols[:, p0:p0+count]^T (one group)."""
+    cdef Py_ssize_t T = g.KD * g.KH * g.KW
+    cdef Py_ssize_t plane = g.D * g.H * g.W
+    cdef Py_ssize_t P = g.OD * g.OH * g.OW
+    cdef Py_ssize_t co, q, k, i, j, kd, kh, kw
+    cdef const floating* src
+    cdef floating* dst
+    if cout_pad != cout:
+        memset(apack + (cout_pad - MR) * count, 0, MR * count * sizeof(floating))
+    for co in range(cout):
+        src = gy_group + co * P + p0
+        dst = apack + (co // MR) * count * MR + co % MR
+        for q in range(count):
+            dst[q * MR] = src[q]
+    if kg_pad != kg:
+        memset(bpack + (kg_pad - NR) * count, 0, NR * count * sizeof(floating))
+    for k in range(kg):
+        _tap_of(k % T, g, &kd, &kh, &kw)
+        _gather_taps(x_group + (k // T) * plane, g, kd, kh, kw, p0, count, row)
+        dst = bpack + (k // NR) * count * NR + k % NR
+        for q in range(count):
+            dst[q * NR] = row[q]
+    for j in range(kg_pad // NR):
+        for i in range(cout_pad // MR):
+            _ukr(count, apack + i * count * MR, bpack + j * count * NR,
+                 part_group + i * MR * kg_pad + j * NR, kg_pad)
+
+
+def gemm_backward_weight(const floating[:, :, ::1] grad_y, const floating[:, :, :, :, ::1] x,
+                         floating[:, :, :, ::1] partial, Py_ssize_t groups, Geom g,
+                         Py_ssize_t block, floating[:, ::1] work, int num_threads):
+    """Partial weight gradients, one per reduction chunk (summed in order by the caller).
+
+    The (image, pixel block) pieces are split into ``partial.shape[0]`` contiguous chunks - a
+    number that does not depend on the thread count - and each chunk is reduced by one
+    thread, so the result is bitwise identical for any number of threads.
+    partial : (chunks, groups, C_out_g padded to MR, K_g padded to NR), zero-filled.
+    work : (num_threads, (C_out_g_pad + K_g_pad + 1) * block) scratch.
+    """
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], CO = grad_y.shape[1]
+    cdef Py_ssize_t P = grad_y.shape[2]
+    cdef Py_ssize_t R = partial.shape[0]
+    cdef Py_ssize_t cout_pad = partial.shape[2], kg_pad = partial.shape[3]
+    cdef Py_ssize_t cig = C // groups, cog = CO // groups
+    cdef Py_ssize_t T = g.KD * g.KH * g.KW
+    cdef Py_ssize_t kg = cig * T
+    cdef Py_ssize_t plane = g.D * g.H * g.W
+    cdef Py_ssize_t nblk = (P + block - 1) // block
+    cdef Py_ssize_t pieces = N * nblk
+    cdef Py_ssize_t per_chunk = (pieces + R - 1) // R
+    cdef Py_ssize_t MR, NR
+    cdef Py_ssize_t r, piece, n, p0, count, gi, tid, piece_end
+    cdef const floating* gyp = &grad_y[0, 0, 0]
+    cdef const floating* xp = &x[0, 0, 0, 0, 0]
+    cdef floating* pp = &partial[0, 0, 0, 0]
+    cdef floating* wp = &work[0, 0]
+    cdef Py_ssize_t wstride = work.shape[1]
+    if floating is float:
+        MR = cyconv_mr_f32
+        NR = cyconv_nr_f32
+    else:
+        MR = cyconv_mr_f64
+        NR = cyconv_nr_f64
+    with nogil:
+        for r in prange(R, schedule="static", num_threads=num_threads):
+            tid = omp_get_thread_num()
+            piece_end = (r + 1) * per_chunk if (r + 1) * per_chunk < pieces else pieces
+            for piece in range(r * per_chunk, piece_end):
+                n = piece // nblk
+                p0 = (piece % nblk) * block
+                count = block if P - p0 > block else P - p0
+                for gi in range(groups):
+                    _backward_weight_piece(gyp + (n * CO + gi * cog) * P,
+                                           xp + (n * C + gi * cig) * plane,
+                                           pp + (r * groups + gi) * cout_pad * kg_pad,
+                                           cog, kg, cout_pad, kg_pad, p0, count, &g,
+                                           wp + tid * wstride,
+                                           wp + tid * wstride + cout_pad * block,
+                                           wp + tid * wstride + (cout_pad + kg_pad) * block,
+                                           MR, NR)
+
+
+import os as _os
+cyconv_select_isa(int(_os.environ.get("CYCONV_ISA", "-1")))
+
+# ----------------------------------------------------------------------------------------
+# direct convolution (no lowering): plane-wise, for depthwise / few channels per group
+# ----------------------------------------------------------------------------------------
+
+cdef void _direct_tap_forward(floating* out_plane, const floating* in_plane, floating wv,
+                              const Geom* g, Py_ssize_t kd, Py_ssize_t kh,
+                              Py_ssize_t kw) noexcept nogil:
+    """out += wv * (input seen through tap (kd, kh, kw)) over the whole output plane."""
+    cdef Py_ssize_t od, oh, ow, idd, ih, lo, hi
+    cdef Py_ssize_t off_w = kw * g.DW - g.PW
+    cdef floating* orow
+    cdef const floating* irow
+    _valid_range(off_w, g.SW, g.W, g.OW, &lo, &hi)
+    if lo >= hi:
+        return
+    for od in range(g.OD):
+        idd = od * g.SD - g.PD + kd * g.DD
+        if idd < 0 or idd >= g.D:
+            continue
+        for oh in range(g.OH):
+            ih = oh * g.SH - g.PH + kh * g.DH
+            if ih < 0 or ih >= g.H:
+                continue
+            orow = out_plane + (od * g.OH + oh) * g.OW
+            irow = in_plane + (idd * g.H + ih) * g.W + off_w
+            if g.SW == 1:
+                for ow in range(lo, hi):
+                    orow[ow] += wv * irow[ow]
+            else:
+                for ow in range(lo, hi):
+                    orow[ow] += wv * irow[ow * g.SW]
+
+
+def direct_forward(const floating[:, :, :, :, ::1] x, const floating[:, :, :, :, ::1] w,
+                   floating[:, :, :, :, ::1] y, const floating[::1] bias, bint has_bias,
+                   Py_ssize_t groups, Geom g, int num_threads):
+    """y = conv(x, w) (+ bias), one (image, output channel) plane per work item."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], CO = w.shape[0], CIG = w.shape[1]
+    cdef Py_ssize_t COG = CO // groups
+    cdef Py_ssize_t in_plane = g.D * g.H * g.W
+    cdef Py_ssize_t out_plane = g.OD * g.OH * g.OW
+    cdef Py_ssize_t r, n, co, ci, c, kd, kh, kw, p
+    cdef floating* yp = &y[0, 0, 0, 0, 0]
+    cdef const floating* xp = &x[0, 0, 0, 0, 0]
+    cdef floating* dst
+    cdef floating beta
+    with nogil:
+        for r in prange(N * CO, schedule="static", num_threads=num_threads):
+            n = r // CO
+            co = r % CO
+            dst = yp + r * out_plane
+            beta = bias[co] if has_bias else 0
+            for p in range(out_plane):
+                dst[p] = beta
+            for ci in range(CIG):
+                c = (co // COG) * CIG + ci
+                for kd in range(g.KD):
+                    for kh in range(g.KH):
+                        for kw in range(g.KW):
+                            _direct_tap_forward(dst, xp + (n * C + c) * in_plane,
+                                                w[co, ci, kd, kh, kw], &g, kd, kh, kw)
+
+
+cdef void _direct_tap_backward_input(floating* gx_plane, const floating* gy_plane, floating wv,
+                                     const Geom* g, Py_ssize_t kd, Py_ssize_t kh,
+                                     Py_ssize_t kw) noexcept nogil:
+    """grad_x (seen through tap (kd, kh, kw)) += wv * grad_y over the whole output plane."""
+    cdef Py_ssize_t od, oh, ow, idd, ih, lo, hi
+    cdef Py_ssize_t off_w = kw * g.DW - g.PW
+    cdef floating* xrow
+    cdef const floating* yrow
+    _valid_range(off_w, g.SW, g.W, g.OW, &lo, &hi)
+    if lo >= hi:
+        return
+    for od in range(g.OD):
+        idd = od * g.SD - g.PD + kd * g.DD
+        if idd < 0 or idd >= g.D:
+            continue
+        for oh in range(g.OH):
+            ih = oh * g.SH - g.PH + kh * g.DH
+            if ih < 0 or ih >= g.H:
+                continue
+            yrow = gy_plane + (od * g.OH + oh) * g.OW
+            xrow = gx_plane + (idd * g.H + ih) * g.W + off_w
+            if g.SW == 1:
+                for ow in range(lo, hi):
+                    xrow[ow] += wv * yrow[ow]
+            else:
+                for ow in range(lo, hi):
+                    xrow[ow * g.SW] += wv * yrow[ow]
+
+
+def direct_backward_input(const floating[:, :, :, :, ::1] grad_y,
+                          const floating[:, :, :, :, ::1] w,
+                          floating[:, :, :, :, ::1] grad_x, Py_ssize_t groups, Geom g,
+                          int num_threads):
+    """grad_x = conv^T(grad_y, w), one (image, input channel) plane per work item."""
+    cdef Py_ssize_t N = grad_x.shape[0], C = grad_x.shape[1], CO = w.shape[0], CIG = w.shape[1]
+    cdef Py_ssize_t COG = CO // groups
+    cdef Py_ssize_t in_plane = g.D * g.H * g.W
+    cdef Py_ssize_t out_plane = g.OD * g.OH * g.OW
+    cdef Py_ssize_t r, n, c, ci, j, co, kd, kh, kw
+    cdef floating* gxp = &grad_x[0, 0, 0, 0, 0]
+    cdef const floating* gyp = &grad_y[0, 0, 0, 0, 0]
+    cdef floating* dst
+    with nogil:
+        for r in prange(N * C, schedule="static", num_threads=num_threads):
+            n = r // C
+            c = r % C
+            ci = c % CIG
+            dst = gxp + r * in_plane
+            memset(dst, 0, in_plane * sizeof(floating))
+            for j in range(COG):
+                co = (c // CIG) * COG + j
+                for kd in range(g.KD):
+                    for kh in range(g.KH):
+                        for kw in range(g.KW):
+                            _direct_tap_backward_input(dst, gyp + (n * CO + co) * out_plane,
+                                                       w[co, ci, kd, kh, kw], &g, kd, kh, kw)
+
+
+cdef double _direct_tap_dot(const floating* gy_plane, const floating* x_plane, const Geom* g,
+                            Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw) noexcept nogil:
+    """sum over output positions of grad_y * (input seen through tap (kd, kh, kw)).
+
+    Each row is summed in the working precision (it vectorizes); rows are accumulated in
+    double so float32 weight gradients over large batches stay within the accuracy contract.
+    """
+    cdef Py_ssize_t od, oh, ow, idd, ih, lo, hi
+    cdef Py_ssize_t off_w = kw * g.DW - g.PW
+    cdef const floating* yrow
+    cdef const floating* xrow
+    cdef floating row_sum
+    cdef double total = 0
+    _valid_range(off_w, g.SW, g.W, g.OW, &lo, &hi)
+    if lo >= hi:
+        return 0
+    for od in range(g.OD):
+        idd = od * g.SD - g.PD + kd * g.DD
+        if idd < 0 or idd >= g.D:
+            continue
+        for oh in range(g.OH):
+            ih = oh * g.SH - g.PH + kh * g.DH
+            if ih < 0 or ih >= g.H:
+                continue
+            yrow = gy_plane + (od * g.OH + oh) * g.OW
+            xrow = x_plane + (idd * g.H + ih) * g.W + off_w
+            row_sum = 0
+            if g.SW == 1:
+                for ow in range(lo, hi):
+                    row_sum = row_sum + yrow[ow] * xrow[ow]
+            else:
+                for ow in range(lo, hi):
+                    row_sum = row_sum + yrow[ow] * xrow[ow * g.SW]
+            total += row_sum
+    return total
+
+
+def direct_backward_weight(const floating[:, :, :, :, ::1] grad_y,
+                           const floating[:, :, :, :, ::1] x,
+                           floating[:, :, :, :, ::1] grad_w, Py_ssize_t groups, Geom g,
+                           int num_threads):
+    """grad_w[co, ci, tap] = sum over images and outputs; one (co, ci) pair per work item.
+
+    Each weight is reduced by one thread in a fixed order: bitwise identical for any thread
+    count.
+    """
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], CO = grad_w.shape[0], CIG = grad_w.shape[1]
+    cdef Py_ssize_t COG = CO // groups
+    cdef Py_ssize_t in_plane = g.D * g.H * g.W
+    cdef Py_ssize_t out_plane = g.OD * g.OH * g.OW
+    cdef Py_ssize_t r, n, co, ci, c, kd, kh, kw
+    cdef const floating* gyp = &grad_y[0, 0, 0, 0, 0]
+    cdef const floating* xp = &x[0, 0, 0, 0, 0]
+    cdef double acc
+    with nogil:
+        for r in prange(CO * CIG, schedule="static", num_threads=num_threads):
+            co = r // CIG
+            ci = r % CIG
+            c = (co // COG) * CIG + ci
+            for kd in range(g.KD):
+                for kh in range(g.KH):
+                    for kw in range(g.KW):
+                        acc = 0
+                        for n in range(N):
+                            acc = acc + _direct_tap_dot(gyp + (n * CO + co) * out_plane,
+                                                        xp + (n * C + c) * in_plane,
+                                                        &g, kd, kh, kw)
+                        grad_w[co, ci, kd, kh, kw] = <floating>acc

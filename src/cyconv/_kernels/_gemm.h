@@ -1,0 +1,128 @@
+/* GEMM micro-kernels for the convolution drivers in _conv.pyx, chosen at run time.
+ *
+ * Each ISA gets its own instantiation of _ukr_template.h, compiled with a target attribute,
+ * so the default build runs on any x86-64 (and, through the portable kernels, on any
+ * architecture) while AVX-512 or AVX2+FMA machines get their wide kernels.
+ * Register tiles (MR rows x NR columns):
+ *   AVX-512: float 8 x 48, double 8 x 24   (24 zmm accumulators)
+ *   AVX2:    float 6 x 16, double 6 x 8    (12 ymm accumulators)
+ *   generic: float 4 x 8,  double 4 x 4    (8 accumulators of 16 bytes)
+ */
+#ifndef CYCONV_GEMM_H
+#define CYCONV_GEMM_H
+#include <stddef.h>
+
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+#define CYCONV_X86 1
+#define CYCONV_TARGET_AVX512 __attribute__((target("avx512f,fma")))
+#define CYCONV_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#else
+#define CYCONV_X86 0
+#endif
+
+#define UKR_TARGET
+#define UKR_VB 16
+#define UKR_MR 4
+#define UKR_NV 2
+#define UKR_NAME cyconv_ukr_f32_generic
+#define UKR_T float
+#include "_ukr_template.h"
+#undef UKR_NAME
+#undef UKR_T
+#define UKR_NAME cyconv_ukr_f64_generic
+#define UKR_T double
+#include "_ukr_template.h"
+#undef UKR_NAME
+#undef UKR_T
+#undef UKR_TARGET
+#undef UKR_VB
+#undef UKR_MR
+#undef UKR_NV
+
+#if CYCONV_X86
+#define UKR_TARGET CYCONV_TARGET_AVX512
+#define UKR_VB 64
+#define UKR_MR 8
+#define UKR_NV 3
+#define UKR_NAME cyconv_ukr_f32_avx512
+#define UKR_T float
+#include "_ukr_template.h"
+#undef UKR_NAME
+#undef UKR_T
+#define UKR_NAME cyconv_ukr_f64_avx512
+#define UKR_T double
+#include "_ukr_template.h"
+#undef UKR_NAME
+#undef UKR_T
+#undef UKR_TARGET
+#undef UKR_VB
+#undef UKR_MR
+#undef UKR_NV
+
+#define UKR_TARGET CYCONV_TARGET_AVX2
+#define UKR_VB 32
+#define UKR_MR 6
+#define UKR_NV 2
+#define UKR_NAME cyconv_ukr_f32_avx2
+#define UKR_T float
+#include "_ukr_template.h"
+#undef UKR_NAME
+#undef UKR_T
+#define UKR_NAME cyconv_ukr_f64_avx2
+#define UKR_T double
+#include "_ukr_template.h"
+#undef UKR_NAME
+#undef UKR_T
+#undef UKR_TARGET
+#undef UKR_VB
+#undef UKR_MR
+#undef UKR_NV
+#endif
+
+typedef void (*cyconv_ukr_f32_t)(ptrdiff_t, const float*, const float*, float*, ptrdiff_t);
+typedef void (*cyconv_ukr_f64_t)(ptrdiff_t, const double*, const double*, double*, ptrdiff_t);
+
+static cyconv_ukr_f32_t cyconv_ukr_f32 = cyconv_ukr_f32_generic;
+static cyconv_ukr_f64_t cyconv_ukr_f64 = cyconv_ukr_f64_generic;
+static int cyconv_mr_f32 = 4, cyconv_nr_f32 = 8, cyconv_mr_f64 = 4, cyconv_nr_f64 = 4;
+static int cyconv_isa = 0;  /* 0 generic, 1 avx2, 2 avx512 */
+
+/* The best ISA this CPU (and OS) supports: 2 AVX-512F, 1 AVX2+FMA, 0 none. */
+static int cyconv_cpu_isa(void)
+{
+#if CYCONV_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f"))
+        return 2;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return 1;
+#endif
+    return 0;
+}
+
+/* Select the kernels for `isa` (clipped to what the CPU supports); returns the ISA chosen. */
+static int cyconv_select_isa(int isa)
+{
+    int best = cyconv_cpu_isa();
+    if (isa < 0 || isa > best)
+        isa = best;
+#if CYCONV_X86
+    if (isa == 2) {
+        cyconv_ukr_f32 = cyconv_ukr_f32_avx512; cyconv_mr_f32 = 8; cyconv_nr_f32 = 48;
+        cyconv_ukr_f64 = cyconv_ukr_f64_avx512; cyconv_mr_f64 = 8; cyconv_nr_f64 = 24;
+        cyconv_isa = 2;
+        return 2;
+    }
+    if (isa == 1) {
+        cyconv_ukr_f32 = cyconv_ukr_f32_avx2; cyconv_mr_f32 = 6; cyconv_nr_f32 = 16;
+        cyconv_ukr_f64 = cyconv_ukr_f64_avx2; cyconv_mr_f64 = 6; cyconv_nr_f64 = 8;
+        cyconv_isa = 1;
+        return 1;
+    }
+#endif
+    cyconv_ukr_f32 = cyconv_ukr_f32_generic; cyconv_mr_f32 = 4; cyconv_nr_f32 = 8;
+    cyconv_ukr_f64 = cyconv_ukr_f64_generic; cyconv_mr_f64 = 4; cyconv_nr_f64 = 4;
+    cyconv_isa = 0;
+    return 0;
+}
+#endif

@@ -1,0 +1,269 @@
+"""Public convolution ops: validate, normalize, pick an algorithm, allocate, call one kernel.
+
+The kernels work on 5-D arrays (N, C, D, H, W); a 2-D convolution runs on a view with a
+singleton depth, so one set of kernels serves every dimensionality.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _threads, _validate
+from ._kernels import _conv as _k
+from ._validate import ConvGrads
+
+ALGORITHMS = ("auto", "direct", "im2col")
+
+
+
+def _to5d(a: np.ndarray, ndim: int) -> np.ndarray:
+    """(N, C, *spatial) -> (N, C, D, H, W) view with singleton leading spatial dims."""
+    return a.reshape(a.shape[:2] + (1,) * (3 - ndim) + a.shape[2:])
+
+
+def _geom(p: _validate.ConvParams) -> dict:
+    """Kernel geometry in all three dims (leading dims of 1-D/2-D convs are trivial)."""
+    lead = 3 - p.ndim
+    pad = (0,) * lead + tuple(lo for lo, _ in p.padding)
+    size = (1,) * lead + p.input_shape
+    ker = (1,) * lead + p.kernel_size
+    st = (1,) * lead + p.stride
+    dil = (1,) * lead + p.dilation
+    out = (1,) * lead + p.output_shape
+    names = {"": size, "K": ker, "S": st, "P": pad, "D": dil, "O": out}
+    return {prefix + axis if prefix else axis: v[i]
+            for prefix, v in names.items() for i, axis in enumerate("DHW")}
+
+
+def _check_algorithm(algorithm) -> str:
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
+    return algorithm
+
+
+def choose_algorithm(p: _validate.ConvParams) -> str:
+    """The 'auto' rule: direct convolution when each group has few input channels.
+
+    With few channels per group (depthwise, grouped with tiny groups, single-channel input)
+    the GEMM is too thin to pay for the lowering; otherwise im2col + a BLAS GEMM wins.
+    """
+    channels_per_group = p.in_channels // p.groups
+    out_per_group = p.out_channels // p.groups
+    if channels_per_group <= 4 and out_per_group <= 4:
+        return "direct"
+    return "im2col"
+
+
+def _prepare_weight(weight: np.ndarray, flip: bool, ndim: int) -> np.ndarray:
+    if flip:
+        weight = weight[(Ellipsis,) + (slice(None, None, -1),) * ndim]
+    return np.ascontiguousarray(weight)
+
+
+def _check_out(out, shape: tuple, dtype, inputs) -> np.ndarray:
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy array, got {type(out).__name__}")
+    if out.shape != shape or out.dtype != dtype:
+        raise ValueError(f"out must have shape {shape} and dtype {dtype}, "
+                         f"got shape {out.shape} and dtype {out.dtype}")
+    if not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError("out must be a writeable C-contiguous array")
+    if any(a is not None and np.may_share_memory(out, a) for a in inputs):
+        raise ValueError("out must not overlap the inputs")
+    return out
+
+
+# Cache-blocking targets: a work item's packed column block (forward) or gradient tile
+# (backward) should stay in the 1 MiB L2 of current x86 cores with room to spare.
+L2_TARGET_BYTES = 256 * 2**10
+KC = 256  # reduction depth per micro-kernel call: a packed K x NR panel slice fits L1/L2
+WEIGHT_GRAD_BLOCK = 256  # output pixels per reduction step of the weight gradient
+# Partial weight gradients (one per reduction chunk) are summed in chunk order; the chunk
+# count depends on the shapes only, never on the thread count.
+MAX_WEIGHT_CHUNKS = 16
+PARTIAL_BYTES = 64 * 2**20
+
+
+def _pack_panels(mat3: np.ndarray, mr: int) -> np.ndarray:
+    """(G, rows, K) -> flat (G, ceil(rows/mr), K, mr): row panels as the micro-kernel reads them."""
+    G, rows, K = mat3.shape
+    pad = (-rows) % mr
+    if pad:
+        mat3 = np.concatenate([mat3, np.zeros((G, pad, K), dtype=mat3.dtype)], axis=1)
+    return np.ascontiguousarray(mat3.reshape(G, -1, mr, K).transpose(0, 1, 3, 2)).ravel()
+
+
+def _pixel_block(nr: int, row_bytes: int, P: int, items_per_block: int, n_threads: int) -> int:
+    """Output pixels per work item: a multiple of NR sized for L2, small enough to keep
+    every thread busy."""
+    panels = max(1, min(8, L2_TARGET_BYTES // max(row_bytes * nr, 1)))
+    panels_total = -(-P // nr)
+    while panels > 1 and items_per_block * -(-panels_total // panels) < 2 * n_threads:
+        panels //= 2
+    return panels * nr
+
+
+def _conv_forward(x, weight, bias, *, stride, padding, dilation, groups, flip, algorithm,
+                  num_threads, out, ndim):
+    p = _validate.conv_params(x, weight, bias, stride=stride, padding=padding, dilation=dilation,
+                              groups=groups, ndim=ndim)
+    flip = _validate.check_bool(flip, "flip")
+    algorithm = _check_algorithm(algorithm)
+    n_threads = _threads.resolve(num_threads)
+    shape = p.output_array_shape
+    if out is None:
+        y = np.empty(shape, dtype=p.dtype)
+    else:
+        y = _check_out(out, shape, p.dtype, (x, weight, bias))
+    if p.batch == 0:
+        return y
+    x5 = _to5d(np.ascontiguousarray(x), ndim)
+    w5 = _to5d(_prepare_weight(weight, flip, ndim), ndim)
+    has_bias = bias is not None
+    b = np.ascontiguousarray(bias) if has_bias else np.zeros(1, dtype=p.dtype)
+    g = _geom(p)
+    if algorithm == "auto":
+        algorithm = choose_algorithm(p)
+    if algorithm == "direct":
+        _k.direct_forward(x5, w5, _to5d(y, ndim), b, has_bias, p.groups, g, n_threads)
+        return y
+    _im2col_forward(p, x5, w5, b, has_bias, y.reshape(p.batch, p.out_channels, -1), g, n_threads)
+    return y
+
+
+def _im2col_forward(p, x5, w5, b, has_bias, y3, g, n_threads):
+    G = p.groups
+    cog = p.out_channels // G
+    kg = (p.in_channels // G) * int(np.prod(p.kernel_size))
+    P = y3.shape[2]
+    mr, nr = _k.tile_shape(p.dtype == np.float32)
+    a = _pack_panels(w5.reshape(G, cog, kg), mr)
+    block = _pixel_block(nr, kg * p.dtype.itemsize, P, p.batch * G, n_threads)
+    work = np.empty((n_threads, kg * block + block), dtype=p.dtype)
+    _k.gemm_forward(x5, a, y3, b, has_bias, G, g, block, work, KC, n_threads)
+
+
+def _conv_backward(grad_output, x, weight, *, stride, padding, dilation, groups, flip, need,
+                   algorithm, num_threads, ndim):
+    p = _validate.conv_params(x, weight, None, stride=stride, padding=padding, dilation=dilation,
+                              groups=groups, ndim=ndim)
+    flip = _validate.check_bool(flip, "flip")
+    need = _validate.check_need(need)
+    algorithm = _check_algorithm(algorithm)
+    gy = _validate.check_grad_output(grad_output, p.output_array_shape, p.dtype)
+    n_threads = _threads.resolve(num_threads)
+    gx = np.empty(x.shape, dtype=p.dtype) if "input" in need else None
+    gw = np.zeros(weight.shape, dtype=p.dtype) if "weight" in need else None
+    gb = None
+    if "bias" in need:
+        gb = gy.reshape(p.batch, p.out_channels, -1).sum(axis=(0, 2), dtype=np.float64).astype(p.dtype)
+    if p.batch == 0 or not (need & {"input", "weight"}):
+        if gx is not None:
+            gx[...] = 0
+        return ConvGrads(gx, gw, gb)
+    x5 = _to5d(np.ascontiguousarray(x), ndim)
+    w5 = _to5d(_prepare_weight(weight, flip, ndim), ndim)
+    gy = np.ascontiguousarray(gy)
+    g = _geom(p)
+    if algorithm == "auto":
+        algorithm = choose_algorithm(p)
+    gw5 = _to5d(gw, ndim) if gw is not None else None
+    if algorithm == "direct":
+        gy5 = _to5d(gy, ndim)
+        if gx is not None:
+            _k.direct_backward_input(gy5, w5, _to5d(gx, ndim), p.groups, g, n_threads)
+        if gw5 is not None:
+            _k.direct_backward_weight(gy5, x5, gw5, p.groups, g, n_threads)
+    else:
+        _im2col_backward(p, gy.reshape(p.batch, p.out_channels, -1), x5, w5,
+                         _to5d(gx, ndim) if gx is not None else None, gw5, g, n_threads)
+    if flip and gw is not None:
+        gw = np.ascontiguousarray(gw[(Ellipsis,) + (slice(None, None, -1),) * ndim])
+    return ConvGrads(gx, gw, gb)
+
+
+def _im2col_backward(p, gy3, x5, w5, gx5, gw5, g, n_threads):
+    G = p.groups
+    cog = p.out_channels // G
+    T = int(np.prod(p.kernel_size))
+    kg = (p.in_channels // G) * T
+    P = gy3.shape[2]
+    mr, nr = _k.tile_shape(p.dtype == np.float32)
+    size = p.dtype.itemsize
+    if gx5 is not None:
+        a = _pack_panels(w5.reshape(G, cog, kg).transpose(0, 2, 1), mr)
+        channel_blocks = -(-(p.in_channels // G) // mr)
+        block = _pixel_block(nr, (T * mr + cog + 1) * size, P, p.batch * G * channel_blocks,
+                             n_threads)
+        work = np.empty((n_threads, (cog + T * mr + 1) * block), dtype=p.dtype)
+        _k.gemm_backward_input(gy3, a, gx5, G, g, block, work, KC, n_threads)
+    if gw5 is not None:
+        block = min(P, WEIGHT_GRAD_BLOCK)
+        cog_pad = -(-cog // mr) * mr
+        kg_pad = -(-kg // nr) * nr
+        pieces = p.batch * -(-P // block)
+        chunk_bytes = G * cog_pad * kg_pad * size
+        chunks = max(1, min(pieces, MAX_WEIGHT_CHUNKS, PARTIAL_BYTES // chunk_bytes))
+        partial = np.zeros((chunks, G, cog_pad, kg_pad), dtype=p.dtype)
+        work = np.empty((n_threads, (cog_pad + kg_pad + 1) * block), dtype=p.dtype)
+        _k.gemm_backward_weight(gy3, x5, partial, G, g, block, work, n_threads)
+        total = partial[0] if chunks == 1 else partial.sum(axis=0)
+        gw5[...] = total[:, :cog, :kg].reshape(gw5.shape)
+
+
+def conv2d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, flip=False,
+           algorithm="auto", num_threads=None, out=None):
+    """2-D convolution (cross-correlation by default), as ``torch.nn.functional.conv2d``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C_in, H, W), float32 or float64
+    weight : ndarray, shape (C_out, C_in/groups, kH, kW), same dtype as x
+    bias : ndarray, shape (C_out,), optional
+    stride, dilation : int or (int, int)
+    padding : int, (int, int), ((top, bottom), (left, right)), 'valid', 'same' or 'full'
+        'same' with an even kernel puts the extra element at the end (bottom/right), as
+        PyTorch and TensorFlow; SciPy puts it at the start.
+    groups : int
+        C_in and C_out must both be divisible by it (groups == C_in is depthwise).
+    flip : bool
+        True computes true convolution (kernel flipped in both spatial dims), matching
+        ``scipy.signal.convolve2d`` for a single channel.
+    algorithm : {'auto', 'direct', 'im2col'}
+    num_threads : int, optional
+        Threads for this call (default: :func:`cyconv.get_num_threads`).
+    out : ndarray, shape (N, C_out, H_out, W_out), optional
+        C-contiguous array of the result dtype to write into.
+
+    Returns
+    -------
+    y : ndarray, shape (N, C_out, H_out, W_out)
+        ``H_out = (H + pad_top + pad_bottom - dilation*(kH-1) - 1) // stride + 1``.
+    """
+    return _conv_forward(x, weight, bias, stride=stride, padding=padding, dilation=dilation,
+                         groups=groups, flip=flip, algorithm=algorithm, num_threads=num_threads,
+                         out=out, ndim=2)
+
+
+def conv2d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, groups=1,
+                    flip=False, need=("input", "weight", "bias"), algorithm="auto",
+                    num_threads=None):
+    """Gradients of :func:`conv2d` with respect to its input, weight and bias.
+
+    Parameters
+    ----------
+    grad_output : ndarray, shape (N, C_out, H_out, W_out)
+        Gradient of the loss with respect to ``conv2d(x, weight, ...)``.
+    x, weight, stride, padding, dilation, groups, flip, algorithm, num_threads
+        As given to :func:`conv2d`.
+    need : tuple of {'input', 'weight', 'bias'}
+        Which gradients to compute; the others come back as None.
+
+    Returns
+    -------
+    ConvGrads
+        ``(grad_input (N, C_in, H, W), grad_weight (C_out, C_in/groups, kH, kW),
+        grad_bias (C_out,))``.
+    """
+    return _conv_backward(grad_output, x, weight, stride=stride, padding=padding,
+                          dilation=dilation, groups=groups, flip=flip, need=need,
+                          algorithm=algorithm, num_threads=num_threads, ndim=2)
