@@ -2,10 +2,9 @@
 
 Resolution order for one call: the op's ``num_threads=`` argument, then the innermost
 ``cyconv.threads(n)`` context, then ``set_num_threads(n)``, then ``OMP_NUM_THREADS``, then the
-number of CPUs this process may run on. The count is resolved here, in Python, and passed to
-the kernels' ``prange(num_threads=...)``; when a kernel step calls NumPy's BLAS we limit the BLAS
-pool to the same count (through threadpoolctl, when installed) so OpenMP threads and BLAS
-threads never oversubscribe the cores.
+OpenMP default (the CPUs this process may run on, as limited by threadpoolctl). The count is
+resolved here, in Python, and passed to the kernels' ``prange(num_threads=...)``. The kernels
+call no BLAS, so there is no second thread pool to oversubscribe the cores.
 """
 from __future__ import annotations
 
@@ -76,35 +75,3 @@ def resolve(num_threads) -> int:
     if num_threads is None:
         return get_num_threads()
     return _check(num_threads, "num_threads")
-
-
-_controller = None
-_controller_lock = threading.Lock()
-
-
-def _blas_controller():
-    global _controller
-    if _controller is None:
-        with _controller_lock:
-            if _controller is None:
-                try:
-                    from threadpoolctl import ThreadpoolController
-                    _controller = ThreadpoolController()
-                except Exception:  # noqa: BLE001 - threadpoolctl is optional
-                    _controller = False
-    return _controller
-
-
-def blas_limit(n: int):
-    """Context manager limiting NumPy's BLAS to ``n`` threads while our kernels use ``n``.
-
-    A no-op when threadpoolctl is missing or BLAS already uses at most ``n`` threads.
-    """
-    controller = _blas_controller()
-    if not controller:
-        return contextlib.nullcontext()
-    current = max((info.get("num_threads", 1) for info in controller.info()
-                   if info.get("user_api") == "blas"), default=1)
-    if current <= n:
-        return contextlib.nullcontext()
-    return controller.limit(limits=n, user_api="blas")

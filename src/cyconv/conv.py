@@ -41,14 +41,13 @@ def _check_algorithm(algorithm) -> str:
 
 
 def choose_algorithm(p: _validate.ConvParams) -> str:
-    """The 'auto' rule: direct convolution when each group has few input channels.
+    """The 'auto' rule: direct convolution when each group is tiny, else im2col + GEMM.
 
-    With few channels per group (depthwise, grouped with tiny groups, single-channel input)
-    the GEMM is too thin to pay for the lowering; otherwise im2col + a BLAS GEMM wins.
+    Measured (benchmarks/README.md): with (C_in/groups) * (C_out/groups) <= 4 the GEMM tiles
+    are mostly padding and the plane-wise direct kernel wins (depthwise: 2x forward, 3x
+    backward); from 4 x 4 channels per group on, im2col + the micro-kernel GEMM wins.
     """
-    channels_per_group = p.in_channels // p.groups
-    out_per_group = p.out_channels // p.groups
-    if channels_per_group <= 4 and out_per_group <= 4:
+    if (p.in_channels // p.groups) * (p.out_channels // p.groups) <= 4:
         return "direct"
     return "im2col"
 
@@ -139,6 +138,13 @@ def _im2col_forward(p, x5, w5, b, has_bias, y3, g, n_threads):
     a = _pack_panels(w5.reshape(G, cog, kg), mr)
     block = _pixel_block(nr, kg * p.dtype.itemsize, P, p.batch * G, n_threads)
     work = np.empty((n_threads, kg * block + block), dtype=p.dtype)
+    # GEMM choice, measured on the vgg3x3 row (float32, 2 threads, Zen 4; see
+    # benchmarks/README.md): im2col in prange + NumPy's matmul (OpenBLAS) per batch tile ran at
+    # 51 GFLOP/s - OpenMP and OpenBLAS thread pools spin against each other on 2 cores (18 ms
+    # -> 104 GFLOP/s only with OMP_WAIT_POLICY=passive, a process-wide setting we must not
+    # impose). Our own packed micro-kernel (_gemm.h), run per thread on L2-sized pixel blocks
+    # inside the same OpenMP region, reaches 155 GFLOP/s, needs no BLAS, and keeps results
+    # independent of the thread count.
     _k.gemm_forward(x5, a, y3, b, has_bias, G, g, block, work, KC, n_threads)
 
 

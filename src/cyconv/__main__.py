@@ -1,0 +1,49 @@
+"""Command line: ``python -m cyconv info`` and ``python -m cyconv bench [--quick]``."""
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+
+
+def info() -> str:
+    import numpy as np
+
+    import cyconv
+    from cyconv._kernels import _conv, _info
+    lines = [
+        f"cyconv {cyconv.__version__} (Python {platform.python_version()}, NumPy {np.__version__})",
+        f"OpenMP compiled in: {'yes' if _info.openmp_enabled() else 'no (serial build)'}",
+        f"threads in use: {cyconv.get_num_threads()} (OpenMP default {_info.openmp_max_threads()})",
+        f"GEMM micro-kernel ISA: {_conv.ISA_NAMES[_conv.current_isa()]} "
+        f"(CPU supports {_conv.ISA_NAMES[_conv.cpu_isa()]}); "
+        f"float32 tile {_conv.tile_shape(True)}, float64 tile {_conv.tile_shape(False)}",
+        f"compile flags: {_info.compile_flags()}",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cyconv")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("info", help="version, OpenMP, threads, micro-kernel ISA, compile flags")
+    bench = sub.add_parser("bench", help="time the DESIGN shape set against the competitors")
+    bench.add_argument("--quick", action="store_true", help="fewer repeats")
+    bench.add_argument("--threads", type=int, default=None, help="threads for cyconv and torch")
+    bench.add_argument("--output", default=None, help="also write the markdown table here")
+    args = parser.parse_args(argv)
+    if args.command == "info":
+        print(info())
+        return 0
+    from cyconv import _bench
+    print(info())
+    print()
+    table = _bench.run(quick=args.quick, num_threads=args.threads)
+    if args.output:
+        with open(args.output, "w") as fh:
+            fh.write(table + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,291 @@
+"""The DESIGN benchmark shape set and the competitors, shared by `python -m cyconv bench` and
+the pytest-benchmark suite in benchmarks/.
+
+Every implementation is timed in the same process, so the ratios are meaningful even when
+the machine's absolute speed drifts.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from . import _shapes
+
+
+@dataclass(frozen=True)
+class ConvCase:
+    name: str
+    batch: int
+    in_channels: int
+    spatial: tuple
+    out_channels: int
+    kernel: int
+    stride: int
+    padding: int
+    dilation: int
+    groups: int
+
+    @property
+    def kwargs(self) -> dict:
+        return dict(stride=self.stride, padding=self.padding, dilation=self.dilation,
+                    groups=self.groups)
+
+    def arrays(self, dtype=np.float32, seed=0):
+        rng = np.random.default_rng(seed)
+        ndim = len(self.spatial)
+        x = rng.standard_normal((self.batch, self.in_channels) + self.spatial).astype(dtype)
+        w = rng.standard_normal((self.out_channels, self.in_channels // self.groups)
+                                + (self.kernel,) * ndim).astype(dtype)
+        w *= 1 / np.sqrt(w[0].size)
+        return x, w
+
+    def output_shape(self) -> tuple:
+        ndim = len(self.spatial)
+        pads = _shapes.resolve_padding(self.padding, (self.kernel,) * ndim, (self.dilation,) * ndim)
+        return _shapes.conv_output_shape(self.spatial, (self.kernel,) * ndim, (self.stride,) * ndim,
+                                         pads, (self.dilation,) * ndim)
+
+    @property
+    def flops(self) -> int:
+        return _shapes.conv_flops(self.batch, self.out_channels, self.in_channels, self.groups,
+                                  self.output_shape(), (self.kernel,) * len(self.spatial))
+
+
+CONV2D_CASES = [
+    ConvCase("lenet1", 64, 1, (28, 28), 20, 5, 1, 0, 1, 1),
+    ConvCase("lenet2", 64, 20, (12, 12), 50, 5, 1, 0, 1, 1),
+    ConvCase("vgg3x3", 8, 64, (56, 56), 64, 3, 1, 1, 1, 1),
+    ConvCase("res3x3", 8, 256, (14, 14), 256, 3, 1, 1, 1, 1),
+    ConvCase("res1x1", 8, 256, (56, 56), 64, 1, 1, 0, 1, 1),
+    ConvCase("stem7x7", 8, 3, (224, 224), 64, 7, 2, 3, 1, 1),
+    ConvCase("depthwise", 8, 128, (56, 56), 128, 3, 1, 1, 1, 128),
+    ConvCase("strided", 8, 128, (56, 56), 256, 3, 2, 1, 1, 1),
+    ConvCase("dilated", 8, 64, (56, 56), 64, 3, 1, 2, 2, 1),
+]
+
+
+@dataclass(frozen=True)
+class PoolCase:
+    name: str
+    op: str  # 'max' | 'avg'
+    shape: tuple
+    kwargs: dict
+
+    def arrays(self, dtype=np.float32, seed=0):
+        return np.random.default_rng(seed).standard_normal(self.shape).astype(dtype)
+
+
+POOL2D_CASES = [
+    PoolCase("max2x2/2", "max", (8, 64, 112, 112), dict(kernel_size=2, stride=2)),
+    PoolCase("avg3x3/2", "avg", (8, 64, 112, 112), dict(kernel_size=3, stride=2, padding=1)),
+    PoolCase("globalavg", "avg", (8, 512, 7, 7), dict(kernel_size=7)),
+]
+
+
+# ---- the best pure-NumPy approach: sliding_window_view + tensordot -----------------------
+
+def numpy_conv2d(x, w, *, stride=1, padding=0, dilation=1, groups=1):
+    """Forward convolution with sliding_window_view + one tensordot per group."""
+    kh, kw = w.shape[2:]
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    win = sliding_window_view(xp, ((kh - 1) * dilation + 1, (kw - 1) * dilation + 1), axis=(2, 3))
+    win = win[:, :, ::stride, ::stride, ::dilation, ::dilation]  # (N, C, OH, OW, kh, kw)
+    cig, cog = x.shape[1] // groups, w.shape[0] // groups
+    outs = [np.tensordot(win[:, g * cig:(g + 1) * cig], w[g * cog:(g + 1) * cog],
+                         axes=((1, 4, 5), (1, 2, 3))) for g in range(groups)]
+    return np.ascontiguousarray(np.concatenate(outs, axis=3).transpose(0, 3, 1, 2))
+
+
+def numpy_conv2d_backward(gy, x, w, *, stride=1, padding=0, dilation=1, groups=1):
+    """Weight gradient by tensordot over the windows; input gradient by one tensordot per
+    kernel tap, added into a padded buffer through strided views."""
+    n, c, h, wd = x.shape
+    kh, kw = w.shape[2:]
+    oh, ow = gy.shape[2:]
+    cig, cog = c // groups, w.shape[0] // groups
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    win = sliding_window_view(xp, ((kh - 1) * dilation + 1, (kw - 1) * dilation + 1), axis=(2, 3))
+    win = win[:, :, ::stride, ::stride, ::dilation, ::dilation]
+    gw = np.concatenate([np.tensordot(gy[:, g * cog:(g + 1) * cog], win[:, g * cig:(g + 1) * cig],
+                                      axes=((0, 2, 3), (0, 2, 3))) for g in range(groups)], axis=0)
+    gxp = np.zeros_like(xp)
+    for i in range(kh):
+        for j in range(kw):
+            hs, ws = i * dilation, j * dilation
+            view = gxp[:, :, hs:hs + stride * (oh - 1) + 1:stride, ws:ws + stride * (ow - 1) + 1:stride]
+            for g in range(groups):
+                view[:, g * cig:(g + 1) * cig] += np.einsum(
+                    "nohw,oc->nchw", gy[:, g * cog:(g + 1) * cog], w[g * cog:(g + 1) * cog, :, i, j])
+    gx = gxp[:, :, padding:padding + h, padding:padding + wd]
+    return gx, gw, gy.sum(axis=(0, 2, 3))
+
+
+def numpy_max_pool2d(x, kernel_size, stride=None, padding=0):
+    stride = stride or kernel_size
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)), constant_values=-np.inf)
+    return sliding_window_view(xp, (kernel_size, kernel_size), axis=(2, 3))[:, :, ::stride, ::stride].max(axis=(4, 5))
+
+
+def numpy_avg_pool2d(x, kernel_size, stride=None, padding=0):
+    stride = stride or kernel_size
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    return sliding_window_view(xp, (kernel_size, kernel_size), axis=(2, 3))[:, :, ::stride, ::stride].mean(axis=(4, 5))
+
+
+# ---- timing -------------------------------------------------------------------------------
+
+def median_time(fn, *, repeats: int = 7, budget: float = 3.0) -> float:
+    """Median wall time of ``fn()`` after one warm-up call, stopping early past ``budget`` s."""
+    fn()
+    times = []
+    start = time.perf_counter()
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+        if time.perf_counter() - start > budget and len(times) >= 1:
+            break
+    return statistics.median(times)
+
+
+def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
+    """NumPy's float32 matmul GFLOP/s: the machine's practical ceiling."""
+    a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
+    return 2 * n ** 3 / median_time(lambda: a @ a, repeats=repeats) / 1e9
+
+
+def _torch():
+    try:
+        import torch
+        import torch.nn.functional as F
+        return torch, F
+    except ImportError:
+        return None, None
+
+
+def conv_implementations(case: ConvCase, num_threads: int, *, include_slow: bool = True):
+    """{impl name: (forward callable, forward+backward callable)} for one case."""
+    import cyconv
+    from cyconv import reference
+    x, w = case.arrays()
+    y = cyconv.conv2d(x, w, **case.kwargs)
+    gy = np.random.default_rng(1).standard_normal(y.shape).astype(np.float32)
+    kw = case.kwargs
+
+    def cy_fb():
+        cyconv.conv2d(x, w, num_threads=num_threads, **kw)
+        cyconv.conv2d_backward(gy, x, w, num_threads=num_threads, **kw)
+
+    impls = {"cyconv": (lambda: cyconv.conv2d(x, w, num_threads=num_threads, **kw), cy_fb)}
+    torch, F = _torch()
+    if torch is not None:
+        torch.set_num_threads(num_threads)
+        xt, wt, gyt = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(gy)
+        xr, wr = xt.clone().requires_grad_(), wt.clone().requires_grad_()
+
+        def torch_fb():
+            xr.grad = wr.grad = None
+            F.conv2d(xr, wr, **kw).backward(gyt)
+
+        def torch_f():
+            with torch.no_grad():
+                F.conv2d(xt, wt, **kw)
+
+        impls["torch"] = (torch_f, torch_fb)
+    if include_slow:
+        def np_fb():
+            numpy_conv2d(x, w, **kw)
+            numpy_conv2d_backward(gy, x, w, **kw)
+
+        def ref_fb():
+            reference.conv2d(x, w, **kw)
+            reference.conv2d_backward(gy, x, w, **kw)
+
+        impls["numpy"] = (lambda: numpy_conv2d(x, w, **kw), np_fb)
+        impls["reference"] = (lambda: reference.conv2d(x, w, **kw), ref_fb)
+    return impls
+
+
+def pool_implementations(case: PoolCase, num_threads: int, *, include_slow: bool = True):
+    import cyconv
+    from cyconv import reference
+    x = case.arrays()
+    fwd = {"max": cyconv.max_pool2d, "avg": cyconv.avg_pool2d}[case.op]
+    bwd = {"max": cyconv.max_pool2d_backward, "avg": cyconv.avg_pool2d_backward}[case.op]
+    y = fwd(x, **case.kwargs)
+    gy = np.random.default_rng(1).standard_normal(y.shape).astype(np.float32)
+
+    def cy_fb():
+        fwd(x, num_threads=num_threads, **case.kwargs)
+        bwd(gy, x, num_threads=num_threads, **case.kwargs)
+
+    impls = {"cyconv": (lambda: fwd(x, num_threads=num_threads, **case.kwargs), cy_fb)}
+    torch, F = _torch()
+    if torch is not None:
+        torch.set_num_threads(num_threads)
+        tf = {"max": F.max_pool2d, "avg": F.avg_pool2d}[case.op]
+        xt, gyt = torch.from_numpy(x), torch.from_numpy(gy)
+        xr = xt.clone().requires_grad_()
+
+        def torch_f():
+            with torch.no_grad():
+                tf(xt, **case.kwargs)
+
+        def torch_fb():
+            xr.grad = None
+            tf(xr, **case.kwargs).backward(gyt)
+
+        impls["torch"] = (torch_f, torch_fb)
+    if include_slow:
+        rf = {"max": reference.max_pool2d, "avg": reference.avg_pool2d}[case.op]
+        rb = {"max": reference.max_pool2d_backward, "avg": reference.avg_pool2d_backward}[case.op]
+        nf = {"max": numpy_max_pool2d, "avg": numpy_avg_pool2d}[case.op]
+
+        def ref_fb():
+            rf(x, **case.kwargs)
+            rb(gy, x, **case.kwargs)
+
+        impls["numpy"] = (lambda: nf(x, **case.kwargs), None)
+        impls["reference"] = (lambda: rf(x, **case.kwargs), ref_fb)
+    return impls
+
+
+def run(quick: bool = True, num_threads: int | None = None, print_fn=print):
+    """Time every case and implementation; print and return a markdown table."""
+    import cyconv
+    n = num_threads or cyconv.get_num_threads()
+    repeats = 5 if quick else 15
+    ceiling = matmul_gflops()
+    lines = [f"float32, {n} threads, median of up to {repeats} runs; "
+             f"NumPy float32 matmul (2048^3) ceiling: {ceiling:.0f} GFLOP/s", "",
+             "| case | pass | cyconv ms | cyconv GFLOP/s | % of matmul | torch ms | cyconv/torch time "
+             "| numpy ms | reference ms | speed-up vs reference |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for line in lines:
+        print_fn(line)
+
+    def fmt(v, spec=".2f"):
+        return "-" if v is None else format(v, spec)
+
+    rows = [(c, conv_implementations(c, n), c.flops) for c in CONV2D_CASES]
+    rows += [(c, pool_implementations(c, n), None) for c in POOL2D_CASES]
+    for case, impls, flops in rows:
+        for idx, label in ((0, "fwd"), (1, "fwd+bwd")):
+            t = {name: (median_time(fns[idx], repeats=repeats if name in ("cyconv", "torch") else 3)
+                        if fns[idx] is not None else None) for name, fns in impls.items()}
+            cy = t["cyconv"]
+            gf = flops * (1 if idx == 0 else 3) / cy / 1e9 if flops else None
+            line = (f"| {case.name} | {label} | {fmt(cy * 1e3)} | {fmt(gf, '.1f')} | "
+                    f"{fmt(gf / ceiling * 100 if gf else None, '.0f')} | "
+                    f"{fmt(t['torch'] * 1e3 if t.get('torch') else None)} | "
+                    f"{fmt(cy / t['torch'] if t.get('torch') else None)} | "
+                    f"{fmt(t['numpy'] * 1e3 if t.get('numpy') else None)} | "
+                    f"{fmt(t['reference'] * 1e3 if t.get('reference') else None)} | "
+                    f"{fmt(t['reference'] / cy if t.get('reference') else None, '.1f')} |")
+            lines.append(line)
+            print_fn(line)
+    return "\n".join(lines)

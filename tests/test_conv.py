@@ -1,0 +1,270 @@
+"""cyconv.conv2d / conv2d_backward against cyconv.reference, for every algorithm and ISA."""
+import numpy as np
+import pytest
+
+import cyconv
+from cyconv import reference as ref
+from cyconv._kernels import _conv as kernels
+
+ALGORITHMS = ["direct", "im2col"]
+DTYPES = [np.float32, np.float64]
+# Accuracy contract (DESIGN.md): relative to the sum of |terms| of each output.
+RTOL = {np.float32: 2e-6, np.float64: 1e-12}
+
+# (N, C_in, H, W, C_out, kernel, stride, padding, dilation, groups)
+CASES = [
+    (2, 3, 9, 11, 5, (3, 3), 1, 1, 1, 1),
+    (1, 4, 8, 8, 6, (2, 2), 1, "same", 1, 1),            # even kernel, extra pad at the end
+    (7, 2, 10, 7, 4, (3, 2), (2, 1), 0, 1, 2),           # batch 7, non-square kernel, groups
+    (3, 6, 13, 12, 6, (3, 3), 1, 1, 1, 6),               # depthwise
+    (2, 8, 12, 12, 12, (3, 3), 1, 2, 2, 4),              # dilation, groups
+    (2, 5, 11, 9, 7, (2, 3), 3, ((1, 0), (2, 1)), 1, 1),  # stride > kernel, asymmetric pad
+    (1, 3, 7, 7, 2, (5, 5), 1, "full", 1, 1),
+    (2, 16, 6, 5, 33, (1, 1), 1, 0, 1, 1),               # 1x1, C_out not a tile multiple
+    (2, 9, 17, 19, 50, (3, 3), 2, "same", 1, 1),          # 'same' with stride 2
+    (1, 70, 5, 5, 9, (3, 3), 1, 1, 1, 1),                # K over the tile depth
+    (1, 1, 20, 23, 3, (7, 4), (3, 2), (3, 1), (1, 2), 1),
+]
+
+
+def _data(case, dtype, seed=0):
+    n, c, h, w, co, k, stride, padding, dilation, groups = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    weight = rng.standard_normal((co, c // groups) + k).astype(dtype)
+    bias = rng.standard_normal(co).astype(dtype)
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    return x, weight, bias, kw
+
+
+def _assert_close(actual, expected64, bound64, dtype):
+    assert actual.dtype == dtype
+    assert actual.shape == expected64.shape
+    err = np.abs(actual.astype(np.float64) - expected64)
+    limit = RTOL[dtype] * bound64 + np.finfo(dtype).tiny
+    worst = np.max(err - limit) if err.size else 0
+    assert worst <= 0, f"max excess error {worst:.3g} (max err {err.max():.3g})"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("flip", [False, True])
+@pytest.mark.parametrize("case", CASES)
+def test_forward_matches_reference(case, flip, algorithm, dtype):
+    x, w, b, kw = _data(case, dtype)
+    y = cyconv.conv2d(x, w, b, flip=flip, algorithm=algorithm, **kw)
+    x64, w64, b64 = (a.astype(np.float64) for a in (x, w, b))
+    expected = ref.conv2d(x64, w64, b64, flip=flip, **kw)
+    bound = ref.conv2d(np.abs(x64), np.abs(w64), np.abs(b64), flip=flip, **kw)
+    _assert_close(y, expected, bound, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("flip", [False, True])
+@pytest.mark.parametrize("case", CASES)
+def test_backward_matches_reference(case, flip, algorithm, dtype):
+    x, w, _, kw = _data(case, dtype)
+    y = ref.conv2d(x, w, flip=flip, **kw)
+    gy = np.random.default_rng(1).standard_normal(y.shape).astype(dtype)
+    grads = cyconv.conv2d_backward(gy, x, w, flip=flip, algorithm=algorithm, **kw)
+    x64, w64, gy64 = (a.astype(np.float64) for a in (x, w, gy))
+    expected = ref.conv2d_backward(gy64, x64, w64, flip=flip, **kw)
+    bound = ref.conv2d_backward(np.abs(gy64), np.abs(x64), np.abs(w64), flip=flip, **kw)
+    for name in ("grad_input", "grad_weight", "grad_bias"):
+        _assert_close(getattr(grads, name), getattr(expected, name), getattr(bound, name), dtype)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("case", [CASES[0], CASES[2], CASES[4], CASES[5]])
+def test_gradients_finite_differences(case, algorithm):
+    """Directional derivatives of <grad_output, conv(x, w, b)> match the kernels' gradients."""
+    x, w, b, kw = _data(case, np.float64, seed=3)
+    rng = np.random.default_rng(4)
+    gy = rng.standard_normal(cyconv.conv2d(x, w, b, **kw).shape)
+    grads = cyconv.conv2d_backward(gy, x, w, algorithm=algorithm, **kw)
+    eps = 1e-6
+
+    def loss(x_, w_, b_):
+        return float(np.sum(gy * cyconv.conv2d(x_, w_, b_, algorithm=algorithm, **kw)))
+
+    for name, arg, grad in (("x", x, grads.grad_input), ("w", w, grads.grad_weight),
+                            ("b", b, grads.grad_bias)):
+        v = rng.standard_normal(arg.shape)
+        args_plus = {"x": x, "w": w, "b": b}
+        args_minus = dict(args_plus)
+        args_plus[name] = arg + eps * v
+        args_minus[name] = arg - eps * v
+        numeric = (loss(args_plus["x"], args_plus["w"], args_plus["b"])
+                   - loss(args_minus["x"], args_minus["w"], args_minus["b"])) / (2 * eps)
+        analytic = float(np.sum(grad * v))
+        assert numeric == pytest.approx(analytic, rel=1e-6, abs=1e-6), name
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_results_identical_for_any_thread_count(algorithm, dtype):
+    x, w, b, kw = _data((5, 8, 23, 21, 12, (3, 3), 1, 1, 1, 2), dtype)
+    gy = np.random.default_rng(2).standard_normal((5, 12, 23, 21)).astype(dtype)
+    outs = []
+    for n in (1, 2, 3):
+        y = cyconv.conv2d(x, w, b, algorithm=algorithm, num_threads=n, **kw)
+        g = cyconv.conv2d_backward(gy, x, w, algorithm=algorithm, num_threads=n, **kw)
+        outs.append((y, *g))
+    for other in outs[1:]:
+        for a, b_ in zip(outs[0], other):
+            np.testing.assert_array_equal(a, b_)
+
+
+@pytest.mark.parametrize("isa", [0, 1, 2])
+def test_every_microkernel_isa_agrees(isa):
+    """Force each micro-kernel family the CPU supports; all must satisfy the contract."""
+    if isa > kernels.cpu_isa():
+        pytest.skip(f"CPU lacks ISA level {isa}")
+    previous = kernels.current_isa()
+    try:
+        assert kernels.select_isa(isa) == isa
+        for dtype in DTYPES:
+            x, w, b, kw = _data(CASES[8], dtype)
+            y = cyconv.conv2d(x, w, b, algorithm="im2col", **kw)
+            gy = np.ones_like(y)
+            grads = cyconv.conv2d_backward(gy, x, w, algorithm="im2col", **kw)
+            x64, w64, b64 = (a.astype(np.float64) for a in (x, w, b))
+            _assert_close(y, ref.conv2d(x64, w64, b64, **kw),
+                          ref.conv2d(np.abs(x64), np.abs(w64), np.abs(b64), **kw), dtype)
+            expected = ref.conv2d_backward(gy.astype(np.float64), x64, w64, **kw)
+            bound = ref.conv2d_backward(gy.astype(np.float64), np.abs(x64), np.abs(w64), **kw)
+            _assert_close(grads.grad_input, expected.grad_input, bound.grad_input, dtype)
+            _assert_close(grads.grad_weight, expected.grad_weight, bound.grad_weight, dtype)
+    finally:
+        kernels.select_isa(previous)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_non_contiguous_inputs_and_inputs_unmodified(algorithm):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 8, 14, 10)).transpose(0, 1, 3, 2)[:, ::2]   # (3, 4, 10, 14)
+    w = np.asfortranarray(rng.standard_normal((6, 4, 3, 3)))[:, :, ::-1]
+    b = rng.standard_normal(12)[::2]
+    x_copy, w_copy, b_copy = x.copy(), w.copy(), b.copy()
+    y = cyconv.conv2d(x, w, b, padding=1, algorithm=algorithm)
+    np.testing.assert_allclose(y, ref.conv2d(x, w, b, padding=1), rtol=1e-12, atol=1e-12)
+    gy = rng.standard_normal(y.shape)[..., ::-1]
+    grads = cyconv.conv2d_backward(gy, x, w, padding=1, algorithm=algorithm)
+    expected = ref.conv2d_backward(gy, x, w, padding=1)
+    for a, e in zip(grads, expected):
+        np.testing.assert_allclose(a, e, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(x, x_copy)
+    np.testing.assert_array_equal(w, w_copy)
+    np.testing.assert_array_equal(b, b_copy)
+
+
+def test_need_subsets_and_empty_batch():
+    x = np.ones((2, 3, 5, 5))
+    w = np.ones((4, 3, 3, 3))
+    gy = np.ones((2, 4, 3, 3))
+    g = cyconv.conv2d_backward(gy, x, w, need=("weight",))
+    assert g.grad_input is None and g.grad_bias is None and g.grad_weight.shape == w.shape
+    g = cyconv.conv2d_backward(gy, x, w, need=("input", "bias"))
+    assert g.grad_weight is None
+    np.testing.assert_array_equal(g.grad_bias, np.full(4, 18.0))
+    y = cyconv.conv2d(np.ones((0, 3, 5, 5)), w)
+    assert y.shape == (0, 4, 3, 3)
+    g = cyconv.conv2d_backward(np.ones((0, 4, 3, 3)), np.ones((0, 3, 5, 5)), w)
+    assert g.grad_input.shape == (0, 3, 5, 5)
+    np.testing.assert_array_equal(g.grad_weight, np.zeros_like(w))
+
+
+def test_out_argument():
+    x, w, b, kw = _data(CASES[0], np.float32)
+    out = np.empty((2, 5, 9, 11), np.float32)
+    y = cyconv.conv2d(x, w, b, out=out, **kw)
+    assert y is out
+    np.testing.assert_array_equal(out, cyconv.conv2d(x, w, b, **kw))
+    with pytest.raises(ValueError, match="out must have shape"):
+        cyconv.conv2d(x, w, b, out=np.empty((2, 5, 9, 10), np.float32), **kw)
+    with pytest.raises(ValueError, match="out must have shape"):
+        cyconv.conv2d(x, w, b, out=np.empty((2, 5, 9, 11), np.float64), **kw)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        cyconv.conv2d(x, w, b, out=np.empty((2, 5, 11, 9), np.float32).transpose(0, 1, 3, 2), **kw)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_nan_and_inf_propagate_like_the_reference(algorithm):
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((2, 3, 9, 9))
+    x[0, 1, 4, 4] = np.nan
+    x[1, 2, 0, 8] = np.inf
+    w = rng.standard_normal((4, 3, 3, 3))
+    y = cyconv.conv2d(x, w, padding=1, algorithm=algorithm)
+    expected = ref.conv2d(x, w, padding=1)
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(expected))
+    np.testing.assert_array_equal(np.isinf(y), np.isinf(expected))
+    finite = np.isfinite(expected)
+    np.testing.assert_allclose(y[finite], expected[finite], rtol=1e-10, atol=1e-10)
+
+
+def test_algorithm_auto_rule():
+    from cyconv.conv import choose_algorithm
+    from cyconv._validate import conv_params
+    depthwise = conv_params(np.ones((1, 8, 5, 5)), np.ones((8, 1, 3, 3)), None, stride=1,
+                            padding=0, dilation=1, groups=8, ndim=2)
+    dense = conv_params(np.ones((1, 8, 5, 5)), np.ones((16, 8, 3, 3)), None, stride=1,
+                        padding=0, dilation=1, groups=1, ndim=2)
+    assert choose_algorithm(depthwise) == "direct"
+    assert choose_algorithm(dense) == "im2col"
+
+
+# ---- validation: every bad input is a clear ValueError/TypeError, raised before any kernel
+
+
+def _ok():
+    return np.ones((2, 4, 8, 8), np.float32), np.ones((6, 4, 3, 3), np.float32)
+
+
+@pytest.mark.parametrize("make_args, exc, match", [
+    (lambda x, w: ((x[0], w), {}), ValueError, r"x must be 4-D.*\(4, 8, 8\)"),
+    (lambda x, w: ((x, w[0]), {}), ValueError, r"weight must be 4-D"),
+    (lambda x, w: ((x, np.ones((6, 3, 3, 3), np.float32)), {}), ValueError, r"weight shape \(6, 3, 3, 3\)"),
+    (lambda x, w: ((x, np.ones((6, 2, 3, 3), np.float32)), {"groups": 3}), ValueError, r"not divisible by groups=3"),
+    (lambda x, w: ((x, np.ones((5, 2, 3, 3), np.float32)), {"groups": 2}), ValueError, r"weight has 5 output channels"),
+    (lambda x, w: ((x, w), {"groups": 0}), ValueError, r"groups must be positive"),
+    (lambda x, w: ((x, w), {"groups": 1.5}), TypeError, r"groups must be an int"),
+    (lambda x, w: ((x, w), {"stride": 0}), ValueError, r"stride must be positive"),
+    (lambda x, w: ((x, w), {"stride": (1, 2, 3)}), ValueError, r"stride must be an int or a sequence of 2"),
+    (lambda x, w: ((x, w), {"dilation": -1}), ValueError, r"dilation must be positive"),
+    (lambda x, w: ((x, w), {"padding": -1}), ValueError, r"padding must be >= 0"),
+    (lambda x, w: ((x, w), {"padding": ((1, -1), (0, 0))}), ValueError, r"padding must be non-negative"),
+    (lambda x, w: ((x, w), {"padding": "sideways"}), ValueError, r"padding must be"),
+    (lambda x, w: ((x, w), {"padding": "causal"}), ValueError, r"causal"),
+    (lambda x, w: ((x, np.ones((6, 4, 9, 9), np.float32)), {}), ValueError, r"output size .* too small"),
+    (lambda x, w: ((x, w), {"dilation": 5}), ValueError, r"output size .* too small"),
+    (lambda x, w: ((x, w.astype(np.float64)), {}), TypeError, r"x and weight must share a dtype"),
+    (lambda x, w: ((x.astype(np.int32), w), {}), TypeError, r"x must have dtype float32 or float64, got int32"),
+    (lambda x, w: ((x.astype(np.complex64), w), {}), TypeError, r"x must have dtype float32 or float64"),
+    (lambda x, w: ((x.astype(np.float16), w), {}), TypeError, r"x must have dtype"),
+    (lambda x, w: ((x, w, np.ones(5, np.float32)), {}), ValueError, r"bias must have shape \(6,\)"),
+    (lambda x, w: ((x, w, np.ones(6, np.float64)), {}), TypeError, r"bias must share the dtype"),
+    (lambda x, w: ((x, w), {"algorithm": "winograd"}), ValueError, r"algorithm must be one of"),
+    (lambda x, w: ((x, w), {"num_threads": 0}), ValueError, r"num_threads must be a positive int"),
+    (lambda x, w: ((x, w), {"flip": "yes"}), TypeError, r"flip must be a bool"),
+    (lambda x, w: ((None, w), {}), TypeError, r"x must be an array"),
+])
+def test_forward_validation(make_args, exc, match):
+    x, w = _ok()
+    args, kwargs = make_args(x, w)
+    with pytest.raises(exc, match=match):
+        cyconv.conv2d(*args, **kwargs)
+
+
+def test_backward_validation():
+    x, w = _ok()
+    gy = np.ones((2, 6, 6, 6), np.float32)
+    with pytest.raises(ValueError, match=r"grad_output must have shape \(2, 6, 6, 6\)"):
+        cyconv.conv2d_backward(gy[:, :, :5], x, w)
+    with pytest.raises(TypeError, match=r"grad_output must have dtype float32"):
+        cyconv.conv2d_backward(gy.astype(np.float64), x, w)
+    with pytest.raises(ValueError, match=r"need has unknown entries"):
+        cyconv.conv2d_backward(gy, x, w, need=("inputs",))
+    with pytest.raises(TypeError, match=r"grad_output must have dtype float32 or float64"):
+        cyconv.conv2d_backward(gy.astype(np.int64), x, w)
