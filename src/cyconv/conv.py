@@ -74,6 +74,7 @@ def _check_out(out, shape: tuple, dtype, inputs) -> np.ndarray:
 # Cache-blocking targets: a work item's packed column block (forward) or gradient tile
 # (backward) should stay in the 1 MiB L2 of current x86 cores with room to spare.
 L2_TARGET_BYTES = 256 * 2**10
+L2_BYTES = 512 * 2**10  # half of a 1 MiB L2: what one work item may keep hot
 KC = 256  # reduction depth per micro-kernel call: a packed K x NR panel slice fits L1/L2
 WEIGHT_GRAD_BLOCK = 256  # output pixels per reduction step of the weight gradient
 # Partial weight gradients (one per reduction chunk) are summed in chunk order; the chunk
@@ -91,10 +92,12 @@ def _pack_panels(mat3: np.ndarray, mr: int) -> np.ndarray:
     return np.ascontiguousarray(mat3.reshape(G, -1, mr, K).transpose(0, 1, 3, 2)).ravel()
 
 
-def _pixel_block(nr: int, row_bytes: int, P: int, items_per_block: int, n_threads: int) -> int:
-    """Output pixels per work item: a multiple of NR sized for L2, small enough to keep
-    every thread busy."""
-    panels = max(1, min(8, L2_TARGET_BYTES // max(row_bytes * nr, 1)))
+def _pixel_block(nr: int, row_bytes: int, P: int, items_per_block: int, n_threads: int,
+                 room: int = None) -> int:
+    """Output pixels per work item: a multiple of NR whose ``row_bytes``-per-pixel working
+    set fits ``room`` (default: L2_TARGET_BYTES), small enough to keep every thread busy."""
+    room = L2_TARGET_BYTES if room is None else room
+    panels = max(1, min(8, room // max(row_bytes * nr, 1)))
     panels_total = -(-P // nr)
     while panels > 1 and items_per_block * -(-panels_total // panels) < 2 * n_threads:
         panels //= 2
@@ -136,8 +139,11 @@ def _im2col_forward(p, x5, w5, b, has_bias, y3, g, n_threads):
     P = y3.shape[2]
     mr, nr = _k.tile_shape(p.dtype == np.float32)
     a = _pack_panels(w5.reshape(G, cog, kg), mr)
-    block = _pixel_block(nr, kg * p.dtype.itemsize, P, p.batch * G, n_threads)
-    work = np.empty((n_threads, kg * block + block), dtype=p.dtype)
+    kc = min(kg, KC)
+    # L2 holds one KC-slice of the packed weights plus the matching slice of the column block.
+    room = max(L2_BYTES - cog * kc * p.dtype.itemsize, L2_BYTES // 4)
+    block = _pixel_block(nr, kc * p.dtype.itemsize, p.batch * P, G, n_threads, room)
+    work = np.empty((n_threads, kc * block + block), dtype=p.dtype)
     # GEMM choice, measured on the vgg3x3 row (float32, 2 threads, Zen 4; see
     # benchmarks/README.md): im2col in prange + NumPy's matmul (OpenBLAS) per batch tile ran at
     # 51 GFLOP/s - OpenMP and OpenBLAS thread pools spin against each other on 2 cores (18 ms

@@ -103,19 +103,6 @@ cdef inline void _ukr(Py_ssize_t K, const floating* A, const floating* B, floati
         cyconv_ukr_f64(K, A, B, C, ldc)
 
 
-cdef void _ukr_edge(Py_ssize_t K, const floating* A, const floating* B, floating* C,
-                    Py_ssize_t ldc, Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t MR,
-                    Py_ssize_t NR) noexcept nogil:
-    """A partial tile: compute the full register tile on the stack, add the valid part."""
-    cdef floating tile[MAX_TILE]
-    cdef Py_ssize_t i, j
-    memset(tile, 0, MR * NR * sizeof(floating))
-    _ukr(K, A, B, tile, NR)
-    for i in range(rows):
-        for j in range(cols):
-            C[i * ldc + j] += tile[i * NR + j]
-
-
 cdef void _gather_taps(const floating* plane, const Geom* g, Py_ssize_t kd, Py_ssize_t kh,
                        Py_ssize_t kw, Py_ssize_t p0, Py_ssize_t count,
                        floating* out) noexcept nogil:
@@ -198,44 +185,90 @@ cdef inline void _tap_of(Py_ssize_t tap, const Geom* g, Py_ssize_t* kd, Py_ssize
     kw[0] = tap % g.KW
 
 
-cdef void _forward_item(const floating* x_group, const floating* a_group, floating* y_group,
+cdef void _store_tile(const floating* tile, Py_ssize_t NR, floating* y_rows,
+                      Py_ssize_t image_stride, Py_ssize_t P, Py_ssize_t q0, Py_ssize_t rows,
+                      Py_ssize_t cols) noexcept nogil:
+    """Add the valid part of a register tile whose columns are global pixels q0, q0+1, ...
+
+    Used for partial tiles: rows past C_out, columns past the last pixel, or columns that
+    run across an image boundary.
+    """
+    cdef Py_ssize_t i, c, n, p, seg, k
+    c = 0
+    while c < cols:
+        n = (q0 + c) // P
+        p = (q0 + c) % P
+        seg = P - p if P - p < cols - c else cols - c
+        for i in range(rows):
+            for k in range(seg):
+                y_rows[n * image_stride + i * P + p + k] += tile[i * NR + c + k]
+        c = c + seg
+
+
+cdef void _forward_item(const floating* x_group, Py_ssize_t x_image_stride,
+                        const floating* a_group, floating* y_group, Py_ssize_t y_image_stride,
                         const floating* bias_group, Py_ssize_t cout, Py_ssize_t kg,
-                        Py_ssize_t p0, Py_ssize_t count, const Geom* g,
+                        Py_ssize_t q0, Py_ssize_t count, const Geom* g,
                         floating* bpack, floating* row, Py_ssize_t MR,
                         Py_ssize_t NR, Py_ssize_t KC) noexcept nogil:
-    """y[co, p0:p0+count] = bias + W_group @ cols for one block of output pixels of one group."""
+    """y[n, co, p] = bias + W_group @ cols for one block of global output pixels q = n*P + p.
+
+    Blocks run across image boundaries, so small images do not leave the last register tile
+    of every image mostly empty. The reduction runs in slices of KC rows; each slice of the
+    column block is lowered just before use, so it is still in L2 while every weight panel
+    sweeps over it.
+    """
     cdef Py_ssize_t T = g.KD * g.KH * g.KW
     cdef Py_ssize_t plane = g.D * g.H * g.W
     cdef Py_ssize_t P = g.OD * g.OH * g.OW
     cdef Py_ssize_t npb = (count + NR - 1) // NR
     cdef Py_ssize_t npa = (cout + MR - 1) // MR
-    cdef Py_ssize_t k, j, i, co, p, kc0, kc, kd, kh, kw, rows, cols
+    cdef Py_ssize_t k, j, i, co, p, kc0, kc, kd, kh, kw, rows, cols, q, n, seg, qj
     cdef floating beta
     cdef floating* dst
+    cdef floating tile[MAX_TILE]
     memset(row + count, 0, (npb * NR - count) * sizeof(floating))
-    for k in range(kg):
-        _tap_of(k % T, g, &kd, &kh, &kw)
-        _gather_taps(x_group + (k // T) * plane, g, kd, kh, kw, p0, count, row)
-        for j in range(npb):
-            memcpy(bpack + (j * kg + k) * NR, row + j * NR, NR * sizeof(floating))
-    for co in range(cout):
-        dst = y_group + co * P + p0
-        beta = bias_group[co] if bias_group != NULL else 0
-        for p in range(count):
-            dst[p] = beta
+    q = q0
+    while q < q0 + count:
+        n = q // P
+        p = q % P
+        seg = P - p if P - p < q0 + count - q else q0 + count - q
+        for co in range(cout):
+            dst = y_group + n * y_image_stride + co * P + p
+            beta = bias_group[co] if bias_group != NULL else 0
+            for k in range(seg):
+                dst[k] = beta
+        q = q + seg
     kc0 = 0
     while kc0 < kg:
         kc = KC if kg - kc0 > KC else kg - kc0
+        for k in range(kc0, kc0 + kc):
+            _tap_of(k % T, g, &kd, &kh, &kw)
+            q = q0
+            while q < q0 + count:
+                n = q // P
+                p = q % P
+                seg = P - p if P - p < q0 + count - q else q0 + count - q
+                _gather_taps(x_group + n * x_image_stride + (k // T) * plane, g, kd, kh, kw,
+                             p, seg, row + q - q0)
+                q = q + seg
+            for j in range(npb):
+                memcpy(bpack + (j * kc + k - kc0) * NR, row + j * NR, NR * sizeof(floating))
         for j in range(npb):
+            qj = q0 + j * NR
             cols = NR if count - j * NR > NR else count - j * NR
+            n = qj // P
+            p = qj % P
             for i in range(npa):
                 rows = MR if cout - i * MR > MR else cout - i * MR
-                if rows == MR and cols == NR:
-                    _ukr(kc, a_group + (i * kg + kc0) * MR, bpack + (j * kg + kc0) * NR,
-                         y_group + i * MR * P + p0 + j * NR, P)
+                if rows == MR and cols == NR and p + NR <= P:
+                    _ukr(kc, a_group + (i * kg + kc0) * MR, bpack + j * kc * NR,
+                         y_group + n * y_image_stride + i * MR * P + p, P)
                 else:
-                    _ukr_edge(kc, a_group + (i * kg + kc0) * MR, bpack + (j * kg + kc0) * NR,
-                              y_group + i * MR * P + p0 + j * NR, P, rows, cols, MR, NR)
+                    memset(tile, 0, MR * NR * sizeof(floating))
+                    _ukr(kc, a_group + (i * kg + kc0) * MR, bpack + j * kc * NR, tile, NR)
+                    _store_tile(tile, NR, y_group + i * MR * P, y_image_stride, P, qj, rows,
+                                cols)
         kc0 = kc0 + KC
 
 
@@ -246,18 +279,18 @@ def gemm_forward(const floating[:, :, :, :, ::1] x, const floating[::1] a_packed
     """y (N, C_out, P) = conv(x, w) (+ bias) by blocked im2col + GEMM.
 
     a_packed : weights as (groups, ceil(C_out_g/MR), K_g, MR), rows past C_out_g zero.
-    work : (num_threads, K_g * block + block) scratch, one row per thread.
-    block : output pixels per work item, a multiple of NR.
+    work : (num_threads, min(K_g, KC) * block + block) scratch, one row per thread.
+    block : global output pixels (n*P + p) per work item, a multiple of NR.
     """
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], CO = y.shape[1], P = y.shape[2]
     cdef Py_ssize_t cig = C // groups, cog = CO // groups
     cdef Py_ssize_t T = g.KD * g.KH * g.KW
     cdef Py_ssize_t kg = cig * T
     cdef Py_ssize_t MR, NR
-    cdef Py_ssize_t nblk = (P + block - 1) // block
+    cdef Py_ssize_t nblk = (N * P + block - 1) // block
     cdef Py_ssize_t plane = g.D * g.H * g.W
     cdef Py_ssize_t npa
-    cdef Py_ssize_t item, n, gi, blk, p0, count, tid
+    cdef Py_ssize_t item, gi, blk, q0, count, tid
     cdef const floating* xp = &x[0, 0, 0, 0, 0]
     cdef const floating* ap = &a_packed[0]
     cdef floating* yp = &y[0, 0, 0]
@@ -272,17 +305,17 @@ def gemm_forward(const floating[:, :, :, :, ::1] x, const floating[::1] a_packed
         NR = cyconv_nr_f64
     npa = (cog + MR - 1) // MR
     with nogil:
-        for item in prange(N * groups * nblk, schedule="static", num_threads=num_threads):
+        for item in prange(groups * nblk, schedule="static", num_threads=num_threads):
             tid = omp_get_thread_num()
-            n = item // (groups * nblk)
-            gi = (item // nblk) % groups
+            gi = item // nblk
             blk = item % nblk
-            p0 = blk * block
-            count = block if P - p0 > block else P - p0
-            _forward_item(xp + (n * C + gi * cig) * plane, ap + gi * npa * kg * MR,
-                          yp + (n * CO + gi * cog) * P, bp + gi * cog if bp != NULL else NULL,
-                          cog, kg, p0, count, &g,
-                          wp + tid * wstride, wp + tid * wstride + kg * block, MR, NR, KC)
+            q0 = blk * block
+            count = block if N * P - q0 > block else N * P - q0
+            _forward_item(xp + gi * cig * plane, C * plane, ap + gi * npa * kg * MR,
+                          yp + gi * cog * P, CO * P, bp + gi * cog if bp != NULL else NULL,
+                          cog, kg, q0, count, &g,
+                          wp + tid * wstride, wp + tid * wstride + (kg if kg < KC else KC) * block,
+                          MR, NR, KC)
 
 
 cdef void _backward_input_item(const floating* gy_group, const floating* a_block,
