@@ -509,6 +509,31 @@ cyconv_select_isa(int(_os.environ.get("CYCONV_ISA", "-1")))
 # direct convolution (no lowering): plane-wise, for depthwise / few channels per group
 # ----------------------------------------------------------------------------------------
 
+cdef extern from "_rowops.h" nogil:
+    void cyconv_axpy_f32(Py_ssize_t n, float a, const float* x, Py_ssize_t incx, float* y,
+                         Py_ssize_t incy)
+    void cyconv_axpy_f64(Py_ssize_t n, double a, const double* x, Py_ssize_t incx, double* y,
+                         Py_ssize_t incy)
+    float cyconv_dot_f32(Py_ssize_t n, const float* x, Py_ssize_t incx, const float* y)
+    double cyconv_dot_f64(Py_ssize_t n, const double* x, Py_ssize_t incx, const double* y)
+
+
+cdef inline void _axpy(Py_ssize_t n, floating a, const floating* x, Py_ssize_t incx,
+                       floating* y, Py_ssize_t incy) noexcept nogil:
+    if floating is float:
+        cyconv_axpy_f32(n, a, x, incx, y, incy)
+    else:
+        cyconv_axpy_f64(n, a, x, incx, y, incy)
+
+
+cdef inline floating _dot(Py_ssize_t n, const floating* x, Py_ssize_t incx,
+                          const floating* y) noexcept nogil:
+    if floating is float:
+        return cyconv_dot_f32(n, x, incx, y)
+    else:
+        return cyconv_dot_f64(n, x, incx, y)
+
+
 cdef void _direct_tap_forward(floating* out_plane, const floating* in_plane, floating wv,
                               const Geom* g, Py_ssize_t kd, Py_ssize_t kh,
                               Py_ssize_t kw) noexcept nogil:
@@ -530,12 +555,7 @@ cdef void _direct_tap_forward(floating* out_plane, const floating* in_plane, flo
                 continue
             orow = out_plane + (od * g.OH + oh) * g.OW
             irow = in_plane + (idd * g.H + ih) * g.W + off_w
-            if g.SW == 1:
-                for ow in range(lo, hi):
-                    orow[ow] += wv * irow[ow]
-            else:
-                for ow in range(lo, hi):
-                    orow[ow] += wv * irow[ow * g.SW]
+            _axpy(hi - lo, wv, irow + lo * g.SW, g.SW, orow + lo, 1)
 
 
 def direct_forward(const floating[:, :, :, :, ::1] x, const floating[:, :, :, :, ::1] w,
@@ -589,12 +609,7 @@ cdef void _direct_tap_backward_input(floating* gx_plane, const floating* gy_plan
                 continue
             yrow = gy_plane + (od * g.OH + oh) * g.OW
             xrow = gx_plane + (idd * g.H + ih) * g.W + off_w
-            if g.SW == 1:
-                for ow in range(lo, hi):
-                    xrow[ow] += wv * yrow[ow]
-            else:
-                for ow in range(lo, hi):
-                    xrow[ow * g.SW] += wv * yrow[ow]
+            _axpy(hi - lo, wv, yrow + lo, 1, xrow + lo * g.SW, g.SW)
 
 
 def direct_backward_input(const floating[:, :, :, :, ::1] grad_y,
@@ -637,7 +652,6 @@ cdef double _direct_tap_dot(const floating* gy_plane, const floating* x_plane, c
     cdef Py_ssize_t off_w = kw * g.DW - g.PW
     cdef const floating* yrow
     cdef const floating* xrow
-    cdef floating row_sum
     cdef double total = 0
     _valid_range(off_w, g.SW, g.W, g.OW, &lo, &hi)
     if lo >= hi:
@@ -652,14 +666,7 @@ cdef double _direct_tap_dot(const floating* gy_plane, const floating* x_plane, c
                 continue
             yrow = gy_plane + (od * g.OH + oh) * g.OW
             xrow = x_plane + (idd * g.H + ih) * g.W + off_w
-            row_sum = 0
-            if g.SW == 1:
-                for ow in range(lo, hi):
-                    row_sum = row_sum + yrow[ow] * xrow[ow]
-            else:
-                for ow in range(lo, hi):
-                    row_sum = row_sum + yrow[ow] * xrow[ow * g.SW]
-            total += row_sum
+            total += _dot(hi - lo, xrow + lo * g.SW, g.SW, yrow + lo)
     return total
 
 
