@@ -76,6 +76,7 @@ def _check_out(out, shape: tuple, dtype, inputs) -> np.ndarray:
 L2_TARGET_BYTES = 256 * 2**10
 L2_BYTES = 512 * 2**10  # half of a 1 MiB L2: what one work item may keep hot
 KC = 256  # reduction depth per micro-kernel call: a packed K x NR panel slice fits L1/L2
+GRAD_INPUT_ROWS = 128  # rows of W^T (input channels x taps) per grad_input work item
 WEIGHT_GRAD_BLOCK = 256  # output pixels per reduction step of the weight gradient
 # Partial weight gradients (one per reduction chunk) are summed in chunk order; the chunk
 # count depends on the shapes only, never on the thread count.
@@ -203,11 +204,15 @@ def _im2col_backward(p, gy3, x5, w5, gx5, gw5, g, n_threads):
     size = p.dtype.itemsize
     if gx5 is not None:
         a = _pack_panels(w5.reshape(G, cog, kg).transpose(0, 2, 1), mr)
-        channel_blocks = -(-(p.in_channels // G) // mr)
-        block = _pixel_block(nr, (T * mr + cog + 1) * size, P, p.batch * G * channel_blocks,
-                             n_threads)
-        work = np.empty((n_threads, (cog + T * mr + 1) * block), dtype=p.dtype)
-        _k.gemm_backward_input(gy3, a, gx5, G, g, block, work, KC, n_threads)
+        # Input channels per work item: a multiple of MR giving at least GRAD_INPUT_ROWS rows
+        # of W^T, so each packed grad_y block feeds enough GEMM work.
+        cig = p.in_channels // G
+        channel_block = min(-(-cig // mr), max(1, -(-GRAD_INPUT_ROWS // (mr * T)))) * mr
+        rows = channel_block * T
+        block = _pixel_block(nr, (rows + cog + 1) * size, P,
+                             p.batch * G * -(-cig // channel_block), n_threads, L2_BYTES)
+        work = np.empty((n_threads, (cog + rows + 1) * block), dtype=p.dtype)
+        _k.gemm_backward_input(gy3, a, gx5, G, g, block, channel_block, work, KC, n_threads)
     if gw5 is not None:
         block = min(P, WEIGHT_GRAD_BLOCK)
         cog_pad = -(-cog // mr) * mr

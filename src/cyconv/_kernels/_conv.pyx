@@ -364,14 +364,15 @@ cdef void _backward_input_item(const floating* gy_group, const floating* a_block
 
 def gemm_backward_input(const floating[:, :, ::1] grad_y, const floating[::1] a_packed,
                         floating[:, :, :, :, ::1] grad_x, Py_ssize_t groups, Geom g,
-                        Py_ssize_t block, floating[:, ::1] work, Py_ssize_t KC,
-                        int num_threads):
+                        Py_ssize_t block, Py_ssize_t channel_block, floating[:, ::1] work,
+                        Py_ssize_t KC, int num_threads):
     """grad_x (N, C_in, D, H, W) = conv^T(grad_y (N, C_out, P), w).
 
     a_packed : W^T per group as (groups, ceil(K_g/MR), C_out_g, MR), rows past K_g zero.
-    Work items are (image, group, block of MR input channels): the MR*T rows of such a
-    block start on a panel boundary.
-    work : (num_threads, C_out_g*block + ceil(MR*T/MR)*MR*block + block) scratch.
+    Work items are (image, group, block of ``channel_block`` input channels); a multiple of
+    MR channels, so the channel_block*T rows of a block start on a panel boundary. Larger
+    blocks pack each grad_y block fewer times.
+    work : (num_threads, C_out_g*block + channel_block*T*block + block) scratch.
     """
     cdef Py_ssize_t N = grad_x.shape[0], C = grad_x.shape[1], CO = grad_y.shape[1]
     cdef Py_ssize_t P = grad_y.shape[2]
@@ -394,18 +395,18 @@ def gemm_backward_input(const floating[:, :, ::1] grad_y, const floating[::1] a_
         MR = cyconv_mr_f64
         NR = cyconv_nr_f64
     npk = (kg + MR - 1) // MR
-    ncb = (cig + MR - 1) // MR
-    ctile_size = T * MR * block
+    ncb = (cig + channel_block - 1) // channel_block
+    ctile_size = channel_block * T * block
     with nogil:
         for item in prange(N * groups * ncb, schedule="static", num_threads=num_threads):
             tid = omp_get_thread_num()
             n = item // (groups * ncb)
             gi = (item // ncb) % groups
             cb = item % ncb
-            c_lo = cb * MR
-            c_hi = c_lo + MR if cig - c_lo > MR else cig
+            c_lo = cb * channel_block
+            c_hi = c_lo + channel_block if cig - c_lo > channel_block else cig
             _backward_input_item(gyp + (n * CO + gi * cog) * P,
-                                 ap + (gi * npk + cb * T) * cog * MR,
+                                 ap + (gi * npk + c_lo * T // MR) * cog * MR,
                                  gxp + (n * C + gi * cig + c_lo) * plane,
                                  cog, c_lo, c_hi, &g, block,
                                  wp + tid * wstride,
