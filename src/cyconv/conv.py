@@ -168,7 +168,8 @@ def _conv_backward(grad_output, x, weight, *, stride, padding, dilation, groups,
     gw = np.zeros(weight.shape, dtype=p.dtype) if "weight" in need else None
     gb = None
     if "bias" in need:
-        gb = gy.reshape(p.batch, p.out_channels, -1).sum(axis=(0, 2), dtype=np.float64).astype(p.dtype)
+        spatial_axes = tuple(range(2, ndim + 2))
+        gb = gy.sum(axis=(0,) + spatial_axes, dtype=np.float64).astype(p.dtype)
     if p.batch == 0 or not (need & {"input", "weight"}):
         if gx is not None:
             gx[...] = 0

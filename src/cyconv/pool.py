@@ -1,0 +1,167 @@
+"""Public pooling ops: validate, normalize, allocate, call one kernel.
+
+Kernels work on 5-D arrays (N, C, D, H, W); 2-D pooling runs on views with a singleton depth.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _threads, _validate
+from ._kernels import _pool as _k
+
+
+def _to5d(a: np.ndarray, ndim: int) -> np.ndarray:
+    return a.reshape(a.shape[:2] + (1,) * (3 - ndim) + a.shape[2:])
+
+
+def _window(p: _validate.PoolParams) -> dict:
+    lead = 3 - p.ndim
+    values = {
+        "": (1,) * lead + p.input_shape,
+        "K": (1,) * lead + p.kernel_size,
+        "S": (1,) * lead + p.stride,
+        "P": (0,) * lead + tuple(lo for lo, _ in p.padding),
+        "Q": (0,) * lead + tuple(hi for _, hi in p.padding),
+        "D": (1,) * lead + p.dilation,
+        "O": (1,) * lead + p.output_shape,
+    }
+    return {prefix + axis: v[i] for prefix, v in values.items() for i, axis in enumerate("DHW")}
+
+
+def _extremum(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, num_threads,
+              ndim, largest):
+    p = _validate.pool_params(x, kernel_size, stride, padding, dilation, ceil_mode, ndim=ndim)
+    return_indices = _validate.check_bool(return_indices, "return_indices")
+    n_threads = _threads.resolve(num_threads)
+    y = np.empty(p.output_array_shape, dtype=p.dtype)
+    indices = np.empty(p.output_array_shape if return_indices else (1,) * (ndim + 2), dtype=np.int64)
+    if p.batch:
+        _k.extremum_forward(_to5d(np.ascontiguousarray(x), ndim), _to5d(y, ndim),
+                            _to5d(indices, ndim), return_indices, largest, _window(p), n_threads)
+    return (y, indices) if return_indices else y
+
+
+def _extremum_backward(grad_output, x, kernel_size, stride, padding, dilation, ceil_mode, indices,
+                       num_threads, ndim, largest):
+    p = _validate.pool_params(x, kernel_size, stride, padding, dilation, ceil_mode, ndim=ndim)
+    gy = _validate.check_grad_output(grad_output, p.output_array_shape, p.dtype)
+    n_threads = _threads.resolve(num_threads)
+    if indices is None:
+        _, indices = _extremum(x, kernel_size, stride, padding, dilation, ceil_mode, True,
+                               n_threads, ndim, largest)
+    else:
+        indices = _validate.check_indices(indices, p.output_array_shape, p.input_shape)
+    gx = np.empty(np.shape(x), dtype=p.dtype)
+    if p.batch:
+        _k.extremum_backward(_to5d(np.ascontiguousarray(gy), ndim),
+                             _to5d(np.ascontiguousarray(indices), ndim), _to5d(gx, ndim), n_threads)
+    return gx
+
+
+def _avg(x, kernel_size, stride, padding, ceil_mode, count_include_pad, num_threads, ndim):
+    p = _validate.pool_params(x, kernel_size, stride, padding, 1, ceil_mode, ndim=ndim)
+    count_include_pad = _validate.check_bool(count_include_pad, "count_include_pad")
+    n_threads = _threads.resolve(num_threads)
+    y = np.empty(p.output_array_shape, dtype=p.dtype)
+    if p.batch:
+        _k.avg_forward(_to5d(np.ascontiguousarray(x), ndim), _to5d(y, ndim), _window(p),
+                       count_include_pad, n_threads)
+    return y
+
+
+def _avg_backward(grad_output, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                  num_threads, ndim):
+    p = _validate.pool_params(x, kernel_size, stride, padding, 1, ceil_mode, ndim=ndim)
+    count_include_pad = _validate.check_bool(count_include_pad, "count_include_pad")
+    gy = _validate.check_grad_output(grad_output, p.output_array_shape, p.dtype)
+    n_threads = _threads.resolve(num_threads)
+    gx = np.empty(np.shape(x), dtype=p.dtype)
+    if p.batch:
+        _k.avg_backward(_to5d(np.ascontiguousarray(gy), ndim), _to5d(gx, ndim), _window(p),
+                        count_include_pad, n_threads)
+    return gx
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, *, ceil_mode=False,
+               return_indices=False, num_threads=None):
+    """2-D max pooling, as ``torch.nn.functional.max_pool2d``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W), float32 or float64
+    kernel_size : int or (int, int)
+    stride : int or (int, int), optional
+        Defaults to ``kernel_size``.
+    padding : int, (int, int) or ((top, bottom), (left, right))
+        Implicit -inf padding, at most half the kernel on each side; never selected.
+    dilation : int or (int, int)
+    ceil_mode : bool
+        Round the output size up (the last window must start inside the input or the
+        leading padding).
+    return_indices : bool
+        Also return the flat per-plane input index (``h * W + w``, int64) of each maximum.
+    num_threads : int, optional
+
+    Returns
+    -------
+    y : ndarray, shape (N, C, H_out, W_out)
+    indices : ndarray of int64, shape (N, C, H_out, W_out), only with ``return_indices``
+        Ties go to the first maximum in row-major window order; NaN propagates (the last NaN
+        of a window is selected, as in PyTorch).
+    """
+    return _extremum(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
+                     num_threads, 2, True)
+
+
+def min_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, *, ceil_mode=False,
+               return_indices=False, num_threads=None):
+    """2-D min pooling: :func:`max_pool2d` with the minimum (+inf padding, first minimum)."""
+    return _extremum(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
+                     num_threads, 2, False)
+
+
+def max_pool2d_backward(grad_output, x, kernel_size, stride=None, padding=0, dilation=1, *,
+                        ceil_mode=False, indices=None, num_threads=None):
+    """Gradient of :func:`max_pool2d` with respect to x, shape (N, C, H, W).
+
+    Each output's gradient goes to its selected input (summed where windows overlap). The
+    selection is recomputed from ``x`` unless the ``indices`` returned by the forward pass
+    (``return_indices=True``) are given.
+    """
+    return _extremum_backward(grad_output, x, kernel_size, stride, padding, dilation, ceil_mode,
+                              indices, num_threads, 2, True)
+
+
+def min_pool2d_backward(grad_output, x, kernel_size, stride=None, padding=0, dilation=1, *,
+                        ceil_mode=False, indices=None, num_threads=None):
+    """Gradient of :func:`min_pool2d` with respect to x, shape (N, C, H, W)."""
+    return _extremum_backward(grad_output, x, kernel_size, stride, padding, dilation, ceil_mode,
+                              indices, num_threads, 2, False)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, *, ceil_mode=False,
+               count_include_pad=True, num_threads=None):
+    """2-D average pooling, as ``torch.nn.functional.avg_pool2d``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W), float32 or float64
+    kernel_size, stride, padding, ceil_mode
+        As :func:`max_pool2d` (zero padding).
+    count_include_pad : bool
+        True divides by the window size clipped to the padded input; False by the number of
+        real input elements in the window.
+    num_threads : int, optional
+
+    Returns
+    -------
+    y : ndarray, shape (N, C, H_out, W_out)
+    """
+    return _avg(x, kernel_size, stride, padding, ceil_mode, count_include_pad, num_threads, 2)
+
+
+def avg_pool2d_backward(grad_output, x, kernel_size, stride=None, padding=0, *, ceil_mode=False,
+                        count_include_pad=True, num_threads=None):
+    """Gradient of :func:`avg_pool2d` with respect to x, shape (N, C, H, W)."""
+    return _avg_backward(grad_output, x, kernel_size, stride, padding, ceil_mode,
+                         count_include_pad, num_threads, 2)

@@ -1,0 +1,154 @@
+"""Pure-NumPy reference convolution, forward and backward, for any number of spatial dims.
+
+Obviously correct rather than fast: the input is zero-padded, and for every kernel tap the
+strided, dilated view of the padded input it sees is multiplied with that tap's weights
+(one ``einsum`` per tap and group). Vectorized over batch, channels and pixels.
+"""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from .. import _validate
+from .._validate import ConvGrads
+
+
+def _tap_view(padded: np.ndarray, tap: tuple, p: _validate.ConvParams) -> tuple:
+    """Index of the (N, C, *out) view of ``padded`` that kernel tap ``tap`` multiplies."""
+    return (slice(None), slice(None)) + tuple(
+        slice(t * d, t * d + s * (o - 1) + 1, s)
+        for t, d, s, o in zip(tap, p.dilation, p.stride, p.output_shape))
+
+
+def _flip(w: np.ndarray, ndim: int) -> np.ndarray:
+    return w[(Ellipsis,) + (slice(None, None, -1),) * ndim]
+
+
+def conv_nd(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, flip=False,
+            ndim=2):
+    """N-d convolution; see :func:`conv2d`."""
+    p = _validate.conv_params(x, weight, bias, stride=stride, padding=padding, dilation=dilation,
+                              groups=groups, ndim=ndim)
+    flip = _validate.check_bool(flip, "flip")
+    x = np.asarray(x)
+    w = _flip(np.asarray(weight), ndim) if flip else np.asarray(weight)
+    padded = np.pad(x, ((0, 0), (0, 0)) + p.padding)
+    cig, cog = p.in_channels // p.groups, p.out_channels // p.groups
+    y = np.zeros(p.output_array_shape, dtype=p.dtype)
+    for tap in itertools.product(*(range(k) for k in p.kernel_size)):
+        view = padded[_tap_view(padded, tap, p)]
+        for g in range(p.groups):
+            # y[n, o, ...] += sum_c view[n, c, ...] * w[o, c, tap]
+            y[:, g * cog:(g + 1) * cog] += np.einsum(
+                "nc...,oc->no...", view[:, g * cig:(g + 1) * cig],
+                w[(slice(g * cog, (g + 1) * cog), slice(None)) + tap])
+    if bias is not None:
+        y += np.asarray(bias).reshape((1, -1) + (1,) * ndim)
+    return y
+
+
+def conv_nd_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, groups=1,
+                     flip=False, need=("input", "weight", "bias"), ndim=2):
+    """Gradients of :func:`conv_nd`; see :func:`conv2d_backward`."""
+    p = _validate.conv_params(x, weight, None, stride=stride, padding=padding, dilation=dilation,
+                              groups=groups, ndim=ndim)
+    flip = _validate.check_bool(flip, "flip")
+    need = _validate.check_need(need)
+    gy = _validate.check_grad_output(grad_output, p.output_array_shape, p.dtype)
+    x = np.asarray(x)
+    w = _flip(np.asarray(weight), ndim) if flip else np.asarray(weight)
+    padded = np.pad(x, ((0, 0), (0, 0)) + p.padding)
+    cig, cog = p.in_channels // p.groups, p.out_channels // p.groups
+    grad_padded = np.zeros_like(padded) if "input" in need else None
+    gw = np.zeros(w.shape, dtype=p.dtype) if "weight" in need else None
+    for tap in itertools.product(*(range(k) for k in p.kernel_size)):
+        index = _tap_view(padded, tap, p)
+        view = padded[index]
+        for g in range(p.groups):
+            go, gi = slice(g * cog, (g + 1) * cog), slice(g * cig, (g + 1) * cig)
+            if gw is not None:
+                axes = [0] + list(range(2, ndim + 2))  # batch and spatial dims are summed
+                gw[(go, slice(None)) + tap] = np.tensordot(gy[:, go], view[:, gi], axes=(axes, axes))
+            if grad_padded is not None:
+                # within one tap the view never hits a position twice, so the in-place
+                # add through the strided view accumulates correctly
+                grad_padded[index][:, gi] += np.einsum("no...,oc->nc...", gy[:, go],
+                                                       w[(go, slice(None)) + tap])
+    gx = None
+    if grad_padded is not None:
+        crop = (slice(None), slice(None)) + tuple(
+            slice(lo, lo + size) for (lo, _), size in zip(p.padding, p.input_shape))
+        gx = np.ascontiguousarray(grad_padded[crop])
+    if gw is not None and flip:
+        gw = np.ascontiguousarray(_flip(gw, ndim))
+    gb = None
+    if "bias" in need:
+        gb = gy.sum(axis=(0,) + tuple(range(2, ndim + 2)), dtype=np.float64).astype(p.dtype)
+    return ConvGrads(gx, gw, gb)
+
+
+def conv1d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, flip=False):
+    """1-D convolution: x (N, C_in, L), weight (C_out, C_in/groups, k) -> (N, C_out, L_out)."""
+    return conv_nd(x, weight, bias, stride=stride, padding=padding, dilation=dilation,
+                   groups=groups, flip=flip, ndim=1)
+
+
+def conv2d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, flip=False):
+    """2-D convolution (cross-correlation unless ``flip``), the oracle for :func:`cyconv.conv2d`.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C_in, H, W)
+    weight : ndarray, shape (C_out, C_in/groups, kH, kW)
+    bias : ndarray, shape (C_out,), optional
+    stride, padding, dilation, groups, flip
+        As :func:`cyconv.conv2d`.
+
+    Returns
+    -------
+    y : ndarray, shape (N, C_out, H_out, W_out), dtype of x
+    """
+    return conv_nd(x, weight, bias, stride=stride, padding=padding, dilation=dilation,
+                   groups=groups, flip=flip, ndim=2)
+
+
+def conv3d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, flip=False):
+    """3-D convolution: x (N, C_in, D, H, W), weight (C_out, C_in/groups, kD, kH, kW)."""
+    return conv_nd(x, weight, bias, stride=stride, padding=padding, dilation=dilation,
+                   groups=groups, flip=flip, ndim=3)
+
+
+def conv1d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, groups=1,
+                    flip=False, need=("input", "weight", "bias")):
+    """Gradients of :func:`conv1d` as ``ConvGrads(grad_input, grad_weight, grad_bias)``."""
+    return conv_nd_backward(grad_output, x, weight, stride=stride, padding=padding,
+                            dilation=dilation, groups=groups, flip=flip, need=need, ndim=1)
+
+
+def conv2d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, groups=1,
+                    flip=False, need=("input", "weight", "bias")):
+    """Gradients of :func:`conv2d`.
+
+    Parameters
+    ----------
+    grad_output : ndarray, shape (N, C_out, H_out, W_out)
+    x, weight, stride, padding, dilation, groups, flip
+        As given to :func:`conv2d`.
+    need : tuple of {'input', 'weight', 'bias'}
+
+    Returns
+    -------
+    ConvGrads
+        ``grad_input`` (N, C_in, H, W), ``grad_weight`` (C_out, C_in/groups, kH, kW),
+        ``grad_bias`` (C_out,); None where not in ``need``.
+    """
+    return conv_nd_backward(grad_output, x, weight, stride=stride, padding=padding,
+                            dilation=dilation, groups=groups, flip=flip, need=need, ndim=2)
+
+
+def conv3d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, groups=1,
+                    flip=False, need=("input", "weight", "bias")):
+    """Gradients of :func:`conv3d` as ``ConvGrads(grad_input, grad_weight, grad_bias)``."""
+    return conv_nd_backward(grad_output, x, weight, stride=stride, padding=padding,
+                            dilation=dilation, groups=groups, flip=flip, need=need, ndim=3)
