@@ -50,8 +50,8 @@ def resolve_padding(padding, kernel_size: Sequence[int], dilation: Sequence[int]
     ``'valid'`` (no padding); ``'full'`` (``dilation*(k-1)`` on both sides); ``'causal'``
     (1-D only: ``dilation*(k-1)`` on the left); ``'same'``: output size ``ceil(L/stride)``,
     total padding ``max((out-1)*stride + dilation*(k-1) + 1 - L, 0)`` with the odd element at
-    the end (PyTorch's and TensorFlow's rule; SciPy puts it at the start). With stride 1
-    'same' does not depend on the input size.
+    the end (PyTorch's and TensorFlow's rule; scipy.signal.convolve puts it at the start).
+    With stride 1 'same' does not depend on the input size.
     """
     ndim = len(kernel_size)
     eff = [d * (k - 1) for k, d in zip(kernel_size, dilation)]

@@ -240,7 +240,8 @@ def conv2d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, f
     stride, dilation : int or (int, int)
     padding : int, (int, int), ((top, bottom), (left, right)), 'valid', 'same' or 'full'
         'same' with an even kernel puts the extra element at the end (bottom/right), as
-        PyTorch and TensorFlow; SciPy puts it at the start.
+        PyTorch and TensorFlow; ``scipy.signal.convolve2d`` puts it at the start (with
+        ``flip=True``, per-side pairs ``((kH//2, (kH-1)//2), (kW//2, (kW-1)//2))`` reproduce it).
     groups : int
         C_in and C_out must both be divisible by it (groups == C_in is depthwise).
     flip : bool
