@@ -138,8 +138,16 @@ def numpy_avg_pool2d(x, kernel_size, stride=None, padding=0):
 
 # ---- timing -------------------------------------------------------------------------------
 
+SETTLE_SECONDS = 0.15
+
+
 def median_time(fn, *, repeats: int = 7, budget: float = 3.0) -> float:
-    """Median wall time of ``fn()`` after one warm-up call, stopping early past ``budget`` s."""
+    """Median wall time of ``fn()`` after one warm-up call, stopping early past ``budget`` s.
+
+    It first sleeps briefly: the thread pools of the previous implementation (OpenBLAS,
+    PyTorch's OpenMP) spin-wait after their last call and would steal the cores from this one.
+    """
+    time.sleep(SETTLE_SECONDS)
     fn()
     times = []
     start = time.perf_counter()
@@ -150,6 +158,25 @@ def median_time(fn, *, repeats: int = 7, budget: float = 3.0) -> float:
         if time.perf_counter() - start > budget and len(times) >= 1:
             break
     return statistics.median(times)
+
+
+def interleaved_medians(fns: dict, *, repeats: int = 7, pause: float = 0.005) -> dict:
+    """Median wall time of each callable, timed round-robin (a, b, a, b, ...).
+
+    Interleaving makes a burst of machine noise hit every implementation alike, so the
+    ratios stay meaningful on a shared machine. The short pause before each call lets the
+    previous implementation's thread pool stop spinning.
+    """
+    for fn in fns.values():
+        fn()
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            time.sleep(pause)
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(v) for name, v in times.items()}
 
 
 def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
@@ -258,9 +285,10 @@ def run(quick: bool = True, num_threads: int | None = None, print_fn=print):
     """Time every case and implementation; print and return a markdown table."""
     import cyconv
     n = num_threads or cyconv.get_num_threads()
-    repeats = 5 if quick else 15
+    repeats = 9 if quick else 25
     ceiling = matmul_gflops()
-    lines = [f"float32, {n} threads, median of up to {repeats} runs; "
+    lines = [f"float32, {n} threads; cyconv and torch: median of {repeats} interleaved runs, "
+             f"numpy and reference: median of 3; "
              f"NumPy float32 matmul (2048^3) ceiling: {ceiling:.0f} GFLOP/s", "",
              "| case | pass | cyconv ms | cyconv GFLOP/s | % of matmul | torch ms | cyconv/torch time "
              "| numpy ms | reference ms | speed-up vs reference |",
@@ -275,8 +303,10 @@ def run(quick: bool = True, num_threads: int | None = None, print_fn=print):
     rows += [(c, pool_implementations(c, n), None) for c in POOL2D_CASES]
     for case, impls, flops in rows:
         for idx, label in ((0, "fwd"), (1, "fwd+bwd")):
-            t = {name: (median_time(fns[idx], repeats=repeats if name in ("cyconv", "torch") else 3)
-                        if fns[idx] is not None else None) for name, fns in impls.items()}
+            fast = {name: fns[idx] for name, fns in impls.items() if name in ("cyconv", "torch")}
+            t = interleaved_medians(fast, repeats=repeats)
+            t.update({name: median_time(fns[idx], repeats=3) if fns[idx] is not None else None
+                      for name, fns in impls.items() if name not in fast})
             cy = t["cyconv"]
             gf = flops * (1 if idx == 0 else 3) / cy / 1e9 if flops else None
             line = (f"| {case.name} | {label} | {fmt(cy * 1e3)} | {fmt(gf, '.1f')} | "
