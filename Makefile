@@ -22,6 +22,7 @@ build: $(VENV)/.built
 # torch (CPU, pinned) is the optional oracle and competitor; its wheel is on local disk here.
 $(VENV)/.compare: $(VENV)/.installed
 	$(PY) -m pip install --quiet "torch==2.13.0" || echo "torch not installed: benchmarks run without it"
+	$(PY) -m pip install --quiet "matplotlib>=3.5" || echo "matplotlib not installed: no plot"
 	touch $@
 
 test: $(VENV)/.built $(VENV)/.compare
@@ -29,7 +30,7 @@ test: $(VENV)/.built $(VENV)/.compare
 
 bench: $(VENV)/.built $(VENV)/.compare
 	# NumPy's matmul is the ceiling: benchmark it with OpenBLAS's own core detection.
-	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) -m cyconv bench --quick --output bench-results.md
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) -m cyconv bench --quick --compare --output bench-results.md --plot bench-results.png
 
 bench-full: $(VENV)/.built $(VENV)/.compare
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) -m pytest benchmarks --benchmark-only --benchmark-group-by=group --benchmark-columns=median,iqr,rounds

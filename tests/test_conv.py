@@ -268,3 +268,20 @@ def test_backward_validation():
         cyconv.conv2d_backward(gy, x, w, need=("inputs",))
     with pytest.raises(TypeError, match=r"grad_output must have dtype float32 or float64"):
         cyconv.conv2d_backward(gy.astype(np.int64), x, w)
+
+
+def test_tune_caches_the_faster_algorithm():
+    from cyconv import conv
+    x = np.ones((2, 8, 12, 12), np.float32)
+    w = np.ones((8, 1, 3, 3), np.float32)
+    timings = cyconv.tune(x, w, padding=1, groups=8, num_threads=1, repeats=1)
+    assert set(timings) == {"direct", "im2col"}
+    assert all(t > 0 for t in timings.values())
+    winner = min(timings, key=timings.get)
+    p = conv._validate.conv_params(x, w, None, stride=1, padding=1, dilation=1, groups=8, ndim=2)
+    assert conv._auto(p, 1) == winner
+    # 'auto' still gives the reference answer, whichever algorithm won
+    np.testing.assert_allclose(cyconv.conv2d(x, w, padding=1, groups=8, num_threads=1),
+                               ref.conv2d(x, w, padding=1, groups=8), rtol=1e-6)
+    with pytest.raises(ValueError, match="x must have"):
+        cyconv.tune(np.ones(3, np.float32), w)

@@ -4,7 +4,7 @@ All ops take NumPy arrays in NCHW layout (N, C, *spatial) with PyTorch's argumen
 """
 from ._threads import get_num_threads, set_num_threads, threads
 from ._validate import ConvGrads
-from .conv import conv2d, conv2d_backward
+from .conv import conv2d, conv2d_backward, tune
 from .pool import (avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward, min_pool2d,
                    min_pool2d_backward)
 
@@ -17,5 +17,5 @@ __all__ = [
     "get_num_threads",
     "max_pool2d", "max_pool2d_backward",
     "min_pool2d", "min_pool2d_backward",
-    "set_num_threads", "threads",
+    "set_num_threads", "threads", "tune",
 ]

@@ -30,7 +30,11 @@ def main(argv=None) -> int:
     bench = sub.add_parser("bench", help="time the DESIGN shape set against the competitors")
     bench.add_argument("--quick", action="store_true", help="fewer repeats")
     bench.add_argument("--threads", type=int, default=None, help="threads for cyconv and torch")
+    bench.add_argument("--compare", action="store_true",
+                       help="also time torch (when installed), the best NumPy approach and the reference")
     bench.add_argument("--output", default=None, help="also write the markdown table here")
+    bench.add_argument("--plot", default=None, metavar="FILE.png",
+                       help="draw GFLOP/s per row and implementation (needs matplotlib)")
     args = parser.parse_args(argv)
     if args.command == "info":
         print(info())
@@ -38,10 +42,14 @@ def main(argv=None) -> int:
     from cyconv import _bench
     print(info())
     print()
-    table = _bench.run(quick=args.quick, num_threads=args.threads)
+    table, records, ceiling = _bench.run(quick=args.quick, num_threads=args.threads,
+                                         compare=args.compare)
     if args.output:
         with open(args.output, "w") as fh:
             fh.write(table + "\n")
+    if args.plot:
+        _bench.plot(records, ceiling, args.plot)
+        print(f"plot written to {args.plot}")
     return 0
 
 

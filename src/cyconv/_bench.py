@@ -281,41 +281,82 @@ def pool_implementations(case: PoolCase, num_threads: int, *, include_slow: bool
     return impls
 
 
-def run(quick: bool = True, num_threads: int | None = None, print_fn=print):
-    """Time every case and implementation; print and return a markdown table."""
+def run(quick: bool = True, num_threads: int | None = None, compare: bool = True,
+        print_fn=print):
+    """Time every case; print a markdown table as rows complete.
+
+    Returns ``(table_text, records)`` where each record is a dict with the case, the pass,
+    the FLOP count (None for pooling) and the median seconds of every implementation timed.
+    """
     import cyconv
     n = num_threads or cyconv.get_num_threads()
     repeats = 9 if quick else 25
     ceiling = matmul_gflops()
-    lines = [f"float32, {n} threads; cyconv and torch: median of {repeats} interleaved runs, "
-             f"numpy and reference: median of 3; "
-             f"NumPy float32 matmul (2048^3) ceiling: {ceiling:.0f} GFLOP/s", "",
-             "| case | pass | cyconv ms | cyconv GFLOP/s | % of matmul | torch ms | cyconv/torch time "
-             "| numpy ms | reference ms | speed-up vs reference |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for line in lines:
+    header = [f"float32, {n} threads; cyconv and torch: median of {repeats} interleaved runs, "
+              f"numpy and reference: median of 3; NumPy float32 matmul (2048^3) ceiling: "
+              f"{ceiling:.0f} GFLOP/s", ""]
+    if compare:
+        header += ["| case | pass | cyconv ms | cyconv GFLOP/s | % of matmul | torch ms "
+                   "| cyconv/torch time | numpy ms | reference ms | speed-up vs reference |",
+                   "|---|---|---|---|---|---|---|---|---|---|"]
+    else:
+        header += ["| case | pass | cyconv ms | cyconv GFLOP/s | % of matmul |",
+                   "|---|---|---|---|---|"]
+    lines = list(header)
+    for line in header:
         print_fn(line)
 
     def fmt(v, spec=".2f"):
         return "-" if v is None else format(v, spec)
 
-    rows = [(c, conv_implementations(c, n), c.flops) for c in CONV2D_CASES]
-    rows += [(c, pool_implementations(c, n), None) for c in POOL2D_CASES]
-    for case, impls, flops in rows:
+    cases = [(c, conv_implementations, c.flops) for c in CONV2D_CASES]
+    cases += [(c, pool_implementations, None) for c in POOL2D_CASES]
+    records = []
+    for case, make, flops in cases:
+        impls = make(case, n, include_slow=compare)
+        if not compare:
+            impls = {"cyconv": impls["cyconv"]}
         for idx, label in ((0, "fwd"), (1, "fwd+bwd")):
             fast = {name: fns[idx] for name, fns in impls.items() if name in ("cyconv", "torch")}
             t = interleaved_medians(fast, repeats=repeats)
             t.update({name: median_time(fns[idx], repeats=3) if fns[idx] is not None else None
                       for name, fns in impls.items() if name not in fast})
+            work = flops * (1 if idx == 0 else 3) if flops else None
+            records.append({"case": case.name, "pass": label, "flops": work, "seconds": t})
             cy = t["cyconv"]
-            gf = flops * (1 if idx == 0 else 3) / cy / 1e9 if flops else None
+            gf = work / cy / 1e9 if work else None
             line = (f"| {case.name} | {label} | {fmt(cy * 1e3)} | {fmt(gf, '.1f')} | "
-                    f"{fmt(gf / ceiling * 100 if gf else None, '.0f')} | "
-                    f"{fmt(t['torch'] * 1e3 if t.get('torch') else None)} | "
-                    f"{fmt(cy / t['torch'] if t.get('torch') else None)} | "
-                    f"{fmt(t['numpy'] * 1e3 if t.get('numpy') else None)} | "
-                    f"{fmt(t['reference'] * 1e3 if t.get('reference') else None)} | "
-                    f"{fmt(t['reference'] / cy if t.get('reference') else None, '.1f')} |")
+                    f"{fmt(gf / ceiling * 100 if gf else None, '.0f')} |")
+            if compare:
+                line += (f" {fmt(t['torch'] * 1e3 if t.get('torch') else None)} | "
+                         f"{fmt(cy / t['torch'] if t.get('torch') else None)} | "
+                         f"{fmt(t['numpy'] * 1e3 if t.get('numpy') else None)} | "
+                         f"{fmt(t['reference'] * 1e3 if t.get('reference') else None)} | "
+                         f"{fmt(t['reference'] / cy if t.get('reference') else None, '.1f')} |")
             lines.append(line)
             print_fn(line)
-    return "\n".join(lines)
+    return "\n".join(lines), records, ceiling
+
+
+def plot(records, ceiling: float, path: str) -> None:
+    """Bar chart of GFLOP/s per convolution row and implementation (needs matplotlib)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    conv = [r for r in records if r["flops"]]
+    names = sorted({impl for r in conv for impl, t in r["seconds"].items() if t},
+                   key=["cyconv", "torch", "numpy", "reference"].index)
+    labels = [f"{r['case']}\n{r['pass']}" for r in conv]
+    fig, ax = plt.subplots(figsize=(max(8, len(conv) * 0.7), 4.5))
+    width = 0.8 / len(names)
+    for i, name in enumerate(names):
+        values = [r["flops"] / r["seconds"][name] / 1e9 if r["seconds"].get(name) else 0
+                  for r in conv]
+        ax.bar([j + i * width for j in range(len(conv))], values, width, label=name)
+    ax.axhline(ceiling, color="k", linestyle="--", linewidth=1, label="NumPy matmul ceiling")
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(conv))], labels, fontsize=7)
+    ax.set_ylabel("GFLOP/s (float32)")
+    ax.set_title("cyconv conv2d rows of the DESIGN shape set")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)

@@ -52,6 +52,68 @@ def choose_algorithm(p: _validate.ConvParams) -> str:
     return "im2col"
 
 
+# Winners of cyconv.tune for this process: configuration key -> algorithm.
+_TUNED: dict = {}
+
+
+def _config_key(p: _validate.ConvParams, n_threads: int) -> tuple:
+    return (p.ndim, p.batch, p.in_channels, p.out_channels, p.groups, p.input_shape,
+            p.kernel_size, p.stride, p.padding, p.dilation, p.dtype.str, n_threads)
+
+
+def _auto(p: _validate.ConvParams, n_threads: int) -> str:
+    return _TUNED.get(_config_key(p, n_threads)) or choose_algorithm(p)
+
+
+def tune(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, num_threads=None,
+         backward=True, repeats=3):
+    """Time every algorithm on this configuration; later ``algorithm='auto'`` calls use the winner.
+
+    Parameters
+    ----------
+    x, weight, bias, stride, padding, dilation, groups
+        As for the convolution (1-D, 2-D or 3-D by ``x.ndim``). Only shapes and dtype matter.
+    num_threads : int, optional
+        The thread count to tune for (the winner is cached per thread count).
+    backward : bool
+        Time forward + backward (default) or the forward pass only.
+    repeats : int
+        Timed runs per algorithm; the median decides.
+
+    Returns
+    -------
+    dict
+        ``{algorithm: seconds}`` with the winner cached for the rest of the process.
+    """
+    import statistics
+    import time
+    ndim = np.ndim(x) - 2
+    if ndim < 1:
+        raise ValueError(f"x must have a batch, a channel and 1-3 spatial dims, got shape {np.shape(x)}")
+    p = _validate.conv_params(x, weight, bias, stride=stride, padding=padding, dilation=dilation,
+                              groups=groups, ndim=ndim)
+    n_threads = _threads.resolve(num_threads)
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups,
+              num_threads=n_threads, ndim=ndim)
+    gy = np.ones(p.output_array_shape, dtype=p.dtype)
+    timings = {}
+    for algorithm in ALGORITHMS[1:]:
+        def run():
+            _conv_forward(x, weight, bias, flip=False, algorithm=algorithm, out=None, **kw)
+            if backward:
+                _conv_backward(gy, x, weight, flip=False, need=("input", "weight", "bias"),
+                               algorithm=algorithm, **kw)
+        run()
+        times = []
+        for _ in range(max(1, int(repeats))):
+            t0 = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - t0)
+        timings[algorithm] = statistics.median(times)
+    _TUNED[_config_key(p, n_threads)] = min(timings, key=timings.get)
+    return timings
+
+
 def _prepare_weight(weight: np.ndarray, flip: bool, ndim: int) -> np.ndarray:
     if flip:
         weight = weight[(Ellipsis,) + (slice(None, None, -1),) * ndim]
@@ -125,7 +187,7 @@ def _conv_forward(x, weight, bias, *, stride, padding, dilation, groups, flip, a
     b = np.ascontiguousarray(bias) if has_bias else np.zeros(1, dtype=p.dtype)
     g = _geom(p)
     if algorithm == "auto":
-        algorithm = choose_algorithm(p)
+        algorithm = _auto(p, n_threads)
     if algorithm == "direct":
         _k.direct_forward(x5, w5, _to5d(y, ndim), b, has_bias, p.groups, g, n_threads)
         return y
@@ -179,7 +241,7 @@ def _conv_backward(grad_output, x, weight, *, stride, padding, dilation, groups,
     gy = np.ascontiguousarray(gy)
     g = _geom(p)
     if algorithm == "auto":
-        algorithm = choose_algorithm(p)
+        algorithm = _auto(p, n_threads)
     gw5 = _to5d(gw, ndim) if gw is not None else None
     if algorithm == "direct":
         gy5 = _to5d(gy, ndim)
