@@ -36,8 +36,11 @@ def _extremum(x, kernel_size, stride, padding, dilation, ceil_mode, return_indic
     y = np.empty(p.output_array_shape, dtype=p.dtype)
     indices = np.empty(p.output_array_shape if return_indices else (1,) * (ndim + 2), dtype=np.int64)
     if p.batch:
+        row = p.output_shape[-1]
         _k.extremum_forward(_to5d(np.ascontiguousarray(x), ndim), _to5d(y, ndim),
-                            _to5d(indices, ndim), return_indices, largest, _window(p), n_threads)
+                            _to5d(indices, ndim), return_indices, largest, _window(p),
+                            np.empty((n_threads, row), p.dtype), np.empty((n_threads, row), np.int32),
+                            n_threads)
     return (y, indices) if return_indices else y
 
 
@@ -46,13 +49,16 @@ def _extremum_backward(grad_output, x, kernel_size, stride, padding, dilation, c
     p = _validate.pool_params(x, kernel_size, stride, padding, dilation, ceil_mode, ndim=ndim)
     gy = _validate.check_grad_output(grad_output, p.output_array_shape, p.dtype)
     n_threads = _threads.resolve(num_threads)
-    if indices is None:
-        _, indices = _extremum(x, kernel_size, stride, padding, dilation, ceil_mode, True,
-                               n_threads, ndim, largest)
-    else:
+    if indices is not None:
         indices = _validate.check_indices(indices, p.output_array_shape, p.input_shape)
     gx = np.empty(np.shape(x), dtype=p.dtype)
-    if p.batch:
+    if p.batch and indices is None:
+        row = p.output_shape[-1]
+        _k.extremum_backward_recompute(
+            _to5d(np.ascontiguousarray(x), ndim), _to5d(np.ascontiguousarray(gy), ndim),
+            _to5d(gx, ndim), largest, _window(p), np.empty((n_threads, row), p.dtype),
+            np.empty((n_threads, row), np.int32), n_threads)
+    elif p.batch:
         _k.extremum_backward(_to5d(np.ascontiguousarray(gy), ndim),
                              _to5d(np.ascontiguousarray(indices), ndim), _to5d(gx, ndim), n_threads)
     return gx
@@ -65,7 +71,8 @@ def _avg(x, kernel_size, stride, padding, ceil_mode, count_include_pad, num_thre
     y = np.empty(p.output_array_shape, dtype=p.dtype)
     if p.batch:
         _k.avg_forward(_to5d(np.ascontiguousarray(x), ndim), _to5d(y, ndim), _window(p),
-                       count_include_pad, n_threads)
+                       count_include_pad, np.empty((n_threads, p.output_shape[-1]), p.dtype),
+                       n_threads)
     return y
 
 
@@ -78,7 +85,8 @@ def _avg_backward(grad_output, x, kernel_size, stride, padding, ceil_mode, count
     gx = np.empty(np.shape(x), dtype=p.dtype)
     if p.batch:
         _k.avg_backward(_to5d(np.ascontiguousarray(gy), ndim), _to5d(gx, ndim), _window(p),
-                        count_include_pad, n_threads)
+                        count_include_pad, np.empty((n_threads, p.output_shape[-1]), p.dtype),
+                        n_threads)
     return gx
 
 

@@ -8,9 +8,108 @@ thread owns the planes it writes: backward passes need no atomics and are determ
 from cython.parallel cimport prange
 from libc.string cimport memset
 from libc.math cimport isnan
-from libc.stdint cimport int64_t
+from libc.stdint cimport int32_t, int64_t
 
 from cyconv._kernels._fused cimport floating
+from cyconv._kernels._omp cimport omp_get_thread_num
+
+
+cdef extern from "_poolrows.h" nogil:
+    void cyconv_pool_init_f32(Py_ssize_t n, Py_ssize_t s, const float* src, float* acc)
+    void cyconv_pool_init_f64(Py_ssize_t n, Py_ssize_t s, const double* src, double* acc)
+    void cyconv_pool_sum_f32(Py_ssize_t n, Py_ssize_t s, const float* src, float* acc)
+    void cyconv_pool_sum_f64(Py_ssize_t n, Py_ssize_t s, const double* src, double* acc)
+    void cyconv_pool_max_f32(Py_ssize_t n, Py_ssize_t s, const float* src, float* acc)
+    void cyconv_pool_max_f64(Py_ssize_t n, Py_ssize_t s, const double* src, double* acc)
+    void cyconv_pool_min_f32(Py_ssize_t n, Py_ssize_t s, const float* src, float* acc)
+    void cyconv_pool_min_f64(Py_ssize_t n, Py_ssize_t s, const double* src, double* acc)
+    void cyconv_pool_argmax_f32(Py_ssize_t n, Py_ssize_t s, const float* src, float* acc,
+                                int32_t* best, int32_t tap)
+    void cyconv_pool_argmax_f64(Py_ssize_t n, Py_ssize_t s, const double* src, double* acc,
+                                int32_t* best, int32_t tap)
+    void cyconv_pool_argmin_f32(Py_ssize_t n, Py_ssize_t s, const float* src, float* acc,
+                                int32_t* best, int32_t tap)
+    void cyconv_pool_argmin_f64(Py_ssize_t n, Py_ssize_t s, const double* src, double* acc,
+                                int32_t* best, int32_t tap)
+    void cyconv_pool_div_f32(Py_ssize_t n, const float* acc, double divisor, float* out)
+    void cyconv_pool_div_f64(Py_ssize_t n, const double* acc, double divisor, double* out)
+    void cyconv_pool_scatter_add_f32(Py_ssize_t n, Py_ssize_t s, const float* share, float* dst)
+    void cyconv_pool_scatter_add_f64(Py_ssize_t n, Py_ssize_t s, const double* share,
+                                     double* dst)
+
+
+cdef inline void _row_init(Py_ssize_t n, Py_ssize_t s, const floating* src,
+                           floating* acc) noexcept nogil:
+    if floating is float:
+        cyconv_pool_init_f32(n, s, src, acc)
+    else:
+        cyconv_pool_init_f64(n, s, src, acc)
+
+
+cdef inline void _row_sum(Py_ssize_t n, Py_ssize_t s, const floating* src,
+                          floating* acc) noexcept nogil:
+    if floating is float:
+        cyconv_pool_sum_f32(n, s, src, acc)
+    else:
+        cyconv_pool_sum_f64(n, s, src, acc)
+
+
+cdef inline void _row_select(Py_ssize_t n, Py_ssize_t s, const floating* src, floating* acc,
+                             int32_t* best, int32_t tap, bint largest,
+                             bint want_tap) noexcept nogil:
+    if floating is float:
+        if want_tap:
+            if largest:
+                cyconv_pool_argmax_f32(n, s, src, acc, best, tap)
+            else:
+                cyconv_pool_argmin_f32(n, s, src, acc, best, tap)
+        elif largest:
+            cyconv_pool_max_f32(n, s, src, acc)
+        else:
+            cyconv_pool_min_f32(n, s, src, acc)
+    else:
+        if want_tap:
+            if largest:
+                cyconv_pool_argmax_f64(n, s, src, acc, best, tap)
+            else:
+                cyconv_pool_argmin_f64(n, s, src, acc, best, tap)
+        elif largest:
+            cyconv_pool_max_f64(n, s, src, acc)
+        else:
+            cyconv_pool_min_f64(n, s, src, acc)
+
+
+cdef inline void _row_div(Py_ssize_t n, const floating* acc, double divisor,
+                          floating* out) noexcept nogil:
+    if floating is float:
+        cyconv_pool_div_f32(n, acc, divisor, out)
+    else:
+        cyconv_pool_div_f64(n, acc, divisor, out)
+
+
+cdef inline void _row_scatter_add(Py_ssize_t n, Py_ssize_t s, const floating* share,
+                                  floating* dst) noexcept nogil:
+    if floating is float:
+        cyconv_pool_scatter_add_f32(n, s, share, dst)
+    else:
+        cyconv_pool_scatter_add_f64(n, s, share, dst)
+
+
+cdef enum:
+    # Interior rows shorter than this go through the scalar path: a row-primitive call per
+    # tap costs more than it saves on a handful of outputs (e.g. global pooling).
+    MIN_ROW = 8
+
+
+cdef inline void _interior(const Window* w, Py_ssize_t* lo, Py_ssize_t* hi) noexcept nogil:
+    """Output columns [lo, hi) whose windows lie wholly inside the input along W."""
+    cdef Py_ssize_t last = w.W - 1 + w.PW - (w.KW - 1) * w.DW
+    lo[0] = (w.PW + w.SW - 1) // w.SW
+    hi[0] = last // w.SW + 1 if last >= 0 else 0
+    if hi[0] > w.OW:
+        hi[0] = w.OW
+    if hi[0] < lo[0]:
+        hi[0] = lo[0]
 
 
 ctypedef struct Window:
@@ -37,57 +136,159 @@ cdef inline void _taps(Py_ssize_t start, Py_ssize_t k, Py_ssize_t dil, Py_ssize_
     hi[0] = b
 
 
+cdef void _extremum_one(const floating* xp, const Window* w, Py_ssize_t sd, Py_ssize_t ad,
+                        Py_ssize_t bd, Py_ssize_t sh, Py_ssize_t ah, Py_ssize_t bh,
+                        Py_ssize_t ow, bint largest, floating* value,
+                        Py_ssize_t* position) noexcept nogil:
+    """One window, scalar: a strictly better value or any NaN takes over (PyTorch's rule);
+    padded positions are never candidates."""
+    cdef Py_ssize_t sw = ow * w.SW - w.PW, aw, bw, td, th, tw, row, pos, best_pos = 0
+    cdef floating v, best = 0
+    cdef bint found = False
+    _taps(sw, w.KW, w.DW, w.W, &aw, &bw)
+    for td in range(ad, bd):
+        for th in range(ah, bh):
+            row = ((sd + td * w.DD) * w.H + sh + th * w.DH) * w.W + sw
+            for tw in range(aw, bw):
+                pos = row + tw * w.DW
+                v = xp[pos]
+                if not found or isnan(v) or (v > best if largest else v < best):
+                    best = v
+                    best_pos = pos
+                    found = True
+    value[0] = best
+    position[0] = best_pos
+
+
+cdef inline void _extremum_emit_one(const floating* xp, floating* yp, int64_t* ip,
+                                    bint want_index, bint largest, const Window* w,
+                                    Py_ssize_t sd, Py_ssize_t ad, Py_ssize_t bd, Py_ssize_t sh,
+                                    Py_ssize_t ah, Py_ssize_t bh, Py_ssize_t ow, Py_ssize_t out,
+                                    const floating* gyp, floating* gxp) noexcept nogil:
+    """Select one edge window and write its value/index, or add its gradient."""
+    cdef floating value
+    cdef Py_ssize_t pos
+    _extremum_one(xp, w, sd, ad, bd, sh, ah, bh, ow, largest, &value, &pos)
+    if gxp != NULL:
+        gxp[pos] += gyp[out + ow]
+    else:
+        yp[out + ow] = value
+        if want_index:
+            ip[out + ow] = pos
+
+
 cdef void _extremum_plane(const floating* xp, floating* yp, int64_t* ip, bint want_index,
-                          bint largest, const Window* w) noexcept nogil:
-    """Max (largest) or min pooling of one plane, PyTorch's selection rule:
-    a strictly better value or any NaN takes over; padded positions are never candidates."""
-    cdef Py_ssize_t od, oh, ow, sd, sh, sw, ad, bd, ah, bh, aw, bw, td, th, tw, pos, best_pos
-    cdef Py_ssize_t row, out
-    cdef floating v, best
-    cdef bint found
+                          bint largest, const Window* w, floating* acc, int32_t* best,
+                          const floating* gyp, floating* gxp) noexcept nogil:
+    """Max (largest) or min pooling of one plane.
+
+    Interior columns go tap by tap through the vectorized row primitives (same tap order,
+    so the same selection as the scalar rule); edge columns, and rows too short to gain
+    from the row primitives, are done one by one. Forward (gxp == NULL): writes y and, with
+    want_index, the flat indices. Backward (gxp != NULL): adds each grad_y to the selected
+    input of grad_x without materializing indices.
+    """
+    cdef Py_ssize_t od, oh, ow, sd, sh, ad, bd, ah, bh, td, th, tw, lo, hi, n, out, pos, tap
+    cdef const floating* src
+    cdef bint first
+    cdef Py_ssize_t origin
+    cdef bint scatter = gxp != NULL
+    if scatter:
+        want_index = True
+        memset(gxp, 0, w.D * w.H * w.W * sizeof(floating))
+    _interior(w, &lo, &hi)
+    # tap offsets are kept in int32 rows: windows spanning 2**31 elements take the scalar path
+    if hi - lo < MIN_ROW or (w.KD - 1) * w.DD * w.H * w.W + (w.KH - 1) * w.DH * w.W \
+            + (w.KW - 1) * w.DW >= 2147483647:
+        lo = hi = w.OW
+    n = hi - lo
     for od in range(w.OD):
         sd = od * w.SD - w.PD
         _taps(sd, w.KD, w.DD, w.D, &ad, &bd)
         for oh in range(w.OH):
             sh = oh * w.SH - w.PH
             _taps(sh, w.KH, w.DH, w.H, &ah, &bh)
-            for ow in range(w.OW):
-                sw = ow * w.SW - w.PW
-                _taps(sw, w.KW, w.DW, w.W, &aw, &bw)
-                found = False
-                best = 0
-                best_pos = 0
+            out = (od * w.OH + oh) * w.OW
+            if n > 0:
+                first = True
                 for td in range(ad, bd):
                     for th in range(ah, bh):
-                        row = ((sd + td * w.DD) * w.H + sh + th * w.DH) * w.W + sw
-                        for tw in range(aw, bw):
-                            pos = row + tw * w.DW
-                            v = xp[pos]
-                            if not found or isnan(v) or (v > best if largest else v < best):
-                                best = v
-                                best_pos = pos
-                                found = True
-                out = (od * w.OH + oh) * w.OW + ow
-                yp[out] = best
-                if want_index:
-                    ip[out] = best_pos
+                        for tw in range(w.KW):
+                            src = xp + ((sd + td * w.DD) * w.H + sh + th * w.DH) * w.W \
+                                + lo * w.SW - w.PW + tw * w.DW
+                            # the tap is remembered as its offset from the window origin
+                            tap = ((td * w.DD) * w.H + th * w.DH) * w.W + tw * w.DW
+                            if first:
+                                _row_init(n, w.SW, src, acc)
+                                if want_index:
+                                    for ow in range(n):
+                                        best[ow] = <int32_t>tap
+                                first = False
+                            else:
+                                _row_select(n, w.SW, src, acc, best, <int32_t>tap, largest,
+                                            want_index)
+            # outputs in order, so gradients that meet in one input add up in the same order
+            # as with an index array
+            for ow in range(lo if n > 0 else w.OW):
+                _extremum_emit_one(xp, yp, ip, want_index, largest, w, sd, ad, bd, sh, ah, bh,
+                                   ow, out, gyp, gxp)
+            origin = (sd * w.H + sh) * w.W - w.PW
+            for ow in range(lo, hi):
+                pos = origin + ow * w.SW + best[ow - lo]
+                if scatter:
+                    gxp[pos] += gyp[out + ow]
+                else:
+                    yp[out + ow] = acc[ow - lo]
+                    if want_index:
+                        ip[out + ow] = pos
+            for ow in range(hi if n > 0 else w.OW, w.OW):
+                _extremum_emit_one(xp, yp, ip, want_index, largest, w, sd, ad, bd, sh, ah, bh,
+                                   ow, out, gyp, gxp)
 
 
 def extremum_forward(const floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::1] y,
                      int64_t[:, :, :, :, ::1] indices, bint want_index, bint largest,
-                     Window w, int num_threads):
+                     Window w, floating[:, ::1] work, int32_t[:, ::1] taps, int num_threads):
     """y = max (largest) or min pooling of x; flat per-plane argmax/argmin into ``indices``
-    when ``want_index`` (``indices`` may then be any 5-D int64 array otherwise)."""
+    when ``want_index`` (``indices`` may then be any 5-D int64 array otherwise).
+
+    work, taps : (num_threads, OW) scratch rows.
+    """
     cdef Py_ssize_t planes = x.shape[0] * x.shape[1]
     cdef Py_ssize_t in_plane = w.D * w.H * w.W, out_plane = w.OD * w.OH * w.OW
     cdef Py_ssize_t r
     cdef const floating* xp = &x[0, 0, 0, 0, 0]
     cdef floating* yp = &y[0, 0, 0, 0, 0]
     cdef int64_t* ip = &indices[0, 0, 0, 0, 0]
+    cdef floating[:, ::1] acc = work
+    cdef int32_t[:, ::1] best = taps
     with nogil:
         for r in prange(planes, schedule="static", num_threads=num_threads):
             _extremum_plane(xp + r * in_plane, yp + r * out_plane,
-                            ip + r * out_plane if want_index else ip, want_index, largest, &w)
+                            ip + r * out_plane if want_index else ip, want_index, largest, &w,
+                            &acc[omp_get_thread_num(), 0], &best[omp_get_thread_num(), 0],
+                            NULL, NULL)
+
+
+def extremum_backward_recompute(const floating[:, :, :, :, ::1] x,
+                                const floating[:, :, :, :, ::1] grad_y,
+                                floating[:, :, :, :, ::1] grad_x, bint largest, Window w,
+                                floating[:, ::1] work, int32_t[:, ::1] taps, int num_threads):
+    """Gradient of max (largest) / min pooling, re-selecting each window's winner from x on
+    the fly (no index array is written or read). One thread per (image, channel) plane."""
+    cdef Py_ssize_t planes = x.shape[0] * x.shape[1]
+    cdef Py_ssize_t in_plane = w.D * w.H * w.W, out_plane = w.OD * w.OH * w.OW
+    cdef Py_ssize_t r
+    cdef const floating* xp = &x[0, 0, 0, 0, 0]
+    cdef const floating* gyp = &grad_y[0, 0, 0, 0, 0]
+    cdef floating* gxp = &grad_x[0, 0, 0, 0, 0]
+    cdef floating[:, ::1] acc = work
+    cdef int32_t[:, ::1] best = taps
+    with nogil:
+        for r in prange(planes, schedule="static", num_threads=num_threads):
+            _extremum_plane(xp + r * in_plane, NULL, NULL, True, largest, &w,
+                            &acc[omp_get_thread_num(), 0], &best[omp_get_thread_num(), 0],
+                            gyp + r * out_plane, gxp + r * in_plane)
 
 
 def extremum_backward(const floating[:, :, :, :, ::1] grad_y,
@@ -131,73 +332,126 @@ cdef inline double _divisor(Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw, const W
     return <double>((ed - sd) * (eh - sh) * (ew - sw))
 
 
+cdef floating _avg_one(const floating* xp, const Window* w, Py_ssize_t sd, Py_ssize_t ad,
+                       Py_ssize_t bd, Py_ssize_t sh, Py_ssize_t ah, Py_ssize_t bh,
+                       Py_ssize_t ow, bint count_include_pad) noexcept nogil:
+    cdef Py_ssize_t sw = ow * w.SW - w.PW, aw, bw, td, th, tw, row
+    cdef floating total = 0
+    _taps(sw, w.KW, 1, w.W, &aw, &bw)
+    for td in range(ad, bd):
+        for th in range(ah, bh):
+            row = ((sd + td) * w.H + sh + th) * w.W + sw
+            for tw in range(aw, bw):
+                total = total + xp[row + tw]
+    return <floating>(total / _divisor(sd, sh, sw, w, count_include_pad, bd - ad, bh - ah,
+                                       bw - aw))
+
+
 cdef void _avg_plane(const floating* xp, floating* yp, const Window* w,
-                     bint count_include_pad) noexcept nogil:
-    cdef Py_ssize_t od, oh, ow, sd, sh, sw, ad, bd, ah, bh, aw, bw, td, th, tw, row
-    cdef floating total
+                     bint count_include_pad, floating* acc) noexcept nogil:
+    """Average pooling of one plane: interior columns tap by tap through the vectorized row
+    primitives, edge columns one by one."""
+    cdef Py_ssize_t od, oh, ow, sd, sh, ad, bd, ah, bh, td, th, tw, lo, hi, n, out
+    cdef bint first
+    _interior(w, &lo, &hi)
+    if hi - lo < MIN_ROW:
+        lo = hi = w.OW
+    n = hi - lo
     for od in range(w.OD):
         sd = od * w.SD - w.PD
         _taps(sd, w.KD, 1, w.D, &ad, &bd)
         for oh in range(w.OH):
             sh = oh * w.SH - w.PH
             _taps(sh, w.KH, 1, w.H, &ah, &bh)
+            out = (od * w.OH + oh) * w.OW
             for ow in range(w.OW):
-                sw = ow * w.SW - w.PW
-                _taps(sw, w.KW, 1, w.W, &aw, &bw)
-                total = 0
-                for td in range(ad, bd):
-                    for th in range(ah, bh):
-                        row = ((sd + td) * w.H + sh + th) * w.W + sw
-                        for tw in range(aw, bw):
-                            total = total + xp[row + tw]
-                yp[(od * w.OH + oh) * w.OW + ow] = <floating>(
-                    total / _divisor(sd, sh, sw, w, count_include_pad, bd - ad, bh - ah, bw - aw))
+                if n > 0 and lo <= ow < hi:
+                    continue
+                yp[out + ow] = _avg_one(xp, w, sd, ad, bd, sh, ah, bh, ow, count_include_pad)
+            if n <= 0:
+                continue
+            first = True
+            for td in range(ad, bd):
+                for th in range(ah, bh):
+                    for tw in range(w.KW):
+                        if first:
+                            _row_init(n, w.SW, xp + ((sd + td) * w.H + sh + th) * w.W
+                                      + lo * w.SW - w.PW + tw, acc)
+                            first = False
+                        else:
+                            _row_sum(n, w.SW, xp + ((sd + td) * w.H + sh + th) * w.W
+                                     + lo * w.SW - w.PW + tw, acc)
+            _row_div(n, acc, _divisor(sd, sh, lo * w.SW - w.PW, w, count_include_pad,
+                                      bd - ad, bh - ah, w.KW), yp + out + lo)
 
 
 def avg_forward(const floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::1] y, Window w,
-                bint count_include_pad, int num_threads):
-    """y = average pooling of x (no dilation, as PyTorch)."""
+                bint count_include_pad, floating[:, ::1] work, int num_threads):
+    """y = average pooling of x (no dilation, as PyTorch). work: (num_threads, OW) scratch."""
     cdef Py_ssize_t planes = x.shape[0] * x.shape[1]
     cdef Py_ssize_t in_plane = w.D * w.H * w.W, out_plane = w.OD * w.OH * w.OW
     cdef Py_ssize_t r
     cdef const floating* xp = &x[0, 0, 0, 0, 0]
     cdef floating* yp = &y[0, 0, 0, 0, 0]
+    cdef floating[:, ::1] acc = work
     with nogil:
         for r in prange(planes, schedule="static", num_threads=num_threads):
-            _avg_plane(xp + r * in_plane, yp + r * out_plane, &w, count_include_pad)
+            _avg_plane(xp + r * in_plane, yp + r * out_plane, &w, count_include_pad,
+                       &acc[omp_get_thread_num(), 0])
 
 
 cdef void _avg_backward_plane(const floating* gy, floating* gx, const Window* w,
-                              bint count_include_pad) noexcept nogil:
-    cdef Py_ssize_t od, oh, ow, sd, sh, sw, ad, bd, ah, bh, aw, bw, td, th, tw, row
-    cdef floating share
+                              bint count_include_pad, floating* share) noexcept nogil:
+    """Each output's gradient share goes to the real elements of its window. Interior columns:
+    one strided row add per tap; edge columns one by one. The plane belongs to one thread."""
+    cdef Py_ssize_t od, oh, ow, sd, sh, sw, ad, bd, ah, bh, aw, bw, td, th, tw, row, lo, hi, n
+    cdef Py_ssize_t out
+    cdef floating part
     memset(gx, 0, w.D * w.H * w.W * sizeof(floating))
+    _interior(w, &lo, &hi)
+    if hi - lo < MIN_ROW:
+        lo = hi = w.OW
+    n = hi - lo
     for od in range(w.OD):
         sd = od * w.SD - w.PD
         _taps(sd, w.KD, 1, w.D, &ad, &bd)
         for oh in range(w.OH):
             sh = oh * w.SH - w.PH
             _taps(sh, w.KH, 1, w.H, &ah, &bh)
+            out = (od * w.OH + oh) * w.OW
             for ow in range(w.OW):
+                if n > 0 and lo <= ow < hi:
+                    continue
                 sw = ow * w.SW - w.PW
                 _taps(sw, w.KW, 1, w.W, &aw, &bw)
-                share = <floating>(gy[(od * w.OH + oh) * w.OW + ow] / _divisor(
+                part = <floating>(gy[out + ow] / _divisor(
                     sd, sh, sw, w, count_include_pad, bd - ad, bh - ah, bw - aw))
                 for td in range(ad, bd):
                     for th in range(ah, bh):
                         row = ((sd + td) * w.H + sh + th) * w.W + sw
                         for tw in range(aw, bw):
-                            gx[row + tw] += share
+                            gx[row + tw] += part
+            if n <= 0:
+                continue
+            _row_div(n, gy + out + lo, _divisor(sd, sh, lo * w.SW - w.PW, w, count_include_pad,
+                                                bd - ad, bh - ah, w.KW), share)
+            for td in range(ad, bd):
+                for th in range(ah, bh):
+                    for tw in range(w.KW):
+                        _row_scatter_add(n, w.SW, share, gx + ((sd + td) * w.H + sh + th) * w.W
+                                         + lo * w.SW - w.PW + tw)
 
 
 def avg_backward(const floating[:, :, :, :, ::1] grad_y, floating[:, :, :, :, ::1] grad_x,
-                 Window w, bint count_include_pad, int num_threads):
-    """grad_x = gradient of average pooling: each output's share to its real elements."""
+                 Window w, bint count_include_pad, floating[:, ::1] work, int num_threads):
+    """grad_x = gradient of average pooling. work: (num_threads, OW) scratch."""
     cdef Py_ssize_t planes = grad_x.shape[0] * grad_x.shape[1]
     cdef Py_ssize_t in_plane = w.D * w.H * w.W, out_plane = w.OD * w.OH * w.OW
     cdef Py_ssize_t r
     cdef const floating* gyp = &grad_y[0, 0, 0, 0, 0]
     cdef floating* gxp = &grad_x[0, 0, 0, 0, 0]
+    cdef floating[:, ::1] share = work
     with nogil:
         for r in prange(planes, schedule="static", num_threads=num_threads):
-            _avg_backward_plane(gyp + r * out_plane, gxp + r * in_plane, &w, count_include_pad)
+            _avg_backward_plane(gyp + r * out_plane, gxp + r * in_plane, &w, count_include_pad,
+                                &share[omp_get_thread_num(), 0])
