@@ -132,6 +132,10 @@ cdef void _gather_taps(const floating* plane, const Geom* g, Py_ssize_t kd, Py_s
                 memset(out + q, 0, (a - ow) * sizeof(floating))
             if g.SW == 1:
                 memcpy(out + q + (a - ow), src + a, (b - a) * sizeof(floating))
+            elif g.SW == 2:
+                # a literal stride lets the compiler de-interleave in registers (no gathers)
+                for t in range(a, b):
+                    out[q + t - ow] = src[t * 2]
             else:
                 for t in range(a, b):
                     out[q + t - ow] = src[t * g.SW]
