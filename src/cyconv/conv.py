@@ -228,17 +228,18 @@ def _conv_backward(grad_output, x, weight, *, stride, padding, dilation, groups,
     n_threads = _threads.resolve(num_threads)
     gx = np.empty(x.shape, dtype=p.dtype) if "input" in need else None
     gw = np.zeros(weight.shape, dtype=p.dtype) if "weight" in need else None
-    gb = None
-    if "bias" in need:
-        spatial_axes = tuple(range(2, ndim + 2))
-        gb = gy.sum(axis=(0,) + spatial_axes, dtype=np.float64).astype(p.dtype)
-    if p.batch == 0 or not (need & {"input", "weight"}):
+    gb = np.zeros(p.out_channels, dtype=p.dtype) if "bias" in need else None
+    if p.batch == 0:
         if gx is not None:
             gx[...] = 0
         return ConvGrads(gx, gw, gb)
+    gy = np.ascontiguousarray(gy)
+    if gb is not None:
+        _k.bias_grad(gy.reshape(p.batch, p.out_channels, -1), gb, n_threads)
+    if not (need & {"input", "weight"}):
+        return ConvGrads(gx, gw, gb)
     x5 = _to5d(np.ascontiguousarray(x), ndim)
     w5 = _to5d(_prepare_weight(weight, flip, ndim), ndim)
-    gy = np.ascontiguousarray(gy)
     g = _geom(p)
     if algorithm == "auto":
         algorithm = _auto(p, n_threads)

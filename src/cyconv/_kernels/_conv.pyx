@@ -521,6 +521,8 @@ cdef extern from "_rowops.h" nogil:
                          Py_ssize_t incy)
     float cyconv_dot_f32(Py_ssize_t n, const float* x, Py_ssize_t incx, const float* y)
     double cyconv_dot_f64(Py_ssize_t n, const double* x, Py_ssize_t incx, const double* y)
+    double cyconv_sum_f32(Py_ssize_t n, const float* x)
+    double cyconv_sum_f64(Py_ssize_t n, const double* x)
 
 
 cdef inline void _axpy(Py_ssize_t n, floating a, const floating* x, Py_ssize_t incx,
@@ -706,3 +708,21 @@ def direct_backward_weight(const floating[:, :, :, :, ::1] grad_y,
                                                         xp + (n * C + c) * in_plane,
                                                         &g, kd, kh, kw)
                         grad_w[co, ci, kd, kh, kw] = <floating>acc
+
+
+def bias_grad(const floating[:, :, ::1] grad_y, floating[::1] grad_bias, int num_threads):
+    """grad_bias[co] = sum of grad_y[:, co, :]; planes summed with 16 partial sums each and
+    accumulated in double, one channel per work item (fixed order, any thread count)."""
+    cdef Py_ssize_t N = grad_y.shape[0], CO = grad_y.shape[1], P = grad_y.shape[2]
+    cdef Py_ssize_t co, n
+    cdef double total
+    cdef const floating* gyp = &grad_y[0, 0, 0]
+    with nogil:
+        for co in prange(CO, schedule="static", num_threads=num_threads):
+            total = 0
+            for n in range(N):
+                if floating is float:
+                    total = total + cyconv_sum_f32(P, gyp + (n * CO + co) * P)
+                else:
+                    total = total + cyconv_sum_f64(P, gyp + (n * CO + co) * P)
+            grad_bias[co] = <floating>total

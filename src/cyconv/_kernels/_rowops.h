@@ -39,6 +39,17 @@ CYCONV_CLONES static T cyconv_dot_##SUFFIX(ptrdiff_t n, const T* x, ptrdiff_t in
     T total = 0;                                                                             \
     for (int l = 0; l < 16; l++) total += acc[l];                                            \
     return total;                                                                            \
+}                                                                                            \
+CYCONV_CLONES static double cyconv_sum_##SUFFIX(ptrdiff_t n, const T* x)                     \
+{                                                                                            \
+    T acc[16] = {0};                                                                         \
+    ptrdiff_t i = 0;                                                                         \
+    for (; i + 16 <= n; i += 16)                                                             \
+        for (int l = 0; l < 16; l++) acc[l] += x[i + l];                                     \
+    for (; i < n; i++) acc[i & 15] += x[i];                                                  \
+    double total = 0;                                                                        \
+    for (int l = 0; l < 16; l++) total += acc[l];                                            \
+    return total;                                                                            \
 }
 
 CYCONV_DEFINE_ROWOPS(float, f32)
