@@ -515,54 +515,74 @@ cyconv_select_isa(int(_os.environ.get("CYCONV_ISA", "-1")))
 # ----------------------------------------------------------------------------------------
 
 cdef extern from "_rowops.h" nogil:
-    void cyconv_axpy_f32(Py_ssize_t n, float a, const float* x, Py_ssize_t incx, float* y,
-                         Py_ssize_t incy)
-    void cyconv_axpy_f64(Py_ssize_t n, double a, const double* x, Py_ssize_t incx, double* y,
-                         Py_ssize_t incy)
-    float cyconv_dot_f32(Py_ssize_t n, const float* x, Py_ssize_t incx, const float* y)
-    double cyconv_dot_f64(Py_ssize_t n, const double* x, Py_ssize_t incx, const double* y)
+    void cyconv_axpy_rows_f32(Py_ssize_t rows, Py_ssize_t n, float a, const float* x,
+                              Py_ssize_t x_row, Py_ssize_t incx, float* y, Py_ssize_t y_row)
+    void cyconv_axpy_rows_f64(Py_ssize_t rows, Py_ssize_t n, double a, const double* x,
+                              Py_ssize_t x_row, Py_ssize_t incx, double* y, Py_ssize_t y_row)
+    void cyconv_axpy_rows_to_f32(Py_ssize_t rows, Py_ssize_t n, float a, float* x,
+                                 Py_ssize_t x_row, Py_ssize_t incx, const float* y,
+                                 Py_ssize_t y_row)
+    void cyconv_axpy_rows_to_f64(Py_ssize_t rows, Py_ssize_t n, double a, double* x,
+                                 Py_ssize_t x_row, Py_ssize_t incx, const double* y,
+                                 Py_ssize_t y_row)
+    void cyconv_dot_rows_f32(Py_ssize_t rows, Py_ssize_t n, const float* x, Py_ssize_t x_row,
+                             Py_ssize_t incx, const float* y, Py_ssize_t y_row, float* acc)
+    void cyconv_dot_rows_f64(Py_ssize_t rows, Py_ssize_t n, const double* x, Py_ssize_t x_row,
+                             Py_ssize_t incx, const double* y, Py_ssize_t y_row, double* acc)
     double cyconv_sum_f32(Py_ssize_t n, const float* x)
     double cyconv_sum_f64(Py_ssize_t n, const double* x)
+    enum: CYCONV_DOT_LANES
 
 
-cdef inline void _axpy(Py_ssize_t n, floating a, const floating* x, Py_ssize_t incx,
-                       floating* y, Py_ssize_t incy) noexcept nogil:
-    if floating is float:
-        cyconv_axpy_f32(n, a, x, incx, y, incy)
-    else:
-        cyconv_axpy_f64(n, a, x, incx, y, incy)
+cdef enum TapOp:
+    TAP_FORWARD = 0          # out += w * input-through-tap
+    TAP_BACKWARD_INPUT = 1   # input-through-tap += w * grad_out
+    TAP_DOT = 2              # acc += grad_out * input-through-tap
 
 
-cdef inline floating _dot(Py_ssize_t n, const floating* x, Py_ssize_t incx,
-                          const floating* y) noexcept nogil:
-    if floating is float:
-        return cyconv_dot_f32(n, x, incx, y)
-    else:
-        return cyconv_dot_f64(n, x, incx, y)
+cdef void _direct_tap(TapOp op, floating* out_plane, floating* in_plane, floating wv,
+                      floating* acc, const Geom* g, Py_ssize_t kd, Py_ssize_t kh,
+                      Py_ssize_t kw) noexcept nogil:
+    """Apply one kernel tap (kd, kh, kw) between an output-sized plane and an input plane.
 
-
-cdef void _direct_tap_forward(floating* out_plane, const floating* in_plane, floating wv,
-                              const Geom* g, Py_ssize_t kd, Py_ssize_t kh,
-                              Py_ssize_t kw) noexcept nogil:
-    """out += wv * (input seen through tap (kd, kh, kw)) over the whole output plane."""
-    cdef Py_ssize_t od, oh, ow, idd, ih, lo, hi
+    The valid output rows and columns are clipped once, so each depth slice is a single call
+    of a vectorized row primitive over all its rows.
+    """
+    cdef Py_ssize_t od, idd, lo, hi, oh_lo, oh_hi
     cdef Py_ssize_t off_w = kw * g.DW - g.PW
+    cdef Py_ssize_t off_h = kh * g.DH - g.PH
     cdef floating* orow
-    cdef const floating* irow
+    cdef floating* irow
     _valid_range(off_w, g.SW, g.W, g.OW, &lo, &hi)
-    if lo >= hi:
+    _valid_range(off_h, g.SH, g.H, g.OH, &oh_lo, &oh_hi)
+    if lo >= hi or oh_lo >= oh_hi:
         return
     for od in range(g.OD):
         idd = od * g.SD - g.PD + kd * g.DD
         if idd < 0 or idd >= g.D:
             continue
-        for oh in range(g.OH):
-            ih = oh * g.SH - g.PH + kh * g.DH
-            if ih < 0 or ih >= g.H:
-                continue
-            orow = out_plane + (od * g.OH + oh) * g.OW
-            irow = in_plane + (idd * g.H + ih) * g.W + off_w
-            _axpy(hi - lo, wv, irow + lo * g.SW, g.SW, orow + lo, 1)
+        orow = out_plane + (od * g.OH + oh_lo) * g.OW + lo
+        irow = in_plane + (idd * g.H + oh_lo * g.SH + off_h) * g.W + off_w + lo * g.SW
+        if floating is float:
+            if op == TAP_FORWARD:
+                cyconv_axpy_rows_f32(oh_hi - oh_lo, hi - lo, wv, irow, g.SH * g.W, g.SW,
+                                     orow, g.OW)
+            elif op == TAP_BACKWARD_INPUT:
+                cyconv_axpy_rows_to_f32(oh_hi - oh_lo, hi - lo, wv, irow, g.SH * g.W, g.SW,
+                                        orow, g.OW)
+            else:
+                cyconv_dot_rows_f32(oh_hi - oh_lo, hi - lo, irow, g.SH * g.W, g.SW,
+                                    orow, g.OW, acc)
+        else:
+            if op == TAP_FORWARD:
+                cyconv_axpy_rows_f64(oh_hi - oh_lo, hi - lo, wv, irow, g.SH * g.W, g.SW,
+                                     orow, g.OW)
+            elif op == TAP_BACKWARD_INPUT:
+                cyconv_axpy_rows_to_f64(oh_hi - oh_lo, hi - lo, wv, irow, g.SH * g.W, g.SW,
+                                        orow, g.OW)
+            else:
+                cyconv_dot_rows_f64(oh_hi - oh_lo, hi - lo, irow, g.SH * g.W, g.SW,
+                                    orow, g.OW, acc)
 
 
 def direct_forward(const floating[:, :, :, :, ::1] x, const floating[:, :, :, :, ::1] w,
@@ -591,32 +611,9 @@ def direct_forward(const floating[:, :, :, :, ::1] x, const floating[:, :, :, :,
                 for kd in range(g.KD):
                     for kh in range(g.KH):
                         for kw in range(g.KW):
-                            _direct_tap_forward(dst, xp + (n * C + c) * in_plane,
-                                                w[co, ci, kd, kh, kw], &g, kd, kh, kw)
-
-
-cdef void _direct_tap_backward_input(floating* gx_plane, const floating* gy_plane, floating wv,
-                                     const Geom* g, Py_ssize_t kd, Py_ssize_t kh,
-                                     Py_ssize_t kw) noexcept nogil:
-    """grad_x (seen through tap (kd, kh, kw)) += wv * grad_y over the whole output plane."""
-    cdef Py_ssize_t od, oh, ow, idd, ih, lo, hi
-    cdef Py_ssize_t off_w = kw * g.DW - g.PW
-    cdef floating* xrow
-    cdef const floating* yrow
-    _valid_range(off_w, g.SW, g.W, g.OW, &lo, &hi)
-    if lo >= hi:
-        return
-    for od in range(g.OD):
-        idd = od * g.SD - g.PD + kd * g.DD
-        if idd < 0 or idd >= g.D:
-            continue
-        for oh in range(g.OH):
-            ih = oh * g.SH - g.PH + kh * g.DH
-            if ih < 0 or ih >= g.H:
-                continue
-            yrow = gy_plane + (od * g.OH + oh) * g.OW
-            xrow = gx_plane + (idd * g.H + ih) * g.W + off_w
-            _axpy(hi - lo, wv, yrow + lo, 1, xrow + lo * g.SW, g.SW)
+                            _direct_tap(TAP_FORWARD, dst,
+                                        <floating*>(xp + (n * C + c) * in_plane),
+                                        w[co, ci, kd, kh, kw], NULL, &g, kd, kh, kw)
 
 
 def direct_backward_input(const floating[:, :, :, :, ::1] grad_y,
@@ -644,37 +641,35 @@ def direct_backward_input(const floating[:, :, :, :, ::1] grad_y,
                 for kd in range(g.KD):
                     for kh in range(g.KH):
                         for kw in range(g.KW):
-                            _direct_tap_backward_input(dst, gyp + (n * CO + co) * out_plane,
-                                                       w[co, ci, kd, kh, kw], &g, kd, kh, kw)
+                            _direct_tap(TAP_BACKWARD_INPUT,
+                                        <floating*>(gyp + (n * CO + co) * out_plane), dst,
+                                        w[co, ci, kd, kh, kw], NULL, &g, kd, kh, kw)
 
 
-cdef double _direct_tap_dot(const floating* gy_plane, const floating* x_plane, const Geom* g,
-                            Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw) noexcept nogil:
-    """sum over output positions of grad_y * (input seen through tap (kd, kh, kw)).
+cdef void _direct_weight_item(const floating* gy_first, Py_ssize_t gy_image,
+                              const floating* x_first, Py_ssize_t x_image, Py_ssize_t N,
+                              const Geom* g, floating* grad_w_taps) noexcept nogil:
+    """grad_w for one (output channel, input channel) pair, every tap.
 
-    Each row is summed in the working precision (it vectorizes); rows are accumulated in
-    double so float32 weight gradients over large batches stay within the accuracy contract.
+    Per image the products go into CYCONV_DOT_LANES partial sums in the working precision
+    (vectorized); these are reduced in double per image, so float32 weight gradients over
+    large batches stay within the accuracy contract.
     """
-    cdef Py_ssize_t od, oh, ow, idd, ih, lo, hi
-    cdef Py_ssize_t off_w = kw * g.DW - g.PW
-    cdef const floating* yrow
-    cdef const floating* xrow
-    cdef double total = 0
-    _valid_range(off_w, g.SW, g.W, g.OW, &lo, &hi)
-    if lo >= hi:
-        return 0
-    for od in range(g.OD):
-        idd = od * g.SD - g.PD + kd * g.DD
-        if idd < 0 or idd >= g.D:
-            continue
-        for oh in range(g.OH):
-            ih = oh * g.SH - g.PH + kh * g.DH
-            if ih < 0 or ih >= g.H:
-                continue
-            yrow = gy_plane + (od * g.OH + oh) * g.OW
-            xrow = x_plane + (idd * g.H + ih) * g.W + off_w
-            total += _dot(hi - lo, xrow + lo * g.SW, g.SW, yrow + lo)
-    return total
+    cdef floating acc[CYCONV_DOT_LANES]
+    cdef double total
+    cdef Py_ssize_t kd, kh, kw, n, l, t = 0
+    for kd in range(g.KD):
+        for kh in range(g.KH):
+            for kw in range(g.KW):
+                total = 0
+                for n in range(N):
+                    memset(acc, 0, CYCONV_DOT_LANES * sizeof(floating))
+                    _direct_tap(TAP_DOT, <floating*>(gy_first + n * gy_image),
+                                <floating*>(x_first + n * x_image), 0, acc, g, kd, kh, kw)
+                    for l in range(CYCONV_DOT_LANES):
+                        total += acc[l]
+                grad_w_taps[t] = <floating>total
+                t = t + 1
 
 
 def direct_backward_weight(const floating[:, :, :, :, ::1] grad_y,
@@ -690,24 +685,18 @@ def direct_backward_weight(const floating[:, :, :, :, ::1] grad_y,
     cdef Py_ssize_t COG = CO // groups
     cdef Py_ssize_t in_plane = g.D * g.H * g.W
     cdef Py_ssize_t out_plane = g.OD * g.OH * g.OW
-    cdef Py_ssize_t r, n, co, ci, c, kd, kh, kw
+    cdef Py_ssize_t T = g.KD * g.KH * g.KW
+    cdef Py_ssize_t r, co, ci, c
     cdef const floating* gyp = &grad_y[0, 0, 0, 0, 0]
     cdef const floating* xp = &x[0, 0, 0, 0, 0]
-    cdef double acc
+    cdef floating* gwp = &grad_w[0, 0, 0, 0, 0]
     with nogil:
         for r in prange(CO * CIG, schedule="static", num_threads=num_threads):
             co = r // CIG
             ci = r % CIG
             c = (co // COG) * CIG + ci
-            for kd in range(g.KD):
-                for kh in range(g.KH):
-                    for kw in range(g.KW):
-                        acc = 0
-                        for n in range(N):
-                            acc = acc + _direct_tap_dot(gyp + (n * CO + co) * out_plane,
-                                                        xp + (n * C + c) * in_plane,
-                                                        &g, kd, kh, kw)
-                        grad_w[co, ci, kd, kh, kw] = <floating>acc
+            _direct_weight_item(gyp + co * out_plane, CO * out_plane, xp + c * in_plane,
+                                C * in_plane, N, &g, gwp + r * T)
 
 
 def bias_grad(const floating[:, :, ::1] grad_y, floating[::1] grad_bias, int num_threads):

@@ -3,7 +3,7 @@
  * With GCC/clang on x86-64 Linux each function is built as AVX-512, AVX2 and baseline clones
  * (target_clones, resolved once by the dynamic loader), so the default build runs anywhere
  * and still uses the wide units where they exist. Elsewhere they are plain C.
- * The dot products keep 16 independent partial sums in a fixed order: vectorizable without
+ * The reductions keep 16 independent partial sums in a fixed order: vectorizable without
  * -ffast-math, and the same result on every run and thread count.
  */
 #ifndef CYCONV_ROWOPS_H
@@ -16,29 +16,65 @@
 #define CYCONV_CLONES
 #endif
 
+/* Row loops of the direct convolution over `rows` rows of `n` elements: x rows are
+ * `x_row` apart with element stride `incx`, y rows `y_row` apart and contiguous.
+ *   axpy_rows:    y += a * x              (forward: y = output, x = input)
+ *   axpy_rows_to: x += a * y              (grad_input: scatter into strided input rows)
+ *   dot_rows:     acc[64] += x * y        (grad_weight: partial sums, reduced by the caller)
+ * Keeping the row loop here keeps the accumulators in registers across rows. */
+#define CYCONV_DOT_LANES 64
+
 #define CYCONV_DEFINE_ROWOPS(T, SUFFIX)                                                      \
-CYCONV_CLONES static void cyconv_axpy_##SUFFIX(ptrdiff_t n, T a, const T* x, ptrdiff_t incx, \
-                                               T* y, ptrdiff_t incy)                         \
+CYCONV_CLONES static void cyconv_axpy_rows_##SUFFIX(                                          \
+    ptrdiff_t rows, ptrdiff_t n, T a, const T* restrict x, ptrdiff_t x_row, ptrdiff_t incx,  \
+    T* restrict y, ptrdiff_t y_row)                                                          \
 {                                                                                            \
-    if (incx == 1 && incy == 1) {                                                            \
-        for (ptrdiff_t i = 0; i < n; i++) y[i] += a * x[i];                                  \
-    } else {                                                                                 \
-        for (ptrdiff_t i = 0; i < n; i++) y[i * incy] += a * x[i * incx];                    \
+    for (ptrdiff_t r = 0; r < rows; r++) {                                                   \
+        const T* xr = x + r * x_row;                                                         \
+        T* yr = y + r * y_row;                                                               \
+        if (incx == 1) {                                                                     \
+            for (ptrdiff_t i = 0; i < n; i++) yr[i] += a * xr[i];                            \
+        } else {                                                                             \
+            for (ptrdiff_t i = 0; i < n; i++) yr[i] += a * xr[i * incx];                     \
+        }                                                                                    \
     }                                                                                        \
 }                                                                                            \
-CYCONV_CLONES static T cyconv_dot_##SUFFIX(ptrdiff_t n, const T* x, ptrdiff_t incx,          \
-                                           const T* y)                                       \
+CYCONV_CLONES static void cyconv_axpy_rows_to_##SUFFIX(                                       \
+    ptrdiff_t rows, ptrdiff_t n, T a, T* restrict x, ptrdiff_t x_row, ptrdiff_t incx,        \
+    const T* restrict y, ptrdiff_t y_row)                                                    \
 {                                                                                            \
-    T acc[16] = {0};                                                                         \
-    ptrdiff_t i = 0;                                                                         \
-    if (incx == 1) {                                                                         \
-        for (; i + 16 <= n; i += 16)                                                         \
-            for (int l = 0; l < 16; l++) acc[l] += x[i + l] * y[i + l];                      \
+    for (ptrdiff_t r = 0; r < rows; r++) {                                                   \
+        T* xr = x + r * x_row;                                                               \
+        const T* yr = y + r * y_row;                                                         \
+        if (incx == 1) {                                                                     \
+            for (ptrdiff_t i = 0; i < n; i++) xr[i] += a * yr[i];                            \
+        } else {                                                                             \
+            for (ptrdiff_t i = 0; i < n; i++) xr[i * incx] += a * yr[i];                     \
+        }                                                                                    \
     }                                                                                        \
-    for (; i < n; i++) acc[i & 15] += x[i * incx] * y[i];                                    \
-    T total = 0;                                                                             \
-    for (int l = 0; l < 16; l++) total += acc[l];                                            \
-    return total;                                                                            \
+}                                                                                            \
+CYCONV_CLONES static void cyconv_dot_rows_##SUFFIX(                                           \
+    ptrdiff_t rows, ptrdiff_t n, const T* restrict x, ptrdiff_t x_row, ptrdiff_t incx,       \
+    const T* restrict y, ptrdiff_t y_row, T* restrict acc)                                   \
+{                                                                                            \
+    /* 64 partial sums = 4 independent vector chains, so FMA latency does not serialize */   \
+    T a[CYCONV_DOT_LANES];                                                                   \
+    for (int l = 0; l < CYCONV_DOT_LANES; l++) a[l] = acc[l];                                \
+    for (ptrdiff_t r = 0; r < rows; r++) {                                                   \
+        const T* xr = x + r * x_row;                                                         \
+        const T* yr = y + r * y_row;                                                         \
+        ptrdiff_t i = 0;                                                                     \
+        if (incx == 1) {                                                                     \
+            for (; i + CYCONV_DOT_LANES <= n; i += CYCONV_DOT_LANES)                         \
+                for (int l = 0; l < CYCONV_DOT_LANES; l++) a[l] += xr[i + l] * yr[i + l];    \
+            /* the tail as masked vector steps (AVX-512), not lane by lane */                \
+            for (int l = 0; l < CYCONV_DOT_LANES; l++)                                       \
+                if (l < n - i) a[l] += xr[i + l] * yr[i + l];                                \
+        } else {                                                                             \
+            for (; i < n; i++) a[i & (CYCONV_DOT_LANES - 1)] += xr[i * incx] * yr[i];        \
+        }                                                                                    \
+    }                                                                                        \
+    for (int l = 0; l < CYCONV_DOT_LANES; l++) acc[l] = a[l];                                \
 }                                                                                            \
 CYCONV_CLONES static double cyconv_sum_##SUFFIX(ptrdiff_t n, const T* x)                     \
 {                                                                                            \
@@ -46,7 +82,8 @@ CYCONV_CLONES static double cyconv_sum_##SUFFIX(ptrdiff_t n, const T* x)        
     ptrdiff_t i = 0;                                                                         \
     for (; i + 16 <= n; i += 16)                                                             \
         for (int l = 0; l < 16; l++) acc[l] += x[i + l];                                     \
-    for (; i < n; i++) acc[i & 15] += x[i];                                                  \
+    for (int l = 0; l < 16; l++)                                                             \
+        if (l < n - i) acc[l] += x[i + l];                                                   \
     double total = 0;                                                                        \
     for (int l = 0; l < 16; l++) total += acc[l];                                            \
     return total;                                                                            \
