@@ -107,3 +107,10 @@ def test_cli_info():
     assert "OpenMP compiled in: yes" in out.stdout
     assert "compile flags:" in out.stdout
     assert "threads in use:" in out.stdout
+
+
+def test_threadpoolctl_openmp_limit_is_honoured():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
+        assert cyconv.get_num_threads() == 1
+    assert cyconv.get_num_threads() >= 1

@@ -158,13 +158,20 @@ def _pack_panels(mat3: np.ndarray, mr: int) -> np.ndarray:
 def _pixel_block(nr: int, row_bytes: int, P: int, items_per_block: int, n_threads: int,
                  room: int = None) -> int:
     """Output pixels per work item: a multiple of NR whose ``row_bytes``-per-pixel working
-    set fits ``room`` (default: L2_TARGET_BYTES), small enough to keep every thread busy."""
+    set fits ``room`` (default: L2_TARGET_BYTES), and whose item count splits evenly enough
+    over the threads (static scheduling: the busiest thread sets the time)."""
     room = L2_TARGET_BYTES if room is None else room
-    panels = max(1, min(8, room // max(row_bytes * nr, 1)))
+    largest = max(1, min(8, room // max(row_bytes * nr, 1)))
     panels_total = -(-P // nr)
-    while panels > 1 and items_per_block * -(-panels_total // panels) < 2 * n_threads:
-        panels //= 2
-    return panels * nr
+    best, best_balance = largest, 0.0
+    for panels in range(largest, 0, -1):
+        items = items_per_block * -(-panels_total // panels)
+        balance = items / (n_threads * -(-items // n_threads))
+        if balance >= 0.9:
+            return panels * nr
+        if balance > best_balance:
+            best, best_balance = panels, balance
+    return best * nr
 
 
 def _conv_forward(x, weight, bias, *, stride, padding, dilation, groups, flip, algorithm,
