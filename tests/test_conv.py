@@ -6,7 +6,7 @@ import cyconv
 from cyconv import reference as ref
 from cyconv._kernels import _conv as kernels
 
-ALGORITHMS = ["direct", "im2col"]
+ALGORITHMS = ["direct", "im2col", "implicit"]
 DTYPES = [np.float32, np.float64]
 # Accuracy contract (DESIGN.md): relative to the sum of |terms| of each output.
 RTOL = {np.float32: 2e-6, np.float64: 1e-12}
@@ -52,6 +52,10 @@ def _assert_close(actual, expected64, bound64, dtype):
 @pytest.mark.parametrize("case", CASES)
 def test_forward_matches_reference(case, flip, algorithm, dtype):
     x, w, b, kw = _data(case, dtype)
+    if algorithm == "implicit" and kw["stride"] != 1:
+        with pytest.raises(ValueError, match="algorithm='implicit' needs stride 1"):
+            cyconv.conv2d(x, w, b, flip=flip, algorithm=algorithm, **kw)
+        return
     y = cyconv.conv2d(x, w, b, flip=flip, algorithm=algorithm, **kw)
     x64, w64, b64 = (a.astype(np.float64) for a in (x, w, b))
     expected = ref.conv2d(x64, w64, b64, flip=flip, **kw)
@@ -75,8 +79,9 @@ def test_backward_matches_reference(case, flip, algorithm, dtype):
         _assert_close(getattr(grads, name), getattr(expected, name), getattr(bound, name), dtype)
 
 
-@pytest.mark.parametrize("algorithm", ALGORITHMS)
-@pytest.mark.parametrize("case", [CASES[0], CASES[2], CASES[4], CASES[5]])
+@pytest.mark.parametrize("case, algorithm", [
+    (case, algorithm) for case in (CASES[0], CASES[2], CASES[4], CASES[5]) for algorithm in ALGORITHMS
+    if algorithm != "implicit" or case[6] == 1])
 def test_gradients_finite_differences(case, algorithm):
     """Directional derivatives of <grad_output, conv(x, w, b)> match the kernels' gradients."""
     x, w, b, kw = _data(case, np.float64, seed=3)
@@ -125,6 +130,12 @@ def test_every_microkernel_isa_agrees(isa):
     try:
         assert kernels.select_isa(isa) == isa
         for dtype in DTYPES:
+            # implicit GEMM (offset micro-kernel) on a stride-1 case
+            x, w, b, kw = _data(CASES[9], dtype)
+            x64, w64, b64 = (a.astype(np.float64) for a in (x, w, b))
+            _assert_close(cyconv.conv2d(x, w, b, algorithm="implicit", **kw),
+                          ref.conv2d(x64, w64, b64, **kw),
+                          ref.conv2d(np.abs(x64), np.abs(w64), np.abs(b64), **kw), dtype)
             x, w, b, kw = _data(CASES[8], dtype)
             y = cyconv.conv2d(x, w, b, algorithm="im2col", **kw)
             gy = np.ones_like(y)
@@ -211,8 +222,14 @@ def test_algorithm_auto_rule():
                             padding=0, dilation=1, groups=8, ndim=2)
     dense = conv_params(np.ones((1, 8, 5, 5)), np.ones((16, 8, 3, 3)), None, stride=1,
                         padding=0, dilation=1, groups=1, ndim=2)
+    strided = conv_params(np.ones((1, 8, 9, 9)), np.ones((16, 8, 3, 3)), None, stride=2,
+                          padding=1, dilation=1, groups=1, ndim=2)
+    pointwise = conv_params(np.ones((1, 8, 5, 5)), np.ones((16, 8, 1, 1)), None, stride=1,
+                            padding=0, dilation=1, groups=1, ndim=2)
     assert choose_algorithm(depthwise) == "direct"
-    assert choose_algorithm(dense) == "im2col"
+    assert choose_algorithm(dense) == "implicit"
+    assert choose_algorithm(strided) == "im2col"
+    assert choose_algorithm(pointwise) == "im2col"
 
 
 # ---- validation: every bad input is a clear ValueError/TypeError, raised before any kernel
@@ -275,7 +292,7 @@ def test_tune_caches_the_faster_algorithm():
     x = np.ones((2, 8, 12, 12), np.float32)
     w = np.ones((8, 1, 3, 3), np.float32)
     timings = cyconv.tune(x, w, padding=1, groups=8, num_threads=1, repeats=1)
-    assert set(timings) == {"direct", "im2col"}
+    assert set(timings) == {"direct", "im2col", "implicit"}  # stride 1: all three apply
     assert all(t > 0 for t in timings.values())
     winner = min(timings, key=timings.get)
     p = conv._validate.conv_params(x, w, None, stride=1, padding=1, dilation=1, groups=8, ndim=2)

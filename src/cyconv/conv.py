@@ -11,7 +11,10 @@ from . import _threads, _validate
 from ._kernels import _conv as _k
 from ._validate import ConvGrads
 
-ALGORITHMS = ("auto", "direct", "im2col")
+ALGORITHMS = ("auto", "direct", "im2col", "implicit")
+# The implicit GEMM reads the zero-padded input in place; worth it while the padding columns
+# it computes and drops stay a small share of the work.
+IMPLICIT_MIN_USEFUL = 0.6
 
 
 
@@ -40,15 +43,30 @@ def _check_algorithm(algorithm) -> str:
     return algorithm
 
 
-def choose_algorithm(p: _validate.ConvParams) -> str:
-    """The 'auto' rule: direct convolution when each group is tiny, else im2col + GEMM.
+def _implicit_useful_fraction(p: _validate.ConvParams) -> float:
+    """Share of the implicit GEMM's positions that are real outputs (0 if not applicable)."""
+    if any(st != 1 for st in p.stride):
+        return 0.0
+    padded = [i + lo + hi for i, (lo, hi) in zip(p.input_shape, p.padding)]
+    span = 0  # flat index, on the padded grid, of the last output position
+    for o, size in zip(p.output_shape, padded):
+        span = span * size + (o - 1)
+    return int(np.prod(p.output_shape)) / (span + 1)
 
-    Measured (benchmarks/README.md): with (C_in/groups) * (C_out/groups) <= 4 the GEMM tiles
-    are mostly padding and the plane-wise direct kernel wins (depthwise: 2x forward, 3x
-    backward); from 4 x 4 channels per group on, im2col + the micro-kernel GEMM wins.
+
+def choose_algorithm(p: _validate.ConvParams) -> str:
+    """The 'auto' rule, from measurements (benchmarks/README.md).
+
+    direct when each group is tiny ((C_in/groups) * (C_out/groups) <= 4): the GEMM tiles would
+    be mostly padding. implicit GEMM for stride 1 with more than one tap when at most 40% of
+    the padded grid it computes is dropped: no lowering at all. im2col + GEMM otherwise (a
+    1x1 kernel's lowering is a plain copy, which the implicit path's padded copy would not
+    beat).
     """
     if (p.in_channels // p.groups) * (p.out_channels // p.groups) <= 4:
         return "direct"
+    if int(np.prod(p.kernel_size)) > 1 and _implicit_useful_fraction(p) >= IMPLICIT_MIN_USEFUL:
+        return "implicit"
     return "im2col"
 
 
@@ -67,7 +85,8 @@ def _auto(p: _validate.ConvParams, n_threads: int) -> str:
 
 def tune(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, num_threads=None,
          backward=True, repeats=3):
-    """Time every algorithm on this configuration; later ``algorithm='auto'`` calls use the winner.
+    """Time every applicable algorithm on this configuration; later ``algorithm='auto'`` calls
+    use the winner.
 
     Parameters
     ----------
@@ -97,7 +116,8 @@ def tune(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, num
               num_threads=n_threads, ndim=ndim)
     gy = np.ones(p.output_array_shape, dtype=p.dtype)
     timings = {}
-    for algorithm in ALGORITHMS[1:]:
+    candidates = [a for a in ALGORITHMS[1:] if a != "implicit" or all(st == 1 for st in p.stride)]
+    for algorithm in candidates:
         def run():
             _conv_forward(x, weight, bias, flip=False, algorithm=algorithm, out=None, **kw)
             if backward:
@@ -198,6 +218,12 @@ def _conv_forward(x, weight, bias, *, stride, padding, dilation, groups, flip, a
     if algorithm == "direct":
         _k.direct_forward(x5, w5, _to5d(y, ndim), b, has_bias, p.groups, g, n_threads)
         return y
+    if algorithm == "implicit":
+        if any(st != 1 for st in p.stride):
+            raise ValueError(f"algorithm='implicit' needs stride 1, got stride={p.stride}")
+        _implicit_forward(p, x5, w5, b, has_bias, y.reshape(p.batch, p.out_channels, -1),
+                          n_threads)
+        return y
     _im2col_forward(p, x5, w5, b, has_bias, y.reshape(p.batch, p.out_channels, -1), g, n_threads)
     return y
 
@@ -222,6 +248,49 @@ def _im2col_forward(p, x5, w5, b, has_bias, y3, g, n_threads):
     # inside the same OpenMP region, reaches 155 GFLOP/s, needs no BLAS, and keeps results
     # independent of the thread count.
     _k.gemm_forward(x5, a, y3, b, has_bias, G, g, block, work, KC, n_threads)
+
+
+def _implicit_forward(p, x5, w5, b, has_bias, y3, n_threads):
+    G = p.groups
+    cog = p.out_channels // G
+    cig = p.in_channels // G
+    T = int(np.prod(p.kernel_size))
+    kg = cig * T
+    lead = 3 - p.ndim
+    pads = ((0, 0),) * lead + p.padding
+    size = (1,) * lead + p.input_shape
+    dil = (1,) * lead + p.dilation
+    ker = (1,) * lead + p.kernel_size
+    out = (1,) * lead + p.output_shape
+    grid = tuple(s + lo + hi for s, (lo, hi) in zip(size, pads))
+    plane = int(np.prod(grid))
+    image_stride = p.in_channels * plane
+    Q = ((out[0] - 1) * grid[1] + out[1] - 1) * grid[2] + out[2]
+    mr, nr = _k.tile_shape(p.dtype == np.float32)
+    kc = min(kg, KC)
+    room = max(L2_BYTES - cog * kc * p.dtype.itemsize, L2_BYTES // 4)
+    block = _pixel_block(nr, -(-cog // mr) * mr * p.dtype.itemsize, Q, p.batch * G, n_threads,
+                         room)
+    nblk = -(-Q // block)
+    # flat offset of every tap on the padded grid (row-major over kd, kh, kw), per channel
+    shifts = ((np.arange(ker[0])[:, None, None] * dil[0] * grid[1]
+               + np.arange(ker[1])[None, :, None] * dil[1]) * grid[2]
+              + np.arange(ker[2])[None, None, :] * dil[2]).ravel()
+    offsets = (np.arange(cig)[:, None] * plane + shifts[None, :]).ravel().astype(np.intp)
+    # the last block of the last group reads up to block-1 positions past the last output
+    extent = (p.batch - 1) * image_stride + (p.in_channels - 1) * plane + int(shifts[-1]) \
+        + nblk * block
+    flat = np.zeros(max(p.batch * image_stride, extent), dtype=p.dtype)
+    flat[:p.batch * image_stride].reshape((p.batch, p.in_channels) + grid)[
+        (slice(None), slice(None)) + tuple(slice(lo, lo + s) for (lo, _), s in zip(pads, size))
+    ] = x5
+    a = _pack_panels(w5.reshape(G, cog, kg), mr)
+    geom = {"D": grid[0], "H": grid[1], "W": grid[2], "KD": ker[0], "KH": ker[1], "KW": ker[2],
+            "SD": 1, "SH": 1, "SW": 1, "PD": 0, "PH": 0, "PW": 0, "DD": dil[0], "DH": dil[1],
+            "DW": dil[2], "OD": out[0], "OH": out[1], "OW": out[2]}
+    work = np.empty((n_threads, -(-cog // mr) * mr * block), dtype=p.dtype)
+    _k.implicit_forward(flat, image_stride, offsets, a, y3, b, has_bias, G, p.in_channels, geom,
+                        block, work, KC, n_threads)
 
 
 def _conv_backward(grad_output, x, weight, *, stride, padding, dilation, groups, flip, need,
@@ -317,7 +386,8 @@ def conv2d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, f
     flip : bool
         True computes true convolution (kernel flipped in both spatial dims), matching
         ``scipy.signal.convolve2d`` for a single channel.
-    algorithm : {'auto', 'direct', 'im2col'}
+    algorithm : {'auto', 'direct', 'im2col', 'implicit'}
+        'implicit' (implicit GEMM on the zero-padded input, no lowering) needs stride 1.
     num_threads : int, optional
         Threads for this call (default: :func:`cyconv.get_num_threads`).
     out : ndarray, shape (N, C_out, H_out, W_out), optional
@@ -343,7 +413,7 @@ def conv2d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, 
     grad_output : ndarray, shape (N, C_out, H_out, W_out)
         Gradient of the loss with respect to ``conv2d(x, weight, ...)``.
     x, weight, stride, padding, dilation, groups, flip, algorithm, num_threads
-        As given to :func:`conv2d`.
+        As given to :func:`conv2d` ('implicit' uses the im2col backward kernels).
     need : tuple of {'input', 'weight', 'bias'}
         Which gradients to compute; the others come back as None.
 

@@ -58,8 +58,14 @@ cdef inline void _valid_range(Py_ssize_t offset, Py_ssize_t stride, Py_ssize_t s
 cdef extern from "_gemm.h" nogil:
     ctypedef void (*cyconv_ukr_f32_t)(Py_ssize_t, const float*, const float*, float*, Py_ssize_t) noexcept nogil
     ctypedef void (*cyconv_ukr_f64_t)(Py_ssize_t, const double*, const double*, double*, Py_ssize_t) noexcept nogil
+    ctypedef void (*cyconv_ukro_f32_t)(Py_ssize_t, const float*, const float*, const Py_ssize_t*,
+                                       float*, Py_ssize_t) noexcept nogil
+    ctypedef void (*cyconv_ukro_f64_t)(Py_ssize_t, const double*, const double*,
+                                       const Py_ssize_t*, double*, Py_ssize_t) noexcept nogil
     cyconv_ukr_f32_t cyconv_ukr_f32
     cyconv_ukr_f64_t cyconv_ukr_f64
+    cyconv_ukro_f32_t cyconv_ukro_f32
+    cyconv_ukro_f64_t cyconv_ukro_f64
     int cyconv_mr_f32, cyconv_nr_f32, cyconv_mr_f64, cyconv_nr_f64, cyconv_isa
     int cyconv_select_isa(int isa)
     int cyconv_cpu_isa()
@@ -101,6 +107,14 @@ cdef inline void _ukr(Py_ssize_t K, const floating* A, const floating* B, floati
         cyconv_ukr_f32(K, A, B, C, ldc)
     else:
         cyconv_ukr_f64(K, A, B, C, ldc)
+
+
+cdef inline void _ukro(Py_ssize_t K, const floating* A, const floating* B,
+                       const Py_ssize_t* boff, floating* C, Py_ssize_t ldc) noexcept nogil:
+    if floating is float:
+        cyconv_ukro_f32(K, A, B, boff, C, ldc)
+    else:
+        cyconv_ukro_f64(K, A, B, boff, C, ldc)
 
 
 cdef void _gather_taps(const floating* plane, const Geom* g, Py_ssize_t kd, Py_ssize_t kh,
@@ -320,6 +334,102 @@ def gemm_forward(const floating[:, :, :, :, ::1] x, const floating[::1] a_packed
                           cog, kg, q0, count, &g,
                           wp + tid * wstride, wp + tid * wstride + (kg if kg < KC else KC) * block,
                           MR, NR, KC)
+
+
+cdef void _implicit_item(const floating* x_group, const Py_ssize_t* offsets,
+                         const floating* a_group, floating* y_group, Py_ssize_t y_image_stride,
+                         const floating* bias_group, Py_ssize_t cout, Py_ssize_t kg,
+                         Py_ssize_t n, Py_ssize_t q0, Py_ssize_t count, Py_ssize_t block,
+                         const Geom* g, floating* ctile, Py_ssize_t MR, Py_ssize_t NR,
+                         Py_ssize_t KC) noexcept nogil:
+    """One block of flat positions q of the padded grid for one image and group.
+
+    Stride 1 makes input tap k of output q the element q + offsets[k] of the zero-padded
+    input, so the micro-kernel reads the input rows in place - no lowering. Positions in the
+    padding columns/rows of the grid are computed and dropped on the way out.
+    """
+    cdef Py_ssize_t npb = (count + NR - 1) // NR
+    cdef Py_ssize_t npa = (cout + MR - 1) // MR
+    cdef Py_ssize_t grid_hw = g.H * g.W
+    cdef Py_ssize_t P = g.OD * g.OH * g.OW
+    cdef Py_ssize_t kc0, kc, j, i, co, q, q_end, od, oh, ow, run, k
+    cdef floating beta
+    cdef floating* dst
+    cdef const floating* src
+    memset(ctile, 0, npa * MR * block * sizeof(floating))
+    kc0 = 0
+    while kc0 < kg:
+        kc = KC if kg - kc0 > KC else kg - kc0
+        for j in range(npb):
+            for i in range(npa):
+                _ukro(kc, a_group + (i * kg + kc0) * MR, x_group + q0 + j * NR, offsets + kc0,
+                      ctile + i * MR * block + j * NR, block)
+        kc0 = kc0 + KC
+    q = q0
+    q_end = q0 + count
+    while q < q_end:
+        od = q // grid_hw
+        oh = (q // g.W) % g.H
+        ow = q % g.W
+        run = g.W - ow if g.W - ow < q_end - q else q_end - q
+        if od < g.OD and oh < g.OH and ow < g.OW:
+            if ow + run > g.OW:
+                run = g.OW - ow
+            for co in range(cout):
+                dst = y_group + n * y_image_stride + co * P + (od * g.OH + oh) * g.OW + ow
+                src = ctile + co * block + q - q0
+                beta = bias_group[co] if bias_group != NULL else 0
+                for k in range(run):
+                    dst[k] = src[k] + beta
+        q = q + (g.W - ow if g.W - ow < q_end - q else q_end - q)
+
+
+def implicit_forward(const floating[::1] x_padded, Py_ssize_t image_stride,
+                     const Py_ssize_t[::1] offsets, const floating[::1] a_packed,
+                     floating[:, :, ::1] y, const floating[::1] bias, bint has_bias,
+                     Py_ssize_t groups, Py_ssize_t channels, Geom g, Py_ssize_t block,
+                     floating[:, ::1] work, Py_ssize_t KC, int num_threads):
+    """y (N, C_out, P) = conv(x, w) (+ bias) for stride 1, reading the padded input in place.
+
+    x_padded : flat zero-padded input, image n at n*image_stride, channel planes of
+        D*H*W (the padded grid in ``g``), with slack at the end for the last block's reads.
+    offsets : (K_g,) flat offset of tap k = ci*T + tap relative to output position q.
+    work : (num_threads, ceil(C_out_g/MR)*MR * block) scratch.
+    """
+    cdef Py_ssize_t N = y.shape[0], CO = y.shape[1]
+    cdef Py_ssize_t cig = channels // groups, cog = CO // groups
+    cdef Py_ssize_t kg = offsets.shape[0]
+    cdef Py_ssize_t plane = g.D * g.H * g.W
+    cdef Py_ssize_t Q = ((g.OD - 1) * g.H + g.OH - 1) * g.W + g.OW
+    cdef Py_ssize_t nblk = (Q + block - 1) // block
+    cdef Py_ssize_t MR, NR, npa
+    cdef Py_ssize_t item, n, gi, blk, q0, count, tid
+    cdef const floating* xp = &x_padded[0]
+    cdef const Py_ssize_t* op = &offsets[0]
+    cdef const floating* ap = &a_packed[0]
+    cdef floating* yp = &y[0, 0, 0]
+    cdef const floating* bp = &bias[0] if has_bias else NULL
+    cdef floating* wp = &work[0, 0]
+    cdef Py_ssize_t wstride = work.shape[1]
+    if floating is float:
+        MR = cyconv_mr_f32
+        NR = cyconv_nr_f32
+    else:
+        MR = cyconv_mr_f64
+        NR = cyconv_nr_f64
+    npa = (cog + MR - 1) // MR
+    with nogil:
+        for item in prange(N * groups * nblk, schedule="static", num_threads=num_threads):
+            tid = omp_get_thread_num()
+            n = item // (groups * nblk)
+            gi = (item // nblk) % groups
+            blk = item % nblk
+            q0 = blk * block
+            count = block if Q - q0 > block else Q - q0
+            _implicit_item(xp + n * image_stride + gi * cig * plane, op,
+                           ap + gi * npa * kg * MR, yp + gi * cog * y.shape[2], CO * y.shape[2],
+                           bp + gi * cog if bp != NULL else NULL, cog, kg, n, q0, count,
+                           block, &g, wp + tid * wstride, MR, NR, KC)
 
 
 cdef void _backward_input_item(const floating* gy_group, const floating* a_block,

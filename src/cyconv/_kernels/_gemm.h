@@ -29,9 +29,23 @@
 #include "_ukr_template.h"
 #undef UKR_NAME
 #undef UKR_T
+#define UKR_NAME cyconv_ukro_f32_generic
+#define UKR_T float
+#define UKR_OFFSETS
+#include "_ukr_template.h"
+#undef UKR_OFFSETS
+#undef UKR_NAME
+#undef UKR_T
 #define UKR_NAME cyconv_ukr_f64_generic
 #define UKR_T double
 #include "_ukr_template.h"
+#undef UKR_NAME
+#undef UKR_T
+#define UKR_NAME cyconv_ukro_f64_generic
+#define UKR_T double
+#define UKR_OFFSETS
+#include "_ukr_template.h"
+#undef UKR_OFFSETS
 #undef UKR_NAME
 #undef UKR_T
 #undef UKR_TARGET
@@ -49,9 +63,23 @@
 #include "_ukr_template.h"
 #undef UKR_NAME
 #undef UKR_T
+#define UKR_NAME cyconv_ukro_f32_avx512
+#define UKR_T float
+#define UKR_OFFSETS
+#include "_ukr_template.h"
+#undef UKR_OFFSETS
+#undef UKR_NAME
+#undef UKR_T
 #define UKR_NAME cyconv_ukr_f64_avx512
 #define UKR_T double
 #include "_ukr_template.h"
+#undef UKR_NAME
+#undef UKR_T
+#define UKR_NAME cyconv_ukro_f64_avx512
+#define UKR_T double
+#define UKR_OFFSETS
+#include "_ukr_template.h"
+#undef UKR_OFFSETS
 #undef UKR_NAME
 #undef UKR_T
 #undef UKR_TARGET
@@ -68,9 +96,23 @@
 #include "_ukr_template.h"
 #undef UKR_NAME
 #undef UKR_T
+#define UKR_NAME cyconv_ukro_f32_avx2
+#define UKR_T float
+#define UKR_OFFSETS
+#include "_ukr_template.h"
+#undef UKR_OFFSETS
+#undef UKR_NAME
+#undef UKR_T
 #define UKR_NAME cyconv_ukr_f64_avx2
 #define UKR_T double
 #include "_ukr_template.h"
+#undef UKR_NAME
+#undef UKR_T
+#define UKR_NAME cyconv_ukro_f64_avx2
+#define UKR_T double
+#define UKR_OFFSETS
+#include "_ukr_template.h"
+#undef UKR_OFFSETS
 #undef UKR_NAME
 #undef UKR_T
 #undef UKR_TARGET
@@ -81,9 +123,15 @@
 
 typedef void (*cyconv_ukr_f32_t)(ptrdiff_t, const float*, const float*, float*, ptrdiff_t);
 typedef void (*cyconv_ukr_f64_t)(ptrdiff_t, const double*, const double*, double*, ptrdiff_t);
+typedef void (*cyconv_ukro_f32_t)(ptrdiff_t, const float*, const float*, const ptrdiff_t*, float*,
+                                  ptrdiff_t);
+typedef void (*cyconv_ukro_f64_t)(ptrdiff_t, const double*, const double*, const ptrdiff_t*,
+                                  double*, ptrdiff_t);
 
 static cyconv_ukr_f32_t cyconv_ukr_f32 = cyconv_ukr_f32_generic;
 static cyconv_ukr_f64_t cyconv_ukr_f64 = cyconv_ukr_f64_generic;
+static cyconv_ukro_f32_t cyconv_ukro_f32 = cyconv_ukro_f32_generic;
+static cyconv_ukro_f64_t cyconv_ukro_f64 = cyconv_ukro_f64_generic;
 static int cyconv_mr_f32 = 4, cyconv_nr_f32 = 8, cyconv_mr_f64 = 4, cyconv_nr_f64 = 4;
 static int cyconv_isa = 0;  /* 0 generic, 1 avx2, 2 avx512 */
 
@@ -108,20 +156,26 @@ static int cyconv_select_isa(int isa)
         isa = best;
 #if CYCONV_X86
     if (isa == 2) {
-        cyconv_ukr_f32 = cyconv_ukr_f32_avx512; cyconv_mr_f32 = 8; cyconv_nr_f32 = 48;
-        cyconv_ukr_f64 = cyconv_ukr_f64_avx512; cyconv_mr_f64 = 8; cyconv_nr_f64 = 24;
+        cyconv_ukr_f32 = cyconv_ukr_f32_avx512; cyconv_ukro_f32 = cyconv_ukro_f32_avx512;
+        cyconv_mr_f32 = 8; cyconv_nr_f32 = 48;
+        cyconv_ukr_f64 = cyconv_ukr_f64_avx512; cyconv_ukro_f64 = cyconv_ukro_f64_avx512;
+        cyconv_mr_f64 = 8; cyconv_nr_f64 = 24;
         cyconv_isa = 2;
         return 2;
     }
     if (isa == 1) {
-        cyconv_ukr_f32 = cyconv_ukr_f32_avx2; cyconv_mr_f32 = 6; cyconv_nr_f32 = 16;
-        cyconv_ukr_f64 = cyconv_ukr_f64_avx2; cyconv_mr_f64 = 6; cyconv_nr_f64 = 8;
+        cyconv_ukr_f32 = cyconv_ukr_f32_avx2; cyconv_ukro_f32 = cyconv_ukro_f32_avx2;
+        cyconv_mr_f32 = 6; cyconv_nr_f32 = 16;
+        cyconv_ukr_f64 = cyconv_ukr_f64_avx2; cyconv_ukro_f64 = cyconv_ukro_f64_avx2;
+        cyconv_mr_f64 = 6; cyconv_nr_f64 = 8;
         cyconv_isa = 1;
         return 1;
     }
 #endif
-    cyconv_ukr_f32 = cyconv_ukr_f32_generic; cyconv_mr_f32 = 4; cyconv_nr_f32 = 8;
-    cyconv_ukr_f64 = cyconv_ukr_f64_generic; cyconv_mr_f64 = 4; cyconv_nr_f64 = 4;
+    cyconv_ukr_f32 = cyconv_ukr_f32_generic; cyconv_ukro_f32 = cyconv_ukro_f32_generic;
+    cyconv_mr_f32 = 4; cyconv_nr_f32 = 8;
+    cyconv_ukr_f64 = cyconv_ukr_f64_generic; cyconv_ukro_f64 = cyconv_ukro_f64_generic;
+    cyconv_mr_f64 = 4; cyconv_nr_f64 = 4;
     cyconv_isa = 0;
     return 0;
 }
