@@ -17,8 +17,6 @@ from cyconv._kernels._omp cimport omp_get_thread_num
 cdef extern from "_poolrows.h" nogil:
     void cyconv_pool_init_f32(Py_ssize_t n, Py_ssize_t s, const float* src, float* acc)
     void cyconv_pool_init_f64(Py_ssize_t n, Py_ssize_t s, const double* src, double* acc)
-    void cyconv_pool_sum_f32(Py_ssize_t n, Py_ssize_t s, const float* src, float* acc)
-    void cyconv_pool_sum_f64(Py_ssize_t n, Py_ssize_t s, const double* src, double* acc)
     void cyconv_pool_max_f32(Py_ssize_t n, Py_ssize_t s, const float* src, float* acc)
     void cyconv_pool_max_f64(Py_ssize_t n, Py_ssize_t s, const double* src, double* acc)
     void cyconv_pool_min_f32(Py_ssize_t n, Py_ssize_t s, const float* src, float* acc)
@@ -31,6 +29,18 @@ cdef extern from "_poolrows.h" nogil:
                                 int32_t* best, int32_t tap)
     void cyconv_pool_argmin_f64(Py_ssize_t n, Py_ssize_t s, const double* src, double* acc,
                                 int32_t* best, int32_t tap)
+    void cyconv_pool_rowsum_f32(Py_ssize_t n, Py_ssize_t s, Py_ssize_t kw, const float* src,
+                                float* acc, int first)
+    void cyconv_pool_rowsum_f64(Py_ssize_t n, Py_ssize_t s, Py_ssize_t kw, const double* src,
+                                double* acc, int first)
+    void cyconv_pool_rowmax_f32(Py_ssize_t n, Py_ssize_t s, Py_ssize_t kw, const float* src,
+                                float* acc, int first)
+    void cyconv_pool_rowmax_f64(Py_ssize_t n, Py_ssize_t s, Py_ssize_t kw, const double* src,
+                                double* acc, int first)
+    void cyconv_pool_rowmin_f32(Py_ssize_t n, Py_ssize_t s, Py_ssize_t kw, const float* src,
+                                float* acc, int first)
+    void cyconv_pool_rowmin_f64(Py_ssize_t n, Py_ssize_t s, Py_ssize_t kw, const double* src,
+                                double* acc, int first)
     void cyconv_pool_div_f32(Py_ssize_t n, const float* acc, double divisor, float* out)
     void cyconv_pool_div_f64(Py_ssize_t n, const double* acc, double divisor, double* out)
     void cyconv_pool_scatter_add_f32(Py_ssize_t n, Py_ssize_t s, const float* share, float* dst)
@@ -44,14 +54,6 @@ cdef inline void _row_init(Py_ssize_t n, Py_ssize_t s, const floating* src,
         cyconv_pool_init_f32(n, s, src, acc)
     else:
         cyconv_pool_init_f64(n, s, src, acc)
-
-
-cdef inline void _row_sum(Py_ssize_t n, Py_ssize_t s, const floating* src,
-                          floating* acc) noexcept nogil:
-    if floating is float:
-        cyconv_pool_sum_f32(n, s, src, acc)
-    else:
-        cyconv_pool_sum_f64(n, s, src, acc)
 
 
 cdef inline void _row_select(Py_ssize_t n, Py_ssize_t s, const floating* src, floating* acc,
@@ -77,6 +79,31 @@ cdef inline void _row_select(Py_ssize_t n, Py_ssize_t s, const floating* src, fl
             cyconv_pool_max_f64(n, s, src, acc)
         else:
             cyconv_pool_min_f64(n, s, src, acc)
+
+
+cdef enum RowReduce:
+    ROW_SUM = 0
+    ROW_MAX = 1
+    ROW_MIN = 2
+
+
+cdef inline void _row_reduce(RowReduce op, Py_ssize_t n, Py_ssize_t s, Py_ssize_t kw,
+                             const floating* src, floating* acc, bint first) noexcept nogil:
+    """A whole kernel row (kw contiguous taps) at once: acc (=|+=) reduce over the row."""
+    if floating is float:
+        if op == ROW_SUM:
+            cyconv_pool_rowsum_f32(n, s, kw, src, acc, first)
+        elif op == ROW_MAX:
+            cyconv_pool_rowmax_f32(n, s, kw, src, acc, first)
+        else:
+            cyconv_pool_rowmin_f32(n, s, kw, src, acc, first)
+    else:
+        if op == ROW_SUM:
+            cyconv_pool_rowsum_f64(n, s, kw, src, acc, first)
+        elif op == ROW_MAX:
+            cyconv_pool_rowmax_f64(n, s, kw, src, acc, first)
+        else:
+            cyconv_pool_rowmin_f64(n, s, kw, src, acc, first)
 
 
 cdef inline void _row_div(Py_ssize_t n, const floating* acc, double divisor,
@@ -209,7 +236,17 @@ cdef void _extremum_plane(const floating* xp, floating* yp, int64_t* ip, bint wa
             sh = oh * w.SH - w.PH
             _taps(sh, w.KH, w.DH, w.H, &ah, &bh)
             out = (od * w.OH + oh) * w.OW
-            if n > 0:
+            if n > 0 and not want_index and w.DW == 1:
+                # values only: whole kernel rows at once (the selected value does not depend
+                # on the tap order: any NaN wins, else the extremum)
+                first = True
+                for td in range(ad, bd):
+                    for th in range(ah, bh):
+                        _row_reduce(ROW_MAX if largest else ROW_MIN, n, w.SW, w.KW,
+                                    xp + ((sd + td * w.DD) * w.H + sh + th * w.DH) * w.W
+                                    + lo * w.SW - w.PW, acc, first)
+                        first = False
+            elif n > 0:
                 first = True
                 for td in range(ad, bd):
                     for th in range(ah, bh):
@@ -373,14 +410,9 @@ cdef void _avg_plane(const floating* xp, floating* yp, const Window* w,
             first = True
             for td in range(ad, bd):
                 for th in range(ah, bh):
-                    for tw in range(w.KW):
-                        if first:
-                            _row_init(n, w.SW, xp + ((sd + td) * w.H + sh + th) * w.W
-                                      + lo * w.SW - w.PW + tw, acc)
-                            first = False
-                        else:
-                            _row_sum(n, w.SW, xp + ((sd + td) * w.H + sh + th) * w.W
-                                     + lo * w.SW - w.PW + tw, acc)
+                    _row_reduce(ROW_SUM, n, w.SW, w.KW, xp + ((sd + td) * w.H + sh + th) * w.W
+                                + lo * w.SW - w.PW, acc, first)
+                    first = False
             _row_div(n, acc, _divisor(sd, sh, lo * w.SW - w.PW, w, count_include_pad,
                                       bd - ad, bh - ah, w.KW), yp + out + lo)
 

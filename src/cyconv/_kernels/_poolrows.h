@@ -16,11 +16,6 @@ CYCONV_CLONES static void cyconv_pool_init_##SUFFIX(ptrdiff_t n, ptrdiff_t s, co
 {                                                                                             \
     for (ptrdiff_t i = 0; i < n; i++) acc[i] = src[i * s];                                    \
 }                                                                                             \
-CYCONV_CLONES static void cyconv_pool_sum_##SUFFIX(ptrdiff_t n, ptrdiff_t s, const T* src,    \
-                                                   T* acc)                                    \
-{                                                                                             \
-    for (ptrdiff_t i = 0; i < n; i++) acc[i] += src[i * s];                                   \
-}                                                                                             \
 CYCONV_CLONES static void cyconv_pool_max_##SUFFIX(ptrdiff_t n, ptrdiff_t s, const T* src,    \
                                                    T* acc)                                    \
 {                                                                                             \
@@ -68,6 +63,42 @@ CYCONV_CLONES static void cyconv_pool_scatter_add_##SUFFIX(ptrdiff_t n, ptrdiff_
     for (ptrdiff_t i = 0; i < n; i++) dst[i * s] += share[i];                                 \
 }
 
+/* Whole window rows at once: acc[i] (=|+=) reduce_{t<kw} src[i*s + t] for sum and for
+ * max/min (NaN wins). kw and s of 1-3 get literal loops so the compiler vectorizes them; one
+ * call per kernel row instead of one per tap halves the passes over acc. */
+#define CYCONV_ROW_REDUCE_BODY(T, COMBINE)                                                    \
+    for (ptrdiff_t i = 0; i < n; i++) {                                                       \
+        const T* p = src + i * S;                                                             \
+        T t = p[0];                                                                           \
+        for (ptrdiff_t k = 1; k < KW; k++) { T v = p[k]; t = COMBINE(t, v); }                 \
+        acc[i] = first ? t : COMBINE(acc[i], t);                                              \
+    }
+#define CYCONV_ROW_REDUCE_DISPATCH(T, COMBINE)                                                \
+    if (s == 2 && kw == 2) { const ptrdiff_t S = 2, KW = 2; CYCONV_ROW_REDUCE_BODY(T, COMBINE) } \
+    else if (s == 2 && kw == 3) { const ptrdiff_t S = 2, KW = 3; CYCONV_ROW_REDUCE_BODY(T, COMBINE) } \
+    else if (s == 1 && kw == 3) { const ptrdiff_t S = 1, KW = 3; CYCONV_ROW_REDUCE_BODY(T, COMBINE) } \
+    else if (s == 3 && kw == 3) { const ptrdiff_t S = 3, KW = 3; CYCONV_ROW_REDUCE_BODY(T, COMBINE) } \
+    else { const ptrdiff_t S = s, KW = kw; CYCONV_ROW_REDUCE_BODY(T, COMBINE) }
+#define CYCONV_ADD(a, b) ((a) + (b))
+#define CYCONV_MAXNAN(a, b) (((b) > (a) || (b) != (b)) ? (b) : (a))
+#define CYCONV_MINNAN(a, b) (((b) < (a) || (b) != (b)) ? (b) : (a))
+
+#define CYCONV_DEFINE_ROWREDUCE(T, SUFFIX)                                                    \
+CYCONV_CLONES static void cyconv_pool_rowsum_##SUFFIX(ptrdiff_t n, ptrdiff_t s, ptrdiff_t kw,  \
+                                                      const T* restrict src,                  \
+                                                      T* restrict acc, int first)             \
+{ CYCONV_ROW_REDUCE_DISPATCH(T, CYCONV_ADD) }                                                 \
+CYCONV_CLONES static void cyconv_pool_rowmax_##SUFFIX(ptrdiff_t n, ptrdiff_t s, ptrdiff_t kw,  \
+                                                      const T* restrict src,                  \
+                                                      T* restrict acc, int first)             \
+{ CYCONV_ROW_REDUCE_DISPATCH(T, CYCONV_MAXNAN) }                                              \
+CYCONV_CLONES static void cyconv_pool_rowmin_##SUFFIX(ptrdiff_t n, ptrdiff_t s, ptrdiff_t kw,  \
+                                                      const T* restrict src,                  \
+                                                      T* restrict acc, int first)             \
+{ CYCONV_ROW_REDUCE_DISPATCH(T, CYCONV_MINNAN) }
+
+CYCONV_DEFINE_ROWREDUCE(float, f32)
+CYCONV_DEFINE_ROWREDUCE(double, f64)
 CYCONV_DEFINE_POOLROWS(float, f32)
 CYCONV_DEFINE_POOLROWS(double, f64)
 #endif
