@@ -24,6 +24,9 @@ CASES = [
     (2, 9, 17, 19, 50, (3, 3), 2, "same", 1, 1),          # 'same' with stride 2
     (1, 70, 5, 5, 9, (3, 3), 1, 1, 1, 1),                # K over the tile depth
     (1, 1, 20, 23, 3, (7, 4), (3, 2), (3, 1), (1, 2), 1),
+    (2, 12, 10, 14, 70, (3, 3), 1, 1, 1, 1),             # rows of 14: row-tiled direct kernel,
+    (2, 8, 9, 21, 12, (3, 3), 1, 1, 1, 2),               # 2 channel panels / groups
+    (1, 5, 6, 7, 9, (3, 3), 1, 1, 2, 1),                 # one tile per row, dilation
 ]
 
 
@@ -130,12 +133,13 @@ def test_every_microkernel_isa_agrees(isa):
     try:
         assert kernels.select_isa(isa) == isa
         for dtype in DTYPES:
-            # implicit GEMM (offset micro-kernel) on a stride-1 case
-            x, w, b, kw = _data(CASES[9], dtype)
-            x64, w64, b64 = (a.astype(np.float64) for a in (x, w, b))
-            _assert_close(cyconv.conv2d(x, w, b, algorithm="implicit", **kw),
-                          ref.conv2d(x64, w64, b64, **kw),
-                          ref.conv2d(np.abs(x64), np.abs(w64), np.abs(b64), **kw), dtype)
+            # implicit paths (offset GEMM kernel, row-tiled direct kernel) on stride-1 cases
+            for case in (CASES[9], CASES[11], CASES[12]):
+                x, w, b, kw = _data(case, dtype)
+                x64, w64, b64 = (a.astype(np.float64) for a in (x, w, b))
+                _assert_close(cyconv.conv2d(x, w, b, algorithm="implicit", **kw),
+                              ref.conv2d(x64, w64, b64, **kw),
+                              ref.conv2d(np.abs(x64), np.abs(w64), np.abs(b64), **kw), dtype)
             x, w, b, kw = _data(CASES[8], dtype)
             y = cyconv.conv2d(x, w, b, algorithm="im2col", **kw)
             gy = np.ones_like(y)

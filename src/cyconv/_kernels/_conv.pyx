@@ -66,6 +66,9 @@ cdef extern from "_gemm.h" nogil:
     cyconv_ukr_f64_t cyconv_ukr_f64
     cyconv_ukro_f32_t cyconv_ukro_f32
     cyconv_ukro_f64_t cyconv_ukro_f64
+    cyconv_ukro_f32_t cyconv_ukrb_f32
+    cyconv_ukro_f64_t cyconv_ukrb_f64
+    int cyconv_ob_f32, cyconv_np_f32, cyconv_ob_f64, cyconv_np_f64
     int cyconv_mr_f32, cyconv_nr_f32, cyconv_mr_f64, cyconv_nr_f64, cyconv_isa
     int cyconv_select_isa(int isa)
     int cyconv_cpu_isa()
@@ -94,6 +97,13 @@ def current_isa():
     return cyconv_isa
 
 
+def direct_tile_shape(bint single):
+    """(output channels, row pixels) of the direct micro-kernel, float32 (single) or float64."""
+    if single:
+        return cyconv_ob_f32, cyconv_np_f32
+    return cyconv_ob_f64, cyconv_np_f64
+
+
 def tile_shape(bint single):
     """(MR, NR) of the micro-kernel in use for float32 (single) or float64."""
     if single:
@@ -115,6 +125,14 @@ cdef inline void _ukro(Py_ssize_t K, const floating* A, const floating* B,
         cyconv_ukro_f32(K, A, B, boff, C, ldc)
     else:
         cyconv_ukro_f64(K, A, B, boff, C, ldc)
+
+
+cdef inline void _ukrb(Py_ssize_t K, const floating* A, const floating* B,
+                       const Py_ssize_t* boff, floating* C, Py_ssize_t ldc) noexcept nogil:
+    if floating is float:
+        cyconv_ukrb_f32(K, A, B, boff, C, ldc)
+    else:
+        cyconv_ukrb_f64(K, A, B, boff, C, ldc)
 
 
 cdef void _gather_taps(const floating* plane, const Geom* g, Py_ssize_t kd, Py_ssize_t kh,
@@ -430,6 +448,95 @@ def implicit_forward(const floating[::1] x_padded, Py_ssize_t image_stride,
                            ap + gi * npa * kg * MR, yp + gi * cog * y.shape[2], CO * y.shape[2],
                            bp + gi * cog if bp != NULL else NULL, cog, kg, n, q0, count,
                            block, &g, wp + tid * wstride, MR, NR, KC)
+
+
+cdef void _rows_item(const floating* x_group, const Py_ssize_t* offsets,
+                     const floating* a_group, floating* y_group, Py_ssize_t y_image_stride,
+                     const floating* bias_group, Py_ssize_t cout, Py_ssize_t kg, Py_ssize_t n,
+                     Py_ssize_t r0, Py_ssize_t r1, const Geom* g, floating* ctile,
+                     Py_ssize_t OB, Py_ssize_t NP, Py_ssize_t KC) noexcept nogil:
+    """Output rows [r0, r1) (flat over depth and height) of one image and group.
+
+    Each row is cut into tiles of NP pixels; a tile of OB output channels is one micro-kernel
+    call reading the padded input rows in place. ctile holds the rows as [pixel][channel] and
+    is transposed into NCHW on the way out (pixels past the row end are dropped).
+    """
+    cdef Py_ssize_t npo = (cout + OB - 1) // OB
+    cdef Py_ssize_t ldc = npo * OB
+    cdef Py_ssize_t tiles = (g.OW + NP - 1) // NP
+    cdef Py_ssize_t width = tiles * NP
+    cdef Py_ssize_t P = g.OD * g.OH * g.OW
+    cdef Py_ssize_t kc0, kc, i, r, t, co, ow
+    cdef floating beta
+    cdef floating* dst
+    cdef const floating* src
+    cdef const floating* row
+    memset(ctile, 0, (r1 - r0) * width * ldc * sizeof(floating))
+    kc0 = 0
+    while kc0 < kg:
+        kc = KC if kg - kc0 > KC else kg - kc0
+        for i in range(npo):
+            for r in range(r0, r1):
+                row = x_group + ((r // g.OH) * g.H + r % g.OH) * g.W
+                for t in range(tiles):
+                    _ukrb(kc, a_group + (i * kg + kc0) * OB, row + t * NP, offsets + kc0,
+                          ctile + ((r - r0) * width + t * NP) * ldc + i * OB, ldc)
+        kc0 = kc0 + KC
+    for co in range(cout):
+        beta = bias_group[co] if bias_group != NULL else 0
+        for r in range(r0, r1):
+            dst = y_group + n * y_image_stride + co * P + r * g.OW
+            src = ctile + (r - r0) * width * ldc + co
+            for ow in range(g.OW):
+                dst[ow] = src[ow * ldc] + beta
+
+
+def rows_forward(const floating[::1] x_padded, Py_ssize_t image_stride,
+                 const Py_ssize_t[::1] offsets, const floating[::1] a_packed,
+                 floating[:, :, ::1] y, const floating[::1] bias, bint has_bias,
+                 Py_ssize_t groups, Py_ssize_t channels, Geom g, Py_ssize_t rows_per_item,
+                 floating[:, ::1] work, Py_ssize_t KC, int num_threads):
+    """y (N, C_out, P) = conv(x, w) (+ bias), stride 1, by register-tiled direct kernels.
+
+    Same padded input and tap offsets as :func:`implicit_forward`; weights packed in panels of
+    OB output channels (``direct_tile_shape``). Work items are (image, group, block of
+    ``rows_per_item`` output rows).
+    work : (num_threads, rows_per_item * ceil(OW/NP)*NP * ceil(C_out_g/OB)*OB) scratch.
+    """
+    cdef Py_ssize_t N = y.shape[0], CO = y.shape[1]
+    cdef Py_ssize_t cig = channels // groups, cog = CO // groups
+    cdef Py_ssize_t kg = offsets.shape[0]
+    cdef Py_ssize_t plane = g.D * g.H * g.W
+    cdef Py_ssize_t R = g.OD * g.OH
+    cdef Py_ssize_t nblk = (R + rows_per_item - 1) // rows_per_item
+    cdef Py_ssize_t OB, NP, npo
+    cdef Py_ssize_t item, n, gi, blk, r0, r1, tid
+    cdef const floating* xp = &x_padded[0]
+    cdef const Py_ssize_t* op = &offsets[0]
+    cdef const floating* ap = &a_packed[0]
+    cdef floating* yp = &y[0, 0, 0]
+    cdef const floating* bp = &bias[0] if has_bias else NULL
+    cdef floating* wp = &work[0, 0]
+    cdef Py_ssize_t wstride = work.shape[1]
+    if floating is float:
+        OB = cyconv_ob_f32
+        NP = cyconv_np_f32
+    else:
+        OB = cyconv_ob_f64
+        NP = cyconv_np_f64
+    npo = (cog + OB - 1) // OB
+    with nogil:
+        for item in prange(N * groups * nblk, schedule="static", num_threads=num_threads):
+            tid = omp_get_thread_num()
+            n = item // (groups * nblk)
+            gi = (item // nblk) % groups
+            blk = item % nblk
+            r0 = blk * rows_per_item
+            r1 = r0 + rows_per_item if R - r0 > rows_per_item else R
+            _rows_item(xp + n * image_stride + gi * cig * plane, op, ap + gi * npo * kg * OB,
+                       yp + gi * cog * y.shape[2], CO * y.shape[2],
+                       bp + gi * cog if bp != NULL else NULL, cog, kg, n, r0, r1, &g,
+                       wp + tid * wstride, OB, NP, KC)
 
 
 cdef void _backward_input_item(const floating* gy_group, const floating* a_block,

@@ -121,6 +121,69 @@
 #undef UKR_NV
 #endif
 
+
+/* Direct-convolution kernels (_ukr_bcast_template.h): OB output channels x NP row pixels.
+ *   AVX-512: float 64 x 7, double 32 x 7;  AVX2: float 16 x 6, double 8 x 6;
+ *   generic: float 8 x 4, double 4 x 4. */
+#define UKR_TARGET
+#define UKR_VB 16
+#define UKR_NV 2
+#define UKR_NP 4
+#define UKR_NAME cyconv_ukrb_f32_generic
+#define UKR_T float
+#include "_ukr_bcast_template.h"
+#undef UKR_NAME
+#undef UKR_T
+#define UKR_NAME cyconv_ukrb_f64_generic
+#define UKR_T double
+#include "_ukr_bcast_template.h"
+#undef UKR_NAME
+#undef UKR_T
+#undef UKR_TARGET
+#undef UKR_VB
+#undef UKR_NV
+#undef UKR_NP
+
+#if CYCONV_X86
+#define UKR_TARGET CYCONV_TARGET_AVX512
+#define UKR_VB 64
+#define UKR_NV 4
+#define UKR_NP 7
+#define UKR_NAME cyconv_ukrb_f32_avx512
+#define UKR_T float
+#include "_ukr_bcast_template.h"
+#undef UKR_NAME
+#undef UKR_T
+#define UKR_NAME cyconv_ukrb_f64_avx512
+#define UKR_T double
+#include "_ukr_bcast_template.h"
+#undef UKR_NAME
+#undef UKR_T
+#undef UKR_TARGET
+#undef UKR_VB
+#undef UKR_NV
+#undef UKR_NP
+
+#define UKR_TARGET CYCONV_TARGET_AVX2
+#define UKR_VB 32
+#define UKR_NV 2
+#define UKR_NP 6
+#define UKR_NAME cyconv_ukrb_f32_avx2
+#define UKR_T float
+#include "_ukr_bcast_template.h"
+#undef UKR_NAME
+#undef UKR_T
+#define UKR_NAME cyconv_ukrb_f64_avx2
+#define UKR_T double
+#include "_ukr_bcast_template.h"
+#undef UKR_NAME
+#undef UKR_T
+#undef UKR_TARGET
+#undef UKR_VB
+#undef UKR_NV
+#undef UKR_NP
+#endif
+
 typedef void (*cyconv_ukr_f32_t)(ptrdiff_t, const float*, const float*, float*, ptrdiff_t);
 typedef void (*cyconv_ukr_f64_t)(ptrdiff_t, const double*, const double*, double*, ptrdiff_t);
 typedef void (*cyconv_ukro_f32_t)(ptrdiff_t, const float*, const float*, const ptrdiff_t*, float*,
@@ -132,6 +195,9 @@ static cyconv_ukr_f32_t cyconv_ukr_f32 = cyconv_ukr_f32_generic;
 static cyconv_ukr_f64_t cyconv_ukr_f64 = cyconv_ukr_f64_generic;
 static cyconv_ukro_f32_t cyconv_ukro_f32 = cyconv_ukro_f32_generic;
 static cyconv_ukro_f64_t cyconv_ukro_f64 = cyconv_ukro_f64_generic;
+static cyconv_ukro_f32_t cyconv_ukrb_f32 = cyconv_ukrb_f32_generic;
+static cyconv_ukro_f64_t cyconv_ukrb_f64 = cyconv_ukrb_f64_generic;
+static int cyconv_ob_f32 = 8, cyconv_np_f32 = 4, cyconv_ob_f64 = 4, cyconv_np_f64 = 4;
 static int cyconv_mr_f32 = 4, cyconv_nr_f32 = 8, cyconv_mr_f64 = 4, cyconv_nr_f64 = 4;
 static int cyconv_isa = 0;  /* 0 generic, 1 avx2, 2 avx512 */
 
@@ -158,6 +224,8 @@ static int cyconv_select_isa(int isa)
     if (isa == 2) {
         cyconv_ukr_f32 = cyconv_ukr_f32_avx512; cyconv_ukro_f32 = cyconv_ukro_f32_avx512;
         cyconv_mr_f32 = 8; cyconv_nr_f32 = 48;
+        cyconv_ukrb_f32 = cyconv_ukrb_f32_avx512; cyconv_ob_f32 = 64; cyconv_np_f32 = 7;
+        cyconv_ukrb_f64 = cyconv_ukrb_f64_avx512; cyconv_ob_f64 = 32; cyconv_np_f64 = 7;
         cyconv_ukr_f64 = cyconv_ukr_f64_avx512; cyconv_ukro_f64 = cyconv_ukro_f64_avx512;
         cyconv_mr_f64 = 8; cyconv_nr_f64 = 24;
         cyconv_isa = 2;
@@ -166,6 +234,8 @@ static int cyconv_select_isa(int isa)
     if (isa == 1) {
         cyconv_ukr_f32 = cyconv_ukr_f32_avx2; cyconv_ukro_f32 = cyconv_ukro_f32_avx2;
         cyconv_mr_f32 = 6; cyconv_nr_f32 = 16;
+        cyconv_ukrb_f32 = cyconv_ukrb_f32_avx2; cyconv_ob_f32 = 16; cyconv_np_f32 = 6;
+        cyconv_ukrb_f64 = cyconv_ukrb_f64_avx2; cyconv_ob_f64 = 8; cyconv_np_f64 = 6;
         cyconv_ukr_f64 = cyconv_ukr_f64_avx2; cyconv_ukro_f64 = cyconv_ukro_f64_avx2;
         cyconv_mr_f64 = 6; cyconv_nr_f64 = 8;
         cyconv_isa = 1;
@@ -174,6 +244,8 @@ static int cyconv_select_isa(int isa)
 #endif
     cyconv_ukr_f32 = cyconv_ukr_f32_generic; cyconv_ukro_f32 = cyconv_ukro_f32_generic;
     cyconv_mr_f32 = 4; cyconv_nr_f32 = 8;
+    cyconv_ukrb_f32 = cyconv_ukrb_f32_generic; cyconv_ob_f32 = 8; cyconv_np_f32 = 4;
+    cyconv_ukrb_f64 = cyconv_ukrb_f64_generic; cyconv_ob_f64 = 4; cyconv_np_f64 = 4;
     cyconv_ukr_f64 = cyconv_ukr_f64_generic; cyconv_ukro_f64 = cyconv_ukro_f64_generic;
     cyconv_mr_f64 = 4; cyconv_nr_f64 = 4;
     cyconv_isa = 0;

@@ -1,0 +1,46 @@
+/* Direct-convolution micro-kernel: output channels along the vector lanes, pixels broadcast.
+ *
+ *   C[p*ldc + o] += sum_k A[k*OB + o] * B[boff[k] + p]     (p < NP pixels, o < OB = NV*lanes)
+ *
+ * A is a weight panel of OB output channels, packed per tap; B is the zero-padded input
+ * itself: tap k of NP consecutive output pixels of one row is NP consecutive input elements
+ * at boff[k], each broadcast to a vector. Per k: NV weight-vector loads, NP broadcasts and
+ * NP*NV FMAs into accumulators that stay in registers. NP = 7 tiles the row widths of
+ * common networks (7, 14, 28, 56, 112, 224) exactly.
+ */
+UKR_TARGET static void UKR_NAME(ptrdiff_t K, const UKR_T* restrict A, const UKR_T* restrict B,
+                                const ptrdiff_t* restrict boff, UKR_T* restrict C,
+                                ptrdiff_t ldc)
+{
+    typedef UKR_T vec __attribute__((vector_size(UKR_VB)));
+    enum { LANES = UKR_VB / sizeof(UKR_T), OB = UKR_NV * LANES };
+    vec acc[UKR_NP][UKR_NV];
+#pragma GCC unroll 16
+    for (int p = 0; p < UKR_NP; p++)
+#pragma GCC unroll 4
+        for (int v = 0; v < UKR_NV; v++)
+            acc[p][v] = (vec){0};
+    for (ptrdiff_t k = 0; k < K; k++) {
+        vec a[UKR_NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < UKR_NV; v++)
+            __builtin_memcpy(&a[v], A + k * OB + v * LANES, sizeof(vec));
+        const UKR_T* bk = B + boff[k];
+#pragma GCC unroll 16
+        for (int p = 0; p < UKR_NP; p++) {
+            const UKR_T b = bk[p];
+#pragma GCC unroll 4
+            for (int v = 0; v < UKR_NV; v++)
+                acc[p][v] += a[v] * b;
+        }
+    }
+#pragma GCC unroll 16
+    for (int p = 0; p < UKR_NP; p++)
+#pragma GCC unroll 4
+        for (int v = 0; v < UKR_NV; v++) {
+            vec c;
+            __builtin_memcpy(&c, C + p * ldc + v * LANES, sizeof(vec));
+            c += acc[p][v];
+            __builtin_memcpy(C + p * ldc + v * LANES, &c, sizeof(vec));
+        }
+}
