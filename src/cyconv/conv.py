@@ -345,11 +345,37 @@ def _conv_backward(grad_output, x, weight, *, stride, padding, dilation, groups,
         if gw5 is not None:
             _k.direct_backward_weight(gy5, x5, gw5, p.groups, g, n_threads)
     else:
+        as_forward = gx is not None and algorithm == "implicit" and _grad_input_as_forward(p)
+        if as_forward:
+            _grad_input_by_forward_conv(p, gy, w5, gx, n_threads)
         _im2col_backward(p, gy.reshape(p.batch, p.out_channels, -1), x5, w5,
-                         _to5d(gx, ndim) if gx is not None else None, gw5, g, n_threads)
+                         _to5d(gx, ndim) if gx is not None and not as_forward else None, gw5, g,
+                         n_threads)
     if flip and gw is not None:
         gw = np.ascontiguousarray(gw[(Ellipsis,) + (slice(None, None, -1),) * ndim])
     return ConvGrads(gx, gw, gb)
+
+
+def _grad_input_as_forward(p: _validate.ConvParams) -> bool:
+    """For stride 1, grad_input is itself a stride-1 convolution of grad_output (with the
+    kernel flipped and its channel axes swapped, padded by dilation*(k-1) - padding), so the
+    forward kernels serve it - when that padding is not negative."""
+    return all(st == 1 for st in p.stride) and all(
+        lo <= d * (k - 1) and hi <= d * (k - 1)
+        for (lo, hi), d, k in zip(p.padding, p.dilation, p.kernel_size))
+
+
+def _grad_input_by_forward_conv(p, gy, w5, gx, n_threads):
+    ndim, G = p.ndim, p.groups
+    cog, cig = p.out_channels // G, p.in_channels // G
+    kernel = w5.reshape((G, cog, cig) + p.kernel_size)
+    # (G, C_in/G, C_out/G, *k), flipped in every spatial dim -> (C_in, C_out/G, *k)
+    w_t = kernel.swapaxes(1, 2)[(Ellipsis,) + (slice(None, None, -1),) * ndim]
+    w_t = np.ascontiguousarray(w_t).reshape((p.in_channels, cog) + p.kernel_size)
+    pads = tuple((d * (k - 1) - lo, d * (k - 1) - hi)
+                 for (lo, hi), d, k in zip(p.padding, p.dilation, p.kernel_size))
+    _conv_forward(gy, w_t, None, stride=1, padding=pads, dilation=p.dilation, groups=G,
+                  flip=False, algorithm="auto", num_threads=n_threads, out=gx, ndim=ndim)
 
 
 def _im2col_backward(p, gy3, x5, w5, gx5, gw5, g, n_threads):
@@ -431,7 +457,9 @@ def conv2d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, 
     grad_output : ndarray, shape (N, C_out, H_out, W_out)
         Gradient of the loss with respect to ``conv2d(x, weight, ...)``.
     x, weight, stride, padding, dilation, groups, flip, algorithm, num_threads
-        As given to :func:`conv2d` ('implicit' uses the im2col backward kernels).
+        As given to :func:`conv2d`. With stride 1 and 'implicit' (what 'auto' picks for most
+        stride-1 convolutions) grad_input runs as a forward convolution of grad_output with
+        the flipped, channel-swapped kernel; the other gradients use the im2col kernels.
     need : tuple of {'input', 'weight', 'bias'}
         Which gradients to compute; the others come back as None.
 
