@@ -55,10 +55,6 @@ def _assert_close(actual, expected64, bound64, dtype):
 @pytest.mark.parametrize("case", CASES)
 def test_forward_matches_reference(case, flip, algorithm, dtype):
     x, w, b, kw = _data(case, dtype)
-    if algorithm == "implicit" and kw["stride"] != 1:
-        with pytest.raises(ValueError, match="algorithm='implicit' needs stride 1"):
-            cyconv.conv2d(x, w, b, flip=flip, algorithm=algorithm, **kw)
-        return
     y = cyconv.conv2d(x, w, b, flip=flip, algorithm=algorithm, **kw)
     x64, w64, b64 = (a.astype(np.float64) for a in (x, w, b))
     expected = ref.conv2d(x64, w64, b64, flip=flip, **kw)
@@ -82,9 +78,8 @@ def test_backward_matches_reference(case, flip, algorithm, dtype):
         _assert_close(getattr(grads, name), getattr(expected, name), getattr(bound, name), dtype)
 
 
-@pytest.mark.parametrize("case, algorithm", [
-    (case, algorithm) for case in (CASES[0], CASES[2], CASES[4], CASES[5]) for algorithm in ALGORITHMS
-    if algorithm != "implicit" or case[6] == 1])
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("case", [CASES[0], CASES[2], CASES[4], CASES[5]])
 def test_gradients_finite_differences(case, algorithm):
     """Directional derivatives of <grad_output, conv(x, w, b)> match the kernels' gradients."""
     x, w, b, kw = _data(case, np.float64, seed=3)
@@ -232,7 +227,7 @@ def test_algorithm_auto_rule():
                             padding=0, dilation=1, groups=1, ndim=2)
     assert choose_algorithm(depthwise) == "direct"
     assert choose_algorithm(dense) == "implicit"
-    assert choose_algorithm(strided) == "im2col"
+    assert choose_algorithm(strided) == "im2col"   # 5-pixel rows: tiles of 7 waste too much
     assert choose_algorithm(pointwise) == "im2col"
 
 
@@ -296,7 +291,7 @@ def test_tune_caches_the_faster_algorithm():
     x = np.ones((2, 8, 12, 12), np.float32)
     w = np.ones((8, 1, 3, 3), np.float32)
     timings = cyconv.tune(x, w, padding=1, groups=8, num_threads=1, repeats=1)
-    assert set(timings) == {"direct", "im2col", "implicit"}  # stride 1: all three apply
+    assert set(timings) == {"direct", "im2col", "implicit"}
     assert all(t > 0 for t in timings.values())
     winner = min(timings, key=timings.get)
     p = conv._validate.conv_params(x, w, None, stride=1, padding=1, dilation=1, groups=8, ndim=2)

@@ -57,18 +57,27 @@ def _implicit_useful_fraction(p: _validate.ConvParams) -> float:
     return int(np.prod(p.output_shape)) / (span + 1)
 
 
+def _row_tiles_even(p: _validate.ConvParams) -> bool:
+    """Whether output rows split into the direct kernel's pixel tiles with little waste."""
+    _, npx = _k.direct_tile_shape(p.dtype == np.float32)
+    width = p.output_shape[-1]
+    return width / (-(-width // npx) * npx) >= ROW_TILE_MIN_USEFUL
+
+
 def choose_algorithm(p: _validate.ConvParams) -> str:
     """The 'auto' rule, from measurements (benchmarks/README.md).
 
     direct when each group is tiny ((C_in/groups) * (C_out/groups) <= 4): the GEMM tiles would
-    be mostly padding. implicit GEMM for stride 1 with more than one tap when at most 40% of
-    the padded grid it computes is dropped: no lowering at all. im2col + GEMM otherwise (a
-    1x1 kernel's lowering is a plain copy, which the implicit path's padded copy would not
-    beat).
+    be mostly padding. implicit (no lowering) for kernels with more than one tap when the
+    output rows split evenly into the row-tiled direct kernel's pixel tiles (any stride), or,
+    for stride 1, when at most 40% of the padded grid the GEMM-shaped implicit kernel computes
+    is dropped. im2col + GEMM otherwise (a 1x1 kernel's lowering is a plain copy, which the
+    implicit path's padded copy would not beat).
     """
     if (p.in_channels // p.groups) * (p.out_channels // p.groups) <= 4:
         return "direct"
-    if int(np.prod(p.kernel_size)) > 1 and _implicit_useful_fraction(p) >= IMPLICIT_MIN_USEFUL:
+    if int(np.prod(p.kernel_size)) > 1 and (
+            _row_tiles_even(p) or _implicit_useful_fraction(p) >= IMPLICIT_MIN_USEFUL):
         return "implicit"
     return "im2col"
 
@@ -88,8 +97,8 @@ def _auto(p: _validate.ConvParams, n_threads: int) -> str:
 
 def tune(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, num_threads=None,
          backward=True, repeats=3):
-    """Time every applicable algorithm on this configuration; later ``algorithm='auto'`` calls
-    use the winner.
+    """Time every algorithm on this configuration; later ``algorithm='auto'`` calls use the
+    winner.
 
     Parameters
     ----------
@@ -119,8 +128,7 @@ def tune(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, num
               num_threads=n_threads, ndim=ndim)
     gy = np.ones(p.output_array_shape, dtype=p.dtype)
     timings = {}
-    candidates = [a for a in ALGORITHMS[1:] if a != "implicit" or all(st == 1 for st in p.stride)]
-    for algorithm in candidates:
+    for algorithm in ALGORITHMS[1:]:
         def run():
             _conv_forward(x, weight, bias, flip=False, algorithm=algorithm, out=None, **kw)
             if backward:
@@ -222,8 +230,6 @@ def _conv_forward(x, weight, bias, *, stride, padding, dilation, groups, flip, a
         _k.direct_forward(x5, w5, _to5d(y, ndim), b, has_bias, p.groups, g, n_threads)
         return y
     if algorithm == "implicit":
-        if any(st != 1 for st in p.stride):
-            raise ValueError(f"algorithm='implicit' needs stride 1, got stride={p.stride}")
         _implicit_forward(p, x5, w5, b, has_bias, y.reshape(p.batch, p.out_channels, -1),
                           n_threads)
         return y
@@ -265,34 +271,36 @@ def _implicit_forward(p, x5, w5, b, has_bias, y3, n_threads):
     dil = (1,) * lead + p.dilation
     ker = (1,) * lead + p.kernel_size
     out = (1,) * lead + p.output_shape
+    st = (1,) * lead + p.stride
     grid = tuple(s + lo + hi for s, (lo, hi) in zip(size, pads))
     plane = int(np.prod(grid))
     image_stride = p.in_channels * plane
-    Q = ((out[0] - 1) * grid[1] + out[1] - 1) * grid[2] + out[2]
     mr, nr = _k.tile_shape(p.dtype == np.float32)
+    ob, npx = _k.direct_tile_shape(p.dtype == np.float32)
     kc = min(kg, KC)
     room = max(L2_BYTES - cog * kc * p.dtype.itemsize, L2_BYTES // 4)
-    block = _pixel_block(nr, -(-cog // mr) * mr * p.dtype.itemsize, Q, p.batch * G, n_threads,
-                         room)
-    nblk = -(-Q // block)
+    use_rows = _row_tiles_even(p) or any(s != 1 for s in st)
     # flat offset of every tap on the padded grid (row-major over kd, kh, kw), per channel
     shifts = ((np.arange(ker[0])[:, None, None] * dil[0] * grid[1]
                + np.arange(ker[1])[None, :, None] * dil[1]) * grid[2]
               + np.arange(ker[2])[None, None, :] * dil[2]).ravel()
     offsets = (np.arange(cig)[:, None] * plane + shifts[None, :]).ravel().astype(np.intp)
-    # the last block (or row tile) of the last channel reads past the last output position:
-    # up to a block, or a row tile of at most 64 pixels, further
-    extent = (p.batch - 1) * image_stride + (p.in_channels - 1) * plane + int(shifts[-1]) \
-        + max(nblk * block, Q + 64)
-    flat = np.zeros(max(p.batch * image_stride, extent), dtype=p.dtype)
+    geom = {"D": grid[0], "H": grid[1], "W": grid[2], "KD": ker[0], "KH": ker[1], "KW": ker[2],
+            "SD": st[0], "SH": st[1], "SW": st[2], "PD": 0, "PH": 0, "PW": 0, "DD": dil[0],
+            "DH": dil[1], "DW": dil[2], "OD": out[0], "OH": out[1], "OW": out[2]}
+    if use_rows:
+        # a row tile's last pixel, plus the largest tap, may run past the last channel plane
+        reach = -(-out[2] // npx) * npx * st[2] + int(shifts[-1])
+    else:
+        Q = ((out[0] - 1) * grid[1] + out[1] - 1) * grid[2] + out[2]
+        block = _pixel_block(nr, -(-cog // mr) * mr * p.dtype.itemsize, Q, p.batch * G,
+                             n_threads, room)
+        reach = -(-Q // block) * block + int(shifts[-1])
+    flat = np.zeros(p.batch * image_stride + reach, dtype=p.dtype)
     flat[:p.batch * image_stride].reshape((p.batch, p.in_channels) + grid)[
         (slice(None), slice(None)) + tuple(slice(lo, lo + s) for (lo, _), s in zip(pads, size))
     ] = x5
-    geom = {"D": grid[0], "H": grid[1], "W": grid[2], "KD": ker[0], "KH": ker[1], "KW": ker[2],
-            "SD": 1, "SH": 1, "SW": 1, "PD": 0, "PH": 0, "PW": 0, "DD": dil[0], "DH": dil[1],
-            "DW": dil[2], "OD": out[0], "OH": out[1], "OW": out[2]}
-    ob, npx = _k.direct_tile_shape(p.dtype == np.float32)
-    if out[2] / (-(-out[2] // npx) * npx) >= ROW_TILE_MIN_USEFUL:
+    if use_rows:
         # measured (benchmarks/README.md): res3x3 190 vs 159 GFLOP/s, vgg3x3 and dilated equal
         a = _pack_panels(w5.reshape(G, cog, kg), ob)
         row_bytes = -(-out[2] // npx) * npx * -(-cog // ob) * ob * p.dtype.itemsize
@@ -431,7 +439,8 @@ def conv2d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, f
         True computes true convolution (kernel flipped in both spatial dims), matching
         ``scipy.signal.convolve2d`` for a single channel.
     algorithm : {'auto', 'direct', 'im2col', 'implicit'}
-        'implicit' (implicit GEMM on the zero-padded input, no lowering) needs stride 1.
+        'implicit' reads the zero-padded input in place (no lowering): a row-tiled direct
+        kernel, or for stride 1 with uneven rows a GEMM-shaped kernel.
     num_threads : int, optional
         Threads for this call (default: :func:`cyconv.get_num_threads`).
     out : ndarray, shape (N, C_out, H_out, W_out), optional

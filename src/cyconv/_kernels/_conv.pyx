@@ -66,8 +66,13 @@ cdef extern from "_gemm.h" nogil:
     cyconv_ukr_f64_t cyconv_ukr_f64
     cyconv_ukro_f32_t cyconv_ukro_f32
     cyconv_ukro_f64_t cyconv_ukro_f64
-    cyconv_ukro_f32_t cyconv_ukrb_f32
-    cyconv_ukro_f64_t cyconv_ukrb_f64
+    ctypedef void (*cyconv_ukrb_f32_t)(Py_ssize_t, const float*, const float*, const Py_ssize_t*,
+                                       Py_ssize_t, float*, Py_ssize_t) noexcept nogil
+    ctypedef void (*cyconv_ukrb_f64_t)(Py_ssize_t, const double*, const double*,
+                                       const Py_ssize_t*, Py_ssize_t, double*,
+                                       Py_ssize_t) noexcept nogil
+    cyconv_ukrb_f32_t cyconv_ukrb_f32
+    cyconv_ukrb_f64_t cyconv_ukrb_f64
     int cyconv_ob_f32, cyconv_np_f32, cyconv_ob_f64, cyconv_np_f64
     int cyconv_mr_f32, cyconv_nr_f32, cyconv_mr_f64, cyconv_nr_f64, cyconv_isa
     int cyconv_select_isa(int isa)
@@ -128,11 +133,12 @@ cdef inline void _ukro(Py_ssize_t K, const floating* A, const floating* B,
 
 
 cdef inline void _ukrb(Py_ssize_t K, const floating* A, const floating* B,
-                       const Py_ssize_t* boff, floating* C, Py_ssize_t ldc) noexcept nogil:
+                       const Py_ssize_t* boff, Py_ssize_t bs, floating* C,
+                       Py_ssize_t ldc) noexcept nogil:
     if floating is float:
-        cyconv_ukrb_f32(K, A, B, boff, C, ldc)
+        cyconv_ukrb_f32(K, A, B, boff, bs, C, ldc)
     else:
-        cyconv_ukrb_f64(K, A, B, boff, C, ldc)
+        cyconv_ukrb_f64(K, A, B, boff, bs, C, ldc)
 
 
 cdef void _gather_taps(const floating* plane, const Geom* g, Py_ssize_t kd, Py_ssize_t kh,
@@ -458,7 +464,7 @@ cdef void _rows_item(const floating* x_group, const Py_ssize_t* offsets,
     """Output rows [r0, r1) (flat over depth and height) of one image and group.
 
     Each row is cut into tiles of NP pixels; a tile of OB output channels is one micro-kernel
-    call reading the padded input rows in place. ctile holds the rows as [pixel][channel] and
+    call reading the padded input rows in place (pixels SW apart for a strided convolution). ctile holds the rows as [pixel][channel] and
     is transposed into NCHW on the way out (pixels past the row end are dropped).
     """
     cdef Py_ssize_t npo = (cout + OB - 1) // OB
@@ -477,10 +483,11 @@ cdef void _rows_item(const floating* x_group, const Py_ssize_t* offsets,
         kc = KC if kg - kc0 > KC else kg - kc0
         for i in range(npo):
             for r in range(r0, r1):
-                row = x_group + ((r // g.OH) * g.H + r % g.OH) * g.W
+                row = x_group + ((r // g.OH) * g.SD * g.H + (r % g.OH) * g.SH) * g.W
                 for t in range(tiles):
-                    _ukrb(kc, a_group + (i * kg + kc0) * OB, row + t * NP, offsets + kc0,
-                          ctile + ((r - r0) * width + t * NP) * ldc + i * OB, ldc)
+                    _ukrb(kc, a_group + (i * kg + kc0) * OB, row + t * NP * g.SW,
+                          offsets + kc0, g.SW, ctile + ((r - r0) * width + t * NP) * ldc + i * OB,
+                          ldc)
         kc0 = kc0 + KC
     for co in range(cout):
         beta = bias_group[co] if bias_group != NULL else 0
@@ -496,7 +503,7 @@ def rows_forward(const floating[::1] x_padded, Py_ssize_t image_stride,
                  floating[:, :, ::1] y, const floating[::1] bias, bint has_bias,
                  Py_ssize_t groups, Py_ssize_t channels, Geom g, Py_ssize_t rows_per_item,
                  floating[:, ::1] work, Py_ssize_t KC, int num_threads):
-    """y (N, C_out, P) = conv(x, w) (+ bias), stride 1, by register-tiled direct kernels.
+    """y (N, C_out, P) = conv(x, w) (+ bias) by register-tiled direct kernels (any stride).
 
     Same padded input and tap offsets as :func:`implicit_forward`; weights packed in panels of
     OB output channels (``direct_tile_shape``). Work items are (image, group, block of

@@ -1,16 +1,17 @@
 /* Direct-convolution micro-kernel: output channels along the vector lanes, pixels broadcast.
  *
- *   C[p*ldc + o] += sum_k A[k*OB + o] * B[boff[k] + p]     (p < NP pixels, o < OB = NV*lanes)
+ *   C[p*ldc + o] += sum_k A[k*OB + o] * B[boff[k] + p*bs]  (p < NP pixels, o < OB = NV*lanes)
  *
  * A is a weight panel of OB output channels, packed per tap; B is the zero-padded input
- * itself: tap k of NP consecutive output pixels of one row is NP consecutive input elements
- * at boff[k], each broadcast to a vector. Per k: NV weight-vector loads, NP broadcasts and
+ * itself: tap k of NP consecutive output pixels of one row is NP input elements at boff[k],
+ * bs (the convolution's stride) apart, each broadcast to a vector - so strided convolutions
+ * need no gathers either. Per k: NV weight-vector loads, NP broadcasts and
  * NP*NV FMAs into accumulators that stay in registers. NP = 7 tiles the row widths of
  * common networks (7, 14, 28, 56, 112, 224) exactly.
  */
 UKR_TARGET static void UKR_NAME(ptrdiff_t K, const UKR_T* restrict A, const UKR_T* restrict B,
-                                const ptrdiff_t* restrict boff, UKR_T* restrict C,
-                                ptrdiff_t ldc)
+                                const ptrdiff_t* restrict boff, ptrdiff_t bs,
+                                UKR_T* restrict C, ptrdiff_t ldc)
 {
     typedef UKR_T vec __attribute__((vector_size(UKR_VB)));
     enum { LANES = UKR_VB / sizeof(UKR_T), OB = UKR_NV * LANES };
@@ -28,7 +29,7 @@ UKR_TARGET static void UKR_NAME(ptrdiff_t K, const UKR_T* restrict A, const UKR_
         const UKR_T* bk = B + boff[k];
 #pragma GCC unroll 16
         for (int p = 0; p < UKR_NP; p++) {
-            const UKR_T b = bk[p];
+            const UKR_T b = bk[p * bs];
 #pragma GCC unroll 4
             for (int v = 0; v < UKR_NV; v++)
                 acc[p][v] += a[v] * b;
