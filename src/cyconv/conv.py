@@ -18,6 +18,7 @@ IMPLICIT_MIN_USEFUL = 0.6
 # The row-tiled direct kernel computes whole tiles of NP pixels per output row; below this
 # share of real pixels the GEMM-shaped implicit kernel (no row tiling) is used instead.
 ROW_TILE_MIN_USEFUL = 0.85
+CHANNEL_TILE_MIN_USEFUL = 0.5
 
 
 
@@ -58,10 +59,13 @@ def _implicit_useful_fraction(p: _validate.ConvParams) -> float:
 
 
 def _row_tiles_even(p: _validate.ConvParams) -> bool:
-    """Whether output rows split into the direct kernel's pixel tiles with little waste."""
-    _, npx = _k.direct_tile_shape(p.dtype == np.float32)
+    """Whether the row-tiled direct kernel's tiles (OB output channels x NP row pixels) are
+    mostly real work: rows split evenly into pixel tiles and channels fill the channel tiles."""
+    ob, npx = _k.direct_tile_shape(p.dtype == np.float32)
     width = p.output_shape[-1]
-    return width / (-(-width // npx) * npx) >= ROW_TILE_MIN_USEFUL
+    cog = p.out_channels // p.groups
+    return (width / (-(-width // npx) * npx) >= ROW_TILE_MIN_USEFUL
+            and cog / (-(-cog // ob) * ob) >= CHANNEL_TILE_MIN_USEFUL)
 
 
 def choose_algorithm(p: _validate.ConvParams) -> str:
@@ -169,6 +173,7 @@ def _check_out(out, shape: tuple, dtype, inputs) -> np.ndarray:
 L2_TARGET_BYTES = 256 * 2**10
 L2_BYTES = 512 * 2**10  # half of a 1 MiB L2: what one work item may keep hot
 KC = 256  # reduction depth per micro-kernel call: a packed K x NR panel slice fits L1/L2
+GRAD_INPUT_FORWARD_MIN_CHANNELS = 32
 GRAD_INPUT_ROWS = 128  # rows of W^T (input channels x taps) per grad_input work item
 WEIGHT_GRAD_BLOCK = 256  # output pixels per reduction step of the weight gradient
 # Partial weight gradients (one per reduction chunk) are summed in chunk order; the chunk
@@ -279,6 +284,8 @@ def _implicit_forward(p, x5, w5, b, has_bias, y3, n_threads):
     ob, npx = _k.direct_tile_shape(p.dtype == np.float32)
     kc = min(kg, KC)
     room = max(L2_BYTES - cog * kc * p.dtype.itemsize, L2_BYTES // 4)
+    # strided convolutions only have the row kernel; for stride 1 uneven tiles use the
+    # GEMM-shaped kernel
     use_rows = _row_tiles_even(p) or any(s != 1 for s in st)
     # flat offset of every tap on the padded grid (row-major over kd, kh, kw), per channel
     shifts = ((np.arange(ker[0])[:, None, None] * dil[0] * grid[1]
@@ -367,10 +374,12 @@ def _conv_backward(grad_output, x, weight, *, stride, padding, dilation, groups,
 def _grad_input_as_forward(p: _validate.ConvParams) -> bool:
     """For stride 1, grad_input is itself a stride-1 convolution of grad_output (with the
     kernel flipped and its channel axes swapped, padded by dilation*(k-1) - padding), so the
-    forward kernels serve it - when that padding is not negative."""
-    return all(st == 1 for st in p.stride) and all(
-        lo <= d * (k - 1) and hi <= d * (k - 1)
-        for (lo, hi), d, k in zip(p.padding, p.dilation, p.kernel_size))
+    forward kernels serve it - when that padding is not negative and the input channels per
+    group (its output channels) are enough to fill the kernels' channel tiles."""
+    return (all(st == 1 for st in p.stride)
+            and p.in_channels // p.groups >= GRAD_INPUT_FORWARD_MIN_CHANNELS
+            and all(lo <= d * (k - 1) and hi <= d * (k - 1)
+                    for (lo, hi), d, k in zip(p.padding, p.dilation, p.kernel_size)))
 
 
 def _grad_input_by_forward_conv(p, gy, w5, gx, n_threads):
