@@ -317,13 +317,13 @@ def _implicit_forward(p, x5, w5, b, has_bias, y3, n_threads):
         while rows > 1 and items * -(-rows_total // rows) < 2 * n_threads:
             rows = -(-rows // 2)
         work = np.empty((n_threads, rows * row_bytes // p.dtype.itemsize), dtype=p.dtype)
-        _k.rows_forward(flat, image_stride, offsets, a, y3, b, has_bias, G, p.in_channels, geom,
-                        rows, work, KC, n_threads)
+        _k.padded_forward(flat, image_stride, offsets, a, y3, b, has_bias, G, p.in_channels,
+                          geom, True, rows, work, KC, n_threads)
         return
     a = _pack_panels(w5.reshape(G, cog, kg), mr)
     work = np.empty((n_threads, -(-cog // mr) * mr * block), dtype=p.dtype)
-    _k.implicit_forward(flat, image_stride, offsets, a, y3, b, has_bias, G, p.in_channels, geom,
-                        block, work, KC, n_threads)
+    _k.padded_forward(flat, image_stride, offsets, a, y3, b, has_bias, G, p.in_channels, geom,
+                      False, block, work, KC, n_threads)
 
 
 def _conv_backward(grad_output, x, weight, *, stride, padding, dilation, groups, flip, need,

@@ -408,54 +408,6 @@ cdef void _implicit_item(const floating* x_group, const Py_ssize_t* offsets,
         q = q + (g.W - ow if g.W - ow < q_end - q else q_end - q)
 
 
-def implicit_forward(const floating[::1] x_padded, Py_ssize_t image_stride,
-                     const Py_ssize_t[::1] offsets, const floating[::1] a_packed,
-                     floating[:, :, ::1] y, const floating[::1] bias, bint has_bias,
-                     Py_ssize_t groups, Py_ssize_t channels, Geom g, Py_ssize_t block,
-                     floating[:, ::1] work, Py_ssize_t KC, int num_threads):
-    """y (N, C_out, P) = conv(x, w) (+ bias) for stride 1, reading the padded input in place.
-
-    x_padded : flat zero-padded input, image n at n*image_stride, channel planes of
-        D*H*W (the padded grid in ``g``), with slack at the end for the last block's reads.
-    offsets : (K_g,) flat offset of tap k = ci*T + tap relative to output position q.
-    work : (num_threads, ceil(C_out_g/MR)*MR * block) scratch.
-    """
-    cdef Py_ssize_t N = y.shape[0], CO = y.shape[1]
-    cdef Py_ssize_t cig = channels // groups, cog = CO // groups
-    cdef Py_ssize_t kg = offsets.shape[0]
-    cdef Py_ssize_t plane = g.D * g.H * g.W
-    cdef Py_ssize_t Q = ((g.OD - 1) * g.H + g.OH - 1) * g.W + g.OW
-    cdef Py_ssize_t nblk = (Q + block - 1) // block
-    cdef Py_ssize_t MR, NR, npa
-    cdef Py_ssize_t item, n, gi, blk, q0, count, tid
-    cdef const floating* xp = &x_padded[0]
-    cdef const Py_ssize_t* op = &offsets[0]
-    cdef const floating* ap = &a_packed[0]
-    cdef floating* yp = &y[0, 0, 0]
-    cdef const floating* bp = &bias[0] if has_bias else NULL
-    cdef floating* wp = &work[0, 0]
-    cdef Py_ssize_t wstride = work.shape[1]
-    if floating is float:
-        MR = cyconv_mr_f32
-        NR = cyconv_nr_f32
-    else:
-        MR = cyconv_mr_f64
-        NR = cyconv_nr_f64
-    npa = (cog + MR - 1) // MR
-    with nogil:
-        for item in prange(N * groups * nblk, schedule="static", num_threads=num_threads):
-            tid = omp_get_thread_num()
-            n = item // (groups * nblk)
-            gi = (item // nblk) % groups
-            blk = item % nblk
-            q0 = blk * block
-            count = block if Q - q0 > block else Q - q0
-            _implicit_item(xp + n * image_stride + gi * cig * plane, op,
-                           ap + gi * npa * kg * MR, yp + gi * cog * y.shape[2], CO * y.shape[2],
-                           bp + gi * cog if bp != NULL else NULL, cog, kg, n, q0, count,
-                           block, &g, wp + tid * wstride, MR, NR, KC)
-
-
 cdef void _rows_item(const floating* x_group, const Py_ssize_t* offsets,
                      const floating* a_group, floating* y_group, Py_ssize_t y_image_stride,
                      const floating* bias_group, Py_ssize_t cout, Py_ssize_t kg, Py_ssize_t n,
@@ -498,26 +450,29 @@ cdef void _rows_item(const floating* x_group, const Py_ssize_t* offsets,
                 dst[ow] = src[ow * ldc] + beta
 
 
-def rows_forward(const floating[::1] x_padded, Py_ssize_t image_stride,
-                 const Py_ssize_t[::1] offsets, const floating[::1] a_packed,
-                 floating[:, :, ::1] y, const floating[::1] bias, bint has_bias,
-                 Py_ssize_t groups, Py_ssize_t channels, Geom g, Py_ssize_t rows_per_item,
-                 floating[:, ::1] work, Py_ssize_t KC, int num_threads):
-    """y (N, C_out, P) = conv(x, w) (+ bias) by register-tiled direct kernels (any stride).
+def padded_forward(const floating[::1] x_padded, Py_ssize_t image_stride,
+                   const Py_ssize_t[::1] offsets, const floating[::1] a_packed,
+                   floating[:, :, ::1] y, const floating[::1] bias, bint has_bias,
+                   Py_ssize_t groups, Py_ssize_t channels, Geom g, bint row_tiles,
+                   Py_ssize_t block, floating[:, ::1] work, Py_ssize_t KC, int num_threads):
+    """y (N, C_out, P) = conv(x, w) (+ bias), reading the zero-padded input in place.
 
-    Same padded input and tap offsets as :func:`implicit_forward`; weights packed in panels of
-    OB output channels (``direct_tile_shape``). Work items are (image, group, block of
-    ``rows_per_item`` output rows).
-    work : (num_threads, rows_per_item * ceil(OW/NP)*NP * ceil(C_out_g/OB)*OB) scratch.
+    x_padded : flat zero-padded input, image n at n*image_stride, channel planes of the
+        padded grid D*H*W in ``g``, with slack at the end for the last tile's reads.
+    offsets : (K_g,) flat offset of tap k = ci*T + tap on that grid.
+    row_tiles : True - row-tiled direct kernel (any stride; weights packed in panels of OB
+        output channels, ``direct_tile_shape``; ``block`` output rows per work item).
+        False - GEMM-shaped implicit kernel (stride 1; weights in panels of MR; ``block``
+        flat grid positions per work item, a multiple of NR).
+    work : per-thread scratch rows holding one work item's [pixel][channel] or
+        [channel][position] tile.
     """
     cdef Py_ssize_t N = y.shape[0], CO = y.shape[1]
     cdef Py_ssize_t cig = channels // groups, cog = CO // groups
     cdef Py_ssize_t kg = offsets.shape[0]
     cdef Py_ssize_t plane = g.D * g.H * g.W
-    cdef Py_ssize_t R = g.OD * g.OH
-    cdef Py_ssize_t nblk = (R + rows_per_item - 1) // rows_per_item
-    cdef Py_ssize_t OB, NP, npo
-    cdef Py_ssize_t item, n, gi, blk, r0, r1, tid
+    cdef Py_ssize_t units, nblk, tile, NX, npan
+    cdef Py_ssize_t item, n, gi, blk, u0, u1, tid
     cdef const floating* xp = &x_padded[0]
     cdef const Py_ssize_t* op = &offsets[0]
     cdef const floating* ap = &a_packed[0]
@@ -525,25 +480,34 @@ def rows_forward(const floating[::1] x_padded, Py_ssize_t image_stride,
     cdef const floating* bp = &bias[0] if has_bias else NULL
     cdef floating* wp = &work[0, 0]
     cdef Py_ssize_t wstride = work.shape[1]
-    if floating is float:
-        OB = cyconv_ob_f32
-        NP = cyconv_np_f32
+    if row_tiles:
+        units = g.OD * g.OH
+        tile = cyconv_ob_f32 if floating is float else cyconv_ob_f64
+        NX = cyconv_np_f32 if floating is float else cyconv_np_f64
     else:
-        OB = cyconv_ob_f64
-        NP = cyconv_np_f64
-    npo = (cog + OB - 1) // OB
+        units = ((g.OD - 1) * g.H + g.OH - 1) * g.W + g.OW
+        tile = cyconv_mr_f32 if floating is float else cyconv_mr_f64
+        NX = cyconv_nr_f32 if floating is float else cyconv_nr_f64
+    nblk = (units + block - 1) // block
+    npan = (cog + tile - 1) // tile
     with nogil:
         for item in prange(N * groups * nblk, schedule="static", num_threads=num_threads):
             tid = omp_get_thread_num()
             n = item // (groups * nblk)
             gi = (item // nblk) % groups
             blk = item % nblk
-            r0 = blk * rows_per_item
-            r1 = r0 + rows_per_item if R - r0 > rows_per_item else R
-            _rows_item(xp + n * image_stride + gi * cig * plane, op, ap + gi * npo * kg * OB,
-                       yp + gi * cog * y.shape[2], CO * y.shape[2],
-                       bp + gi * cog if bp != NULL else NULL, cog, kg, n, r0, r1, &g,
-                       wp + tid * wstride, OB, NP, KC)
+            u0 = blk * block
+            u1 = u0 + block if units - u0 > block else units
+            if row_tiles:
+                _rows_item(xp + n * image_stride + gi * cig * plane, op,
+                           ap + gi * npan * kg * tile, yp + gi * cog * y.shape[2],
+                           CO * y.shape[2], bp + gi * cog if bp != NULL else NULL, cog, kg, n,
+                           u0, u1, &g, wp + tid * wstride, tile, NX, KC)
+            else:
+                _implicit_item(xp + n * image_stride + gi * cig * plane, op,
+                               ap + gi * npan * kg * tile, yp + gi * cog * y.shape[2],
+                               CO * y.shape[2], bp + gi * cog if bp != NULL else NULL, cog, kg,
+                               n, u0, u1 - u0, block, &g, wp + tid * wstride, tile, NX, KC)
 
 
 cdef void _backward_input_item(const floating* gy_group, const floating* a_block,
