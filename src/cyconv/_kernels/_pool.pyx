@@ -128,15 +128,19 @@ cdef enum:
     MIN_ROW = 8
 
 
-cdef inline void _interior(const Window* w, Py_ssize_t* lo, Py_ssize_t* hi) noexcept nogil:
-    """Output columns [lo, hi) whose windows lie wholly inside the input along W."""
+cdef inline Py_ssize_t _interior(const Window* w, Py_ssize_t* lo, Py_ssize_t* hi) noexcept nogil:
+    """Output columns [lo, hi) whose windows lie wholly inside the input along W; these go
+    through the row primitives. Returns hi - lo, 0 when too few for the primitives to pay
+    (then lo = hi = OW and every column takes the scalar path)."""
     cdef Py_ssize_t last = w.W - 1 + w.PW - (w.KW - 1) * w.DW
     lo[0] = (w.PW + w.SW - 1) // w.SW
     hi[0] = last // w.SW + 1 if last >= 0 else 0
     if hi[0] > w.OW:
         hi[0] = w.OW
-    if hi[0] < lo[0]:
-        hi[0] = lo[0]
+    if hi[0] - lo[0] < MIN_ROW:
+        lo[0] = w.OW
+        hi[0] = w.OW
+    return hi[0] - lo[0]
 
 
 ctypedef struct Window:
@@ -223,12 +227,11 @@ cdef void _extremum_plane(const floating* xp, floating* yp, int64_t* ip, bint wa
     if scatter:
         want_index = True
         memset(gxp, 0, w.D * w.H * w.W * sizeof(floating))
-    _interior(w, &lo, &hi)
+    n = _interior(w, &lo, &hi)
     # tap offsets are kept in int32 rows: windows spanning 2**31 elements take the scalar path
-    if hi - lo < MIN_ROW or (w.KD - 1) * w.DD * w.H * w.W + (w.KH - 1) * w.DH * w.W \
-            + (w.KW - 1) * w.DW >= 2147483647:
+    if (w.KD - 1) * w.DD * w.H * w.W + (w.KH - 1) * w.DH * w.W + (w.KW - 1) * w.DW >= 2147483647:
         lo = hi = w.OW
-    n = hi - lo
+        n = 0
     for od in range(w.OD):
         sd = od * w.SD - w.PD
         _taps(sd, w.KD, w.DD, w.D, &ad, &bd)
@@ -390,10 +393,7 @@ cdef void _avg_plane(const floating* xp, floating* yp, const Window* w,
     primitives, edge columns one by one."""
     cdef Py_ssize_t od, oh, ow, sd, sh, ad, bd, ah, bh, td, th, tw, lo, hi, n, out
     cdef bint first
-    _interior(w, &lo, &hi)
-    if hi - lo < MIN_ROW:
-        lo = hi = w.OW
-    n = hi - lo
+    n = _interior(w, &lo, &hi)
     for od in range(w.OD):
         sd = od * w.SD - w.PD
         _taps(sd, w.KD, 1, w.D, &ad, &bd)
@@ -440,10 +440,7 @@ cdef void _avg_backward_plane(const floating* gy, floating* gx, const Window* w,
     cdef Py_ssize_t out
     cdef floating part
     memset(gx, 0, w.D * w.H * w.W * sizeof(floating))
-    _interior(w, &lo, &hi)
-    if hi - lo < MIN_ROW:
-        lo = hi = w.OW
-    n = hi - lo
+    n = _interior(w, &lo, &hi)
     for od in range(w.OD):
         sd = od * w.SD - w.PD
         _taps(sd, w.KD, 1, w.D, &ad, &bd)
