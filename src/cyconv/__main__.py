@@ -48,8 +48,11 @@ def main(argv=None) -> int:
         with open(args.output, "w") as fh:
             fh.write(table + "\n")
     if args.plot:
-        _bench.plot(records, ceiling, args.plot)
-        print(f"plot written to {args.plot}")
+        try:
+            _bench.plot(records, ceiling, args.plot)
+            print(f"plot written to {args.plot}")
+        except ImportError:
+            print("no plot: matplotlib is not installed (pip install 'cyconv[plot]')")
     return 0
 
 
