@@ -395,6 +395,52 @@ def _grad_input_by_forward_conv(p, gy, w5, gx, n_threads):
                   flip=False, algorithm="auto", num_threads=n_threads, out=gx, ndim=ndim)
 
 
+def _weight_grad_padded(p: _validate.ConvParams) -> bool:
+    """Stride-1 weight gradients whose channel tiles fill run on the direct kernel."""
+    ob, npx = _k.direct_tile_shape(p.dtype == np.float32)
+    cog, cig = p.out_channels // p.groups, p.in_channels // p.groups
+    return (all(st == 1 for st in p.stride)
+            and cog / (-(-cog // ob) * ob) >= CHANNEL_TILE_MIN_USEFUL
+            and cig / (-(-cig // npx) * npx) >= CHANNEL_TILE_MIN_USEFUL)
+
+
+def _padded_weight_grad(p, gy3, x5, gw5, n_threads):
+    G, N = p.groups, p.batch
+    cog, cig = p.out_channels // G, p.in_channels // G
+    ob, npx = _k.direct_tile_shape(p.dtype == np.float32)
+    lead = 3 - p.ndim
+    pads = ((0, 0),) * lead + p.padding
+    size = (1,) * lead + p.input_shape
+    dil = (1,) * lead + p.dilation
+    ker = (1,) * lead + p.kernel_size
+    out = (1,) * lead + p.output_shape
+    grid = tuple(s + lo + hi for s, (lo, hi) in zip(size, pads))
+    plane = int(np.prod(grid))
+    image_stride = p.in_channels * plane
+    # flat grid position of every output, and of every tap relative to it
+    positions = ((np.arange(out[0])[:, None, None] * grid[1]
+                  + np.arange(out[1])[None, :, None]) * grid[2]
+                 + np.arange(out[2])[None, None, :]).ravel()
+    Q = int(positions[-1]) + 1
+    shifts = ((np.arange(ker[0])[:, None, None] * dil[0] * grid[1]
+               + np.arange(ker[1])[None, :, None] * dil[1]) * grid[2]
+              + np.arange(ker[2])[None, None, :] * dil[2]).ravel().astype(np.intp)
+    npan = -(-cog // ob)
+    gy_grid = np.zeros((N, G, npan, Q, ob), dtype=p.dtype)
+    gy5 = np.zeros((N, G, npan * ob, gy3.shape[2]), dtype=p.dtype)
+    gy5[:, :, :cog] = gy3.reshape(N, G, cog, -1)
+    gy_grid[:, :, :, positions, :] = gy5.reshape(N, G, npan, ob, -1).transpose(0, 1, 2, 4, 3)
+    # the last channel block may read up to NP planes past the last channel (dropped rows)
+    flat = np.zeros(N * image_stride + npx * plane + Q + int(shifts[-1]), dtype=p.dtype)
+    flat[:N * image_stride].reshape((N, p.in_channels) + grid)[
+        (slice(None), slice(None)) + tuple(slice(lo, lo + s) for (lo, _), s in zip(pads, size))
+    ] = x5
+    _k.padded_weight_grad(flat, image_stride, gy_grid.ravel(), Q, shifts,
+                          np.arange(KC, dtype=np.intp), gw5.reshape(p.out_channels, cig, -1), G, N,
+                          plane, np.empty((n_threads, npx * ob), p.dtype),
+                          np.empty((n_threads, npx * ob), np.float64), KC, n_threads)
+
+
 def _im2col_backward(p, gy3, x5, w5, gx5, gw5, g, n_threads):
     G = p.groups
     cog = p.out_channels // G
@@ -414,6 +460,9 @@ def _im2col_backward(p, gy3, x5, w5, gx5, gw5, g, n_threads):
                              p.batch * G * -(-cig // channel_block), n_threads, L2_BYTES)
         work = np.empty((n_threads, (cog + rows + 1) * block), dtype=p.dtype)
         _k.gemm_backward_input(gy3, a, gx5, G, g, block, channel_block, work, KC, n_threads)
+    if gw5 is not None and _weight_grad_padded(p):
+        _padded_weight_grad(p, gy3, x5, gw5, n_threads)
+        gw5 = None
     if gw5 is not None:
         block = min(P, WEIGHT_GRAD_BLOCK)
         cog_pad = -(-cog // mr) * mr

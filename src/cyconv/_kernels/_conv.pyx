@@ -510,6 +510,87 @@ def padded_forward(const floating[::1] x_padded, Py_ssize_t image_stride,
                                n, u0, u1 - u0, block, &g, wp + tid * wstride, tile, NX, KC)
 
 
+cdef void _padded_weight_item(const floating* x_first, Py_ssize_t image_stride,
+                              const floating* gy_first, Py_ssize_t gy_image, Py_ssize_t N,
+                              Py_ssize_t Q, Py_ssize_t plane, const Py_ssize_t* ident,
+                              Py_ssize_t OB, Py_ssize_t NP, Py_ssize_t KC, floating* ctile,
+                              double* acc) noexcept nogil:
+    """grad_w for NP input channels x OB output channels at one tap (stride 1).
+
+    The direct micro-kernel runs with the roles turned: output channels along the lanes come
+    from grad_y packed [position][channel] on the padded grid (zeros off the outputs), the NP
+    broadcast values are the same tap of NP consecutive input channels (one plane apart), and
+    the reduction runs over the grid positions. Per image the float tile is added into a
+    double accumulator, so long reductions stay within the accuracy contract.
+    """
+    cdef Py_ssize_t n, q0, kc, l
+    memset(acc, 0, NP * OB * sizeof(double))
+    for n in range(N):
+        memset(ctile, 0, NP * OB * sizeof(floating))
+        q0 = 0
+        while q0 < Q:
+            kc = KC if Q - q0 > KC else Q - q0
+            _ukrb(kc, gy_first + n * gy_image + q0 * OB, x_first + n * image_stride + q0,
+                  ident, plane, ctile, OB)
+            q0 = q0 + KC
+        for l in range(NP * OB):
+            acc[l] += ctile[l]
+
+
+def padded_weight_grad(const floating[::1] x_padded, Py_ssize_t image_stride,
+                       const floating[::1] gy_grid, Py_ssize_t Q, const Py_ssize_t[::1] shifts,
+                       const Py_ssize_t[::1] ident, floating[:, :, ::1] grad_w,
+                       Py_ssize_t groups, Py_ssize_t batch, Py_ssize_t plane,
+                       floating[:, ::1] tiles, double[:, ::1] accs, Py_ssize_t KC,
+                       int num_threads):
+    """grad_w (C_out, C_in/groups, T) for a stride-1 convolution, without lowering.
+
+    x_padded : as for :func:`padded_forward`, with NP extra planes of slack at the end.
+    gy_grid : grad_y on the padded grid, (N, groups, ceil(C_out_g/OB), Q, OB), zeros off the
+        output positions and past C_out_g.
+    shifts : (T,) flat offset of each tap on the grid; ident : arange(KC).
+    tiles, accs : (num_threads, NP*OB) scratch (working precision and double).
+    Work items are (group, tap, block of NP input channels, panel of OB output channels); each
+    weight is reduced by one item in a fixed order, so any thread count gives the same bits.
+    """
+    cdef Py_ssize_t CO = grad_w.shape[0], cig = grad_w.shape[1], T = grad_w.shape[2]
+    cdef Py_ssize_t cog = CO // groups
+    cdef Py_ssize_t OB, NP, npan, ncb, items
+    cdef Py_ssize_t item, gi, tap, cb, pan, tid, p, o, ci, co
+    cdef const floating* xp = &x_padded[0]
+    cdef const floating* gp = &gy_grid[0]
+    cdef const Py_ssize_t* sp = &shifts[0]
+    cdef const Py_ssize_t* ip = &ident[0]
+    if floating is float:
+        OB = cyconv_ob_f32
+        NP = cyconv_np_f32
+    else:
+        OB = cyconv_ob_f64
+        NP = cyconv_np_f64
+    npan = (cog + OB - 1) // OB
+    ncb = (cig + NP - 1) // NP
+    items = groups * T * ncb * npan
+    with nogil:
+        for item in prange(items, schedule="static", num_threads=num_threads):
+            tid = omp_get_thread_num()
+            gi = item // (T * ncb * npan)
+            tap = (item // (ncb * npan)) % T
+            cb = (item // npan) % ncb
+            pan = item % npan
+            _padded_weight_item(xp + (gi * cig + cb * NP) * plane + sp[tap], image_stride,
+                                gp + ((gi * npan + pan) * Q) * OB, groups * npan * Q * OB,
+                                batch, Q, plane, ip, OB, NP, KC, &tiles[tid, 0], &accs[tid, 0])
+            for p in range(NP):
+                ci = cb * NP + p
+                if ci >= cig:
+                    break
+                for o in range(OB):
+                    co = pan * OB + o
+                    if co >= cog:
+                        break
+                    grad_w[gi * cog + co, ci, tap] = <floating>accs[tid, p * OB + o]
+
+
 cdef void _backward_input_item(const floating* gy_group, const floating* a_block,
                                floating* gx_block, Py_ssize_t cout, Py_ssize_t c_lo,
                                Py_ssize_t c_hi, const Geom* g, Py_ssize_t block,
