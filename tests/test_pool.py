@@ -193,3 +193,16 @@ class TestAgainstTorch:
 def test_validation(call, exc, match):
     with pytest.raises(exc, match=match):
         call(np.ones((2, 3, 8, 8)))
+
+
+@pytest.mark.parametrize("shape, k", [((2, 3, 10, 37), 2), ((1, 2, 11, 31), 3), ((2, 2, 9, 40), (3, 2))])
+@pytest.mark.parametrize("kind, fwd, bwd, rfwd, rbwd", EXTREMA, ids=[e[0] for e in EXTREMA])
+def test_backward_when_windows_tile_the_input(kind, fwd, bwd, rfwd, rbwd, shape, k):
+    """stride == kernel, no padding: the streaming backward (uncovered rows/columns zeroed)."""
+    x = np.round(np.random.default_rng(7).standard_normal(shape) * 2)  # many ties
+    x[0, 0, 1, 3] = np.nan
+    y, idx = fwd(x, k, return_indices=True)
+    gy = np.random.default_rng(8).standard_normal(y.shape)
+    g = bwd(gy, x, k)
+    np.testing.assert_array_equal(g, bwd(gy, x, k, indices=idx))
+    np.testing.assert_array_equal(g, rbwd(gy, x, k))

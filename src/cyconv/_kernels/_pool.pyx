@@ -41,6 +41,10 @@ cdef extern from "_poolrows.h" nogil:
                                 float* acc, int first)
     void cyconv_pool_rowmin_f64(Py_ssize_t n, Py_ssize_t s, Py_ssize_t kw, const double* src,
                                 double* acc, int first)
+    void cyconv_pool_route_f32(Py_ssize_t n, Py_ssize_t kw, const int32_t* best, int32_t tap0,
+                               const float* gy, float* dst)
+    void cyconv_pool_route_f64(Py_ssize_t n, Py_ssize_t kw, const int32_t* best, int32_t tap0,
+                               const double* gy, double* dst)
     void cyconv_pool_div_f32(Py_ssize_t n, const float* acc, double divisor, float* out)
     void cyconv_pool_div_f64(Py_ssize_t n, const double* acc, double divisor, double* out)
     void cyconv_pool_scatter_add_f32(Py_ssize_t n, Py_ssize_t s, const float* share, float* dst)
@@ -310,6 +314,63 @@ def extremum_forward(const floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::1
                             NULL, NULL)
 
 
+cdef bint _windows_tile(const Window* w) noexcept nogil:
+    """Windows that tile the input: stride == kernel, no padding, no dilation, no overhang,
+    and rows long enough for the row primitives."""
+    return (w.SD == w.KD and w.SH == w.KH and w.SW == w.KW and w.DD == 1 and w.DH == 1
+            and w.DW == 1 and w.PD == 0 and w.PH == 0 and w.PW == 0
+            and w.OD * w.SD <= w.D and w.OH * w.SH <= w.H and w.OW * w.SW <= w.W
+            and w.OW >= MIN_ROW and w.KD * w.KH * w.KW > 1)
+
+
+cdef void _extremum_backward_tiled(const floating* xp, const floating* gyp, floating* gxp,
+                                   bint largest, const Window* w, floating* acc,
+                                   int32_t* best) noexcept nogil:
+    """Max/min backward for windows that tile the input: select each window's winner (same
+    rule and tap order as the forward), then write every covered input element once."""
+    cdef Py_ssize_t od, oh, td, th, tw, tap, sd, sh, idd, ih, n = w.OW
+    cdef Py_ssize_t covered_w = w.OW * w.SW
+    cdef const floating* src
+    cdef floating* dst
+    cdef bint first
+    for idd in range(w.D):
+        if idd >= w.OD * w.SD:
+            memset(gxp + idd * w.H * w.W, 0, w.H * w.W * sizeof(floating))
+            continue
+        for ih in range(w.OH * w.SH, w.H):
+            memset(gxp + (idd * w.H + ih) * w.W, 0, w.W * sizeof(floating))
+        if covered_w < w.W:
+            for ih in range(w.OH * w.SH):
+                memset(gxp + (idd * w.H + ih) * w.W + covered_w, 0,
+                       (w.W - covered_w) * sizeof(floating))
+    for od in range(w.OD):
+        sd = od * w.SD
+        for oh in range(w.OH):
+            sh = oh * w.SH
+            first = True
+            for td in range(w.KD):
+                for th in range(w.KH):
+                    for tw in range(w.KW):
+                        src = xp + ((sd + td) * w.H + sh + th) * w.W + tw
+                        tap = (td * w.H + th) * w.W + tw
+                        if first:
+                            _row_init(n, w.SW, src, acc)
+                            for ow in range(n):
+                                best[ow] = <int32_t>tap
+                            first = False
+                        else:
+                            _row_select(n, w.SW, src, acc, best, <int32_t>tap, largest, True)
+            for td in range(w.KD):
+                for th in range(w.KH):
+                    dst = gxp + ((sd + td) * w.H + sh + th) * w.W
+                    if floating is float:
+                        cyconv_pool_route_f32(n, w.KW, best, <int32_t>((td * w.H + th) * w.W),
+                                              gyp + (od * w.OH + oh) * w.OW, dst)
+                    else:
+                        cyconv_pool_route_f64(n, w.KW, best, <int32_t>((td * w.H + th) * w.W),
+                                              gyp + (od * w.OH + oh) * w.OW, dst)
+
+
 def extremum_backward_recompute(const floating[:, :, :, :, ::1] x,
                                 const floating[:, :, :, :, ::1] grad_y,
                                 floating[:, :, :, :, ::1] grad_x, bint largest, Window w,
@@ -324,11 +385,18 @@ def extremum_backward_recompute(const floating[:, :, :, :, ::1] x,
     cdef floating* gxp = &grad_x[0, 0, 0, 0, 0]
     cdef floating[:, ::1] acc = work
     cdef int32_t[:, ::1] best = taps
+    cdef bint tiled = _windows_tile(&w) and (w.KD * w.H * w.W < 2147483647)
     with nogil:
         for r in prange(planes, schedule="static", num_threads=num_threads):
-            _extremum_plane(xp + r * in_plane, NULL, NULL, True, largest, &w,
-                            &acc[omp_get_thread_num(), 0], &best[omp_get_thread_num(), 0],
-                            gyp + r * out_plane, gxp + r * in_plane)
+            if tiled:
+                _extremum_backward_tiled(xp + r * in_plane, gyp + r * out_plane,
+                                         gxp + r * in_plane, largest, &w,
+                                         &acc[omp_get_thread_num(), 0],
+                                         &best[omp_get_thread_num(), 0])
+            else:
+                _extremum_plane(xp + r * in_plane, NULL, NULL, True, largest, &w,
+                                &acc[omp_get_thread_num(), 0], &best[omp_get_thread_num(), 0],
+                                gyp + r * out_plane, gxp + r * in_plane)
 
 
 def extremum_backward(const floating[:, :, :, :, ::1] grad_y,

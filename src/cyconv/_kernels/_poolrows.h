@@ -10,6 +10,14 @@
 #include <stdint.h>
 #include "_rowops.h"
 
+#define CYCONV_ARGSEL_BODY(T, BETTER)                                                         \
+    for (ptrdiff_t i = 0; i < n; i++) {                                                       \
+        T v = src[i * S];                                                                     \
+        int take = v BETTER acc[i] || v != v;                                                 \
+        acc[i] = take ? v : acc[i];                                                           \
+        best[i] = take ? tap : best[i];                                                       \
+    }
+
 #define CYCONV_DEFINE_POOLROWS(T, SUFFIX)                                                     \
 CYCONV_CLONES static void cyconv_pool_init_##SUFFIX(ptrdiff_t n, ptrdiff_t s, const T* src,   \
                                                     T* acc)                                   \
@@ -35,22 +43,16 @@ CYCONV_CLONES static void cyconv_pool_min_##SUFFIX(ptrdiff_t n, ptrdiff_t s, con
 CYCONV_CLONES static void cyconv_pool_argmax_##SUFFIX(ptrdiff_t n, ptrdiff_t s, const T* src, \
                                                       T* acc, int32_t* best, int32_t tap)     \
 {                                                                                             \
-    for (ptrdiff_t i = 0; i < n; i++) {                                                       \
-        T v = src[i * s];                                                                     \
-        int take = v > acc[i] || v != v;                                                      \
-        acc[i] = take ? v : acc[i];                                                           \
-        best[i] = take ? tap : best[i];                                                       \
-    }                                                                                         \
+    /* stride 2 (the common pooling stride) as a literal, so it vectorizes */                 \
+    if (s == 2) { const ptrdiff_t S = 2; CYCONV_ARGSEL_BODY(T, >) }                           \
+    else { const ptrdiff_t S = s; CYCONV_ARGSEL_BODY(T, >) }                                  \
 }                                                                                             \
 CYCONV_CLONES static void cyconv_pool_argmin_##SUFFIX(ptrdiff_t n, ptrdiff_t s, const T* src, \
                                                       T* acc, int32_t* best, int32_t tap)     \
 {                                                                                             \
-    for (ptrdiff_t i = 0; i < n; i++) {                                                       \
-        T v = src[i * s];                                                                     \
-        int take = v < acc[i] || v != v;                                                      \
-        acc[i] = take ? v : acc[i];                                                           \
-        best[i] = take ? tap : best[i];                                                       \
-    }                                                                                         \
+    /* stride 2 (the common pooling stride) as a literal, so it vectorizes */                 \
+    if (s == 2) { const ptrdiff_t S = 2; CYCONV_ARGSEL_BODY(T, <) }                           \
+    else { const ptrdiff_t S = s; CYCONV_ARGSEL_BODY(T, <) }                                  \
 }                                                                                             \
 CYCONV_CLONES static void cyconv_pool_div_##SUFFIX(ptrdiff_t n, const T* acc, double divisor,  \
                                                    T* out)                                    \
@@ -97,6 +99,26 @@ CYCONV_CLONES static void cyconv_pool_rowmin_##SUFFIX(ptrdiff_t n, ptrdiff_t s, 
                                                       T* restrict acc, int first)             \
 { CYCONV_ROW_REDUCE_DISPATCH(T, CYCONV_MINNAN) }
 
+/* Max/min backward where windows tile the input (stride == kernel, no padding/dilation):
+ * every input element of a kernel row gets its window's gradient if it was the selected tap
+ * (best[i] == tap0 + t), else 0 - one streaming write, no zeroing pass, no scatter. */
+#define CYCONV_ROUTE_BODY(T)                                                                  \
+    for (ptrdiff_t i = 0; i < n; i++)                                                         \
+        for (ptrdiff_t t = 0; t < KW; t++)                                                    \
+            dst[i * KW + t] = (best[i] == tap0 + (int32_t)t) ? gy[i] : (T)0;
+#define CYCONV_DEFINE_ROUTE(T, SUFFIX)                                                        \
+CYCONV_CLONES static void cyconv_pool_route_##SUFFIX(ptrdiff_t n, ptrdiff_t kw,                \
+                                                     const int32_t* restrict best,             \
+                                                     int32_t tap0, const T* restrict gy,       \
+                                                     T* restrict dst)                          \
+{                                                                                             \
+    if (kw == 2) { const ptrdiff_t KW = 2; CYCONV_ROUTE_BODY(T) }                             \
+    else if (kw == 3) { const ptrdiff_t KW = 3; CYCONV_ROUTE_BODY(T) }                        \
+    else { const ptrdiff_t KW = kw; CYCONV_ROUTE_BODY(T) }                                    \
+}
+
+CYCONV_DEFINE_ROUTE(float, f32)
+CYCONV_DEFINE_ROUTE(double, f64)
 CYCONV_DEFINE_ROWREDUCE(float, f32)
 CYCONV_DEFINE_ROWREDUCE(double, f64)
 CYCONV_DEFINE_POOLROWS(float, f32)
