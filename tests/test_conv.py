@@ -27,6 +27,7 @@ CASES = [
     (2, 12, 10, 14, 70, (3, 3), 1, 1, 1, 1),             # rows of 14: row-tiled direct kernel,
     (2, 8, 9, 21, 12, (3, 3), 1, 1, 1, 2),               # 2 channel panels / groups
     (1, 5, 6, 7, 9, (3, 3), 1, 1, 2, 1),                 # one tile per row, dilation
+    (2, 6, 8, 16, 20, (3, 3), 1, 1, 1, 1),               # 16-pixel rows: narrow row tiles
 ]
 
 
@@ -129,7 +130,7 @@ def test_every_microkernel_isa_agrees(isa):
         assert kernels.select_isa(isa) == isa
         for dtype in DTYPES:
             # implicit paths (offset GEMM kernel, row-tiled direct kernel) on stride-1 cases
-            for case in (CASES[9], CASES[11], CASES[12]):
+            for case in (CASES[9], CASES[11], CASES[12], CASES[14]):
                 x, w, b, kw = _data(case, dtype)
                 x64, w64, b64 = (a.astype(np.float64) for a in (x, w, b))
                 _assert_close(cyconv.conv2d(x, w, b, algorithm="implicit", **kw),

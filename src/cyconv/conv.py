@@ -58,14 +58,26 @@ def _implicit_useful_fraction(p: _validate.ConvParams) -> float:
     return int(np.prod(p.output_shape)) / (span + 1)
 
 
-def _row_tiles_even(p: _validate.ConvParams) -> bool:
-    """Whether the row-tiled direct kernel's tiles (OB output channels x NP row pixels) are
-    mostly real work: rows split evenly into pixel tiles and channels fill the channel tiles."""
-    ob, npx = _k.direct_tile_shape(p.dtype == np.float32)
+def _row_tile_variant(p: _validate.ConvParams):
+    """The row-tiled direct kernel variant (narrow: bool) with the least wasted work, or None
+    when neither fills its tiles well (rows split into pixel tiles with >= 85% real pixels,
+    channel tiles at least half full)."""
     width = p.output_shape[-1]
     cog = p.out_channels // p.groups
-    return (width / (-(-width // npx) * npx) >= ROW_TILE_MIN_USEFUL
-            and cog / (-(-cog // ob) * ob) >= CHANNEL_TILE_MIN_USEFUL)
+    best, best_useful = None, 0.0
+    for narrow in (False, True):
+        ob, npx = _k.direct_tile_shape(p.dtype == np.float32, narrow)
+        rows_useful = width / (-(-width // npx) * npx)
+        channels_useful = cog / (-(-cog // ob) * ob)
+        if rows_useful >= ROW_TILE_MIN_USEFUL and channels_useful >= CHANNEL_TILE_MIN_USEFUL \
+                and rows_useful * channels_useful > best_useful:
+            best, best_useful = narrow, rows_useful * channels_useful
+    return best
+
+
+def _row_tiles_even(p: _validate.ConvParams) -> bool:
+    """Whether a row-tiled direct kernel variant fills its tiles (see _row_tile_variant)."""
+    return _row_tile_variant(p) is not None
 
 
 def choose_algorithm(p: _validate.ConvParams) -> str:
@@ -281,12 +293,14 @@ def _implicit_forward(p, x5, w5, b, has_bias, y3, n_threads):
     plane = int(np.prod(grid))
     image_stride = p.in_channels * plane
     mr, nr = _k.tile_shape(p.dtype == np.float32)
-    ob, npx = _k.direct_tile_shape(p.dtype == np.float32)
-    kc = min(kg, KC)
-    room = max(L2_BYTES - cog * kc * p.dtype.itemsize, L2_BYTES // 4)
+    variant = _row_tile_variant(p)
     # strided convolutions only have the row kernel; for stride 1 uneven tiles use the
     # GEMM-shaped kernel
-    use_rows = _row_tiles_even(p) or any(s != 1 for s in st)
+    use_rows = variant is not None or any(s != 1 for s in st)
+    narrow = bool(variant)
+    ob, npx = _k.direct_tile_shape(p.dtype == np.float32, narrow)
+    kc = min(kg, KC)
+    room = max(L2_BYTES - cog * kc * p.dtype.itemsize, L2_BYTES // 4)
     # flat offset of every tap on the padded grid (row-major over kd, kh, kw), per channel
     shifts = ((np.arange(ker[0])[:, None, None] * dil[0] * grid[1]
                + np.arange(ker[1])[None, :, None] * dil[1]) * grid[2]
@@ -318,12 +332,12 @@ def _implicit_forward(p, x5, w5, b, has_bias, y3, n_threads):
             rows = -(-rows // 2)
         work = np.empty((n_threads, rows * row_bytes // p.dtype.itemsize), dtype=p.dtype)
         _k.padded_forward(flat, image_stride, offsets, a, y3, b, has_bias, G, p.in_channels,
-                          geom, True, rows, work, KC, n_threads)
+                          geom, True, narrow, rows, work, KC, n_threads)
         return
     a = _pack_panels(w5.reshape(G, cog, kg), mr)
     work = np.empty((n_threads, -(-cog // mr) * mr * block), dtype=p.dtype)
     _k.padded_forward(flat, image_stride, offsets, a, y3, b, has_bias, G, p.in_channels, geom,
-                      False, block, work, KC, n_threads)
+                      False, False, block, work, KC, n_threads)
 
 
 def _conv_backward(grad_output, x, weight, *, stride, padding, dilation, groups, flip, need,

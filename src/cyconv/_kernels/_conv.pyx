@@ -73,6 +73,9 @@ cdef extern from "_gemm.h" nogil:
                                        Py_ssize_t) noexcept nogil
     cyconv_ukrb_f32_t cyconv_ukrb_f32
     cyconv_ukrb_f64_t cyconv_ukrb_f64
+    cyconv_ukrb_f32_t cyconv_ukrn_f32
+    cyconv_ukrb_f64_t cyconv_ukrn_f64
+    int cyconv_obn_f32, cyconv_npn_f32, cyconv_obn_f64, cyconv_npn_f64
     int cyconv_ob_f32, cyconv_np_f32, cyconv_ob_f64, cyconv_np_f64
     int cyconv_mr_f32, cyconv_nr_f32, cyconv_mr_f64, cyconv_nr_f64, cyconv_isa
     int cyconv_select_isa(int isa)
@@ -102,8 +105,11 @@ def current_isa():
     return cyconv_isa
 
 
-def direct_tile_shape(bint single):
-    """(output channels, row pixels) of the direct micro-kernel, float32 (single) or float64."""
+def direct_tile_shape(bint single, bint narrow=False):
+    """(output channels, row pixels) of the direct micro-kernel, float32 (single) or float64;
+    ``narrow`` for the variant made for rows of multiples of 8 pixels."""
+    if narrow:
+        return (cyconv_obn_f32, cyconv_npn_f32) if single else (cyconv_obn_f64, cyconv_npn_f64)
     if single:
         return cyconv_ob_f32, cyconv_np_f32
     return cyconv_ob_f64, cyconv_np_f64
@@ -139,6 +145,15 @@ cdef inline void _ukrb(Py_ssize_t K, const floating* A, const floating* B,
         cyconv_ukrb_f32(K, A, B, boff, bs, C, ldc)
     else:
         cyconv_ukrb_f64(K, A, B, boff, bs, C, ldc)
+
+
+cdef inline void _ukrn(Py_ssize_t K, const floating* A, const floating* B,
+                       const Py_ssize_t* boff, Py_ssize_t bs, floating* C,
+                       Py_ssize_t ldc) noexcept nogil:
+    if floating is float:
+        cyconv_ukrn_f32(K, A, B, boff, bs, C, ldc)
+    else:
+        cyconv_ukrn_f64(K, A, B, boff, bs, C, ldc)
 
 
 cdef void _gather_taps(const floating* plane, const Geom* g, Py_ssize_t kd, Py_ssize_t kh,
@@ -412,7 +427,7 @@ cdef void _rows_item(const floating* x_group, const Py_ssize_t* offsets,
                      const floating* a_group, floating* y_group, Py_ssize_t y_image_stride,
                      const floating* bias_group, Py_ssize_t cout, Py_ssize_t kg, Py_ssize_t n,
                      Py_ssize_t r0, Py_ssize_t r1, const Geom* g, floating* ctile,
-                     Py_ssize_t OB, Py_ssize_t NP, Py_ssize_t KC) noexcept nogil:
+                     Py_ssize_t OB, Py_ssize_t NP, Py_ssize_t KC, bint narrow) noexcept nogil:
     """Output rows [r0, r1) (flat over depth and height) of one image and group.
 
     Each row is cut into tiles of NP pixels; a tile of OB output channels is one micro-kernel
@@ -437,9 +452,14 @@ cdef void _rows_item(const floating* x_group, const Py_ssize_t* offsets,
             for r in range(r0, r1):
                 row = x_group + ((r // g.OH) * g.SD * g.H + (r % g.OH) * g.SH) * g.W
                 for t in range(tiles):
-                    _ukrb(kc, a_group + (i * kg + kc0) * OB, row + t * NP * g.SW,
-                          offsets + kc0, g.SW, ctile + ((r - r0) * width + t * NP) * ldc + i * OB,
-                          ldc)
+                    if narrow:
+                        _ukrn(kc, a_group + (i * kg + kc0) * OB, row + t * NP * g.SW,
+                              offsets + kc0, g.SW,
+                              ctile + ((r - r0) * width + t * NP) * ldc + i * OB, ldc)
+                    else:
+                        _ukrb(kc, a_group + (i * kg + kc0) * OB, row + t * NP * g.SW,
+                              offsets + kc0, g.SW,
+                              ctile + ((r - r0) * width + t * NP) * ldc + i * OB, ldc)
         kc0 = kc0 + KC
     for co in range(cout):
         beta = bias_group[co] if bias_group != NULL else 0
@@ -454,14 +474,16 @@ def padded_forward(const floating[::1] x_padded, Py_ssize_t image_stride,
                    const Py_ssize_t[::1] offsets, const floating[::1] a_packed,
                    floating[:, :, ::1] y, const floating[::1] bias, bint has_bias,
                    Py_ssize_t groups, Py_ssize_t channels, Geom g, bint row_tiles,
-                   Py_ssize_t block, floating[:, ::1] work, Py_ssize_t KC, int num_threads):
+                   bint narrow, Py_ssize_t block, floating[:, ::1] work, Py_ssize_t KC,
+                   int num_threads):
     """y (N, C_out, P) = conv(x, w) (+ bias), reading the zero-padded input in place.
 
     x_padded : flat zero-padded input, image n at n*image_stride, channel planes of the
         padded grid D*H*W in ``g``, with slack at the end for the last tile's reads.
     offsets : (K_g,) flat offset of tap k = ci*T + tap on that grid.
     row_tiles : True - row-tiled direct kernel (any stride; weights packed in panels of OB
-        output channels, ``direct_tile_shape``; ``block`` output rows per work item).
+        output channels, ``direct_tile_shape(single, narrow)``; ``block`` output rows per
+        work item).
         False - GEMM-shaped implicit kernel (stride 1; weights in panels of MR; ``block``
         flat grid positions per work item, a multiple of NR).
     work : per-thread scratch rows holding one work item's [pixel][channel] or
@@ -480,7 +502,11 @@ def padded_forward(const floating[::1] x_padded, Py_ssize_t image_stride,
     cdef const floating* bp = &bias[0] if has_bias else NULL
     cdef floating* wp = &work[0, 0]
     cdef Py_ssize_t wstride = work.shape[1]
-    if row_tiles:
+    if row_tiles and narrow:
+        units = g.OD * g.OH
+        tile = cyconv_obn_f32 if floating is float else cyconv_obn_f64
+        NX = cyconv_npn_f32 if floating is float else cyconv_npn_f64
+    elif row_tiles:
         units = g.OD * g.OH
         tile = cyconv_ob_f32 if floating is float else cyconv_ob_f64
         NX = cyconv_np_f32 if floating is float else cyconv_np_f64
@@ -502,7 +528,7 @@ def padded_forward(const floating[::1] x_padded, Py_ssize_t image_stride,
                 _rows_item(xp + n * image_stride + gi * cig * plane, op,
                            ap + gi * npan * kg * tile, yp + gi * cog * y.shape[2],
                            CO * y.shape[2], bp + gi * cog if bp != NULL else NULL, cog, kg, n,
-                           u0, u1, &g, wp + tid * wstride, tile, NX, KC)
+                           u0, u1, &g, wp + tid * wstride, tile, NX, KC, narrow)
             else:
                 _implicit_item(xp + n * image_stride + gi * cig * plane, op,
                                ap + gi * npan * kg * tile, yp + gi * cog * y.shape[2],

@@ -184,6 +184,31 @@
 #undef UKR_NP
 #endif
 
+
+/* Narrow-row variant of the direct kernel: AVX-512 float 32 x 8, double 16 x 8 (for rows
+ * of 8/16/24/32 pixels, where 7-pixel tiles would waste work); the other ISAs reuse their
+ * only tile. */
+#if CYCONV_X86
+#define UKR_TARGET CYCONV_TARGET_AVX512
+#define UKR_VB 64
+#define UKR_NV 2
+#define UKR_NP 8
+#define UKR_NAME cyconv_ukrn_f32_avx512
+#define UKR_T float
+#include "_ukr_bcast_template.h"
+#undef UKR_NAME
+#undef UKR_T
+#define UKR_NAME cyconv_ukrn_f64_avx512
+#define UKR_T double
+#include "_ukr_bcast_template.h"
+#undef UKR_NAME
+#undef UKR_T
+#undef UKR_TARGET
+#undef UKR_VB
+#undef UKR_NV
+#undef UKR_NP
+#endif
+
 typedef void (*cyconv_ukr_f32_t)(ptrdiff_t, const float*, const float*, float*, ptrdiff_t);
 typedef void (*cyconv_ukr_f64_t)(ptrdiff_t, const double*, const double*, double*, ptrdiff_t);
 typedef void (*cyconv_ukro_f32_t)(ptrdiff_t, const float*, const float*, const ptrdiff_t*, float*,
@@ -202,6 +227,9 @@ typedef void (*cyconv_ukrb_f64_t)(ptrdiff_t, const double*, const double*, const
 static cyconv_ukrb_f32_t cyconv_ukrb_f32 = cyconv_ukrb_f32_generic;
 static cyconv_ukrb_f64_t cyconv_ukrb_f64 = cyconv_ukrb_f64_generic;
 static int cyconv_ob_f32 = 8, cyconv_np_f32 = 4, cyconv_ob_f64 = 4, cyconv_np_f64 = 4;
+static cyconv_ukrb_f32_t cyconv_ukrn_f32 = cyconv_ukrb_f32_generic;
+static cyconv_ukrb_f64_t cyconv_ukrn_f64 = cyconv_ukrb_f64_generic;
+static int cyconv_obn_f32 = 8, cyconv_npn_f32 = 4, cyconv_obn_f64 = 4, cyconv_npn_f64 = 4;
 static int cyconv_mr_f32 = 4, cyconv_nr_f32 = 8, cyconv_mr_f64 = 4, cyconv_nr_f64 = 4;
 static int cyconv_isa = 0;  /* 0 generic, 1 avx2, 2 avx512 */
 
@@ -230,6 +258,8 @@ static int cyconv_select_isa(int isa)
         cyconv_mr_f32 = 8; cyconv_nr_f32 = 48;
         cyconv_ukrb_f32 = cyconv_ukrb_f32_avx512; cyconv_ob_f32 = 64; cyconv_np_f32 = 7;
         cyconv_ukrb_f64 = cyconv_ukrb_f64_avx512; cyconv_ob_f64 = 32; cyconv_np_f64 = 7;
+        cyconv_ukrn_f32 = cyconv_ukrn_f32_avx512; cyconv_obn_f32 = 32; cyconv_npn_f32 = 8;
+        cyconv_ukrn_f64 = cyconv_ukrn_f64_avx512; cyconv_obn_f64 = 16; cyconv_npn_f64 = 8;
         cyconv_ukr_f64 = cyconv_ukr_f64_avx512; cyconv_ukro_f64 = cyconv_ukro_f64_avx512;
         cyconv_mr_f64 = 8; cyconv_nr_f64 = 24;
         cyconv_isa = 2;
@@ -240,6 +270,8 @@ static int cyconv_select_isa(int isa)
         cyconv_mr_f32 = 6; cyconv_nr_f32 = 16;
         cyconv_ukrb_f32 = cyconv_ukrb_f32_avx2; cyconv_ob_f32 = 16; cyconv_np_f32 = 6;
         cyconv_ukrb_f64 = cyconv_ukrb_f64_avx2; cyconv_ob_f64 = 8; cyconv_np_f64 = 6;
+        cyconv_ukrn_f32 = cyconv_ukrb_f32_avx2; cyconv_obn_f32 = 16; cyconv_npn_f32 = 6;
+        cyconv_ukrn_f64 = cyconv_ukrb_f64_avx2; cyconv_obn_f64 = 8; cyconv_npn_f64 = 6;
         cyconv_ukr_f64 = cyconv_ukr_f64_avx2; cyconv_ukro_f64 = cyconv_ukro_f64_avx2;
         cyconv_mr_f64 = 6; cyconv_nr_f64 = 8;
         cyconv_isa = 1;
@@ -250,6 +282,8 @@ static int cyconv_select_isa(int isa)
     cyconv_mr_f32 = 4; cyconv_nr_f32 = 8;
     cyconv_ukrb_f32 = cyconv_ukrb_f32_generic; cyconv_ob_f32 = 8; cyconv_np_f32 = 4;
     cyconv_ukrb_f64 = cyconv_ukrb_f64_generic; cyconv_ob_f64 = 4; cyconv_np_f64 = 4;
+    cyconv_ukrn_f32 = cyconv_ukrb_f32_generic; cyconv_obn_f32 = 8; cyconv_npn_f32 = 4;
+    cyconv_ukrn_f64 = cyconv_ukrb_f64_generic; cyconv_obn_f64 = 4; cyconv_npn_f64 = 4;
     cyconv_ukr_f64 = cyconv_ukr_f64_generic; cyconv_ukro_f64 = cyconv_ukro_f64_generic;
     cyconv_mr_f64 = 4; cyconv_nr_f64 = 4;
     cyconv_isa = 0;
