@@ -10,6 +10,10 @@ from . import _threads, _validate
 from ._kernels import _pool as _k
 
 
+# scratch rows are this much longer than an output row (the kernels' ROW_PAD)
+ROW_PAD = 16
+
+
 def _to5d(a: np.ndarray, ndim: int) -> np.ndarray:
     return a.reshape(a.shape[:2] + (1,) * (3 - ndim) + a.shape[2:])
 
@@ -36,7 +40,7 @@ def _extremum(x, kernel_size, stride, padding, dilation, ceil_mode, return_indic
     y = np.empty(p.output_array_shape, dtype=p.dtype)
     indices = np.empty(p.output_array_shape if return_indices else (1,) * (ndim + 2), dtype=np.int64)
     if p.batch:
-        row = p.output_shape[-1]
+        row = p.output_shape[-1] + ROW_PAD
         _k.extremum_forward(_to5d(np.ascontiguousarray(x), ndim), _to5d(y, ndim),
                             _to5d(indices, ndim), return_indices, largest, _window(p),
                             np.empty((n_threads, row), p.dtype), np.empty((n_threads, row), np.int32),
@@ -53,7 +57,7 @@ def _extremum_backward(grad_output, x, kernel_size, stride, padding, dilation, c
         indices = _validate.check_indices(indices, p.output_array_shape, p.input_shape)
     gx = np.empty(np.shape(x), dtype=p.dtype)
     if p.batch and indices is None:
-        row = p.output_shape[-1]
+        row = p.output_shape[-1] + ROW_PAD
         _k.extremum_backward_recompute(
             _to5d(np.ascontiguousarray(x), ndim), _to5d(np.ascontiguousarray(gy), ndim),
             _to5d(gx, ndim), largest, _window(p), np.empty((n_threads, row), p.dtype),
@@ -71,8 +75,8 @@ def _avg(x, kernel_size, stride, padding, ceil_mode, count_include_pad, num_thre
     y = np.empty(p.output_array_shape, dtype=p.dtype)
     if p.batch:
         _k.avg_forward(_to5d(np.ascontiguousarray(x), ndim), _to5d(y, ndim), _window(p),
-                       count_include_pad, np.empty((n_threads, p.output_shape[-1]), p.dtype),
-                       n_threads)
+                       count_include_pad,
+                       np.empty((n_threads, p.output_shape[-1] + ROW_PAD), p.dtype), n_threads)
     return y
 
 

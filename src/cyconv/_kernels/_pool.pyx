@@ -132,6 +132,26 @@ cdef enum:
     MIN_ROW = 8
 
 
+cdef enum:
+    # The per-tap selection rows (argmax/argmin) are run to a multiple of this many outputs
+    # when the extra reads stay inside the plane: whole vectors instead of a scalar tail; the
+    # extra outputs are computed on real data and dropped. Scratch rows are OW + ROW_PAD long.
+    # (Measured: a win for the selection rows, a loss for the whole-row reductions.)
+    ROW_PAD = 16
+
+
+cdef inline Py_ssize_t _vector_count(Py_ssize_t n, Py_ssize_t stride, Py_ssize_t reach,
+                                     const floating* last_src,
+                                     const floating* limit) noexcept nogil:
+    """n rounded up to a multiple of ROW_PAD if the farthest read (from ``last_src``, the
+    row start of the last tap row, ``reach`` past the last window start) stays below
+    ``limit``; else n."""
+    cdef Py_ssize_t m = (n + ROW_PAD - 1) // ROW_PAD * ROW_PAD
+    if last_src + (m - 1) * stride + reach < limit:
+        return m
+    return n
+
+
 cdef inline Py_ssize_t _interior(const Window* w, Py_ssize_t* lo, Py_ssize_t* hi) noexcept nogil:
     """Output columns [lo, hi) whose windows lie wholly inside the input along W; these go
     through the row primitives. Returns hi - lo, 0 when too few for the primitives to pay
@@ -223,7 +243,7 @@ cdef void _extremum_plane(const floating* xp, floating* yp, int64_t* ip, bint wa
     want_index, the flat indices. Backward (gxp != NULL): adds each grad_y to the selected
     input of grad_x without materializing indices.
     """
-    cdef Py_ssize_t od, oh, ow, sd, sh, ad, bd, ah, bh, td, th, tw, lo, hi, n, out, pos, tap
+    cdef Py_ssize_t od, oh, ow, sd, sh, ad, bd, ah, bh, td, th, tw, lo, hi, n, m, out, pos, tap
     cdef const floating* src
     cdef bint first
     cdef Py_ssize_t origin
@@ -243,6 +263,10 @@ cdef void _extremum_plane(const floating* xp, floating* yp, int64_t* ip, bint wa
             sh = oh * w.SH - w.PH
             _taps(sh, w.KH, w.DH, w.H, &ah, &bh)
             out = (od * w.OH + oh) * w.OW
+            if n > 0:
+                m = _vector_count(n, w.SW, (w.KW - 1) * w.DW,
+                                  xp + ((sd + (bd - 1) * w.DD) * w.H + sh + (bh - 1) * w.DH) * w.W
+                                  + lo * w.SW - w.PW, xp + w.D * w.H * w.W)
             if n > 0 and not want_index and w.DW == 1:
                 # values only: whole kernel rows at once (the selected value does not depend
                 # on the tap order: any NaN wins, else the extremum)
@@ -263,13 +287,13 @@ cdef void _extremum_plane(const floating* xp, floating* yp, int64_t* ip, bint wa
                             # the tap is remembered as its offset from the window origin
                             tap = ((td * w.DD) * w.H + th * w.DH) * w.W + tw * w.DW
                             if first:
-                                _row_init(n, w.SW, src, acc)
+                                _row_init(m, w.SW, src, acc)
                                 if want_index:
-                                    for ow in range(n):
+                                    for ow in range(m):
                                         best[ow] = <int32_t>tap
                                 first = False
                             else:
-                                _row_select(n, w.SW, src, acc, best, <int32_t>tap, largest,
+                                _row_select(m, w.SW, src, acc, best, <int32_t>tap, largest,
                                             want_index)
             # outputs in order, so gradients that meet in one input add up in the same order
             # as with an index array
@@ -296,7 +320,7 @@ def extremum_forward(const floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::1
     """y = max (largest) or min pooling of x; flat per-plane argmax/argmin into ``indices``
     when ``want_index`` (``indices`` may then be any 5-D int64 array otherwise).
 
-    work, taps : (num_threads, OW) scratch rows.
+    work, taps : (num_threads, OW + ROW_PAD) scratch rows.
     """
     cdef Py_ssize_t planes = x.shape[0] * x.shape[1]
     cdef Py_ssize_t in_plane = w.D * w.H * w.W, out_plane = w.OD * w.OH * w.OW
@@ -328,7 +352,7 @@ cdef void _extremum_backward_tiled(const floating* xp, const floating* gyp, floa
                                    int32_t* best) noexcept nogil:
     """Max/min backward for windows that tile the input: select each window's winner (same
     rule and tap order as the forward), then write every covered input element once."""
-    cdef Py_ssize_t od, oh, td, th, tw, tap, sd, sh, idd, ih, n = w.OW
+    cdef Py_ssize_t od, oh, td, th, tw, tap, sd, sh, idd, ih, m, n = w.OW
     cdef Py_ssize_t covered_w = w.OW * w.SW
     cdef const floating* src
     cdef floating* dst
@@ -347,6 +371,9 @@ cdef void _extremum_backward_tiled(const floating* xp, const floating* gyp, floa
         sd = od * w.SD
         for oh in range(w.OH):
             sh = oh * w.SH
+            m = _vector_count(n, w.SW, w.KW - 1,
+                              xp + ((sd + w.KD - 1) * w.H + sh + w.KH - 1) * w.W,
+                              xp + w.D * w.H * w.W)
             first = True
             for td in range(w.KD):
                 for th in range(w.KH):
@@ -354,12 +381,12 @@ cdef void _extremum_backward_tiled(const floating* xp, const floating* gyp, floa
                         src = xp + ((sd + td) * w.H + sh + th) * w.W + tw
                         tap = (td * w.H + th) * w.W + tw
                         if first:
-                            _row_init(n, w.SW, src, acc)
-                            for ow in range(n):
+                            _row_init(m, w.SW, src, acc)
+                            for ow in range(m):
                                 best[ow] = <int32_t>tap
                             first = False
                         else:
-                            _row_select(n, w.SW, src, acc, best, <int32_t>tap, largest, True)
+                            _row_select(m, w.SW, src, acc, best, <int32_t>tap, largest, True)
             for td in range(w.KD):
                 for th in range(w.KH):
                     dst = gxp + ((sd + td) * w.H + sh + th) * w.W
@@ -487,7 +514,10 @@ cdef void _avg_plane(const floating* xp, floating* yp, const Window* w,
 
 def avg_forward(const floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::1] y, Window w,
                 bint count_include_pad, floating[:, ::1] work, int num_threads):
-    """y = average pooling of x (no dilation, as PyTorch). work: (num_threads, OW) scratch."""
+    """y = average pooling of x (no dilation, as PyTorch).
+
+    work : (num_threads, OW + ROW_PAD) scratch.
+    """
     cdef Py_ssize_t planes = x.shape[0] * x.shape[1]
     cdef Py_ssize_t in_plane = w.D * w.H * w.W, out_plane = w.OD * w.OH * w.OW
     cdef Py_ssize_t r
