@@ -5,6 +5,8 @@ singleton depth, so one set of kernels serves every dimensionality.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from . import _threads, _validate
@@ -276,21 +278,56 @@ def _im2col_forward(p, x5, w5, b, has_bias, y3, g, n_threads):
     _k.gemm_forward(x5, a, y3, b, has_bias, G, g, block, work, KC, n_threads)
 
 
+@dataclass(frozen=True)
+class _PaddedGrid:
+    """A convolution lifted to 3 spatial dims on the zero-padded input grid, where every tap
+    of an output position is a fixed flat offset away (the implicit/direct kernels' view)."""
+
+    pads: tuple
+    size: tuple
+    kernel: tuple
+    stride: tuple
+    dilation: tuple
+    out: tuple
+    grid: tuple
+
+    @classmethod
+    def of(cls, p: _validate.ConvParams) -> "_PaddedGrid":
+        lead = 3 - p.ndim
+        pads = ((0, 0),) * lead + p.padding
+        size = (1,) * lead + p.input_shape
+        return cls(pads, size, (1,) * lead + p.kernel_size, (1,) * lead + p.stride,
+                   (1,) * lead + p.dilation, (1,) * lead + p.output_shape,
+                   tuple(s + lo + hi for s, (lo, hi) in zip(size, pads)))
+
+    @property
+    def plane(self) -> int:
+        return int(np.prod(self.grid))
+
+    def shifts(self) -> np.ndarray:
+        """Flat offset of every tap (row-major over kd, kh, kw) on the grid."""
+        k, d, g = self.kernel, self.dilation, self.grid
+        return ((np.arange(k[0])[:, None, None] * d[0] * g[1]
+                 + np.arange(k[1])[None, :, None] * d[1]) * g[2]
+                + np.arange(k[2])[None, None, :] * d[2]).ravel().astype(np.intp)
+
+    def padded_input(self, x5: np.ndarray, slack: int) -> np.ndarray:
+        """x zero-padded onto the grid, flat, with ``slack`` zeros after the last image."""
+        n, c = x5.shape[:2]
+        flat = np.zeros(n * c * self.plane + slack, dtype=x5.dtype)
+        flat[:n * c * self.plane].reshape((n, c) + self.grid)[
+            (slice(None), slice(None))
+            + tuple(slice(lo, lo + s) for (lo, _), s in zip(self.pads, self.size))] = x5
+        return flat
+
+
 def _implicit_forward(p, x5, w5, b, has_bias, y3, n_threads):
     G = p.groups
     cog = p.out_channels // G
     cig = p.in_channels // G
-    T = int(np.prod(p.kernel_size))
-    kg = cig * T
-    lead = 3 - p.ndim
-    pads = ((0, 0),) * lead + p.padding
-    size = (1,) * lead + p.input_shape
-    dil = (1,) * lead + p.dilation
-    ker = (1,) * lead + p.kernel_size
-    out = (1,) * lead + p.output_shape
-    st = (1,) * lead + p.stride
-    grid = tuple(s + lo + hi for s, (lo, hi) in zip(size, pads))
-    plane = int(np.prod(grid))
+    kg = cig * int(np.prod(p.kernel_size))
+    pg = _PaddedGrid.of(p)
+    grid, out, st, plane = pg.grid, pg.out, pg.stride, pg.plane
     image_stride = p.in_channels * plane
     mr, nr = _k.tile_shape(p.dtype == np.float32)
     variant = _row_tile_variant(p)
@@ -301,14 +338,12 @@ def _implicit_forward(p, x5, w5, b, has_bias, y3, n_threads):
     ob, npx = _k.direct_tile_shape(p.dtype == np.float32, narrow)
     kc = min(kg, KC)
     room = max(L2_BYTES - cog * kc * p.dtype.itemsize, L2_BYTES // 4)
-    # flat offset of every tap on the padded grid (row-major over kd, kh, kw), per channel
-    shifts = ((np.arange(ker[0])[:, None, None] * dil[0] * grid[1]
-               + np.arange(ker[1])[None, :, None] * dil[1]) * grid[2]
-              + np.arange(ker[2])[None, None, :] * dil[2]).ravel()
+    shifts = pg.shifts()
     offsets = (np.arange(cig)[:, None] * plane + shifts[None, :]).ravel().astype(np.intp)
-    geom = {"D": grid[0], "H": grid[1], "W": grid[2], "KD": ker[0], "KH": ker[1], "KW": ker[2],
-            "SD": st[0], "SH": st[1], "SW": st[2], "PD": 0, "PH": 0, "PW": 0, "DD": dil[0],
-            "DH": dil[1], "DW": dil[2], "OD": out[0], "OH": out[1], "OW": out[2]}
+    geom = {"D": grid[0], "H": grid[1], "W": grid[2], "KD": pg.kernel[0], "KH": pg.kernel[1],
+            "KW": pg.kernel[2], "SD": st[0], "SH": st[1], "SW": st[2], "PD": 0, "PH": 0,
+            "PW": 0, "DD": pg.dilation[0], "DH": pg.dilation[1], "DW": pg.dilation[2],
+            "OD": out[0], "OH": out[1], "OW": out[2]}
     if use_rows:
         # a row tile's last pixel, plus the largest tap, may run past the last channel plane
         reach = -(-out[2] // npx) * npx * st[2] + int(shifts[-1])
@@ -317,10 +352,7 @@ def _implicit_forward(p, x5, w5, b, has_bias, y3, n_threads):
         block = _pixel_block(nr, -(-cog // mr) * mr * p.dtype.itemsize, Q, p.batch * G,
                              n_threads, room)
         reach = -(-Q // block) * block + int(shifts[-1])
-    flat = np.zeros(p.batch * image_stride + reach, dtype=p.dtype)
-    flat[:p.batch * image_stride].reshape((p.batch, p.in_channels) + grid)[
-        (slice(None), slice(None)) + tuple(slice(lo, lo + s) for (lo, _), s in zip(pads, size))
-    ] = x5
+    flat = pg.padded_input(x5, reach)
     if use_rows:
         # measured (benchmarks/README.md): res3x3 190 vs 159 GFLOP/s, vgg3x3 and dilated equal
         a = _pack_panels(w5.reshape(G, cog, kg), ob)
@@ -422,33 +454,22 @@ def _padded_weight_grad(p, gy3, x5, gw5, n_threads):
     G, N = p.groups, p.batch
     cog, cig = p.out_channels // G, p.in_channels // G
     ob, npx = _k.direct_tile_shape(p.dtype == np.float32)
-    lead = 3 - p.ndim
-    pads = ((0, 0),) * lead + p.padding
-    size = (1,) * lead + p.input_shape
-    dil = (1,) * lead + p.dilation
-    ker = (1,) * lead + p.kernel_size
-    out = (1,) * lead + p.output_shape
-    grid = tuple(s + lo + hi for s, (lo, hi) in zip(size, pads))
-    plane = int(np.prod(grid))
+    pg = _PaddedGrid.of(p)
+    grid, out, plane = pg.grid, pg.out, pg.plane
     image_stride = p.in_channels * plane
     # flat grid position of every output, and of every tap relative to it
     positions = ((np.arange(out[0])[:, None, None] * grid[1]
                   + np.arange(out[1])[None, :, None]) * grid[2]
                  + np.arange(out[2])[None, None, :]).ravel()
     Q = int(positions[-1]) + 1
-    shifts = ((np.arange(ker[0])[:, None, None] * dil[0] * grid[1]
-               + np.arange(ker[1])[None, :, None] * dil[1]) * grid[2]
-              + np.arange(ker[2])[None, None, :] * dil[2]).ravel().astype(np.intp)
+    shifts = pg.shifts()
     npan = -(-cog // ob)
     gy_grid = np.zeros((N, G, npan, Q, ob), dtype=p.dtype)
     gy5 = np.zeros((N, G, npan * ob, gy3.shape[2]), dtype=p.dtype)
     gy5[:, :, :cog] = gy3.reshape(N, G, cog, -1)
     gy_grid[:, :, :, positions, :] = gy5.reshape(N, G, npan, ob, -1).transpose(0, 1, 2, 4, 3)
     # the last channel block may read up to NP planes past the last channel (dropped rows)
-    flat = np.zeros(N * image_stride + npx * plane + Q + int(shifts[-1]), dtype=p.dtype)
-    flat[:N * image_stride].reshape((N, p.in_channels) + grid)[
-        (slice(None), slice(None)) + tuple(slice(lo, lo + s) for (lo, _), s in zip(pads, size))
-    ] = x5
+    flat = pg.padded_input(x5, npx * plane + Q + int(shifts[-1]))
     _k.padded_weight_grad(flat, image_stride, gy_grid.ravel(), Q, shifts,
                           np.arange(KC, dtype=np.intp), gw5.reshape(p.out_channels, cig, -1), G, N,
                           plane, np.empty((n_threads, npx * ob), p.dtype),
