@@ -156,18 +156,22 @@ cdef inline void _ukrn(Py_ssize_t K, const floating* A, const floating* B,
         cyconv_ukrn_f64(K, A, B, boff, bs, C, ldc)
 
 
-cdef void _gather_taps(const floating* plane, const Geom* g, Py_ssize_t kd, Py_ssize_t kh,
-                       Py_ssize_t kw, Py_ssize_t p0, Py_ssize_t count,
-                       floating* out) noexcept nogil:
-    """out[q] = the input seen through tap (kd, kh, kw) at flat output position p0 + q.
+cdef void _tap_segments(floating* plane, const Geom* g, Py_ssize_t kd, Py_ssize_t kh,
+                        Py_ssize_t kw, Py_ssize_t p0, Py_ssize_t count, floating* row,
+                        bint gather) noexcept nogil:
+    """Move data between ``row`` (flat output positions p0, p0+1, ...) and the input plane
+    seen through tap (kd, kh, kw).
 
-    Zero where the tap falls into the padding. Walks the positions one output row at a
-    time so bounds are clipped per row, not per element.
+    gather: row[q] = the input element (0 where the tap falls into the padding).
+    not gather (the adjoint): the input element += row[q].
+    Walks the positions one output row at a time, so bounds are clipped per row, not per
+    element.
     """
     cdef Py_ssize_t od = p0 // (g.OH * g.OW), oh = (p0 // g.OW) % g.OH, ow = p0 % g.OW
     cdef Py_ssize_t off_w = kw * g.DW - g.PW
     cdef Py_ssize_t q = 0, seg, idd, ih, lo, hi, a, b, t
-    cdef const floating* src
+    cdef bint inside
+    cdef floating* src
     _valid_range(off_w, g.SW, g.W, g.OW, &lo, &hi)
     while q < count:
         seg = g.OW - ow
@@ -177,23 +181,30 @@ cdef void _gather_taps(const floating* plane, const Geom* g, Py_ssize_t kd, Py_s
         ih = oh * g.SH - g.PH + kh * g.DH
         a = lo if lo > ow else ow
         b = hi if hi < ow + seg else ow + seg
-        if idd < 0 or idd >= g.D or ih < 0 or ih >= g.H or b <= a:
-            memset(out + q, 0, seg * sizeof(floating))
-        else:
-            src = plane + (idd * g.H + ih) * g.W + off_w
+        inside = not (idd < 0 or idd >= g.D or ih < 0 or ih >= g.H or b <= a)
+        src = plane + (idd * g.H + ih) * g.W + off_w
+        if gather and not inside:
+            memset(row + q, 0, seg * sizeof(floating))
+        elif gather:
             if a > ow:
-                memset(out + q, 0, (a - ow) * sizeof(floating))
+                memset(row + q, 0, (a - ow) * sizeof(floating))
             if g.SW == 1:
-                memcpy(out + q + (a - ow), src + a, (b - a) * sizeof(floating))
+                memcpy(row + q + (a - ow), src + a, (b - a) * sizeof(floating))
             elif g.SW == 2:
                 # a literal stride lets the compiler de-interleave in registers (no gathers)
                 for t in range(a, b):
-                    out[q + t - ow] = src[t * 2]
+                    row[q + t - ow] = src[t * 2]
             else:
                 for t in range(a, b):
-                    out[q + t - ow] = src[t * g.SW]
+                    row[q + t - ow] = src[t * g.SW]
             if b < ow + seg:
-                memset(out + q + (b - ow), 0, (ow + seg - b) * sizeof(floating))
+                memset(row + q + (b - ow), 0, (ow + seg - b) * sizeof(floating))
+        elif inside and g.SW == 1:
+            for t in range(a, b):
+                src[t] += row[q + t - ow]
+        elif inside:
+            for t in range(a, b):
+                src[t * g.SW] += row[q + t - ow]
         q = q + seg
         ow = 0
         oh = oh + 1
@@ -202,37 +213,16 @@ cdef void _gather_taps(const floating* plane, const Geom* g, Py_ssize_t kd, Py_s
             od = od + 1
 
 
-cdef void _scatter_add_taps(floating* plane, const Geom* g, Py_ssize_t kd, Py_ssize_t kh,
-                            Py_ssize_t kw, Py_ssize_t p0, Py_ssize_t count,
-                            const floating* row) noexcept nogil:
-    """The adjoint of :func:`_gather_taps`: add row[q] onto the input it was read from."""
-    cdef Py_ssize_t od = p0 // (g.OH * g.OW), oh = (p0 // g.OW) % g.OH, ow = p0 % g.OW
-    cdef Py_ssize_t off_w = kw * g.DW - g.PW
-    cdef Py_ssize_t q = 0, seg, idd, ih, lo, hi, a, b, t
-    cdef floating* dst
-    _valid_range(off_w, g.SW, g.W, g.OW, &lo, &hi)
-    while q < count:
-        seg = g.OW - ow
-        if seg > count - q:
-            seg = count - q
-        idd = od * g.SD - g.PD + kd * g.DD
-        ih = oh * g.SH - g.PH + kh * g.DH
-        a = lo if lo > ow else ow
-        b = hi if hi < ow + seg else ow + seg
-        if not (idd < 0 or idd >= g.D or ih < 0 or ih >= g.H or b <= a):
-            dst = plane + (idd * g.H + ih) * g.W + off_w
-            if g.SW == 1:
-                for t in range(a, b):
-                    dst[t] += row[q + t - ow]
-            else:
-                for t in range(a, b):
-                    dst[t * g.SW] += row[q + t - ow]
-        q = q + seg
-        ow = 0
-        oh = oh + 1
-        if oh == g.OH:
-            oh = 0
-            od = od + 1
+cdef inline void _gather_taps(const floating* plane, const Geom* g, Py_ssize_t kd,
+                              Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t p0, Py_ssize_t count,
+                              floating* out) noexcept nogil:
+    _tap_segments(<floating*>plane, g, kd, kh, kw, p0, count, out, True)
+
+
+cdef inline void _scatter_add_taps(floating* plane, const Geom* g, Py_ssize_t kd,
+                                   Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t p0,
+                                   Py_ssize_t count, const floating* row) noexcept nogil:
+    _tap_segments(plane, g, kd, kh, kw, p0, count, <floating*>row, False)
 
 
 cdef inline void _tap_of(Py_ssize_t tap, const Geom* g, Py_ssize_t* kd, Py_ssize_t* kh,
