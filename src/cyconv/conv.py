@@ -20,8 +20,8 @@ IMPLICIT_MIN_USEFUL = 0.6
 # The row-tiled direct kernel computes whole tiles of NP pixels per output row; below this
 # share of real pixels the GEMM-shaped implicit kernel (no row tiling) is used instead.
 ROW_TILE_MIN_USEFUL = 0.85
+# Direct-kernel channel tiles (64 or 32 output channels) must be at least half real channels.
 CHANNEL_TILE_MIN_USEFUL = 0.5
-
 
 
 def _to5d(a: np.ndarray, ndim: int) -> np.ndarray:
@@ -77,11 +77,6 @@ def _row_tile_variant(p: _validate.ConvParams):
     return best
 
 
-def _row_tiles_even(p: _validate.ConvParams) -> bool:
-    """Whether a row-tiled direct kernel variant fills its tiles (see _row_tile_variant)."""
-    return _row_tile_variant(p) is not None
-
-
 def choose_algorithm(p: _validate.ConvParams) -> str:
     """The 'auto' rule, from measurements (benchmarks/README.md).
 
@@ -95,7 +90,8 @@ def choose_algorithm(p: _validate.ConvParams) -> str:
     if (p.in_channels // p.groups) * (p.out_channels // p.groups) <= 4:
         return "direct"
     if int(np.prod(p.kernel_size)) > 1 and (
-            _row_tiles_even(p) or _implicit_useful_fraction(p) >= IMPLICIT_MIN_USEFUL):
+            _row_tile_variant(p) is not None
+            or _implicit_useful_fraction(p) >= IMPLICIT_MIN_USEFUL):
         return "implicit"
     return "im2col"
 
