@@ -22,6 +22,10 @@ IMPLICIT_MIN_USEFUL = 0.6
 ROW_TILE_MIN_USEFUL = 0.85
 # Direct-kernel channel tiles (64 or 32 output channels) must be at least half real channels.
 CHANNEL_TILE_MIN_USEFUL = 0.5
+# Reduction depth (C_in/groups * taps) below which a micro-kernel call cannot amortize its
+# tile's load and store; such convolutions stay on im2col (lenet1: 25 -> im2col 0.77-0.88 ms,
+# implicit 0.84-0.93 ms, torch 0.83-0.87 ms).
+IMPLICIT_MIN_DEPTH = 32
 
 
 def _to5d(a: np.ndarray, ndim: int) -> np.ndarray:
@@ -81,7 +85,8 @@ def choose_algorithm(p: _validate.ConvParams) -> str:
     """The 'auto' rule, from measurements (benchmarks/README.md).
 
     direct when each group is tiny ((C_in/groups) * (C_out/groups) <= 4): the GEMM tiles would
-    be mostly padding. implicit (no lowering) for kernels with more than one tap when the
+    be mostly padding. implicit (no lowering) for kernels with more than one tap and a
+    reduction depth (C_in/groups * taps) of at least 32, when the
     output rows split evenly into the row-tiled direct kernel's pixel tiles (any stride), or,
     for stride 1, when at most 40% of the padded grid the GEMM-shaped implicit kernel computes
     is dropped. im2col + GEMM otherwise (a 1x1 kernel's lowering is a plain copy, which the
@@ -89,7 +94,8 @@ def choose_algorithm(p: _validate.ConvParams) -> str:
     """
     if (p.in_channels // p.groups) * (p.out_channels // p.groups) <= 4:
         return "direct"
-    if int(np.prod(p.kernel_size)) > 1 and (
+    taps = int(np.prod(p.kernel_size))
+    if taps > 1 and (p.in_channels // p.groups) * taps >= IMPLICIT_MIN_DEPTH and (
             _row_tile_variant(p) is not None
             or _implicit_useful_fraction(p) >= IMPLICIT_MIN_USEFUL):
         return "implicit"
