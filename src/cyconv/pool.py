@@ -88,9 +88,10 @@ def _avg_backward(grad_output, x, kernel_size, stride, padding, ceil_mode, count
     n_threads = _threads.resolve(num_threads)
     gx = np.empty(np.shape(x), dtype=p.dtype)
     if p.batch:
+        ow = p.output_shape[-1]
+        scratch = ow + ROW_PAD + (ow - 1) * p.stride[-1] + p.kernel_size[-1]
         _k.avg_backward(_to5d(np.ascontiguousarray(gy), ndim), _to5d(gx, ndim), _window(p),
-                        count_include_pad, np.empty((n_threads, p.output_shape[-1]), p.dtype),
-                        n_threads)
+                        count_include_pad, np.empty((n_threads, scratch), p.dtype), n_threads)
     return gx
 
 

@@ -59,6 +59,11 @@ CYCONV_CLONES static void cyconv_pool_div_##SUFFIX(ptrdiff_t n, const T* acc, do
 {                                                                                             \
     for (ptrdiff_t i = 0; i < n; i++) out[i] = (T)(acc[i] / divisor);                         \
 }                                                                                             \
+CYCONV_CLONES static void cyconv_pool_add_##SUFFIX(ptrdiff_t n, const T* restrict src,         \
+                                                   T* restrict dst)                           \
+{                                                                                             \
+    for (ptrdiff_t i = 0; i < n; i++) dst[i] += src[i];                                       \
+}                                                                                             \
 CYCONV_CLONES static void cyconv_pool_scatter_add_##SUFFIX(ptrdiff_t n, ptrdiff_t s,          \
                                                            const T* share, T* dst)            \
 {                                                                                             \
