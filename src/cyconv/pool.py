@@ -10,8 +10,8 @@ from . import _threads, _validate
 from ._kernels import _pool as _k
 
 
-# scratch rows are this much longer than an output row (the kernels' ROW_PAD)
-ROW_PAD = 16
+# scratch rows are this much longer than an output row (the kernels round rows up to whole vectors)
+ROW_PAD = _k.SCRATCH_PAD
 
 
 def _to5d(a: np.ndarray, ndim: int) -> np.ndarray:
@@ -128,18 +128,37 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, *, ceil_mode=
 
 def min_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, *, ceil_mode=False,
                return_indices=False, num_threads=None):
-    """2-D min pooling: :func:`max_pool2d` with the minimum (+inf padding, first minimum)."""
+    """2-D min pooling: :func:`max_pool2d` with the minimum.
+
+    Same parameters and return values as :func:`max_pool2d`; padding acts as +inf and is
+    never selected, ties go to the first minimum in row-major window order, NaN propagates.
+    """
     return _extremum(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
                      num_threads, 2, False)
 
 
 def max_pool2d_backward(grad_output, x, kernel_size, stride=None, padding=0, dilation=1, *,
                         ceil_mode=False, indices=None, num_threads=None):
-    """Gradient of :func:`max_pool2d` with respect to x, shape (N, C, H, W).
+    """Gradient of :func:`max_pool2d` with respect to x.
 
     Each output's gradient goes to its selected input (summed where windows overlap). The
     selection is recomputed from ``x`` unless the ``indices`` returned by the forward pass
     (``return_indices=True``) are given.
+
+    Parameters
+    ----------
+    grad_output : ndarray, shape (N, C, H_out, W_out), dtype of x
+    x : ndarray, shape (N, C, H, W), float32 or float64
+        The forward input.
+    kernel_size, stride, padding, dilation, ceil_mode
+        As in the forward call.
+    indices : ndarray of int64, shape (N, C, H_out, W_out), optional
+        From ``max_pool2d(..., return_indices=True)``; skips re-selecting the maxima.
+    num_threads : int, optional
+
+    Returns
+    -------
+    grad_input : ndarray, shape (N, C, H, W)
     """
     return _extremum_backward(grad_output, x, kernel_size, stride, padding, dilation, ceil_mode,
                               indices, num_threads, 2, True)
@@ -147,7 +166,10 @@ def max_pool2d_backward(grad_output, x, kernel_size, stride=None, padding=0, dil
 
 def min_pool2d_backward(grad_output, x, kernel_size, stride=None, padding=0, dilation=1, *,
                         ceil_mode=False, indices=None, num_threads=None):
-    """Gradient of :func:`min_pool2d` with respect to x, shape (N, C, H, W)."""
+    """Gradient of :func:`min_pool2d` with respect to x, shape (N, C, H, W).
+
+    Parameters and return value as :func:`max_pool2d_backward`.
+    """
     return _extremum_backward(grad_output, x, kernel_size, stride, padding, dilation, ceil_mode,
                               indices, num_threads, 2, False)
 
@@ -175,6 +197,23 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, *, ceil_mode=False,
 
 def avg_pool2d_backward(grad_output, x, kernel_size, stride=None, padding=0, *, ceil_mode=False,
                         count_include_pad=True, num_threads=None):
-    """Gradient of :func:`avg_pool2d` with respect to x, shape (N, C, H, W)."""
+    """Gradient of :func:`avg_pool2d` with respect to x.
+
+    Each output's gradient, divided by that window's divisor, goes to every real input element
+    of the window.
+
+    Parameters
+    ----------
+    grad_output : ndarray, shape (N, C, H_out, W_out), dtype of x
+    x : ndarray, shape (N, C, H, W), float32 or float64
+        The forward input (only its shape and dtype are used).
+    kernel_size, stride, padding, ceil_mode, count_include_pad
+        As in the forward call.
+    num_threads : int, optional
+
+    Returns
+    -------
+    grad_input : ndarray, shape (N, C, H, W)
+    """
     return _avg_backward(grad_output, x, kernel_size, stride, padding, ceil_mode,
                          count_include_pad, num_threads, 2)

@@ -141,6 +141,9 @@ cdef enum:
     # (Measured: a win for the selection rows, a loss for the whole-row reductions.)
     ROW_PAD = 16
 
+# for pool.py, which sizes the scratch rows
+SCRATCH_PAD = ROW_PAD
+
 
 cdef inline Py_ssize_t _vector_count(Py_ssize_t n, Py_ssize_t stride, Py_ssize_t reach,
                                      const floating* last_src,

@@ -27,7 +27,22 @@ def _flip(w: np.ndarray, ndim: int) -> np.ndarray:
 
 def conv_nd(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, flip=False,
             ndim=2):
-    """N-d convolution; see :func:`conv2d`."""
+    """Convolution over ``ndim`` spatial dims; :func:`conv1d`/:func:`conv2d`/:func:`conv3d` wrap it.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C_in, *spatial)
+    weight : ndarray, shape (C_out, C_in/groups, *kernel)
+    bias : ndarray, shape (C_out,), optional
+    stride, padding, dilation, groups, flip
+        As :func:`conv2d`, with ``ndim`` entries per tuple.
+    ndim : int
+        Number of spatial dims.
+
+    Returns
+    -------
+    y : ndarray, shape (N, C_out, *out), dtype of x, C-contiguous
+    """
     p = _validate.conv_params(x, weight, bias, stride=stride, padding=padding, dilation=dilation,
                               groups=groups, ndim=ndim)
     flip = _validate.check_bool(flip, "flip")
@@ -50,7 +65,14 @@ def conv_nd(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, 
 
 def conv_nd_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, groups=1,
                      flip=False, need=("input", "weight", "bias"), ndim=2):
-    """Gradients of :func:`conv_nd`; see :func:`conv2d_backward`."""
+    """Gradients of :func:`conv_nd` for ``ndim`` spatial dims; see :func:`conv2d_backward`.
+
+    Returns
+    -------
+    ConvGrads
+        ``grad_input`` shaped like x, ``grad_weight`` like weight, ``grad_bias`` (C_out,);
+        None where not in ``need``.
+    """
     p = _validate.conv_params(x, weight, None, stride=stride, padding=padding, dilation=dilation,
                               groups=groups, ndim=ndim)
     flip = _validate.check_bool(flip, "flip")
@@ -84,12 +106,27 @@ def conv_nd_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1,
         gw = np.ascontiguousarray(_flip(gw, ndim))
     gb = None
     if "bias" in need:
+        # pairwise float64 sum, rounded once: the reference should not be the less accurate side
         gb = gy.sum(axis=(0,) + tuple(range(2, ndim + 2)), dtype=np.float64).astype(p.dtype)
     return ConvGrads(gx, gw, gb)
 
 
 def conv1d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, flip=False):
-    """1-D convolution: x (N, C_in, L), weight (C_out, C_in/groups, k) -> (N, C_out, L_out)."""
+    """1-D convolution; as :func:`conv2d` with one spatial dim.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C_in, L)
+    weight : ndarray, shape (C_out, C_in/groups, k)
+    bias : ndarray, shape (C_out,), optional
+    stride, padding, dilation, groups, flip
+        As :func:`conv2d`; ``padding`` also accepts ``'causal'`` (``dilation*(k-1)`` zeros on
+        the left only, so ``y[..., t]`` depends on ``x[..., :t+1]`` alone).
+
+    Returns
+    -------
+    y : ndarray, shape (N, C_out, L_out), dtype of x
+    """
     return conv_nd(x, weight, bias, stride=stride, padding=padding, dilation=dilation,
                    groups=groups, flip=flip, ndim=1)
 
@@ -102,8 +139,17 @@ def conv2d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, f
     x : ndarray, shape (N, C_in, H, W)
     weight : ndarray, shape (C_out, C_in/groups, kH, kW)
     bias : ndarray, shape (C_out,), optional
-    stride, padding, dilation, groups, flip
-        As :func:`cyconv.conv2d`.
+    stride, dilation : int or (int, int)
+    padding : int, (int, int), ((top, bottom), (left, right)), 'valid', 'same' or 'full'
+        Zeros added around the input. 'same' puts an even kernel's extra element at the end
+        (PyTorch's rule; SciPy's ``convolve`` puts it at the start, explicit per-side pairs
+        reproduce that).
+    groups : int
+        Input and output channels split into ``groups`` independent convolutions
+        (``groups == C_in`` is depthwise).
+    flip : bool
+        False: cross-correlation, as ``torch.nn.functional.conv2d``. True: true convolution,
+        the kernel reversed in every spatial dim (``scipy.signal.convolve2d`` for one channel).
 
     Returns
     -------
@@ -114,14 +160,34 @@ def conv2d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, f
 
 
 def conv3d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, flip=False):
-    """3-D convolution: x (N, C_in, D, H, W), weight (C_out, C_in/groups, kD, kH, kW)."""
+    """3-D convolution; as :func:`conv2d` with three spatial dims.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C_in, D, H, W)
+    weight : ndarray, shape (C_out, C_in/groups, kD, kH, kW)
+    bias : ndarray, shape (C_out,), optional
+    stride, padding, dilation, groups, flip
+        As :func:`conv2d`, with three entries per tuple.
+
+    Returns
+    -------
+    y : ndarray, shape (N, C_out, D_out, H_out, W_out), dtype of x
+    """
     return conv_nd(x, weight, bias, stride=stride, padding=padding, dilation=dilation,
                    groups=groups, flip=flip, ndim=3)
 
 
 def conv1d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, groups=1,
                     flip=False, need=("input", "weight", "bias")):
-    """Gradients of :func:`conv1d` as ``ConvGrads(grad_input, grad_weight, grad_bias)``."""
+    """Gradients of :func:`conv1d`; as :func:`conv2d_backward` with one spatial dim.
+
+    Returns
+    -------
+    ConvGrads
+        ``grad_input`` (N, C_in, L), ``grad_weight`` (C_out, C_in/groups, k),
+        ``grad_bias`` (C_out,); None where not in ``need``.
+    """
     return conv_nd_backward(grad_output, x, weight, stride=stride, padding=padding,
                             dilation=dilation, groups=groups, flip=flip, need=need, ndim=1)
 
@@ -135,7 +201,9 @@ def conv2d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, 
     grad_output : ndarray, shape (N, C_out, H_out, W_out)
     x, weight, stride, padding, dilation, groups, flip
         As given to :func:`conv2d`.
-    need : tuple of {'input', 'weight', 'bias'}
+    need : str or tuple of {'input', 'weight', 'bias'}
+        Which gradients to compute. With ``flip=True`` ``grad_weight`` is still the gradient
+        with respect to the ``weight`` argument as passed (not its flipped copy).
 
     Returns
     -------
@@ -149,6 +217,13 @@ def conv2d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, 
 
 def conv3d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, groups=1,
                     flip=False, need=("input", "weight", "bias")):
-    """Gradients of :func:`conv3d` as ``ConvGrads(grad_input, grad_weight, grad_bias)``."""
+    """Gradients of :func:`conv3d`; as :func:`conv2d_backward` with three spatial dims.
+
+    Returns
+    -------
+    ConvGrads
+        ``grad_input`` (N, C_in, D, H, W), ``grad_weight`` (C_out, C_in/groups, kD, kH, kW),
+        ``grad_bias`` (C_out,); None where not in ``need``.
+    """
     return conv_nd_backward(grad_output, x, weight, stride=stride, padding=padding,
                             dilation=dilation, groups=groups, flip=flip, need=need, ndim=3)
