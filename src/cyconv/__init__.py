@@ -4,18 +4,25 @@ All ops take NumPy arrays in NCHW layout (N, C, *spatial) with PyTorch's argumen
 """
 from ._threads import get_num_threads, set_num_threads, threads
 from ._validate import ConvGrads
-from .conv import conv2d, conv2d_backward, tune
-from .pool import (avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward, min_pool2d,
-                   min_pool2d_backward)
+from .conv import (conv1d, conv1d_backward, conv2d, conv2d_backward, conv3d, conv3d_backward,
+                   tune)
+from .pool import (avg_pool1d, avg_pool1d_backward, avg_pool2d, avg_pool2d_backward, avg_pool3d,
+                   avg_pool3d_backward, max_pool1d, max_pool1d_backward, max_pool2d,
+                   max_pool2d_backward, max_pool3d, max_pool3d_backward, min_pool1d,
+                   min_pool1d_backward, min_pool2d, min_pool2d_backward, min_pool3d,
+                   min_pool3d_backward)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ConvGrads",
-    "avg_pool2d", "avg_pool2d_backward",
-    "conv2d", "conv2d_backward",
+    "avg_pool1d", "avg_pool1d_backward", "avg_pool2d", "avg_pool2d_backward",
+    "avg_pool3d", "avg_pool3d_backward",
+    "conv1d", "conv1d_backward", "conv2d", "conv2d_backward", "conv3d", "conv3d_backward",
     "get_num_threads",
-    "max_pool2d", "max_pool2d_backward",
-    "min_pool2d", "min_pool2d_backward",
+    "max_pool1d", "max_pool1d_backward", "max_pool2d", "max_pool2d_backward",
+    "max_pool3d", "max_pool3d_backward",
+    "min_pool1d", "min_pool1d_backward", "min_pool2d", "min_pool2d_backward",
+    "min_pool3d", "min_pool3d_backward",
     "set_num_threads", "threads", "tune",
 ]

@@ -576,3 +576,85 @@ def conv2d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, 
     return _conv_backward(grad_output, x, weight, stride=stride, padding=padding,
                           dilation=dilation, groups=groups, flip=flip, need=need,
                           algorithm=algorithm, num_threads=num_threads, ndim=2)
+
+
+def conv1d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, flip=False,
+           algorithm="auto", num_threads=None, out=None):
+    """1-D convolution (cross-correlation by default), as ``torch.nn.functional.conv1d``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C_in, L), float32 or float64
+    weight : ndarray, shape (C_out, C_in/groups, k), same dtype as x
+    bias : ndarray, shape (C_out,), optional
+    stride, dilation : int or (int,)
+    padding : int, (int,), ((left, right),), 'valid', 'same', 'full' or 'causal'
+        'causal' pads ``dilation*(k-1)`` zeros on the left only, so ``y[..., t]`` depends on
+        ``x[..., :t+1]`` alone. 'same' with an even kernel puts the extra element at the end.
+    groups, flip, algorithm, num_threads
+        As :func:`conv2d`; ``flip=True`` matches ``numpy.convolve`` for one channel.
+    out : ndarray, shape (N, C_out, L_out), optional
+
+    Returns
+    -------
+    y : ndarray, shape (N, C_out, L_out)
+        ``L_out = (L + pad_left + pad_right - dilation*(k-1) - 1) // stride + 1``.
+    """
+    return _conv_forward(x, weight, bias, stride=stride, padding=padding, dilation=dilation,
+                         groups=groups, flip=flip, algorithm=algorithm, num_threads=num_threads,
+                         out=out, ndim=1)
+
+
+def conv3d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, flip=False,
+           algorithm="auto", num_threads=None, out=None):
+    """3-D convolution (cross-correlation by default), as ``torch.nn.functional.conv3d``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C_in, D, H, W), float32 or float64
+    weight : ndarray, shape (C_out, C_in/groups, kD, kH, kW), same dtype as x
+    bias : ndarray, shape (C_out,), optional
+    stride, padding, dilation, groups, flip, algorithm, num_threads
+        As :func:`conv2d`, with three entries per tuple (per-side pairs: three pairs).
+        ``flip=True`` matches ``scipy.signal.convolve`` for one channel.
+    out : ndarray, shape (N, C_out, D_out, H_out, W_out), optional
+
+    Returns
+    -------
+    y : ndarray, shape (N, C_out, D_out, H_out, W_out)
+    """
+    return _conv_forward(x, weight, bias, stride=stride, padding=padding, dilation=dilation,
+                         groups=groups, flip=flip, algorithm=algorithm, num_threads=num_threads,
+                         out=out, ndim=3)
+
+
+def conv1d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, groups=1,
+                    flip=False, need=("input", "weight", "bias"), algorithm="auto",
+                    num_threads=None):
+    """Gradients of :func:`conv1d`; as :func:`conv2d_backward` with one spatial dim.
+
+    Returns
+    -------
+    ConvGrads
+        ``(grad_input (N, C_in, L), grad_weight (C_out, C_in/groups, k), grad_bias (C_out,))``;
+        None where not in ``need``.
+    """
+    return _conv_backward(grad_output, x, weight, stride=stride, padding=padding,
+                          dilation=dilation, groups=groups, flip=flip, need=need,
+                          algorithm=algorithm, num_threads=num_threads, ndim=1)
+
+
+def conv3d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, groups=1,
+                    flip=False, need=("input", "weight", "bias"), algorithm="auto",
+                    num_threads=None):
+    """Gradients of :func:`conv3d`; as :func:`conv2d_backward` with three spatial dims.
+
+    Returns
+    -------
+    ConvGrads
+        ``(grad_input (N, C_in, D, H, W), grad_weight (C_out, C_in/groups, kD, kH, kW),
+        grad_bias (C_out,))``; None where not in ``need``.
+    """
+    return _conv_backward(grad_output, x, weight, stride=stride, padding=padding,
+                          dilation=dilation, groups=groups, flip=flip, need=need,
+                          algorithm=algorithm, num_threads=num_threads, ndim=3)

@@ -217,3 +217,73 @@ def avg_pool2d_backward(grad_output, x, kernel_size, stride=None, padding=0, *, 
     """
     return _avg_backward(grad_output, x, kernel_size, stride, padding, ceil_mode,
                          count_include_pad, num_threads, 2)
+
+
+_SPATIAL = {1: "L", 3: "D, H, W"}
+
+
+def _make_nd(ndim: int):
+    """max/min/avg pooling and their gradients for 1 or 3 spatial dims (the same kernels as
+    2-D, on views with singleton leading dims); semantics and parameters as the 2-D ops."""
+    dims = _SPATIAL[ndim]
+    out_dims = ", ".join(d + "_out" for d in dims.split(", "))
+
+    def max_pool(x, kernel_size, stride=None, padding=0, dilation=1, *, ceil_mode=False,
+                 return_indices=False, num_threads=None):
+        return _extremum(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
+                         num_threads, ndim, True)
+
+    def min_pool(x, kernel_size, stride=None, padding=0, dilation=1, *, ceil_mode=False,
+                 return_indices=False, num_threads=None):
+        return _extremum(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
+                         num_threads, ndim, False)
+
+    def max_pool_backward(grad_output, x, kernel_size, stride=None, padding=0, dilation=1, *,
+                          ceil_mode=False, indices=None, num_threads=None):
+        return _extremum_backward(grad_output, x, kernel_size, stride, padding, dilation,
+                                  ceil_mode, indices, num_threads, ndim, True)
+
+    def min_pool_backward(grad_output, x, kernel_size, stride=None, padding=0, dilation=1, *,
+                          ceil_mode=False, indices=None, num_threads=None):
+        return _extremum_backward(grad_output, x, kernel_size, stride, padding, dilation,
+                                  ceil_mode, indices, num_threads, ndim, False)
+
+    def avg_pool(x, kernel_size, stride=None, padding=0, *, ceil_mode=False,
+                 count_include_pad=True, num_threads=None):
+        return _avg(x, kernel_size, stride, padding, ceil_mode, count_include_pad, num_threads,
+                    ndim)
+
+    def avg_pool_backward(grad_output, x, kernel_size, stride=None, padding=0, *,
+                          ceil_mode=False, count_include_pad=True, num_threads=None):
+        return _avg_backward(grad_output, x, kernel_size, stride, padding, ceil_mode,
+                             count_include_pad, num_threads, ndim)
+
+    what = {max_pool: "max pooling", min_pool: "min pooling", avg_pool: "average pooling"}
+    for fn, kind in what.items():
+        fn.__name__ = fn.__qualname__ = f"{fn.__name__}{ndim}d"
+        fn.__doc__ = (f"{ndim}-D {kind}, as :func:`{fn.__name__[:-2]}2d` with {ndim} spatial "
+                      f"dim{'s' if ndim > 1 else ''}.\n\n"
+                      f"    Parameters\n    ----------\n"
+                      f"    x : ndarray, shape (N, C, {dims}), float32 or float64\n"
+                      f"    kernel_size, stride, padding, ...\n"
+                      f"        An int or a tuple of {ndim} ints (per-side pairs: {ndim} pairs).\n\n"
+                      f"    Returns\n    -------\n"
+                      f"    y : ndarray, shape (N, C, {out_dims})\n"
+                      + ("    indices : ndarray of int64, same shape, only with return_indices\n"
+                         "        Flat per-plane input index of each selected element.\n"
+                         if fn is not avg_pool else ""))
+    for fn, fwd in ((max_pool_backward, max_pool), (min_pool_backward, min_pool),
+                    (avg_pool_backward, avg_pool)):
+        fn.__name__ = fn.__qualname__ = f"{fwd.__name__}_backward"
+        fn.__doc__ = (f"Gradient of :func:`{fwd.__name__}` with respect to x.\n\n"
+                      f"    Parameters as :func:`{fwd.__name__[:-2]}2d_backward`, with "
+                      f"grad_output (N, C, {out_dims}).\n\n"
+                      f"    Returns\n    -------\n"
+                      f"    grad_input : ndarray, shape (N, C, {dims})\n")
+    return max_pool, min_pool, avg_pool, max_pool_backward, min_pool_backward, avg_pool_backward
+
+
+(max_pool1d, min_pool1d, avg_pool1d,
+ max_pool1d_backward, min_pool1d_backward, avg_pool1d_backward) = _make_nd(1)
+(max_pool3d, min_pool3d, avg_pool3d,
+ max_pool3d_backward, min_pool3d_backward, avg_pool3d_backward) = _make_nd(3)

@@ -5,14 +5,20 @@ Clarity over speed, but vectorized over the batch, channels and pixels (loops ru
 kernel offsets only), so realistic shapes take seconds.
 """
 from .._validate import ConvGrads
-from ._conv import conv2d, conv2d_backward
-from ._pool import (avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward, min_pool2d,
-                    min_pool2d_backward)
+from ._conv import (conv1d, conv1d_backward, conv2d, conv2d_backward, conv3d, conv3d_backward)
+from ._pool import (avg_pool1d, avg_pool1d_backward, avg_pool2d, avg_pool2d_backward, avg_pool3d,
+                    avg_pool3d_backward, max_pool1d, max_pool1d_backward, max_pool2d,
+                    max_pool2d_backward, max_pool3d, max_pool3d_backward, min_pool1d,
+                    min_pool1d_backward, min_pool2d, min_pool2d_backward, min_pool3d,
+                    min_pool3d_backward)
 
 __all__ = [
     "ConvGrads",
-    "avg_pool2d", "avg_pool2d_backward",
-    "conv2d", "conv2d_backward",
-    "max_pool2d", "max_pool2d_backward",
-    "min_pool2d", "min_pool2d_backward",
+    "avg_pool1d", "avg_pool1d_backward", "avg_pool2d", "avg_pool2d_backward",
+    "avg_pool3d", "avg_pool3d_backward",
+    "conv1d", "conv1d_backward", "conv2d", "conv2d_backward", "conv3d", "conv3d_backward",
+    "max_pool1d", "max_pool1d_backward", "max_pool2d", "max_pool2d_backward",
+    "max_pool3d", "max_pool3d_backward",
+    "min_pool1d", "min_pool1d_backward", "min_pool2d", "min_pool2d_backward",
+    "min_pool3d", "min_pool3d_backward",
 ]
