@@ -22,3 +22,20 @@ __all__ = [
     "min_pool1d", "min_pool1d_backward", "min_pool2d", "min_pool2d_backward",
     "min_pool3d", "min_pool3d_backward",
 ]
+
+# adaptive and global pooling
+from ._adaptive_pool import (adaptive_avg_pool1d, adaptive_avg_pool1d_backward,  # noqa: E402
+                             adaptive_avg_pool2d, adaptive_avg_pool2d_backward,
+                             adaptive_avg_pool3d, adaptive_avg_pool3d_backward,
+                             adaptive_max_pool1d, adaptive_max_pool1d_backward,
+                             adaptive_max_pool2d, adaptive_max_pool2d_backward,
+                             adaptive_max_pool3d, adaptive_max_pool3d_backward, global_avg_pool,
+                             global_avg_pool_backward, global_max_pool, global_max_pool_backward)
+
+__all__ += [
+    "adaptive_avg_pool1d", "adaptive_avg_pool1d_backward", "adaptive_avg_pool2d",
+    "adaptive_avg_pool2d_backward", "adaptive_avg_pool3d", "adaptive_avg_pool3d_backward",
+    "adaptive_max_pool1d", "adaptive_max_pool1d_backward", "adaptive_max_pool2d",
+    "adaptive_max_pool2d_backward", "adaptive_max_pool3d", "adaptive_max_pool3d_backward",
+    "global_avg_pool", "global_avg_pool_backward", "global_max_pool", "global_max_pool_backward",
+]
