@@ -190,6 +190,8 @@ L2_TARGET_BYTES = 256 * 2**10
 L2_BYTES = 512 * 2**10  # half of a 1 MiB L2: what one work item may keep hot
 KC = 256  # reduction depth per micro-kernel call: a packed K x NR panel slice fits L1/L2
 GRAD_INPUT_FORWARD_MIN_CHANNELS = 32
+# Work items of col2im are balanced as if for this many threads (a multiple of common counts).
+COL2IM_BALANCE_THREADS = 4
 GRAD_INPUT_ROWS = 128  # rows of W^T (input channels x taps) per grad_input work item
 WEIGHT_GRAD_BLOCK = 256  # output pixels per reduction step of the weight gradient
 # Partial weight gradients (one per reduction chunk) are summed in chunk order; the chunk
@@ -529,8 +531,11 @@ def _im2col_grad_input(p, gy3, w5, gx5, g, n_threads):
     cig = p.in_channels // G
     channel_block = min(-(-cig // mr), max(1, -(-GRAD_INPUT_ROWS // (mr * T)))) * mr
     rows = channel_block * T
+    # col2im adds each block's taps into the input in block order, so the block size must
+    # not depend on the thread count (bitwise identical results): balance for a fixed count
     block = _pixel_block(nr, (rows + cog + 1) * size, P,
-                         p.batch * G * -(-cig // channel_block), n_threads, L2_BYTES)
+                         p.batch * G * -(-cig // channel_block), COL2IM_BALANCE_THREADS,
+                         L2_BYTES)
     work = np.empty((n_threads, (cog + rows + 1) * block), dtype=p.dtype)
     _k.gemm_backward_input(gy3, a, gx5, G, g, block, channel_block, work, KC, n_threads)
 
