@@ -24,9 +24,21 @@ def scipy_same_pads(kernel):
     return tuple((k // 2, (k - 1) // 2) for k in kernel)
 
 
-def directional_derivative(loss, args: dict, name: str, direction, eps=1e-6) -> float:
-    """Central difference of ``loss(**args)`` along ``direction`` in argument ``name``
-    (exact up to rounding for the bilinear losses of the convolution tests)."""
-    plus = dict(args, **{name: args[name] + eps * direction})
-    minus = dict(args, **{name: args[name] - eps * direction})
-    return (loss(**plus) - loss(**minus)) / (2 * eps)
+def assert_gradients_match_finite_differences(forward, grads, x, w, b, grad_output, rng,
+                                              eps=1e-6):
+    """The loss <grad_output, forward(x, w, b)> is linear in each argument, so its central
+    difference along a random direction must equal <gradient, direction> up to rounding.
+    ``grads`` is the ConvGrads of that loss; all arrays float64."""
+    import pytest
+
+    def loss(x, w, b):
+        return float(np.sum(grad_output * forward(x, w, b)))
+
+    args = {"x": x, "w": w, "b": b}
+    for name, grad in (("x", grads.grad_input), ("w", grads.grad_weight),
+                       ("b", grads.grad_bias)):
+        v = rng.standard_normal(grad.shape)
+        plus = dict(args, **{name: args[name] + eps * v})
+        minus = dict(args, **{name: args[name] - eps * v})
+        numeric = (loss(**plus) - loss(**minus)) / (2 * eps)
+        assert numeric == pytest.approx(float(np.sum(grad * v)), rel=1e-6, abs=1e-6), name
