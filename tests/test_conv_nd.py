@@ -234,3 +234,19 @@ def test_validation_names_the_dimensionality(ndim):
             fwd(x, w, padding="causal")
     with pytest.raises(ValueError, match="grad_output must have shape"):
         bwd(np.ones((2, 3) + (5,) * ndim, np.float32), x, w)
+
+
+@pytest.mark.parametrize("ndim", [1, 2, 3])
+def test_benchmark_numpy_competitor_matches_reference(ndim):
+    """The sliding_window_view competitor of `python -m cyconv bench` computes the same op."""
+    from cyconv import _bench
+    rng = np.random.default_rng(8)
+    spatial = {1: (20,), 2: (9, 8), 3: (5, 6, 4)}[ndim]
+    x, w = rng.standard_normal((2, 4) + spatial), rng.standard_normal((6, 2) + (3,) * ndim)
+    kw = dict(stride=2, padding=1, dilation=2, groups=2)
+    _, _, ref_fwd, ref_bwd = OPS[ndim]
+    y = _bench.numpy_conv(x, w, **kw)
+    np.testing.assert_allclose(y, ref_fwd(x, w, **kw), rtol=1e-12, atol=1e-12)
+    gy = rng.standard_normal(y.shape)
+    for ours, expected in zip(_bench.numpy_conv_backward(gy, x, w, **kw), ref_bwd(gy, x, w, **kw)):
+        np.testing.assert_allclose(ours, expected, rtol=1e-12, atol=1e-12)
