@@ -31,3 +31,20 @@ __all__ = [
     "conv_transpose1d", "conv_transpose1d_backward", "conv_transpose2d",
     "conv_transpose2d_backward", "conv_transpose3d", "conv_transpose3d_backward",
 ]
+
+# adaptive and global pooling
+from .adaptive_pool import (adaptive_avg_pool1d, adaptive_avg_pool1d_backward,  # noqa: E402
+                            adaptive_avg_pool2d, adaptive_avg_pool2d_backward,
+                            adaptive_avg_pool3d, adaptive_avg_pool3d_backward,
+                            adaptive_max_pool1d, adaptive_max_pool1d_backward,
+                            adaptive_max_pool2d, adaptive_max_pool2d_backward,
+                            adaptive_max_pool3d, adaptive_max_pool3d_backward, global_avg_pool,
+                            global_avg_pool_backward, global_max_pool, global_max_pool_backward)
+
+__all__ += [
+    "adaptive_avg_pool1d", "adaptive_avg_pool1d_backward", "adaptive_avg_pool2d",
+    "adaptive_avg_pool2d_backward", "adaptive_avg_pool3d", "adaptive_avg_pool3d_backward",
+    "adaptive_max_pool1d", "adaptive_max_pool1d_backward", "adaptive_max_pool2d",
+    "adaptive_max_pool2d_backward", "adaptive_max_pool3d", "adaptive_max_pool3d_backward",
+    "global_avg_pool", "global_avg_pool_backward", "global_max_pool", "global_max_pool_backward",
+]

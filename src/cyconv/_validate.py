@@ -165,6 +165,43 @@ def pool_params(x, kernel_size, stride, padding, dilation, ceil_mode, *, ndim: i
                       out_shape, x.dtype)
 
 
+@dataclass(frozen=True)
+class AdaptivePoolParams:
+    """A validated adaptive (or global) pooling call: spatial input and output shapes."""
+
+    ndim: int
+    batch: int
+    channels: int
+    input_shape: tuple
+    output_shape: tuple
+    dtype: np.dtype
+
+    @property
+    def output_array_shape(self) -> tuple:
+        return (self.batch, self.channels) + self.output_shape
+
+
+def adaptive_pool_params(x, output_size, *, ndim: int | None) -> AdaptivePoolParams:
+    """Validate an adaptive pooling call (``ndim`` spatial dims; ``None``: 1 to 3, any).
+
+    ``output_size=1`` with ``ndim=None`` is global pooling. N may be 0; C and the spatial dims
+    must be non-empty.
+    """
+    if ndim is None:
+        x = as_float_array(x, "x")
+        if not 3 <= x.ndim <= 5:
+            raise ValueError(f"x must be (N, C, *spatial) with 1 to 3 spatial dims, got shape {x.shape}")
+        ndim = x.ndim - 2
+    else:
+        x = as_float_array(x, "x", ndim + 2, _layout(ndim))
+    n, c = x.shape[:2]
+    in_shape = tuple(int(s) for s in x.shape[2:])
+    if c < 1 or min(in_shape) < 1:
+        raise ValueError(f"x must have non-empty channel and spatial dims, got shape {x.shape}")
+    out_shape = _shapes.adaptive_output_shape(in_shape, output_size)
+    return AdaptivePoolParams(ndim, int(n), int(c), in_shape, out_shape, x.dtype)
+
+
 def check_grad_output(grad_output, expected_shape: tuple, dtype, name: str = "grad_output") -> np.ndarray:
     g = as_float_array(grad_output, name)
     if g.shape != tuple(expected_shape):
