@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 import cyconv
+import cyconv.reference
 
 # Public names that are not array ops.
 NOT_OPS = {"ConvGrads", "get_num_threads", "set_num_threads", "threads", "tune"}
