@@ -191,6 +191,7 @@ L2_BYTES = 512 * 2**10  # half of a 1 MiB L2: what one work item may keep hot
 KC = 256  # reduction depth per micro-kernel call: a packed K x NR panel slice fits L1/L2
 GRAD_INPUT_FORWARD_MIN_CHANNELS = 32
 GRAD_INPUT_ROWS = 128  # rows of W^T (input channels x taps) per grad_input work item
+GRAD_INPUT_BLOCK_THREADS = 2  # grad_input pixel blocks are sized for this many threads, always
 WEIGHT_GRAD_BLOCK = 256  # output pixels per reduction step of the weight gradient
 # Partial weight gradients (one per reduction chunk) are summed in chunk order; the chunk
 # count depends on the shapes only, never on the thread count.
@@ -493,8 +494,12 @@ def _im2col_backward(p, gy3, x5, w5, gx5, gw5, g, n_threads):
         cig = p.in_channels // G
         channel_block = min(-(-cig // mr), max(1, -(-GRAD_INPUT_ROWS // (mr * T)))) * mr
         rows = channel_block * T
+        # A work item scatters its pixel blocks one after another, so the block size sets the
+        # order in which grad_x sums its terms: it must not depend on the thread count (the
+        # results are bitwise identical for any count), so it is sized as measured for 2.
         block = _pixel_block(nr, (rows + cog + 1) * size, P,
-                             p.batch * G * -(-cig // channel_block), n_threads, L2_BYTES)
+                             p.batch * G * -(-cig // channel_block), GRAD_INPUT_BLOCK_THREADS,
+                             L2_BYTES)
         work = np.empty((n_threads, (cog + rows + 1) * block), dtype=p.dtype)
         _k.gemm_backward_input(gy3, a, gx5, G, g, block, channel_block, work, KC, n_threads)
     if gw5 is not None and _weight_grad_padded(p):
