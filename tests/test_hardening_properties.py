@@ -203,6 +203,9 @@ def _mutations(name, params):
     arrays = [arg for arg in ("x", "weight", "bias", "grad_output") if params.get(arg) is not None]
     for arg in arrays:
         bad += [(arg, v, word) for v, word in _bad_arrays(params[arg], arg, len(arrays) == 1)]
+    if name.startswith("global_"):  # x of another rank (1 to 3 spatial dims) is valid there
+        bad = [m for m in bad if not (m[0] == "x" and isinstance(m[1], np.ndarray)
+                                      and 3 <= m[1].ndim <= 5 and m[1].dtype == x.dtype)]
     if "grad_output" in params:
         gy = params["grad_output"]
         bad += [("grad_output", gy[:, :, 1:], "grad_output"),
