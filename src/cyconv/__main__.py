@@ -35,6 +35,8 @@ def main(argv=None) -> int:
     bench.add_argument("--output", default=None, help="also write the markdown table here")
     bench.add_argument("--plot", default=None, metavar="FILE.png",
                        help="draw GFLOP/s per row and implementation (needs matplotlib)")
+    bench.add_argument("--cases", default=None, metavar="NAME,NAME",
+                       help="time only these rows (case names, comma-separated)")
     args = parser.parse_args(argv)
     if args.command == "info":
         print(info())
@@ -42,8 +44,12 @@ def main(argv=None) -> int:
     from cyconv import _bench
     print(info())
     print()
-    table, records, ceiling = _bench.run(quick=args.quick, num_threads=args.threads,
-                                         compare=args.compare)
+    try:
+        table, records, ceiling = _bench.run(quick=args.quick, num_threads=args.threads,
+                                             compare=args.compare,
+                                             only=args.cases.split(",") if args.cases else None)
+    except ValueError as err:  # an unknown --cases name
+        parser.error(str(err))
     if args.output:
         with open(args.output, "w") as fh:
             fh.write(table + "\n")

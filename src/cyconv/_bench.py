@@ -139,9 +139,9 @@ POOL2D_CASES = [
 # adaptive pooling (a ResNet head's 14x14 -> 7x7), and 1-D / 3-D pooling on the outputs of the
 # conv1d / conv3d rows
 POOL_ND_CASES = [
-    PoolCase("adaptiveavg14->7", "adaptive_avg", (8, 512, 14, 14), dict(output_size=7)),
-    PoolCase("max1d k2/2", "max1d", (32, 64, 1024), dict(kernel_size=2, stride=2)),
-    PoolCase("avg3d k2/2", "avg3d", (2, 32, 32, 32, 32), dict(kernel_size=2, stride=2)),
+    PoolCase("adaptiveavg14to7", "adaptive_avg", (8, 512, 14, 14), dict(output_size=7)),
+    PoolCase("max1d2/2", "max1d", (32, 64, 1024), dict(kernel_size=2, stride=2)),
+    PoolCase("avg3d2x2x2/2", "avg3d", (2, 32, 32, 32, 32), dict(kernel_size=2, stride=2)),
 ]
 
 # PoolCase.op -> the name of the cyconv/reference op (with its "_backward" twin), and of
@@ -405,13 +405,19 @@ def pool_implementations(case: PoolCase, num_threads: int, *, include_slow: bool
 
 
 def run(quick: bool = True, num_threads: int | None = None, compare: bool = True,
-        print_fn=print):
+        print_fn=print, only=None):
     """Time every case; print a markdown table as rows complete.
 
     Returns ``(table_text, records)`` where each record is a dict with the case, the pass,
     the FLOP count (None for pooling) and the median seconds of every implementation timed.
+    ``only``: the names of the cases to time (default: all).
     """
     import cyconv
+    known = [c.name for c in CONV2D_CASES + CONV_ND_CASES + CONV_TRANSPOSE_CASES + POOL2D_CASES
+             + POOL_ND_CASES]
+    if only is not None and set(only) - set(known):
+        raise ValueError(f"unknown benchmark cases {sorted(set(only) - set(known))}; "
+                         f"known: {known}")
     n = num_threads or cyconv.get_num_threads()
     repeats = 9 if quick else 25
     ceiling = matmul_gflops()
@@ -435,6 +441,8 @@ def run(quick: bool = True, num_threads: int | None = None, compare: bool = True
     cases = [(c, conv_implementations, c.flops) for c in CONV2D_CASES + CONV_ND_CASES]
     cases += [(c, conv_transpose_implementations, c.flops) for c in CONV_TRANSPOSE_CASES]
     cases += [(c, pool_implementations, None) for c in POOL2D_CASES + POOL_ND_CASES]
+    if only is not None:
+        cases = [entry for entry in cases if entry[0].name in only]
     records = []
     for case, make, flops in cases:
         impls = make(case, n, include_slow=compare)
