@@ -635,7 +635,8 @@ def conv1d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, f
     stride, dilation : int or (int,)
     padding : int, (int,), ((left, right),), 'valid', 'same', 'full' or 'causal'
         'causal' pads ``dilation*(k-1)`` zeros on the left only, so ``y[..., t]`` depends on
-        ``x[..., :t+1]`` alone. 'same' with an even kernel puts the extra element at the end.
+        ``x[..., :t+1]`` alone. 'same' with an even kernel puts the extra element at the end;
+        ``numpy.convolve`` puts it at the start (``((k//2, (k-1)//2),)`` reproduces it).
     groups, flip, algorithm, num_threads
         As :func:`conv2d`; ``flip=True`` matches ``numpy.convolve`` for one channel.
     out : ndarray, shape (N, C_out, L_out), optional
@@ -661,7 +662,9 @@ def conv3d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, f
     bias : ndarray, shape (C_out,), optional
     stride, padding, dilation, groups, flip, algorithm, num_threads
         As :func:`conv2d`, with three entries per tuple (per-side pairs: three pairs).
-        ``flip=True`` matches ``scipy.signal.convolve`` for one channel.
+        ``flip=True`` matches ``scipy.signal.convolve`` for one channel (``flip=False``
+        ``scipy.signal.correlate``); for 'same' with an even kernel SciPy pads the start
+        more, which per-side pairs ``(k//2, (k-1)//2)`` reproduce.
     out : ndarray, shape (N, C_out, D_out, H_out, W_out), optional
 
     Returns
