@@ -511,10 +511,18 @@ def _padded_weight_grad(p, gy3, x5, gw5, narrow, n_threads):
         view[...] = gy_groups[:, :, pan * ob:pan * ob + chans]
     # the last channel block may read up to NP planes past the last channel (dropped rows)
     flat = pg.padded_input(x5, npx * plane + Q + int(shifts[-1]))
+    # taps per work item: all of them (grad_y streamed once per item) unless that leaves
+    # fewer than two items per thread; the blocking does not change any result bit
+    T = len(shifts)
+    blocks = G * npan * -(-cig // npx)
+    tap_block = T
+    while tap_block > 1 and blocks * -(-T // tap_block) < 2 * n_threads:
+        tap_block = -(-tap_block // 2)
     _k.padded_weight_grad(flat, image_stride, gy_grid.ravel(), Q, shifts,
                           np.arange(KC, dtype=np.intp), gw5.reshape(p.out_channels, cig, -1), G, N,
-                          plane, np.empty((n_threads, npx * ob), p.dtype),
-                          np.empty((n_threads, npx * ob), np.float64), KC, narrow, n_threads)
+                          plane, tap_block, np.empty((n_threads, tap_block * npx * ob), p.dtype),
+                          np.empty((n_threads, tap_block * npx * ob), np.float64), KC, narrow,
+                          n_threads)
 
 
 def _im2col_grad_input(p, gy3, w5, gx5, g, n_threads):
