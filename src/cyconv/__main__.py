@@ -1,4 +1,5 @@
-"""Command line: ``python -m cyconv info`` and ``python -m cyconv bench [--quick]``."""
+"""Command line: ``python -m cyconv info``, ``python -m cyconv bench [--quick]`` and
+``python -m cyconv demo [--plots DIR]``."""
 from __future__ import annotations
 
 import argparse
@@ -35,7 +36,13 @@ def main(argv=None) -> int:
     bench.add_argument("--output", default=None, help="also write the markdown table here")
     bench.add_argument("--plot", default=None, metavar="FILE.png",
                        help="draw GFLOP/s per row and implementation (needs matplotlib)")
+    from cyconv import _demo
+    demo = sub.add_parser("demo", help="train a CNN on scikit-learn's digits (needs the demo "
+                          "extra) and time it against cyconv.reference")
+    _demo.add_arguments(demo)
     args = parser.parse_args(argv)
+    if args.command == "demo":
+        return _demo.main(args)
     if args.command == "info":
         print(info())
         return 0
