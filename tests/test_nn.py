@@ -37,6 +37,13 @@ LAYER_CASES = [
                                           dtype=np.float64), (1, 2, 5, 6)),
     ("conv3d", lambda ops: nn.Conv3d(2, 3, 3, padding=1, dilation=(1, 2, 1), rng=3, ops=ops,
                                      dtype=np.float64), (2, 2, 4, 6, 5)),
+    ("conv_transpose2d", lambda ops: nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1,
+                                                         output_padding=1, groups=2, rng=4,
+                                                         ops=ops, dtype=np.float64),
+     (2, 4, 5, 4)),
+    ("global_avg_pool", lambda ops: nn.GlobalAvgPool(ops=ops), (2, 3, 5, 4)),
+    ("global_avg_pool_keepdims", lambda ops: nn.GlobalAvgPool(keepdims=True, ops=ops),
+     (2, 3, 3, 4, 2)),
     ("maxpool", lambda ops: nn.MaxPool2d(3, 2, 1, ops=ops), (2, 3, 9, 8)),
     ("minpool", lambda ops: nn.MinPool2d(2, ceil_mode=True, ops=ops), (2, 3, 7, 9)),
     ("avgpool", lambda ops: nn.AvgPool2d(3, 2, 1, count_include_pad=False, ops=ops),
@@ -104,11 +111,15 @@ def _loss(model, x, labels):
 
 def _check_network_gradients(model, x, labels, *, samples=12, eps=1e-6, tol=1e-6):
     """Central differences of the loss against backward, for the input and every parameter."""
+    rng = np.random.default_rng(7)
+    for name, param in model.params().items():
+        # Zero biases leave exact zeros (ReLU kinks) wherever a layer's inputs are all zero.
+        if name.endswith("bias"):
+            param[...] = rng.normal(0.0, 0.1, param.shape)
     loss, grad_logits = _loss(model, x, labels)
     grad_x = model.backward(grad_logits)
     analytic = dict(model.grads(), input=grad_x)
     arrays = dict(model.params(), input=x)
-    rng = np.random.default_rng(7)
     for name, array in arrays.items():
         flat = array.reshape(-1)  # a view: perturbing it perturbs the parameter in place
         assert np.shares_memory(flat, array)
@@ -155,6 +166,29 @@ def test_network_gradient_conv1d_conv3d(ops):
                           nn.Conv3d(2, 2, 2, stride=2, rng=rng, **f64),
                           nn.Flatten(), nn.Linear(2 * 2 * 2 * 2, 3, rng=rng, dtype=np.float64))
     _check_network_gradients(net3d, _rand(rng, (2, 1, 4, 4, 4)), np.array([2, 0]))
+
+
+@pytest.mark.parametrize("ops", BACKENDS)
+def test_network_gradient_encoder_decoder_global_pool(ops):
+    """Down with a strided conv, up with a transposed conv, then global average pooling."""
+    rng = np.random.default_rng(5)
+    f64 = dict(dtype=np.float64, ops=ops)
+    model = nn.Sequential(nn.Conv2d(2, 4, 3, stride=2, padding=1, rng=rng, **f64), nn.ReLU(),
+                          nn.ConvTranspose2d(4, 3, 3, stride=2, padding=1, output_padding=1,
+                                             rng=rng, **f64), nn.ReLU(),
+                          nn.GlobalAvgPool(ops=ops), nn.Linear(3, 4, rng=rng, dtype=np.float64))
+    x = _rand(rng, (3, 2, 6, 6))
+    assert model.layers[2].forward(model.layers[0].forward(x)).shape == (3, 3, 6, 6)
+    _check_network_gradients(model, x, np.array([3, 0, 1]))
+
+
+def test_conv_transpose_layer_weight_layout_and_init():
+    layer = nn.ConvTranspose2d(64, 32, 4, stride=2, groups=2, rng=0)
+    assert layer.weight.shape == (64, 16, 4, 4) and layer.bias.shape == (32,)
+    # Each output pixel sums C_in/groups * kH*kW / (sH*sW) = 32 * 16 / 4 terms.
+    assert layer.weight.std() == pytest.approx(np.sqrt(2 / 128), rel=0.03)
+    x = np.random.default_rng(1).standard_normal((1, 64, 3, 3)).astype(np.float32)
+    assert layer.forward(x).shape == (1, 32, 8, 8)
 
 
 # ------------------------------------------------------------------------------ loss, optimizer
