@@ -107,19 +107,23 @@ def save_plots(model: nn.Sequential, batch_losses: list, epoch_accuracy: list, d
     fig.savefig(filters_path, dpi=120)
     plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    batches_per_epoch = len(batch_losses) / len(epoch_accuracy)
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    epochs = len(epoch_accuracy)
+    batches_per_epoch = len(batch_losses) // epochs
     steps = np.arange(1, len(batch_losses) + 1) / batches_per_epoch
-    ax.plot(steps, batch_losses, lw=0.6, alpha=0.6, label="batch loss")
+    epoch_loss = np.reshape(batch_losses[:epochs * batches_per_epoch], (epochs, -1)).mean(axis=1)
+    ax.plot(steps, batch_losses, lw=0.5, alpha=0.4, color="tab:blue", label="batch loss")
+    ax.plot(np.arange(1, epochs + 1), epoch_loss, "s-", color="tab:blue",
+            label="epoch mean loss")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("cross-entropy")
+    ax.set_ylabel("cross-entropy (log scale)")
     ax.set_yscale("log")
     acc_ax = ax.twinx()
-    acc_ax.plot(np.arange(1, len(epoch_accuracy) + 1), np.array(epoch_accuracy) * 100, "o-",
+    acc_ax.plot(np.arange(1, epochs + 1), np.array(epoch_accuracy) * 100, "o-",
                 color="tab:green", label="test accuracy")
     acc_ax.set_ylabel("test accuracy (%)")
-    fig.legend(loc="center right")
-    fig.tight_layout()
+    fig.legend(loc="upper center", ncol=3, fontsize=9, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 0.92))
     curve_path = os.path.join(directory, "loss_curve.png")
     fig.savefig(curve_path, dpi=120)
     plt.close(fig)
