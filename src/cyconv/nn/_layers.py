@@ -36,15 +36,18 @@ def init_weight(shape: tuple, fan_in: int, fan_out: int, init: str, rng: np.rand
     return weight.astype(dtype)
 
 
-class _ConvNd(Module):
-    """Convolution over ``ndim`` spatial dims with learnable weight and bias."""
+class _ConvLayer(Module):
+    """Shared parts of the convolution layers: channel checks, parameters, forward/backward.
+
+    Subclasses set ``ndim`` and ``op`` (the backend's forward op name; ``op + '_backward'``
+    is its gradient), and say how the weight is laid out and what its fans are.
+    """
 
     ndim = 0
+    op = ""
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, *, flip=False, init="he", rng=None, dtype=np.float32,
-                 ops=None):
-        super().__init__()
+    def _build(self, in_channels, out_channels, kernel_size, groups, bias, init, rng, dtype,
+               ops, keywords: dict) -> None:
         self.in_channels = positive_int(in_channels, "in_channels")
         self.out_channels = positive_int(out_channels, "out_channels")
         self.groups = positive_int(groups, "groups")
@@ -52,44 +55,61 @@ class _ConvNd(Module):
             raise ValueError(f"groups={groups} must divide in_channels={in_channels} and "
                              f"out_channels={out_channels}")
         self.kernel_size = _shapes.normalize_tuple(kernel_size, self.ndim, "kernel_size")
-        self.stride, self.padding, self.dilation = stride, padding, dilation
-        self.flip = flip
+        self.keywords = dict(keywords, groups=self.groups)
         self.ops = resolve_ops(ops)
         dtype = resolve_dtype(dtype)
-        taps = math.prod(self.kernel_size)
-        fan_in = self.in_channels // self.groups * taps
-        fan_out = self.out_channels // self.groups * taps
-        shape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size
-        self.weight = init_weight(shape, fan_in, fan_out, init, resolve_rng(rng), dtype)
+        fan_in, fan_out = self._fans()
+        self.weight = init_weight(self._weight_shape(), fan_in, fan_out, init,
+                                  resolve_rng(rng), dtype)
         self.bias = np.zeros(self.out_channels, dtype) if bias else None
         self._params = {"weight": self.weight}
         if bias:
             self._params["bias"] = self.bias
         self._x = None
 
-    def _keywords(self) -> dict:
-        return dict(stride=self.stride, padding=self.padding, dilation=self.dilation,
-                    groups=self.groups, flip=self.flip)
+    def _weight_shape(self) -> tuple:
+        raise NotImplementedError
+
+    def _fans(self) -> tuple:
+        raise NotImplementedError
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._x = x
-        return getattr(self.ops, f"conv{self.ndim}d")(x, self.weight, self.bias,
-                                                      **self._keywords())
+        return getattr(self.ops, self.op)(x, self.weight, self.bias, **self.keywords)
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         x = self._saved(self._x, "input")
         need = ("input", "weight", "bias") if self.bias is not None else ("input", "weight")
-        grads = getattr(self.ops, f"conv{self.ndim}d_backward")(grad, x, self.weight, need=need,
-                                                               **self._keywords())
+        grads = getattr(self.ops, self.op + "_backward")(grad, x, self.weight, need=need,
+                                                         **self.keywords)
         self._grads["weight"] = grads.grad_weight
         if self.bias is not None:
             self._grads["bias"] = grads.grad_bias
         return grads.grad_input
 
     def __repr__(self) -> str:
+        geometry = ", ".join(f"{key}={value!r}" for key, value in self.keywords.items())
         return (f"{type(self).__name__}({self.in_channels}, {self.out_channels}, "
-                f"kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding!r}, dilation={self.dilation}, groups={self.groups})")
+                f"kernel_size={self.kernel_size}, {geometry})")
+
+
+class _ConvNd(_ConvLayer):
+    """Convolution over ``ndim`` spatial dims with learnable weight and bias."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, *, flip=False, init="he", rng=None, dtype=np.float32,
+                 ops=None):
+        super().__init__()
+        self.op = f"conv{self.ndim}d"
+        self._build(in_channels, out_channels, kernel_size, groups, bias, init, rng, dtype, ops,
+                    dict(stride=stride, padding=padding, dilation=dilation, flip=flip))
+
+    def _weight_shape(self) -> tuple:
+        return (self.out_channels, self.in_channels // self.groups) + self.kernel_size
+
+    def _fans(self) -> tuple:
+        taps = math.prod(self.kernel_size)
+        return (self.in_channels // self.groups * taps, self.out_channels // self.groups * taps)
 
 
 class Conv1d(_ConvNd):
@@ -142,7 +162,7 @@ class Conv3d(_ConvNd):
     ndim = 3
 
 
-class ConvTranspose2d(Module):
+class ConvTranspose2d(_ConvLayer):
     """Transposed 2-D convolution layer (the gradient of ``conv2d`` with respect to its input).
 
     x (N, C_in, H, W) -> (N, C_out, H_out, W_out) with
@@ -163,56 +183,25 @@ class ConvTranspose2d(Module):
     bias : ndarray, shape (C_out,), or None
     """
 
+    ndim = 2
+    op = "conv_transpose2d"
+
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
                  output_padding=0, groups=1, bias=True, dilation=1, *, flip=False, init="he",
                  rng=None, dtype=np.float32, ops=None):
         super().__init__()
-        self.in_channels = positive_int(in_channels, "in_channels")
-        self.out_channels = positive_int(out_channels, "out_channels")
-        self.groups = positive_int(groups, "groups")
-        if self.in_channels % self.groups or self.out_channels % self.groups:
-            raise ValueError(f"groups={groups} must divide in_channels={in_channels} and "
-                             f"out_channels={out_channels}")
-        self.kernel_size = _shapes.normalize_tuple(kernel_size, 2, "kernel_size")
-        strides = _shapes.normalize_tuple(stride, 2, "stride")
-        self.stride, self.padding, self.output_padding = stride, padding, output_padding
-        self.dilation, self.flip = dilation, flip
-        self.ops = resolve_ops(ops)
-        dtype = resolve_dtype(dtype)
+        self._strides = _shapes.normalize_tuple(stride, 2, "stride")
+        self._build(in_channels, out_channels, kernel_size, groups, bias, init, rng, dtype, ops,
+                    dict(stride=stride, padding=padding, output_padding=output_padding,
+                         dilation=dilation, flip=flip))
+
+    def _weight_shape(self) -> tuple:
+        return (self.in_channels, self.out_channels // self.groups) + self.kernel_size
+
+    def _fans(self) -> tuple:
         taps = math.prod(self.kernel_size)
-        fan_in = max(1, self.in_channels // self.groups * taps // math.prod(strides))
-        fan_out = self.out_channels // self.groups * taps
-        shape = (self.in_channels, self.out_channels // self.groups) + self.kernel_size
-        self.weight = init_weight(shape, fan_in, fan_out, init, resolve_rng(rng), dtype)
-        self.bias = np.zeros(self.out_channels, dtype) if bias else None
-        self._params = {"weight": self.weight}
-        if bias:
-            self._params["bias"] = self.bias
-        self._x = None
-
-    def _keywords(self) -> dict:
-        return dict(stride=self.stride, padding=self.padding,
-                    output_padding=self.output_padding, groups=self.groups,
-                    dilation=self.dilation, flip=self.flip)
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        self._x = x
-        return self.ops.conv_transpose2d(x, self.weight, self.bias, **self._keywords())
-
-    def backward(self, grad: np.ndarray) -> np.ndarray:
-        x = self._saved(self._x, "input")
-        need = ("input", "weight", "bias") if self.bias is not None else ("input", "weight")
-        grads = self.ops.conv_transpose2d_backward(grad, x, self.weight, need=need,
-                                                   **self._keywords())
-        self._grads["weight"] = grads.grad_weight
-        if self.bias is not None:
-            self._grads["bias"] = grads.grad_bias
-        return grads.grad_input
-
-    def __repr__(self) -> str:
-        return (f"ConvTranspose2d({self.in_channels}, {self.out_channels}, "
-                f"kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding!r}, output_padding={self.output_padding})")
+        fan_in = max(1, self.in_channels // self.groups * taps // math.prod(self._strides))
+        return fan_in, self.out_channels // self.groups * taps
 
 
 class _ExtremumPool2d(Module):
