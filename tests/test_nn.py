@@ -48,6 +48,10 @@ LAYER_CASES = [
     ("minpool", lambda ops: nn.MinPool2d(2, ceil_mode=True, ops=ops), (2, 3, 7, 9)),
     ("avgpool", lambda ops: nn.AvgPool2d(3, 2, 1, count_include_pad=False, ops=ops),
      (2, 3, 8, 7)),
+    ("maxpool1d", lambda ops: nn.MaxPool1d(3, 2, dilation=2, ops=ops), (2, 3, 12)),
+    ("minpool3d", lambda ops: nn.MinPool3d(2, ops=ops), (1, 2, 4, 5, 6)),
+    ("avgpool1d", lambda ops: nn.AvgPool1d(4, 3, 2, ceil_mode=True, ops=ops), (2, 2, 11)),
+    ("avgpool3d", lambda ops: nn.AvgPool3d((2, 3, 2), ops=ops), (2, 2, 4, 6, 5)),
 ]
 
 
@@ -155,14 +159,16 @@ def test_network_gradient_conv2d_pools_dropout(ops):
 
 
 @pytest.mark.parametrize("ops", BACKENDS)
-def test_network_gradient_conv1d_conv3d(ops):
+def test_network_gradient_1d_and_3d_layers(ops):
     rng = np.random.default_rng(4)
     f64 = dict(dtype=np.float64, ops=ops)
     net1d = nn.Sequential(nn.Conv1d(2, 3, 3, padding="causal", rng=rng, **f64), nn.ReLU(),
+                          nn.MaxPool1d(3, 1, 1, ops=ops),
                           nn.Conv1d(3, 3, 2, stride=2, dilation=1, rng=rng, **f64),
                           nn.Flatten(), nn.Linear(3 * 5, 4, rng=rng, dtype=np.float64))
     _check_network_gradients(net1d, _rand(rng, (2, 2, 10)), np.array([1, 3]))
     net3d = nn.Sequential(nn.Conv3d(1, 2, 3, padding=1, rng=rng, **f64), nn.ReLU(),
+                          nn.AvgPool3d(3, 1, 1, ops=ops),
                           nn.Conv3d(2, 2, 2, stride=2, rng=rng, **f64),
                           nn.Flatten(), nn.Linear(2 * 2 * 2 * 2, 3, rng=rng, dtype=np.float64))
     _check_network_gradients(net3d, _rand(rng, (2, 1, 4, 4, 4)), np.array([2, 0]))

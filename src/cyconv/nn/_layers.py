@@ -204,85 +204,141 @@ class ConvTranspose2d(_ConvLayer):
         return fan_in, self.out_channels // self.groups * taps
 
 
-class _ExtremumPool2d(Module):
+class _Pool(Module):
+    """Shared parts of the pooling layers: the backend op ``op`` and ``op + '_backward'``
+    called with the layer's geometry ``keywords``."""
+
+    ndim = 0
+    op = ""
+
+    def __init__(self, kernel_size, ops, keywords: dict):
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.keywords = keywords
+        self.ops = resolve_ops(ops)
+        self._x = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self._x = x
+        return getattr(self.ops, self.op)(x, self.kernel_size, **self.keywords)
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        x = self._saved(self._x, "input")
+        return getattr(self.ops, self.op + "_backward")(grad, x, self.kernel_size,
+                                                        **self.keywords)
+
+    def __repr__(self) -> str:
+        geometry = ", ".join(f"{key}={value!r}" for key, value in self.keywords.items())
+        return f"{type(self).__name__}(kernel_size={self.kernel_size!r}, {geometry})"
+
+
+class _ExtremumPool(_Pool):
     """Max or min pooling; keeps the forward's indices so backward does not re-search."""
 
     kind = ""
 
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, *, ceil_mode=False,
                  ops=None):
-        super().__init__()
-        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
-        self.dilation, self.ceil_mode = dilation, ceil_mode
-        self.ops = resolve_ops(ops)
-        self._x = self._indices = None
-
-    def _keywords(self) -> dict:
-        return dict(stride=self.stride, padding=self.padding, dilation=self.dilation,
-                    ceil_mode=self.ceil_mode)
+        super().__init__(kernel_size, ops, dict(stride=stride, padding=padding,
+                                                dilation=dilation, ceil_mode=ceil_mode))
+        self.op = f"{self.kind}_pool{self.ndim}d"
+        self._indices = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        y, self._indices = getattr(self.ops, f"{self.kind}_pool2d")(
-            x, self.kernel_size, return_indices=True, **self._keywords())
+        y, self._indices = getattr(self.ops, self.op)(x, self.kernel_size, return_indices=True,
+                                                      **self.keywords)
         self._x = x
         return y
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         x = self._saved(self._x, "input")
-        return getattr(self.ops, f"{self.kind}_pool2d_backward")(
-            grad, x, self.kernel_size, indices=self._indices, **self._keywords())
-
-    def __repr__(self) -> str:
-        return (f"{type(self).__name__}(kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding})")
+        return getattr(self.ops, self.op + "_backward")(grad, x, self.kernel_size,
+                                                        indices=self._indices, **self.keywords)
 
 
-class MaxPool2d(_ExtremumPool2d):
-    """2-D max pooling layer: (N, C, H, W) -> (N, C, H_out, W_out).
-
-    Parameters are those of ``cyconv.max_pool2d`` (``stride=None`` means ``kernel_size``),
-    plus ``ops``. The gradient goes to the first maximum of each window.
-    """
-
-    kind = "max"
-
-
-class MinPool2d(_ExtremumPool2d):
-    """2-D min pooling layer, as ``MaxPool2d`` with ``cyconv.min_pool2d``."""
-
-    kind = "min"
-
-
-class AvgPool2d(Module):
-    """2-D average pooling layer: (N, C, H, W) -> (N, C, H_out, W_out).
-
-    Parameters are those of ``cyconv.avg_pool2d`` (``stride=None`` means ``kernel_size``),
-    plus ``ops``.
-    """
-
+class _AvgPool(_Pool):
     def __init__(self, kernel_size, stride=None, padding=0, *, ceil_mode=False,
                  count_include_pad=True, ops=None):
-        super().__init__()
-        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
-        self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
-        self.ops = resolve_ops(ops)
-        self._x = None
+        super().__init__(kernel_size, ops, dict(stride=stride, padding=padding,
+                                                ceil_mode=ceil_mode,
+                                                count_include_pad=count_include_pad))
+        self.op = f"avg_pool{self.ndim}d"
 
-    def _keywords(self) -> dict:
-        return dict(stride=self.stride, padding=self.padding, ceil_mode=self.ceil_mode,
-                    count_include_pad=self.count_include_pad)
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        self._x = x
-        return self.ops.avg_pool2d(x, self.kernel_size, **self._keywords())
+class MaxPool2d(_ExtremumPool):
+    """2-D max pooling layer: (N, C, H, W) -> (N, C, H_out, W_out).
 
-    def backward(self, grad: np.ndarray) -> np.ndarray:
-        x = self._saved(self._x, "input")
-        return self.ops.avg_pool2d_backward(grad, x, self.kernel_size, **self._keywords())
+    Parameters
+    ----------
+    kernel_size, stride, padding, dilation, ceil_mode
+        As ``cyconv.max_pool2d`` (``stride=None`` means ``kernel_size``).
+    ops : module, optional
+        ``cyconv`` (default) or ``cyconv.reference``.
 
-    def __repr__(self) -> str:
-        return (f"AvgPool2d(kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding})")
+    Notes
+    -----
+    The gradient goes to the first maximum of each window (the forward's indices).
+    """
+
+    kind, ndim = "max", 2
+
+
+class MaxPool1d(_ExtremumPool):
+    """1-D max pooling layer: (N, C, L) -> (N, C, L_out); as ``MaxPool2d``."""
+
+    kind, ndim = "max", 1
+
+
+class MaxPool3d(_ExtremumPool):
+    """3-D max pooling layer: (N, C, D, H, W) -> (N, C, D_out, H_out, W_out); as
+    ``MaxPool2d``."""
+
+    kind, ndim = "max", 3
+
+
+class MinPool2d(_ExtremumPool):
+    """2-D min pooling layer, as ``MaxPool2d`` with ``cyconv.min_pool2d``."""
+
+    kind, ndim = "min", 2
+
+
+class MinPool1d(_ExtremumPool):
+    """1-D min pooling layer, as ``MaxPool2d`` with ``cyconv.min_pool1d``."""
+
+    kind, ndim = "min", 1
+
+
+class MinPool3d(_ExtremumPool):
+    """3-D min pooling layer, as ``MaxPool2d`` with ``cyconv.min_pool3d``."""
+
+    kind, ndim = "min", 3
+
+
+class AvgPool2d(_AvgPool):
+    """2-D average pooling layer: (N, C, H, W) -> (N, C, H_out, W_out).
+
+    Parameters
+    ----------
+    kernel_size, stride, padding, ceil_mode, count_include_pad
+        As ``cyconv.avg_pool2d`` (``stride=None`` means ``kernel_size``).
+    ops : module, optional
+        ``cyconv`` (default) or ``cyconv.reference``.
+    """
+
+    ndim = 2
+
+
+class AvgPool1d(_AvgPool):
+    """1-D average pooling layer: (N, C, L) -> (N, C, L_out); as ``AvgPool2d``."""
+
+    ndim = 1
+
+
+class AvgPool3d(_AvgPool):
+    """3-D average pooling layer: (N, C, D, H, W) -> (N, C, D_out, H_out, W_out); as
+    ``AvgPool2d``."""
+
+    ndim = 3
 
 
 class GlobalAvgPool(Module):
