@@ -361,6 +361,18 @@ def test_training_loop_learns_synthetic_bars():
     assert trained >= 0.9 > chance + 0.3, (chance, trained)
 
 
+def test_demo_run_reports_accuracy_and_backend_speedup():
+    rng = np.random.default_rng(2)
+    data = _bar_images(256, rng) + _bar_images(128, rng)
+    lines = []
+    result = _demo.run(epochs=3, data=data, progress=False, echo=lines.append)
+    assert len(result["epoch_seconds"]) == 3 and result["test_accuracy"] >= 0.9
+    assert result["speedup"] == pytest.approx(result["reference_epoch_seconds"]
+                                              / result["cyconv_epoch_seconds"])
+    assert lines[0].startswith("data: 256 training and 128 test images of 8x8, 4 classes")
+    assert "speed-up" in lines[-1]
+
+
 def test_demo_plots_are_written(tmp_path):
     pytest.importorskip("matplotlib")  # the demo extra; the plots are optional output
     model = _demo.build_lenet(0)

@@ -139,14 +139,15 @@ def cosine_lr(base_lr: float, epoch: int, epochs: int) -> float:
 
 def run(*, epochs: int = 20, batch_size: int = 32, lr: float = 0.05, momentum: float = 0.9,
         weight_decay: float = 1e-4, threads: int | None = 1, plots: str | None = None,
-        compare: bool = True, progress: bool = True, echo=print) -> dict:
+        compare: bool = True, progress: bool = True, echo=print, data=None) -> dict:
     """Train the digits CNN and return the measurements.
 
     ``threads`` is the number of OpenMP threads for the cyconv kernels (``None``: cyconv's
     default). It defaults to 1: a batch of 32 8x8 images is a few MFLOP per call, too little
     to amortize a thread barrier, and with the cores shared a barrier waiting for a
     descheduled thread costs a time slice (measured on the project's loaded 2-core machine:
-    one epoch 0.2-0.35 s with 1 thread, 2.6-4.4 s with 2).
+    one epoch 0.2-0.35 s with 1 thread, 2.6-4.4 s with 2). ``data`` replaces the digits
+    with other ``(x_train, y_train, x_test, y_test)`` of (N, 1, 8, 8) images.
 
     Returns
     -------
@@ -161,15 +162,17 @@ def run(*, epochs: int = 20, batch_size: int = 32, lr: float = 0.05, momentum: f
     with cyconv.threads(threads if threads is not None else cyconv.get_num_threads()):
         return _run(cyconv, reference, epochs=epochs, batch_size=batch_size, lr=lr,
                     momentum=momentum, weight_decay=weight_decay, plots=plots,
-                    compare=compare, progress=progress, echo=echo)
+                    compare=compare, progress=progress, echo=echo, data=data)
 
 
 def _run(cyconv, reference, *, epochs, batch_size, lr, momentum, weight_decay, plots, compare,
-         progress, echo) -> dict:
-    x_train, y_train, x_test, y_test = load_digits_split()
-    echo(f"digits: {len(x_train)} training and {len(x_test)} test images of 8x8, 10 classes; "
-         f"cyconv on {cyconv.get_num_threads()} thread(s)")
-    model = build_lenet(SEED)
+         progress, echo, data) -> dict:
+    x_train, y_train, x_test, y_test = load_digits_split() if data is None else data
+    classes = int(max(y_train.max(), y_test.max())) + 1
+    echo(f"{'digits' if data is None else 'data'}: {len(x_train)} training and {len(x_test)} "
+         f"test images of 8x8, {classes} classes; cyconv on {cyconv.get_num_threads()} "
+         "thread(s)")
+    model = build_lenet(SEED, num_classes=classes)
     optimizer = nn.SGD(model, lr=lr, momentum=momentum, weight_decay=weight_decay)
     shuffle_rng = np.random.default_rng(SEED + 1)
     batch_losses, epoch_seconds, epoch_accuracy = [], [], []
@@ -224,6 +227,11 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        print("the digits demo needs scikit-learn: pip install 'cyconv[demo]' (or make demo)")
+        return 1
     run(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, plots=args.plots,
         threads=args.threads or None, compare=not args.no_compare)
     return 0
