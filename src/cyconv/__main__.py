@@ -1,4 +1,5 @@
-"""Command line: ``python -m cyconv info`` and ``python -m cyconv bench [--quick]``."""
+"""Command line: ``python -m cyconv info``, ``python -m cyconv bench [--quick]`` and
+``python -m cyconv demo [--plots DIR]``."""
 from __future__ import annotations
 
 import argparse
@@ -37,7 +38,13 @@ def main(argv=None) -> int:
                        help="draw GFLOP/s per row and implementation (needs matplotlib)")
     bench.add_argument("--cases", default=None, metavar="NAME,NAME",
                        help="time only these rows (case names, comma-separated)")
+    from cyconv import _demo
+    demo = sub.add_parser("demo", help="train a CNN on scikit-learn's digits (needs the demo "
+                          "extra) and time it against cyconv.reference")
+    _demo.add_arguments(demo)
     args = parser.parse_args(argv)
+    if args.command == "demo":
+        return _demo.main(args)
     if args.command == "info":
         print(info())
         return 0
