@@ -175,3 +175,40 @@ def conv_flops(batch: int, out_channels: int, in_channels: int, groups: int,
     """Forward FLOPs of a convolution: 2 * N * C_out * prod(out) * (C_in/groups) * prod(kernel)."""
     return (2 * batch * out_channels * math.prod(output_shape) * (in_channels // groups)
             * math.prod(kernel_size))
+
+
+def adaptive_output_shape(input_shape, output_size, name: str = "output_size") -> tuple:
+    """Output shape of adaptive pooling over ``input_shape`` (the spatial dims).
+
+    ``output_size`` is an int (the same for every dim) or a sequence with one entry per dim,
+    each a positive int or ``None`` (keep that dim's input size), as in PyTorch. Raises
+    ``TypeError`` for other types and ``ValueError`` for a wrong length or a size below 1.
+    """
+    ndim = len(input_shape)
+    if _is_int(output_size):
+        sizes = (int(output_size),) * ndim
+    elif isinstance(output_size, (tuple, list)):
+        if len(output_size) != ndim:
+            raise ValueError(f"{name} must be an int or a sequence of {ndim} ints/None for "
+                             f"input spatial shape {tuple(input_shape)}, got {output_size!r}")
+        if not all(v is None or _is_int(v) for v in output_size):
+            raise TypeError(f"{name} must contain only ints or None, got {output_size!r}")
+        sizes = tuple(int(i) if v is None else int(v) for v, i in zip(output_size, input_shape))
+    else:
+        raise TypeError(f"{name} must be an int or a tuple of {ndim} ints/None, got {output_size!r}")
+    if any(v < 1 for v in sizes):
+        raise ValueError(f"{name} must be positive, got {output_size!r} "
+                         f"(input spatial shape {tuple(input_shape)})")
+    return sizes
+
+
+def adaptive_bins(input_size: int, output_size: int) -> tuple:
+    """``(starts, ends)`` of the adaptive-pooling bins along one dim (PyTorch's rule).
+
+    Bin ``i`` covers ``[floor(i*L/O), ceil((i+1)*L/O))`` for input size ``L`` and output size
+    ``O``: every bin is non-empty, the bins cover the input, and neighbouring bins overlap by
+    at most one element when ``O`` does not divide ``L`` (by more when ``O > L``).
+    """
+    starts = tuple(i * input_size // output_size for i in range(output_size))
+    ends = tuple(-(-(i + 1) * input_size // output_size) for i in range(output_size))
+    return starts, ends

@@ -7,7 +7,7 @@ thread owns the planes it writes: backward passes need no atomics and are determ
 """
 from cython.parallel cimport prange
 from libc.string cimport memset
-from libc.math cimport isnan
+from libc.math cimport isnan, INFINITY
 from libc.stdint cimport int32_t, int64_t
 
 from cyconv._kernels._fused cimport floating
@@ -52,6 +52,35 @@ cdef extern from "_poolrows.h" nogil:
     void cyconv_pool_scatter_add_f32(Py_ssize_t n, Py_ssize_t s, const float* share, float* dst)
     void cyconv_pool_scatter_add_f64(Py_ssize_t n, Py_ssize_t s, const double* share,
                                      double* dst)
+
+
+cdef extern from "_poolsimd.h" nogil:
+    int CYCONV_POOL_LANES
+    int cyconv_pool_select_isa(int isa)
+    void cyconv_pool_vreduce_f32(int op, Py_ssize_t n, const float* src, Py_ssize_t nd,
+                                 Py_ssize_t sd, Py_ssize_t nh, Py_ssize_t sh, float* out)
+    void cyconv_pool_vreduce_f64(int op, Py_ssize_t n, const double* src, Py_ssize_t nd,
+                                 Py_ssize_t sd, Py_ssize_t nh, Py_ssize_t sh, double* out)
+    void cyconv_pool_hreduce_f32(int op, Py_ssize_t n, Py_ssize_t s, Py_ssize_t kw,
+                                 Py_ssize_t dw, const float* buf, const float* div, float vfac,
+                                 float* out)
+    void cyconv_pool_hreduce_f64(int op, Py_ssize_t n, Py_ssize_t s, Py_ssize_t kw,
+                                 Py_ssize_t dw, const double* buf, const double* div,
+                                 double vfac, double* out)
+    void cyconv_pool_shares_f32(Py_ssize_t n, const float* gy, const float* div, float vfac,
+                                int first, float* dst)
+    void cyconv_pool_shares_f64(Py_ssize_t n, const double* gy, const double* div,
+                                double vfac, int first, double* dst)
+    void cyconv_pool_spread_f32(Py_ssize_t w, Py_ssize_t s, Py_ssize_t p, Py_ssize_t kw,
+                                const float* sh, float* gx)
+    void cyconv_pool_spread_f64(Py_ssize_t w, Py_ssize_t s, Py_ssize_t p, Py_ssize_t kw,
+                                const double* sh, double* gx)
+    void cyconv_pool_route2_f32(int op, Py_ssize_t n, const float* src, Py_ssize_t nd,
+                                Py_ssize_t sd, Py_ssize_t nh, Py_ssize_t sh, const float* gy,
+                                float* gx, Py_ssize_t gsd, Py_ssize_t gsh)
+    void cyconv_pool_route2_f64(int op, Py_ssize_t n, const double* src, Py_ssize_t nd,
+                                Py_ssize_t sd, Py_ssize_t nh, Py_ssize_t sh, const double* gy,
+                                double* gx, Py_ssize_t gsd, Py_ssize_t gsh)
 
 
 cdef inline void _row_init(Py_ssize_t n, Py_ssize_t s, const floating* src,
@@ -332,7 +361,8 @@ def extremum_forward(const floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::1
     """y = max (largest) or min pooling of x; flat per-plane argmax/argmin into ``indices``
     when ``want_index`` (``indices`` may then be any 5-D int64 array otherwise).
 
-    work, taps : (num_threads, OW + ROW_PAD) scratch rows.
+    work, taps : (num_threads, OW + ROW_PAD) scratch rows; work at least
+        forward_scratch_length(w) long without ``want_index``.
     """
     cdef Py_ssize_t planes = x.shape[0] * x.shape[1]
     cdef Py_ssize_t in_plane = w.D * w.H * w.W, out_plane = w.OD * w.OH * w.OW
@@ -344,10 +374,14 @@ def extremum_forward(const floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::1
     cdef int32_t[:, ::1] best = taps
     with nogil:
         for r in prange(planes, schedule="static", num_threads=num_threads):
-            _extremum_plane(xp + r * in_plane, yp + r * out_plane,
-                            ip + r * out_plane if want_index else ip, want_index, largest, &w,
-                            &acc[omp_get_thread_num(), 0], &best[omp_get_thread_num(), 0],
-                            NULL, NULL)
+            if want_index:
+                _extremum_plane(xp + r * in_plane, yp + r * out_plane, ip + r * out_plane,
+                                True, largest, &w, &acc[omp_get_thread_num(), 0],
+                                &best[omp_get_thread_num(), 0], NULL, NULL)
+            else:
+                _separable_plane(xp + r * in_plane, yp + r * out_plane, &w,
+                                 SEP_MAX if largest else SEP_MIN, False,
+                                 &acc[omp_get_thread_num(), 0])
 
 
 cdef bint _windows_tile(const Window* w) noexcept nogil:
@@ -379,6 +413,22 @@ cdef void _extremum_backward_tiled(const floating* xp, const floating* gyp, floa
             for ih in range(w.OH * w.SH):
                 memset(gxp + (idd * w.H + ih) * w.W + covered_w, 0,
                        (w.W - covered_w) * sizeof(floating))
+    if w.KW == 2:
+        # 2-wide windows: select and route in registers, stride-2 de-interleaved (_poolsimd.h)
+        for od in range(w.OD):
+            for oh in range(w.OH):
+                tap = (od * w.SD * w.H + oh * w.SH) * w.W
+                if floating is float:
+                    cyconv_pool_route2_f32(SEP_MAX if largest else SEP_MIN, n, xp + tap, w.KD,
+                                           w.H * w.W, w.KH, w.W,
+                                           gyp + (od * w.OH + oh) * w.OW, gxp + tap,
+                                           w.H * w.W, w.W)
+                else:
+                    cyconv_pool_route2_f64(SEP_MAX if largest else SEP_MIN, n, xp + tap, w.KD,
+                                           w.H * w.W, w.KH, w.W,
+                                           gyp + (od * w.OH + oh) * w.OW, gxp + tap,
+                                           w.H * w.W, w.W)
+        return
     for od in range(w.OD):
         sd = od * w.SD
         for oh in range(w.OH):
@@ -528,7 +578,7 @@ def avg_forward(const floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::1] y, 
                 bint count_include_pad, floating[:, ::1] work, int num_threads):
     """y = average pooling of x (no dilation, as PyTorch).
 
-    work : (num_threads, OW + ROW_PAD) scratch.
+    work : (num_threads, forward_scratch_length(w)) scratch.
     """
     cdef Py_ssize_t planes = x.shape[0] * x.shape[1]
     cdef Py_ssize_t in_plane = w.D * w.H * w.W, out_plane = w.OD * w.OH * w.OW
@@ -538,8 +588,8 @@ def avg_forward(const floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::1] y, 
     cdef floating[:, ::1] acc = work
     with nogil:
         for r in prange(planes, schedule="static", num_threads=num_threads):
-            _avg_plane(xp + r * in_plane, yp + r * out_plane, &w, count_include_pad,
-                       &acc[omp_get_thread_num(), 0])
+            _separable_plane(xp + r * in_plane, yp + r * out_plane, &w, SEP_SUM,
+                             count_include_pad, &acc[omp_get_thread_num(), 0])
 
 
 cdef void _avg_backward_plane(const floating* gy, floating* gx, const Window* w,
@@ -594,7 +644,7 @@ def avg_backward(const floating[:, :, :, :, ::1] grad_y, floating[:, :, :, :, ::
                  Window w, bint count_include_pad, floating[:, ::1] work, int num_threads):
     """grad_x = gradient of average pooling.
 
-    work : (num_threads, OW + ROW_PAD + (OW-1)*SW + KW) scratch: the shares, then the spread row.
+    work : (num_threads, avg_backward_scratch_length(w)) scratch.
     """
     cdef Py_ssize_t planes = grad_x.shape[0] * grad_x.shape[1]
     cdef Py_ssize_t in_plane = w.D * w.H * w.W, out_plane = w.OD * w.OH * w.OW
@@ -604,5 +654,185 @@ def avg_backward(const floating[:, :, :, :, ::1] grad_y, floating[:, :, :, :, ::
     cdef floating[:, ::1] share = work
     with nogil:
         for r in prange(planes, schedule="static", num_threads=num_threads):
-            _avg_backward_plane(gyp + r * out_plane, gxp + r * in_plane, &w, count_include_pad,
-                                &share[omp_get_thread_num(), 0])
+            _avg_backward_separable(gyp + r * out_plane, gxp + r * in_plane, &w,
+                                    count_include_pad, &share[omp_get_thread_num(), 0])
+
+
+# ---- separable row kernels (_poolsimd.h) -------------------------------------------------
+# A window reduction is done in two passes per output row: an elementwise ("vertical")
+# reduction of the kernel's input rows into an L1 row buffer, padded with the reduction's
+# neutral value, then a strided ("horizontal") reduction of that buffer, whole vectors with
+# stride-2 de-interleaving. Padding, ceil_mode overhang and the row ends need no edge code:
+# they read the buffer's padding. The average-pooling gradient is the transpose: the shares
+# of the output rows covering an input row, summed, then spread along the row; every element
+# of grad_x is written once.
+
+cdef enum:
+    SEP_SUM = 0
+    SEP_MAX = 1
+    SEP_MIN = 2
+
+
+cdef inline Py_ssize_t _sep_buffer_length(const Window* w) noexcept nogil:
+    """Row buffer of the forward pass: leading padding, the row, then room for the farthest
+    tap of a whole last vector of outputs (and its two-vector de-interleaving loads)."""
+    return (w.PW + w.W + (w.OW + 2 * CYCONV_POOL_LANES) * w.SW + (w.KW - 1) * w.DW
+            + 2 * CYCONV_POOL_LANES)
+
+
+cdef inline Py_ssize_t _share_padding(const Window* w) noexcept nogil:
+    """Zeros before the shares row: taps left of the first output read them."""
+    return w.KW + 2
+
+
+cdef inline Py_ssize_t _share_length(const Window* w) noexcept nogil:
+    return (_share_padding(w) + w.OW + w.W + w.PW + w.KW + 4 * CYCONV_POOL_LANES)
+
+
+def forward_scratch_length(Window w):
+    """Scratch elements per thread for avg_forward and values-only extremum_forward."""
+    return _sep_buffer_length(&w) + w.OW
+
+
+def avg_backward_scratch_length(Window w):
+    """Scratch elements per thread for avg_backward."""
+    return _share_length(&w) + w.OW
+
+
+cdef inline Py_ssize_t _real_count(Py_ssize_t start, Py_ssize_t k, Py_ssize_t size) noexcept nogil:
+    cdef Py_ssize_t a, b
+    _taps(start, k, 1, size, &a, &b)
+    return b - a
+
+
+cdef inline Py_ssize_t _avg_factor(Py_ssize_t o, Py_ssize_t s, Py_ssize_t p, Py_ssize_t k,
+                                   Py_ssize_t size, Py_ssize_t q,
+                                   bint count_include_pad) noexcept nogil:
+    """One dim's factor of the average's divisor (the divisor is their product): the window
+    clipped to the padded input, or its number of real elements."""
+    cdef Py_ssize_t start = o * s - p, end
+    if not count_include_pad:
+        return _real_count(start, k, size)
+    end = start + k
+    if end > size + q:
+        end = size + q
+    return end - start
+
+
+cdef void _fill(floating* p, Py_ssize_t n, floating value) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        p[i] = value
+
+
+cdef void _separable_plane(const floating* xp, floating* yp, const Window* w, int op,
+                           bint count_include_pad, floating* scratch) noexcept nogil:
+    """Max (SEP_MAX), min (SEP_MIN) or average (SEP_SUM) pooling values of one plane."""
+    cdef Py_ssize_t od, oh, ow, sd, sh, ad, bd, ah, bh
+    cdef Py_ssize_t blen = _sep_buffer_length(w)
+    cdef floating* buf = scratch
+    cdef floating* div = scratch + blen
+    cdef floating neutral = 0, vfac = 1
+    if op == SEP_MAX:
+        neutral = -INFINITY
+    elif op == SEP_MIN:
+        neutral = INFINITY
+    _fill(buf, w.PW, neutral)
+    _fill(buf + w.PW + w.W, blen - w.PW - w.W, neutral)
+    if op == SEP_SUM:
+        for ow in range(w.OW):
+            div[ow] = <floating>_avg_factor(ow, w.SW, w.PW, w.KW, w.W, w.QW, count_include_pad)
+    for od in range(w.OD):
+        sd = od * w.SD - w.PD
+        _taps(sd, w.KD, w.DD, w.D, &ad, &bd)
+        for oh in range(w.OH):
+            sh = oh * w.SH - w.PH
+            _taps(sh, w.KH, w.DH, w.H, &ah, &bh)
+            if bd > ad and bh > ah:
+                if floating is float:
+                    cyconv_pool_vreduce_f32(op, w.W, xp + ((sd + ad * w.DD) * w.H + sh
+                                                           + ah * w.DH) * w.W,
+                                            bd - ad, w.DD * w.H * w.W, bh - ah, w.DH * w.W,
+                                            buf + w.PW)
+                else:
+                    cyconv_pool_vreduce_f64(op, w.W, xp + ((sd + ad * w.DD) * w.H + sh
+                                                           + ah * w.DH) * w.W,
+                                            bd - ad, w.DD * w.H * w.W, bh - ah, w.DH * w.W,
+                                            buf + w.PW)
+            else:
+                _fill(buf + w.PW, w.W, neutral)
+            if op == SEP_SUM:
+                vfac = <floating>(
+                    _avg_factor(od, w.SD, w.PD, w.KD, w.D, w.QD, count_include_pad)
+                    * _avg_factor(oh, w.SH, w.PH, w.KH, w.H, w.QH, count_include_pad))
+            if floating is float:
+                cyconv_pool_hreduce_f32(op, w.OW, w.SW, w.KW, w.DW, buf,
+                                        div if op == SEP_SUM else NULL, vfac,
+                                        yp + (od * w.OH + oh) * w.OW)
+            else:
+                cyconv_pool_hreduce_f64(op, w.OW, w.SW, w.KW, w.DW, buf,
+                                        div if op == SEP_SUM else NULL, vfac,
+                                        yp + (od * w.OH + oh) * w.OW)
+
+
+cdef inline void _covering(Py_ssize_t i, Py_ssize_t s, Py_ssize_t p, Py_ssize_t k,
+                           Py_ssize_t n, Py_ssize_t* lo, Py_ssize_t* hi) noexcept nogil:
+    """Outputs o in [lo, hi) whose windows [o*s - p, o*s - p + k) contain input index i."""
+    cdef Py_ssize_t first_end = i + p - k + 1   # lo = ceil(first_end / s), at least 0
+    lo[0] = (first_end + s - 1) // s if first_end > 0 else 0
+    hi[0] = (i + p) // s + 1
+    if hi[0] > n:
+        hi[0] = n
+    if hi[0] < lo[0]:
+        hi[0] = lo[0]
+
+
+cdef void _avg_backward_separable(const floating* gy, floating* gx, const Window* w,
+                                  bint count_include_pad, floating* scratch) noexcept nogil:
+    """Average-pooling gradient of one plane, one input row at a time: the shares (gradient /
+    divisor) of the output rows covering it, summed, then spread along the row."""
+    cdef Py_ssize_t idd, ih, od, oh, ow, dlo, dhi, hlo, hhi
+    cdef Py_ssize_t slen = _share_length(w)
+    cdef floating* shares = scratch + _share_padding(w)
+    cdef floating* div = scratch + slen
+    cdef floating vfac
+    cdef bint first
+    _fill(scratch, slen, <floating>0)
+    for ow in range(w.OW):
+        div[ow] = <floating>_avg_factor(ow, w.SW, w.PW, w.KW, w.W, w.QW, count_include_pad)
+    for idd in range(w.D):
+        _covering(idd, w.SD, w.PD, w.KD, w.OD, &dlo, &dhi)
+        for ih in range(w.H):
+            _covering(ih, w.SH, w.PH, w.KH, w.OH, &hlo, &hhi)
+            if dhi == dlo or hhi == hlo:
+                memset(gx + (idd * w.H + ih) * w.W, 0, w.W * sizeof(floating))
+                continue
+            first = True
+            for od in range(dlo, dhi):
+                for oh in range(hlo, hhi):
+                    vfac = <floating>(
+                        _avg_factor(od, w.SD, w.PD, w.KD, w.D, w.QD, count_include_pad)
+                        * _avg_factor(oh, w.SH, w.PH, w.KH, w.H, w.QH, count_include_pad))
+                    if floating is float:
+                        cyconv_pool_shares_f32(w.OW, gy + (od * w.OH + oh) * w.OW, div, vfac,
+                                               first, shares)
+                    else:
+                        cyconv_pool_shares_f64(w.OW, gy + (od * w.OH + oh) * w.OW, div, vfac,
+                                               first, shares)
+                    first = False
+            if floating is float:
+                cyconv_pool_spread_f32(w.W, w.SW, w.PW, w.KW, shares,
+                                       gx + (idd * w.H + ih) * w.W)
+            else:
+                cyconv_pool_spread_f64(w.W, w.SW, w.PW, w.KW, shares,
+                                       gx + (idd * w.H + ih) * w.W)
+
+
+def select_isa(int isa=-1):
+    """Run the separable pooling kernels on ISA ``isa`` (2 AVX-512F, 1 AVX2, 0 portable,
+    clipped to what the CPU supports; -1 = best, the default at import). Returns the ISA
+    chosen. For tests and A/B timing; not thread-safe against running kernels."""
+    return cyconv_pool_select_isa(isa)
+
+
+select_isa(-1)
