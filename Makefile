@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 KERNEL_SOURCES := $(wildcard src/cyconv/_kernels/*.pyx src/cyconv/_kernels/*.pxd src/cyconv/_kernels/*.h)
 
-.PHONY: test bench bench-full build clean info demo
+.PHONY: test bench bench-full build clean info demo sanitize
 
 $(VENV)/.installed: pyproject.toml setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ $(VENV)/.demo: $(VENV)/.installed
 # against cyconv.reference.
 demo: $(VENV)/.built $(VENV)/.demo
 	$(PY) -m cyconv demo
+
+# The test suite against kernels built with ASan + UBSan in build/sanitize (see tools/sanitize.sh).
+sanitize: $(VENV)/.installed $(VENV)/.compare
+	sh tools/sanitize.sh $(PY)
 
 info: $(VENV)/.built
 	$(PY) -m cyconv info
