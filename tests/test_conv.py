@@ -5,11 +5,9 @@ import pytest
 import cyconv
 from cyconv import reference as ref
 from cyconv._kernels import _conv as kernels
+from _helpers import DTYPES, assert_close as _assert_close
 
 ALGORITHMS = ["direct", "im2col", "implicit"]
-DTYPES = [np.float32, np.float64]
-# Accuracy contract (DESIGN.md): relative to the sum of |terms| of each output.
-RTOL = {np.float32: 2e-6, np.float64: 1e-12}
 
 # (N, C_in, H, W, C_out, kernel, stride, padding, dilation, groups)
 CASES = [
@@ -39,15 +37,6 @@ def _data(case, dtype, seed=0):
     bias = rng.standard_normal(co).astype(dtype)
     kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
     return x, weight, bias, kw
-
-
-def _assert_close(actual, expected64, bound64, dtype):
-    assert actual.dtype == dtype
-    assert actual.shape == expected64.shape
-    err = np.abs(actual.astype(np.float64) - expected64)
-    limit = RTOL[dtype] * bound64 + np.finfo(dtype).tiny
-    worst = np.max(err - limit) if err.size else 0
-    assert worst <= 0, f"max excess error {worst:.3g} (max err {err.max():.3g})"
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -6,6 +6,9 @@ from ._threads import get_num_threads, set_num_threads, threads
 from ._validate import ConvGrads
 from .conv import (conv1d, conv1d_backward, conv2d, conv2d_backward, conv3d, conv3d_backward,
                    tune)
+from .conv_transpose import (conv_transpose1d, conv_transpose1d_backward, conv_transpose2d,
+                             conv_transpose2d_backward, conv_transpose3d,
+                             conv_transpose3d_backward)
 from .pool import (avg_pool1d, avg_pool1d_backward, avg_pool2d, avg_pool2d_backward, avg_pool3d,
                    avg_pool3d_backward, max_pool1d, max_pool1d_backward, max_pool2d,
                    max_pool2d_backward, max_pool3d, max_pool3d_backward, min_pool1d,
@@ -25,4 +28,23 @@ __all__ = [
     "min_pool1d", "min_pool1d_backward", "min_pool2d", "min_pool2d_backward",
     "min_pool3d", "min_pool3d_backward",
     "set_num_threads", "threads", "tune",
+    "conv_transpose1d", "conv_transpose1d_backward", "conv_transpose2d",
+    "conv_transpose2d_backward", "conv_transpose3d", "conv_transpose3d_backward",
+]
+
+# adaptive and global pooling
+from .adaptive_pool import (adaptive_avg_pool1d, adaptive_avg_pool1d_backward,  # noqa: E402
+                            adaptive_avg_pool2d, adaptive_avg_pool2d_backward,
+                            adaptive_avg_pool3d, adaptive_avg_pool3d_backward,
+                            adaptive_max_pool1d, adaptive_max_pool1d_backward,
+                            adaptive_max_pool2d, adaptive_max_pool2d_backward,
+                            adaptive_max_pool3d, adaptive_max_pool3d_backward, global_avg_pool,
+                            global_avg_pool_backward, global_max_pool, global_max_pool_backward)
+
+__all__ += [
+    "adaptive_avg_pool1d", "adaptive_avg_pool1d_backward", "adaptive_avg_pool2d",
+    "adaptive_avg_pool2d_backward", "adaptive_avg_pool3d", "adaptive_avg_pool3d_backward",
+    "adaptive_max_pool1d", "adaptive_max_pool1d_backward", "adaptive_max_pool2d",
+    "adaptive_max_pool2d_backward", "adaptive_max_pool3d", "adaptive_max_pool3d_backward",
+    "global_avg_pool", "global_avg_pool_backward", "global_max_pool", "global_max_pool_backward",
 ]

@@ -6,6 +6,7 @@ the machine's absolute speed drifts.
 """
 from __future__ import annotations
 
+import itertools
 import statistics
 import time
 from dataclasses import dataclass
@@ -67,6 +68,54 @@ CONV2D_CASES = [
     ConvCase("dilated", 8, 64, (56, 56), 64, 3, 1, 2, 2, 1),
 ]
 
+# the 1-D and 3-D rows of the DESIGN shape set (same fields; the op follows len(spatial))
+CONV_ND_CASES = [
+    ConvCase("conv1d", 32, 64, (1024,), 64, 5, 1, 2, 1, 1),
+    ConvCase("conv3d", 2, 16, (32, 32, 32), 32, 3, 1, 1, 1, 1),
+]
+
+
+@dataclass(frozen=True)
+class ConvTransposeCase:
+    """A transposed convolution: weight (C_in, C_out/groups, *kernel)."""
+
+    name: str
+    batch: int
+    in_channels: int
+    spatial: tuple
+    out_channels: int
+    kernel: int
+    stride: int
+    padding: int
+    output_padding: int = 0
+    dilation: int = 1
+    groups: int = 1
+
+    @property
+    def kwargs(self) -> dict:
+        return dict(stride=self.stride, padding=self.padding, output_padding=self.output_padding,
+                    dilation=self.dilation, groups=self.groups)
+
+    def arrays(self, dtype=np.float32, seed=0):
+        rng = np.random.default_rng(seed)
+        ndim = len(self.spatial)
+        x = rng.standard_normal((self.batch, self.in_channels) + self.spatial).astype(dtype)
+        w = rng.standard_normal((self.in_channels, self.out_channels // self.groups)
+                                + (self.kernel,) * ndim).astype(dtype)
+        w *= 1 / np.sqrt(w.shape[1] * self.kernel ** ndim)
+        return x, w
+
+    @property
+    def flops(self) -> int:
+        """Those of the convolution whose input gradient this is (its output = our input)."""
+        return _shapes.conv_flops(self.batch, self.in_channels, self.out_channels, self.groups,
+                                  self.spatial, (self.kernel,) * len(self.spatial))
+
+
+CONV_TRANSPOSE_CASES = [
+    ConvTransposeCase("convT4x4/2", 8, 64, (28, 28), 32, 4, 2, 1),
+]
+
 
 @dataclass(frozen=True)
 class PoolCase:
@@ -88,40 +137,49 @@ POOL2D_CASES = [
 
 # ---- the best pure-NumPy approach: sliding_window_view + tensordot -----------------------
 
-def numpy_conv2d(x, w, *, stride=1, padding=0, dilation=1, groups=1):
-    """Forward convolution with sliding_window_view + one tensordot per group."""
-    kh, kw = w.shape[2:]
-    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    win = sliding_window_view(xp, ((kh - 1) * dilation + 1, (kw - 1) * dilation + 1), axis=(2, 3))
-    win = win[:, :, ::stride, ::stride, ::dilation, ::dilation]  # (N, C, OH, OW, kh, kw)
+def _numpy_windows(x, kernel, *, stride, padding, dilation):
+    """(N, C, *out, *kernel) strided window view of the zero-padded input."""
+    nd = x.ndim - 2
+    xp = np.pad(x, ((0, 0), (0, 0)) + ((padding, padding),) * nd)
+    win = sliding_window_view(xp, tuple((k - 1) * dilation + 1 for k in kernel),
+                              axis=tuple(range(2, 2 + nd)))
+    return xp, win[(slice(None), slice(None)) + (slice(None, None, stride),) * nd
+                   + (slice(None, None, dilation),) * nd]
+
+
+def numpy_conv(x, w, *, stride=1, padding=0, dilation=1, groups=1):
+    """Forward convolution (any number of spatial dims) with sliding_window_view + one
+    tensordot per group."""
+    nd = x.ndim - 2
+    _, win = _numpy_windows(x, w.shape[2:], stride=stride, padding=padding, dilation=dilation)
     cig, cog = x.shape[1] // groups, w.shape[0] // groups
+    window_axes = (1,) + tuple(range(2 + nd, 2 + 2 * nd))
     outs = [np.tensordot(win[:, g * cig:(g + 1) * cig], w[g * cog:(g + 1) * cog],
-                         axes=((1, 4, 5), (1, 2, 3))) for g in range(groups)]
-    return np.ascontiguousarray(np.concatenate(outs, axis=3).transpose(0, 3, 1, 2))
+                         axes=(window_axes, tuple(range(1, 2 + nd)))) for g in range(groups)]
+    return np.ascontiguousarray(np.moveaxis(np.concatenate(outs, axis=-1), -1, 1))
 
 
-def numpy_conv2d_backward(gy, x, w, *, stride=1, padding=0, dilation=1, groups=1):
-    """Weight gradient by tensordot over the windows; input gradient by one tensordot per
+def numpy_conv_backward(gy, x, w, *, stride=1, padding=0, dilation=1, groups=1):
+    """Weight gradient by tensordot over the windows; input gradient by one einsum per
     kernel tap, added into a padded buffer through strided views."""
-    n, c, h, wd = x.shape
-    kh, kw = w.shape[2:]
-    oh, ow = gy.shape[2:]
-    cig, cog = c // groups, w.shape[0] // groups
-    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    win = sliding_window_view(xp, ((kh - 1) * dilation + 1, (kw - 1) * dilation + 1), axis=(2, 3))
-    win = win[:, :, ::stride, ::stride, ::dilation, ::dilation]
+    nd = x.ndim - 2
+    kernel, out = w.shape[2:], gy.shape[2:]
+    cig, cog = x.shape[1] // groups, w.shape[0] // groups
+    xp, win = _numpy_windows(x, kernel, stride=stride, padding=padding, dilation=dilation)
+    summed = (0,) + tuple(range(2, 2 + nd))
     gw = np.concatenate([np.tensordot(gy[:, g * cog:(g + 1) * cog], win[:, g * cig:(g + 1) * cig],
-                                      axes=((0, 2, 3), (0, 2, 3))) for g in range(groups)], axis=0)
+                                      axes=(summed, summed)) for g in range(groups)], axis=0)
     gxp = np.zeros_like(xp)
-    for i in range(kh):
-        for j in range(kw):
-            hs, ws = i * dilation, j * dilation
-            view = gxp[:, :, hs:hs + stride * (oh - 1) + 1:stride, ws:ws + stride * (ow - 1) + 1:stride]
-            for g in range(groups):
-                view[:, g * cig:(g + 1) * cig] += np.einsum(
-                    "nohw,oc->nchw", gy[:, g * cog:(g + 1) * cog], w[g * cog:(g + 1) * cog, :, i, j])
-    gx = gxp[:, :, padding:padding + h, padding:padding + wd]
-    return gx, gw, gy.sum(axis=(0, 2, 3))
+    for tap in itertools.product(*(range(k) for k in kernel)):
+        view = gxp[(slice(None), slice(None)) + tuple(
+            slice(t * dilation, t * dilation + stride * (o - 1) + 1, stride)
+            for t, o in zip(tap, out))]
+        for g in range(groups):
+            view[:, g * cig:(g + 1) * cig] += np.einsum(
+                "no...,oc->nc...", gy[:, g * cog:(g + 1) * cog],
+                w[(slice(g * cog, (g + 1) * cog), slice(None)) + tap])
+    gx = gxp[(slice(None), slice(None)) + tuple(slice(padding, padding + n) for n in x.shape[2:])]
+    return gx, gw, gy.sum(axis=summed)
 
 
 def numpy_max_pool2d(x, kernel_size, stride=None, padding=0):
@@ -195,45 +253,88 @@ def _torch():
 
 
 def conv_implementations(case: ConvCase, num_threads: int, *, include_slow: bool = True):
-    """{impl name: (forward callable, forward+backward callable)} for one case."""
+    """{impl name: (forward callable, forward+backward callable)} for one case (1-3 dims)."""
     import cyconv
     from cyconv import reference
+    ndim = len(case.spatial)
+    fwd, bwd = getattr(cyconv, f"conv{ndim}d"), getattr(cyconv, f"conv{ndim}d_backward")
     x, w = case.arrays()
-    y = cyconv.conv2d(x, w, **case.kwargs)
+    y = fwd(x, w, **case.kwargs)
     gy = np.random.default_rng(1).standard_normal(y.shape).astype(np.float32)
     kw = case.kwargs
 
     def cy_fb():
-        cyconv.conv2d(x, w, num_threads=num_threads, **kw)
-        cyconv.conv2d_backward(gy, x, w, num_threads=num_threads, **kw)
+        fwd(x, w, num_threads=num_threads, **kw)
+        bwd(gy, x, w, num_threads=num_threads, **kw)
 
-    impls = {"cyconv": (lambda: cyconv.conv2d(x, w, num_threads=num_threads, **kw), cy_fb)}
+    impls = {"cyconv": (lambda: fwd(x, w, num_threads=num_threads, **kw), cy_fb)}
     torch, F = _torch()
     if torch is not None:
-        torch.set_num_threads(num_threads)
-        xt, wt, gyt = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(gy)
-        xr, wr = xt.clone().requires_grad_(), wt.clone().requires_grad_()
-
-        def torch_fb():
-            xr.grad = wr.grad = None
-            F.conv2d(xr, wr, **kw).backward(gyt)
-
-        def torch_f():
-            with torch.no_grad():
-                F.conv2d(xt, wt, **kw)
-
-        impls["torch"] = (torch_f, torch_fb)
+        impls["torch"] = _torch_pair(torch, getattr(F, f"conv{ndim}d"), x, w, gy, kw,
+                                     num_threads)
     if include_slow:
+        ref_fwd = getattr(reference, f"conv{ndim}d")
+        ref_bwd = getattr(reference, f"conv{ndim}d_backward")
+
         def np_fb():
-            numpy_conv2d(x, w, **kw)
-            numpy_conv2d_backward(gy, x, w, **kw)
+            numpy_conv(x, w, **kw)
+            numpy_conv_backward(gy, x, w, **kw)
 
         def ref_fb():
-            reference.conv2d(x, w, **kw)
-            reference.conv2d_backward(gy, x, w, **kw)
+            ref_fwd(x, w, **kw)
+            ref_bwd(gy, x, w, **kw)
 
-        impls["numpy"] = (lambda: numpy_conv2d(x, w, **kw), np_fb)
-        impls["reference"] = (lambda: reference.conv2d(x, w, **kw), ref_fb)
+        impls["numpy"] = (lambda: numpy_conv(x, w, **kw), np_fb)
+        impls["reference"] = (lambda: ref_fwd(x, w, **kw), ref_fb)
+    return impls
+
+
+def _torch_pair(torch, op, x, w, gy, kw, num_threads):
+    """(forward without autograd, forward+backward) of a torch op on the same arrays."""
+    torch.set_num_threads(num_threads)
+    xt, wt, gyt = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(gy)
+    xr, wr = xt.clone().requires_grad_(), wt.clone().requires_grad_()
+
+    def torch_fb():
+        xr.grad = wr.grad = None
+        op(xr, wr, **kw).backward(gyt)
+
+    def torch_f():
+        with torch.no_grad():
+            op(xt, wt, **kw)
+
+    return torch_f, torch_fb
+
+
+def conv_transpose_implementations(case: ConvTransposeCase, num_threads: int, *,
+                                   include_slow: bool = True):
+    """As :func:`conv_implementations` for a transposed convolution (the reference, a
+    per-tap einsum scatter, is also the NumPy approach)."""
+    import cyconv
+    from cyconv import reference
+    ndim = len(case.spatial)
+    name = f"conv_transpose{ndim}d"
+    fwd, bwd = getattr(cyconv, name), getattr(cyconv, name + "_backward")
+    x, w = case.arrays()
+    kw = case.kwargs
+    gy = np.random.default_rng(1).standard_normal(fwd(x, w, **kw).shape).astype(np.float32)
+
+    def cy_fb():
+        fwd(x, w, num_threads=num_threads, **kw)
+        bwd(gy, x, w, num_threads=num_threads, **kw)
+
+    impls = {"cyconv": (lambda: fwd(x, w, num_threads=num_threads, **kw), cy_fb)}
+    torch, F = _torch()
+    if torch is not None:
+        impls["torch"] = _torch_pair(torch, getattr(F, name), x, w, gy, kw, num_threads)
+    if include_slow:
+        ref_fwd, ref_bwd = getattr(reference, name), getattr(reference, name + "_backward")
+
+        def ref_fb():
+            ref_fwd(x, w, **kw)
+            ref_bwd(gy, x, w, **kw)
+
+        impls["reference"] = (lambda: ref_fwd(x, w, **kw), ref_fb)
     return impls
 
 
@@ -309,7 +410,8 @@ def run(quick: bool = True, num_threads: int | None = None, compare: bool = True
     def fmt(v, spec=".2f"):
         return "-" if v is None else format(v, spec)
 
-    cases = [(c, conv_implementations, c.flops) for c in CONV2D_CASES]
+    cases = [(c, conv_implementations, c.flops) for c in CONV2D_CASES + CONV_ND_CASES]
+    cases += [(c, conv_transpose_implementations, c.flops) for c in CONV_TRANSPOSE_CASES]
     cases += [(c, pool_implementations, None) for c in POOL2D_CASES]
     records = []
     for case, make, flops in cases:
@@ -356,7 +458,7 @@ def plot(records, ceiling: float, path: str) -> None:
     ax.axhline(ceiling, color="k", linestyle="--", linewidth=1, label="NumPy matmul ceiling")
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(conv))], labels, fontsize=7)
     ax.set_ylabel("GFLOP/s (float32)")
-    ax.set_title("cyconv conv2d rows of the DESIGN shape set")
+    ax.set_title("cyconv convolution rows of the DESIGN shape set")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -12,6 +12,11 @@ import numbers
 from typing import Sequence
 
 PADDING_STRINGS = ("valid", "same", "full", "causal")
+# Largest accepted stride, padding, dilation, kernel size and padded extent (elements). The
+# kernels index in Py_ssize_t (64-bit); each flat index they form is a sum of a few terms
+# bounded by the padded extent, so this cap keeps every one of them far from overflow while
+# no array that fits in memory comes near it.
+MAX_EXTENT = 2**60
 
 
 def _is_int(value) -> bool:
@@ -37,6 +42,8 @@ def normalize_tuple(value, ndim: int, name: str, *, minimum: int = 1) -> tuple:
     if any(v < minimum for v in values):
         kind = "positive" if minimum == 1 else f">= {minimum}"
         raise ValueError(f"{name} must be {kind}, got {value!r}")
+    if any(v > MAX_EXTENT for v in values):
+        raise ValueError(f"{name} must be at most 2**60, got {value!r}")
     return values
 
 
@@ -88,9 +95,19 @@ def resolve_padding(padding, kernel_size: Sequence[int], dilation: Sequence[int]
             pairs.append((int(p[0]), int(p[1])))
         if any(v < 0 for pair in pairs for v in pair):
             raise ValueError(f"{name} must be non-negative, got {padding!r}")
+        if any(v > MAX_EXTENT for pair in pairs for v in pair):
+            raise ValueError(f"{name} must be at most 2**60, got {padding!r}")
         return tuple(pairs)
     per_dim = normalize_tuple(padding, ndim, name, minimum=0)
     return tuple((p, p) for p in per_dim)
+
+
+def check_padded_extent(input_shape, padding_pairs, name: str = "padding") -> None:
+    """Raise ValueError when the zero-padded grid has more than ``MAX_EXTENT`` elements."""
+    grid = math.prod(i + lo + hi for i, (lo, hi) in zip(input_shape, padding_pairs))
+    if grid > MAX_EXTENT:
+        raise ValueError(f"{name} {tuple(padding_pairs)} on input size {tuple(input_shape)} "
+                         f"gives a padded grid of {grid} elements, more than 2**60")
 
 
 def conv_output_size(input_size: int, kernel: int, stride: int, pad: tuple, dilation: int) -> int:
@@ -130,6 +147,24 @@ def pool_output_size(input_size: int, kernel: int, stride: int, pad: tuple, dila
     return out
 
 
+def pool_empty_window(input_size: int, kernel: int, stride: int, pad: tuple, dilation: int,
+                      output_size: int):
+    """Index of the first output whose window has no input element along one dim, else None.
+
+    Only a dilated window that starts in the leading padding can fall entirely into padding
+    and the gaps between its taps (with at most half a kernel of padding, an undilated window
+    always reaches the input, and every window starting inside the input holds its first tap).
+    """
+    if dilation == 1:
+        return None
+    for out in range(min(output_size, -(-pad[0] // stride))):
+        start = out * stride - pad[0]
+        first_inside = -(-(-start) // dilation)  # first tap t with start + t*dilation >= 0
+        if first_inside >= kernel or start + first_inside * dilation >= input_size:
+            return out
+    return None
+
+
 def pool_output_shape(input_shape, kernel_size, stride, padding_pairs, dilation, ceil_mode) -> tuple:
     return tuple(pool_output_size(i, k, s, p, d, ceil_mode)
                  for i, k, s, p, d in zip(input_shape, kernel_size, stride, padding_pairs, dilation))
@@ -140,3 +175,40 @@ def conv_flops(batch: int, out_channels: int, in_channels: int, groups: int,
     """Forward FLOPs of a convolution: 2 * N * C_out * prod(out) * (C_in/groups) * prod(kernel)."""
     return (2 * batch * out_channels * math.prod(output_shape) * (in_channels // groups)
             * math.prod(kernel_size))
+
+
+def adaptive_output_shape(input_shape, output_size, name: str = "output_size") -> tuple:
+    """Output shape of adaptive pooling over ``input_shape`` (the spatial dims).
+
+    ``output_size`` is an int (the same for every dim) or a sequence with one entry per dim,
+    each a positive int or ``None`` (keep that dim's input size), as in PyTorch. Raises
+    ``TypeError`` for other types and ``ValueError`` for a wrong length or a size below 1.
+    """
+    ndim = len(input_shape)
+    if _is_int(output_size):
+        sizes = (int(output_size),) * ndim
+    elif isinstance(output_size, (tuple, list)):
+        if len(output_size) != ndim:
+            raise ValueError(f"{name} must be an int or a sequence of {ndim} ints/None for "
+                             f"input spatial shape {tuple(input_shape)}, got {output_size!r}")
+        if not all(v is None or _is_int(v) for v in output_size):
+            raise TypeError(f"{name} must contain only ints or None, got {output_size!r}")
+        sizes = tuple(int(i) if v is None else int(v) for v, i in zip(output_size, input_shape))
+    else:
+        raise TypeError(f"{name} must be an int or a tuple of {ndim} ints/None, got {output_size!r}")
+    if any(v < 1 for v in sizes):
+        raise ValueError(f"{name} must be positive, got {output_size!r} "
+                         f"(input spatial shape {tuple(input_shape)})")
+    return sizes
+
+
+def adaptive_bins(input_size: int, output_size: int) -> tuple:
+    """``(starts, ends)`` of the adaptive-pooling bins along one dim (PyTorch's rule).
+
+    Bin ``i`` covers ``[floor(i*L/O), ceil((i+1)*L/O))`` for input size ``L`` and output size
+    ``O``: every bin is non-empty, the bins cover the input, and neighbouring bins overlap by
+    at most one element when ``O`` does not divide ``L`` (by more when ``O > L``).
+    """
+    starts = tuple(i * input_size // output_size for i in range(output_size))
+    ends = tuple(-(-(i + 1) * input_size // output_size) for i in range(output_size))
+    return starts, ends

@@ -130,6 +130,7 @@ def conv_params(x, weight, bias, *, stride, padding, dilation, groups, ndim: int
     dilation_t = _shapes.normalize_tuple(dilation, ndim, "dilation")
     in_shape = tuple(int(s) for s in x.shape[2:])
     pads = _shapes.resolve_padding(padding, kernel, dilation_t, stride_t, in_shape)
+    _shapes.check_padded_extent(in_shape, pads)
     out_shape = _shapes.conv_output_shape(in_shape, kernel, stride_t, pads, dilation_t)
     if min(out_shape) < 1:
         raise ValueError(f"output size {out_shape} is too small: input {x.shape}, weight {weight.shape}, "
@@ -157,12 +158,56 @@ def pool_params(x, kernel_size, stride, padding, dilation, ceil_mode, *, ndim: i
     for (lo, hi), k in zip(pads, kernel):
         if lo > k // 2 or hi > k // 2:
             raise ValueError(f"padding {pads} must be at most half of kernel_size {kernel} on each side")
+    _shapes.check_padded_extent(in_shape, pads)
     out_shape = _shapes.pool_output_shape(in_shape, kernel, stride_t, pads, dilation_t, ceil_mode)
     if min(out_shape) < 1:
         raise ValueError(f"output size {out_shape} is too small: input {x.shape}, kernel_size={kernel}, "
                          f"stride={stride_t}, padding={pads}, dilation={dilation_t}")
+    for dim, args in enumerate(zip(in_shape, kernel, stride_t, pads, dilation_t, out_shape)):
+        empty = _shapes.pool_empty_window(*args)
+        if empty is not None:
+            raise ValueError(f"dilation={dilation_t} with padding {pads} leaves output {empty} of "
+                             f"spatial dim {dim} a window with no input element (input {x.shape}, "
+                             f"kernel_size={kernel}): reduce the padding or the dilation")
     return PoolParams(ndim, int(n), int(c), in_shape, kernel, stride_t, pads, dilation_t, ceil_mode,
                       out_shape, x.dtype)
+
+
+@dataclass(frozen=True)
+class AdaptivePoolParams:
+    """A validated adaptive (or global) pooling call: spatial input and output shapes."""
+
+    ndim: int
+    batch: int
+    channels: int
+    input_shape: tuple
+    output_shape: tuple
+    dtype: np.dtype
+
+    @property
+    def output_array_shape(self) -> tuple:
+        return (self.batch, self.channels) + self.output_shape
+
+
+def adaptive_pool_params(x, output_size, *, ndim: int | None) -> AdaptivePoolParams:
+    """Validate an adaptive pooling call (``ndim`` spatial dims; ``None``: 1 to 3, any).
+
+    ``output_size=1`` with ``ndim=None`` is global pooling. N may be 0; C and the spatial dims
+    must be non-empty.
+    """
+    if ndim is None:
+        x = as_float_array(x, "x")
+        if not 3 <= x.ndim <= 5:
+            raise ValueError(f"x must be (N, C, *spatial) with 1 to 3 spatial dims, got shape {x.shape}")
+        ndim = x.ndim - 2
+    else:
+        x = as_float_array(x, "x", ndim + 2, _layout(ndim))
+    n, c = x.shape[:2]
+    in_shape = tuple(int(s) for s in x.shape[2:])
+    if c < 1 or min(in_shape) < 1:
+        raise ValueError(f"x must have non-empty channel and spatial dims, got shape {x.shape}")
+    out_shape = _shapes.adaptive_output_shape(in_shape, output_size)
+    return AdaptivePoolParams(ndim, int(n), int(c), in_shape, out_shape, x.dtype)
 
 
 def check_grad_output(grad_output, expected_shape: tuple, dtype, name: str = "grad_output") -> np.ndarray:
@@ -201,3 +246,106 @@ def check_indices(indices, expected_shape: tuple, input_shape: tuple) -> np.ndar
     if indices.size and (indices.min() < 0 or indices.max() >= plane):
         raise ValueError(f"indices must lie in [0, {plane}) for input spatial shape {input_shape}")
     return indices
+
+
+@dataclass(frozen=True)
+class ConvTransposeParams:
+    """A validated transposed convolution, every argument normalized to per-dim tuples.
+
+    A transposed convolution is the input gradient of the convolution ``conv`` (same weight
+    array, whose (C_in, C_out/groups) axes are that convolution's (C_out, C_in/groups)); the
+    ``output_padding`` extra elements at the end of each dim are read by no output of that
+    convolution, so ``conv`` sees the output without them where they exceed the end padding.
+    """
+
+    ndim: int
+    batch: int
+    in_channels: int
+    out_channels: int
+    groups: int
+    input_shape: tuple
+    kernel_size: tuple
+    stride: tuple
+    padding: tuple  # per-side pairs, removed from the full output
+    output_padding: tuple
+    dilation: tuple
+    output_shape: tuple
+    dtype: np.dtype
+
+    @property
+    def output_array_shape(self) -> tuple:
+        return (self.batch, self.out_channels) + self.output_shape
+
+    @property
+    def trailing_zeros(self) -> tuple:
+        """Per dim: output elements past the end of the full scatter (always zero + bias)."""
+        return tuple(max(op - hi, 0) for op, (_, hi) in zip(self.output_padding, self.padding))
+
+    @property
+    def conv(self) -> ConvParams:
+        """The convolution whose input gradient this transposed convolution computes: its
+        input is this output minus ``trailing_zeros``, its end padding ``hi - output_padding``
+        (clipped at 0), so its output is exactly this input."""
+        trim = self.trailing_zeros
+        conv_in = tuple(o - t for o, t in zip(self.output_shape, trim))
+        pads = tuple((lo, max(hi - op, 0))
+                     for (lo, hi), op in zip(self.padding, self.output_padding))
+        return ConvParams(self.ndim, self.batch, self.out_channels, self.in_channels,
+                          self.groups, conv_in, self.kernel_size, self.stride, pads,
+                          self.dilation, self.input_shape, self.dtype)
+
+
+def conv_transpose_params(x, weight, bias, *, stride, padding, output_padding, dilation, groups,
+                          ndim: int) -> ConvTransposeParams:
+    """Validate a transposed-convolution call and return its normalized parameters.
+
+    ``padding`` is an int, a per-dim tuple or per-side pairs: the elements removed from each
+    side of the full output. String modes are rejected (their meaning for the transposed op is
+    ambiguous). ``output_padding`` must be smaller than the stride or the dilation, as PyTorch.
+    """
+    x = as_float_array(x, "x", ndim + 2, _layout(ndim))
+    weight = as_float_array(weight, "weight", ndim + 2, "(C_in, C_out/groups, *kernel)")
+    if weight.dtype != x.dtype:
+        raise TypeError(f"x and weight must share a dtype, got x {x.dtype} and weight {weight.dtype}")
+    if not isinstance(groups, numbers.Integral) or isinstance(groups, bool):
+        raise TypeError(f"groups must be an int, got {groups!r}")
+    if groups < 1:
+        raise ValueError(f"groups must be positive, got {groups}")
+    n, c_in = x.shape[:2]
+    kernel = tuple(int(k) for k in weight.shape[2:])
+    c_out = int(weight.shape[1]) * int(groups)
+    if c_in < 1 or c_out < 1 or min(kernel) < 1 or min(x.shape[2:]) < 1:
+        raise ValueError(f"x {x.shape} and weight {weight.shape} must have non-empty channel, "
+                         f"kernel and spatial dims")
+    if c_in % groups:
+        raise ValueError(f"x has {c_in} channels (shape {x.shape}), not divisible by groups={groups}")
+    if weight.shape[0] != c_in:
+        raise ValueError(f"weight shape {weight.shape} must be (C_in, C_out/groups, *kernel) with "
+                         f"C_in = {c_in} (x shape {x.shape})")
+    if bias is not None:
+        bias = as_float_array(bias, "bias", 1, "(C_out,)")
+        if bias.dtype != x.dtype:
+            raise TypeError(f"bias must share the dtype of x ({x.dtype}), got {bias.dtype}")
+        if bias.shape[0] != c_out:
+            raise ValueError(f"bias must have shape ({c_out},) for weight {weight.shape} and "
+                             f"groups={groups}, got {bias.shape}")
+    if isinstance(padding, str):
+        raise ValueError(f"padding must be an int, a tuple or per-side pairs for a transposed "
+                         f"convolution, got {padding!r}")
+    stride_t = _shapes.normalize_tuple(stride, ndim, "stride")
+    dilation_t = _shapes.normalize_tuple(dilation, ndim, "dilation")
+    pads = _shapes.resolve_padding(padding, kernel, dilation_t, stride_t)
+    out_pad = _shapes.normalize_tuple(output_padding, ndim, "output_padding", minimum=0)
+    for op, s, d in zip(out_pad, stride_t, dilation_t):
+        if op >= max(s, d):
+            raise ValueError(f"output_padding {out_pad} must be smaller than stride {stride_t} "
+                             f"or dilation {dilation_t} in every dim")
+    in_shape = tuple(int(s) for s in x.shape[2:])
+    out_shape = _shapes.conv_transpose_output_shape(in_shape, kernel, stride_t, pads, dilation_t,
+                                                    out_pad)
+    if min(out_shape) < 1:
+        raise ValueError(f"output size {out_shape} is too small: input {x.shape}, weight "
+                         f"{weight.shape}, stride={stride_t}, padding={pads}, "
+                         f"output_padding={out_pad}, dilation={dilation_t}")
+    return ConvTransposeParams(ndim, int(n), int(c_in), c_out, int(groups), in_shape, kernel,
+                               stride_t, pads, out_pad, dilation_t, out_shape, x.dtype)

@@ -190,6 +190,8 @@ L2_TARGET_BYTES = 256 * 2**10
 L2_BYTES = 512 * 2**10  # half of a 1 MiB L2: what one work item may keep hot
 KC = 256  # reduction depth per micro-kernel call: a packed K x NR panel slice fits L1/L2
 GRAD_INPUT_FORWARD_MIN_CHANNELS = 32
+# Work items of col2im are balanced as if for this many threads (a multiple of common counts).
+COL2IM_BALANCE_THREADS = 4
 GRAD_INPUT_ROWS = 128  # rows of W^T (input channels x taps) per grad_input work item
 WEIGHT_GRAD_BLOCK = 256  # output pixels per reduction step of the weight gradient
 # Partial weight gradients (one per reduction chunk) are summed in chunk order; the chunk
@@ -395,28 +397,51 @@ def _conv_backward(grad_output, x, weight, *, stride, padding, dilation, groups,
         _k.bias_grad(gy.reshape(p.batch, p.out_channels, -1), gb, n_threads)
     if not (need & {"input", "weight"}):
         return ConvGrads(gx, gw, gb)
-    x5 = _to5d(np.ascontiguousarray(x), ndim)
-    w5 = _to5d(_prepare_weight(weight, flip, ndim), ndim)
-    g = _geom(p)
     if algorithm == "auto":
         algorithm = _auto(p, n_threads)
-    gw5 = _to5d(gw, ndim) if gw is not None else None
-    if algorithm == "direct":
-        gy5 = _to5d(gy, ndim)
-        if gx is not None:
-            _k.direct_backward_input(gy5, w5, _to5d(gx, ndim), p.groups, g, n_threads)
-        if gw5 is not None:
-            _k.direct_backward_weight(gy5, x5, gw5, p.groups, g, n_threads)
-    else:
-        as_forward = gx is not None and algorithm == "implicit" and _grad_input_as_forward(p)
-        if as_forward:
-            _grad_input_by_forward_conv(p, gy, w5, gx, n_threads)
-        _im2col_backward(p, gy.reshape(p.batch, p.out_channels, -1), x5, w5,
-                         _to5d(gx, ndim) if gx is not None and not as_forward else None, gw5, g,
-                         n_threads)
-    if flip and gw is not None:
-        gw = np.ascontiguousarray(gw[(Ellipsis,) + (slice(None, None, -1),) * ndim])
+    if gx is not None:
+        _conv_grad_input(p, gy, weight, gx, flip=flip, algorithm=algorithm, n_threads=n_threads)
+    if gw is not None:
+        _conv_grad_weight(p, gy, x, gw, flip=flip, algorithm=algorithm, n_threads=n_threads)
     return ConvGrads(gx, gw, gb)
+
+
+def _conv_grad_input(p, gy, weight, gx, *, flip, algorithm, n_threads):
+    """grad_input of the convolution ``p`` into ``gx`` (shape (N, C_in, *p.input_shape)).
+
+    Needs only the input's shape (in ``p``), never the input itself, so the transposed
+    convolution (which is this computation) calls it directly. ``gy`` is C-contiguous with
+    shape ``p.output_array_shape``; ``algorithm`` is resolved (not 'auto').
+    """
+    ndim = p.ndim
+    w5 = _to5d(_prepare_weight(weight, flip, ndim), ndim)
+    if algorithm == "direct":
+        _k.direct_backward_input(_to5d(gy, ndim), w5, _to5d(gx, ndim), p.groups, _geom(p),
+                                 n_threads)
+    elif algorithm == "implicit" and _grad_input_as_forward(p):
+        _grad_input_by_forward_conv(p, gy, w5, gx, n_threads)
+    else:
+        _im2col_grad_input(p, gy.reshape(p.batch, p.out_channels, -1), w5, _to5d(gx, ndim),
+                           _geom(p), n_threads)
+
+
+def _conv_grad_weight(p, gy, x, gw, *, flip, algorithm, n_threads):
+    """grad_weight of the convolution ``p`` into the zeroed ``gw`` (shape of the weight, as
+    passed: with ``flip`` the kernel-order gradient is flipped back). ``gy`` C-contiguous."""
+    ndim = p.ndim
+    x5 = _to5d(np.ascontiguousarray(x), ndim)
+    target = np.zeros_like(gw) if flip else gw
+    gw5 = _to5d(target, ndim)
+    if algorithm == "direct":
+        _k.direct_backward_weight(_to5d(gy, ndim), x5, gw5, p.groups, _geom(p), n_threads)
+    elif _weight_grad_variant(p) is not None:
+        _padded_weight_grad(p, gy.reshape(p.batch, p.out_channels, -1), x5, gw5,
+                            _weight_grad_variant(p), n_threads)
+    else:
+        _im2col_grad_weight(p, gy.reshape(p.batch, p.out_channels, -1), x5, gw5, _geom(p),
+                            n_threads)
+    if flip:
+        gw[...] = target[(Ellipsis,) + (slice(None, None, -1),) * ndim]
 
 
 def _grad_input_as_forward(p: _validate.ConvParams) -> bool:
@@ -443,42 +468,56 @@ def _grad_input_by_forward_conv(p, gy, w5, gx, n_threads):
                   flip=False, algorithm="auto", num_threads=n_threads, out=gx, ndim=ndim)
 
 
-def _weight_grad_padded(p: _validate.ConvParams) -> bool:
-    """Stride-1 weight gradients whose channel tiles fill run on the direct kernel."""
-    ob, npx = _k.direct_tile_shape(p.dtype == np.float32)
+def _weight_grad_variant(p: _validate.ConvParams):
+    """The direct micro-kernel variant (narrow: bool) for the stride-1 padded weight gradient
+    (output channels on the lanes, input channels broadcast) that wastes the least of its
+    tiles, or None when neither fills its channel tiles at least half (then im2col runs)."""
+    if any(st != 1 for st in p.stride):
+        return None
     cog, cig = p.out_channels // p.groups, p.in_channels // p.groups
-    return (all(st == 1 for st in p.stride)
-            and cog / (-(-cog // ob) * ob) >= CHANNEL_TILE_MIN_USEFUL
-            and cig / (-(-cig // npx) * npx) >= CHANNEL_TILE_MIN_USEFUL)
+    best, best_useful = None, 0.0
+    for narrow in (False, True):
+        ob, npx = _k.direct_tile_shape(p.dtype == np.float32, narrow)
+        lanes, broadcasts = cog / (-(-cog // ob) * ob), cig / (-(-cig // npx) * npx)
+        if min(lanes, broadcasts) >= CHANNEL_TILE_MIN_USEFUL \
+                and lanes * broadcasts > best_useful:
+            best, best_useful = narrow, lanes * broadcasts
+    return best
 
 
-def _padded_weight_grad(p, gy3, x5, gw5, n_threads):
+def _padded_weight_grad(p, gy3, x5, gw5, narrow, n_threads):
     G, N = p.groups, p.batch
     cog, cig = p.out_channels // G, p.in_channels // G
-    ob, npx = _k.direct_tile_shape(p.dtype == np.float32)
+    ob, npx = _k.direct_tile_shape(p.dtype == np.float32, narrow)
     pg = _PaddedGrid.of(p)
     grid, out, plane = pg.grid, pg.out, pg.plane
     image_stride = p.in_channels * plane
-    # flat grid position of every output, and of every tap relative to it
-    positions = ((np.arange(out[0])[:, None, None] * grid[1]
-                  + np.arange(out[1])[None, :, None]) * grid[2]
-                 + np.arange(out[2])[None, None, :]).ravel()
-    Q = int(positions[-1]) + 1
+    # last flat grid position of an output + 1: the reduction length
+    Q = ((out[0] - 1) * grid[1] + out[1] - 1) * grid[2] + out[2]
     shifts = pg.shifts()
     npan = -(-cog // ob)
     gy_grid = np.zeros((N, G, npan, Q, ob), dtype=p.dtype)
-    gy5 = np.zeros((N, G, npan * ob, gy3.shape[2]), dtype=p.dtype)
-    gy5[:, :, :cog] = gy3.reshape(N, G, cog, -1)
-    gy_grid[:, :, :, positions, :] = gy5.reshape(N, G, npan, ob, -1).transpose(0, 1, 2, 4, 3)
+    # the outputs on the grid, as a strided (N, G, npan, ob, *out) view of gy_grid: one
+    # strided copy per channel panel (a fancy-indexed scatter was 3-5x slower than the kernel)
+    item = p.dtype.itemsize
+    n_s, g_s = G * npan * Q * ob * item, npan * Q * ob * item
+    gy_groups = gy3.reshape((N, G, cog) + out)
+    for pan in range(npan):
+        chans = min(ob, cog - pan * ob)
+        view = np.lib.stride_tricks.as_strided(
+            gy_grid[:, :, pan], shape=(N, G, chans) + out,
+            strides=(n_s, g_s, item, grid[1] * grid[2] * ob * item, grid[2] * ob * item,
+                     ob * item), writeable=True)
+        view[...] = gy_groups[:, :, pan * ob:pan * ob + chans]
     # the last channel block may read up to NP planes past the last channel (dropped rows)
     flat = pg.padded_input(x5, npx * plane + Q + int(shifts[-1]))
     _k.padded_weight_grad(flat, image_stride, gy_grid.ravel(), Q, shifts,
                           np.arange(KC, dtype=np.intp), gw5.reshape(p.out_channels, cig, -1), G, N,
                           plane, np.empty((n_threads, npx * ob), p.dtype),
-                          np.empty((n_threads, npx * ob), np.float64), KC, n_threads)
+                          np.empty((n_threads, npx * ob), np.float64), KC, narrow, n_threads)
 
 
-def _im2col_backward(p, gy3, x5, w5, gx5, gw5, g, n_threads):
+def _im2col_grad_input(p, gy3, w5, gx5, g, n_threads):
     G = p.groups
     cog = p.out_channels // G
     T = int(np.prod(p.kernel_size))
@@ -486,32 +525,38 @@ def _im2col_backward(p, gy3, x5, w5, gx5, gw5, g, n_threads):
     P = gy3.shape[2]
     mr, nr = _k.tile_shape(p.dtype == np.float32)
     size = p.dtype.itemsize
-    if gx5 is not None:
-        a = _pack_panels(w5.reshape(G, cog, kg).transpose(0, 2, 1), mr)
-        # Input channels per work item: a multiple of MR giving at least GRAD_INPUT_ROWS rows
-        # of W^T, so each packed grad_y block feeds enough GEMM work.
-        cig = p.in_channels // G
-        channel_block = min(-(-cig // mr), max(1, -(-GRAD_INPUT_ROWS // (mr * T)))) * mr
-        rows = channel_block * T
-        block = _pixel_block(nr, (rows + cog + 1) * size, P,
-                             p.batch * G * -(-cig // channel_block), n_threads, L2_BYTES)
-        work = np.empty((n_threads, (cog + rows + 1) * block), dtype=p.dtype)
-        _k.gemm_backward_input(gy3, a, gx5, G, g, block, channel_block, work, KC, n_threads)
-    if gw5 is not None and _weight_grad_padded(p):
-        _padded_weight_grad(p, gy3, x5, gw5, n_threads)
-        gw5 = None
-    if gw5 is not None:
-        block = min(P, WEIGHT_GRAD_BLOCK)
-        cog_pad = -(-cog // mr) * mr
-        kg_pad = -(-kg // nr) * nr
-        pieces = p.batch * -(-P // block)
-        chunk_bytes = G * cog_pad * kg_pad * size
-        chunks = max(1, min(pieces, MAX_WEIGHT_CHUNKS, PARTIAL_BYTES // chunk_bytes))
-        partial = np.zeros((chunks, G, cog_pad, kg_pad), dtype=p.dtype)
-        work = np.empty((n_threads, (cog_pad + kg_pad + 1) * block), dtype=p.dtype)
-        _k.gemm_backward_weight(gy3, x5, partial, G, g, block, work, n_threads)
-        total = partial[0] if chunks == 1 else partial.sum(axis=0)
-        gw5[...] = total[:, :cog, :kg].reshape(gw5.shape)
+    a = _pack_panels(w5.reshape(G, cog, kg).transpose(0, 2, 1), mr)
+    # Input channels per work item: a multiple of MR giving at least GRAD_INPUT_ROWS rows
+    # of W^T, so each packed grad_y block feeds enough GEMM work.
+    cig = p.in_channels // G
+    channel_block = min(-(-cig // mr), max(1, -(-GRAD_INPUT_ROWS // (mr * T)))) * mr
+    rows = channel_block * T
+    # col2im adds each block's taps into the input in block order, so the block size must
+    # not depend on the thread count (bitwise identical results): balance for a fixed count
+    block = _pixel_block(nr, (rows + cog + 1) * size, P,
+                         p.batch * G * -(-cig // channel_block), COL2IM_BALANCE_THREADS,
+                         L2_BYTES)
+    work = np.empty((n_threads, (cog + rows + 1) * block), dtype=p.dtype)
+    _k.gemm_backward_input(gy3, a, gx5, G, g, block, channel_block, work, KC, n_threads)
+
+
+def _im2col_grad_weight(p, gy3, x5, gw5, g, n_threads):
+    G = p.groups
+    cog = p.out_channels // G
+    kg = (p.in_channels // G) * int(np.prod(p.kernel_size))
+    P = gy3.shape[2]
+    mr, nr = _k.tile_shape(p.dtype == np.float32)
+    block = min(P, WEIGHT_GRAD_BLOCK)
+    cog_pad = -(-cog // mr) * mr
+    kg_pad = -(-kg // nr) * nr
+    pieces = p.batch * -(-P // block)
+    chunk_bytes = G * cog_pad * kg_pad * p.dtype.itemsize
+    chunks = max(1, min(pieces, MAX_WEIGHT_CHUNKS, PARTIAL_BYTES // chunk_bytes))
+    partial = np.zeros((chunks, G, cog_pad, kg_pad), dtype=p.dtype)
+    work = np.empty((n_threads, (cog_pad + kg_pad + 1) * block), dtype=p.dtype)
+    _k.gemm_backward_weight(gy3, x5, partial, G, g, block, work, n_threads)
+    total = partial[0] if chunks == 1 else partial.sum(axis=0)
+    gw5[...] = total[:, :cog, :kg].reshape(gw5.shape)
 
 
 def conv2d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, flip=False,

@@ -529,8 +529,8 @@ def padded_forward(const floating[::1] x_padded, Py_ssize_t image_stride,
 cdef void _padded_weight_item(const floating* x_first, Py_ssize_t image_stride,
                               const floating* gy_first, Py_ssize_t gy_image, Py_ssize_t N,
                               Py_ssize_t Q, Py_ssize_t plane, const Py_ssize_t* ident,
-                              Py_ssize_t OB, Py_ssize_t NP, Py_ssize_t KC, floating* ctile,
-                              double* acc) noexcept nogil:
+                              Py_ssize_t OB, Py_ssize_t NP, Py_ssize_t KC, bint narrow,
+                              floating* ctile, double* acc) noexcept nogil:
     """grad_w for NP input channels x OB output channels at one tap (stride 1).
 
     The direct micro-kernel runs with the roles turned: output channels along the lanes come
@@ -546,8 +546,12 @@ cdef void _padded_weight_item(const floating* x_first, Py_ssize_t image_stride,
         q0 = 0
         while q0 < Q:
             kc = KC if Q - q0 > KC else Q - q0
-            _ukrb(kc, gy_first + n * gy_image + q0 * OB, x_first + n * image_stride + q0,
-                  ident, plane, ctile, OB)
+            if narrow:
+                _ukrn(kc, gy_first + n * gy_image + q0 * OB, x_first + n * image_stride + q0,
+                      ident, plane, ctile, OB)
+            else:
+                _ukrb(kc, gy_first + n * gy_image + q0 * OB, x_first + n * image_stride + q0,
+                      ident, plane, ctile, OB)
             q0 = q0 + KC
         for l in range(NP * OB):
             acc[l] += ctile[l]
@@ -558,7 +562,7 @@ def padded_weight_grad(const floating[::1] x_padded, Py_ssize_t image_stride,
                        const Py_ssize_t[::1] ident, floating[:, :, ::1] grad_w,
                        Py_ssize_t groups, Py_ssize_t batch, Py_ssize_t plane,
                        floating[:, ::1] tiles, double[:, ::1] accs, Py_ssize_t KC,
-                       int num_threads):
+                       bint narrow, int num_threads):
     """grad_w (C_out, C_in/groups, T) for a stride-1 convolution, without lowering.
 
     x_padded : as for :func:`padded_forward`, with NP extra planes of slack at the end.
@@ -566,6 +570,7 @@ def padded_weight_grad(const floating[::1] x_padded, Py_ssize_t image_stride,
         output positions and past C_out_g.
     shifts : (T,) flat offset of each tap on the grid; ident : arange(KC).
     tiles, accs : (num_threads, NP*OB) scratch (working precision and double).
+    narrow : use the narrow direct micro-kernel (its OB x NP tile; see direct_tile_shape).
     Work items are (group, tap, block of NP input channels, panel of OB output channels); each
     weight is reduced by one item in a fixed order, so any thread count gives the same bits.
     """
@@ -578,11 +583,11 @@ def padded_weight_grad(const floating[::1] x_padded, Py_ssize_t image_stride,
     cdef const Py_ssize_t* sp = &shifts[0]
     cdef const Py_ssize_t* ip = &ident[0]
     if floating is float:
-        OB = cyconv_ob_f32
-        NP = cyconv_np_f32
+        OB = cyconv_obn_f32 if narrow else cyconv_ob_f32
+        NP = cyconv_npn_f32 if narrow else cyconv_np_f32
     else:
-        OB = cyconv_ob_f64
-        NP = cyconv_np_f64
+        OB = cyconv_obn_f64 if narrow else cyconv_ob_f64
+        NP = cyconv_npn_f64 if narrow else cyconv_np_f64
     npan = (cog + OB - 1) // OB
     ncb = (cig + NP - 1) // NP
     items = groups * T * ncb * npan
@@ -595,7 +600,8 @@ def padded_weight_grad(const floating[::1] x_padded, Py_ssize_t image_stride,
             pan = item % npan
             _padded_weight_item(xp + (gi * cig + cb * NP) * plane + sp[tap], image_stride,
                                 gp + ((gi * npan + pan) * Q) * OB, groups * npan * Q * OB,
-                                batch, Q, plane, ip, OB, NP, KC, &tiles[tid, 0], &accs[tid, 0])
+                                batch, Q, plane, ip, OB, NP, KC, narrow, &tiles[tid, 0],
+                                &accs[tid, 0])
             for p in range(NP):
                 ci = cb * NP + p
                 if ci >= cig:

@@ -1,0 +1,198 @@
+"""Public transposed convolutions (a.k.a. fractionally strided convolution, "deconvolution").
+
+A transposed convolution is the gradient of a convolution with respect to its input, so it
+runs on the convolution's own kernels: the forward pass is that convolution's grad_input
+(col2im GEMM, direct scatter, or for stride 1 a forward convolution with the flipped,
+channel-swapped kernel), its grad_input is a forward convolution of grad_output with the same
+weight, and its grad_weight is the convolution's weight gradient with the roles of the input
+and grad_output swapped. The weight array is used as is: its (C_in, C_out/groups) axes are the
+(C_out, C_in/groups) axes of that convolution.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _threads, _validate, conv as _conv
+from ._kernels import _conv as _k
+from ._validate import ConvGrads
+
+
+def _conv_input_view(a: np.ndarray, tp: _validate.ConvTransposeParams) -> np.ndarray:
+    """The part of an output-shaped array that the underlying convolution's input covers
+    (all of it unless output_padding reaches past the full scatter)."""
+    return a[(Ellipsis,) + tuple(slice(0, s) for s in tp.conv.input_shape)]
+
+
+def _resolve(algorithm, cp, n_threads) -> str:
+    algorithm = _conv._check_algorithm(algorithm)
+    return _conv._auto(cp, n_threads) if algorithm == "auto" else algorithm
+
+
+def _conv_transpose_forward(x, weight, bias, *, stride, padding, output_padding, groups,
+                            dilation, flip, algorithm, num_threads, ndim):
+    tp = _validate.conv_transpose_params(x, weight, bias, stride=stride, padding=padding,
+                                         output_padding=output_padding, dilation=dilation,
+                                         groups=groups, ndim=ndim)
+    flip = _validate.check_bool(flip, "flip")
+    n_threads = _threads.resolve(num_threads)
+    cp = tp.conv
+    algorithm = _resolve(algorithm, cp, n_threads)
+    trimmed = any(tp.trailing_zeros)
+    y = (np.zeros if trimmed else np.empty)(tp.output_array_shape, dtype=tp.dtype)
+    if tp.batch == 0:
+        return y
+    if min(cp.input_shape) >= 1:
+        target = np.empty((tp.batch, tp.out_channels) + cp.input_shape, tp.dtype) if trimmed else y
+        _conv._conv_grad_input(cp, np.ascontiguousarray(x), weight, target, flip=flip,
+                               algorithm=algorithm, n_threads=n_threads)
+        if trimmed:
+            _conv_input_view(y, tp)[...] = target
+    if bias is not None:
+        y += np.asarray(bias).reshape((1, -1) + (1,) * ndim)
+    return y
+
+
+def _conv_transpose_backward(grad_output, x, weight, *, stride, padding, output_padding, groups,
+                             dilation, flip, need, algorithm, num_threads, ndim):
+    tp = _validate.conv_transpose_params(x, weight, None, stride=stride, padding=padding,
+                                         output_padding=output_padding, dilation=dilation,
+                                         groups=groups, ndim=ndim)
+    flip = _validate.check_bool(flip, "flip")
+    need = _validate.check_need(need)
+    gy = _validate.check_grad_output(grad_output, tp.output_array_shape, tp.dtype)
+    n_threads = _threads.resolve(num_threads)
+    cp = tp.conv
+    algorithm = _resolve(algorithm, cp, n_threads)
+    gx = np.zeros(np.shape(x), dtype=tp.dtype) if "input" in need else None
+    gw = np.zeros(np.shape(weight), dtype=tp.dtype) if "weight" in need else None
+    gb = np.zeros(tp.out_channels, dtype=tp.dtype) if "bias" in need else None
+    if tp.batch == 0:
+        return ConvGrads(gx, gw, gb)
+    gy = np.ascontiguousarray(gy)
+    if gb is not None:
+        _k.bias_grad(gy.reshape(tp.batch, tp.out_channels, -1), gb, n_threads)
+    if min(cp.input_shape) < 1:  # every output lies past the full scatter: no x dependence
+        return ConvGrads(gx, gw, gb)
+    # the output elements past the full scatter do not depend on x or the weight
+    gy_conv = np.ascontiguousarray(_conv_input_view(gy, tp))
+    if gx is not None:
+        # grad_input = the convolution of grad_output with the same weight
+        _conv._conv_forward(gy_conv, weight, None, stride=cp.stride, padding=cp.padding,
+                            dilation=cp.dilation, groups=cp.groups, flip=flip,
+                            algorithm=algorithm, num_threads=n_threads, out=gx, ndim=ndim)
+    if gw is not None:
+        # the convolution's weight gradient with x as its grad_output, grad_output as its input
+        _conv._conv_grad_weight(cp, np.ascontiguousarray(x), gy_conv, gw, flip=flip,
+                                algorithm=algorithm, n_threads=n_threads)
+    return ConvGrads(gx, gw, gb)
+
+
+_FORWARD_DOC = """{n}-D transposed convolution, as ``torch.nn.functional.conv_transpose{n}d``.
+
+    The gradient of :func:`conv{n}d` with respect to its input, plus a bias: with the same
+    ``weight``, stride, padding, dilation and groups, ``conv_transpose{n}d(g, weight)`` equals
+    ``conv{n}d_backward(g, x, weight).grad_input`` for an ``x`` of the output's size.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C_in, {spatial}), float32 or float64
+    weight : ndarray, shape (C_in, C_out/groups, {kernel}), same dtype as x
+    bias : ndarray, shape (C_out,), optional
+    stride, dilation : int or tuple of {n} ints
+    padding : int, tuple of {n} ints, or {n} per-side pairs ``(lo, hi)``
+        Elements removed from each side of the full output (strings are rejected).
+    output_padding : int or tuple of {n} ints
+        Elements added at the end of each dim to pick one of the ``stride`` output sizes that
+        convolve down to the input's size; each must be smaller than the stride or the dilation.
+    groups : int
+        C_in and C_out split into ``groups`` independent transposed convolutions.
+    flip : bool
+        Reverse the kernel in every spatial dim first (the transpose of a true convolution).
+    algorithm : {{'auto', 'direct', 'im2col', 'implicit'}}
+        The algorithm of the underlying convolution's input gradient (see :func:`conv2d`).
+    num_threads : int, optional
+
+    Returns
+    -------
+    y : ndarray, shape (N, C_out, {out})
+        Per dim ``out = (in-1)*stride - pad_lo - pad_hi + dilation*(k-1) + output_padding + 1``.
+    """
+
+_BACKWARD_DOC = """Gradients of :func:`conv_transpose{n}d` with respect to x, weight and bias.
+
+    grad_input is a forward :func:`conv{n}d` of grad_output with the same weight; grad_weight
+    is the convolution's weight gradient with x and grad_output in swapped roles.
+
+    Parameters
+    ----------
+    grad_output : ndarray, shape (N, C_out, {out})
+    x, weight, stride, padding, output_padding, groups, dilation, flip, algorithm, num_threads
+        As given to :func:`conv_transpose{n}d`.
+    need : tuple of {{'input', 'weight', 'bias'}}
+        Which gradients to compute; the others come back as None.
+
+    Returns
+    -------
+    ConvGrads
+        ``(grad_input (N, C_in, {spatial}), grad_weight (C_in, C_out/groups, {kernel}),
+        grad_bias (C_out,))``.
+    """
+
+
+def conv_transpose1d(x, weight, bias=None, *, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1, flip=False, algorithm="auto", num_threads=None):
+    return _conv_transpose_forward(x, weight, bias, stride=stride, padding=padding,
+                                   output_padding=output_padding, groups=groups,
+                                   dilation=dilation, flip=flip, algorithm=algorithm,
+                                   num_threads=num_threads, ndim=1)
+
+
+def conv_transpose2d(x, weight, bias=None, *, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1, flip=False, algorithm="auto", num_threads=None):
+    return _conv_transpose_forward(x, weight, bias, stride=stride, padding=padding,
+                                   output_padding=output_padding, groups=groups,
+                                   dilation=dilation, flip=flip, algorithm=algorithm,
+                                   num_threads=num_threads, ndim=2)
+
+
+def conv_transpose3d(x, weight, bias=None, *, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1, flip=False, algorithm="auto", num_threads=None):
+    return _conv_transpose_forward(x, weight, bias, stride=stride, padding=padding,
+                                   output_padding=output_padding, groups=groups,
+                                   dilation=dilation, flip=flip, algorithm=algorithm,
+                                   num_threads=num_threads, ndim=3)
+
+
+def conv_transpose1d_backward(grad_output, x, weight, *, stride=1, padding=0, output_padding=0,
+                              groups=1, dilation=1, flip=False, need=("input", "weight", "bias"),
+                              algorithm="auto", num_threads=None):
+    return _conv_transpose_backward(grad_output, x, weight, stride=stride, padding=padding,
+                                    output_padding=output_padding, groups=groups,
+                                    dilation=dilation, flip=flip, need=need, algorithm=algorithm,
+                                    num_threads=num_threads, ndim=1)
+
+
+def conv_transpose2d_backward(grad_output, x, weight, *, stride=1, padding=0, output_padding=0,
+                              groups=1, dilation=1, flip=False, need=("input", "weight", "bias"),
+                              algorithm="auto", num_threads=None):
+    return _conv_transpose_backward(grad_output, x, weight, stride=stride, padding=padding,
+                                    output_padding=output_padding, groups=groups,
+                                    dilation=dilation, flip=flip, need=need, algorithm=algorithm,
+                                    num_threads=num_threads, ndim=2)
+
+
+def conv_transpose3d_backward(grad_output, x, weight, *, stride=1, padding=0, output_padding=0,
+                              groups=1, dilation=1, flip=False, need=("input", "weight", "bias"),
+                              algorithm="auto", num_threads=None):
+    return _conv_transpose_backward(grad_output, x, weight, stride=stride, padding=padding,
+                                    output_padding=output_padding, groups=groups,
+                                    dilation=dilation, flip=flip, need=need, algorithm=algorithm,
+                                    num_threads=num_threads, ndim=3)
+
+
+for _n, _spatial, _kernel, _out in ((1, "L", "k", "L_out"), (2, "H, W", "kH, kW", "H_out, W_out"),
+                                    (3, "D, H, W", "kD, kH, kW", "D_out, H_out, W_out")):
+    _fmt = dict(n=_n, spatial=_spatial, kernel=_kernel, out=_out)
+    globals()[f"conv_transpose{_n}d"].__doc__ = _FORWARD_DOC.format(**_fmt)
+    globals()[f"conv_transpose{_n}d_backward"].__doc__ = _BACKWARD_DOC.format(**_fmt)
+del _n, _spatial, _kernel, _out, _fmt
