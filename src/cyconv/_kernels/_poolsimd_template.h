@@ -169,19 +169,17 @@ TGT static void CYP(cyconv_pool_spread)(ptrdiff_t w, ptrdiff_t s, ptrdiff_t p,
             CYP_STORE(gx + iw + L, hi);
         }
         if (iw < w) {
-            if (w >= 2 * L) {
-                /* the last block overlaps the previous one: same values written again */
-                iw = w - 2 * L;
-                CYP(cyp_spread2_block)(iw, p, kw, sh, &lo, &hi);
+            /* the last, partial block (sh is padded, so it is computed whole): a whole
+             * vector where it fits, then the rest through a temporary */
+            CYP(cyp_spread2_block)(iw, p, kw, sh, &lo, &hi);
+            if (iw + L <= w) {
                 CYP_STORE(gx + iw, lo);
-                CYP_STORE(gx + iw + L, hi);
-            } else {
-                T lanes[2 * L];
-                CYP(cyp_spread2_block)(iw, p, kw, sh, &lo, &hi);
-                CYP_STORE(lanes, lo);
-                CYP_STORE(lanes + L, hi);
-                memcpy(gx, lanes, (size_t)w * sizeof(T));
+                lo = hi;
+                iw += L;
             }
+            T lanes[L];
+            CYP_STORE(lanes, lo);
+            memcpy(gx + iw, lanes, (size_t)(w - iw) * sizeof(T));
         }
         return;
     }
