@@ -65,8 +65,8 @@ TGT static void CYP(cyconv_pool_vreduce)(int op, ptrdiff_t n, const T* src,
 
 /* The "horizontal" half: out[j] = reduce_{t < kw} buf[j*s + t*dw] for j < n, divided by
  * vfac * div[j] for the average (op 0, div != NULL). buf must be readable 2*L elements past
- * the last tap (the caller pads it), so whole vectors are loaded; only the store of the last,
- * partial vector goes through a temporary. */
+ * the last tap of output n - 1 (the caller pads it), so whole vectors are loaded; only the
+ * store of the last, partial vector goes through a temporary. */
 TGT static void CYP(cyconv_pool_hreduce)(int op, ptrdiff_t n, ptrdiff_t s,
                                                    ptrdiff_t kw, ptrdiff_t dw,
                                                    const T* restrict buf,
@@ -89,8 +89,8 @@ TGT static void CYP(cyconv_pool_hreduce)(int op, ptrdiff_t n, ptrdiff_t s,
             for (ptrdiff_t t = 1; t < kw; t++)
                 acc = CYP_COMBINE(op, acc, CYP_LOAD(buf + j + t * dw));
         } else {
-            T lanes[L];
-            for (ptrdiff_t l = 0; l < L; l++) {
+            T lanes[L] = {0};
+            for (ptrdiff_t l = 0; l < L && j + l < n; l++) {
                 const T* p = buf + (j + l) * s;
                 T a = p[0];
                 for (ptrdiff_t t = 1; t < kw; t++)
