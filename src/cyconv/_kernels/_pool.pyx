@@ -493,7 +493,7 @@ def forward_scratch_length(Window w):
     """Scratch elements per thread for avg_forward and values-only extremum_forward."""
     if _wide_window(&w):
         return w.W + 2 * w.OW
-    return _sep_buffer_length(&w) + w.OW
+    return _sep_buffer_length(&w) + w.OW + CYCONV_POOL_LANES
 
 
 def avg_backward_scratch_length(Window w):
@@ -567,6 +567,9 @@ cdef void _separable_plane(const floating* xp, floating* yp, const Window* w, in
     if op == SEP_SUM:
         for ow in range(w.OW):
             div[ow] = <floating>_avg_factor(ow, w.SW, w.PW, w.KW, w.W, w.QW, count_include_pad)
+        if not wide:
+            # whole-vector loads past the row's end divide by one
+            _fill(div + w.OW, CYCONV_POOL_LANES, <floating>1)
     for od in range(w.OD):
         sd = od * w.SD - w.PD
         _taps(sd, w.KD, w.DD, w.D, &ad, &bd)

@@ -16,6 +16,7 @@
 
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
 #define CYCONV_POOL_X86 1
+#include <immintrin.h>
 #else
 #define CYCONV_POOL_X86 0
 #endif
@@ -28,6 +29,7 @@ typedef int32_t cyconv_vif32_avx512 __attribute__((vector_size(64)));
 #define IT cyconv_vif32_avx512
 #define L 16
 #define SFX f32_avx512
+#define STOREN(p, v, n) _mm512_mask_storeu_ps((p), (__mmask16)((1u << (n)) - 1), (__m512)(v))
 #define TGT __attribute__((target("avx512f")))
 #define EVEN {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30}
 #define ODD {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31}
@@ -39,6 +41,7 @@ typedef int32_t cyconv_vif32_avx512 __attribute__((vector_size(64)));
 #undef IT
 #undef L
 #undef SFX
+#undef STOREN
 #undef TGT
 #undef EVEN
 #undef ODD
@@ -54,6 +57,7 @@ typedef int64_t cyconv_vif64_avx512 __attribute__((vector_size(64)));
 #define IT cyconv_vif64_avx512
 #define L 8
 #define SFX f64_avx512
+#define STOREN(p, v, n) _mm512_mask_storeu_pd((p), (__mmask8)((1u << (n)) - 1), (__m512d)(v))
 #define TGT __attribute__((target("avx512f")))
 #define EVEN {0, 2, 4, 6, 8, 10, 12, 14}
 #define ODD {1, 3, 5, 7, 9, 11, 13, 15}
@@ -65,6 +69,7 @@ typedef int64_t cyconv_vif64_avx512 __attribute__((vector_size(64)));
 #undef IT
 #undef L
 #undef SFX
+#undef STOREN
 #undef TGT
 #undef EVEN
 #undef ODD
@@ -80,6 +85,7 @@ typedef int32_t cyconv_vif32_avx2 __attribute__((vector_size(32)));
 #define IT cyconv_vif32_avx2
 #define L 8
 #define SFX f32_avx2
+#define STOREN(p, v, n) _mm256_maskstore_ps((p), _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)), (__m256)(v))
 #define TGT __attribute__((target("avx2")))
 #define EVEN {0, 2, 4, 6, 8, 10, 12, 14}
 #define ODD {1, 3, 5, 7, 9, 11, 13, 15}
@@ -91,6 +97,7 @@ typedef int32_t cyconv_vif32_avx2 __attribute__((vector_size(32)));
 #undef IT
 #undef L
 #undef SFX
+#undef STOREN
 #undef TGT
 #undef EVEN
 #undef ODD
@@ -106,6 +113,7 @@ typedef int64_t cyconv_vif64_avx2 __attribute__((vector_size(32)));
 #define IT cyconv_vif64_avx2
 #define L 4
 #define SFX f64_avx2
+#define STOREN(p, v, n) _mm256_maskstore_pd((p), _mm256_cmpgt_epi64(_mm256_set1_epi64x((long long)(n)), _mm256_setr_epi64x(0, 1, 2, 3)), (__m256d)(v))
 #define TGT __attribute__((target("avx2")))
 #define EVEN {0, 2, 4, 6}
 #define ODD {1, 3, 5, 7}
@@ -117,6 +125,7 @@ typedef int64_t cyconv_vif64_avx2 __attribute__((vector_size(32)));
 #undef IT
 #undef L
 #undef SFX
+#undef STOREN
 #undef TGT
 #undef EVEN
 #undef ODD
@@ -131,6 +140,8 @@ typedef int32_t cyconv_vif32_generic __attribute__((vector_size(16)));
 #define IT cyconv_vif32_generic
 #define L 4
 #define SFX f32_generic
+#define STOREN(p, v, n) do { T* d_ = (p); VT v_ = (v);                                     \
+    for (ptrdiff_t i_ = 0; i_ < (n); i_++) d_[i_] = v_[i_]; } while (0)
 #define TGT 
 #define EVEN {0, 2, 4, 6}
 #define ODD {1, 3, 5, 7}
@@ -142,6 +153,7 @@ typedef int32_t cyconv_vif32_generic __attribute__((vector_size(16)));
 #undef IT
 #undef L
 #undef SFX
+#undef STOREN
 #undef TGT
 #undef EVEN
 #undef ODD
@@ -155,6 +167,8 @@ typedef int64_t cyconv_vif64_generic __attribute__((vector_size(16)));
 #define IT cyconv_vif64_generic
 #define L 2
 #define SFX f64_generic
+#define STOREN(p, v, n) do { T* d_ = (p); VT v_ = (v);                                     \
+    for (ptrdiff_t i_ = 0; i_ < (n); i_++) d_[i_] = v_[i_]; } while (0)
 #define TGT 
 #define EVEN {0, 2}
 #define ODD {1, 3}
@@ -166,6 +180,7 @@ typedef int64_t cyconv_vif64_generic __attribute__((vector_size(16)));
 #undef IT
 #undef L
 #undef SFX
+#undef STOREN
 #undef TGT
 #undef EVEN
 #undef ODD

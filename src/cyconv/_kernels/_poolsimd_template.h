@@ -1,7 +1,7 @@
 /* One (element type, ISA) instance of the separable pooling row kernels, included by
  * _poolsimd.h with T (float/double), VT (float vector of the ISA's width), IT (integer vector
  * of the same shape), L (lanes), SFX (name suffix), TGT (target attribute) and the shuffle
- * masks EVEN, ODD, ILO, IHI defined.
+ * masks EVEN, ODD, ILO, IHI and STOREN(p, v, n) (store the first 0 < n < L lanes) defined.
  *
  * GCC vector extensions at the ISA's native width, compiled with an explicit target
  * attribute (target_clones would leave GCC 12 scalarizing the vector compares). Stride 2
@@ -64,9 +64,9 @@ TGT static void CYP(cyconv_pool_vreduce)(int op, ptrdiff_t n, const T* src,
 }
 
 /* The "horizontal" half: out[j] = reduce_{t < kw} buf[j*s + t*dw] for j < n, divided by
- * vfac * div[j] for the average (op 0, div != NULL). buf must be readable 2*L elements past
- * the last tap of output n - 1 (the caller pads it), so whole vectors are loaded; only the
- * store of the last, partial vector goes through a temporary. */
+ * vfac * div[j] for the average (op 0, div != NULL, readable and nonzero up to the next
+ * multiple of L). buf must be readable 2*L elements past the last tap of output n - 1 (the
+ * caller pads it), so whole vectors are loaded; the last, partial vector is a masked store. */
 TGT static void CYP(cyconv_pool_hreduce)(int op, ptrdiff_t n, ptrdiff_t s,
                                                    ptrdiff_t kw, ptrdiff_t dw,
                                                    const T* restrict buf,
@@ -99,25 +99,12 @@ TGT static void CYP(cyconv_pool_hreduce)(int op, ptrdiff_t n, ptrdiff_t s,
             }
             acc = CYP_LOAD(lanes);
         }
-        if (div != NULL) {
-            VT d;
-            if (j + L <= n) {
-                d = CYP_LOAD(div + j);
-            } else {
-                T lanes[L];
-                for (ptrdiff_t l = 0; l < L; l++)
-                    lanes[l] = j + l < n ? div[j + l] : (T)1;
-                d = CYP_LOAD(lanes);
-            }
-            acc = acc / (d * vfac);
-        }
-        if (j + L <= n) {
+        if (div != NULL)
+            acc = acc / (CYP_LOAD(div + j) * vfac);   /* div is padded with ones */
+        if (j + L <= n)
             CYP_STORE(out + j, acc);
-        } else {
-            T lanes[L];
-            CYP_STORE(lanes, acc);
-            memcpy(out + j, lanes, (size_t)(n - j) * sizeof(T));
-        }
+        else
+            STOREN(out + j, acc, n - j);
     }
 }
 
@@ -170,16 +157,15 @@ TGT static void CYP(cyconv_pool_spread)(ptrdiff_t w, ptrdiff_t s, ptrdiff_t p,
         }
         if (iw < w) {
             /* the last, partial block (sh is padded, so it is computed whole): a whole
-             * vector where it fits, then the rest through a temporary */
+             * vector where it fits, then a masked store */
             CYP(cyp_spread2_block)(iw, p, kw, sh, &lo, &hi);
             if (iw + L <= w) {
                 CYP_STORE(gx + iw, lo);
                 lo = hi;
                 iw += L;
             }
-            T lanes[L];
-            CYP_STORE(lanes, lo);
-            memcpy(gx + iw, lanes, (size_t)(w - iw) * sizeof(T));
+            if (iw < w)
+                STOREN(gx + iw, lo, w - iw);
         }
         return;
     }
