@@ -269,6 +269,9 @@ def test_kernels_are_generic_over_spatial_dims(ndim, shape, k, s, p, d, cm):
         yr, idxr = rf(x, k, s, p, d, ceil_mode=cm, return_indices=True)
         np.testing.assert_array_equal(y, yr)
         np.testing.assert_array_equal(idx, idxr)
+        # values only: the separable row kernels, depth rows included in the vertical pass
+        np.testing.assert_array_equal(_pool._extremum(x, k, s, p, d, cm, False, None, ndim, largest),
+                                      yr)
         gy = _data(y.shape, np.float64, seed=10)
         g = _pool._extremum_backward(gy, x, k, s, p, d, cm, None, None, ndim, largest)
         np.testing.assert_array_equal(g, rb(gy, x, k, s, p, d, ceil_mode=cm))
