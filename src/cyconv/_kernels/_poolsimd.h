@@ -31,10 +31,10 @@ typedef int32_t cyconv_vif32_avx512 __attribute__((vector_size(64)));
 #define SFX f32_avx512
 #define STOREN(p, v, n) _mm512_mask_storeu_ps((p), (__mmask16)((1u << (n)) - 1), (__m512)(v))
 #define TGT __attribute__((target("avx512f")))
-#define EVEN {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30}
-#define ODD {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31}
-#define ILO {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23}
-#define IHI {8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31}
+#define EVEN 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30
+#define ODD 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31
+#define ILO 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23
+#define IHI 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31
 #include "_poolsimd_template.h"
 #undef T
 #undef VT
@@ -59,10 +59,10 @@ typedef int64_t cyconv_vif64_avx512 __attribute__((vector_size(64)));
 #define SFX f64_avx512
 #define STOREN(p, v, n) _mm512_mask_storeu_pd((p), (__mmask8)((1u << (n)) - 1), (__m512d)(v))
 #define TGT __attribute__((target("avx512f")))
-#define EVEN {0, 2, 4, 6, 8, 10, 12, 14}
-#define ODD {1, 3, 5, 7, 9, 11, 13, 15}
-#define ILO {0, 8, 1, 9, 2, 10, 3, 11}
-#define IHI {4, 12, 5, 13, 6, 14, 7, 15}
+#define EVEN 0, 2, 4, 6, 8, 10, 12, 14
+#define ODD 1, 3, 5, 7, 9, 11, 13, 15
+#define ILO 0, 8, 1, 9, 2, 10, 3, 11
+#define IHI 4, 12, 5, 13, 6, 14, 7, 15
 #include "_poolsimd_template.h"
 #undef T
 #undef VT
@@ -87,10 +87,10 @@ typedef int32_t cyconv_vif32_avx2 __attribute__((vector_size(32)));
 #define SFX f32_avx2
 #define STOREN(p, v, n) _mm256_maskstore_ps((p), _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)), (__m256)(v))
 #define TGT __attribute__((target("avx2")))
-#define EVEN {0, 2, 4, 6, 8, 10, 12, 14}
-#define ODD {1, 3, 5, 7, 9, 11, 13, 15}
-#define ILO {0, 8, 1, 9, 2, 10, 3, 11}
-#define IHI {4, 12, 5, 13, 6, 14, 7, 15}
+#define EVEN 0, 2, 4, 6, 8, 10, 12, 14
+#define ODD 1, 3, 5, 7, 9, 11, 13, 15
+#define ILO 0, 8, 1, 9, 2, 10, 3, 11
+#define IHI 4, 12, 5, 13, 6, 14, 7, 15
 #include "_poolsimd_template.h"
 #undef T
 #undef VT
@@ -115,10 +115,10 @@ typedef int64_t cyconv_vif64_avx2 __attribute__((vector_size(32)));
 #define SFX f64_avx2
 #define STOREN(p, v, n) _mm256_maskstore_pd((p), _mm256_cmpgt_epi64(_mm256_set1_epi64x((long long)(n)), _mm256_setr_epi64x(0, 1, 2, 3)), (__m256d)(v))
 #define TGT __attribute__((target("avx2")))
-#define EVEN {0, 2, 4, 6}
-#define ODD {1, 3, 5, 7}
-#define ILO {0, 4, 1, 5}
-#define IHI {2, 6, 3, 7}
+#define EVEN 0, 2, 4, 6
+#define ODD 1, 3, 5, 7
+#define ILO 0, 4, 1, 5
+#define IHI 2, 6, 3, 7
 #include "_poolsimd_template.h"
 #undef T
 #undef VT
@@ -143,10 +143,10 @@ typedef int32_t cyconv_vif32_generic __attribute__((vector_size(16)));
 #define STOREN(p, v, n) do { T* d_ = (p); VT v_ = (v);                                     \
     for (ptrdiff_t i_ = 0; i_ < (n); i_++) d_[i_] = v_[i_]; } while (0)
 #define TGT 
-#define EVEN {0, 2, 4, 6}
-#define ODD {1, 3, 5, 7}
-#define ILO {0, 4, 1, 5}
-#define IHI {2, 6, 3, 7}
+#define EVEN 0, 2, 4, 6
+#define ODD 1, 3, 5, 7
+#define ILO 0, 4, 1, 5
+#define IHI 2, 6, 3, 7
 #include "_poolsimd_template.h"
 #undef T
 #undef VT
@@ -170,10 +170,10 @@ typedef int64_t cyconv_vif64_generic __attribute__((vector_size(16)));
 #define STOREN(p, v, n) do { T* d_ = (p); VT v_ = (v);                                     \
     for (ptrdiff_t i_ = 0; i_ < (n); i_++) d_[i_] = v_[i_]; } while (0)
 #define TGT 
-#define EVEN {0, 2}
-#define ODD {1, 3}
-#define ILO {0, 2}
-#define IHI {1, 3}
+#define EVEN 0, 2
+#define ODD 1, 3
+#define ILO 0, 2
+#define IHI 1, 3
 #include "_poolsimd_template.h"
 #undef T
 #undef VT

@@ -1,7 +1,8 @@
 /* One (element type, ISA) instance of the separable pooling row kernels, included by
  * _poolsimd.h with T (float/double), VT (float vector of the ISA's width), IT (integer vector
  * of the same shape), L (lanes), SFX (name suffix), TGT (target attribute) and the shuffle
- * masks EVEN, ODD, ILO, IHI and STOREN(p, v, n) (store the first 0 < n < L lanes) defined.
+ * index lists EVEN, ODD, ILO, IHI and STOREN(p, v, n) (store the first 0 < n < L lanes)
+ * defined.
  *
  * GCC vector extensions at the ISA's native width, compiled with an explicit target
  * attribute (target_clones would leave GCC 12 scalarizing the vector compares). Stride 2
@@ -14,6 +15,11 @@
 
 /* Helpers are macros (statement expressions): no 64-byte vector crosses a function
  * boundary, so there is no ABI question between the clones. */
+#if defined(__clang__)
+#define CYP_SHUF(a, b, idx) __builtin_shufflevector((a), (b), idx)
+#else
+#define CYP_SHUF(a, b, idx) __builtin_shuffle((a), (b), (IT){idx})
+#endif
 #define CYP_LOAD(p) ({ VT v_; memcpy(&v_, (p), sizeof v_); v_; })
 #define CYP_STORE(p, v) do { VT s_ = (v); memcpy((p), &s_, sizeof s_); } while (0)
 #define CYP_BLEND(a, b, take) ((VT)(((IT)(a) & ~(IT)(take)) | ((IT)(b) & (IT)(take))))
@@ -73,16 +79,15 @@ TGT static void CYP(cyconv_pool_hreduce)(int op, ptrdiff_t n, ptrdiff_t s,
                                                    const T* restrict div, T vfac,
                                                    T* restrict out)
 {
-    const IT even = EVEN;
     for (ptrdiff_t j = 0; j < n; j += L) {
         VT acc;
         if (s == 2) {
             const T* p = buf + 2 * j;
-            acc = __builtin_shuffle(CYP_LOAD(p), CYP_LOAD(p + L), even);
+            acc = CYP_SHUF(CYP_LOAD(p), CYP_LOAD(p + L), EVEN);
             for (ptrdiff_t t = 1; t < kw; t++) {
                 const T* q = p + t * dw;
-                acc = CYP_COMBINE(op, acc, __builtin_shuffle(CYP_LOAD(q),
-                                                                  CYP_LOAD(q + L), even));
+                acc = CYP_COMBINE(op, acc, CYP_SHUF(CYP_LOAD(q), CYP_LOAD(q + L),
+                                                         EVEN));
             }
         } else if (s == 1) {
             acc = CYP_LOAD(buf + j);
@@ -126,7 +131,6 @@ TGT static void CYP(cyconv_pool_shares)(ptrdiff_t n, const T* restrict gy,
 static inline __attribute__((always_inline)) TGT void CYP(cyp_spread2_block)(
     ptrdiff_t iw0, ptrdiff_t p, ptrdiff_t kw, const T* sh, VT* lo, VT* hi)
 {
-    const IT ilo = ILO, ihi = IHI;
     VT half[2];
     for (int c = 0; c < 2; c++) {
         ptrdiff_t r = (iw0 + c + p) & 1, q = (iw0 + c + p) >> 1;
@@ -135,8 +139,8 @@ static inline __attribute__((always_inline)) TGT void CYP(cyp_spread2_block)(
             a += CYP_LOAD(sh + q - u);
         half[c] = a;
     }
-    *lo = __builtin_shuffle(half[0], half[1], ilo);
-    *hi = __builtin_shuffle(half[0], half[1], ihi);
+    *lo = CYP_SHUF(half[0], half[1], ILO);
+    *hi = CYP_SHUF(half[0], half[1], IHI);
 }
 
 /* gx[iw] = sum over the windows covering input column iw of their shares, for iw < w:
@@ -200,7 +204,6 @@ static inline __attribute__((always_inline)) TGT void CYP(cyp_route2_block)(
     const T* gy, T* gx, ptrdiff_t gsd, ptrdiff_t gsh)
 {
     const VT g = CYP_LOAD(gy + j);
-    const IT even = EVEN, odd = ODD, ilo = ILO, ihi = IHI;
     VT best = {0};
     IT at = {0};
     IT tap = {0};
@@ -210,7 +213,7 @@ static inline __attribute__((always_inline)) TGT void CYP(cyp_route2_block)(
         for (ptrdiff_t b = 0; b < nh; b++) {
             const T* p = src + a * sd + b * sh + 2 * j;
             VT v0 = CYP_LOAD(p), v1 = CYP_LOAD(p + L);
-            VT e = __builtin_shuffle(v0, v1, even), o = __builtin_shuffle(v0, v1, odd);
+            VT e = CYP_SHUF(v0, v1, EVEN), o = CYP_SHUF(v0, v1, ODD);
             if (first) {
                 best = e;
                 first = 0;
@@ -234,7 +237,7 @@ static inline __attribute__((always_inline)) TGT void CYP(cyp_route2_block)(
             VT o = CYP_BLEND(zero, g, (IT)(at == tap));
             tap += one;
             T* q = gx + a * gsd + b * gsh + 2 * j;
-            VT lo = __builtin_shuffle(e, o, ilo), hi = __builtin_shuffle(e, o, ihi);
+            VT lo = CYP_SHUF(e, o, ILO), hi = CYP_SHUF(e, o, IHI);
             CYP_STORE(q, lo);
             CYP_STORE(q + L, hi);
         }
@@ -278,6 +281,7 @@ TGT static void CYP(cyconv_pool_route2)(int op, ptrdiff_t n, const T* src,
 }
 
 #undef CYP_LOAD
+#undef CYP_SHUF
 #undef CYP_STORE
 #undef CYP_BLEND
 #undef CYP_TAKES
