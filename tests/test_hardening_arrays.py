@@ -78,8 +78,8 @@ def _with_indices(name, params):
     """Max/min backward: also the variant that takes the forward's indices."""
     if name.endswith("_backward") and ("max_pool" in name or "min_pool" in name):
         forward = getattr(cyconv, name[:-len("_backward")])
-        kw = {k: v for k, v in params.items() if k not in ("grad_output", "x", "kernel_size")}
-        _, idx = forward(params["x"], params["kernel_size"], return_indices=True, **kw)
+        kw = {k: v for k, v in params.items() if k != "grad_output"}
+        _, idx = forward(return_indices=True, **kw)
         return [params, dict(params, indices=idx)]
     return [params]
 
@@ -97,9 +97,8 @@ def test_array_forms_give_the_contiguous_result(name, form):
             # indices of the first image are only valid for the first image's values
             contiguous["x"] = odd["x"] = np.broadcast_to(params["x"][:1], params["x"].shape)
             odd["indices"] = contiguous["indices"] = getattr(cyconv, name[:-9])(
-                contiguous["x"], params["kernel_size"], return_indices=True,
-                **{k: v for k, v in params.items()
-                   if k not in ("grad_output", "x", "kernel_size", "indices")})[1]
+                x=contiguous["x"], return_indices=True,
+                **{k: v for k, v in params.items() if k not in ("grad_output", "x", "indices")})[1]
         got = as_arrays(fn(**dict(params, **odd)))
         want = as_arrays(fn(**dict(params, **contiguous)))
         for g, w in zip(got, want, strict=True):

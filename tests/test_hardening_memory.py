@@ -10,6 +10,7 @@ import pytest
 import cyconv
 from cyconv import conv as conv_module
 from cyconv import pool as pool_module
+from cyconv import adaptive_pool as adaptive_pool_module
 
 from hardening_ops import CASES, OPS, as_arrays, call
 
@@ -138,6 +139,7 @@ def test_every_allocation_failure_is_a_clean_memory_error(name, monkeypatch):
         with monkeypatch.context() as patch:
             patch.setattr(conv_module, "np", fake)
             patch.setattr(pool_module, "np", fake)
+            patch.setattr(adaptive_pool_module, "np", fake)
             try:
                 got = as_arrays(call(name, np.float32))
             except MemoryError:

@@ -511,10 +511,18 @@ def _padded_weight_grad(p, gy3, x5, gw5, narrow, n_threads):
         view[...] = gy_groups[:, :, pan * ob:pan * ob + chans]
     # the last channel block may read up to NP planes past the last channel (dropped rows)
     flat = pg.padded_input(x5, npx * plane + Q + int(shifts[-1]))
+    # taps per work item: all of them (grad_y streamed once per item) unless that leaves
+    # fewer than two items per thread; the blocking does not change any result bit
+    T = len(shifts)
+    blocks = G * npan * -(-cig // npx)
+    tap_block = T
+    while tap_block > 1 and blocks * -(-T // tap_block) < 2 * n_threads:
+        tap_block = -(-tap_block // 2)
     _k.padded_weight_grad(flat, image_stride, gy_grid.ravel(), Q, shifts,
                           np.arange(KC, dtype=np.intp), gw5.reshape(p.out_channels, cig, -1), G, N,
-                          plane, np.empty((n_threads, npx * ob), p.dtype),
-                          np.empty((n_threads, npx * ob), np.float64), KC, narrow, n_threads)
+                          plane, tap_block, np.empty((n_threads, tap_block * npx * ob), p.dtype),
+                          np.empty((n_threads, tap_block * npx * ob), np.float64), KC, narrow,
+                          n_threads)
 
 
 def _im2col_grad_input(p, gy3, w5, gx5, g, n_threads):
@@ -635,7 +643,8 @@ def conv1d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, f
     stride, dilation : int or (int,)
     padding : int, (int,), ((left, right),), 'valid', 'same', 'full' or 'causal'
         'causal' pads ``dilation*(k-1)`` zeros on the left only, so ``y[..., t]`` depends on
-        ``x[..., :t+1]`` alone. 'same' with an even kernel puts the extra element at the end.
+        ``x[..., :t+1]`` alone. 'same' with an even kernel puts the extra element at the end;
+        ``numpy.convolve`` puts it at the start (``((k//2, (k-1)//2),)`` reproduces it).
     groups, flip, algorithm, num_threads
         As :func:`conv2d`; ``flip=True`` matches ``numpy.convolve`` for one channel.
     out : ndarray, shape (N, C_out, L_out), optional
@@ -661,7 +670,9 @@ def conv3d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, f
     bias : ndarray, shape (C_out,), optional
     stride, padding, dilation, groups, flip, algorithm, num_threads
         As :func:`conv2d`, with three entries per tuple (per-side pairs: three pairs).
-        ``flip=True`` matches ``scipy.signal.convolve`` for one channel.
+        ``flip=True`` matches ``scipy.signal.convolve`` for one channel (``flip=False``
+        ``scipy.signal.correlate``); for 'same' with an even kernel SciPy pads the start
+        more, which per-side pairs ``(k//2, (k-1)//2)`` reproduce.
     out : ndarray, shape (N, C_out, D_out, H_out, W_out), optional
 
     Returns

@@ -434,7 +434,7 @@ def avg_backward(const floating[:, :, :, :, ::1] grad_y, floating[:, :, :, :, ::
                  Window w, bint count_include_pad, floating[:, ::1] work, int num_threads):
     """grad_x = gradient of average pooling.
 
-    work : (num_threads, avg_backward_scratch_length(w)) scratch.
+    work : (num_threads, avg_backward_scratch_length(w)) scratch, zero-filled.
     """
     cdef Py_ssize_t planes = grad_x.shape[0] * grad_x.shape[1]
     cdef Py_ssize_t in_plane = w.D * w.H * w.W, out_plane = w.OD * w.OH * w.OW
@@ -630,7 +630,8 @@ cdef void _avg_backward_separable(const floating* gy, floating* gx, const Window
     cdef floating total
     cdef floating vfac
     cdef bint first
-    _fill(scratch, slen, <floating>0)
+    # scratch arrives zeroed (avg_backward's contract) and only shares[0:OW] is ever
+    # written, so the padding around the shares stays zero for every plane
     for ow in range(w.OW):
         div[ow] = <floating>_avg_factor(ow, w.SW, w.PW, w.KW, w.W, w.QW, count_include_pad)
     for idd in range(w.D):

@@ -29,6 +29,7 @@ typedef int32_t cyconv_vif32_avx512 __attribute__((vector_size(64)));
 #define IT cyconv_vif32_avx512
 #define L 16
 #define SFX f32_avx512
+#define LOADN(p, n) ((VT)_mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1), (p)))
 #define STOREN(p, v, n) _mm512_mask_storeu_ps((p), (__mmask16)((1u << (n)) - 1), (__m512)(v))
 #define TGT __attribute__((target("avx512f")))
 #define EVEN 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30
@@ -42,6 +43,7 @@ typedef int32_t cyconv_vif32_avx512 __attribute__((vector_size(64)));
 #undef L
 #undef SFX
 #undef STOREN
+#undef LOADN
 #undef TGT
 #undef EVEN
 #undef ODD
@@ -57,6 +59,7 @@ typedef int64_t cyconv_vif64_avx512 __attribute__((vector_size(64)));
 #define IT cyconv_vif64_avx512
 #define L 8
 #define SFX f64_avx512
+#define LOADN(p, n) ((VT)_mm512_maskz_loadu_pd((__mmask8)((1u << (n)) - 1), (p)))
 #define STOREN(p, v, n) _mm512_mask_storeu_pd((p), (__mmask8)((1u << (n)) - 1), (__m512d)(v))
 #define TGT __attribute__((target("avx512f")))
 #define EVEN 0, 2, 4, 6, 8, 10, 12, 14
@@ -70,6 +73,7 @@ typedef int64_t cyconv_vif64_avx512 __attribute__((vector_size(64)));
 #undef L
 #undef SFX
 #undef STOREN
+#undef LOADN
 #undef TGT
 #undef EVEN
 #undef ODD
@@ -85,6 +89,7 @@ typedef int32_t cyconv_vif32_avx2 __attribute__((vector_size(32)));
 #define IT cyconv_vif32_avx2
 #define L 8
 #define SFX f32_avx2
+#define LOADN(p, n) ((VT)_mm256_maskload_ps((p), _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))))
 #define STOREN(p, v, n) _mm256_maskstore_ps((p), _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)), (__m256)(v))
 #define TGT __attribute__((target("avx2")))
 #define EVEN 0, 2, 4, 6, 8, 10, 12, 14
@@ -98,6 +103,7 @@ typedef int32_t cyconv_vif32_avx2 __attribute__((vector_size(32)));
 #undef L
 #undef SFX
 #undef STOREN
+#undef LOADN
 #undef TGT
 #undef EVEN
 #undef ODD
@@ -113,6 +119,7 @@ typedef int64_t cyconv_vif64_avx2 __attribute__((vector_size(32)));
 #define IT cyconv_vif64_avx2
 #define L 4
 #define SFX f64_avx2
+#define LOADN(p, n) ((VT)_mm256_maskload_pd((p), _mm256_cmpgt_epi64(_mm256_set1_epi64x((long long)(n)), _mm256_setr_epi64x(0, 1, 2, 3))))
 #define STOREN(p, v, n) _mm256_maskstore_pd((p), _mm256_cmpgt_epi64(_mm256_set1_epi64x((long long)(n)), _mm256_setr_epi64x(0, 1, 2, 3)), (__m256d)(v))
 #define TGT __attribute__((target("avx2")))
 #define EVEN 0, 2, 4, 6
@@ -126,6 +133,7 @@ typedef int64_t cyconv_vif64_avx2 __attribute__((vector_size(32)));
 #undef L
 #undef SFX
 #undef STOREN
+#undef LOADN
 #undef TGT
 #undef EVEN
 #undef ODD
@@ -140,6 +148,9 @@ typedef int32_t cyconv_vif32_generic __attribute__((vector_size(16)));
 #define IT cyconv_vif32_generic
 #define L 4
 #define SFX f32_generic
+#define LOADN(p, n) ({ const T* s_ = (p); VT v_ = {0};                                    \
+    for (ptrdiff_t i_ = 0; i_ < (n); i_++) { v_[i_] = s_[i_]; }                               \
+    v_; })
 #define STOREN(p, v, n) do { T* d_ = (p); VT v_ = (v);                                     \
     for (ptrdiff_t i_ = 0; i_ < (n); i_++) d_[i_] = v_[i_]; } while (0)
 #define TGT 
@@ -154,6 +165,7 @@ typedef int32_t cyconv_vif32_generic __attribute__((vector_size(16)));
 #undef L
 #undef SFX
 #undef STOREN
+#undef LOADN
 #undef TGT
 #undef EVEN
 #undef ODD
@@ -167,6 +179,9 @@ typedef int64_t cyconv_vif64_generic __attribute__((vector_size(16)));
 #define IT cyconv_vif64_generic
 #define L 2
 #define SFX f64_generic
+#define LOADN(p, n) ({ const T* s_ = (p); VT v_ = {0};                                    \
+    for (ptrdiff_t i_ = 0; i_ < (n); i_++) { v_[i_] = s_[i_]; }                               \
+    v_; })
 #define STOREN(p, v, n) do { T* d_ = (p); VT v_ = (v);                                     \
     for (ptrdiff_t i_ = 0; i_ < (n); i_++) d_[i_] = v_[i_]; } while (0)
 #define TGT 
@@ -181,6 +196,7 @@ typedef int64_t cyconv_vif64_generic __attribute__((vector_size(16)));
 #undef L
 #undef SFX
 #undef STOREN
+#undef LOADN
 #undef TGT
 #undef EVEN
 #undef ODD

@@ -1,8 +1,8 @@
 /* One (element type, ISA) instance of the separable pooling row kernels, included by
  * _poolsimd.h with T (float/double), VT (float vector of the ISA's width), IT (integer vector
  * of the same shape), L (lanes), SFX (name suffix), TGT (target attribute) and the shuffle
- * index lists EVEN, ODD, ILO, IHI and STOREN(p, v, n) (store the first 0 < n < L lanes)
- * defined.
+ * index lists EVEN, ODD, ILO, IHI, STOREN(p, v, n) (store the first 0 < n < L lanes) and
+ * LOADN(p, n) (load them, the other lanes zero, no access past p + n) defined.
  *
  * GCC vector extensions at the ISA's native width, compiled with an explicit target
  * attribute (target_clones would leave GCC 12 scalarizing the vector compares). Stride 2
@@ -57,15 +57,17 @@ TGT static void CYP(cyconv_pool_vreduce)(int op, ptrdiff_t n, const T* src,
             }
         CYP_STORE(out + i, acc);
     }
-    for (; i < n; i++) {
-        T acc = src[i];
+    if (i < n) {
+        /* the tail (and whole rows shorter than a vector, e.g. global pooling): one masked
+         * vector; the lanes past the row are never stored */
+        VT acc = LOADN(src + i, n - i);
         int first = 1;
         for (ptrdiff_t a = 0; a < nd; a++)
             for (ptrdiff_t b = 0; b < nh; b++) {
                 if (first) { first = 0; continue; }
-                acc = CYP(cyp_combine1)(op, acc, src[a * sd + b * sh + i]);
+                acc = CYP_COMBINE(op, acc, LOADN(src + a * sd + b * sh + i, n - i));
             }
-        out[i] = acc;
+        STOREN(out + i, acc, n - i);
     }
 }
 
@@ -145,8 +147,8 @@ static inline __attribute__((always_inline)) TGT void CYP(cyp_spread2_block)(
 
 /* gx[iw] = sum over the windows covering input column iw of their shares, for iw < w:
  * gx[iw] = sum_{t < kw, (iw + p - t) % s == 0} sh[(iw + p - t) / s]. sh is zero-padded so
- * every index read (from -kw to w + 2*L + p) is valid. Each gx element is written once,
- * with no zeroing pass and no read-modify-write of gx. */
+ * every index read (from -kw to w + 2*L + p) is valid. For strides 1 and 2 each gx element
+ * is written once, with no zeroing pass and no read-modify-write of gx. */
 TGT static void CYP(cyconv_pool_spread)(ptrdiff_t w, ptrdiff_t s, ptrdiff_t p,
                                                   ptrdiff_t kw, const T* restrict sh,
                                                   T* restrict gx)
@@ -181,15 +183,21 @@ TGT static void CYP(cyconv_pool_spread)(ptrdiff_t w, ptrdiff_t s, ptrdiff_t p,
             CYP_STORE(gx + iw, a);
         }
     }
+    if (iw < w && s > 2) {
+        /* other strides: each window adds its share to its columns (the row is in L1) */
+        for (ptrdiff_t i = iw; i < w; i++)
+            gx[i] = 0;
+        for (ptrdiff_t q = 0, start = -p; start < w; q++, start += s) {
+            ptrdiff_t lo = start > iw ? start : iw, hi = start + kw < w ? start + kw : w;
+            for (ptrdiff_t i = lo; i < hi; i++)
+                gx[i] += sh[q];
+        }
+        return;
+    }
     for (; iw < w; iw++) {
         T a = 0;
-        for (ptrdiff_t t = 0; t < kw; t++) {
-            ptrdiff_t k = iw + p - t;
-            /* floor division, so taps left of the row land on the zero padding */
-            ptrdiff_t q = k >= 0 ? k / s : -((-k + s - 1) / s);
-            if (q * s == k)
-                a += sh[q];
-        }
+        for (ptrdiff_t t = 0; t < kw; t++)
+            a += sh[iw + p - t];   /* the tail of stride 1 */
         gx[iw] = a;
     }
 }
