@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import cyconv
+from cyconv import _bench
 from cyconv import reference as ref
 
 DTYPES = [np.float32, np.float64]
@@ -141,6 +142,21 @@ def test_ties_and_nan(ndim):
     np.testing.assert_array_equal(idx, idxr)
     np.testing.assert_array_equal(y, yr)
     assert idx.reshape(-1)[0] == 2  # the last NaN of the window wins
+
+
+def test_benchmark_numpy_competitors_compute_the_same_ops():
+    """The pure-NumPy approaches timed by the benchmark rows are right (checked against the
+    reference, so their times are of a real implementation)."""
+    x1, x3 = _data((2, 3, 20), np.float64), _data((1, 2, 4, 6, 8), np.float64)
+    np.testing.assert_array_equal(_bench.numpy_pool_nd(x1, 2, 2, reduce=np.max),
+                                  ref.max_pool1d(x1, 2, 2))
+    np.testing.assert_allclose(_bench.numpy_pool_nd(x3, 2, 2, reduce=np.mean),
+                               ref.avg_pool3d(x3, 2, 2), rtol=1e-13)
+    for x, out in ((_data((2, 3, 14, 13), np.float64), (7, 5)), (x1, 30), (x3, (3, None, 5))):
+        fn = getattr(ref, f"adaptive_avg_pool{x.ndim - 2}d")
+        np.testing.assert_allclose(_bench.numpy_adaptive_avg_pool(x, out), fn(x, out), rtol=1e-12)
+    np.testing.assert_allclose(_bench.numpy_global_avg_pool(x3, keepdims=True),
+                               ref.global_avg_pool(x3, keepdims=True), rtol=1e-13)
 
 
 def test_empty_batch_and_validation():

@@ -6,6 +6,7 @@ the machine's absolute speed drifts.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import statistics
 import time
@@ -208,6 +209,32 @@ def numpy_global_avg_pool(x, keepdims=False):
     return x.mean(axis=tuple(range(2, x.ndim)), keepdims=keepdims)
 
 
+def numpy_pool_nd(x, kernel_size, stride=None, *, reduce):
+    """Max (``reduce=np.max``) or average (``np.mean``) pooling with any number of spatial
+    dims and no padding: the strided window view reduced over the window axes."""
+    nd = x.ndim - 2
+    _, win = _numpy_windows(x, (kernel_size,) * nd, stride=stride or kernel_size, padding=0,
+                            dilation=1)
+    return reduce(win, axis=tuple(range(2 + nd, 2 + 2 * nd)))
+
+
+def numpy_adaptive_avg_pool(x, output_size):
+    """Adaptive average pooling, one spatial dim at a time: each bin's sum is the difference
+    of a cumulative sum at the bin's end and start (bins may overlap), then one division."""
+    total = x.astype(np.float64)
+    count = np.ones((1,) * x.ndim)
+    out = _shapes.adaptive_output_shape(x.shape[2:], output_size)
+    for axis, (size, o) in enumerate(zip(x.shape[2:], out), start=2):
+        starts, ends = _shapes.adaptive_bins(size, o)
+        cum = np.cumsum(total, axis=axis)
+        cum = np.concatenate([np.zeros_like(np.take(cum, [0], axis=axis)), cum], axis=axis)
+        total = np.take(cum, ends, axis=axis) - np.take(cum, starts, axis=axis)
+        shape = [1] * x.ndim
+        shape[axis] = o
+        count = count * (np.array(ends) - np.array(starts)).reshape(shape)
+    return (total / count).astype(x.dtype)
+
+
 def numpy_avg_pool2d(x, kernel_size, stride=None, padding=0):
     stride = stride or kernel_size
     xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
@@ -392,7 +419,9 @@ def pool_implementations(case: PoolCase, num_threads: int, *, include_slow: bool
     if include_slow:
         rf, rb = getattr(reference, name), getattr(reference, name + "_backward")
         nf = {"max": numpy_max_pool2d, "avg": numpy_avg_pool2d,
-              "global_avg": numpy_global_avg_pool}.get(case.op)
+              "global_avg": numpy_global_avg_pool, "adaptive_avg": numpy_adaptive_avg_pool,
+              "max1d": functools.partial(numpy_pool_nd, reduce=np.max),
+              "avg3d": functools.partial(numpy_pool_nd, reduce=np.mean)}.get(case.op)
 
         def ref_fb():
             rf(x, **case.kwargs)
