@@ -29,6 +29,9 @@ CASES = [
     ((7, 1, 3, 5, 2), 1),
     ((1, 2, 6, 5, 4), (4, 1, 1)),
     ((2, 1, 2, 3, 9), (3, 4, 5)),
+    # bins with rows of >= 16 columns go through the vector run helpers
+    ((2, 3, 70), 3),
+    ((1, 2, 5, 41), (2, 2)),
 ]
 
 
@@ -211,14 +214,53 @@ def test_ties_and_nan(module, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [5, 8, 31, 32, 49, 200, 1000])
+def test_max_rule_on_runs_of_any_length(n, dtype):
+    """Global max (whole plane as one run) and wide adaptive bins with many ties, NaNs and
+    zeros of both signs: the vector helpers keep the scalar rule exactly."""
+    rng = np.random.default_rng(n)
+    planes = 40
+    x = rng.integers(-2, 3, size=(planes, n)).astype(dtype)  # many ties
+    x[rng.random(x.shape) < 0.2] = -0.0
+    x[5:10] = 0.0
+    x[6, ::3] = -0.0
+    x[11:14] = 7.0
+    nan_rows = rng.random(planes) < 0.3
+    x[nan_rows, rng.integers(0, n, planes)[nan_rows]] = np.nan
+    x[20, [0, n // 2, n - 1]] = np.nan
+    x[21, 0] = np.nan
+    x = x.reshape(4, planes // 4, n)
+    for module in (cyconv, ref):
+        y, idx = module.global_max_pool(x, return_indices=True)
+        yr, idxr = ref.global_max_pool(x, return_indices=True)
+        np.testing.assert_array_equal(idx, idxr)
+        np.testing.assert_array_equal(y, yr)
+    flat = x.reshape(planes, n)
+    for p in range(planes):  # the rule, independently of both implementations
+        row = flat[p]
+        expect = np.flatnonzero(np.isnan(row))[-1] if np.isnan(row).any() else np.argmax(row)
+        assert idx.reshape(-1)[p] == expect
+    out = max(1, n // 20)
+    y, idx = cyconv.adaptive_max_pool1d(x, out, return_indices=True)
+    yr, idxr = ref.adaptive_max_pool1d(x, out, return_indices=True)
+    np.testing.assert_array_equal(idx, idxr)
+    np.testing.assert_array_equal(y, yr)
+    gy = _data(y.shape, dtype, seed=2)
+    np.testing.assert_array_equal(cyconv.adaptive_max_pool1d_backward(gy, x, out),
+                                  ref.adaptive_max_pool1d_backward(gy, x, out))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_thread_count_does_not_change_results(dtype):
-    x = _data((3, 5, 17, 23), dtype, seed=4)
+    x = _data((3, 50, 17, 23), dtype, seed=4)  # 150 planes: several chunks of global pooling
     outs = []
     for n in (1, 2, 3):
         y, idx = cyconv.adaptive_max_pool2d(x, (5, 7), return_indices=True, num_threads=n)
         a = cyconv.adaptive_avg_pool2d(x, (6, 30), num_threads=n)
         g = cyconv.global_avg_pool(x, num_threads=n)
-        outs.append([y, idx, a, g,
+        gm, gidx = cyconv.global_max_pool(x, return_indices=True, num_threads=n)
+        outs.append([y, idx, a, g, gm, gidx,
+                     cyconv.global_max_pool_backward(gm, x, num_threads=n),
                      cyconv.adaptive_max_pool2d_backward(y, x, (5, 7), num_threads=n),
                      cyconv.adaptive_avg_pool2d_backward(a, x, (6, 30), num_threads=n),
                      cyconv.global_avg_pool_backward(g, x, num_threads=n)])

@@ -12,6 +12,11 @@ import numbers
 from typing import Sequence
 
 PADDING_STRINGS = ("valid", "same", "full", "causal")
+# Largest accepted stride, padding, dilation, kernel size and padded extent (elements). The
+# kernels index in Py_ssize_t (64-bit); each flat index they form is a sum of a few terms
+# bounded by the padded extent, so this cap keeps every one of them far from overflow while
+# no array that fits in memory comes near it.
+MAX_EXTENT = 2**60
 
 
 def _is_int(value) -> bool:
@@ -37,6 +42,8 @@ def normalize_tuple(value, ndim: int, name: str, *, minimum: int = 1) -> tuple:
     if any(v < minimum for v in values):
         kind = "positive" if minimum == 1 else f">= {minimum}"
         raise ValueError(f"{name} must be {kind}, got {value!r}")
+    if any(v > MAX_EXTENT for v in values):
+        raise ValueError(f"{name} must be at most 2**60, got {value!r}")
     return values
 
 
@@ -88,9 +95,19 @@ def resolve_padding(padding, kernel_size: Sequence[int], dilation: Sequence[int]
             pairs.append((int(p[0]), int(p[1])))
         if any(v < 0 for pair in pairs for v in pair):
             raise ValueError(f"{name} must be non-negative, got {padding!r}")
+        if any(v > MAX_EXTENT for pair in pairs for v in pair):
+            raise ValueError(f"{name} must be at most 2**60, got {padding!r}")
         return tuple(pairs)
     per_dim = normalize_tuple(padding, ndim, name, minimum=0)
     return tuple((p, p) for p in per_dim)
+
+
+def check_padded_extent(input_shape, padding_pairs, name: str = "padding") -> None:
+    """Raise ValueError when the zero-padded grid has more than ``MAX_EXTENT`` elements."""
+    grid = math.prod(i + lo + hi for i, (lo, hi) in zip(input_shape, padding_pairs))
+    if grid > MAX_EXTENT:
+        raise ValueError(f"{name} {tuple(padding_pairs)} on input size {tuple(input_shape)} "
+                         f"gives a padded grid of {grid} elements, more than 2**60")
 
 
 def conv_output_size(input_size: int, kernel: int, stride: int, pad: tuple, dilation: int) -> int:
@@ -128,6 +145,24 @@ def pool_output_size(input_size: int, kernel: int, stride: int, pad: tuple, dila
     else:
         out = span // stride + 1
     return out
+
+
+def pool_empty_window(input_size: int, kernel: int, stride: int, pad: tuple, dilation: int,
+                      output_size: int):
+    """Index of the first output whose window has no input element along one dim, else None.
+
+    Only a dilated window that starts in the leading padding can fall entirely into padding
+    and the gaps between its taps (with at most half a kernel of padding, an undilated window
+    always reaches the input, and every window starting inside the input holds its first tap).
+    """
+    if dilation == 1:
+        return None
+    for out in range(min(output_size, -(-pad[0] // stride))):
+        start = out * stride - pad[0]
+        first_inside = -(-(-start) // dilation)  # first tap t with start + t*dilation >= 0
+        if first_inside >= kernel or start + first_inside * dilation >= input_size:
+            return out
+    return None
 
 
 def pool_output_shape(input_shape, kernel_size, stride, padding_pairs, dilation, ceil_mode) -> tuple:

@@ -2,9 +2,9 @@
 
 Resolution order for one call: the op's ``num_threads=`` argument, then the innermost
 ``cyconv.threads(n)`` context, then ``set_num_threads(n)``, then ``OMP_NUM_THREADS``, then the
-OpenMP default (the CPUs this process may run on, as limited by threadpoolctl). The count is
-resolved here, in Python, and passed to the kernels' ``prange(num_threads=...)``. The kernels
-call no BLAS, so there is no second thread pool to oversubscribe the cores.
+OpenMP default (the CPUs this process may run on, as limited by threadpoolctl), capped at
+``MAX_THREADS``. The count is resolved here, in Python, and passed to the kernels'
+``prange(num_threads=...)``. The kernels call no BLAS, so there is no second thread pool to oversubscribe the cores.
 """
 from __future__ import annotations
 
@@ -14,6 +14,10 @@ import os
 import threading
 
 _global_threads: int | None = None
+# Upper bound on the threads one call starts. More threads than a few per CPU only add start-up
+# cost and scratch memory (one workspace row each), and asking OpenMP for hundreds of thousands
+# crashes the process when thread creation fails. Results do not depend on the count.
+MAX_THREADS = max(64, 4 * (os.cpu_count() or 1))
 _local = threading.local()
 
 
@@ -71,7 +75,7 @@ def threads(n: int):
 
 
 def resolve(num_threads) -> int:
-    """The thread count for one call."""
+    """The thread count for one call, at most ``MAX_THREADS``."""
     if num_threads is None:
-        return get_num_threads()
-    return _check(num_threads, "num_threads")
+        return min(get_num_threads(), MAX_THREADS)
+    return min(_check(num_threads, "num_threads"), MAX_THREADS)

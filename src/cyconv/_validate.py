@@ -130,6 +130,7 @@ def conv_params(x, weight, bias, *, stride, padding, dilation, groups, ndim: int
     dilation_t = _shapes.normalize_tuple(dilation, ndim, "dilation")
     in_shape = tuple(int(s) for s in x.shape[2:])
     pads = _shapes.resolve_padding(padding, kernel, dilation_t, stride_t, in_shape)
+    _shapes.check_padded_extent(in_shape, pads)
     out_shape = _shapes.conv_output_shape(in_shape, kernel, stride_t, pads, dilation_t)
     if min(out_shape) < 1:
         raise ValueError(f"output size {out_shape} is too small: input {x.shape}, weight {weight.shape}, "
@@ -157,10 +158,17 @@ def pool_params(x, kernel_size, stride, padding, dilation, ceil_mode, *, ndim: i
     for (lo, hi), k in zip(pads, kernel):
         if lo > k // 2 or hi > k // 2:
             raise ValueError(f"padding {pads} must be at most half of kernel_size {kernel} on each side")
+    _shapes.check_padded_extent(in_shape, pads)
     out_shape = _shapes.pool_output_shape(in_shape, kernel, stride_t, pads, dilation_t, ceil_mode)
     if min(out_shape) < 1:
         raise ValueError(f"output size {out_shape} is too small: input {x.shape}, kernel_size={kernel}, "
                          f"stride={stride_t}, padding={pads}, dilation={dilation_t}")
+    for dim, args in enumerate(zip(in_shape, kernel, stride_t, pads, dilation_t, out_shape)):
+        empty = _shapes.pool_empty_window(*args)
+        if empty is not None:
+            raise ValueError(f"dilation={dilation_t} with padding {pads} leaves output {empty} of "
+                             f"spatial dim {dim} a window with no input element (input {x.shape}, "
+                             f"kernel_size={kernel}): reduce the padding or the dilation")
     return PoolParams(ndim, int(n), int(c), in_shape, kernel, stride_t, pads, dilation_t, ceil_mode,
                       out_shape, x.dtype)
 

@@ -41,8 +41,11 @@ def _extremum(x, kernel_size, stride, padding, dilation, ceil_mode, return_indic
     indices = np.empty(p.output_array_shape if return_indices else (1,) * (ndim + 2), dtype=np.int64)
     if p.batch:
         row = p.output_shape[-1] + ROW_PAD
+        window = _window(p)
+        if not return_indices:
+            row = max(row, _k.forward_scratch_length(window))
         _k.extremum_forward(_to5d(np.ascontiguousarray(x), ndim), _to5d(y, ndim),
-                            _to5d(indices, ndim), return_indices, largest, _window(p),
+                            _to5d(indices, ndim), return_indices, largest, window,
                             np.empty((n_threads, row), p.dtype), np.empty((n_threads, row), np.int32),
                             n_threads)
     return (y, indices) if return_indices else y
@@ -74,9 +77,11 @@ def _avg(x, kernel_size, stride, padding, ceil_mode, count_include_pad, num_thre
     n_threads = _threads.resolve(num_threads)
     y = np.empty(p.output_array_shape, dtype=p.dtype)
     if p.batch:
-        _k.avg_forward(_to5d(np.ascontiguousarray(x), ndim), _to5d(y, ndim), _window(p),
+        window = _window(p)
+        _k.avg_forward(_to5d(np.ascontiguousarray(x), ndim), _to5d(y, ndim), window,
                        count_include_pad,
-                       np.empty((n_threads, p.output_shape[-1] + ROW_PAD), p.dtype), n_threads)
+                       np.empty((n_threads, _k.forward_scratch_length(window)), p.dtype),
+                       n_threads)
     return y
 
 
@@ -88,10 +93,11 @@ def _avg_backward(grad_output, x, kernel_size, stride, padding, ceil_mode, count
     n_threads = _threads.resolve(num_threads)
     gx = np.empty(np.shape(x), dtype=p.dtype)
     if p.batch:
-        ow = p.output_shape[-1]
-        scratch = ow + ROW_PAD + (ow - 1) * p.stride[-1] + p.kernel_size[-1]
-        _k.avg_backward(_to5d(np.ascontiguousarray(gy), ndim), _to5d(gx, ndim), _window(p),
-                        count_include_pad, np.empty((n_threads, scratch), p.dtype), n_threads)
+        window = _window(p)
+        _k.avg_backward(_to5d(np.ascontiguousarray(gy), ndim), _to5d(gx, ndim), window,
+                        count_include_pad,
+                        np.empty((n_threads, _k.avg_backward_scratch_length(window)), p.dtype),
+                        n_threads)
     return gx
 
 

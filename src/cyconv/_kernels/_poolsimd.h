@@ -1,0 +1,243 @@
+/* Separable pooling row kernels (see _poolsimd_template.h): a window reduction is an
+ * elementwise ("vertical") reduction over the kernel's input rows into an L1 row buffer, then
+ * a strided ("horizontal") reduction of that buffer; the average-pooling gradient is the
+ * transpose (the shares of the output rows covering an input row, then spread along the
+ * row); the max/min gradient of 2-wide tiling windows selects and routes in registers.
+ *
+ * Instances for AVX-512F (64-byte vectors), AVX2 (32) and a portable one (16 bytes: SSE2 on
+ * x86-64, generic code elsewhere); cyconv_pool_select_isa() points the cyconv_pool_* function
+ * pointers at the best the CPU supports, once at import.
+ */
+#ifndef CYCONV_POOLSIMD_H
+#define CYCONV_POOLSIMD_H
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#define CYCONV_POOL_X86 1
+#else
+#define CYCONV_POOL_X86 0
+#endif
+
+#if CYCONV_POOL_X86
+typedef float cyconv_vf32_avx512 __attribute__((vector_size(64)));
+typedef int32_t cyconv_vif32_avx512 __attribute__((vector_size(64)));
+#define T float
+#define VT cyconv_vf32_avx512
+#define IT cyconv_vif32_avx512
+#define L 16
+#define SFX f32_avx512
+#define TGT __attribute__((target("avx512f")))
+#define EVEN {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30}
+#define ODD {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31}
+#define ILO {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23}
+#define IHI {8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31}
+#include "_poolsimd_template.h"
+#undef T
+#undef VT
+#undef IT
+#undef L
+#undef SFX
+#undef TGT
+#undef EVEN
+#undef ODD
+#undef ILO
+#undef IHI
+#endif
+
+#if CYCONV_POOL_X86
+typedef double cyconv_vf64_avx512 __attribute__((vector_size(64)));
+typedef int64_t cyconv_vif64_avx512 __attribute__((vector_size(64)));
+#define T double
+#define VT cyconv_vf64_avx512
+#define IT cyconv_vif64_avx512
+#define L 8
+#define SFX f64_avx512
+#define TGT __attribute__((target("avx512f")))
+#define EVEN {0, 2, 4, 6, 8, 10, 12, 14}
+#define ODD {1, 3, 5, 7, 9, 11, 13, 15}
+#define ILO {0, 8, 1, 9, 2, 10, 3, 11}
+#define IHI {4, 12, 5, 13, 6, 14, 7, 15}
+#include "_poolsimd_template.h"
+#undef T
+#undef VT
+#undef IT
+#undef L
+#undef SFX
+#undef TGT
+#undef EVEN
+#undef ODD
+#undef ILO
+#undef IHI
+#endif
+
+#if CYCONV_POOL_X86
+typedef float cyconv_vf32_avx2 __attribute__((vector_size(32)));
+typedef int32_t cyconv_vif32_avx2 __attribute__((vector_size(32)));
+#define T float
+#define VT cyconv_vf32_avx2
+#define IT cyconv_vif32_avx2
+#define L 8
+#define SFX f32_avx2
+#define TGT __attribute__((target("avx2")))
+#define EVEN {0, 2, 4, 6, 8, 10, 12, 14}
+#define ODD {1, 3, 5, 7, 9, 11, 13, 15}
+#define ILO {0, 8, 1, 9, 2, 10, 3, 11}
+#define IHI {4, 12, 5, 13, 6, 14, 7, 15}
+#include "_poolsimd_template.h"
+#undef T
+#undef VT
+#undef IT
+#undef L
+#undef SFX
+#undef TGT
+#undef EVEN
+#undef ODD
+#undef ILO
+#undef IHI
+#endif
+
+#if CYCONV_POOL_X86
+typedef double cyconv_vf64_avx2 __attribute__((vector_size(32)));
+typedef int64_t cyconv_vif64_avx2 __attribute__((vector_size(32)));
+#define T double
+#define VT cyconv_vf64_avx2
+#define IT cyconv_vif64_avx2
+#define L 4
+#define SFX f64_avx2
+#define TGT __attribute__((target("avx2")))
+#define EVEN {0, 2, 4, 6}
+#define ODD {1, 3, 5, 7}
+#define ILO {0, 4, 1, 5}
+#define IHI {2, 6, 3, 7}
+#include "_poolsimd_template.h"
+#undef T
+#undef VT
+#undef IT
+#undef L
+#undef SFX
+#undef TGT
+#undef EVEN
+#undef ODD
+#undef ILO
+#undef IHI
+#endif
+
+typedef float cyconv_vf32_generic __attribute__((vector_size(16)));
+typedef int32_t cyconv_vif32_generic __attribute__((vector_size(16)));
+#define T float
+#define VT cyconv_vf32_generic
+#define IT cyconv_vif32_generic
+#define L 4
+#define SFX f32_generic
+#define TGT 
+#define EVEN {0, 2, 4, 6}
+#define ODD {1, 3, 5, 7}
+#define ILO {0, 4, 1, 5}
+#define IHI {2, 6, 3, 7}
+#include "_poolsimd_template.h"
+#undef T
+#undef VT
+#undef IT
+#undef L
+#undef SFX
+#undef TGT
+#undef EVEN
+#undef ODD
+#undef ILO
+#undef IHI
+
+typedef double cyconv_vf64_generic __attribute__((vector_size(16)));
+typedef int64_t cyconv_vif64_generic __attribute__((vector_size(16)));
+#define T double
+#define VT cyconv_vf64_generic
+#define IT cyconv_vif64_generic
+#define L 2
+#define SFX f64_generic
+#define TGT 
+#define EVEN {0, 2}
+#define ODD {1, 3}
+#define ILO {0, 2}
+#define IHI {1, 3}
+#include "_poolsimd_template.h"
+#undef T
+#undef VT
+#undef IT
+#undef L
+#undef SFX
+#undef TGT
+#undef EVEN
+#undef ODD
+#undef ILO
+#undef IHI
+
+/* lanes of the widest vector, for the scratch sizes */
+#define CYCONV_POOL_LANES 16
+
+static void (*cyconv_pool_vreduce_f32)(int op, ptrdiff_t n, const float* src, ptrdiff_t nd, ptrdiff_t sd, ptrdiff_t nh, ptrdiff_t sh, float* out) = cyconv_pool_vreduce_f32_generic;
+static void (*cyconv_pool_vreduce_f64)(int op, ptrdiff_t n, const double* src, ptrdiff_t nd, ptrdiff_t sd, ptrdiff_t nh, ptrdiff_t sh, double* out) = cyconv_pool_vreduce_f64_generic;
+static void (*cyconv_pool_hreduce_f32)(int op, ptrdiff_t n, ptrdiff_t s, ptrdiff_t kw, ptrdiff_t dw, const float* buf, const float* div, float vfac, float* out) = cyconv_pool_hreduce_f32_generic;
+static void (*cyconv_pool_hreduce_f64)(int op, ptrdiff_t n, ptrdiff_t s, ptrdiff_t kw, ptrdiff_t dw, const double* buf, const double* div, double vfac, double* out) = cyconv_pool_hreduce_f64_generic;
+static void (*cyconv_pool_shares_f32)(ptrdiff_t n, const float* gy, const float* div, float vfac, int first, float* dst) = cyconv_pool_shares_f32_generic;
+static void (*cyconv_pool_shares_f64)(ptrdiff_t n, const double* gy, const double* div, double vfac, int first, double* dst) = cyconv_pool_shares_f64_generic;
+static void (*cyconv_pool_spread_f32)(ptrdiff_t w, ptrdiff_t s, ptrdiff_t p, ptrdiff_t kw, const float* sh, float* gx) = cyconv_pool_spread_f32_generic;
+static void (*cyconv_pool_spread_f64)(ptrdiff_t w, ptrdiff_t s, ptrdiff_t p, ptrdiff_t kw, const double* sh, double* gx) = cyconv_pool_spread_f64_generic;
+static void (*cyconv_pool_route2_f32)(int op, ptrdiff_t n, const float* src, ptrdiff_t nd, ptrdiff_t sd, ptrdiff_t nh, ptrdiff_t sh, const float* gy, float* gx, ptrdiff_t gsd, ptrdiff_t gsh) = cyconv_pool_route2_f32_generic;
+static void (*cyconv_pool_route2_f64)(int op, ptrdiff_t n, const double* src, ptrdiff_t nd, ptrdiff_t sd, ptrdiff_t nh, ptrdiff_t sh, const double* gy, double* gx, ptrdiff_t gsd, ptrdiff_t gsh) = cyconv_pool_route2_f64_generic;
+
+/* Point the kernels at `isa` (2 AVX-512F, 1 AVX2, 0 portable; clipped to what the CPU
+ * supports, -1 = best); returns the ISA chosen. */
+static int cyconv_pool_select_isa(int isa)
+{
+    int best = 0;
+#if CYCONV_POOL_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f"))
+        best = 2;
+    else if (__builtin_cpu_supports("avx2"))
+        best = 1;
+#endif
+    if (isa < 0 || isa > best)
+        isa = best;
+#if CYCONV_POOL_X86
+    if (isa == 2) {
+        cyconv_pool_vreduce_f32 = cyconv_pool_vreduce_f32_avx512;
+        cyconv_pool_vreduce_f64 = cyconv_pool_vreduce_f64_avx512;
+        cyconv_pool_hreduce_f32 = cyconv_pool_hreduce_f32_avx512;
+        cyconv_pool_hreduce_f64 = cyconv_pool_hreduce_f64_avx512;
+        cyconv_pool_shares_f32 = cyconv_pool_shares_f32_avx512;
+        cyconv_pool_shares_f64 = cyconv_pool_shares_f64_avx512;
+        cyconv_pool_spread_f32 = cyconv_pool_spread_f32_avx512;
+        cyconv_pool_spread_f64 = cyconv_pool_spread_f64_avx512;
+        cyconv_pool_route2_f32 = cyconv_pool_route2_f32_avx512;
+        cyconv_pool_route2_f64 = cyconv_pool_route2_f64_avx512;
+        return 2;
+    }
+    if (isa == 1) {
+        cyconv_pool_vreduce_f32 = cyconv_pool_vreduce_f32_avx2;
+        cyconv_pool_vreduce_f64 = cyconv_pool_vreduce_f64_avx2;
+        cyconv_pool_hreduce_f32 = cyconv_pool_hreduce_f32_avx2;
+        cyconv_pool_hreduce_f64 = cyconv_pool_hreduce_f64_avx2;
+        cyconv_pool_shares_f32 = cyconv_pool_shares_f32_avx2;
+        cyconv_pool_shares_f64 = cyconv_pool_shares_f64_avx2;
+        cyconv_pool_spread_f32 = cyconv_pool_spread_f32_avx2;
+        cyconv_pool_spread_f64 = cyconv_pool_spread_f64_avx2;
+        cyconv_pool_route2_f32 = cyconv_pool_route2_f32_avx2;
+        cyconv_pool_route2_f64 = cyconv_pool_route2_f64_avx2;
+        return 1;
+    }
+#endif
+    cyconv_pool_vreduce_f32 = cyconv_pool_vreduce_f32_generic;
+    cyconv_pool_vreduce_f64 = cyconv_pool_vreduce_f64_generic;
+    cyconv_pool_hreduce_f32 = cyconv_pool_hreduce_f32_generic;
+    cyconv_pool_hreduce_f64 = cyconv_pool_hreduce_f64_generic;
+    cyconv_pool_shares_f32 = cyconv_pool_shares_f32_generic;
+    cyconv_pool_shares_f64 = cyconv_pool_shares_f64_generic;
+    cyconv_pool_spread_f32 = cyconv_pool_spread_f32_generic;
+    cyconv_pool_spread_f64 = cyconv_pool_spread_f64_generic;
+    cyconv_pool_route2_f32 = cyconv_pool_route2_f32_generic;
+    cyconv_pool_route2_f64 = cyconv_pool_route2_f64_generic;
+    return 0;
+}
+#endif

@@ -1,0 +1,134 @@
+"""Every public op of cyconv with a small valid call, for the hardening tests.
+
+``CASES[name](dtype, rng)`` returns ``(args, kwargs)`` for one small valid call of
+``getattr(cyconv, name)`` (and of ``cyconv.reference``'s twin, minus num_threads/out). The
+hardening tests run every entry through array-form, immutability, concurrency and memory
+checks; ``test_every_public_op_is_covered`` fails when a public op is missing here, so a new op
+cannot skip them.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+import cyconv
+import cyconv.reference
+
+# Public names that are not array ops.
+NOT_OPS = {"ConvGrads", "get_num_threads", "set_num_threads", "threads", "tune"}
+
+SPATIAL = {1: (9,), 2: (7, 9), 3: (5, 6, 7)}
+KERNEL = {1: (3,), 2: (3, 2), 3: (2, 3, 2)}
+
+
+def _x(rng, dtype, ndim, channels=4, batch=2):
+    return rng.standard_normal((batch, channels) + SPATIAL[ndim]).astype(dtype)
+
+
+def _conv_case(ndim):
+    kw = dict(stride=1, padding=1, dilation=1, groups=2)
+
+    def forward(dtype, rng):
+        x = _x(rng, dtype, ndim)
+        w = rng.standard_normal((6, 2) + KERNEL[ndim]).astype(dtype)
+        b = rng.standard_normal(6).astype(dtype)
+        return (x, w, b), dict(kw)
+
+    def backward(dtype, rng):
+        (x, w, _), _ = forward(dtype, rng)
+        y = getattr(cyconv.reference, f"conv{ndim}d")(x, w, **kw)
+        gy = rng.standard_normal(y.shape).astype(dtype)
+        return (gy, x, w), dict(kw)
+
+    return forward, backward
+
+
+def _pool_case(ndim, kind):
+    kw = dict(stride=2, padding=1, ceil_mode=True)
+    if kind != "avg":
+        kw["dilation"] = 1
+
+    def forward(dtype, rng):
+        return (_x(rng, dtype, ndim), 3), dict(kw)
+
+    def backward(dtype, rng):
+        x = _x(rng, dtype, ndim)
+        y = getattr(cyconv.reference, f"{kind}_pool{ndim}d")(x, 3, **kw)
+        return (rng.standard_normal(y.shape).astype(dtype), x, 3), dict(kw)
+
+    return forward, backward
+
+
+def _conv_transpose_case(ndim):
+    kw = dict(stride=2, padding=1, output_padding=1, groups=2, dilation=1)
+
+    def forward(dtype, rng):
+        x = _x(rng, dtype, ndim)
+        w = rng.standard_normal((4, 3) + KERNEL[ndim]).astype(dtype)
+        b = rng.standard_normal(6).astype(dtype)
+        return (x, w, b), dict(kw)
+
+    def backward(dtype, rng):
+        (x, w, _), _ = forward(dtype, rng)
+        y = getattr(cyconv.reference, f"conv_transpose{ndim}d")(x, w, **kw)
+        return (rng.standard_normal(y.shape).astype(dtype), x, w), dict(kw)
+
+    return forward, backward
+
+
+CASES = {}
+for _d in (1, 2, 3):
+    CASES[f"conv{_d}d"], CASES[f"conv{_d}d_backward"] = _conv_case(_d)
+    for _kind in ("max", "min", "avg"):
+        CASES[f"{_kind}_pool{_d}d"], CASES[f"{_kind}_pool{_d}d_backward"] = _pool_case(_d, _kind)
+    if hasattr(cyconv, f"conv_transpose{_d}d"):
+        (CASES[f"conv_transpose{_d}d"],
+         CASES[f"conv_transpose{_d}d_backward"]) = _conv_transpose_case(_d)
+
+
+def _adaptive_case(ndim, kind):
+    output_size = {1: 4, 2: (4, None), 3: (2, None, 8)}[ndim]  # incl. None and out > in
+
+    def forward(dtype, rng):
+        return (_x(rng, dtype, ndim), output_size), {}
+
+    def backward(dtype, rng):
+        x = _x(rng, dtype, ndim)
+        y = getattr(cyconv.reference, f"adaptive_{kind}_pool{ndim}d")(x, output_size)
+        return (rng.standard_normal(y.shape).astype(dtype), x, output_size), {}
+
+    return forward, backward
+
+
+def _global_case():
+    def forward(dtype, rng):
+        return (_x(rng, dtype, 2),), dict(keepdims=True)
+
+    def backward(dtype, rng):
+        x = _x(rng, dtype, 2)
+        return (rng.standard_normal(x.shape[:2] + (1, 1)).astype(dtype), x), dict(keepdims=True)
+
+    return forward, backward
+
+
+for _d in (1, 2, 3):
+    for _kind in ("max", "avg"):
+        (CASES[f"adaptive_{_kind}_pool{_d}d"],
+         CASES[f"adaptive_{_kind}_pool{_d}d_backward"]) = _adaptive_case(_d, _kind)
+for _kind in ("max", "avg"):
+    CASES[f"global_{_kind}_pool"], CASES[f"global_{_kind}_pool_backward"] = _global_case()
+
+PUBLIC_OPS = sorted(name for name in cyconv.__all__ if name not in NOT_OPS)
+OPS = sorted(CASES)
+
+
+def call(name, dtype=np.float64, seed=0, module=cyconv, **extra):
+    """Build the small case of ``name`` and run it on ``module`` (cyconv or its reference)."""
+    args, kwargs = CASES[name](dtype, np.random.default_rng(seed))
+    return getattr(module, name)(*args, **kwargs, **extra)
+
+
+def as_arrays(result):
+    """The arrays of an op's result (a ConvGrads, a (y, indices) pair or one array)."""
+    if isinstance(result, tuple):
+        return [r for r in result if r is not None]
+    return [result]

@@ -1,0 +1,207 @@
+"""Concurrency: the kernels release the GIL, ops called from several Python threads at once give
+the serial results, and every way of setting the thread count is honoured (counted in OS
+threads) without changing a single bit of any result."""
+import os
+import pathlib
+import re
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+import cyconv
+
+from hardening_ops import OPS, as_arrays, call
+
+KERNEL_DIR = pathlib.Path(cyconv.__file__).parent / "_kernels"
+
+
+def _same(a, b):
+    for x, y in zip(as_arrays(a), as_arrays(b), strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("name", OPS)
+def test_results_are_bitwise_identical_for_any_thread_count(name):
+    want = call(name, np.float32, num_threads=1)
+    for n in (2, 3, 4):
+        _same(call(name, np.float32, num_threads=n), want)
+    with cyconv.threads(3):
+        _same(call(name, np.float32), want)
+
+
+def test_four_python_threads_calling_different_ops_match_serial_calls():
+    jobs = [(name, dtype, seed) for seed, name in enumerate(OPS)
+            for dtype in (np.float32, np.float64)]
+    serial = {job: call(job[0], job[1], seed=job[2], num_threads=1) for job in jobs}
+    barrier = threading.Barrier(4)
+    failures = []
+
+    def worker(k):
+        barrier.wait()
+        try:
+            # each thread walks the jobs from a different place, with its own thread count,
+            # so different ops (and kernels) run at the same moment
+            for i in range(len(jobs)):
+                job = jobs[(i + k * len(jobs) // 4) % len(jobs)]
+                with cyconv.threads(1 + k % 2):
+                    _same(call(*job[:2], seed=job[2]), serial[job])
+        except Exception as exc:  # noqa: BLE001 - reported below, with the thread number
+            failures.append((k, repr(exc)))
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures
+
+
+def test_thread_pool_executor_results_match_serial():
+    names = OPS * 2
+    serial = [call(name, np.float64, seed=i, num_threads=1) for i, name in enumerate(names)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda i: call(names[i], np.float64, seed=i, num_threads=1),
+                                range(len(names))))
+    for got, want in zip(results, serial):
+        _same(got, want)
+
+
+def test_every_kernel_entry_point_releases_the_gil():
+    """Static check: each ``def`` in the kernel modules that takes arrays runs in ``nogil``."""
+    unchecked = []
+    for pyx in sorted(KERNEL_DIR.glob("*.pyx")):
+        source = pyx.read_text()
+        # split into top-level def blocks (a def runs until the next top-level statement)
+        for match in re.finditer(r"^def (\w+)\((.*?)\):\n(.*?)(?=^\S|\Z)", source,
+                                 re.S | re.M):
+            name, params, body = match.groups()
+            if "[" not in params:  # no memoryview arguments: not a compute kernel
+                continue
+            if "nogil" not in body:
+                unchecked.append(f"{pyx.name}:{name}")
+    assert not unchecked, f"kernels that keep the GIL: {unchecked}"
+
+
+def _longest_gil_stall(fn):
+    """Run ``fn`` in a thread; return (its duration, the longest pause of a pure-Python loop
+    running meanwhile in this thread). A kernel that kept the GIL would stall the loop for
+    its whole duration."""
+    done = []
+    worker = threading.Thread(target=lambda: done.append(fn()))
+    start = last = time.perf_counter()
+    worker.start()
+    stall = 0.0
+    while worker.is_alive():
+        now = time.perf_counter()
+        stall = max(stall, now - last)
+        last = now
+    worker.join()
+    return time.perf_counter() - start, stall
+
+
+GIL_CALLS = {
+    "conv2d im2col": lambda x, w: cyconv.conv2d(x, w, padding=1, algorithm="im2col",
+                                                num_threads=1),
+    "conv2d implicit": lambda x, w: cyconv.conv2d(x, w, padding=1, algorithm="implicit",
+                                                  num_threads=1),
+    "conv2d direct": lambda x, w: cyconv.conv2d(x[:, :8], w[:8, :8], padding=1,
+                                                algorithm="direct", num_threads=1),
+    "conv2d_backward im2col": lambda x, w: cyconv.conv2d_backward(
+        np.ones(x.shape[:1] + (64, 48, 48), np.float32), x, w, padding=1, algorithm="im2col",
+        need=("input",), num_threads=1),
+    "max_pool2d_backward": lambda x, w: cyconv.max_pool2d_backward(
+        np.ones(x.shape[:2] + (46, 46), np.float32), x, 3, 1, num_threads=1),
+    "avg_pool2d": lambda x, w: cyconv.avg_pool2d(x, 5, 1, 2, num_threads=1),
+}
+
+
+@pytest.mark.parametrize("what", sorted(GIL_CALLS))
+def test_python_runs_while_a_kernel_computes(what):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((12, 64, 48, 48)).astype(np.float32)
+    w = rng.standard_normal((64, 64, 3, 3)).astype(np.float32)
+    fn = GIL_CALLS[what]
+    fn(x, w)  # warm up (first-call set-up, page faults)
+    # The pure-Python loop keeps running: its longest pause is a small part of the kernel time.
+    # Generous, and the best of three tries, because the machine is shared (a busy core also
+    # pauses the loop) and the call's Python prologue holds the GIL briefly; a kernel that kept
+    # the GIL would pause the loop for the whole call every time.
+    tries = [_longest_gil_stall(lambda: fn(x, w)) for _ in range(3)]
+    assert min(stall / duration for duration, stall in tries) < 0.5, (what, tries)
+
+
+SUBPROCESS_CHECK = textwrap.dedent("""
+    import json, os, sys
+    import numpy as np
+    import cyconv
+
+    def tasks():
+        return len(os.listdir("/proc/self/task"))
+
+    x = np.random.default_rng(0).standard_normal((2, 8, 16, 16)).astype(np.float32)
+    w = np.random.default_rng(1).standard_normal((8, 8, 3, 3)).astype(np.float32)
+    want = cyconv.conv2d(x, w, padding=1, num_threads=1)
+    cyconv.max_pool2d(x, 2, num_threads=1)
+    base = tasks()
+    seen = {}
+
+    def run(label):
+        seen[label] = [cyconv.get_num_threads(), None, None]
+        y = cyconv.conv2d(x, w, padding=1)
+        seen[label][1] = tasks() - base  # OpenMP keeps its team: the count only grows
+        seen[label][2] = bool((y == want).all() and (cyconv.max_pool2d(x, 2) ==
+                                                     cyconv.max_pool2d(x, 2, num_threads=1)).all())
+
+    mode = sys.argv[1]
+    if mode == "env":
+        run("env")
+    else:
+        from threadpoolctl import threadpool_limits
+        os.environ.pop("OMP_NUM_THREADS", None)
+        with threadpool_limits(limits=2, user_api="openmp"):
+            run("threadpoolctl 2")
+        cyconv.set_num_threads(3)
+        run("set_num_threads 3")
+        with cyconv.threads(4):
+            run("threads 4")
+        cyconv.set_num_threads(None)
+        with threadpool_limits(limits=1, user_api="openmp"):
+            run("threadpoolctl 1")
+        seen["num_threads 5"] = [5, None, None]
+        y = cyconv.conv2d(x, w, padding=1, num_threads=5)
+        seen["num_threads 5"][1:] = [tasks() - base, bool((y == want).all())]
+    print(json.dumps(seen))
+""")
+
+
+def _run_check(mode, env_threads=None):
+    import json
+    env = dict(os.environ)
+    env.pop("OMP_NUM_THREADS", None)
+    if env_threads is not None:
+        env["OMP_NUM_THREADS"] = str(env_threads)
+    out = subprocess.run([sys.executable, "-c", SUBPROCESS_CHECK, mode], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_omp_num_threads_is_honoured():
+    # [threads cyconv resolves, extra OS threads after the call, results identical to 1 thread]
+    assert _run_check("env", env_threads=3) == {"env": [3, 2, True]}
+
+
+def test_threadpoolctl_set_num_threads_context_and_argument_are_honoured():
+    assert _run_check("api") == {
+        "threadpoolctl 2": [2, 1, True],
+        "set_num_threads 3": [3, 2, True],
+        "threads 4": [4, 3, True],
+        "threadpoolctl 1": [1, 3, True],   # one thread: the idle team of 3 stays
+        "num_threads 5": [5, 4, True],
+    }
