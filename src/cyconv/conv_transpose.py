@@ -59,7 +59,11 @@ def _conv_transpose_backward(grad_output, x, weight, *, stride, padding, output_
                                          groups=groups, ndim=ndim)
     flip = _validate.check_bool(flip, "flip")
     need = _validate.check_need(need)
-    gy = _validate.check_grad_output(grad_output, tp.output_array_shape, tp.dtype)
+    try:
+        gy = _validate.check_grad_output(grad_output, tp.output_array_shape, tp.dtype)
+    except ValueError as err:  # name the shapes the expected one comes from
+        raise ValueError(f"{err}; C_out = weight.shape[1] * groups for weight "
+                         f"{np.shape(weight)}, groups={tp.groups}, x {np.shape(x)}") from None
     n_threads = _threads.resolve(num_threads)
     cp = tp.conv
     algorithm = _resolve(algorithm, cp, n_threads)
