@@ -75,6 +75,32 @@ def _conv_transpose_case(ndim):
     return forward, backward
 
 
+ADAPTIVE_OUT = {1: (4,), 2: (3, 4), 3: (2, 4, 3)}
+
+
+def _adaptive_case(ndim, kind):
+    def forward(dtype, rng):
+        return (_x(rng, dtype, ndim), ADAPTIVE_OUT[ndim]), {}
+
+    def backward(dtype, rng):
+        x = _x(rng, dtype, ndim)
+        gy = rng.standard_normal(x.shape[:2] + ADAPTIVE_OUT[ndim]).astype(dtype)
+        return (gy, x, ADAPTIVE_OUT[ndim]), {}
+
+    return forward, backward
+
+
+def _global_case(kind):
+    def forward(dtype, rng):
+        return (_x(rng, dtype, 2),), dict(keepdims=False)
+
+    def backward(dtype, rng):
+        x = _x(rng, dtype, 2)
+        return (rng.standard_normal(x.shape[:2]).astype(dtype), x), dict(keepdims=False)
+
+    return forward, backward
+
+
 CASES = {}
 for _d in (1, 2, 3):
     CASES[f"conv{_d}d"], CASES[f"conv{_d}d_backward"] = _conv_case(_d)
@@ -83,6 +109,14 @@ for _d in (1, 2, 3):
     if hasattr(cyconv, f"conv_transpose{_d}d"):
         (CASES[f"conv_transpose{_d}d"],
          CASES[f"conv_transpose{_d}d_backward"]) = _conv_transpose_case(_d)
+
+    for _kind in ("avg", "max"):
+        if hasattr(cyconv, f"adaptive_{_kind}_pool{_d}d"):
+            (CASES[f"adaptive_{_kind}_pool{_d}d"],
+             CASES[f"adaptive_{_kind}_pool{_d}d_backward"]) = _adaptive_case(_d, _kind)
+for _kind in ("avg", "max"):
+    if hasattr(cyconv, f"global_{_kind}_pool"):
+        CASES[f"global_{_kind}_pool"], CASES[f"global_{_kind}_pool_backward"] = _global_case(_kind)
 
 PUBLIC_OPS = sorted(name for name in cyconv.__all__ if name not in NOT_OPS)
 OPS = sorted(CASES)
