@@ -188,8 +188,8 @@ def _check_out(out, shape: tuple, dtype, inputs) -> np.ndarray:
     if out.shape != shape or out.dtype != dtype:
         raise ValueError(f"out must have shape {shape} and dtype {dtype}, "
                          f"got shape {out.shape} and dtype {out.dtype}")
-    if not out.flags.c_contiguous or not out.flags.writeable:
-        raise ValueError("out must be a writeable C-contiguous array")
+    if not out.flags.c_contiguous or not out.flags.writeable or not out.flags.aligned:
+        raise ValueError("out must be a writeable, aligned, C-contiguous array")
     if any(a is not None and np.may_share_memory(out, a) for a in inputs):
         raise ValueError("out must not overlap the inputs")
     return out
