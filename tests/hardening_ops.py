@@ -75,6 +75,32 @@ def _conv_transpose_case(ndim):
     return forward, backward
 
 
+ADAPTIVE_OUT = {1: (4,), 2: (3, 4), 3: (2, 4, 3)}
+
+
+def _adaptive_case(ndim, kind):
+    def forward(dtype, rng):
+        return (_x(rng, dtype, ndim), ADAPTIVE_OUT[ndim]), {}
+
+    def backward(dtype, rng):
+        x = _x(rng, dtype, ndim)
+        gy = rng.standard_normal(x.shape[:2] + ADAPTIVE_OUT[ndim]).astype(dtype)
+        return (gy, x, ADAPTIVE_OUT[ndim]), {}
+
+    return forward, backward
+
+
+def _global_case(kind):
+    def forward(dtype, rng):
+        return (_x(rng, dtype, 2),), dict(keepdims=False)
+
+    def backward(dtype, rng):
+        x = _x(rng, dtype, 2)
+        return (rng.standard_normal(x.shape[:2]).astype(dtype), x), dict(keepdims=False)
+
+    return forward, backward
+
+
 CASES = {}
 for _d in (1, 2, 3):
     CASES[f"conv{_d}d"], CASES[f"conv{_d}d_backward"] = _conv_case(_d)
@@ -84,38 +110,13 @@ for _d in (1, 2, 3):
         (CASES[f"conv_transpose{_d}d"],
          CASES[f"conv_transpose{_d}d_backward"]) = _conv_transpose_case(_d)
 
-
-def _adaptive_case(ndim, kind):
-    output_size = {1: 4, 2: (4, None), 3: (2, None, 8)}[ndim]  # incl. None and out > in
-
-    def forward(dtype, rng):
-        return (_x(rng, dtype, ndim), output_size), {}
-
-    def backward(dtype, rng):
-        x = _x(rng, dtype, ndim)
-        y = getattr(cyconv.reference, f"adaptive_{kind}_pool{ndim}d")(x, output_size)
-        return (rng.standard_normal(y.shape).astype(dtype), x, output_size), {}
-
-    return forward, backward
-
-
-def _global_case():
-    def forward(dtype, rng):
-        return (_x(rng, dtype, 2),), dict(keepdims=True)
-
-    def backward(dtype, rng):
-        x = _x(rng, dtype, 2)
-        return (rng.standard_normal(x.shape[:2] + (1, 1)).astype(dtype), x), dict(keepdims=True)
-
-    return forward, backward
-
-
-for _d in (1, 2, 3):
-    for _kind in ("max", "avg"):
-        (CASES[f"adaptive_{_kind}_pool{_d}d"],
-         CASES[f"adaptive_{_kind}_pool{_d}d_backward"]) = _adaptive_case(_d, _kind)
-for _kind in ("max", "avg"):
-    CASES[f"global_{_kind}_pool"], CASES[f"global_{_kind}_pool_backward"] = _global_case()
+    for _kind in ("avg", "max"):
+        if hasattr(cyconv, f"adaptive_{_kind}_pool{_d}d"):
+            (CASES[f"adaptive_{_kind}_pool{_d}d"],
+             CASES[f"adaptive_{_kind}_pool{_d}d_backward"]) = _adaptive_case(_d, _kind)
+for _kind in ("avg", "max"):
+    if hasattr(cyconv, f"global_{_kind}_pool"):
+        CASES[f"global_{_kind}_pool"], CASES[f"global_{_kind}_pool_backward"] = _global_case(_kind)
 
 PUBLIC_OPS = sorted(name for name in cyconv.__all__ if name not in NOT_OPS)
 OPS = sorted(CASES)

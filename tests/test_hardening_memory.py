@@ -8,9 +8,6 @@ import numpy as np
 import pytest
 
 import cyconv
-from cyconv import conv as conv_module
-from cyconv import pool as pool_module
-from cyconv import adaptive_pool as adaptive_pool_module
 
 from hardening_ops import CASES, OPS, as_arrays, call
 
@@ -130,6 +127,18 @@ class _FailingNumpy:
         return allocate
 
 
+def _api_modules():
+    """The public API modules (cyconv.conv, cyconv.pool, ...): each allocates through ``np``."""
+    import sys
+    return [module for key, module in sorted(sys.modules.items())
+            if key.startswith("cyconv.") and not key.startswith(("cyconv._", "cyconv.reference"))
+            and getattr(module, "np", None) is np]
+
+
+def test_the_api_modules_are_found():
+    assert {"cyconv.conv", "cyconv.pool"} <= {m.__name__ for m in _api_modules()}
+
+
 @pytest.mark.parametrize("name", OPS)
 def test_every_allocation_failure_is_a_clean_memory_error(name, monkeypatch):
     want = as_arrays(call(name, np.float32))
@@ -137,9 +146,8 @@ def test_every_allocation_failure_is_a_clean_memory_error(name, monkeypatch):
     for fail_at in range(1, 64):
         fake = _FailingNumpy(fail_at)
         with monkeypatch.context() as patch:
-            patch.setattr(conv_module, "np", fake)
-            patch.setattr(pool_module, "np", fake)
-            patch.setattr(adaptive_pool_module, "np", fake)
+            for module in _api_modules():
+                patch.setattr(module, "np", fake)
             try:
                 got = as_arrays(call(name, np.float32))
             except MemoryError:

@@ -183,6 +183,128 @@ def test_pool_random_valid_configuration_matches_reference(cfg):
             getattr(cyconv, name + "_backward")(gy, *args, indices=idx, **kw), gx)
 
 
+@st.composite
+def conv_transpose_configs(draw):
+    ndim = draw(st.integers(1, 3))
+    largest = {1: 12, 2: 7, 3: 4}[ndim]
+    groups = draw(st.sampled_from([1, 1, 2]))
+    cig, cog = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    kernel = _per_dim(draw, ndim, st.integers(1, 4 if ndim < 3 else 3))
+    dilation = _per_dim(draw, ndim, st.integers(1, 3))
+    stride = _per_dim(draw, ndim, st.integers(1, 4))
+    output_padding = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation))
+    # the elements removed from each side of the full output (at most what the kernel adds)
+    pads = tuple((draw(st.integers(0, d * (k - 1))), draw(st.integers(0, d * (k - 1))))
+                 for k, d in zip(kernel, dilation))
+    form = draw(st.sampled_from(["pairs", "int", "tuple"]))
+    padding = {"pairs": pads, "int": min(min(p) for p in pads),
+               "tuple": tuple(min(p) for p in pads)}[form]
+    sizes = _per_dim(draw, ndim, st.integers(1, largest))
+    return dict(ndim=ndim, shape=(draw(st.integers(1, 2)), cig * groups) + sizes,
+                weight_shape=(cig * groups, cog) + kernel, dtype=draw(DTYPES),
+                bias=draw(st.booleans()), flip=draw(st.booleans()),
+                seed=draw(st.integers(0, 2**16)),
+                kw=dict(stride=stride, padding=padding, output_padding=output_padding,
+                        dilation=dilation, groups=groups))
+
+
+@pytest.mark.skipif(not hasattr(cyconv, "conv_transpose2d"), reason="no transposed convolution")
+@given(conv_transpose_configs())
+def test_conv_transpose_random_valid_configuration_matches_reference(cfg):
+    rng = np.random.default_rng(cfg["seed"])
+    dtype, kw, d = cfg["dtype"], cfg["kw"], cfg["ndim"]
+    x = rng.standard_normal(cfg["shape"]).astype(dtype)
+    w = rng.standard_normal(cfg["weight_shape"]).astype(dtype)
+    b = rng.standard_normal(w.shape[1] * kw["groups"]).astype(dtype) if cfg["bias"] else None
+    fwd = getattr(cyconv, f"conv_transpose{d}d")
+    rfwd, rbwd = (getattr(ref, f"conv_transpose{d}d"),
+                  getattr(ref, f"conv_transpose{d}d_backward"))
+    x64, w64 = x.astype(np.float64), w.astype(np.float64)
+    b64 = None if b is None else b.astype(np.float64)
+    try:
+        want = rfwd(x64, w64, b64, flip=cfg["flip"], **kw)
+    except ValueError as err:  # the padding removed more than the output has
+        assert "output size" in str(err)
+        with pytest.raises(ValueError, match="output size"):
+            fwd(x, w, b, flip=cfg["flip"], **kw)
+        return
+    y = fwd(x, w, b, flip=cfg["flip"], num_threads=1, **kw)
+    _close(y, want, rfwd(np.abs(x64), np.abs(w64), None if b is None else np.abs(b64),
+                         flip=cfg["flip"], **kw), dtype)
+    np.testing.assert_array_equal(fwd(x, w, b, flip=cfg["flip"], num_threads=3, **kw), y)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    grads = getattr(cyconv, f"conv_transpose{d}d_backward")(gy, x, w, flip=cfg["flip"], **kw)
+    want = rbwd(gy.astype(np.float64), x64, w64, flip=cfg["flip"], **kw)
+    bounds = rbwd(np.abs(gy.astype(np.float64)), np.abs(x64), np.abs(w64), flip=cfg["flip"],
+                  **kw)
+    for got, expected, bound in zip(grads, want, bounds):
+        _close(got, expected, bound, dtype)
+
+
+@st.composite
+def adaptive_configs(draw):
+    ndim = draw(st.integers(1, 3))
+    largest = {1: 40, 2: 12, 3: 6}[ndim]
+    sizes = _per_dim(draw, ndim, st.integers(1, largest))
+    # output sizes below, equal to and above the input size (bins then overlap), or None
+    output = tuple(draw(st.none() | st.integers(1, 2 * s + 1)) for s in sizes)
+    if draw(st.booleans()):
+        output = draw(st.integers(1, 2 * min(sizes) + 1))
+    return dict(ndim=ndim, kind=draw(st.sampled_from(["avg", "max"])), output=output,
+                shape=(draw(st.integers(1, 2)), draw(st.integers(1, 3))) + sizes,
+                dtype=draw(DTYPES), ties=draw(st.booleans()), seed=draw(st.integers(0, 2**16)))
+
+
+@pytest.mark.skipif(not hasattr(cyconv, "adaptive_avg_pool2d"), reason="no adaptive pooling")
+@given(adaptive_configs())
+def test_adaptive_pool_random_valid_configuration_matches_reference(cfg):
+    rng = np.random.default_rng(cfg["seed"])
+    dtype, name = cfg["dtype"], f"adaptive_{cfg['kind']}_pool{cfg['ndim']}d"
+    x = rng.standard_normal(cfg["shape"])
+    x = (np.round(x) if cfg["ties"] else x).astype(dtype)
+    if cfg["kind"] == "avg":
+        y = getattr(cyconv, name)(x, cfg["output"])
+        x64 = x.astype(np.float64)
+        _close(y, getattr(ref, name)(x64, cfg["output"]),
+               getattr(ref, name)(np.abs(x64), cfg["output"]), dtype)
+    else:
+        y, idx = getattr(cyconv, name)(x, cfg["output"], return_indices=True)
+        y_ref, idx_ref = getattr(ref, name)(x, cfg["output"], return_indices=True)
+        np.testing.assert_array_equal(y, y_ref)
+        np.testing.assert_array_equal(idx, idx_ref)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    gx = getattr(cyconv, name + "_backward")(gy, x, cfg["output"])
+    np.testing.assert_array_equal(
+        getattr(cyconv, name + "_backward")(gy, x, cfg["output"], num_threads=3), gx)
+    rb = getattr(ref, name + "_backward")
+    _close(gx, rb(gy.astype(np.float64), x.astype(np.float64), cfg["output"]),
+           rb(np.abs(gy.astype(np.float64)), x.astype(np.float64), cfg["output"]), dtype)
+
+
+@pytest.mark.skipif(not hasattr(cyconv, "global_avg_pool"), reason="no global pooling")
+@given(st.integers(1, 3), st.sampled_from(["avg", "max"]), st.booleans(), DTYPES,
+       st.integers(0, 2**16), st.data())
+def test_global_pool_random_valid_configuration_matches_reference(ndim, kind, keepdims, dtype,
+                                                                  seed, data):
+    rng = np.random.default_rng(seed)
+    shape = (data.draw(st.integers(1, 3)), data.draw(st.integers(1, 5))) + tuple(
+        data.draw(st.integers(1, {1: 300, 2: 20, 3: 7}[ndim])) for _ in range(ndim))
+    x = rng.standard_normal(shape).astype(dtype)
+    fwd, bwd = getattr(cyconv, f"global_{kind}_pool"), getattr(cyconv, f"global_{kind}_pool_backward")
+    rfwd, rbwd = getattr(ref, f"global_{kind}_pool"), getattr(ref, f"global_{kind}_pool_backward")
+    y = fwd(x, keepdims=keepdims)
+    x64 = x.astype(np.float64)
+    if kind == "max":
+        np.testing.assert_array_equal(y, rfwd(x, keepdims=keepdims))
+    else:
+        _close(y, rfwd(x64, keepdims=keepdims), rfwd(np.abs(x64), keepdims=keepdims), dtype)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    gx = bwd(gy, x, keepdims=keepdims)
+    np.testing.assert_array_equal(bwd(gy, x, keepdims=keepdims, num_threads=3), gx)
+    _close(gx, rbwd(gy.astype(np.float64), x64, keepdims=keepdims),
+           rbwd(np.abs(gy.astype(np.float64)), x64, keepdims=keepdims), dtype)
+
+
 # ---- invalid configurations ------------------------------------------------------------------
 
 def _bound_arguments(name, dtype):
@@ -211,14 +333,20 @@ def _mutations(name, params):
     arrays = [arg for arg in ("x", "weight", "bias", "grad_output") if params.get(arg) is not None]
     for arg in arrays:
         bad += [(arg, v, word) for v, word in _bad_arrays(params[arg], arg, len(arrays) == 1)]
-    if name.startswith("global_"):  # x of another rank (1 to 3 spatial dims) is valid there
-        bad = [m for m in bad if not (m[0] == "x" and isinstance(m[1], np.ndarray)
-                                      and 3 <= m[1].ndim <= 5 and m[1].dtype == x.dtype)]
+    if name.startswith("global_"):
+        # any rank from 3 to 5 is valid x here: misuse it with ranks 2 and 6 instead
+        x = params["x"]
+        bad = [b for b in bad if not (b[0] == "x" and b[1] is not None
+                                      and np.ndim(b[1]) in (3, 4, 5))]
+        bad += [("x", x.reshape(x.shape[0], -1), "x"), ("x", x[None, None], "x")]
     if "grad_output" in params:
         gy = params["grad_output"]
-        bad += [("grad_output", gy[:, :, 1:], "grad_output"),
+        bad += [("grad_output", gy[:, 1:], "grad_output"),
                 ("grad_output", np.concatenate([gy, gy], axis=1), "grad_output")]
-    if "weight" in params:
+    if "weight" in params and name.startswith("conv_transpose"):
+        w = params["weight"]  # (C_in, C_out/groups, *kernel): C_in must match x
+        bad += [("weight", w[:2], "weight"), ("weight", w[:3], "weight")]
+    elif "weight" in params:
         w = params["weight"]
         bad += [("weight", w[:, :1], "weight"), ("weight", w[:5], "groups")]
     if "bias" in params and params["bias"] is not None:
@@ -237,9 +365,15 @@ def _mutations(name, params):
         bad.append(("padding", "causal", "padding"))
     if "kernel_size" in params:
         bad += [("padding", 2, "padding"), ("padding", ((0, 2),) * ndim, "padding")]
+    if "output_size" in params:
+        bad += [("output_size", v, "output_size")
+                for v in (0, -1, 1.5, "2", True, (1,) * (ndim + 1), (0,) * ndim, 2**70)]
+    if "output_padding" in params:
+        bad += [("output_padding", v, "output_padding")
+                for v in (-1, 1.5, "1", (1,) * (ndim + 1), 2, 2**70)]
     if "groups" in params:
         bad += [("groups", v, "groups") for v in (0, -2, 1.5, "2", True, None, 3)]
-    for flag in ("flip", "ceil_mode", "count_include_pad", "return_indices"):
+    for flag in ("flip", "ceil_mode", "count_include_pad", "return_indices", "keepdims"):
         if flag in params or flag in inspect.signature(getattr(cyconv, name)).parameters:
             bad += [(flag, v, flag) for v in (1, "yes", None)]
     if "algorithm" in inspect.signature(getattr(cyconv, name)).parameters:

@@ -380,3 +380,43 @@ def test_demo_plots_are_written(tmp_path):
     for path in paths:
         with open(path, "rb") as fh:
             assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_training_steps_match_torch():
+    """Three SGD steps (momentum, weight decay) of the demo network equal PyTorch's, from the
+    same weights and batches: layers, loss, backward and the update rule all agree."""
+    torch = pytest.importorskip("torch")  # the independent oracle; installed by `make test`
+    tnn = torch.nn
+    model = _demo.build_lenet(0, dtype=np.float64)
+    model.eval()  # dropout off in both, so the comparison is deterministic
+    reference = tnn.Sequential(
+        tnn.Conv2d(1, 16, 3, padding=1), tnn.ReLU(), tnn.MaxPool2d(2),
+        tnn.Conv2d(16, 32, 3, padding=1), tnn.ReLU(), tnn.MaxPool2d(2),
+        tnn.Flatten(), tnn.Linear(128, 64), tnn.ReLU(), tnn.Linear(64, 10)).double()
+    ours = [layer for layer in model.layers if layer.params()]
+    theirs = [layer for layer in reference if isinstance(layer, (tnn.Conv2d, tnn.Linear))]
+    with torch.no_grad():
+        for mine, other in zip(ours, theirs):
+            other.weight.copy_(torch.from_numpy(mine.weight))
+            other.bias.copy_(torch.from_numpy(mine.bias))
+    optimizer = nn.SGD(model, lr=0.05, momentum=0.9, weight_decay=1e-3)
+    torch_optimizer = torch.optim.SGD(reference.parameters(), lr=0.05, momentum=0.9,
+                                      weight_decay=1e-3)
+    rng = np.random.default_rng(11)
+    for _ in range(3):
+        x = rng.random((8, 1, 8, 8))
+        labels = rng.integers(0, 10, 8)
+        loss, grad = nn.softmax_cross_entropy(model.forward(x), labels)
+        model.backward(grad)
+        optimizer.step()
+        torch_optimizer.zero_grad()
+        torch_loss = tnn.functional.cross_entropy(reference(torch.from_numpy(x)),
+                                                  torch.from_numpy(labels))
+        torch_loss.backward()
+        torch_optimizer.step()
+        assert loss == pytest.approx(torch_loss.item(), rel=1e-12)
+    for mine, other in zip(ours, theirs):
+        np.testing.assert_allclose(mine.weight, other.weight.detach().numpy(), rtol=1e-10,
+                                   atol=1e-12)
+        np.testing.assert_allclose(mine.bias, other.bias.detach().numpy(), rtol=1e-10,
+                                   atol=1e-12)

@@ -269,6 +269,9 @@ def test_kernels_are_generic_over_spatial_dims(ndim, shape, k, s, p, d, cm):
         yr, idxr = rf(x, k, s, p, d, ceil_mode=cm, return_indices=True)
         np.testing.assert_array_equal(y, yr)
         np.testing.assert_array_equal(idx, idxr)
+        # values only: the separable row kernels, depth rows included in the vertical pass
+        np.testing.assert_array_equal(_pool._extremum(x, k, s, p, d, cm, False, None, ndim, largest),
+                                      yr)
         gy = _data(y.shape, np.float64, seed=10)
         g = _pool._extremum_backward(gy, x, k, s, p, d, cm, None, None, ndim, largest)
         np.testing.assert_array_equal(g, rb(gy, x, k, s, p, d, ceil_mode=cm))
@@ -536,3 +539,23 @@ def test_select_isa_clips_to_the_cpu():
     assert _pool._k.select_isa(7) == best
     assert _pool._k.select_isa(0) == 0
     _pool._k.select_isa(-1)
+
+
+@pytest.mark.parametrize("stride, ceil_mode", [(1, False), (3, True)])
+def test_windows_far_wider_than_the_row_take_the_clipped_path(stride, ceil_mode):
+    # 8193-tap windows over 7 columns: the padded row buffers would be >1000x the row, so
+    # the kernels reduce over the real columns only (forward values and average gradient)
+    x = _row_data((2, 3, 7), np.float64, seed=12)
+    kw = dict(padding=4096, ceil_mode=ceil_mode)
+    for fwd, rfwd in ((cyconv.max_pool1d, ref.max_pool1d), (cyconv.min_pool1d, ref.min_pool1d)):
+        np.testing.assert_array_equal(fwd(x, 8193, stride, **kw), rfwd(x, 8193, stride, **kw))
+    xf = _data(x.shape, np.float64, seed=13)
+    for cip in (True, False):
+        y = cyconv.avg_pool1d(xf, 8193, stride, count_include_pad=cip, **kw)
+        np.testing.assert_allclose(y, ref.avg_pool1d(xf, 8193, stride, count_include_pad=cip, **kw),
+                                   rtol=1e-14, atol=1e-15)
+        gy = _data(y.shape, np.float64, seed=14)
+        np.testing.assert_allclose(
+            cyconv.avg_pool1d_backward(gy, xf, 8193, stride, count_include_pad=cip, **kw),
+            ref.avg_pool1d_backward(gy, xf, 8193, stride, count_include_pad=cip, **kw),
+            rtol=1e-14, atol=1e-15)

@@ -28,10 +28,12 @@ for lib in "$ASAN_LIB" "$UBSAN_LIB"; do
 done
 
 echo "sanitize: copying the sources to $TREE"
-rm -rf "$TREE/src" "$TREE/tests"
-mkdir -p "$TREE"
-cp -r "$ROOT/src" "$ROOT/tests" "$ROOT/setup.py" "$ROOT/pyproject.toml" "$TREE/"
-find "$TREE/src" \( -name '*.so' -o -name '*.c' -o -name '__pycache__' \) -prune -exec rm -rf {} +
+# Keep the sanitized .c/.so of an earlier run (rebuilt only when a source changed: tar keeps
+# the sources' times); never take the normal build's .so.
+mkdir -p "$TREE/src"
+find "$TREE/src" "$TREE/tests" -type f ! -name '*.so' ! -name '*.c' -delete 2>/dev/null || true
+(cd "$ROOT" && git ls-files -co --exclude-standard src tests setup.py pyproject.toml README.md \
+    | tar -cf - -T -) | tar -C "$TREE" -xf -
 
 echo "sanitize: building the kernels with -fsanitize=address,undefined"
 # -O1 -g: readable reports; -fno-sanitize-recover: the first UB report fails the run.
@@ -42,7 +44,7 @@ CYCONV_EXTRA_LDFLAGS="-fsanitize=address,undefined" \
 
 export PYTHONPATH="$TREE/src"
 export LD_PRELOAD="$ASAN_LIB:$UBSAN_LIB"
-export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:abort_on_error=1:detect_stack_use_after_return=0"
+export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:abort_on_error=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 
 "$PYTHON" -c "
@@ -53,4 +55,7 @@ assert 'sanitize=address' in _info.compile_flags(), _info.compile_flags()
 print('sanitize: testing', cyconv.__file__, 'built with', _info.compile_flags())
 "
 # torch (the oracle of some tests) loads and runs fine under the preloaded runtime.
-exec "$PYTHON" -m pytest -q -p no:cacheprovider "$TREE/tests" "$@"
+# --capture=sys: the sanitizers write their reports to file descriptor 2, which pytest's
+# default capture would swallow along with the process that aborts.
+"$PYTHON" -m pytest -q -p no:cacheprovider --capture=sys "$TREE/tests" "$@"
+echo "sanitize: passed, no ASan/UBSan report"

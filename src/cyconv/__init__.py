@@ -50,3 +50,6 @@ __all__ += [
     "adaptive_max_pool2d_backward", "adaptive_max_pool3d", "adaptive_max_pool3d_backward",
     "global_avg_pool", "global_avg_pool_backward", "global_max_pool", "global_max_pool_backward",
 ]
+
+# `cyconv.reference.<op>` works after a plain `import cyconv` (as the README's examples use it)
+from . import reference  # noqa: E402

@@ -17,6 +17,7 @@ import time
 import numpy as np
 
 from . import nn
+from .nn._module import resolve_rng
 
 SEED = 0
 TEST_FRACTION = 0.25
@@ -46,7 +47,7 @@ def build_lenet(rng, *, dtype=np.float32, ops=None, num_classes=10,
     For (N, 1, 8, 8) inputs and ``widths=(c1, c2, f)``: c1x8x8 -> c1x4x4 -> c2x4x4 ->
     c2x2x2 -> f -> classes.
     """
-    rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
+    rng = resolve_rng(rng)
     c1, c2, features = widths
     return nn.Sequential(
         nn.Conv2d(1, c1, 3, padding=1, rng=rng, dtype=dtype, ops=ops),

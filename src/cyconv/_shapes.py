@@ -102,11 +102,12 @@ def resolve_padding(padding, kernel_size: Sequence[int], dilation: Sequence[int]
     return tuple((p, p) for p in per_dim)
 
 
-def check_padded_extent(input_shape, padding_pairs, name: str = "padding") -> None:
+def check_padded_extent(input_shape, padding_pairs, name: str = "padding",
+                        what: str = "input size") -> None:
     """Raise ValueError when the zero-padded grid has more than ``MAX_EXTENT`` elements."""
     grid = math.prod(i + lo + hi for i, (lo, hi) in zip(input_shape, padding_pairs))
     if grid > MAX_EXTENT:
-        raise ValueError(f"{name} {tuple(padding_pairs)} on input size {tuple(input_shape)} "
+        raise ValueError(f"{name} {tuple(padding_pairs)} on {what} {tuple(input_shape)} "
                          f"gives a padded grid of {grid} elements, more than 2**60")
 
 
@@ -199,6 +200,8 @@ def adaptive_output_shape(input_shape, output_size, name: str = "output_size") -
     if any(v < 1 for v in sizes):
         raise ValueError(f"{name} must be positive, got {output_size!r} "
                          f"(input spatial shape {tuple(input_shape)})")
+    if any(v > MAX_EXTENT for v in sizes):
+        raise ValueError(f"{name} must be at most 2**60, got {output_size!r}")
     return sizes
 
 

@@ -83,7 +83,16 @@ def as_float_array(a, name: str, ndim: int | None = None, what: str = "") -> np.
                         f"(shape {a.shape}); cast it explicitly, cyconv never casts silently")
     if ndim is not None and a.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D {what}, got shape {a.shape}")
+    check_aligned(a, name)
     return a
+
+
+def check_aligned(a: np.ndarray, name: str) -> None:
+    """Reject arrays whose elements are not aligned to their size (views at an odd byte
+    offset): the kernels load them as C floats, where a misaligned load is undefined."""
+    if not a.flags.aligned:
+        raise ValueError(f"{name} is not aligned to its {a.dtype} elements (shape {a.shape}, a "
+                         f"view at an odd byte offset); pass an aligned copy, e.g. np.array({name})")
 
 
 def check_bool(value, name: str) -> bool:
@@ -248,6 +257,7 @@ def check_indices(indices, expected_shape: tuple, input_shape: tuple) -> np.ndar
                         f"got {type(indices).__name__} {getattr(indices, 'dtype', '')}")
     if indices.shape != tuple(expected_shape):
         raise ValueError(f"indices must have shape {tuple(expected_shape)}, got {indices.shape}")
+    check_aligned(indices, "indices")
     plane = int(np.prod(input_shape))
     if indices.size and (indices.min() < 0 or indices.max() >= plane):
         raise ValueError(f"indices must lie in [0, {plane}) for input spatial shape {input_shape}")
@@ -353,5 +363,7 @@ def conv_transpose_params(x, weight, bias, *, stride, padding, output_padding, d
         raise ValueError(f"output size {out_shape} is too small: input {x.shape}, weight "
                          f"{weight.shape}, stride={stride_t}, padding={pads}, "
                          f"output_padding={out_pad}, dilation={dilation_t}")
+    _shapes.check_padded_extent(out_shape, pads, what=f"stride={stride_t}, dilation={dilation_t} "
+                                f"and output size")
     return ConvTransposeParams(ndim, int(n), int(c_in), c_out, int(groups), in_shape, kernel,
                                stride_t, pads, out_pad, dilation_t, out_shape, x.dtype)

@@ -20,6 +20,9 @@ IMPLICIT_MIN_USEFUL = 0.6
 # The row-tiled direct kernel computes whole tiles of NP pixels per output row; below this
 # share of real pixels the GEMM-shaped implicit kernel (no row tiling) is used instead.
 ROW_TILE_MIN_USEFUL = 0.85
+# For stride 1 the GEMM-shaped implicit kernel replaces a row tile only when it wastes
+# clearly less (the row tiles' choices were measured; near-ties stay with them).
+TILE_SWITCH_MIN_GAIN = 1.05
 # Direct-kernel channel tiles (64 or 32 output channels) must be at least half real channels.
 CHANNEL_TILE_MIN_USEFUL = 0.5
 # Reduction depth (C_in/groups * taps) below which a micro-kernel call cannot amortize its
@@ -67,7 +70,10 @@ def _implicit_useful_fraction(p: _validate.ConvParams) -> float:
 def _row_tile_variant(p: _validate.ConvParams):
     """The row-tiled direct kernel variant (narrow: bool) with the least wasted work, or None
     when neither fills its tiles well (rows split into pixel tiles with >= 85% real pixels,
-    channel tiles at least half full)."""
+    channel tiles at least half full) or, for stride 1, when the GEMM-shaped implicit kernel
+    wastes clearly less (its MR-channel panels, the padded grid's dropped columns): with 16
+    output channels a 32-lane row tile is half padding (single thread, 3x3, 64 -> 16
+    channels, 8x56x56: rows 12.3 ms, GEMM-shaped 3.3 ms)."""
     width = p.output_shape[-1]
     cog = p.out_channels // p.groups
     best, best_useful = None, 0.0
@@ -78,6 +84,11 @@ def _row_tile_variant(p: _validate.ConvParams):
         if rows_useful >= ROW_TILE_MIN_USEFUL and channels_useful >= CHANNEL_TILE_MIN_USEFUL \
                 and rows_useful * channels_useful > best_useful:
             best, best_useful = narrow, rows_useful * channels_useful
+    if best is not None and all(st == 1 for st in p.stride):
+        mr = _k.tile_shape(p.dtype == np.float32)[0]
+        gemm_useful = _implicit_useful_fraction(p) * cog / (-(-cog // mr) * mr)
+        if gemm_useful > TILE_SWITCH_MIN_GAIN * best_useful:
+            return None
     return best
 
 
@@ -177,8 +188,8 @@ def _check_out(out, shape: tuple, dtype, inputs) -> np.ndarray:
     if out.shape != shape or out.dtype != dtype:
         raise ValueError(f"out must have shape {shape} and dtype {dtype}, "
                          f"got shape {out.shape} and dtype {out.dtype}")
-    if not out.flags.c_contiguous or not out.flags.writeable:
-        raise ValueError("out must be a writeable C-contiguous array")
+    if not out.flags.c_contiguous or not out.flags.writeable or not out.flags.aligned:
+        raise ValueError("out must be a writeable, aligned, C-contiguous array")
     if any(a is not None and np.may_share_memory(out, a) for a in inputs):
         raise ValueError("out must not overlap the inputs")
     return out
@@ -190,6 +201,12 @@ L2_TARGET_BYTES = 256 * 2**10
 L2_BYTES = 512 * 2**10  # half of a 1 MiB L2: what one work item may keep hot
 KC = 256  # reduction depth per micro-kernel call: a packed K x NR panel slice fits L1/L2
 GRAD_INPUT_FORWARD_MIN_CHANNELS = 32
+# With 27+ taps (3x3x3 kernels) col2im scatters C_in/groups * taps rows per pixel block and
+# loses to the forward convolution down to 4 input channels (single thread, grad_input, ms:
+# 2x16x32^3 k3 -> 32 channels 48.6 vs 32.7; 4x16x16^3 15.6 vs 3.8; 2x8x32^3 14.1 vs 3.2;
+# 2x4x32^3 3.5 vs 3.1).
+GRAD_INPUT_FORWARD_MANY_TAPS = 27
+GRAD_INPUT_FORWARD_MIN_CHANNELS_MANY_TAPS = 4
 # Work items of col2im are balanced as if for this many threads (a multiple of common counts).
 COL2IM_BALANCE_THREADS = 4
 GRAD_INPUT_ROWS = 128  # rows of W^T (input channels x taps) per grad_input work item
@@ -448,9 +465,12 @@ def _grad_input_as_forward(p: _validate.ConvParams) -> bool:
     """For stride 1, grad_input is itself a stride-1 convolution of grad_output (with the
     kernel flipped and its channel axes swapped, padded by dilation*(k-1) - padding), so the
     forward kernels serve it - when that padding is not negative and the input channels per
-    group (its output channels) are enough to fill the kernels' channel tiles."""
+    group (its output channels) are enough to fill the kernels' channel tiles (fewer
+    suffice with 27+ taps, where col2im's scatter dominates)."""
+    many_taps = int(np.prod(p.kernel_size)) >= GRAD_INPUT_FORWARD_MANY_TAPS
     return (all(st == 1 for st in p.stride)
-            and p.in_channels // p.groups >= GRAD_INPUT_FORWARD_MIN_CHANNELS
+            and p.in_channels // p.groups >= (GRAD_INPUT_FORWARD_MIN_CHANNELS_MANY_TAPS
+                                              if many_taps else GRAD_INPUT_FORWARD_MIN_CHANNELS)
             and all(lo <= d * (k - 1) and hi <= d * (k - 1)
                     for (lo, hi), d, k in zip(p.padding, p.dilation, p.kernel_size)))
 

@@ -434,7 +434,7 @@ def avg_backward(const floating[:, :, :, :, ::1] grad_y, floating[:, :, :, :, ::
                  Window w, bint count_include_pad, floating[:, ::1] work, int num_threads):
     """grad_x = gradient of average pooling.
 
-    work : (num_threads, avg_backward_scratch_length(w)) scratch.
+    work : (num_threads, avg_backward_scratch_length(w)) scratch, zero-filled.
     """
     cdef Py_ssize_t planes = grad_x.shape[0] * grad_x.shape[1]
     cdef Py_ssize_t in_plane = w.D * w.H * w.W, out_plane = w.OD * w.OH * w.OW
@@ -465,9 +465,11 @@ cdef enum:
 
 cdef inline Py_ssize_t _sep_buffer_length(const Window* w) noexcept nogil:
     """Row buffer of the forward pass: leading padding, the row, then room for the farthest
-    tap of a whole last vector of outputs (and its two-vector de-interleaving loads)."""
-    return (w.PW + w.W + (w.OW + 2 * CYCONV_POOL_LANES) * w.SW + (w.KW - 1) * w.DW
-            + 2 * CYCONV_POOL_LANES)
+    tap of the last output plus a two-vector load (the de-interleaving reads)."""
+    cdef Py_ssize_t reach = (w.OW - 1) * w.SW + (w.KW - 1) * w.DW + 1
+    if reach < w.PW + w.W:
+        reach = w.PW + w.W
+    return reach + 2 * CYCONV_POOL_LANES + 1
 
 
 cdef inline Py_ssize_t _share_padding(const Window* w) noexcept nogil:
@@ -479,13 +481,25 @@ cdef inline Py_ssize_t _share_length(const Window* w) noexcept nogil:
     return (_share_padding(w) + w.OW + w.W + w.PW + w.KW + 4 * CYCONV_POOL_LANES)
 
 
+cdef inline bint _wide_window(const Window* w) noexcept nogil:
+    """Windows (or their padding) so much wider than the row that padded row buffers would
+    be mostly padding, e.g. a 2**31-tap window clipped to a few columns: these rows take a
+    clipped scalar loop over the real columns, with buffers the size of the row."""
+    cdef Py_ssize_t limit = 16 * (w.W + w.OW) + 4096
+    return _sep_buffer_length(w) > limit or _share_length(w) > limit
+
+
 def forward_scratch_length(Window w):
     """Scratch elements per thread for avg_forward and values-only extremum_forward."""
-    return _sep_buffer_length(&w) + w.OW
+    if _wide_window(&w):
+        return w.W + 2 * w.OW
+    return _sep_buffer_length(&w) + w.OW + CYCONV_POOL_LANES
 
 
 def avg_backward_scratch_length(Window w):
     """Scratch elements per thread for avg_backward."""
+    if _wide_window(&w):
+        return 2 * w.OW
     return _share_length(&w) + w.OW
 
 
@@ -515,11 +529,32 @@ cdef void _fill(floating* p, Py_ssize_t n, floating value) noexcept nogil:
         p[i] = value
 
 
+cdef void _clipped_row(int op, const floating* row, const floating* div, floating vfac,
+                       const Window* w, floating* out) noexcept nogil:
+    """The horizontal reduction of one row for _wide_window: real taps only (padding never
+    changes a sum and is never selected)."""
+    cdef Py_ssize_t ow, a, b, t, start
+    cdef floating acc, v
+    for ow in range(w.OW):
+        start = ow * w.SW - w.PW
+        _taps(start, w.KW, w.DW, w.W, &a, &b)
+        acc = 0 if op == SEP_SUM else (-INFINITY if op == SEP_MAX else INFINITY)
+        for t in range(a, b):
+            v = row[start + t * w.DW]
+            if op == SEP_SUM:
+                acc = acc + v
+            elif (v > acc if op == SEP_MAX else v < acc) or v != v:
+                acc = v
+        out[ow] = acc / (vfac * div[ow]) if op == SEP_SUM else acc
+
+
 cdef void _separable_plane(const floating* xp, floating* yp, const Window* w, int op,
                            bint count_include_pad, floating* scratch) noexcept nogil:
     """Max (SEP_MAX), min (SEP_MIN) or average (SEP_SUM) pooling values of one plane."""
     cdef Py_ssize_t od, oh, ow, sd, sh, ad, bd, ah, bh
-    cdef Py_ssize_t blen = _sep_buffer_length(w)
+    cdef bint wide = _wide_window(w)
+    cdef Py_ssize_t lead = 0 if wide else w.PW
+    cdef Py_ssize_t blen = w.W if wide else _sep_buffer_length(w)
     cdef floating* buf = scratch
     cdef floating* div = scratch + blen
     cdef floating neutral = 0, vfac = 1
@@ -527,11 +562,14 @@ cdef void _separable_plane(const floating* xp, floating* yp, const Window* w, in
         neutral = -INFINITY
     elif op == SEP_MIN:
         neutral = INFINITY
-    _fill(buf, w.PW, neutral)
-    _fill(buf + w.PW + w.W, blen - w.PW - w.W, neutral)
+    _fill(buf, lead, neutral)
+    _fill(buf + lead + w.W, blen - lead - w.W, neutral)
     if op == SEP_SUM:
         for ow in range(w.OW):
             div[ow] = <floating>_avg_factor(ow, w.SW, w.PW, w.KW, w.W, w.QW, count_include_pad)
+        if not wide:
+            # whole-vector loads past the row's end divide by one
+            _fill(div + w.OW, CYCONV_POOL_LANES, <floating>1)
     for od in range(w.OD):
         sd = od * w.SD - w.PD
         _taps(sd, w.KD, w.DD, w.D, &ad, &bd)
@@ -543,19 +581,21 @@ cdef void _separable_plane(const floating* xp, floating* yp, const Window* w, in
                     cyconv_pool_vreduce_f32(op, w.W, xp + ((sd + ad * w.DD) * w.H + sh
                                                            + ah * w.DH) * w.W,
                                             bd - ad, w.DD * w.H * w.W, bh - ah, w.DH * w.W,
-                                            buf + w.PW)
+                                            buf + lead)
                 else:
                     cyconv_pool_vreduce_f64(op, w.W, xp + ((sd + ad * w.DD) * w.H + sh
                                                            + ah * w.DH) * w.W,
                                             bd - ad, w.DD * w.H * w.W, bh - ah, w.DH * w.W,
-                                            buf + w.PW)
+                                            buf + lead)
             else:
-                _fill(buf + w.PW, w.W, neutral)
+                _fill(buf + lead, w.W, neutral)
             if op == SEP_SUM:
                 vfac = <floating>(
                     _avg_factor(od, w.SD, w.PD, w.KD, w.D, w.QD, count_include_pad)
                     * _avg_factor(oh, w.SH, w.PH, w.KH, w.H, w.QH, count_include_pad))
-            if floating is float:
+            if wide:
+                _clipped_row(op, buf, div, vfac, w, yp + (od * w.OH + oh) * w.OW)
+            elif floating is float:
                 cyconv_pool_hreduce_f32(op, w.OW, w.SW, w.KW, w.DW, buf,
                                         div if op == SEP_SUM else NULL, vfac,
                                         yp + (od * w.OH + oh) * w.OW)
@@ -582,12 +622,16 @@ cdef void _avg_backward_separable(const floating* gy, floating* gx, const Window
     """Average-pooling gradient of one plane, one input row at a time: the shares (gradient /
     divisor) of the output rows covering it, summed, then spread along the row."""
     cdef Py_ssize_t idd, ih, od, oh, ow, dlo, dhi, hlo, hhi
-    cdef Py_ssize_t slen = _share_length(w)
-    cdef floating* shares = scratch + _share_padding(w)
+    cdef bint wide = _wide_window(w)
+    cdef Py_ssize_t slen = w.OW if wide else _share_length(w)
+    cdef floating* shares = scratch if wide else scratch + _share_padding(w)
     cdef floating* div = scratch + slen
+    cdef Py_ssize_t iw, wlo, whi
+    cdef floating total
     cdef floating vfac
     cdef bint first
-    _fill(scratch, slen, <floating>0)
+    # scratch arrives zeroed (avg_backward's contract) and only shares[0:OW] is ever
+    # written, so the padding around the shares stays zero for every plane
     for ow in range(w.OW):
         div[ow] = <floating>_avg_factor(ow, w.SW, w.PW, w.KW, w.W, w.QW, count_include_pad)
     for idd in range(w.D):
@@ -610,7 +654,15 @@ cdef void _avg_backward_separable(const floating* gy, floating* gx, const Window
                         cyconv_pool_shares_f64(w.OW, gy + (od * w.OH + oh) * w.OW, div, vfac,
                                                first, shares)
                     first = False
-            if floating is float:
+            if wide:
+                # each input column sums the shares of the outputs covering it
+                for iw in range(w.W):
+                    _covering(iw, w.SW, w.PW, w.KW, w.OW, &wlo, &whi)
+                    total = 0
+                    for ow in range(wlo, whi):
+                        total = total + shares[ow]
+                    gx[(idd * w.H + ih) * w.W + iw] = total
+            elif floating is float:
                 cyconv_pool_spread_f32(w.W, w.SW, w.PW, w.KW, shares,
                                        gx + (idd * w.H + ih) * w.W)
             else:
