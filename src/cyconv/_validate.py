@@ -219,7 +219,7 @@ def adaptive_pool_params(x, output_size, *, ndim: int | None) -> AdaptivePoolPar
     elements = c
     for size in out_shape:  # Python ints: no overflow while checking
         elements *= size
-    if elements > np.iinfo(np.intp).max:
+    if elements > _shapes.MAX_EXTENT:
         raise ValueError(f"output_size {output_size!r} is too large: output planes of shape "
                          f"{out_shape} for x {x.shape}")
     return AdaptivePoolParams(ndim, int(n), int(c), in_shape, out_shape, x.dtype)
