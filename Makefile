@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 KERNEL_SOURCES := $(wildcard src/cyconv/_kernels/*.pyx src/cyconv/_kernels/*.pxd src/cyconv/_kernels/*.h)
 
-.PHONY: test bench bench-full build clean info sanitize
+.PHONY: test bench bench-full build clean info demo sanitize
 
 $(VENV)/.installed: pyproject.toml setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,15 @@ bench: $(VENV)/.built $(VENV)/.compare
 
 bench-full: $(VENV)/.built $(VENV)/.compare
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) -m pytest benchmarks --benchmark-only --benchmark-group-by=group --benchmark-columns=median,iqr,rounds
+
+$(VENV)/.demo: $(VENV)/.installed
+	$(PY) -m pip install --quiet --no-build-isolation -e ".[test,demo]"
+	touch $@
+
+# Trains the digits CNN (scikit-learn's bundled 8x8 digits, no download) and times an epoch
+# against cyconv.reference.
+demo: $(VENV)/.built $(VENV)/.demo
+	$(PY) -m cyconv demo
 
 # The test suite against kernels built with ASan + UBSan in build/sanitize (see tools/sanitize.sh).
 sanitize: $(VENV)/.installed $(VENV)/.compare

@@ -320,6 +320,8 @@ Y2 = np.zeros((2, 3, 4, 4), np.float32)
     (lambda m: m.adaptive_avg_pool2d(X2, (4, 4, 4)), ValueError, r"output_size .*\(8, 8\)"),
     (lambda m: m.adaptive_max_pool3d(np.zeros((1, 1, 2, 2, 2)), (1, 1)), ValueError, "output_size"),
     (lambda m: m.adaptive_avg_pool2d(X2, 2.0), TypeError, "output_size"),
+    (lambda m: m.adaptive_avg_pool1d(X2[0], 2**70), ValueError, r"output_size .*(too large|at most 2\*\*60)"),
+    (lambda m: m.adaptive_max_pool2d(X2, (2**32, 2**32)), ValueError, "output_size .* too large"),
     (lambda m: m.adaptive_avg_pool2d(X2, (2, 2.5)), TypeError, "output_size"),
     (lambda m: m.adaptive_avg_pool2d(X2, "4"), TypeError, "output_size"),
     (lambda m: m.adaptive_avg_pool2d(np.zeros((2, 0, 8, 8), np.float32), 4), ValueError, "non-empty"),

@@ -269,6 +269,9 @@ def test_kernels_are_generic_over_spatial_dims(ndim, shape, k, s, p, d, cm):
         yr, idxr = rf(x, k, s, p, d, ceil_mode=cm, return_indices=True)
         np.testing.assert_array_equal(y, yr)
         np.testing.assert_array_equal(idx, idxr)
+        # values only: the separable row kernels, depth rows included in the vertical pass
+        np.testing.assert_array_equal(_pool._extremum(x, k, s, p, d, cm, False, None, ndim, largest),
+                                      yr)
         gy = _data(y.shape, np.float64, seed=10)
         g = _pool._extremum_backward(gy, x, k, s, p, d, cm, None, None, ndim, largest)
         np.testing.assert_array_equal(g, rb(gy, x, k, s, p, d, ceil_mode=cm))
@@ -420,3 +423,139 @@ G4 = np.ones((2, 3, 4, 4))
 def test_validation(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+# ---- the separable SIMD row kernels (_poolsimd.h) on every ISA ---------------------------
+# Row widths around one and two vectors of each ISA (16/8/4 float32 lanes, 8/4/2 float64,
+# and twice that many inputs for stride 2): every tail length, the overlapped last block,
+# rows shorter than one vector; odd and even widths; ties, NaN and -inf in the data.
+ROW_WIDTHS = [1, 3, 4, 8, 9, 16, 17, 18, 31, 33, 34, 35, 64, 67]
+# (kernel_size, stride, padding, dilation, ceil_mode)
+ROW_GEOMETRIES = [
+    (2, 2, 0, 1, False),                  # windows tile: route-in-registers backward
+    ((1, 2), 2, 0, 1, True),              # tiling rows with ceil overhang (not tiled then)
+    (3, 2, 1, 1, False),                  # padding on both sides, stride-2 de-interleave
+    (3, 2, 1, 1, True),                   # ceil_mode overhang
+    (3, 2, ((0, 1), (1, 0)), 1, True),    # one-sided padding
+    ((2, 3), 1, (1, 1), 1, False),        # stride 1
+    (3, 3, 1, 1, True),                   # stride 3: scalar lanes from the row buffer
+    ((2, 2), 2, 1, 2, False),             # dilation (max/min only)
+]
+
+
+def _isas():
+    return sorted({_pool._k.select_isa(i) for i in (0, 1, 2)} | {_pool._k.select_isa(-1)})
+
+
+@pytest.fixture
+def pool_isa(request):
+    chosen = _pool._k.select_isa(request.param)
+    yield chosen
+    _pool._k.select_isa(-1)
+
+
+_REFERENCE_CACHE = {}
+
+
+def _cached(key, compute):
+    """Reference results shared by the ISA instances of a test (the reference is the slow part)."""
+    if key not in _REFERENCE_CACHE:
+        _REFERENCE_CACHE[key] = compute()
+    return _REFERENCE_CACHE[key]
+
+
+def _row_data(shape, dtype, seed):
+    x = np.round(_data(shape, dtype, seed) * 2) / 2    # many ties
+    flat = x.reshape(-1)
+    rng = np.random.default_rng(seed)
+    flat[rng.integers(0, flat.size, max(1, flat.size // 40))] = np.nan
+    flat[rng.integers(0, flat.size, max(1, flat.size // 40))] = -np.inf
+    return x
+
+
+@pytest.mark.parametrize("pool_isa", _isas(), indirect=True, ids=lambda i: f"isa{i}")
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("geometry", ROW_GEOMETRIES, ids=_id)
+def test_row_kernels_every_tail_and_isa(pool_isa, geometry, dtype):
+    k, s, p, d, cm = geometry
+    with cyconv.threads(1):     # threads are test_row_kernels_bitwise_identical_...'s subject
+        _check_row_widths(k, s, p, d, cm, dtype, geometry)
+
+
+def _check_row_widths(k, s, p, d, cm, dtype, geometry):
+    for width in ROW_WIDTHS:
+        x = _row_data((2, 1, 5, width), dtype, seed=width)
+        try:
+            ref.max_pool2d(x, k, s, p, d, ceil_mode=cm)
+        except ValueError:
+            continue                                    # too narrow for this window
+        key = (geometry, np.dtype(dtype).name, width)
+        for kind, fwd, bwd, rfwd, rbwd in EXTREMA:
+            yr = _cached(key + (kind,), lambda: rfwd(x, k, s, p, d, ceil_mode=cm))
+            np.testing.assert_array_equal(fwd(x, k, s, p, d, ceil_mode=cm), yr, err_msg=str(width))
+            gy = _data(yr.shape, dtype, seed=width + 1)
+            gr = _cached(key + (kind, "bwd"), lambda: rbwd(gy, x, k, s, p, d, ceil_mode=cm))
+            np.testing.assert_array_equal(bwd(gy, x, k, s, p, d, ceil_mode=cm), gr,
+                                          err_msg=str(width))
+        if d != 1:
+            continue
+        xf = _data(x.shape, dtype, seed=width)
+        x64 = xf.astype(np.float64)
+        tol = 1e-6 if dtype == np.float32 else 1e-14
+        for cip in (True, False):
+            kw = dict(ceil_mode=cm, count_include_pad=cip)
+            y = cyconv.avg_pool2d(xf, k, s, p, **kw)
+            yr = _cached(key + ("avg", cip), lambda: ref.avg_pool2d(x64, k, s, p, **kw))
+            np.testing.assert_allclose(y, yr, rtol=tol, atol=tol, err_msg=str(width))
+            gy = _data(y.shape, dtype, seed=width + 2)
+            gr = _cached(key + ("avg", cip, "bwd"),
+                         lambda: ref.avg_pool2d_backward(gy.astype(np.float64), x64, k, s, p, **kw))
+            np.testing.assert_allclose(cyconv.avg_pool2d_backward(gy, xf, k, s, p, **kw), gr,
+                                       rtol=tol, atol=tol, err_msg=str(width))
+
+
+@pytest.mark.parametrize("pool_isa", _isas(), indirect=True, ids=lambda i: f"isa{i}")
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_row_kernels_bitwise_identical_for_1_2_3_threads(pool_isa, dtype):
+    x = _row_data((3, 5, 14, 67), dtype, seed=3)
+    results = []
+    for n in (1, 2, 3):
+        out = []
+        for fwd, bwd, args in ((cyconv.max_pool2d, cyconv.max_pool2d_backward, (2,)),
+                               (cyconv.min_pool2d, cyconv.min_pool2d_backward, (3, 2, 1))):
+            y = fwd(x, *args, num_threads=n)
+            out += [y, bwd(np.ones_like(y), x, *args, num_threads=n)]
+        a = cyconv.avg_pool2d(np.nan_to_num(x), 3, 2, 1, num_threads=n)
+        out += [a, cyconv.avg_pool2d_backward(a, x, 3, 2, 1, num_threads=n)]
+        results.append(out)
+    for other in results[1:]:
+        for u, v in zip(results[0], other):
+            np.testing.assert_array_equal(u, v)
+
+
+def test_select_isa_clips_to_the_cpu():
+    best = _pool._k.select_isa(-1)
+    assert best in (0, 1, 2)
+    assert _pool._k.select_isa(7) == best
+    assert _pool._k.select_isa(0) == 0
+    _pool._k.select_isa(-1)
+
+
+@pytest.mark.parametrize("stride, ceil_mode", [(1, False), (3, True)])
+def test_windows_far_wider_than_the_row_take_the_clipped_path(stride, ceil_mode):
+    # 8193-tap windows over 7 columns: the padded row buffers would be >1000x the row, so
+    # the kernels reduce over the real columns only (forward values and average gradient)
+    x = _row_data((2, 3, 7), np.float64, seed=12)
+    kw = dict(padding=4096, ceil_mode=ceil_mode)
+    for fwd, rfwd in ((cyconv.max_pool1d, ref.max_pool1d), (cyconv.min_pool1d, ref.min_pool1d)):
+        np.testing.assert_array_equal(fwd(x, 8193, stride, **kw), rfwd(x, 8193, stride, **kw))
+    xf = _data(x.shape, np.float64, seed=13)
+    for cip in (True, False):
+        y = cyconv.avg_pool1d(xf, 8193, stride, count_include_pad=cip, **kw)
+        np.testing.assert_allclose(y, ref.avg_pool1d(xf, 8193, stride, count_include_pad=cip, **kw),
+                                   rtol=1e-14, atol=1e-15)
+        gy = _data(y.shape, np.float64, seed=14)
+        np.testing.assert_allclose(
+            cyconv.avg_pool1d_backward(gy, xf, 8193, stride, count_include_pad=cip, **kw),
+            ref.avg_pool1d_backward(gy, xf, 8193, stride, count_include_pad=cip, **kw),
+            rtol=1e-14, atol=1e-15)

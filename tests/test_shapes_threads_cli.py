@@ -114,3 +114,21 @@ def test_threadpoolctl_openmp_limit_is_honoured():
     with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
         assert cyconv.get_num_threads() == 1
     assert cyconv.get_num_threads() >= 1
+
+
+def test_cli_bench_rejects_unknown_cases_before_timing(capsys):
+    from cyconv.__main__ import main
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "--cases", "globalavg,nope"])
+    assert exc.value.code == 2
+    assert "unknown benchmark cases ['nope']" in capsys.readouterr().err
+
+
+def test_bench_run_times_only_the_chosen_cases(monkeypatch):
+    from cyconv import _bench
+    monkeypatch.setattr(_bench, "matmul_gflops", lambda: 1.0)  # the ceiling is not the point
+    lines = []
+    _, records, _ = _bench.run(quick=True, num_threads=1, compare=False, print_fn=lines.append,
+                               only=["globalavg"])
+    assert [(r["case"], r["pass"]) for r in records] == [("globalavg", "fwd"),
+                                                         ("globalavg", "fwd+bwd")]

@@ -15,6 +15,8 @@ from .pool import (avg_pool1d, avg_pool1d_backward, avg_pool2d, avg_pool2d_backw
                    min_pool1d_backward, min_pool2d, min_pool2d_backward, min_pool3d,
                    min_pool3d_backward)
 
+from . import filters, nn  # noqa: E402  (layers and image filters built on the ops above)
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -48,3 +50,6 @@ __all__ += [
     "adaptive_max_pool2d_backward", "adaptive_max_pool3d", "adaptive_max_pool3d_backward",
     "global_avg_pool", "global_avg_pool_backward", "global_max_pool", "global_max_pool_backward",
 ]
+
+# `cyconv.reference.<op>` works after a plain `import cyconv` (as the README's examples use it)
+from . import reference  # noqa: E402

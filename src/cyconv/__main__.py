@@ -1,4 +1,5 @@
-"""Command line: ``python -m cyconv info`` and ``python -m cyconv bench [--quick]``."""
+"""Command line: ``python -m cyconv info``, ``python -m cyconv bench [--quick]`` and
+``python -m cyconv demo [--plots DIR]``."""
 from __future__ import annotations
 
 import argparse
@@ -35,15 +36,27 @@ def main(argv=None) -> int:
     bench.add_argument("--output", default=None, help="also write the markdown table here")
     bench.add_argument("--plot", default=None, metavar="FILE.png",
                        help="draw GFLOP/s per row and implementation (needs matplotlib)")
+    bench.add_argument("--cases", default=None, metavar="NAME,NAME",
+                       help="time only these rows (case names, comma-separated)")
+    from cyconv import _demo
+    demo = sub.add_parser("demo", help="train a CNN on scikit-learn's digits (needs the demo "
+                          "extra) and time it against cyconv.reference")
+    _demo.add_arguments(demo)
     args = parser.parse_args(argv)
+    if args.command == "demo":
+        return _demo.main(args)
     if args.command == "info":
         print(info())
         return 0
     from cyconv import _bench
     print(info())
     print()
-    table, records, ceiling = _bench.run(quick=args.quick, num_threads=args.threads,
-                                         compare=args.compare)
+    try:
+        table, records, ceiling = _bench.run(quick=args.quick, num_threads=args.threads,
+                                             compare=args.compare,
+                                             only=args.cases.split(",") if args.cases else None)
+    except ValueError as err:  # an unknown --cases name
+        parser.error(str(err))
     if args.output:
         with open(args.output, "w") as fh:
             fh.write(table + "\n")

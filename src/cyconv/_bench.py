@@ -6,6 +6,7 @@ the machine's absolute speed drifts.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import statistics
 import time
@@ -120,9 +121,10 @@ CONV_TRANSPOSE_CASES = [
 @dataclass(frozen=True)
 class PoolCase:
     name: str
-    op: str  # 'max' | 'avg'
+    op: str  # a key of POOL_OPS
     shape: tuple
     kwargs: dict
+    torch_kwargs: dict | None = None  # when torch's twin takes other arguments
 
     def arrays(self, dtype=np.float32, seed=0):
         return np.random.default_rng(seed).standard_normal(self.shape).astype(dtype)
@@ -131,8 +133,23 @@ class PoolCase:
 POOL2D_CASES = [
     PoolCase("max2x2/2", "max", (8, 64, 112, 112), dict(kernel_size=2, stride=2)),
     PoolCase("avg3x3/2", "avg", (8, 64, 112, 112), dict(kernel_size=3, stride=2, padding=1)),
-    PoolCase("globalavg", "avg", (8, 512, 7, 7), dict(kernel_size=7)),
+    PoolCase("globalavg", "global_avg", (8, 512, 7, 7), dict(keepdims=True),
+             dict(output_size=1)),
 ]
+
+# adaptive pooling (a ResNet head's 14x14 -> 7x7), and 1-D / 3-D pooling on the outputs of the
+# conv1d / conv3d rows
+POOL_ND_CASES = [
+    PoolCase("adaptiveavg14to7", "adaptive_avg", (8, 512, 14, 14), dict(output_size=7)),
+    PoolCase("max1d2/2", "max1d", (32, 64, 1024), dict(kernel_size=2, stride=2)),
+    PoolCase("avg3d2x2x2/2", "avg3d", (2, 32, 32, 32, 32), dict(kernel_size=2, stride=2)),
+]
+
+# PoolCase.op -> the name of the cyconv/reference op (with its "_backward" twin), and of
+# torch.nn.functional's where it differs
+POOL_OPS = {"max": "max_pool2d", "avg": "avg_pool2d", "global_avg": "global_avg_pool",
+            "adaptive_avg": "adaptive_avg_pool2d", "max1d": "max_pool1d", "avg3d": "avg_pool3d"}
+TORCH_POOL_OPS = {"global_avg": "adaptive_avg_pool2d"}
 
 
 # ---- the best pure-NumPy approach: sliding_window_view + tensordot -----------------------
@@ -186,6 +203,36 @@ def numpy_max_pool2d(x, kernel_size, stride=None, padding=0):
     stride = stride or kernel_size
     xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)), constant_values=-np.inf)
     return sliding_window_view(xp, (kernel_size, kernel_size), axis=(2, 3))[:, :, ::stride, ::stride].max(axis=(4, 5))
+
+
+def numpy_global_avg_pool(x, keepdims=False):
+    return x.mean(axis=tuple(range(2, x.ndim)), keepdims=keepdims)
+
+
+def numpy_pool_nd(x, kernel_size, stride=None, *, reduce):
+    """Max (``reduce=np.max``) or average (``np.mean``) pooling with any number of spatial
+    dims and no padding: the strided window view reduced over the window axes."""
+    nd = x.ndim - 2
+    _, win = _numpy_windows(x, (kernel_size,) * nd, stride=stride or kernel_size, padding=0,
+                            dilation=1)
+    return reduce(win, axis=tuple(range(2 + nd, 2 + 2 * nd)))
+
+
+def numpy_adaptive_avg_pool(x, output_size):
+    """Adaptive average pooling, one spatial dim at a time: each bin's sum is the difference
+    of a cumulative sum at the bin's end and start (bins may overlap), then one division."""
+    total = x.astype(np.float64)
+    count = np.ones((1,) * x.ndim)
+    out = _shapes.adaptive_output_shape(x.shape[2:], output_size)
+    for axis, (size, o) in enumerate(zip(x.shape[2:], out), start=2):
+        starts, ends = _shapes.adaptive_bins(size, o)
+        cum = np.cumsum(total, axis=axis)
+        cum = np.concatenate([np.zeros_like(np.take(cum, [0], axis=axis)), cum], axis=axis)
+        total = np.take(cum, ends, axis=axis) - np.take(cum, starts, axis=axis)
+        shape = [1] * x.ndim
+        shape[axis] = o
+        count = count * (np.array(ends) - np.array(starts)).reshape(shape)
+    return (total / count).astype(x.dtype)
 
 
 def numpy_avg_pool2d(x, kernel_size, stride=None, padding=0):
@@ -342,8 +389,8 @@ def pool_implementations(case: PoolCase, num_threads: int, *, include_slow: bool
     import cyconv
     from cyconv import reference
     x = case.arrays()
-    fwd = {"max": cyconv.max_pool2d, "avg": cyconv.avg_pool2d}[case.op]
-    bwd = {"max": cyconv.max_pool2d_backward, "avg": cyconv.avg_pool2d_backward}[case.op]
+    name = POOL_OPS[case.op]
+    fwd, bwd = getattr(cyconv, name), getattr(cyconv, name + "_backward")
     y = fwd(x, **case.kwargs)
     gy = np.random.default_rng(1).standard_normal(y.shape).astype(np.float32)
 
@@ -355,41 +402,51 @@ def pool_implementations(case: PoolCase, num_threads: int, *, include_slow: bool
     torch, F = _torch()
     if torch is not None:
         torch.set_num_threads(num_threads)
-        tf = {"max": F.max_pool2d, "avg": F.avg_pool2d}[case.op]
+        tf = getattr(F, TORCH_POOL_OPS.get(case.op, name))
+        tkw = case.torch_kwargs if case.torch_kwargs is not None else case.kwargs
         xt, gyt = torch.from_numpy(x), torch.from_numpy(gy)
         xr = xt.clone().requires_grad_()
 
         def torch_f():
             with torch.no_grad():
-                tf(xt, **case.kwargs)
+                tf(xt, **tkw)
 
         def torch_fb():
             xr.grad = None
-            tf(xr, **case.kwargs).backward(gyt)
+            tf(xr, **tkw).backward(gyt)
 
         impls["torch"] = (torch_f, torch_fb)
     if include_slow:
-        rf = {"max": reference.max_pool2d, "avg": reference.avg_pool2d}[case.op]
-        rb = {"max": reference.max_pool2d_backward, "avg": reference.avg_pool2d_backward}[case.op]
-        nf = {"max": numpy_max_pool2d, "avg": numpy_avg_pool2d}[case.op]
+        rf, rb = getattr(reference, name), getattr(reference, name + "_backward")
+        nf = {"max": numpy_max_pool2d, "avg": numpy_avg_pool2d,
+              "global_avg": numpy_global_avg_pool, "adaptive_avg": numpy_adaptive_avg_pool,
+              "max1d": functools.partial(numpy_pool_nd, reduce=np.max),
+              "avg3d": functools.partial(numpy_pool_nd, reduce=np.mean)}.get(case.op)
 
         def ref_fb():
             rf(x, **case.kwargs)
             rb(gy, x, **case.kwargs)
 
-        impls["numpy"] = (lambda: nf(x, **case.kwargs), None)
+        if nf is not None:
+            impls["numpy"] = (lambda: nf(x, **case.kwargs), None)
         impls["reference"] = (lambda: rf(x, **case.kwargs), ref_fb)
     return impls
 
 
 def run(quick: bool = True, num_threads: int | None = None, compare: bool = True,
-        print_fn=print):
+        print_fn=print, only=None):
     """Time every case; print a markdown table as rows complete.
 
     Returns ``(table_text, records)`` where each record is a dict with the case, the pass,
     the FLOP count (None for pooling) and the median seconds of every implementation timed.
+    ``only``: the names of the cases to time (default: all).
     """
     import cyconv
+    known = [c.name for c in CONV2D_CASES + CONV_ND_CASES + CONV_TRANSPOSE_CASES + POOL2D_CASES
+             + POOL_ND_CASES]
+    if only is not None and set(only) - set(known):
+        raise ValueError(f"unknown benchmark cases {sorted(set(only) - set(known))}; "
+                         f"known: {known}")
     n = num_threads or cyconv.get_num_threads()
     repeats = 9 if quick else 25
     ceiling = matmul_gflops()
@@ -412,7 +469,9 @@ def run(quick: bool = True, num_threads: int | None = None, compare: bool = True
 
     cases = [(c, conv_implementations, c.flops) for c in CONV2D_CASES + CONV_ND_CASES]
     cases += [(c, conv_transpose_implementations, c.flops) for c in CONV_TRANSPOSE_CASES]
-    cases += [(c, pool_implementations, None) for c in POOL2D_CASES]
+    cases += [(c, pool_implementations, None) for c in POOL2D_CASES + POOL_ND_CASES]
+    if only is not None:
+        cases = [entry for entry in cases if entry[0].name in only]
     records = []
     for case, make, flops in cases:
         impls = make(case, n, include_slow=compare)

@@ -216,6 +216,12 @@ def adaptive_pool_params(x, output_size, *, ndim: int | None) -> AdaptivePoolPar
     if c < 1 or min(in_shape) < 1:
         raise ValueError(f"x must have non-empty channel and spatial dims, got shape {x.shape}")
     out_shape = _shapes.adaptive_output_shape(in_shape, output_size)
+    elements = c
+    for size in out_shape:  # Python ints: no overflow while checking
+        elements *= size
+    if elements > np.iinfo(np.intp).max:
+        raise ValueError(f"output_size {output_size!r} is too large: output planes of shape "
+                         f"{out_shape} for x {x.shape}")
     return AdaptivePoolParams(ndim, int(n), int(c), in_shape, out_shape, x.dtype)
 
 

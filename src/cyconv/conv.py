@@ -20,6 +20,9 @@ IMPLICIT_MIN_USEFUL = 0.6
 # The row-tiled direct kernel computes whole tiles of NP pixels per output row; below this
 # share of real pixels the GEMM-shaped implicit kernel (no row tiling) is used instead.
 ROW_TILE_MIN_USEFUL = 0.85
+# For stride 1 the GEMM-shaped implicit kernel replaces a row tile only when it wastes
+# clearly less (the row tiles' choices were measured; near-ties stay with them).
+TILE_SWITCH_MIN_GAIN = 1.05
 # Direct-kernel channel tiles (64 or 32 output channels) must be at least half real channels.
 CHANNEL_TILE_MIN_USEFUL = 0.5
 # Reduction depth (C_in/groups * taps) below which a micro-kernel call cannot amortize its
@@ -67,7 +70,10 @@ def _implicit_useful_fraction(p: _validate.ConvParams) -> float:
 def _row_tile_variant(p: _validate.ConvParams):
     """The row-tiled direct kernel variant (narrow: bool) with the least wasted work, or None
     when neither fills its tiles well (rows split into pixel tiles with >= 85% real pixels,
-    channel tiles at least half full)."""
+    channel tiles at least half full) or, for stride 1, when the GEMM-shaped implicit kernel
+    wastes clearly less (its MR-channel panels, the padded grid's dropped columns): with 16
+    output channels a 32-lane row tile is half padding (single thread, 3x3, 64 -> 16
+    channels, 8x56x56: rows 12.3 ms, GEMM-shaped 3.3 ms)."""
     width = p.output_shape[-1]
     cog = p.out_channels // p.groups
     best, best_useful = None, 0.0
@@ -78,6 +84,11 @@ def _row_tile_variant(p: _validate.ConvParams):
         if rows_useful >= ROW_TILE_MIN_USEFUL and channels_useful >= CHANNEL_TILE_MIN_USEFUL \
                 and rows_useful * channels_useful > best_useful:
             best, best_useful = narrow, rows_useful * channels_useful
+    if best is not None and all(st == 1 for st in p.stride):
+        mr = _k.tile_shape(p.dtype == np.float32)[0]
+        gemm_useful = _implicit_useful_fraction(p) * cog / (-(-cog // mr) * mr)
+        if gemm_useful > TILE_SWITCH_MIN_GAIN * best_useful:
+            return None
     return best
 
 
@@ -190,6 +201,12 @@ L2_TARGET_BYTES = 256 * 2**10
 L2_BYTES = 512 * 2**10  # half of a 1 MiB L2: what one work item may keep hot
 KC = 256  # reduction depth per micro-kernel call: a packed K x NR panel slice fits L1/L2
 GRAD_INPUT_FORWARD_MIN_CHANNELS = 32
+# With 27+ taps (3x3x3 kernels) col2im scatters C_in/groups * taps rows per pixel block and
+# loses to the forward convolution down to 4 input channels (single thread, grad_input, ms:
+# 2x16x32^3 k3 -> 32 channels 48.6 vs 32.7; 4x16x16^3 15.6 vs 3.8; 2x8x32^3 14.1 vs 3.2;
+# 2x4x32^3 3.5 vs 3.1).
+GRAD_INPUT_FORWARD_MANY_TAPS = 27
+GRAD_INPUT_FORWARD_MIN_CHANNELS_MANY_TAPS = 4
 # Work items of col2im are balanced as if for this many threads (a multiple of common counts).
 COL2IM_BALANCE_THREADS = 4
 GRAD_INPUT_ROWS = 128  # rows of W^T (input channels x taps) per grad_input work item
@@ -448,9 +465,12 @@ def _grad_input_as_forward(p: _validate.ConvParams) -> bool:
     """For stride 1, grad_input is itself a stride-1 convolution of grad_output (with the
     kernel flipped and its channel axes swapped, padded by dilation*(k-1) - padding), so the
     forward kernels serve it - when that padding is not negative and the input channels per
-    group (its output channels) are enough to fill the kernels' channel tiles."""
+    group (its output channels) are enough to fill the kernels' channel tiles (fewer
+    suffice with 27+ taps, where col2im's scatter dominates)."""
+    many_taps = int(np.prod(p.kernel_size)) >= GRAD_INPUT_FORWARD_MANY_TAPS
     return (all(st == 1 for st in p.stride)
-            and p.in_channels // p.groups >= GRAD_INPUT_FORWARD_MIN_CHANNELS
+            and p.in_channels // p.groups >= (GRAD_INPUT_FORWARD_MIN_CHANNELS_MANY_TAPS
+                                              if many_taps else GRAD_INPUT_FORWARD_MIN_CHANNELS)
             and all(lo <= d * (k - 1) and hi <= d * (k - 1)
                     for (lo, hi), d, k in zip(p.padding, p.dilation, p.kernel_size)))
 
@@ -511,10 +531,18 @@ def _padded_weight_grad(p, gy3, x5, gw5, narrow, n_threads):
         view[...] = gy_groups[:, :, pan * ob:pan * ob + chans]
     # the last channel block may read up to NP planes past the last channel (dropped rows)
     flat = pg.padded_input(x5, npx * plane + Q + int(shifts[-1]))
+    # taps per work item: all of them (grad_y streamed once per item) unless that leaves
+    # fewer than two items per thread; the blocking does not change any result bit
+    T = len(shifts)
+    blocks = G * npan * -(-cig // npx)
+    tap_block = T
+    while tap_block > 1 and blocks * -(-T // tap_block) < 2 * n_threads:
+        tap_block = -(-tap_block // 2)
     _k.padded_weight_grad(flat, image_stride, gy_grid.ravel(), Q, shifts,
                           np.arange(KC, dtype=np.intp), gw5.reshape(p.out_channels, cig, -1), G, N,
-                          plane, np.empty((n_threads, npx * ob), p.dtype),
-                          np.empty((n_threads, npx * ob), np.float64), KC, narrow, n_threads)
+                          plane, tap_block, np.empty((n_threads, tap_block * npx * ob), p.dtype),
+                          np.empty((n_threads, tap_block * npx * ob), np.float64), KC, narrow,
+                          n_threads)
 
 
 def _im2col_grad_input(p, gy3, w5, gx5, g, n_threads):
@@ -635,7 +663,8 @@ def conv1d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, f
     stride, dilation : int or (int,)
     padding : int, (int,), ((left, right),), 'valid', 'same', 'full' or 'causal'
         'causal' pads ``dilation*(k-1)`` zeros on the left only, so ``y[..., t]`` depends on
-        ``x[..., :t+1]`` alone. 'same' with an even kernel puts the extra element at the end.
+        ``x[..., :t+1]`` alone. 'same' with an even kernel puts the extra element at the end;
+        ``numpy.convolve`` puts it at the start (``((k//2, (k-1)//2),)`` reproduces it).
     groups, flip, algorithm, num_threads
         As :func:`conv2d`; ``flip=True`` matches ``numpy.convolve`` for one channel.
     out : ndarray, shape (N, C_out, L_out), optional
@@ -661,7 +690,9 @@ def conv3d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, f
     bias : ndarray, shape (C_out,), optional
     stride, padding, dilation, groups, flip, algorithm, num_threads
         As :func:`conv2d`, with three entries per tuple (per-side pairs: three pairs).
-        ``flip=True`` matches ``scipy.signal.convolve`` for one channel.
+        ``flip=True`` matches ``scipy.signal.convolve`` for one channel (``flip=False``
+        ``scipy.signal.correlate``); for 'same' with an even kernel SciPy pads the start
+        more, which per-side pairs ``(k//2, (k-1)//2)`` reproduce.
     out : ndarray, shape (N, C_out, D_out, H_out, W_out), optional
 
     Returns

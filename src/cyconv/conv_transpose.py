@@ -59,11 +59,19 @@ def _conv_transpose_backward(grad_output, x, weight, *, stride, padding, output_
                                          groups=groups, ndim=ndim)
     flip = _validate.check_bool(flip, "flip")
     need = _validate.check_need(need)
-    gy = _validate.check_grad_output(grad_output, tp.output_array_shape, tp.dtype)
+    try:
+        gy = _validate.check_grad_output(grad_output, tp.output_array_shape, tp.dtype)
+    except ValueError as err:  # name the shapes the expected one comes from
+        raise ValueError(f"{err}; C_out = weight.shape[1] * groups for weight "
+                         f"{np.shape(weight)}, groups={tp.groups}, x {np.shape(x)}") from None
     n_threads = _threads.resolve(num_threads)
     cp = tp.conv
     algorithm = _resolve(algorithm, cp, n_threads)
-    gx = np.zeros(np.shape(x), dtype=tp.dtype) if "input" in need else None
+    # every output past the full scatter (or no image at all): nothing depends on x or w
+    no_conv = tp.batch == 0 or min(cp.input_shape) < 1
+    gx = None
+    if "input" in need:
+        gx = (np.zeros if no_conv else np.empty)(np.shape(x), dtype=tp.dtype)
     gw = np.zeros(np.shape(weight), dtype=tp.dtype) if "weight" in need else None
     gb = np.zeros(tp.out_channels, dtype=tp.dtype) if "bias" in need else None
     if tp.batch == 0:
@@ -71,7 +79,7 @@ def _conv_transpose_backward(grad_output, x, weight, *, stride, padding, output_
     gy = np.ascontiguousarray(gy)
     if gb is not None:
         _k.bias_grad(gy.reshape(tp.batch, tp.out_channels, -1), gb, n_threads)
-    if min(cp.input_shape) < 1:  # every output lies past the full scatter: no x dependence
+    if no_conv:
         return ConvGrads(gx, gw, gb)
     # the output elements past the full scatter do not depend on x or the weight
     gy_conv = np.ascontiguousarray(_conv_input_view(gy, tp))

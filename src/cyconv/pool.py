@@ -96,7 +96,7 @@ def _avg_backward(grad_output, x, kernel_size, stride, padding, ceil_mode, count
         window = _window(p)
         _k.avg_backward(_to5d(np.ascontiguousarray(gy), ndim), _to5d(gx, ndim), window,
                         count_include_pad,
-                        np.empty((n_threads, _k.avg_backward_scratch_length(window)), p.dtype),
+                        np.zeros((n_threads, _k.avg_backward_scratch_length(window)), p.dtype),
                         n_threads)
     return gx
 

@@ -3,7 +3,8 @@
 Compute only. Arrays are C-contiguous 5-D (N, C, D, H, W): 1-D and 2-D pooling run on views
 with singleton leading dims, and the API merges a trailing dim whose output size is 1 into
 the dim before it (a bin that spans whole rows is one contiguous run), so global pooling is a
-plain reduction over each plane. The bin limits come precomputed from
+plain reduction over each plane, handed to the vector helpers of _adaptive_rows.h 64 planes
+at a time. The bin limits come precomputed from
 ``cyconv._shapes.adaptive_bins``. One thread owns each (image, channel) plane and the
 schedule is static, so the backward passes need no atomics and every result is bitwise the
 same for any thread count.

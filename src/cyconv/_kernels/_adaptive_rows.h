@@ -25,7 +25,7 @@
 
 #define CYCONV_RUN_LANES 8
 
-#if defined(__GNUC__)
+#if defined(__GNUC__) && !defined(CYCONV_NO_VECTOR_EXT)  /* the define tests the fallback */
 #define CYCONV_RUN_VECTORS 1
 typedef float cyconv_vf32 __attribute__((vector_size(CYCONV_RUN_LANES * 4)));
 typedef int32_t cyconv_vi32 __attribute__((vector_size(CYCONV_RUN_LANES * 4)));

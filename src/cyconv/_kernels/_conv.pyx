@@ -528,60 +528,71 @@ def padded_forward(const floating[::1] x_padded, Py_ssize_t image_stride,
 
 cdef void _padded_weight_item(const floating* x_first, Py_ssize_t image_stride,
                               const floating* gy_first, Py_ssize_t gy_image, Py_ssize_t N,
-                              Py_ssize_t Q, Py_ssize_t plane, const Py_ssize_t* ident,
-                              Py_ssize_t OB, Py_ssize_t NP, Py_ssize_t KC, bint narrow,
-                              floating* ctile, double* acc) noexcept nogil:
-    """grad_w for NP input channels x OB output channels at one tap (stride 1).
+                              Py_ssize_t Q, Py_ssize_t plane, const Py_ssize_t* shifts,
+                              Py_ssize_t taps, const Py_ssize_t* ident, Py_ssize_t OB,
+                              Py_ssize_t NP, Py_ssize_t KC, bint narrow, floating* ctiles,
+                              double* accs) noexcept nogil:
+    """grad_w for NP input channels x OB output channels at ``taps`` taps (stride 1).
 
     The direct micro-kernel runs with the roles turned: output channels along the lanes come
     from grad_y packed [position][channel] on the padded grid (zeros off the outputs), the NP
     broadcast values are the same tap of NP consecutive input channels (one plane apart), and
-    the reduction runs over the grid positions. Per image the float tile is added into a
-    double accumulator, so long reductions stay within the accuracy contract.
+    the reduction runs over the grid positions. Each KC-position chunk of grad_y is used by
+    every tap of the block while it is in L1 (grad_y streamed once per item, not once per
+    tap: the weight gradient was memory-bound on 1-D/3-D rows). Per image the float tiles are
+    added into double accumulators, so long reductions stay within the accuracy contract;
+    each weight is reduced over (image, chunk) in the same order whatever the tap blocking.
     """
-    cdef Py_ssize_t n, q0, kc, l
-    memset(acc, 0, NP * OB * sizeof(double))
+    cdef Py_ssize_t n, q0, kc, l, t, tile = NP * OB
+    cdef const floating* gy_chunk
+    cdef const floating* x_chunk
+    memset(accs, 0, taps * tile * sizeof(double))
     for n in range(N):
-        memset(ctile, 0, NP * OB * sizeof(floating))
+        memset(ctiles, 0, taps * tile * sizeof(floating))
         q0 = 0
         while q0 < Q:
             kc = KC if Q - q0 > KC else Q - q0
-            if narrow:
-                _ukrn(kc, gy_first + n * gy_image + q0 * OB, x_first + n * image_stride + q0,
-                      ident, plane, ctile, OB)
-            else:
-                _ukrb(kc, gy_first + n * gy_image + q0 * OB, x_first + n * image_stride + q0,
-                      ident, plane, ctile, OB)
+            gy_chunk = gy_first + n * gy_image + q0 * OB
+            x_chunk = x_first + n * image_stride + q0
+            for t in range(taps):
+                if narrow:
+                    _ukrn(kc, gy_chunk, x_chunk + shifts[t], ident, plane, ctiles + t * tile, OB)
+                else:
+                    _ukrb(kc, gy_chunk, x_chunk + shifts[t], ident, plane, ctiles + t * tile, OB)
             q0 = q0 + KC
-        for l in range(NP * OB):
-            acc[l] += ctile[l]
+        for l in range(taps * tile):
+            accs[l] += ctiles[l]
 
 
 def padded_weight_grad(const floating[::1] x_padded, Py_ssize_t image_stride,
                        const floating[::1] gy_grid, Py_ssize_t Q, const Py_ssize_t[::1] shifts,
                        const Py_ssize_t[::1] ident, floating[:, :, ::1] grad_w,
                        Py_ssize_t groups, Py_ssize_t batch, Py_ssize_t plane,
-                       floating[:, ::1] tiles, double[:, ::1] accs, Py_ssize_t KC,
-                       bint narrow, int num_threads):
+                       Py_ssize_t tap_block, floating[:, ::1] tiles, double[:, ::1] accs,
+                       Py_ssize_t KC, bint narrow, int num_threads):
     """grad_w (C_out, C_in/groups, T) for a stride-1 convolution, without lowering.
 
     x_padded : as for :func:`padded_forward`, with NP extra planes of slack at the end.
     gy_grid : grad_y on the padded grid, (N, groups, ceil(C_out_g/OB), Q, OB), zeros off the
         output positions and past C_out_g.
     shifts : (T,) flat offset of each tap on the grid; ident : arange(KC).
-    tiles, accs : (num_threads, NP*OB) scratch (working precision and double).
+    tap_block : taps per work item (any value gives the same bits; it only sets the
+        parallelism and the scratch size).
+    tiles, accs : (num_threads, tap_block*NP*OB) scratch (working precision and double).
     narrow : use the narrow direct micro-kernel (its OB x NP tile; see direct_tile_shape).
-    Work items are (group, tap, block of NP input channels, panel of OB output channels); each
-    weight is reduced by one item in a fixed order, so any thread count gives the same bits.
+    Work items are (group, panel of OB output channels, block of NP input channels, block of
+    taps); each weight is reduced by one item in a fixed order, so any thread count gives the
+    same bits.
     """
     cdef Py_ssize_t CO = grad_w.shape[0], cig = grad_w.shape[1], T = grad_w.shape[2]
     cdef Py_ssize_t cog = CO // groups
-    cdef Py_ssize_t OB, NP, npan, ncb, items
-    cdef Py_ssize_t item, gi, tap, cb, pan, tid, p, o, ci, co
+    cdef Py_ssize_t OB, NP, npan, ncb, ntb, items, taps
+    cdef Py_ssize_t item, gi, tb, cb, pan, tid, p, o, ci, co, t
     cdef const floating* xp = &x_padded[0]
     cdef const floating* gp = &gy_grid[0]
     cdef const Py_ssize_t* sp = &shifts[0]
     cdef const Py_ssize_t* ip = &ident[0]
+    cdef double* acc
     if floating is float:
         OB = cyconv_obn_f32 if narrow else cyconv_ob_f32
         NP = cyconv_npn_f32 if narrow else cyconv_np_f32
@@ -590,27 +601,31 @@ def padded_weight_grad(const floating[::1] x_padded, Py_ssize_t image_stride,
         NP = cyconv_npn_f64 if narrow else cyconv_np_f64
     npan = (cog + OB - 1) // OB
     ncb = (cig + NP - 1) // NP
-    items = groups * T * ncb * npan
+    ntb = (T + tap_block - 1) // tap_block
+    items = groups * npan * ncb * ntb
     with nogil:
         for item in prange(items, schedule="static", num_threads=num_threads):
             tid = omp_get_thread_num()
-            gi = item // (T * ncb * npan)
-            tap = (item // (ncb * npan)) % T
-            cb = (item // npan) % ncb
-            pan = item % npan
-            _padded_weight_item(xp + (gi * cig + cb * NP) * plane + sp[tap], image_stride,
+            gi = item // (npan * ncb * ntb)
+            pan = (item // (ncb * ntb)) % npan
+            cb = (item // ntb) % ncb
+            tb = item % ntb
+            taps = tap_block if T - tb * tap_block > tap_block else T - tb * tap_block
+            _padded_weight_item(xp + (gi * cig + cb * NP) * plane, image_stride,
                                 gp + ((gi * npan + pan) * Q) * OB, groups * npan * Q * OB,
-                                batch, Q, plane, ip, OB, NP, KC, narrow, &tiles[tid, 0],
-                                &accs[tid, 0])
-            for p in range(NP):
-                ci = cb * NP + p
-                if ci >= cig:
-                    break
-                for o in range(OB):
-                    co = pan * OB + o
-                    if co >= cog:
+                                batch, Q, plane, sp + tb * tap_block, taps, ip, OB, NP, KC,
+                                narrow, &tiles[tid, 0], &accs[tid, 0])
+            for t in range(taps):
+                acc = &accs[tid, t * NP * OB]
+                for p in range(NP):
+                    ci = cb * NP + p
+                    if ci >= cig:
                         break
-                    grad_w[gi * cog + co, ci, tap] = <floating>accs[tid, p * OB + o]
+                    for o in range(OB):
+                        co = pan * OB + o
+                        if co >= cog:
+                            break
+                        grad_w[gi * cog + co, ci, tb * tap_block + t] = <floating>acc[p * OB + o]
 
 
 cdef void _backward_input_item(const floating* gy_group, const floating* a_block,

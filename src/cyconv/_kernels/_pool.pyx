@@ -17,10 +17,6 @@ from cyconv._kernels._omp cimport omp_get_thread_num
 cdef extern from "_poolrows.h" nogil:
     void cyconv_pool_init_f32(Py_ssize_t n, Py_ssize_t s, const float* src, float* acc)
     void cyconv_pool_init_f64(Py_ssize_t n, Py_ssize_t s, const double* src, double* acc)
-    void cyconv_pool_max_f32(Py_ssize_t n, Py_ssize_t s, const float* src, float* acc)
-    void cyconv_pool_max_f64(Py_ssize_t n, Py_ssize_t s, const double* src, double* acc)
-    void cyconv_pool_min_f32(Py_ssize_t n, Py_ssize_t s, const float* src, float* acc)
-    void cyconv_pool_min_f64(Py_ssize_t n, Py_ssize_t s, const double* src, double* acc)
     void cyconv_pool_argmax_f32(Py_ssize_t n, Py_ssize_t s, const float* src, float* acc,
                                 int32_t* best, int32_t tap)
     void cyconv_pool_argmax_f64(Py_ssize_t n, Py_ssize_t s, const double* src, double* acc,
@@ -29,29 +25,10 @@ cdef extern from "_poolrows.h" nogil:
                                 int32_t* best, int32_t tap)
     void cyconv_pool_argmin_f64(Py_ssize_t n, Py_ssize_t s, const double* src, double* acc,
                                 int32_t* best, int32_t tap)
-    void cyconv_pool_rowsum_f32(Py_ssize_t n, Py_ssize_t s, Py_ssize_t kw, const float* src,
-                                float* acc, int first)
-    void cyconv_pool_rowsum_f64(Py_ssize_t n, Py_ssize_t s, Py_ssize_t kw, const double* src,
-                                double* acc, int first)
-    void cyconv_pool_rowmax_f32(Py_ssize_t n, Py_ssize_t s, Py_ssize_t kw, const float* src,
-                                float* acc, int first)
-    void cyconv_pool_rowmax_f64(Py_ssize_t n, Py_ssize_t s, Py_ssize_t kw, const double* src,
-                                double* acc, int first)
-    void cyconv_pool_rowmin_f32(Py_ssize_t n, Py_ssize_t s, Py_ssize_t kw, const float* src,
-                                float* acc, int first)
-    void cyconv_pool_rowmin_f64(Py_ssize_t n, Py_ssize_t s, Py_ssize_t kw, const double* src,
-                                double* acc, int first)
     void cyconv_pool_route_f32(Py_ssize_t n, Py_ssize_t kw, const int32_t* best, int32_t tap0,
                                const float* gy, float* dst)
     void cyconv_pool_route_f64(Py_ssize_t n, Py_ssize_t kw, const int32_t* best, int32_t tap0,
                                const double* gy, double* dst)
-    void cyconv_pool_div_f32(Py_ssize_t n, const float* acc, double divisor, float* out)
-    void cyconv_pool_div_f64(Py_ssize_t n, const double* acc, double divisor, double* out)
-    void cyconv_pool_add_f32(Py_ssize_t n, const float* src, float* dst)
-    void cyconv_pool_add_f64(Py_ssize_t n, const double* src, double* dst)
-    void cyconv_pool_scatter_add_f32(Py_ssize_t n, Py_ssize_t s, const float* share, float* dst)
-    void cyconv_pool_scatter_add_f64(Py_ssize_t n, Py_ssize_t s, const double* share,
-                                     double* dst)
 
 
 cdef extern from "_poolsimd.h" nogil:
@@ -92,69 +69,17 @@ cdef inline void _row_init(Py_ssize_t n, Py_ssize_t s, const floating* src,
 
 
 cdef inline void _row_select(Py_ssize_t n, Py_ssize_t s, const floating* src, floating* acc,
-                             int32_t* best, int32_t tap, bint largest,
-                             bint want_tap) noexcept nogil:
+                             int32_t* best, int32_t tap, bint largest) noexcept nogil:
     if floating is float:
-        if want_tap:
-            if largest:
-                cyconv_pool_argmax_f32(n, s, src, acc, best, tap)
-            else:
-                cyconv_pool_argmin_f32(n, s, src, acc, best, tap)
-        elif largest:
-            cyconv_pool_max_f32(n, s, src, acc)
+        if largest:
+            cyconv_pool_argmax_f32(n, s, src, acc, best, tap)
         else:
-            cyconv_pool_min_f32(n, s, src, acc)
+            cyconv_pool_argmin_f32(n, s, src, acc, best, tap)
     else:
-        if want_tap:
-            if largest:
-                cyconv_pool_argmax_f64(n, s, src, acc, best, tap)
-            else:
-                cyconv_pool_argmin_f64(n, s, src, acc, best, tap)
-        elif largest:
-            cyconv_pool_max_f64(n, s, src, acc)
+        if largest:
+            cyconv_pool_argmax_f64(n, s, src, acc, best, tap)
         else:
-            cyconv_pool_min_f64(n, s, src, acc)
-
-
-cdef enum RowReduce:
-    ROW_SUM = 0
-    ROW_MAX = 1
-    ROW_MIN = 2
-
-
-cdef inline void _row_reduce(RowReduce op, Py_ssize_t n, Py_ssize_t s, Py_ssize_t kw,
-                             const floating* src, floating* acc, bint first) noexcept nogil:
-    """A whole kernel row (kw contiguous taps) at once: acc (=|+=) reduce over the row."""
-    if floating is float:
-        if op == ROW_SUM:
-            cyconv_pool_rowsum_f32(n, s, kw, src, acc, first)
-        elif op == ROW_MAX:
-            cyconv_pool_rowmax_f32(n, s, kw, src, acc, first)
-        else:
-            cyconv_pool_rowmin_f32(n, s, kw, src, acc, first)
-    else:
-        if op == ROW_SUM:
-            cyconv_pool_rowsum_f64(n, s, kw, src, acc, first)
-        elif op == ROW_MAX:
-            cyconv_pool_rowmax_f64(n, s, kw, src, acc, first)
-        else:
-            cyconv_pool_rowmin_f64(n, s, kw, src, acc, first)
-
-
-cdef inline void _row_div(Py_ssize_t n, const floating* acc, double divisor,
-                          floating* out) noexcept nogil:
-    if floating is float:
-        cyconv_pool_div_f32(n, acc, divisor, out)
-    else:
-        cyconv_pool_div_f64(n, acc, divisor, out)
-
-
-cdef inline void _row_scatter_add(Py_ssize_t n, Py_ssize_t s, const floating* share,
-                                  floating* dst) noexcept nogil:
-    if floating is float:
-        cyconv_pool_scatter_add_f32(n, s, share, dst)
-    else:
-        cyconv_pool_scatter_add_f64(n, s, share, dst)
+            cyconv_pool_argmin_f64(n, s, src, acc, best, tap)
 
 
 cdef enum:
@@ -184,13 +109,6 @@ cdef inline Py_ssize_t _vector_count(Py_ssize_t n, Py_ssize_t stride, Py_ssize_t
     if last_src + (m - 1) * stride + reach < limit:
         return m
     return n
-
-
-cdef inline void _row_add(Py_ssize_t n, const floating* src, floating* dst) noexcept nogil:
-    if floating is float:
-        cyconv_pool_add_f32(n, src, dst)
-    else:
-        cyconv_pool_add_f64(n, src, dst)
 
 
 cdef inline Py_ssize_t _interior(const Window* w, Py_ssize_t* lo, Py_ssize_t* hi) noexcept nogil:
@@ -273,15 +191,14 @@ cdef inline void _extremum_emit_one(const floating* xp, floating* yp, int64_t* i
             ip[out + ow] = pos
 
 
-cdef void _extremum_plane(const floating* xp, floating* yp, int64_t* ip, bint want_index,
-                          bint largest, const Window* w, floating* acc, int32_t* best,
+cdef void _extremum_plane(const floating* xp, floating* yp, int64_t* ip, bint largest, const Window* w, floating* acc, int32_t* best,
                           const floating* gyp, floating* gxp) noexcept nogil:
     """Max (largest) or min pooling of one plane.
 
     Interior columns go tap by tap through the vectorized row primitives (same tap order,
     so the same selection as the scalar rule); edge columns, and rows too short to gain
-    from the row primitives, are done one by one. Forward (gxp == NULL): writes y and, with
-    want_index, the flat indices. Backward (gxp != NULL): adds each grad_y to the selected
+    from the row primitives, are done one by one. Forward (gxp == NULL): writes y and the
+    flat indices into ip. Backward (gxp != NULL): adds each grad_y to the selected
     input of grad_x without materializing indices.
     """
     cdef Py_ssize_t od, oh, ow, sd, sh, ad, bd, ah, bh, td, th, tw, lo, hi, n, m, out, pos, tap
@@ -290,7 +207,6 @@ cdef void _extremum_plane(const floating* xp, floating* yp, int64_t* ip, bint wa
     cdef Py_ssize_t origin
     cdef bint scatter = gxp != NULL
     if scatter:
-        want_index = True
         memset(gxp, 0, w.D * w.H * w.W * sizeof(floating))
     n = _interior(w, &lo, &hi)
     # tap offsets are kept in int32 rows: windows spanning 2**31 elements take the scalar path
@@ -308,17 +224,7 @@ cdef void _extremum_plane(const floating* xp, floating* yp, int64_t* ip, bint wa
                 m = _vector_count(n, w.SW, (w.KW - 1) * w.DW,
                                   xp + ((sd + (bd - 1) * w.DD) * w.H + sh + (bh - 1) * w.DH) * w.W
                                   + lo * w.SW - w.PW, xp + w.D * w.H * w.W)
-            if n > 0 and not want_index and w.DW == 1:
-                # values only: whole kernel rows at once (the selected value does not depend
-                # on the tap order: any NaN wins, else the extremum)
-                first = True
-                for td in range(ad, bd):
-                    for th in range(ah, bh):
-                        _row_reduce(ROW_MAX if largest else ROW_MIN, n, w.SW, w.KW,
-                                    xp + ((sd + td * w.DD) * w.H + sh + th * w.DH) * w.W
-                                    + lo * w.SW - w.PW, acc, first)
-                        first = False
-            elif n > 0:
+            if n > 0:
                 first = True
                 for td in range(ad, bd):
                     for th in range(ah, bh):
@@ -329,17 +235,15 @@ cdef void _extremum_plane(const floating* xp, floating* yp, int64_t* ip, bint wa
                             tap = ((td * w.DD) * w.H + th * w.DH) * w.W + tw * w.DW
                             if first:
                                 _row_init(m, w.SW, src, acc)
-                                if want_index:
-                                    for ow in range(m):
-                                        best[ow] = <int32_t>tap
+                                for ow in range(m):
+                                    best[ow] = <int32_t>tap
                                 first = False
                             else:
-                                _row_select(m, w.SW, src, acc, best, <int32_t>tap, largest,
-                                            want_index)
+                                _row_select(m, w.SW, src, acc, best, <int32_t>tap, largest)
             # outputs in order, so gradients that meet in one input add up in the same order
             # as with an index array
             for ow in range(lo if n > 0 else w.OW):
-                _extremum_emit_one(xp, yp, ip, want_index, largest, w, sd, ad, bd, sh, ah, bh,
+                _extremum_emit_one(xp, yp, ip, not scatter, largest, w, sd, ad, bd, sh, ah, bh,
                                    ow, out, gyp, gxp)
             origin = (sd * w.H + sh) * w.W - w.PW
             for ow in range(lo, hi):
@@ -348,10 +252,9 @@ cdef void _extremum_plane(const floating* xp, floating* yp, int64_t* ip, bint wa
                     gxp[pos] += gyp[out + ow]
                 else:
                     yp[out + ow] = acc[ow - lo]
-                    if want_index:
-                        ip[out + ow] = pos
+                    ip[out + ow] = pos
             for ow in range(hi if n > 0 else w.OW, w.OW):
-                _extremum_emit_one(xp, yp, ip, want_index, largest, w, sd, ad, bd, sh, ah, bh,
+                _extremum_emit_one(xp, yp, ip, not scatter, largest, w, sd, ad, bd, sh, ah, bh,
                                    ow, out, gyp, gxp)
 
 
@@ -376,7 +279,7 @@ def extremum_forward(const floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::1
         for r in prange(planes, schedule="static", num_threads=num_threads):
             if want_index:
                 _extremum_plane(xp + r * in_plane, yp + r * out_plane, ip + r * out_plane,
-                                True, largest, &w, &acc[omp_get_thread_num(), 0],
+                                largest, &w, &acc[omp_get_thread_num(), 0],
                                 &best[omp_get_thread_num(), 0], NULL, NULL)
             else:
                 _separable_plane(xp + r * in_plane, yp + r * out_plane, &w,
@@ -448,7 +351,7 @@ cdef void _extremum_backward_tiled(const floating* xp, const floating* gyp, floa
                                 best[ow] = <int32_t>tap
                             first = False
                         else:
-                            _row_select(m, w.SW, src, acc, best, <int32_t>tap, largest, True)
+                            _row_select(m, w.SW, src, acc, best, <int32_t>tap, largest)
             for td in range(w.KD):
                 for th in range(w.KH):
                     dst = gxp + ((sd + td) * w.H + sh + th) * w.W
@@ -483,7 +386,7 @@ def extremum_backward_recompute(const floating[:, :, :, :, ::1] x,
                                          &acc[omp_get_thread_num(), 0],
                                          &best[omp_get_thread_num(), 0])
             else:
-                _extremum_plane(xp + r * in_plane, NULL, NULL, True, largest, &w,
+                _extremum_plane(xp + r * in_plane, NULL, NULL, largest, &w,
                                 &acc[omp_get_thread_num(), 0], &best[omp_get_thread_num(), 0],
                                 gyp + r * out_plane, gxp + r * in_plane)
 
@@ -509,71 +412,6 @@ def extremum_backward(const floating[:, :, :, :, ::1] grad_y,
                 gx[ip[o]] += gy[o]
 
 
-cdef inline double _divisor(Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw, const Window* w,
-                            bint count_include_pad, Py_ssize_t nd, Py_ssize_t nh,
-                            Py_ssize_t nw) noexcept nogil:
-    """PyTorch's avg-pool divisor: the window clipped to the padded input, or the number of
-    real elements (nd*nh*nw) without count_include_pad."""
-    cdef Py_ssize_t ed, eh, ew
-    if not count_include_pad:
-        return <double>(nd * nh * nw)
-    ed = sd + w.KD
-    if ed > w.D + w.QD:
-        ed = w.D + w.QD
-    eh = sh + w.KH
-    if eh > w.H + w.QH:
-        eh = w.H + w.QH
-    ew = sw + w.KW
-    if ew > w.W + w.QW:
-        ew = w.W + w.QW
-    return <double>((ed - sd) * (eh - sh) * (ew - sw))
-
-
-cdef floating _avg_one(const floating* xp, const Window* w, Py_ssize_t sd, Py_ssize_t ad,
-                       Py_ssize_t bd, Py_ssize_t sh, Py_ssize_t ah, Py_ssize_t bh,
-                       Py_ssize_t ow, bint count_include_pad) noexcept nogil:
-    cdef Py_ssize_t sw = ow * w.SW - w.PW, aw, bw, td, th, tw, row
-    cdef floating total = 0
-    _taps(sw, w.KW, 1, w.W, &aw, &bw)
-    for td in range(ad, bd):
-        for th in range(ah, bh):
-            row = ((sd + td) * w.H + sh + th) * w.W + sw
-            for tw in range(aw, bw):
-                total = total + xp[row + tw]
-    return <floating>(total / _divisor(sd, sh, sw, w, count_include_pad, bd - ad, bh - ah,
-                                       bw - aw))
-
-
-cdef void _avg_plane(const floating* xp, floating* yp, const Window* w,
-                     bint count_include_pad, floating* acc) noexcept nogil:
-    """Average pooling of one plane: interior columns tap by tap through the vectorized row
-    primitives, edge columns one by one."""
-    cdef Py_ssize_t od, oh, ow, sd, sh, ad, bd, ah, bh, td, th, tw, lo, hi, n, out
-    cdef bint first
-    n = _interior(w, &lo, &hi)
-    for od in range(w.OD):
-        sd = od * w.SD - w.PD
-        _taps(sd, w.KD, 1, w.D, &ad, &bd)
-        for oh in range(w.OH):
-            sh = oh * w.SH - w.PH
-            _taps(sh, w.KH, 1, w.H, &ah, &bh)
-            out = (od * w.OH + oh) * w.OW
-            for ow in range(w.OW):
-                if n > 0 and lo <= ow < hi:
-                    continue
-                yp[out + ow] = _avg_one(xp, w, sd, ad, bd, sh, ah, bh, ow, count_include_pad)
-            if n <= 0:
-                continue
-            first = True
-            for td in range(ad, bd):
-                for th in range(ah, bh):
-                    _row_reduce(ROW_SUM, n, w.SW, w.KW, xp + ((sd + td) * w.H + sh + th) * w.W
-                                + lo * w.SW - w.PW, acc, first)
-                    first = False
-            _row_div(n, acc, _divisor(sd, sh, lo * w.SW - w.PW, w, count_include_pad,
-                                      bd - ad, bh - ah, w.KW), yp + out + lo)
-
-
 def avg_forward(const floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::1] y, Window w,
                 bint count_include_pad, floating[:, ::1] work, int num_threads):
     """y = average pooling of x (no dilation, as PyTorch).
@@ -592,59 +430,11 @@ def avg_forward(const floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::1] y, 
                              count_include_pad, &acc[omp_get_thread_num(), 0])
 
 
-cdef void _avg_backward_plane(const floating* gy, floating* gx, const Window* w,
-                              bint count_include_pad, floating* share) noexcept nogil:
-    """Each output's gradient share goes to the real elements of its window. Interior columns:
-    the shares of an output row spread over one kernel row, added onto each input row it
-    covers; edge columns one by one. The plane belongs to one thread."""
-    cdef Py_ssize_t od, oh, ow, sd, sh, sw, ad, bd, ah, bh, aw, bw, td, th, tw, row, lo, hi, n
-    cdef Py_ssize_t out
-    cdef floating part
-    cdef floating* spread = share + w.OW + ROW_PAD
-    cdef Py_ssize_t span
-    memset(gx, 0, w.D * w.H * w.W * sizeof(floating))
-    n = _interior(w, &lo, &hi)
-    span = (n - 1) * w.SW + w.KW if n > 0 else 0
-    for od in range(w.OD):
-        sd = od * w.SD - w.PD
-        _taps(sd, w.KD, 1, w.D, &ad, &bd)
-        for oh in range(w.OH):
-            sh = oh * w.SH - w.PH
-            _taps(sh, w.KH, 1, w.H, &ah, &bh)
-            out = (od * w.OH + oh) * w.OW
-            for ow in range(w.OW):
-                if n > 0 and lo <= ow < hi:
-                    continue
-                sw = ow * w.SW - w.PW
-                _taps(sw, w.KW, 1, w.W, &aw, &bw)
-                part = <floating>(gy[out + ow] / _divisor(
-                    sd, sh, sw, w, count_include_pad, bd - ad, bh - ah, bw - aw))
-                for td in range(ad, bd):
-                    for th in range(ah, bh):
-                        row = ((sd + td) * w.H + sh + th) * w.W + sw
-                        for tw in range(aw, bw):
-                            gx[row + tw] += part
-            if n <= 0:
-                continue
-            _row_div(n, gy + out + lo, _divisor(sd, sh, lo * w.SW - w.PW, w, count_include_pad,
-                                                bd - ad, bh - ah, w.KW), share)
-            # spread the shares over one kernel row once (KW strided adds on a short L1 row),
-            # then add that row contiguously onto each of the KD*KH input rows: measured 6.1 vs
-            # 7.7 ms for avg 3x3/2 on (8, 64, 112, 112) against KD*KH*KW strided adds
-            memset(spread, 0, span * sizeof(floating))
-            for tw in range(w.KW):
-                _row_scatter_add(n, w.SW, share, spread + tw)
-            for td in range(ad, bd):
-                for th in range(ah, bh):
-                    _row_add(span, spread, gx + ((sd + td) * w.H + sh + th) * w.W
-                             + lo * w.SW - w.PW)
-
-
 def avg_backward(const floating[:, :, :, :, ::1] grad_y, floating[:, :, :, :, ::1] grad_x,
                  Window w, bint count_include_pad, floating[:, ::1] work, int num_threads):
     """grad_x = gradient of average pooling.
 
-    work : (num_threads, avg_backward_scratch_length(w)) scratch.
+    work : (num_threads, avg_backward_scratch_length(w)) scratch, zero-filled.
     """
     cdef Py_ssize_t planes = grad_x.shape[0] * grad_x.shape[1]
     cdef Py_ssize_t in_plane = w.D * w.H * w.W, out_plane = w.OD * w.OH * w.OW
@@ -675,9 +465,11 @@ cdef enum:
 
 cdef inline Py_ssize_t _sep_buffer_length(const Window* w) noexcept nogil:
     """Row buffer of the forward pass: leading padding, the row, then room for the farthest
-    tap of a whole last vector of outputs (and its two-vector de-interleaving loads)."""
-    return (w.PW + w.W + (w.OW + 2 * CYCONV_POOL_LANES) * w.SW + (w.KW - 1) * w.DW
-            + 2 * CYCONV_POOL_LANES)
+    tap of the last output plus a two-vector load (the de-interleaving reads)."""
+    cdef Py_ssize_t reach = (w.OW - 1) * w.SW + (w.KW - 1) * w.DW + 1
+    if reach < w.PW + w.W:
+        reach = w.PW + w.W
+    return reach + 2 * CYCONV_POOL_LANES + 1
 
 
 cdef inline Py_ssize_t _share_padding(const Window* w) noexcept nogil:
@@ -689,13 +481,25 @@ cdef inline Py_ssize_t _share_length(const Window* w) noexcept nogil:
     return (_share_padding(w) + w.OW + w.W + w.PW + w.KW + 4 * CYCONV_POOL_LANES)
 
 
+cdef inline bint _wide_window(const Window* w) noexcept nogil:
+    """Windows (or their padding) so much wider than the row that padded row buffers would
+    be mostly padding, e.g. a 2**31-tap window clipped to a few columns: these rows take a
+    clipped scalar loop over the real columns, with buffers the size of the row."""
+    cdef Py_ssize_t limit = 16 * (w.W + w.OW) + 4096
+    return _sep_buffer_length(w) > limit or _share_length(w) > limit
+
+
 def forward_scratch_length(Window w):
     """Scratch elements per thread for avg_forward and values-only extremum_forward."""
-    return _sep_buffer_length(&w) + w.OW
+    if _wide_window(&w):
+        return w.W + 2 * w.OW
+    return _sep_buffer_length(&w) + w.OW + CYCONV_POOL_LANES
 
 
 def avg_backward_scratch_length(Window w):
     """Scratch elements per thread for avg_backward."""
+    if _wide_window(&w):
+        return 2 * w.OW
     return _share_length(&w) + w.OW
 
 
@@ -725,11 +529,32 @@ cdef void _fill(floating* p, Py_ssize_t n, floating value) noexcept nogil:
         p[i] = value
 
 
+cdef void _clipped_row(int op, const floating* row, const floating* div, floating vfac,
+                       const Window* w, floating* out) noexcept nogil:
+    """The horizontal reduction of one row for _wide_window: real taps only (padding never
+    changes a sum and is never selected)."""
+    cdef Py_ssize_t ow, a, b, t, start
+    cdef floating acc, v
+    for ow in range(w.OW):
+        start = ow * w.SW - w.PW
+        _taps(start, w.KW, w.DW, w.W, &a, &b)
+        acc = 0 if op == SEP_SUM else (-INFINITY if op == SEP_MAX else INFINITY)
+        for t in range(a, b):
+            v = row[start + t * w.DW]
+            if op == SEP_SUM:
+                acc = acc + v
+            elif (v > acc if op == SEP_MAX else v < acc) or v != v:
+                acc = v
+        out[ow] = acc / (vfac * div[ow]) if op == SEP_SUM else acc
+
+
 cdef void _separable_plane(const floating* xp, floating* yp, const Window* w, int op,
                            bint count_include_pad, floating* scratch) noexcept nogil:
     """Max (SEP_MAX), min (SEP_MIN) or average (SEP_SUM) pooling values of one plane."""
     cdef Py_ssize_t od, oh, ow, sd, sh, ad, bd, ah, bh
-    cdef Py_ssize_t blen = _sep_buffer_length(w)
+    cdef bint wide = _wide_window(w)
+    cdef Py_ssize_t lead = 0 if wide else w.PW
+    cdef Py_ssize_t blen = w.W if wide else _sep_buffer_length(w)
     cdef floating* buf = scratch
     cdef floating* div = scratch + blen
     cdef floating neutral = 0, vfac = 1
@@ -737,11 +562,14 @@ cdef void _separable_plane(const floating* xp, floating* yp, const Window* w, in
         neutral = -INFINITY
     elif op == SEP_MIN:
         neutral = INFINITY
-    _fill(buf, w.PW, neutral)
-    _fill(buf + w.PW + w.W, blen - w.PW - w.W, neutral)
+    _fill(buf, lead, neutral)
+    _fill(buf + lead + w.W, blen - lead - w.W, neutral)
     if op == SEP_SUM:
         for ow in range(w.OW):
             div[ow] = <floating>_avg_factor(ow, w.SW, w.PW, w.KW, w.W, w.QW, count_include_pad)
+        if not wide:
+            # whole-vector loads past the row's end divide by one
+            _fill(div + w.OW, CYCONV_POOL_LANES, <floating>1)
     for od in range(w.OD):
         sd = od * w.SD - w.PD
         _taps(sd, w.KD, w.DD, w.D, &ad, &bd)
@@ -753,19 +581,21 @@ cdef void _separable_plane(const floating* xp, floating* yp, const Window* w, in
                     cyconv_pool_vreduce_f32(op, w.W, xp + ((sd + ad * w.DD) * w.H + sh
                                                            + ah * w.DH) * w.W,
                                             bd - ad, w.DD * w.H * w.W, bh - ah, w.DH * w.W,
-                                            buf + w.PW)
+                                            buf + lead)
                 else:
                     cyconv_pool_vreduce_f64(op, w.W, xp + ((sd + ad * w.DD) * w.H + sh
                                                            + ah * w.DH) * w.W,
                                             bd - ad, w.DD * w.H * w.W, bh - ah, w.DH * w.W,
-                                            buf + w.PW)
+                                            buf + lead)
             else:
-                _fill(buf + w.PW, w.W, neutral)
+                _fill(buf + lead, w.W, neutral)
             if op == SEP_SUM:
                 vfac = <floating>(
                     _avg_factor(od, w.SD, w.PD, w.KD, w.D, w.QD, count_include_pad)
                     * _avg_factor(oh, w.SH, w.PH, w.KH, w.H, w.QH, count_include_pad))
-            if floating is float:
+            if wide:
+                _clipped_row(op, buf, div, vfac, w, yp + (od * w.OH + oh) * w.OW)
+            elif floating is float:
                 cyconv_pool_hreduce_f32(op, w.OW, w.SW, w.KW, w.DW, buf,
                                         div if op == SEP_SUM else NULL, vfac,
                                         yp + (od * w.OH + oh) * w.OW)
@@ -792,12 +622,16 @@ cdef void _avg_backward_separable(const floating* gy, floating* gx, const Window
     """Average-pooling gradient of one plane, one input row at a time: the shares (gradient /
     divisor) of the output rows covering it, summed, then spread along the row."""
     cdef Py_ssize_t idd, ih, od, oh, ow, dlo, dhi, hlo, hhi
-    cdef Py_ssize_t slen = _share_length(w)
-    cdef floating* shares = scratch + _share_padding(w)
+    cdef bint wide = _wide_window(w)
+    cdef Py_ssize_t slen = w.OW if wide else _share_length(w)
+    cdef floating* shares = scratch if wide else scratch + _share_padding(w)
     cdef floating* div = scratch + slen
+    cdef Py_ssize_t iw, wlo, whi
+    cdef floating total
     cdef floating vfac
     cdef bint first
-    _fill(scratch, slen, <floating>0)
+    # scratch arrives zeroed (avg_backward's contract) and only shares[0:OW] is ever
+    # written, so the padding around the shares stays zero for every plane
     for ow in range(w.OW):
         div[ow] = <floating>_avg_factor(ow, w.SW, w.PW, w.KW, w.W, w.QW, count_include_pad)
     for idd in range(w.D):
@@ -820,7 +654,15 @@ cdef void _avg_backward_separable(const floating* gy, floating* gx, const Window
                         cyconv_pool_shares_f64(w.OW, gy + (od * w.OH + oh) * w.OW, div, vfac,
                                                first, shares)
                     first = False
-            if floating is float:
+            if wide:
+                # each input column sums the shares of the outputs covering it
+                for iw in range(w.W):
+                    _covering(iw, w.SW, w.PW, w.KW, w.OW, &wlo, &whi)
+                    total = 0
+                    for ow in range(wlo, whi):
+                        total = total + shares[ow]
+                    gx[(idd * w.H + ih) * w.W + iw] = total
+            elif floating is float:
                 cyconv_pool_spread_f32(w.W, w.SW, w.PW, w.KW, shares,
                                        gx + (idd * w.H + ih) * w.W)
             else:

@@ -1,5 +1,7 @@
-/* Row primitives of the pooling kernels, compiled per ISA and picked at load time
- * (target_clones, as in _rowops.h). Each applies one window tap to the interior of an output
+/* Row primitives of the tap-by-tap max/min selection (with indices, and backward where
+ * the windows overlap or tile wider than 2; the rest runs on _poolsimd.h), compiled per ISA
+ * and picked at load time (target_clones, as in _rowops.h; auto-vectorized loops, which
+ * GCC 12 clones well). Each applies one window tap to the interior of an output
  * row - the outputs whose windows lie wholly inside the input - reading the input with the
  * pooling stride, so stride 2 costs no gathers in the caller. The selection rule is
  * PyTorch's: a strictly better value or any NaN takes over.
@@ -24,22 +26,6 @@ CYCONV_CLONES static void cyconv_pool_init_##SUFFIX(ptrdiff_t n, ptrdiff_t s, co
 {                                                                                             \
     for (ptrdiff_t i = 0; i < n; i++) acc[i] = src[i * s];                                    \
 }                                                                                             \
-CYCONV_CLONES static void cyconv_pool_max_##SUFFIX(ptrdiff_t n, ptrdiff_t s, const T* src,    \
-                                                   T* acc)                                    \
-{                                                                                             \
-    for (ptrdiff_t i = 0; i < n; i++) {                                                       \
-        T v = src[i * s];                                                                     \
-        acc[i] = (v > acc[i] || v != v) ? v : acc[i];                                         \
-    }                                                                                         \
-}                                                                                             \
-CYCONV_CLONES static void cyconv_pool_min_##SUFFIX(ptrdiff_t n, ptrdiff_t s, const T* src,    \
-                                                   T* acc)                                    \
-{                                                                                             \
-    for (ptrdiff_t i = 0; i < n; i++) {                                                       \
-        T v = src[i * s];                                                                     \
-        acc[i] = (v < acc[i] || v != v) ? v : acc[i];                                         \
-    }                                                                                         \
-}                                                                                             \
 CYCONV_CLONES static void cyconv_pool_argmax_##SUFFIX(ptrdiff_t n, ptrdiff_t s, const T* src, \
                                                       T* acc, int32_t* best, int32_t tap)     \
 {                                                                                             \
@@ -53,56 +39,7 @@ CYCONV_CLONES static void cyconv_pool_argmin_##SUFFIX(ptrdiff_t n, ptrdiff_t s, 
     /* stride 2 (the common pooling stride) as a literal, so it vectorizes */                 \
     if (s == 2) { const ptrdiff_t S = 2; CYCONV_ARGSEL_BODY(T, <) }                           \
     else { const ptrdiff_t S = s; CYCONV_ARGSEL_BODY(T, <) }                                  \
-}                                                                                             \
-CYCONV_CLONES static void cyconv_pool_div_##SUFFIX(ptrdiff_t n, const T* acc, double divisor,  \
-                                                   T* out)                                    \
-{                                                                                             \
-    for (ptrdiff_t i = 0; i < n; i++) out[i] = (T)(acc[i] / divisor);                         \
-}                                                                                             \
-CYCONV_CLONES static void cyconv_pool_add_##SUFFIX(ptrdiff_t n, const T* restrict src,         \
-                                                   T* restrict dst)                           \
-{                                                                                             \
-    for (ptrdiff_t i = 0; i < n; i++) dst[i] += src[i];                                       \
-}                                                                                             \
-CYCONV_CLONES static void cyconv_pool_scatter_add_##SUFFIX(ptrdiff_t n, ptrdiff_t s,          \
-                                                           const T* share, T* dst)            \
-{                                                                                             \
-    for (ptrdiff_t i = 0; i < n; i++) dst[i * s] += share[i];                                 \
 }
-
-/* Whole window rows at once: acc[i] (=|+=) reduce_{t<kw} src[i*s + t] for sum and for
- * max/min (NaN wins). kw and s of 1-3 get literal loops so the compiler vectorizes them; one
- * call per kernel row instead of one per tap halves the passes over acc. */
-#define CYCONV_ROW_REDUCE_BODY(T, COMBINE)                                                    \
-    for (ptrdiff_t i = 0; i < n; i++) {                                                       \
-        const T* p = src + i * S;                                                             \
-        T t = p[0];                                                                           \
-        for (ptrdiff_t k = 1; k < KW; k++) { T v = p[k]; t = COMBINE(t, v); }                 \
-        acc[i] = first ? t : COMBINE(acc[i], t);                                              \
-    }
-#define CYCONV_ROW_REDUCE_DISPATCH(T, COMBINE)                                                \
-    if (s == 2 && kw == 2) { const ptrdiff_t S = 2, KW = 2; CYCONV_ROW_REDUCE_BODY(T, COMBINE) } \
-    else if (s == 2 && kw == 3) { const ptrdiff_t S = 2, KW = 3; CYCONV_ROW_REDUCE_BODY(T, COMBINE) } \
-    else if (s == 1 && kw == 3) { const ptrdiff_t S = 1, KW = 3; CYCONV_ROW_REDUCE_BODY(T, COMBINE) } \
-    else if (s == 3 && kw == 3) { const ptrdiff_t S = 3, KW = 3; CYCONV_ROW_REDUCE_BODY(T, COMBINE) } \
-    else { const ptrdiff_t S = s, KW = kw; CYCONV_ROW_REDUCE_BODY(T, COMBINE) }
-#define CYCONV_ADD(a, b) ((a) + (b))
-#define CYCONV_MAXNAN(a, b) (((b) > (a) || (b) != (b)) ? (b) : (a))
-#define CYCONV_MINNAN(a, b) (((b) < (a) || (b) != (b)) ? (b) : (a))
-
-#define CYCONV_DEFINE_ROWREDUCE(T, SUFFIX)                                                    \
-CYCONV_CLONES static void cyconv_pool_rowsum_##SUFFIX(ptrdiff_t n, ptrdiff_t s, ptrdiff_t kw,  \
-                                                      const T* restrict src,                  \
-                                                      T* restrict acc, int first)             \
-{ CYCONV_ROW_REDUCE_DISPATCH(T, CYCONV_ADD) }                                                 \
-CYCONV_CLONES static void cyconv_pool_rowmax_##SUFFIX(ptrdiff_t n, ptrdiff_t s, ptrdiff_t kw,  \
-                                                      const T* restrict src,                  \
-                                                      T* restrict acc, int first)             \
-{ CYCONV_ROW_REDUCE_DISPATCH(T, CYCONV_MAXNAN) }                                              \
-CYCONV_CLONES static void cyconv_pool_rowmin_##SUFFIX(ptrdiff_t n, ptrdiff_t s, ptrdiff_t kw,  \
-                                                      const T* restrict src,                  \
-                                                      T* restrict acc, int first)             \
-{ CYCONV_ROW_REDUCE_DISPATCH(T, CYCONV_MINNAN) }
 
 /* Max/min backward where windows tile the input (stride == kernel, no padding/dilation):
  * every input element of a kernel row gets its window's gradient if it was the selected tap
@@ -124,8 +61,6 @@ CYCONV_CLONES static void cyconv_pool_route_##SUFFIX(ptrdiff_t n, ptrdiff_t kw, 
 
 CYCONV_DEFINE_ROUTE(float, f32)
 CYCONV_DEFINE_ROUTE(double, f64)
-CYCONV_DEFINE_ROWREDUCE(float, f32)
-CYCONV_DEFINE_ROWREDUCE(double, f64)
 CYCONV_DEFINE_POOLROWS(float, f32)
 CYCONV_DEFINE_POOLROWS(double, f64)
 #endif

@@ -1,7 +1,8 @@
 /* One (element type, ISA) instance of the separable pooling row kernels, included by
  * _poolsimd.h with T (float/double), VT (float vector of the ISA's width), IT (integer vector
  * of the same shape), L (lanes), SFX (name suffix), TGT (target attribute) and the shuffle
- * masks EVEN, ODD, ILO, IHI defined.
+ * index lists EVEN, ODD, ILO, IHI, STOREN(p, v, n) (store the first 0 < n < L lanes) and
+ * LOADN(p, n) (load them, the other lanes zero, no access past p + n) defined.
  *
  * GCC vector extensions at the ISA's native width, compiled with an explicit target
  * attribute (target_clones would leave GCC 12 scalarizing the vector compares). Stride 2
@@ -14,6 +15,11 @@
 
 /* Helpers are macros (statement expressions): no 64-byte vector crosses a function
  * boundary, so there is no ABI question between the clones. */
+#if defined(__clang__)
+#define CYP_SHUF(a, b, idx) __builtin_shufflevector((a), (b), idx)
+#else
+#define CYP_SHUF(a, b, idx) __builtin_shuffle((a), (b), (IT){idx})
+#endif
 #define CYP_LOAD(p) ({ VT v_; memcpy(&v_, (p), sizeof v_); v_; })
 #define CYP_STORE(p, v) do { VT s_ = (v); memcpy((p), &s_, sizeof s_); } while (0)
 #define CYP_BLEND(a, b, take) ((VT)(((IT)(a) & ~(IT)(take)) | ((IT)(b) & (IT)(take))))
@@ -51,46 +57,47 @@ TGT static void CYP(cyconv_pool_vreduce)(int op, ptrdiff_t n, const T* src,
             }
         CYP_STORE(out + i, acc);
     }
-    for (; i < n; i++) {
-        T acc = src[i];
+    if (i < n) {
+        /* the tail (and whole rows shorter than a vector, e.g. global pooling): one masked
+         * vector; the lanes past the row are never stored */
+        VT acc = LOADN(src + i, n - i);
         int first = 1;
         for (ptrdiff_t a = 0; a < nd; a++)
             for (ptrdiff_t b = 0; b < nh; b++) {
                 if (first) { first = 0; continue; }
-                acc = CYP(cyp_combine1)(op, acc, src[a * sd + b * sh + i]);
+                acc = CYP_COMBINE(op, acc, LOADN(src + a * sd + b * sh + i, n - i));
             }
-        out[i] = acc;
+        STOREN(out + i, acc, n - i);
     }
 }
 
 /* The "horizontal" half: out[j] = reduce_{t < kw} buf[j*s + t*dw] for j < n, divided by
- * vfac * div[j] for the average (op 0, div != NULL). buf must be readable 2*L elements past
- * the last tap (the caller pads it), so whole vectors are loaded; only the store of the last,
- * partial vector goes through a temporary. */
+ * vfac * div[j] for the average (op 0, div != NULL, readable and nonzero up to the next
+ * multiple of L). buf must be readable 2*L elements past the last tap of output n - 1 (the
+ * caller pads it), so whole vectors are loaded; the last, partial vector is a masked store. */
 TGT static void CYP(cyconv_pool_hreduce)(int op, ptrdiff_t n, ptrdiff_t s,
                                                    ptrdiff_t kw, ptrdiff_t dw,
                                                    const T* restrict buf,
                                                    const T* restrict div, T vfac,
                                                    T* restrict out)
 {
-    const IT even = EVEN;
     for (ptrdiff_t j = 0; j < n; j += L) {
         VT acc;
         if (s == 2) {
             const T* p = buf + 2 * j;
-            acc = __builtin_shuffle(CYP_LOAD(p), CYP_LOAD(p + L), even);
+            acc = CYP_SHUF(CYP_LOAD(p), CYP_LOAD(p + L), EVEN);
             for (ptrdiff_t t = 1; t < kw; t++) {
                 const T* q = p + t * dw;
-                acc = CYP_COMBINE(op, acc, __builtin_shuffle(CYP_LOAD(q),
-                                                                  CYP_LOAD(q + L), even));
+                acc = CYP_COMBINE(op, acc, CYP_SHUF(CYP_LOAD(q), CYP_LOAD(q + L),
+                                                         EVEN));
             }
         } else if (s == 1) {
             acc = CYP_LOAD(buf + j);
             for (ptrdiff_t t = 1; t < kw; t++)
                 acc = CYP_COMBINE(op, acc, CYP_LOAD(buf + j + t * dw));
         } else {
-            T lanes[L];
-            for (ptrdiff_t l = 0; l < L; l++) {
+            T lanes[L] = {0};
+            for (ptrdiff_t l = 0; l < L && j + l < n; l++) {
                 const T* p = buf + (j + l) * s;
                 T a = p[0];
                 for (ptrdiff_t t = 1; t < kw; t++)
@@ -99,25 +106,12 @@ TGT static void CYP(cyconv_pool_hreduce)(int op, ptrdiff_t n, ptrdiff_t s,
             }
             acc = CYP_LOAD(lanes);
         }
-        if (div != NULL) {
-            VT d;
-            if (j + L <= n) {
-                d = CYP_LOAD(div + j);
-            } else {
-                T lanes[L];
-                for (ptrdiff_t l = 0; l < L; l++)
-                    lanes[l] = j + l < n ? div[j + l] : (T)1;
-                d = CYP_LOAD(lanes);
-            }
-            acc = acc / (d * vfac);
-        }
-        if (j + L <= n) {
+        if (div != NULL)
+            acc = acc / (CYP_LOAD(div + j) * vfac);   /* div is padded with ones */
+        if (j + L <= n)
             CYP_STORE(out + j, acc);
-        } else {
-            T lanes[L];
-            CYP_STORE(lanes, acc);
-            memcpy(out + j, lanes, (size_t)(n - j) * sizeof(T));
-        }
+        else
+            STOREN(out + j, acc, n - j);
     }
 }
 
@@ -139,7 +133,6 @@ TGT static void CYP(cyconv_pool_shares)(ptrdiff_t n, const T* restrict gy,
 static inline __attribute__((always_inline)) TGT void CYP(cyp_spread2_block)(
     ptrdiff_t iw0, ptrdiff_t p, ptrdiff_t kw, const T* sh, VT* lo, VT* hi)
 {
-    const IT ilo = ILO, ihi = IHI;
     VT half[2];
     for (int c = 0; c < 2; c++) {
         ptrdiff_t r = (iw0 + c + p) & 1, q = (iw0 + c + p) >> 1;
@@ -148,14 +141,14 @@ static inline __attribute__((always_inline)) TGT void CYP(cyp_spread2_block)(
             a += CYP_LOAD(sh + q - u);
         half[c] = a;
     }
-    *lo = __builtin_shuffle(half[0], half[1], ilo);
-    *hi = __builtin_shuffle(half[0], half[1], ihi);
+    *lo = CYP_SHUF(half[0], half[1], ILO);
+    *hi = CYP_SHUF(half[0], half[1], IHI);
 }
 
 /* gx[iw] = sum over the windows covering input column iw of their shares, for iw < w:
  * gx[iw] = sum_{t < kw, (iw + p - t) % s == 0} sh[(iw + p - t) / s]. sh is zero-padded so
- * every index read (from -kw to w + 2*L + p) is valid. Each gx element is written once,
- * with no zeroing pass and no read-modify-write of gx. */
+ * every index read (from -kw to w + 2*L + p) is valid. For strides 1 and 2 each gx element
+ * is written once, with no zeroing pass and no read-modify-write of gx. */
 TGT static void CYP(cyconv_pool_spread)(ptrdiff_t w, ptrdiff_t s, ptrdiff_t p,
                                                   ptrdiff_t kw, const T* restrict sh,
                                                   T* restrict gx)
@@ -169,19 +162,16 @@ TGT static void CYP(cyconv_pool_spread)(ptrdiff_t w, ptrdiff_t s, ptrdiff_t p,
             CYP_STORE(gx + iw + L, hi);
         }
         if (iw < w) {
-            if (w >= 2 * L) {
-                /* the last block overlaps the previous one: same values written again */
-                iw = w - 2 * L;
-                CYP(cyp_spread2_block)(iw, p, kw, sh, &lo, &hi);
+            /* the last, partial block (sh is padded, so it is computed whole): a whole
+             * vector where it fits, then a masked store */
+            CYP(cyp_spread2_block)(iw, p, kw, sh, &lo, &hi);
+            if (iw + L <= w) {
                 CYP_STORE(gx + iw, lo);
-                CYP_STORE(gx + iw + L, hi);
-            } else {
-                T lanes[2 * L];
-                CYP(cyp_spread2_block)(iw, p, kw, sh, &lo, &hi);
-                CYP_STORE(lanes, lo);
-                CYP_STORE(lanes + L, hi);
-                memcpy(gx, lanes, (size_t)w * sizeof(T));
+                lo = hi;
+                iw += L;
             }
+            if (iw < w)
+                STOREN(gx + iw, lo, w - iw);
         }
         return;
     }
@@ -193,15 +183,21 @@ TGT static void CYP(cyconv_pool_spread)(ptrdiff_t w, ptrdiff_t s, ptrdiff_t p,
             CYP_STORE(gx + iw, a);
         }
     }
+    if (iw < w && s > 2) {
+        /* other strides: each window adds its share to its columns (the row is in L1) */
+        for (ptrdiff_t i = iw; i < w; i++)
+            gx[i] = 0;
+        for (ptrdiff_t q = 0, start = -p; start < w; q++, start += s) {
+            ptrdiff_t lo = start > iw ? start : iw, hi = start + kw < w ? start + kw : w;
+            for (ptrdiff_t i = lo; i < hi; i++)
+                gx[i] += sh[q];
+        }
+        return;
+    }
     for (; iw < w; iw++) {
         T a = 0;
-        for (ptrdiff_t t = 0; t < kw; t++) {
-            ptrdiff_t k = iw + p - t;
-            /* floor division, so taps left of the row land on the zero padding */
-            ptrdiff_t q = k >= 0 ? k / s : -((-k + s - 1) / s);
-            if (q * s == k)
-                a += sh[q];
-        }
+        for (ptrdiff_t t = 0; t < kw; t++)
+            a += sh[iw + p - t];   /* the tail of stride 1 */
         gx[iw] = a;
     }
 }
@@ -216,7 +212,6 @@ static inline __attribute__((always_inline)) TGT void CYP(cyp_route2_block)(
     const T* gy, T* gx, ptrdiff_t gsd, ptrdiff_t gsh)
 {
     const VT g = CYP_LOAD(gy + j);
-    const IT even = EVEN, odd = ODD, ilo = ILO, ihi = IHI;
     VT best = {0};
     IT at = {0};
     IT tap = {0};
@@ -226,7 +221,7 @@ static inline __attribute__((always_inline)) TGT void CYP(cyp_route2_block)(
         for (ptrdiff_t b = 0; b < nh; b++) {
             const T* p = src + a * sd + b * sh + 2 * j;
             VT v0 = CYP_LOAD(p), v1 = CYP_LOAD(p + L);
-            VT e = __builtin_shuffle(v0, v1, even), o = __builtin_shuffle(v0, v1, odd);
+            VT e = CYP_SHUF(v0, v1, EVEN), o = CYP_SHUF(v0, v1, ODD);
             if (first) {
                 best = e;
                 first = 0;
@@ -250,7 +245,7 @@ static inline __attribute__((always_inline)) TGT void CYP(cyp_route2_block)(
             VT o = CYP_BLEND(zero, g, (IT)(at == tap));
             tap += one;
             T* q = gx + a * gsd + b * gsh + 2 * j;
-            VT lo = __builtin_shuffle(e, o, ilo), hi = __builtin_shuffle(e, o, ihi);
+            VT lo = CYP_SHUF(e, o, ILO), hi = CYP_SHUF(e, o, IHI);
             CYP_STORE(q, lo);
             CYP_STORE(q + L, hi);
         }
@@ -294,6 +289,7 @@ TGT static void CYP(cyconv_pool_route2)(int op, ptrdiff_t n, const T* src,
 }
 
 #undef CYP_LOAD
+#undef CYP_SHUF
 #undef CYP_STORE
 #undef CYP_BLEND
 #undef CYP_TAKES
