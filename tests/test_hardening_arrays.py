@@ -248,3 +248,20 @@ def test_out_overlapping_an_input_is_rejected(ndim):
         fn(flat[:x.size].reshape(x.shape), w, out=half_over, **kw)
     np.testing.assert_array_equal(flat[:x.size].reshape(x.shape), snapshot)
     np.testing.assert_array_equal(x, snapshot)
+
+
+@pytest.mark.parametrize("name", OPS)
+@pytest.mark.parametrize("special", [np.nan, np.inf, -np.inf], ids=["nan", "inf", "-inf"])
+def test_non_finite_inputs_propagate_as_in_the_reference(name, special):
+    fn, params = _bound(name, np.float64)
+    x = params["x"].copy()
+    x.flat[[5, 17]] = special
+    params["x"] = x
+    ref_params = {k: v for k, v in params.items() if k != "num_threads"}
+    with np.errstate(invalid="ignore", over="ignore"):
+        want = as_arrays(getattr(cyconv.reference, name)(**ref_params))
+    for got, expected in zip(as_arrays(fn(**params)), want, strict=True):
+        for where in (np.isnan, np.isposinf, np.isneginf):
+            np.testing.assert_array_equal(where(got), where(expected))
+        finite = np.isfinite(expected)
+        np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-10, atol=1e-10)

@@ -195,3 +195,18 @@ def test_pool_window_with_no_input_element_is_rejected(pool):
     x = np.arange(12.0).reshape(1, 1, 12)
     np.testing.assert_array_equal(getattr(cyconv, pool)(x, 3, 1, 1, 5),
                                   getattr(ref, pool)(x, 3, 1, 1, 5))
+
+
+@pytest.mark.parametrize("kwargs, word", [
+    (dict(x=np.ones((1, 2, 3, 3, 3, 3), np.float32)), "x"),
+    (dict(repeats="abc"), "repeats"), (dict(repeats=0), "repeats"), (dict(repeats=None), "repeats"),
+    (dict(backward="yes"), "backward"), (dict(num_threads=0), "num_threads"),
+])
+def test_tune_rejects_bad_arguments_naming_them(kwargs, word):
+    # a 4-D spatial x used to reach the kernels and fail there ("No matching signature found")
+    args = dict(x=np.ones((1, 2, 6, 6), np.float32), weight=np.ones((2, 2, 3, 3), np.float32))
+    args.update(kwargs)
+    if args["x"].ndim == 6:
+        args["weight"] = np.ones((2, 2, 3, 3, 3, 3), np.float32)
+    with pytest.raises((ValueError, TypeError), match=word):
+        cyconv.tune(**args)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import cyconv
+from cyconv._kernels import _info
 
 from hardening_ops import CASES, OPS, as_arrays, call
 
@@ -54,8 +55,10 @@ def test_thousands_of_calls_keep_memory_flat():
     # Python-visible allocations (NumPy reports its buffers to tracemalloc): a leaked result or
     # workspace per call would add megabytes here
     assert traced_growth < 256 * 2**10, (n_calls, traced_growth)
-    # and the process as a whole (C-level leaks too), with room for allocator noise
-    assert rss_growth < 16 * 2**20, (n_calls, rss_growth)
+    # and the process as a whole (C-level leaks too), with room for allocator noise; under
+    # AddressSanitizer (make sanitize) freed memory sits in its quarantine, so RSS grows there
+    if "sanitize=address" not in _info.compile_flags():
+        assert rss_growth < 16 * 2**20, (n_calls, rss_growth)
 
 
 VGG3X3 = ((8, 64, 56, 56), (64, 64, 3, 3))

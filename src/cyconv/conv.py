@@ -5,6 +5,7 @@ singleton depth, so one set of kernels serves every dimensionality.
 """
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -150,8 +151,11 @@ def tune(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, num
     import statistics
     import time
     ndim = np.ndim(x) - 2
-    if ndim < 1:
+    if not 1 <= ndim <= 3:
         raise ValueError(f"x must have a batch, a channel and 1-3 spatial dims, got shape {np.shape(x)}")
+    backward = _validate.check_bool(backward, "backward")
+    if not isinstance(repeats, numbers.Integral) or isinstance(repeats, bool) or repeats < 1:
+        raise ValueError(f"repeats must be a positive int, got {repeats!r}")
     p = _validate.conv_params(x, weight, bias, stride=stride, padding=padding, dilation=dilation,
                               groups=groups, ndim=ndim)
     n_threads = _threads.resolve(num_threads)
@@ -167,7 +171,7 @@ def tune(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, num
                                algorithm=algorithm, **kw)
         run()
         times = []
-        for _ in range(max(1, int(repeats))):
+        for _ in range(repeats):
             t0 = time.perf_counter()
             run()
             times.append(time.perf_counter() - t0)
