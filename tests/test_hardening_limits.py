@@ -81,17 +81,6 @@ def test_conv2d_padded_plane_beyond_2_31(algorithm):
     assert np.any(y != 0)
 
 
-def _right_or_out_of_memory(fn, want):
-    """The vectorized pooling row paths materialize a padded row with room for a vector of
-    outputs at the stride, so a window of 2**32 taps needs terabytes of scratch there: those
-    paths may raise MemoryError (cleanly, before any kernel runs), never return garbage."""
-    try:
-        got = fn()
-    except MemoryError:
-        return
-    np.testing.assert_allclose(got, want, rtol=1e-12)
-
-
 @pytest.mark.parametrize("ndim, k", [(1, 2**32 + 1), (2, 2**29 + 1)])
 def test_pooling_window_beyond_2_31(ndim, k):
     # one window of k**ndim taps (> 2**31) centred on a tiny input: the kernels clip it
@@ -108,23 +97,32 @@ def test_pooling_window_beyond_2_31(ndim, k):
     gx = getattr(cyconv, f"max_pool{ndim}d_backward")(np.ones(y.shape), x, k, padding=pad)
     np.testing.assert_array_equal(gx.reshape(2, 3, -1).sum(axis=2), np.ones((2, 3)))
     np.testing.assert_array_equal(gx.reshape(2, 3, -1).argmax(axis=2), planes.argmax(axis=2))
-    if ndim > 1:
-        # the average paths' scratch and time grow with the kernel width (a 2**29-wide window
-        # needs ~6 GiB per thread there and minutes): only the 1-D case, where the allocation
-        # fails at once, is run
-        return
-    _right_or_out_of_memory(lambda: fwd["max"](x, k, padding=pad).reshape(2, 3),
-                            planes.max(axis=2))
-    _right_or_out_of_memory(
-        lambda: fwd["avg"](x, k, padding=pad, count_include_pad=False).reshape(2, 3),
-        planes.mean(axis=2))
+    # the vectorized row paths (values only, average) clip such windows to the row too
+    np.testing.assert_array_equal(fwd["max"](x, k, padding=pad).reshape(2, 3),
+                                  planes.max(axis=2))
+    np.testing.assert_allclose(
+        fwd["avg"](x, k, padding=pad, count_include_pad=False).reshape(2, 3),
+        planes.mean(axis=2), rtol=1e-12)
     # count_include_pad divides by the whole window (it fits the padded input exactly)
-    _right_or_out_of_memory(lambda: fwd["avg"](x, k, padding=pad).reshape(2, 3),
-                            planes.sum(axis=2) / float(k) ** ndim)
-    _right_or_out_of_memory(
-        lambda: getattr(cyconv, f"avg_pool{ndim}d_backward")(np.ones(y.shape), x, k,
-                                                             padding=pad),
-        np.full(x.shape, 1 / float(k) ** ndim))
+    np.testing.assert_allclose(fwd["avg"](x, k, padding=pad).reshape(2, 3),
+                               planes.sum(axis=2) / float(k) ** ndim, rtol=1e-12)
+    np.testing.assert_allclose(
+        getattr(cyconv, f"avg_pool{ndim}d_backward")(np.ones(y.shape), x, k, padding=pad),
+        np.full(x.shape, 1 / float(k) ** ndim), rtol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["max", "min", "avg"])
+@pytest.mark.parametrize("stride", [10**7, 2**40])
+def test_pooling_stride_far_beyond_the_input(kind, stride):
+    # one window per dim; the scratch rows must not grow with the stride
+    x = np.random.default_rng(4).standard_normal((2, 3, 5, 6))
+    y = getattr(cyconv, f"{kind}_pool2d")(x, 3, stride, 1)
+    want = getattr(ref, f"{kind}_pool2d")(x, 3, stride, 1)
+    np.testing.assert_allclose(y, want, rtol=1e-12)
+    gy = np.ones(y.shape)
+    np.testing.assert_allclose(getattr(cyconv, f"{kind}_pool2d_backward")(gy, x, 3, stride, 1),
+                               getattr(ref, f"{kind}_pool2d_backward")(gy, x, 3, stride, 1),
+                               rtol=1e-12)
 
 
 @pytest.mark.parametrize("arg, value", [("stride", 2**61), ("padding", 2**61),
