@@ -83,16 +83,19 @@ def as_float_array(a, name: str, ndim: int | None = None, what: str = "") -> np.
                         f"(shape {a.shape}); cast it explicitly, cyconv never casts silently")
     if ndim is not None and a.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D {what}, got shape {a.shape}")
-    check_aligned(a, name)
     return a
 
 
-def check_aligned(a: np.ndarray, name: str) -> None:
-    """Reject arrays whose elements are not aligned to their size (views at an odd byte
-    offset): the kernels load them as C floats, where a misaligned load is undefined."""
-    if not a.flags.aligned:
-        raise ValueError(f"{name} is not aligned to its {a.dtype} elements (shape {a.shape}, a "
-                         f"view at an odd byte offset); pass an aligned copy, e.g. np.array({name})")
+def for_kernel(a: np.ndarray) -> np.ndarray:
+    """``a`` as a C-contiguous, aligned array, copied only when it is not one already.
+
+    The kernels load typed elements (a misaligned float is undefined behaviour in C), so a
+    view at an odd byte offset is copied just as a strided view is; NumPy users expect such
+    arrays to work, and the copy is what NumPy itself would make for a C call.
+    """
+    if a.flags.c_contiguous and a.flags.aligned:
+        return a  # the common case, without np.require's overhead on a microsecond op
+    return np.require(a, requirements=("C", "A"))
 
 
 def check_bool(value, name: str) -> bool:
@@ -257,7 +260,6 @@ def check_indices(indices, expected_shape: tuple, input_shape: tuple) -> np.ndar
                         f"got {type(indices).__name__} {getattr(indices, 'dtype', '')}")
     if indices.shape != tuple(expected_shape):
         raise ValueError(f"indices must have shape {tuple(expected_shape)}, got {indices.shape}")
-    check_aligned(indices, "indices")
     plane = int(np.prod(input_shape))
     if indices.size and (indices.min() < 0 or indices.max() >= plane):
         raise ValueError(f"indices must lie in [0, {plane}) for input spatial shape {input_shape}")

@@ -36,14 +36,6 @@ def _geometry(input_shape: tuple, output_shape: tuple) -> tuple:
     return tuple(d[0] for d in dims), tuple(d[1] for d in dims), limits
 
 
-def _c_aligned(a: np.ndarray) -> np.ndarray:
-    """``a`` as a C-contiguous, aligned array: the kernels read typed elements (a misaligned
-    float is undefined behaviour in C), so a misaligned view is copied, as a strided one is."""
-    if isinstance(a, np.ndarray) and a.flags.c_contiguous and a.flags.aligned:
-        return a  # the common case, without np.require's overhead on a microsecond op
-    return np.require(a, requirements="CA")
-
-
 def _views(p: _validate.AdaptivePoolParams):
     in3, out3, limits = _geometry(p.input_shape, p.output_shape)
     lead = (p.batch, p.channels)
@@ -56,7 +48,7 @@ def _avg(x, output_size, num_threads, ndim):
     y = np.empty(p.output_array_shape, dtype=p.dtype)
     if p.batch:
         in5, out5, limits = _views(p)
-        _k.avg_forward(_c_aligned(x).reshape(in5), y.reshape(out5), limits,
+        _k.avg_forward(_validate.for_kernel(x).reshape(in5), y.reshape(out5), limits,
                        np.empty((n_threads, in5[-1])), n_threads)
     return y
 
@@ -68,7 +60,7 @@ def _avg_backward(grad_output, x, output_size, num_threads, ndim, grad_shape=Non
     gx = np.empty(np.shape(x), dtype=p.dtype)
     if p.batch:
         in5, out5, limits = _views(p)
-        _k.avg_backward(_c_aligned(gy).reshape(out5), gx.reshape(in5), limits,
+        _k.avg_backward(_validate.for_kernel(gy).reshape(out5), gx.reshape(in5), limits,
                         np.empty((n_threads, in5[-1])), n_threads)
     return gx
 
@@ -81,7 +73,7 @@ def _max(x, output_size, return_indices, num_threads, ndim):
     indices = np.empty(p.output_array_shape if return_indices else (1,) * 5, dtype=np.int64)
     if p.batch:
         in5, out5, limits = _views(p)
-        _k.max_forward(_c_aligned(x).reshape(in5), y.reshape(out5),
+        _k.max_forward(_validate.for_kernel(x).reshape(in5), y.reshape(out5),
                        indices.reshape(out5) if return_indices else indices, return_indices,
                        limits, n_threads)
     return (y, indices) if return_indices else y
@@ -98,10 +90,10 @@ def _max_backward(grad_output, x, output_size, indices, num_threads, ndim, grad_
     if p.batch:
         in5, out5, limits = _views(p)
         use_indices = indices is not None
-        index_view = (_c_aligned(indices).reshape(out5) if use_indices
+        index_view = (_validate.for_kernel(indices).reshape(out5) if use_indices
                       else np.empty((1,) * 5, dtype=np.int64))
-        _k.max_backward(_c_aligned(x).reshape(in5),
-                        _c_aligned(gy).reshape(out5), index_view, use_indices,
+        _k.max_backward(_validate.for_kernel(x).reshape(in5),
+                        _validate.for_kernel(gy).reshape(out5), index_view, use_indices,
                         gx.reshape(in5), limits, n_threads)
     return gx
 

@@ -183,7 +183,7 @@ def tune(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, num
 def _prepare_weight(weight: np.ndarray, flip: bool, ndim: int) -> np.ndarray:
     if flip:
         weight = weight[(Ellipsis,) + (slice(None, None, -1),) * ndim]
-    return np.ascontiguousarray(weight)
+    return _validate.for_kernel(weight)
 
 
 def _check_out(out, shape: tuple, dtype, inputs) -> np.ndarray:
@@ -263,10 +263,10 @@ def _conv_forward(x, weight, bias, *, stride, padding, dilation, groups, flip, a
         y = _check_out(out, shape, p.dtype, (x, weight, bias))
     if p.batch == 0:
         return y
-    x5 = _to5d(np.ascontiguousarray(x), ndim)
+    x5 = _to5d(_validate.for_kernel(x), ndim)
     w5 = _to5d(_prepare_weight(weight, flip, ndim), ndim)
     has_bias = bias is not None
-    b = np.ascontiguousarray(bias) if has_bias else np.zeros(1, dtype=p.dtype)
+    b = _validate.for_kernel(bias) if has_bias else np.zeros(1, dtype=p.dtype)
     g = _geom(p)
     if algorithm == "auto":
         algorithm = _auto(p, n_threads)
@@ -413,7 +413,7 @@ def _conv_backward(grad_output, x, weight, *, stride, padding, dilation, groups,
         if gx is not None:
             gx[...] = 0
         return ConvGrads(gx, gw, gb)
-    gy = np.ascontiguousarray(gy)
+    gy = _validate.for_kernel(gy)
     if gb is not None:
         _k.bias_grad(gy.reshape(p.batch, p.out_channels, -1), gb, n_threads)
     if not (need & {"input", "weight"}):
@@ -450,7 +450,7 @@ def _conv_grad_weight(p, gy, x, gw, *, flip, algorithm, n_threads):
     """grad_weight of the convolution ``p`` into the zeroed ``gw`` (shape of the weight, as
     passed: with ``flip`` the kernel-order gradient is flipped back). ``gy`` C-contiguous."""
     ndim = p.ndim
-    x5 = _to5d(np.ascontiguousarray(x), ndim)
+    x5 = _to5d(_validate.for_kernel(x), ndim)
     target = np.zeros_like(gw) if flip else gw
     gw5 = _to5d(target, ndim)
     if algorithm == "direct":

@@ -43,7 +43,7 @@ def _conv_transpose_forward(x, weight, bias, *, stride, padding, output_padding,
         return y
     if min(cp.input_shape) >= 1:
         target = np.empty((tp.batch, tp.out_channels) + cp.input_shape, tp.dtype) if trimmed else y
-        _conv._conv_grad_input(cp, np.ascontiguousarray(x), weight, target, flip=flip,
+        _conv._conv_grad_input(cp, _validate.for_kernel(x), weight, target, flip=flip,
                                algorithm=algorithm, n_threads=n_threads)
         if trimmed:
             _conv_input_view(y, tp)[...] = target
@@ -76,7 +76,7 @@ def _conv_transpose_backward(grad_output, x, weight, *, stride, padding, output_
     gb = np.zeros(tp.out_channels, dtype=tp.dtype) if "bias" in need else None
     if tp.batch == 0:
         return ConvGrads(gx, gw, gb)
-    gy = np.ascontiguousarray(gy)
+    gy = _validate.for_kernel(gy)
     if gb is not None:
         _k.bias_grad(gy.reshape(tp.batch, tp.out_channels, -1), gb, n_threads)
     if no_conv:
@@ -90,7 +90,7 @@ def _conv_transpose_backward(grad_output, x, weight, *, stride, padding, output_
                             algorithm=algorithm, num_threads=n_threads, out=gx, ndim=ndim)
     if gw is not None:
         # the convolution's weight gradient with x as its grad_output, grad_output as its input
-        _conv._conv_grad_weight(cp, np.ascontiguousarray(x), gy_conv, gw, flip=flip,
+        _conv._conv_grad_weight(cp, _validate.for_kernel(x), gy_conv, gw, flip=flip,
                                 algorithm=algorithm, n_threads=n_threads)
     return ConvGrads(gx, gw, gb)
 

@@ -14,12 +14,6 @@ from ._kernels import _pool as _k
 ROW_PAD = _k.SCRATCH_PAD
 
 
-def _for_kernel(a: np.ndarray) -> np.ndarray:
-    """C-contiguous and aligned (copied only if not): the SIMD kernels load whole elements,
-    which unaligned memory (e.g. a view at an odd byte offset) would make undefined."""
-    return np.require(a, requirements=("C", "A"))
-
-
 def _to5d(a: np.ndarray, ndim: int) -> np.ndarray:
     return a.reshape(a.shape[:2] + (1,) * (3 - ndim) + a.shape[2:])
 
@@ -50,7 +44,7 @@ def _extremum(x, kernel_size, stride, padding, dilation, ceil_mode, return_indic
         window = _window(p)
         if not return_indices:
             row = max(row, _k.forward_scratch_length(window))
-        _k.extremum_forward(_to5d(_for_kernel(x), ndim), _to5d(y, ndim),
+        _k.extremum_forward(_to5d(_validate.for_kernel(x), ndim), _to5d(y, ndim),
                             _to5d(indices, ndim), return_indices, largest, window,
                             np.empty((n_threads, row), p.dtype), np.empty((n_threads, row), np.int32),
                             n_threads)
@@ -68,12 +62,12 @@ def _extremum_backward(grad_output, x, kernel_size, stride, padding, dilation, c
     if p.batch and indices is None:
         row = p.output_shape[-1] + ROW_PAD
         _k.extremum_backward_recompute(
-            _to5d(_for_kernel(x), ndim), _to5d(_for_kernel(gy), ndim),
+            _to5d(_validate.for_kernel(x), ndim), _to5d(_validate.for_kernel(gy), ndim),
             _to5d(gx, ndim), largest, _window(p), np.empty((n_threads, row), p.dtype),
             np.empty((n_threads, row), np.int32), n_threads)
     elif p.batch:
-        _k.extremum_backward(_to5d(_for_kernel(gy), ndim),
-                             _to5d(_for_kernel(indices), ndim), _to5d(gx, ndim), n_threads)
+        _k.extremum_backward(_to5d(_validate.for_kernel(gy), ndim),
+                             _to5d(_validate.for_kernel(indices), ndim), _to5d(gx, ndim), n_threads)
     return gx
 
 
@@ -84,7 +78,7 @@ def _avg(x, kernel_size, stride, padding, ceil_mode, count_include_pad, num_thre
     y = np.empty(p.output_array_shape, dtype=p.dtype)
     if p.batch:
         window = _window(p)
-        _k.avg_forward(_to5d(_for_kernel(x), ndim), _to5d(y, ndim), window,
+        _k.avg_forward(_to5d(_validate.for_kernel(x), ndim), _to5d(y, ndim), window,
                        count_include_pad,
                        np.empty((n_threads, _k.forward_scratch_length(window)), p.dtype),
                        n_threads)
@@ -100,7 +94,7 @@ def _avg_backward(grad_output, x, kernel_size, stride, padding, ceil_mode, count
     gx = np.empty(np.shape(x), dtype=p.dtype)
     if p.batch:
         window = _window(p)
-        _k.avg_backward(_to5d(_for_kernel(gy), ndim), _to5d(gx, ndim), window,
+        _k.avg_backward(_to5d(_validate.for_kernel(gy), ndim), _to5d(gx, ndim), window,
                         count_include_pad,
                         np.zeros((n_threads, _k.avg_backward_scratch_length(window)), p.dtype),
                         n_threads)
