@@ -559,3 +559,38 @@ def test_windows_far_wider_than_the_row_take_the_clipped_path(stride, ceil_mode)
             cyconv.avg_pool1d_backward(gy, xf, 8193, stride, count_include_pad=cip, **kw),
             ref.avg_pool1d_backward(gy, xf, 8193, stride, count_include_pad=cip, **kw),
             rtol=1e-14, atol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_forward_results_do_not_depend_on_the_row_prefetch(dtype):
+    # the forward prefetches input rows ahead (hints only): off, tiny, default and far ahead
+    # must give the same bits, reference-correct, including windows whose prefetch reaches
+    # past the last plane, and 1-D / 3-D shapes (3-D windows skip the prefetch)
+    x2 = _row_data((2, 3, 37, 41), dtype, seed=21)
+    x1 = _row_data((2, 3, 53), dtype, seed=22)
+    x3 = _row_data((1, 2, 5, 9, 11), dtype, seed=23)
+    calls = [
+        (lambda: cyconv.max_pool2d(x2, 3, 2, 1), lambda: ref.max_pool2d(x2, 3, 2, 1)),
+        (lambda: cyconv.avg_pool2d(x2, 3, 2, 1), lambda: ref.avg_pool2d(x2, 3, 2, 1)),
+        (lambda: cyconv.avg_pool2d(x2, (2, 3), (3, 1), ceil_mode=True),
+         lambda: ref.avg_pool2d(x2, (2, 3), (3, 1), ceil_mode=True)),
+        (lambda: cyconv.max_pool1d(x1, 4, 3), lambda: ref.max_pool1d(x1, 4, 3)),
+        (lambda: cyconv.avg_pool3d(x3, 2, 2), lambda: ref.avg_pool3d(x3, 2, 2)),
+    ]
+    previous = _pool._k.set_prefetch_bytes(0)
+    try:
+        for fwd, rfwd in calls:
+            expected = fwd()
+            np.testing.assert_allclose(expected, rfwd(), rtol=1e-5 if dtype == np.float32 else 1e-12)
+            for nbytes in (1, 4096, 1 << 20):
+                _pool._k.set_prefetch_bytes(nbytes)
+                for threads in (1, 2):
+                    np.testing.assert_array_equal(_with_threads(fwd, threads), expected)
+                _pool._k.set_prefetch_bytes(0)
+    finally:
+        _pool._k.set_prefetch_bytes(previous)
+
+
+def _with_threads(call, threads):
+    with cyconv.threads(threads):
+        return call()

@@ -203,6 +203,18 @@ typedef int64_t cyconv_vif64_generic __attribute__((vector_size(16)));
 #undef ILO
 #undef IHI
 
+/* Prefetch the bytes [base + from, base + to) into the cache, one hint per 64-byte line.
+ * The range may run past the array (into the next plane, or beyond the last one): prefetch
+ * hints never fault, and the addresses are formed as integers, never as pointers out of
+ * bounds. */
+static inline void cyconv_pool_prefetch(const void* base, ptrdiff_t from, ptrdiff_t to)
+{
+    uintptr_t a = ((uintptr_t)base + (uintptr_t)from) & ~(uintptr_t)63;
+    uintptr_t end = (uintptr_t)base + (uintptr_t)to;
+    for (; a < end; a += 64)
+        __builtin_prefetch((const void*)a, 0, 3);
+}
+
 /* lanes of the widest vector, for the scratch sizes */
 #define CYCONV_POOL_LANES 16
 
