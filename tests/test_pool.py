@@ -562,13 +562,14 @@ def test_windows_far_wider_than_the_row_take_the_clipped_path(stride, ceil_mode)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_forward_results_do_not_depend_on_the_row_prefetch(dtype):
+def test_results_do_not_depend_on_the_row_prefetch(dtype):
     # the forward prefetches input rows ahead (hints only): off, tiny, default and far ahead
     # must give the same bits, reference-correct, including windows whose prefetch reaches
     # past the last plane, and 1-D / 3-D shapes (3-D windows skip the prefetch)
     x2 = _row_data((2, 3, 37, 41), dtype, seed=21)
     x1 = _row_data((2, 3, 53), dtype, seed=22)
     x3 = _row_data((1, 2, 5, 9, 11), dtype, seed=23)
+    g2 = _data((2, 3, 18, 20), dtype, seed=24)
     calls = [
         (lambda: cyconv.max_pool2d(x2, 3, 2, 1), lambda: ref.max_pool2d(x2, 3, 2, 1)),
         (lambda: cyconv.avg_pool2d(x2, 3, 2, 1), lambda: ref.avg_pool2d(x2, 3, 2, 1)),
@@ -576,6 +577,8 @@ def test_forward_results_do_not_depend_on_the_row_prefetch(dtype):
          lambda: ref.avg_pool2d(x2, (2, 3), (3, 1), ceil_mode=True)),
         (lambda: cyconv.max_pool1d(x1, 4, 3), lambda: ref.max_pool1d(x1, 4, 3)),
         (lambda: cyconv.avg_pool3d(x3, 2, 2), lambda: ref.avg_pool3d(x3, 2, 2)),
+        # the 2-wide tiling max backward prefetches too
+        (lambda: cyconv.max_pool2d_backward(g2, x2, 2, 2), lambda: ref.max_pool2d_backward(g2, x2, 2, 2)),
     ]
     previous = _pool._k.set_prefetch_bytes(0)
     try:

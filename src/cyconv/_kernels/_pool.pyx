@@ -302,7 +302,7 @@ cdef void _extremum_backward_tiled(const floating* xp, const floating* gyp, floa
                                    int32_t* best) noexcept nogil:
     """Max/min backward for windows that tile the input: select each window's winner (same
     rule and tap order as the forward), then write every covered input element once."""
-    cdef Py_ssize_t od, oh, td, th, tw, tap, sd, sh, idd, ih, m, n = w.OW
+    cdef Py_ssize_t od, oh, td, th, tw, tap, sd, sh, idd, ih, m, n = w.OW, ahead
     cdef Py_ssize_t covered_w = w.OW * w.SW
     cdef const floating* src
     cdef floating* dst
@@ -319,9 +319,14 @@ cdef void _extremum_backward_tiled(const floating* xp, const floating* gyp, floa
                        (w.W - covered_w) * sizeof(floating))
     if w.KW == 2:
         # 2-wide windows: select and route in registers, stride-2 de-interleaved (_poolsimd.h)
+        ahead = _rows_ahead(w, sizeof(floating))
         for od in range(w.OD):
             for oh in range(w.OH):
                 tap = (od * w.SD * w.H + oh * w.SH) * w.W
+                if ahead > 0:
+                    # the input rows of output row oh + ahead (the forward's prefetch)
+                    cyconv_pool_prefetch(xp, (tap + ahead * w.SH * w.W) * <Py_ssize_t>sizeof(floating),
+                                         (tap + (ahead + 1) * w.SH * w.W) * <Py_ssize_t>sizeof(floating))
                 if floating is float:
                     cyconv_pool_route2_f32(SEP_MAX if largest else SEP_MIN, n, xp + tap, w.KD,
                                            w.H * w.W, w.KH, w.W,
@@ -568,6 +573,19 @@ def set_prefetch_bytes(Py_ssize_t nbytes):
     return previous
 
 
+cdef Py_ssize_t _rows_ahead(const Window* w, Py_ssize_t itemsize) noexcept nogil:
+    """Row prefetch distance for windows of one depth slice, where the next rows are
+    contiguous: the output row whose new input rows start about _prefetch_bytes ahead (0: no
+    prefetch). Only for windows that fit the padded plane and up to 64 KB of input per output
+    row: clipped 2**31-tap windows and 2**40 strides would overflow the offsets, and longer
+    rows stream well enough within the row."""
+    cdef Py_ssize_t step = w.SH * w.W * itemsize
+    if (w.KD == 1 and _prefetch_bytes > 0 and w.SH <= w.H and w.W <= 65536
+            and (w.KH - 1) * w.DH <= w.H + w.PH + w.QH and 0 < step <= 65536):
+        return (_prefetch_bytes + step - 1) // step
+    return 0
+
+
 cdef void _separable_plane(const floating* xp, floating* yp, const Window* w, int op,
                            bint count_include_pad, floating* scratch) noexcept nogil:
     """Max (SEP_MAX), min (SEP_MIN) or average (SEP_SUM) pooling values of one plane."""
@@ -578,16 +596,7 @@ cdef void _separable_plane(const floating* xp, floating* yp, const Window* w, in
     cdef floating* buf = scratch
     cdef floating* div = scratch + blen
     cdef floating neutral = 0, vfac = 1
-    # row prefetch for windows of one depth slice, where the next rows are contiguous: the
-    # output row whose new input rows start about _prefetch_bytes ahead
-    cdef Py_ssize_t nxt, ahead = 0
-    cdef Py_ssize_t step = w.SH * w.W * <Py_ssize_t>sizeof(floating)
-    # only for windows that fit the padded plane and rows of up to 64 KB per output row:
-    # clipped 2**31-tap windows and 2**40 strides would overflow the offsets (and longer
-    # rows stream well enough within the row)
-    if (w.KD == 1 and _prefetch_bytes > 0 and w.SH <= w.H and w.W <= 65536
-            and (w.KH - 1) * w.DH <= w.H + w.PH + w.QH and 0 < step <= 65536):
-        ahead = (_prefetch_bytes + step - 1) // step
+    cdef Py_ssize_t nxt, ahead = _rows_ahead(w, sizeof(floating))
     if op == SEP_MAX:
         neutral = -INFINITY
     elif op == SEP_MIN:
