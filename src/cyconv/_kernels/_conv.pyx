@@ -451,9 +451,12 @@ cdef void _rows_item(const floating* x_group, const Py_ssize_t* offsets,
                               offsets + kc0, g.SW,
                               ctile + ((r - r0) * width + t * NP) * ldc + i * OB, ldc)
         kc0 = kc0 + KC
-    for co in range(cout):
-        beta = bias_group[co] if bias_group != NULL else 0
-        for r in range(r0, r1):
+    # row by row: one row's [pixel][channel] tile (width * ldc elements, a few KiB) stays
+    # in L1 while all its channels are gathered; channel-major over all rows re-read every
+    # pixel's cache line from L2 once per channel
+    for r in range(r0, r1):
+        for co in range(cout):
+            beta = bias_group[co] if bias_group != NULL else 0
             dst = y_group + n * y_image_stride + co * P + r * g.OW
             src = ctile + (r - r0) * width * ldc + co
             for ow in range(g.OW):
