@@ -90,6 +90,8 @@ extensions = [
         f"cyconv._kernels.{name}",
         [f"src/cyconv/_kernels/{name}.pyx"],
         include_dirs=[numpy.get_include(), "src/cyconv/_kernels"],
+        # the C headers the kernels include: an edit to one must rebuild its users
+        depends=sorted(glob.glob("src/cyconv/_kernels/*.h") + glob.glob("src/cyconv/_kernels/*.pxd")),
     )
     for name in KERNELS
 ]

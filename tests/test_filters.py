@@ -115,6 +115,10 @@ def test_bad_arguments_raise():
         filters.apply(image, filters.identity(), border="mirror")
     with pytest.raises(ValueError, match="kernel"):
         filters.apply(image, np.ones(3))
+    with pytest.raises(ValueError, match="border"):
+        filters.apply(image, filters.identity(), border=["zero"])  # unhashable
+    with pytest.raises(ValueError, match="kernel"):
+        filters.apply(image, [[1.0, 2.0], [3.0]])  # ragged
     with pytest.raises(ValueError, match="sigma"):
         filters.gaussian_blur(0.0)
     with pytest.raises(ValueError, match="size"):

@@ -130,12 +130,15 @@ def apply(image, kernel, border: str = "zero", *, flip: bool = False,
     ndarray, same shape and dtype as ``image``
     """
     image = _as_image(image)
-    kernel = np.asarray(kernel)
+    try:
+        kernel = np.asarray(kernel)
+    except ValueError as err:  # ragged nested lists
+        raise ValueError(f"kernel must be a 2-D array of numbers: {err}") from None
     if kernel.ndim != 2 or kernel.size == 0:
         raise ValueError(f"kernel must be a non-empty 2-D array, got shape {kernel.shape}")
     if kernel.dtype.kind not in "uif":
         raise TypeError(f"kernel must be real numbers, got {kernel.dtype}")
-    if border not in BORDERS:
+    if not isinstance(border, str) or border not in BORDERS:
         raise ValueError(f"border must be one of {sorted(BORDERS)}, got {border!r}")
     flip = _validate.check_bool(flip, "flip")
     # SciPy anchors a correlation kernel at element k // 2 and a convolution kernel at

@@ -451,9 +451,12 @@ cdef void _rows_item(const floating* x_group, const Py_ssize_t* offsets,
                               offsets + kc0, g.SW,
                               ctile + ((r - r0) * width + t * NP) * ldc + i * OB, ldc)
         kc0 = kc0 + KC
-    for co in range(cout):
-        beta = bias_group[co] if bias_group != NULL else 0
-        for r in range(r0, r1):
+    # row by row: one row's [pixel][channel] tile (width * ldc elements, a few KiB) stays
+    # in L1 while all its channels are gathered; channel-major over all rows re-read every
+    # pixel's cache line from L2 once per channel
+    for r in range(r0, r1):
+        for co in range(cout):
+            beta = bias_group[co] if bias_group != NULL else 0
             dst = y_group + n * y_image_stride + co * P + r * g.OW
             src = ctile + (r - r0) * width * ldc + co
             for ow in range(g.OW):
@@ -1021,3 +1024,38 @@ def bias_grad(const floating[:, :, ::1] grad_y, floating[::1] grad_bias, int num
                 else:
                     total = total + cyconv_sum_f64(P, gyp + (n * CO + co) * P)
             grad_bias[co] = <floating>total
+
+
+# ----------------------------------------------------------------------------------------
+# zero-padded copy of the input for the implicit / row-tiled kernels
+# ----------------------------------------------------------------------------------------
+
+def pad_planes(const floating[:, :, :, ::1] x4, floating[::1] flat, Py_ssize_t GD,
+               Py_ssize_t GH, Py_ssize_t GW, Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw,
+               int num_threads):
+    """flat[i*GD*GH*GW ...] = plane i of x4 (planes, D, H, W) placed at (pd, ph, pw) on a
+    zero GD x GH x GW grid; every grid element of the first planes*GD*GH*GW is written.
+
+    Row memcpy and border memset instead of NumPy's zero-fill + strided assignment, which
+    was ~10% of vgg3x3's forward at 2 threads (benchmarks/README.md "Zen 5").
+    """
+    cdef Py_ssize_t planes = x4.shape[0], D = x4.shape[1], H = x4.shape[2], W = x4.shape[3]
+    cdef Py_ssize_t plane = GD * GH * GW
+    cdef Py_ssize_t i, d, h
+    cdef size_t item = sizeof(floating)
+    cdef floating* dst
+    cdef const floating* src
+    if planes == 0 or plane == 0:
+        return
+    with nogil:
+        for i in prange(planes, schedule="static", num_threads=num_threads):
+            dst = &flat[0] + i * plane
+            for d in range(GD):
+                for h in range(GH):
+                    if d < pd or d >= pd + D or h < ph or h >= ph + H or W == 0:
+                        memset(dst + (d * GH + h) * GW, 0, GW * item)
+                    else:
+                        src = &x4[i, d - pd, h - ph, 0]
+                        memset(dst + (d * GH + h) * GW, 0, pw * item)
+                        memcpy(dst + (d * GH + h) * GW + pw, src, W * item)
+                        memset(dst + (d * GH + h) * GW + pw + W, 0, (GW - pw - W) * item)

@@ -123,7 +123,7 @@
 
 
 /* Direct-convolution kernels (_ukr_bcast_template.h): OB output channels x NP row pixels.
- *   AVX-512: float 64 x 7, double 32 x 7;  AVX2: float 16 x 6, double 8 x 6;
+ *   AVX-512: float 32 x 14, double 16 x 14;  AVX2: float 16 x 6, double 8 x 6;
  *   generic: float 8 x 4, double 4 x 4. */
 #define UKR_TARGET
 #define UKR_VB 16
@@ -145,10 +145,16 @@
 #undef UKR_NP
 
 #if CYCONV_X86
+/* 2 vectors x 14 pixels = 28 accumulators + 2 weight vectors + 1 broadcast = 31 of the 32
+ * zmm registers: no spills. The former 64 x 7 float tile (4 x 7 = 28 accumulators + 4 weight
+ * vectors + a broadcast = 33) kept one accumulator on the stack, a load-FMA-store chain per
+ * tap that Zen 4's half-rate FMAs hid but Zen 5's full-width ones do not (in L1, one Zen 5
+ * core: 64 x 7 241, 32 x 14 256 GFLOP/s; benchmarks/README.md "Zen 5"). 14 pixels still tile
+ * the row widths 14, 28, 56, 112, 224 exactly. */
 #define UKR_TARGET CYCONV_TARGET_AVX512
 #define UKR_VB 64
-#define UKR_NV 4
-#define UKR_NP 7
+#define UKR_NV 2
+#define UKR_NP 14
 #define UKR_NAME cyconv_ukrb_f32_avx512
 #define UKR_T float
 #include "_ukr_bcast_template.h"
@@ -186,7 +192,7 @@
 
 
 /* Narrow-row variant of the direct kernel: AVX-512 float 32 x 8, double 16 x 8 (for rows
- * of 8/16/24/32 pixels, where 7-pixel tiles would waste work); the other ISAs reuse their
+ * of 8/16/24/32 pixels, where 14-pixel tiles would waste work; also rows of 7); the other ISAs reuse their
  * only tile. */
 #if CYCONV_X86
 #define UKR_TARGET CYCONV_TARGET_AVX512
@@ -256,8 +262,8 @@ static int cyconv_select_isa(int isa)
     if (isa == 2) {
         cyconv_ukr_f32 = cyconv_ukr_f32_avx512; cyconv_ukro_f32 = cyconv_ukro_f32_avx512;
         cyconv_mr_f32 = 8; cyconv_nr_f32 = 48;
-        cyconv_ukrb_f32 = cyconv_ukrb_f32_avx512; cyconv_ob_f32 = 64; cyconv_np_f32 = 7;
-        cyconv_ukrb_f64 = cyconv_ukrb_f64_avx512; cyconv_ob_f64 = 32; cyconv_np_f64 = 7;
+        cyconv_ukrb_f32 = cyconv_ukrb_f32_avx512; cyconv_ob_f32 = 32; cyconv_np_f32 = 14;
+        cyconv_ukrb_f64 = cyconv_ukrb_f64_avx512; cyconv_ob_f64 = 16; cyconv_np_f64 = 14;
         cyconv_ukrn_f32 = cyconv_ukrn_f32_avx512; cyconv_obn_f32 = 32; cyconv_npn_f32 = 8;
         cyconv_ukrn_f64 = cyconv_ukrn_f64_avx512; cyconv_obn_f64 = 16; cyconv_npn_f64 = 8;
         cyconv_ukr_f64 = cyconv_ukr_f64_avx512; cyconv_ukro_f64 = cyconv_ukro_f64_avx512;

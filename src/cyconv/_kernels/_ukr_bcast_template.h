@@ -6,7 +6,7 @@
  * itself: tap k of NP consecutive output pixels of one row is NP input elements at boff[k],
  * bs (the convolution's stride) apart, each broadcast to a vector - so strided convolutions
  * need no gathers either. Per k: NV weight-vector loads, NP broadcasts and
- * NP*NV FMAs into accumulators that stay in registers. NP = 7 tiles the row widths of
+ * NP*NV FMAs into accumulators that stay in registers. NP = 7 or 14 tiles the row widths of
  * common networks (7, 14, 28, 56, 112, 224) exactly.
  */
 UKR_TARGET static void UKR_NAME(ptrdiff_t K, const UKR_T* restrict A, const UKR_T* restrict B,
