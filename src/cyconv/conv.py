@@ -336,19 +336,21 @@ class _PaddedGrid:
                  + np.arange(k[1])[None, :, None] * d[1]) * g[2]
                 + np.arange(k[2])[None, None, :] * d[2]).ravel().astype(np.intp)
 
-    def padded_input(self, x5: np.ndarray, slack: int) -> np.ndarray:
+    def padded_input(self, x5: np.ndarray, slack: int, n_threads: int) -> np.ndarray:
         """x zero-padded onto the grid, flat, with ``slack`` zeros after the last image.
 
-        Copied by one thread in C (row memcpy + memset of the borders: vgg3x3 forward at
-        2 threads 1.16 -> 1.06 x torch's time vs NumPy's zeros + strided assignment). A
-        second OpenMP region for the copy was ~4% faster still on a quiet machine but halved
-        the speed when another process held a core (benchmarks/README.md "Zen 5")."""
+        Copied in C (row memcpy + memset of the borders: vgg3x3 forward at 2 threads
+        1.16 -> 1.06 x torch's time vs NumPy's zeros + strided assignment), planes split over
+        the threads: on the quiet Zen 5 machine, 2 threads, same process, median of 15,
+        conv1d row 4.42 -> 4.00 ms and vgg3x3 4.96 -> 4.60 ms against one copying thread
+        (when another process holds a core, a second OpenMP region can cost more than it
+        saves: benchmarks/README.md "Zen 5")."""
         n, c = x5.shape[:2]
         used = n * c * self.plane
         flat = np.empty(used + slack, dtype=x5.dtype)
         flat[used:] = 0
         _k.pad_planes(np.ascontiguousarray(x5).reshape((n * c,) + self.size), flat,
-                      *self.grid, *(lo for lo, _ in self.pads), 1)
+                      *self.grid, *(lo for lo, _ in self.pads), n_threads)
         return flat
 
 
@@ -383,7 +385,7 @@ def _implicit_forward(p, x5, w5, b, has_bias, y3, n_threads):
         block = _pixel_block(nr, -(-cog // mr) * mr * p.dtype.itemsize, Q, p.batch * G,
                              n_threads, room)
         reach = -(-Q // block) * block + int(shifts[-1])
-    flat = pg.padded_input(x5, reach)
+    flat = pg.padded_input(x5, reach, n_threads)
     if use_rows:
         # measured (benchmarks/README.md): res3x3 190 vs 159 GFLOP/s, vgg3x3 and dilated equal
         a = _pack_panels(w5.reshape(G, cog, kg), ob)
@@ -540,7 +542,7 @@ def _padded_weight_grad(p, gy3, x5, gw5, narrow, n_threads):
                      ob * item), writeable=True)
         view[...] = gy_groups[:, :, pan * ob:pan * ob + chans]
     # the last channel block may read up to NP planes past the last channel (dropped rows)
-    flat = pg.padded_input(x5, npx * plane + Q + int(shifts[-1]))
+    flat = pg.padded_input(x5, npx * plane + Q + int(shifts[-1]), n_threads)
     # taps per work item: all of them (grad_y streamed once per item) unless that leaves
     # fewer than two items per thread; the blocking does not change any result bit
     T = len(shifts)
