@@ -37,18 +37,6 @@ typedef int32_t cyconv_vif32_avx512 __attribute__((vector_size(64)));
 #define ILO 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23
 #define IHI 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31
 #include "_poolsimd_template.h"
-#undef T
-#undef VT
-#undef IT
-#undef L
-#undef SFX
-#undef STOREN
-#undef LOADN
-#undef TGT
-#undef EVEN
-#undef ODD
-#undef ILO
-#undef IHI
 #endif
 
 #if CYCONV_POOL_X86
@@ -67,18 +55,6 @@ typedef int64_t cyconv_vif64_avx512 __attribute__((vector_size(64)));
 #define ILO 0, 8, 1, 9, 2, 10, 3, 11
 #define IHI 4, 12, 5, 13, 6, 14, 7, 15
 #include "_poolsimd_template.h"
-#undef T
-#undef VT
-#undef IT
-#undef L
-#undef SFX
-#undef STOREN
-#undef LOADN
-#undef TGT
-#undef EVEN
-#undef ODD
-#undef ILO
-#undef IHI
 #endif
 
 #if CYCONV_POOL_X86
@@ -97,18 +73,6 @@ typedef int32_t cyconv_vif32_avx2 __attribute__((vector_size(32)));
 #define ILO 0, 8, 1, 9, 2, 10, 3, 11
 #define IHI 4, 12, 5, 13, 6, 14, 7, 15
 #include "_poolsimd_template.h"
-#undef T
-#undef VT
-#undef IT
-#undef L
-#undef SFX
-#undef STOREN
-#undef LOADN
-#undef TGT
-#undef EVEN
-#undef ODD
-#undef ILO
-#undef IHI
 #endif
 
 #if CYCONV_POOL_X86
@@ -127,18 +91,6 @@ typedef int64_t cyconv_vif64_avx2 __attribute__((vector_size(32)));
 #define ILO 0, 4, 1, 5
 #define IHI 2, 6, 3, 7
 #include "_poolsimd_template.h"
-#undef T
-#undef VT
-#undef IT
-#undef L
-#undef SFX
-#undef STOREN
-#undef LOADN
-#undef TGT
-#undef EVEN
-#undef ODD
-#undef ILO
-#undef IHI
 #endif
 
 typedef float cyconv_vf32_generic __attribute__((vector_size(16)));
@@ -159,18 +111,6 @@ typedef int32_t cyconv_vif32_generic __attribute__((vector_size(16)));
 #define ILO 0, 4, 1, 5
 #define IHI 2, 6, 3, 7
 #include "_poolsimd_template.h"
-#undef T
-#undef VT
-#undef IT
-#undef L
-#undef SFX
-#undef STOREN
-#undef LOADN
-#undef TGT
-#undef EVEN
-#undef ODD
-#undef ILO
-#undef IHI
 
 typedef double cyconv_vf64_generic __attribute__((vector_size(16)));
 typedef int64_t cyconv_vif64_generic __attribute__((vector_size(16)));
@@ -190,18 +130,6 @@ typedef int64_t cyconv_vif64_generic __attribute__((vector_size(16)));
 #define ILO 0, 2
 #define IHI 1, 3
 #include "_poolsimd_template.h"
-#undef T
-#undef VT
-#undef IT
-#undef L
-#undef SFX
-#undef STOREN
-#undef LOADN
-#undef TGT
-#undef EVEN
-#undef ODD
-#undef ILO
-#undef IHI
 
 /* Prefetch the bytes [base + from, base + to) into the cache, one hint per 64-byte line.
  * The range may run past the array (into the next plane, or beyond the last one): prefetch

@@ -2,7 +2,8 @@
  * _poolsimd.h with T (float/double), VT (float vector of the ISA's width), IT (integer vector
  * of the same shape), L (lanes), SFX (name suffix), TGT (target attribute) and the shuffle
  * index lists EVEN, ODD, ILO, IHI, STOREN(p, v, n) (store the first 0 < n < L lanes) and
- * LOADN(p, n) (load them, the other lanes zero, no access past p + n) defined.
+ * LOADN(p, n) (load them, the other lanes zero, no access past p + n) defined; it undefines
+ * them at its end.
  *
  * GCC vector extensions at the ISA's native width, compiled with an explicit target
  * attribute (target_clones would leave GCC 12 scalarizing the vector compares). Stride 2
@@ -297,3 +298,16 @@ TGT static void CYP(cyconv_pool_route2)(int op, ptrdiff_t n, const T* src,
 #undef CYP
 #undef CYP_CAT
 #undef CYP_CAT_
+/* the instance's parameters, so _poolsimd.h can define the next instance */
+#undef T
+#undef VT
+#undef IT
+#undef L
+#undef SFX
+#undef STOREN
+#undef LOADN
+#undef TGT
+#undef EVEN
+#undef ODD
+#undef ILO
+#undef IHI
