@@ -13,6 +13,8 @@ import numbers
 import os
 import threading
 
+import numpy as np
+
 _global_threads: int | None = None
 # Upper bound on the threads one call starts. More threads than a few per CPU only add start-up
 # cost and scratch memory (one workspace row each), and asking OpenMP for hundreds of thousands
@@ -79,3 +81,13 @@ def resolve(num_threads) -> int:
     if num_threads is None:
         return min(get_num_threads(), MAX_THREADS)
     return min(_check(num_threads, "num_threads"), MAX_THREADS)
+
+
+def scratch_rows(n_threads: int, length: int, dtype, zero: bool = False) -> np.ndarray:
+    """(n_threads, >= length) kernel scratch, one row per thread. Rows are whole 16-element
+    blocks plus a 16-element gap, so the parts two threads use never share a 64-byte cache
+    line: without the gap one thread's row buffer shared a line with the other's divisors,
+    and the two cores took turns on it every output row (avg 3x3/2 forward, 2 threads: 1.97
+    -> 1.74 ms with the gap, OMP_WAIT_POLICY=passive, median of 31)."""
+    shape = (n_threads, -(-length // 16) * 16 + 16)
+    return np.zeros(shape, dtype) if zero else np.empty(shape, dtype)

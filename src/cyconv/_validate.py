@@ -108,16 +108,34 @@ def _layout(ndim: int) -> str:
     return "(N, C, " + ", ".join("DHW"[3 - ndim:]) + ")"
 
 
-def conv_params(x, weight, bias, *, stride, padding, dilation, groups, ndim: int) -> ConvParams:
-    """Validate a convolution call and return its normalized parameters."""
+def _conv_arrays(x, weight, groups, ndim: int, weight_layout: str):
+    """x and weight of a (transposed) convolution as float arrays of one dtype, and groups as
+    a positive int."""
     x = as_float_array(x, "x", ndim + 2, _layout(ndim))
-    weight = as_float_array(weight, "weight", ndim + 2, "(C_out, C_in/groups, *kernel)")
+    weight = as_float_array(weight, "weight", ndim + 2, weight_layout)
     if weight.dtype != x.dtype:
         raise TypeError(f"x and weight must share a dtype, got x {x.dtype} and weight {weight.dtype}")
     if not isinstance(groups, numbers.Integral) or isinstance(groups, bool):
         raise TypeError(f"groups must be an int, got {groups!r}")
     if groups < 1:
         raise ValueError(f"groups must be positive, got {groups}")
+    return x, weight
+
+
+def _check_bias(bias, dtype, c_out: int, context: str) -> None:
+    """bias: None, or a (C_out,) array of the inputs' dtype; ``context`` names the shapes."""
+    if bias is None:
+        return
+    bias = as_float_array(bias, "bias", 1, "(C_out,)")
+    if bias.dtype != dtype:
+        raise TypeError(f"bias must share the dtype of x ({dtype}), got {bias.dtype}")
+    if bias.shape[0] != c_out:
+        raise ValueError(f"bias must have shape ({c_out},) {context}, got {bias.shape}")
+
+
+def conv_params(x, weight, bias, *, stride, padding, dilation, groups, ndim: int) -> ConvParams:
+    """Validate a convolution call and return its normalized parameters."""
+    x, weight = _conv_arrays(x, weight, groups, ndim, "(C_out, C_in/groups, *kernel)")
     n, c_in = x.shape[:2]
     c_out, c_per_group = weight.shape[:2]
     kernel = tuple(int(k) for k in weight.shape[2:])
@@ -132,12 +150,7 @@ def conv_params(x, weight, bias, *, stride, padding, dilation, groups, ndim: int
     if c_per_group * groups != c_in:
         raise ValueError(f"weight shape {weight.shape} expects {c_per_group * groups} input channels "
                          f"with groups={groups}, but x has {c_in} (shape {x.shape})")
-    if bias is not None:
-        bias = as_float_array(bias, "bias", 1, "(C_out,)")
-        if bias.dtype != x.dtype:
-            raise TypeError(f"bias must share the dtype of x ({x.dtype}), got {bias.dtype}")
-        if bias.shape[0] != c_out:
-            raise ValueError(f"bias must have shape ({c_out},) for weight {weight.shape}, got {bias.shape}")
+    _check_bias(bias, x.dtype, c_out, f"for weight {weight.shape}")
     stride_t = _shapes.normalize_tuple(stride, ndim, "stride")
     dilation_t = _shapes.normalize_tuple(dilation, ndim, "dilation")
     in_shape = tuple(int(s) for s in x.shape[2:])
@@ -321,14 +334,7 @@ def conv_transpose_params(x, weight, bias, *, stride, padding, output_padding, d
     side of the full output. String modes are rejected (their meaning for the transposed op is
     ambiguous). ``output_padding`` must be smaller than the stride or the dilation, as PyTorch.
     """
-    x = as_float_array(x, "x", ndim + 2, _layout(ndim))
-    weight = as_float_array(weight, "weight", ndim + 2, "(C_in, C_out/groups, *kernel)")
-    if weight.dtype != x.dtype:
-        raise TypeError(f"x and weight must share a dtype, got x {x.dtype} and weight {weight.dtype}")
-    if not isinstance(groups, numbers.Integral) or isinstance(groups, bool):
-        raise TypeError(f"groups must be an int, got {groups!r}")
-    if groups < 1:
-        raise ValueError(f"groups must be positive, got {groups}")
+    x, weight = _conv_arrays(x, weight, groups, ndim, "(C_in, C_out/groups, *kernel)")
     n, c_in = x.shape[:2]
     kernel = tuple(int(k) for k in weight.shape[2:])
     c_out = int(weight.shape[1]) * int(groups)
@@ -340,13 +346,7 @@ def conv_transpose_params(x, weight, bias, *, stride, padding, output_padding, d
     if weight.shape[0] != c_in:
         raise ValueError(f"weight shape {weight.shape} must be (C_in, C_out/groups, *kernel) with "
                          f"C_in = {c_in} (x shape {x.shape})")
-    if bias is not None:
-        bias = as_float_array(bias, "bias", 1, "(C_out,)")
-        if bias.dtype != x.dtype:
-            raise TypeError(f"bias must share the dtype of x ({x.dtype}), got {bias.dtype}")
-        if bias.shape[0] != c_out:
-            raise ValueError(f"bias must have shape ({c_out},) for weight {weight.shape} and "
-                             f"groups={groups}, got {bias.shape}")
+    _check_bias(bias, x.dtype, c_out, f"for weight {weight.shape} and groups={groups}")
     if isinstance(padding, str):
         raise ValueError(f"padding must be an int, a tuple or per-side pairs for a transposed "
                          f"convolution, got {padding!r}")

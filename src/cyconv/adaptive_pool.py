@@ -49,7 +49,7 @@ def _avg(x, output_size, num_threads, ndim):
     if p.batch:
         in5, out5, limits = _views(p)
         _k.avg_forward(_validate.for_kernel(x).reshape(in5), y.reshape(out5), limits,
-                       np.empty((n_threads, in5[-1])), n_threads)
+                       _threads.scratch_rows(n_threads, in5[-1], np.float64), n_threads)
     return y
 
 
@@ -61,7 +61,7 @@ def _avg_backward(grad_output, x, output_size, num_threads, ndim, grad_shape=Non
     if p.batch:
         in5, out5, limits = _views(p)
         _k.avg_backward(_validate.for_kernel(gy).reshape(out5), gx.reshape(in5), limits,
-                        np.empty((n_threads, in5[-1])), n_threads)
+                        _threads.scratch_rows(n_threads, in5[-1], np.float64), n_threads)
     return gx
 
 

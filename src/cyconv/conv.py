@@ -68,6 +68,25 @@ def _implicit_useful_fraction(p: _validate.ConvParams) -> float:
     return int(np.prod(p.output_shape)) / (span + 1)
 
 
+def _least_waste_variant(p: _validate.ConvParams, lanes: int, broadcasts: int,
+                         broadcasts_min_useful: float):
+    """(narrow, useful share) of the direct micro-kernel variant that wastes the least, or
+    (None, 0.0) when none fills its tiles: ``lanes`` (output channels) split into tiles of
+    its vector lanes, at least half real, and ``broadcasts`` (row pixels, or input channels
+    for the weight gradient) into tiles of its broadcast count, at least
+    ``broadcasts_min_useful`` real."""
+    best, best_useful = None, 0.0
+    for narrow in (False, True):
+        ob, npx = _k.direct_tile_shape(p.dtype == np.float32, narrow)
+        lanes_useful = lanes / (-(-lanes // ob) * ob)
+        broadcasts_useful = broadcasts / (-(-broadcasts // npx) * npx)
+        if lanes_useful >= CHANNEL_TILE_MIN_USEFUL \
+                and broadcasts_useful >= broadcasts_min_useful \
+                and lanes_useful * broadcasts_useful > best_useful:
+            best, best_useful = narrow, lanes_useful * broadcasts_useful
+    return best, best_useful
+
+
 def _row_tile_variant(p: _validate.ConvParams):
     """The row-tiled direct kernel variant (narrow: bool) with the least wasted work, or None
     when neither fills its tiles well (rows split into pixel tiles with >= 85% real pixels,
@@ -75,16 +94,8 @@ def _row_tile_variant(p: _validate.ConvParams):
     wastes clearly less (its MR-channel panels, the padded grid's dropped columns): with 16
     output channels a 32-lane row tile is half padding (single thread, 3x3, 64 -> 16
     channels, 8x56x56: rows 12.3 ms, GEMM-shaped 3.3 ms)."""
-    width = p.output_shape[-1]
     cog = p.out_channels // p.groups
-    best, best_useful = None, 0.0
-    for narrow in (False, True):
-        ob, npx = _k.direct_tile_shape(p.dtype == np.float32, narrow)
-        rows_useful = width / (-(-width // npx) * npx)
-        channels_useful = cog / (-(-cog // ob) * ob)
-        if rows_useful >= ROW_TILE_MIN_USEFUL and channels_useful >= CHANNEL_TILE_MIN_USEFUL \
-                and rows_useful * channels_useful > best_useful:
-            best, best_useful = narrow, rows_useful * channels_useful
+    best, best_useful = _least_waste_variant(p, cog, p.output_shape[-1], ROW_TILE_MIN_USEFUL)
     if best is not None and all(st == 1 for st in p.stride):
         mr = _k.tile_shape(p.dtype == np.float32)[0]
         gemm_useful = _implicit_useful_fraction(p) * cog / (-(-cog // mr) * mr)
@@ -463,9 +474,9 @@ def _conv_grad_weight(p, gy, x, gw, *, flip, algorithm, n_threads):
     gw5 = _to5d(target, ndim)
     if algorithm == "direct":
         _k.direct_backward_weight(_to5d(gy, ndim), x5, gw5, p.groups, _geom(p), n_threads)
-    elif _weight_grad_variant(p) is not None:
-        _padded_weight_grad(p, gy.reshape(p.batch, p.out_channels, -1), x5, gw5,
-                            _weight_grad_variant(p), n_threads)
+    elif (variant := _weight_grad_variant(p)) is not None:
+        _padded_weight_grad(p, gy.reshape(p.batch, p.out_channels, -1), x5, gw5, variant,
+                            n_threads)
     else:
         _im2col_grad_weight(p, gy.reshape(p.batch, p.out_channels, -1), x5, gw5, _geom(p),
                             n_threads)
@@ -507,14 +518,7 @@ def _weight_grad_variant(p: _validate.ConvParams):
     if any(st != 1 for st in p.stride):
         return None
     cog, cig = p.out_channels // p.groups, p.in_channels // p.groups
-    best, best_useful = None, 0.0
-    for narrow in (False, True):
-        ob, npx = _k.direct_tile_shape(p.dtype == np.float32, narrow)
-        lanes, broadcasts = cog / (-(-cog // ob) * ob), cig / (-(-cig // npx) * npx)
-        if min(lanes, broadcasts) >= CHANNEL_TILE_MIN_USEFUL \
-                and lanes * broadcasts > best_useful:
-            best, best_useful = narrow, lanes * broadcasts
-    return best
+    return _least_waste_variant(p, cog, cig, CHANNEL_TILE_MIN_USEFUL)[0]
 
 
 def _padded_weight_grad(p, gy3, x5, gw5, narrow, n_threads):

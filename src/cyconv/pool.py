@@ -14,16 +14,6 @@ from ._kernels import _pool as _k
 ROW_PAD = _k.SCRATCH_PAD
 
 
-def _thread_rows(n_threads, length, dtype, zero=False):
-    """(n_threads, >= length) scratch, one row per thread. Rows are whole 16-element blocks
-    plus a 16-element gap, so the parts two threads use never share a 64-byte cache line:
-    without the gap one thread's row buffer shared a line with the other's divisors, and the
-    two cores took turns on it every output row (avg 3x3/2 forward, 2 threads: 1.97 -> 1.74 ms
-    with the gap, OMP_WAIT_POLICY=passive, median of 31)."""
-    shape = (n_threads, -(-length // 16) * 16 + 16)
-    return np.zeros(shape, dtype) if zero else np.empty(shape, dtype)
-
-
 def _to5d(a: np.ndarray, ndim: int) -> np.ndarray:
     return a.reshape(a.shape[:2] + (1,) * (3 - ndim) + a.shape[2:])
 
@@ -56,7 +46,8 @@ def _extremum(x, kernel_size, stride, padding, dilation, ceil_mode, return_indic
             row = max(row, _k.forward_scratch_length(window))
         _k.extremum_forward(_to5d(_validate.for_kernel(x), ndim), _to5d(y, ndim),
                             _to5d(indices, ndim), return_indices, largest, window,
-                            _thread_rows(n_threads, row, p.dtype), _thread_rows(n_threads, row, np.int32),
+                            _threads.scratch_rows(n_threads, row, p.dtype),
+                            _threads.scratch_rows(n_threads, row, np.int32),
                             n_threads)
     return (y, indices) if return_indices else y
 
@@ -73,8 +64,8 @@ def _extremum_backward(grad_output, x, kernel_size, stride, padding, dilation, c
         row = p.output_shape[-1] + ROW_PAD
         _k.extremum_backward_recompute(
             _to5d(_validate.for_kernel(x), ndim), _to5d(_validate.for_kernel(gy), ndim),
-            _to5d(gx, ndim), largest, _window(p), _thread_rows(n_threads, row, p.dtype),
-            _thread_rows(n_threads, row, np.int32), n_threads)
+            _to5d(gx, ndim), largest, _window(p), _threads.scratch_rows(n_threads, row, p.dtype),
+            _threads.scratch_rows(n_threads, row, np.int32), n_threads)
     elif p.batch:
         _k.extremum_backward(_to5d(_validate.for_kernel(gy), ndim),
                              _to5d(_validate.for_kernel(indices), ndim), _to5d(gx, ndim), n_threads)
@@ -90,7 +81,7 @@ def _avg(x, kernel_size, stride, padding, ceil_mode, count_include_pad, num_thre
         window = _window(p)
         _k.avg_forward(_to5d(_validate.for_kernel(x), ndim), _to5d(y, ndim), window,
                        count_include_pad,
-                       _thread_rows(n_threads, _k.forward_scratch_length(window), p.dtype),
+                       _threads.scratch_rows(n_threads, _k.forward_scratch_length(window), p.dtype),
                        n_threads)
     return y
 
@@ -106,7 +97,8 @@ def _avg_backward(grad_output, x, kernel_size, stride, padding, ceil_mode, count
         window = _window(p)
         _k.avg_backward(_to5d(_validate.for_kernel(gy), ndim), _to5d(gx, ndim), window,
                         count_include_pad,
-                        _thread_rows(n_threads, _k.avg_backward_scratch_length(window), p.dtype, zero=True),
+                        _threads.scratch_rows(n_threads, _k.avg_backward_scratch_length(window),
+                                              p.dtype, zero=True),
                         n_threads)
     return gx
 
