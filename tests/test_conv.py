@@ -218,7 +218,43 @@ def test_algorithm_auto_rule():
     assert choose_algorithm(depthwise) == "direct"
     assert choose_algorithm(dense) == "implicit"
     assert choose_algorithm(strided) == "im2col"   # 5-pixel rows: tiles of 7 waste too much
-    assert choose_algorithm(pointwise) == "im2col"
+    padded_1x1 = conv_params(np.ones((1, 8, 5, 5)), np.ones((16, 8, 1, 1)), None, stride=1,
+                             padding=1, dilation=1, groups=1, ndim=2)
+    strided_1x1 = conv_params(np.ones((1, 8, 5, 5)), np.ones((16, 8, 1, 1)), None, stride=2,
+                              padding=0, dilation=1, groups=1, ndim=2)
+    assert choose_algorithm(pointwise) == "implicit"   # a GEMM on NCHW, read in place
+    assert choose_algorithm(padded_1x1) == "im2col"
+    assert choose_algorithm(strided_1x1) == "im2col"
+
+
+# The 1x1 GEMM path: pixel counts around the micro-kernel's NR (full panels, a narrow last
+# panel, blocks across images), channel counts around MR, groups, 1-3 spatial dims.
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape,c_in,c_out,groups", [
+    ((1,), 3, 5, 1), ((47,), 8, 8, 1), ((48,), 16, 9, 1), ((49,), 7, 17, 1),
+    ((97,), 12, 6, 3), ((7, 7), 64, 64, 1), ((13, 11), 20, 50, 2), ((56, 56), 32, 16, 1),
+    ((3, 4, 5), 6, 10, 2), ((2, 9, 9), 33, 24, 1),
+])
+def test_pointwise_forward_matches_reference(shape, c_in, c_out, groups, dtype):
+    rng = np.random.default_rng(len(shape) * 1000 + c_in * 10 + c_out)
+    ndim = len(shape)
+    conv = getattr(cyconv, f"conv{ndim}d")
+    x = rng.standard_normal((3, c_in) + shape).astype(dtype)
+    w = rng.standard_normal((c_out, c_in // groups) + (1,) * ndim).astype(dtype)
+    b = rng.standard_normal(c_out).astype(dtype)
+    expected = getattr(ref, f"conv{ndim}d")(x, w, b, groups=groups)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for algorithm in ("auto", "implicit"):
+        y = conv(x, w, b, groups=groups, algorithm=algorithm)
+        np.testing.assert_allclose(y, expected, rtol=tol, atol=tol * np.abs(expected).max())
+    one = conv(x, w, b, groups=groups, num_threads=1)
+    np.testing.assert_array_equal(conv(x, w, b, groups=groups, num_threads=3), one)
+    grads = getattr(cyconv, f"conv{ndim}d_backward")(np.ones_like(expected), x, w,
+                                                        groups=groups)
+    expected_grads = getattr(ref, f"conv{ndim}d_backward")(np.ones_like(expected), x, w,
+                                                            groups=groups)
+    np.testing.assert_allclose(grads.grad_input, expected_grads.grad_input, rtol=tol,
+                               atol=tol * np.abs(expected_grads.grad_input).max())
 
 
 # ---- validation: every bad input is a clear ValueError/TypeError, raised before any kernel

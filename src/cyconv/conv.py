@@ -112,11 +112,14 @@ def choose_algorithm(p: _validate.ConvParams) -> str:
     reduction depth (C_in/groups * taps) of at least 32, when the
     output rows split evenly into the row-tiled direct kernel's pixel tiles (any stride), or,
     for stride 1, when at most 40% of the padded grid the GEMM-shaped implicit kernel computes
-    is dropped. im2col + GEMM otherwise (a 1x1 kernel's lowering is a plain copy, which the
-    implicit path's padded copy would not beat).
+    is dropped; and for 1x1 kernels with stride 1 and no padding, which are a GEMM on NCHW
+    as it is (the implicit kernel reads the input in place: res1x1 at 2 threads 200 ->
+    297 GFLOP/s against im2col's copy). im2col + GEMM otherwise.
     """
     if (p.in_channels // p.groups) * (p.out_channels // p.groups) <= 4:
         return "direct"
+    if _is_pointwise(p):
+        return "implicit"
     taps = int(np.prod(p.kernel_size))
     if taps > 1 and (p.in_channels // p.groups) * taps >= IMPLICIT_MIN_DEPTH and (
             _row_tile_variant(p) is not None
@@ -365,7 +368,30 @@ class _PaddedGrid:
         return flat
 
 
+def _is_pointwise(p: _validate.ConvParams) -> bool:
+    """A 1x1(x1) kernel, stride 1, no padding: the convolution is a GEMM on NCHW as it is."""
+    return (all(k == 1 for k in p.kernel_size) and all(s == 1 for s in p.stride)
+            and all(lo == 0 and hi == 0 for lo, hi in p.padding))
+
+
+def _pointwise_forward(p, x5, w5, b, has_bias, y3, n_threads):
+    G = p.groups
+    cog = p.out_channels // G
+    cig = p.in_channels // G
+    P = y3.shape[2]
+    mr, nr = _k.tile_shape(p.dtype == np.float32)
+    a = _pack_panels(w5.reshape(G, cog, cig), mr)
+    offsets = np.arange(cig, dtype=np.intp) * P
+    block = _pixel_block(nr, min(cig, KC) * p.dtype.itemsize, P, p.batch * G, n_threads)
+    work = np.empty((n_threads, (cig + mr) * nr), dtype=p.dtype)
+    _k.pointwise_forward(x5.reshape(p.batch, p.in_channels, P), offsets, a, y3, b, has_bias,
+                         G, block, work, KC, n_threads)
+
+
 def _implicit_forward(p, x5, w5, b, has_bias, y3, n_threads):
+    if _is_pointwise(p):
+        _pointwise_forward(p, x5, w5, b, has_bias, y3, n_threads)
+        return
     G = p.groups
     cog = p.out_channels // G
     cig = p.in_channels // G

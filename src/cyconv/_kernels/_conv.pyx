@@ -529,6 +529,108 @@ def padded_forward(const floating[::1] x_padded, Py_ssize_t image_stride,
                                n, u0, u1 - u0, block, &g, wp + tid * wstride, tile, NX, KC)
 
 
+cdef void _pointwise_item(const floating* x_group, Py_ssize_t P, const Py_ssize_t* offsets,
+                          const floating* a_group, floating* y_group,
+                          const floating* bias_group, Py_ssize_t cout, Py_ssize_t kg,
+                          Py_ssize_t q0, Py_ssize_t count, floating* bpack, Py_ssize_t MR,
+                          Py_ssize_t NR, Py_ssize_t KC) noexcept nogil:
+    """y[co, q0:q0+count] = bias + W_group @ x_group[:, q0:q0+count] of one image and group.
+
+    A 1x1, stride-1, unpadded convolution is a plain GEMM on NCHW: row k of the GEMM's B is
+    input channel k's plane, read in place (offsets[k] = k*P) and written straight into y's
+    rows (ldc = P) - no lowering, no padded copy, no transpose. Only a last panel narrower
+    than NR is packed (zero-filled) into ``bpack``, because reading NR pixels in place would
+    run past the last plane, and accumulated through ``bpack``'s tile.
+    """
+    cdef Py_ssize_t nfull = count // NR
+    cdef Py_ssize_t tail = count - nfull * NR
+    cdef Py_ssize_t npa = (cout + MR - 1) // MR
+    cdef Py_ssize_t kc0, kc, j, i, co, k, rows, q
+    cdef floating beta
+    cdef floating* dst
+    cdef floating* tile = bpack + kg * NR
+    for co in range(cout):
+        beta = bias_group[co] if bias_group != NULL else 0
+        dst = y_group + co * P + q0
+        for k in range(count):
+            dst[k] = beta
+    if tail:
+        q = q0 + nfull * NR
+        for k in range(kg):
+            memcpy(bpack + k * NR, x_group + offsets[k] + q, tail * sizeof(floating))
+            memset(bpack + k * NR + tail, 0, (NR - tail) * sizeof(floating))
+    kc0 = 0
+    while kc0 < kg:
+        kc = KC if kg - kc0 > KC else kg - kc0
+        for j in range(nfull):
+            q = q0 + j * NR
+            for i in range(npa):
+                rows = MR if cout - i * MR > MR else cout - i * MR
+                if rows == MR:
+                    _ukro(kc, a_group + (i * kg + kc0) * MR, x_group + q, offsets + kc0,
+                          y_group + i * MR * P + q, P)
+                else:
+                    memset(tile, 0, MR * NR * sizeof(floating))
+                    _ukro(kc, a_group + (i * kg + kc0) * MR, x_group + q, offsets + kc0,
+                          tile, NR)
+                    for co in range(rows):
+                        dst = y_group + (i * MR + co) * P + q
+                        for k in range(NR):
+                            dst[k] += tile[co * NR + k]
+        if tail:
+            q = q0 + nfull * NR
+            for i in range(npa):
+                rows = MR if cout - i * MR > MR else cout - i * MR
+                memset(tile, 0, MR * NR * sizeof(floating))
+                _ukr(kc, a_group + (i * kg + kc0) * MR, bpack + kc0 * NR, tile, NR)
+                for co in range(rows):
+                    dst = y_group + (i * MR + co) * P + q
+                    for k in range(tail):
+                        dst[k] += tile[co * NR + k]
+        kc0 = kc0 + KC
+
+
+def pointwise_forward(const floating[:, :, ::1] x, const Py_ssize_t[::1] offsets,
+                      const floating[::1] a_packed, floating[:, :, ::1] y,
+                      const floating[::1] bias, bint has_bias, Py_ssize_t groups,
+                      Py_ssize_t block, floating[:, ::1] work, Py_ssize_t KC, int num_threads):
+    """y (N, C_out, P) = W @ x (N, C_in, P) per group (+ bias): a 1x1 convolution with stride
+    1 and no padding, on any number of spatial dims flattened to P.
+
+    offsets : (C_in/groups,) k*P, the in-place row offsets of the GEMM's B.
+    a_packed : weights in panels of MR output channels, (groups, panels, C_in/groups, MR).
+    block : pixels per work item (a multiple of NR); work items are (image, group, block).
+    work : per-thread rows of (C_in/groups + MR) * NR elements (the packed last panel and
+        a register tile).
+    """
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], P = x.shape[2], CO = y.shape[1]
+    cdef Py_ssize_t cig = C // groups, cog = CO // groups
+    cdef Py_ssize_t MR = cyconv_mr_f32 if floating is float else cyconv_mr_f64
+    cdef Py_ssize_t NR = cyconv_nr_f32 if floating is float else cyconv_nr_f64
+    cdef Py_ssize_t nblk = (P + block - 1) // block
+    cdef Py_ssize_t npa = (cog + MR - 1) // MR
+    cdef Py_ssize_t item, n, gi, blk, q0, tid
+    cdef const floating* xp = &x[0, 0, 0]
+    cdef const Py_ssize_t* op = &offsets[0]
+    cdef const floating* ap = &a_packed[0]
+    cdef floating* yp = &y[0, 0, 0]
+    cdef const floating* bp = &bias[0] if has_bias else NULL
+    cdef floating* wp = &work[0, 0]
+    cdef Py_ssize_t wstride = work.shape[1]
+    with nogil:
+        for item in prange(N * groups * nblk, schedule="static", num_threads=num_threads):
+            tid = omp_get_thread_num()
+            n = item // (groups * nblk)
+            gi = (item // nblk) % groups
+            blk = item % nblk
+            q0 = blk * block
+            _pointwise_item(xp + (n * C + gi * cig) * P, P, op, ap + gi * npa * cig * MR,
+                            yp + (n * CO + gi * cog) * P,
+                            bp + gi * cog if bp != NULL else NULL, cog, cig, q0,
+                            block if P - q0 > block else P - q0, wp + tid * wstride, MR, NR,
+                            KC)
+
+
 cdef void _padded_weight_item(const floating* x_first, Py_ssize_t image_stride,
                               const floating* gy_first, Py_ssize_t gy_image, Py_ssize_t N,
                               Py_ssize_t Q, Py_ssize_t plane, const Py_ssize_t* shifts,
