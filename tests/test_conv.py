@@ -327,3 +327,26 @@ def test_tune_caches_the_faster_algorithm():
                                ref.conv2d(x, w, padding=1, groups=8), rtol=1e-6)
     with pytest.raises(ValueError, match="x must have"):
         cyconv.tune(np.ones(3, np.float32), w)
+
+
+# The row-tiled kernel's [pixel][channel] tiles leave through a 16x16 block transpose:
+# channel counts and row widths around multiples of 16, with and without bias (strided
+# convolutions always run on the row tiles, whatever their channel count).
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("c_out,width,stride", [(32, 16, 1), (64, 24, 1), (32, 40, 1),
+                                                (64, 128, 1), (20, 47, 2), (33, 80, 2),
+                                                (48, 29, 2), (17, 3, 2)])
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_row_tiles_unpack_to_nchw(c_out, width, stride, with_bias, dtype):
+    from cyconv.conv import _row_tile_variant
+    from cyconv._validate import conv_params
+    rng = np.random.default_rng(c_out * 1000 + width)
+    x = rng.standard_normal((2, 24, 5, width)).astype(dtype)
+    w = rng.standard_normal((c_out, 24, 3, 3)).astype(dtype)
+    b = rng.standard_normal(c_out).astype(dtype) if with_bias else None
+    p = conv_params(x, w, b, stride=stride, padding=1, dilation=1, groups=1, ndim=2)
+    assert stride > 1 or _row_tile_variant(p) is not None, "must run on the row tiles"
+    y = cyconv.conv2d(x, w, b, stride=stride, padding=1, algorithm="implicit")
+    expected = ref.conv2d(x, w, b, stride=stride, padding=1)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(y, expected, rtol=tol, atol=tol * np.abs(expected).max())

@@ -269,8 +269,12 @@ def interleaved_medians(fns: dict, *, repeats: int = 7, pause: float = 0.005) ->
     """Median wall time of each callable, timed round-robin (a, b, a, b, ...).
 
     Interleaving makes a burst of machine noise hit every implementation alike, so the
-    ratios stay meaningful on a shared machine. The short pause before each call lets the
-    previous implementation's thread pool stop spinning.
+    ratios stay meaningful on a shared machine. Each turn first pauses, so the previous
+    implementation's thread pool stops spinning (cyconv and torch bring separate OpenMP
+    runtimes), then makes one untimed call and times the next: inside a model the ops run
+    back to back on awake threads, whereas the first call after a pause also pays for waking
+    the sleeping pool (on the 2-core Zen 5 host that cost alone put lenet1 at 0.66 ms
+    against 0.40 ms back to back, and torch likewise 0.60 against 0.35 ms).
     """
     for fn in fns.values():
         fn()
@@ -278,6 +282,7 @@ def interleaved_medians(fns: dict, *, repeats: int = 7, pause: float = 0.005) ->
     for _ in range(repeats):
         for name, fn in fns.items():
             time.sleep(pause)
+            fn()
             t0 = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t0)
@@ -450,7 +455,8 @@ def run(quick: bool = True, num_threads: int | None = None, compare: bool = True
     n = num_threads or cyconv.get_num_threads()
     repeats = 9 if quick else 25
     ceiling = matmul_gflops()
-    header = [f"float32, {n} threads; cyconv and torch: median of {repeats} interleaved runs, "
+    header = [f"float32, {n} threads; cyconv and torch: median of {repeats} interleaved runs "
+              f"(each timed right after an untimed call), "
               f"numpy and reference: median of 3; NumPy float32 matmul (2048^3) ceiling: "
               f"{ceiling:.0f} GFLOP/s", ""]
     if compare:

@@ -80,6 +80,12 @@ cdef extern from "_gemm.h" nogil:
     int cyconv_mr_f32, cyconv_nr_f32, cyconv_mr_f64, cyconv_nr_f64, cyconv_isa
     int cyconv_select_isa(int isa)
     int cyconv_cpu_isa()
+    void cyconv_unpack_tile_f32(Py_ssize_t npix, Py_ssize_t nch, const float* src,
+                                Py_ssize_t ldsrc, float* dst, Py_ssize_t lddst,
+                                const float* bias)
+    void cyconv_unpack_tile_f64(Py_ssize_t npix, Py_ssize_t nch, const double* src,
+                                Py_ssize_t ldsrc, double* dst, Py_ssize_t lddst,
+                                const double* bias)
 
 cdef enum:
     MAX_TILE = 384  # largest MR * NR of any micro-kernel (8 x 48)
@@ -455,12 +461,12 @@ cdef void _rows_item(const floating* x_group, const Py_ssize_t* offsets,
     # in L1 while all its channels are gathered; channel-major over all rows re-read every
     # pixel's cache line from L2 once per channel
     for r in range(r0, r1):
-        for co in range(cout):
-            beta = bias_group[co] if bias_group != NULL else 0
-            dst = y_group + n * y_image_stride + co * P + r * g.OW
-            src = ctile + (r - r0) * width * ldc + co
-            for ow in range(g.OW):
-                dst[ow] = src[ow * ldc] + beta
+        if floating is float:
+            cyconv_unpack_tile_f32(g.OW, cout, ctile + (r - r0) * width * ldc, ldc,
+                                   y_group + n * y_image_stride + r * g.OW, P, bias_group)
+        else:
+            cyconv_unpack_tile_f64(g.OW, cout, ctile + (r - r0) * width * ldc, ldc,
+                                   y_group + n * y_image_stride + r * g.OW, P, bias_group)
 
 
 def padded_forward(const floating[::1] x_padded, Py_ssize_t image_stride,

@@ -238,6 +238,7 @@ static cyconv_ukrb_f64_t cyconv_ukrn_f64 = cyconv_ukrb_f64_generic;
 static int cyconv_obn_f32 = 8, cyconv_npn_f32 = 4, cyconv_obn_f64 = 4, cyconv_npn_f64 = 4;
 static int cyconv_mr_f32 = 4, cyconv_nr_f32 = 8, cyconv_mr_f64 = 4, cyconv_nr_f64 = 4;
 static int cyconv_isa = 0;  /* 0 generic, 1 avx2, 2 avx512 */
+#include "_tile_unpack.h"
 
 /* The best ISA this CPU (and OS) supports: 2 AVX-512F, 1 AVX2+FMA, 0 none. */
 static int cyconv_cpu_isa(void)
@@ -268,6 +269,7 @@ static int cyconv_select_isa(int isa)
         cyconv_ukrn_f64 = cyconv_ukrn_f64_avx512; cyconv_obn_f64 = 16; cyconv_npn_f64 = 8;
         cyconv_ukr_f64 = cyconv_ukr_f64_avx512; cyconv_ukro_f64 = cyconv_ukro_f64_avx512;
         cyconv_mr_f64 = 8; cyconv_nr_f64 = 24;
+        cyconv_unpack_tile_f32 = cyconv_unpack_tile_f32_avx512;
         cyconv_isa = 2;
         return 2;
     }
@@ -280,6 +282,7 @@ static int cyconv_select_isa(int isa)
         cyconv_ukrn_f64 = cyconv_ukrb_f64_avx2; cyconv_obn_f64 = 8; cyconv_npn_f64 = 6;
         cyconv_ukr_f64 = cyconv_ukr_f64_avx2; cyconv_ukro_f64 = cyconv_ukro_f64_avx2;
         cyconv_mr_f64 = 6; cyconv_nr_f64 = 8;
+        cyconv_unpack_tile_f32 = cyconv_unpack_tile_f32_generic;
         cyconv_isa = 1;
         return 1;
     }
@@ -292,6 +295,7 @@ static int cyconv_select_isa(int isa)
     cyconv_ukrn_f64 = cyconv_ukrb_f64_generic; cyconv_obn_f64 = 4; cyconv_npn_f64 = 4;
     cyconv_ukr_f64 = cyconv_ukr_f64_generic; cyconv_ukro_f64 = cyconv_ukro_f64_generic;
     cyconv_mr_f64 = 4; cyconv_nr_f64 = 4;
+    cyconv_unpack_tile_f32 = cyconv_unpack_tile_f32_generic;
     cyconv_isa = 0;
     return 0;
 }
