@@ -350,3 +350,70 @@ def test_row_tiles_unpack_to_nchw(c_out, width, stride, with_bias, dtype):
     expected = ref.conv2d(x, w, b, stride=stride, padding=1)
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(y, expected, rtol=tol, atol=tol * np.abs(expected).max())
+
+
+# The fused depthwise plane kernels (one input channel per group, unit row stride): every
+# kernel width they specialize (1-7) and the generic one (8+), dilation, height stride,
+# depth multipliers, asymmetric padding, rows shorter and longer than a vector chunk.
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("spatial,kernel,kw", [
+    ((56, 56), (3, 3), dict(padding=1)),
+    ((13, 29), (5, 5), dict(padding=2)),
+    ((9, 70), (1, 1), dict()),
+    ((12, 31), (2, 4), dict(padding=((1, 0), (2, 1)))),
+    ((17, 37), (3, 6), dict(padding=2, stride=(2, 1))),
+    ((11, 40), (7, 7), dict(padding=(1, 4), dilation=(1, 2))),
+    ((6, 90), (3, 9), dict(padding=(1, 4))),
+    ((200,), (11,), dict(padding=5)),
+    ((5,), (3,), dict(padding=1, dilation=2)),
+])
+@pytest.mark.parametrize("multiplier", [1, 2])
+def test_depthwise_planes_match_reference(spatial, kernel, kw, multiplier, dtype):
+    ndim = len(spatial)
+    rng = np.random.default_rng(sum(spatial) + sum(kernel) + multiplier)
+    conv = getattr(cyconv, f"conv{ndim}d")
+    conv_bwd = getattr(cyconv, f"conv{ndim}d_backward")
+    x = rng.standard_normal((3, 6) + spatial).astype(dtype)
+    w = rng.standard_normal((6 * multiplier, 1) + kernel).astype(dtype)
+    b = rng.standard_normal(6 * multiplier).astype(dtype)
+    expected = getattr(ref, f"conv{ndim}d")(x, w, b, groups=6, **kw)
+    y = conv(x, w, b, groups=6, algorithm="direct", **kw)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    grads = conv_bwd(gy, x, w, groups=6, algorithm="direct", **kw)
+    expected_grads = getattr(ref, f"conv{ndim}d_backward")(gy, x, w, groups=6, **kw)
+    tol = 2e-5 if dtype == np.float32 else 1e-12
+    for got, want in ((y, expected), (grads.grad_input, expected_grads.grad_input),
+                      (grads.grad_weight, expected_grads.grad_weight)):
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.abs(want).max())
+    again = conv_bwd(gy, x, w, groups=6, algorithm="direct", num_threads=3, **kw)
+    np.testing.assert_array_equal(again.grad_weight, grads.grad_weight)
+    np.testing.assert_array_equal(again.grad_input, grads.grad_input)
+    np.testing.assert_array_equal(conv(x, w, b, groups=6, algorithm="direct", num_threads=3,
+                                       **kw), y)
+
+
+@pytest.mark.parametrize("isa", [0, 1, 2])
+def test_depthwise_planes_on_every_isa(isa):
+    if isa > kernels.cpu_isa():
+        pytest.skip(f"CPU lacks ISA level {isa}")
+    previous = kernels.current_isa()
+    try:
+        assert kernels.select_isa(isa) == isa
+        rng = np.random.default_rng(isa)
+        for dtype in DTYPES:
+            x = rng.standard_normal((2, 4, 9, 45)).astype(dtype)
+            w = rng.standard_normal((4, 1, 3, 5)).astype(dtype)
+            y = cyconv.conv2d(x, w, padding=(1, 2), groups=4, algorithm="direct")
+            gy = np.ones_like(y)
+            grads = cyconv.conv2d_backward(gy, x, w, padding=(1, 2), groups=4,
+                                           algorithm="direct")
+            want = ref.conv2d_backward(gy, x, w, padding=(1, 2), groups=4)
+            tol = 2e-5 if dtype == np.float32 else 1e-12
+            np.testing.assert_allclose(y, ref.conv2d(x, w, padding=(1, 2), groups=4),
+                                       rtol=tol, atol=tol * 10)
+            np.testing.assert_allclose(grads.grad_weight, want.grad_weight, rtol=tol,
+                                       atol=tol * np.abs(want.grad_weight).max())
+            np.testing.assert_allclose(grads.grad_input, want.grad_input, rtol=tol,
+                                       atol=tol * 10)
+    finally:
+        kernels.select_isa(previous)

@@ -285,7 +285,8 @@ def _conv_forward(x, weight, bias, *, stride, padding, dilation, groups, flip, a
     if algorithm == "auto":
         algorithm = _auto(p, n_threads)
     if algorithm == "direct":
-        _k.direct_forward(x5, w5, _to5d(y, ndim), b, has_bias, p.groups, g, n_threads)
+        work, _ = _depthwise_scratch(p, g, n_threads)
+        _k.direct_forward(x5, w5, _to5d(y, ndim), b, has_bias, p.groups, g, work, n_threads)
         return y
     if algorithm == "implicit":
         _implicit_forward(p, x5, w5, b, has_bias, y.reshape(p.batch, p.out_channels, -1),
@@ -293,6 +294,16 @@ def _conv_forward(x, weight, bias, *, stride, padding, dilation, groups, flip, a
         return y
     _im2col_forward(p, x5, w5, b, has_bias, y.reshape(p.batch, p.out_channels, -1), g, n_threads)
     return y
+
+
+def _depthwise_scratch(p, g, n_threads):
+    """Per-thread scratch of the direct kernels' depthwise planes (padded input and grad_y
+    planes; double lanes of the weight gradient)."""
+    fused = (p.in_channels // p.groups == 1 and g["D"] == 1 and g["KD"] == 1
+             and g["SW"] == 1)  # as _conv.pyx's _depthwise_planes
+    elements, doubles = _k.depthwise_work(p.dtype == np.float32, g) if fused else (1, 1)
+    return (np.empty((n_threads, elements), dtype=p.dtype),
+            np.empty((n_threads, doubles), dtype=np.float64))
 
 
 def _im2col_forward(p, x5, w5, b, has_bias, y3, g, n_threads):
@@ -481,7 +492,9 @@ def _conv_grad_input(p, gy, weight, gx, *, flip, algorithm, n_threads):
     """
     ndim = p.ndim
     w5 = _to5d(_prepare_weight(weight, flip, ndim), ndim)
-    if algorithm == "direct":
+    if algorithm == "direct" and _grad_input_as_depthwise_forward(p):
+        _grad_input_by_forward_conv(p, gy, w5, gx, n_threads)
+    elif algorithm == "direct":
         _k.direct_backward_input(_to5d(gy, ndim), w5, _to5d(gx, ndim), p.groups, _geom(p),
                                  n_threads)
     elif algorithm == "implicit" and _grad_input_as_forward(p):
@@ -499,7 +512,10 @@ def _conv_grad_weight(p, gy, x, gw, *, flip, algorithm, n_threads):
     target = np.zeros_like(gw) if flip else gw
     gw5 = _to5d(target, ndim)
     if algorithm == "direct":
-        _k.direct_backward_weight(_to5d(gy, ndim), x5, gw5, p.groups, _geom(p), n_threads)
+        g = _geom(p)
+        work, dwork = _depthwise_scratch(p, g, n_threads)
+        _k.direct_backward_weight(_to5d(gy, ndim), x5, gw5, p.groups, g, work, dwork,
+                                  n_threads)
     elif (variant := _weight_grad_variant(p)) is not None:
         _padded_weight_grad(p, gy.reshape(p.batch, p.out_channels, -1), x5, gw5, variant,
                             n_threads)
@@ -520,6 +536,17 @@ def _grad_input_as_forward(p: _validate.ConvParams) -> bool:
     return (all(st == 1 for st in p.stride)
             and p.in_channels // p.groups >= (GRAD_INPUT_FORWARD_MIN_CHANNELS_MANY_TAPS
                                               if many_taps else GRAD_INPUT_FORWARD_MIN_CHANNELS)
+            and all(lo <= d * (k - 1) and hi <= d * (k - 1)
+                    for (lo, hi), d, k in zip(p.padding, p.dilation, p.kernel_size)))
+
+
+def _grad_input_as_depthwise_forward(p: _validate.ConvParams) -> bool:
+    """A stride-1 depthwise convolution (one input and one output channel per group, 1-D or
+    2-D) has a depthwise stride-1 convolution as its grad_input, which the fused depthwise
+    plane kernel computes in one pass (8x128x56x56, 3x3, 1 thread: 3.4 -> 1.7 ms against
+    the tap-by-tap scatter)."""
+    return (p.ndim <= 2 and all(st == 1 for st in p.stride)
+            and p.in_channels == p.groups and p.out_channels == p.groups
             and all(lo <= d * (k - 1) and hi <= d * (k - 1)
                     for (lo, hi), d, k in zip(p.padding, p.dilation, p.kernel_size)))
 

@@ -87,6 +87,26 @@ cdef extern from "_gemm.h" nogil:
                                 Py_ssize_t ldsrc, double* dst, Py_ssize_t lddst,
                                 const double* bias)
 
+cdef extern from "_depthwise.h" nogil:
+    void cyconv_dw_forward_f32(Py_ssize_t OH, Py_ssize_t OW, const float* xpad, Py_ssize_t lw,
+                               Py_ssize_t sh, const float* w, Py_ssize_t KH, Py_ssize_t KW,
+                               Py_ssize_t dh, Py_ssize_t dw, float beta, float* y)
+    void cyconv_dw_forward_f64(Py_ssize_t OH, Py_ssize_t OW, const double* xpad,
+                               Py_ssize_t lw, Py_ssize_t sh, const double* w, Py_ssize_t KH,
+                               Py_ssize_t KW, Py_ssize_t dh, Py_ssize_t dw, double beta,
+                               double* y)
+    void cyconv_dw_weight_f32(Py_ssize_t OH, Py_ssize_t chunks, const float* gy_pad,
+                              Py_ssize_t lg, const float* xpad, Py_ssize_t lw, Py_ssize_t sh,
+                              Py_ssize_t KH, Py_ssize_t KW, Py_ssize_t dh, Py_ssize_t dw,
+                              double* dacc)
+    void cyconv_dw_weight_f64(Py_ssize_t OH, Py_ssize_t chunks, const double* gy_pad,
+                              Py_ssize_t lg, const double* xpad, Py_ssize_t lw, Py_ssize_t sh,
+                              Py_ssize_t KH, Py_ssize_t KW, Py_ssize_t dh, Py_ssize_t dw,
+                              double* dacc)
+    void cyconv_dw_select()
+    int cyconv_dw_lanes_f32, cyconv_dw_lanes_f64
+    Py_ssize_t cyconv_dw_row_length(Py_ssize_t OW, Py_ssize_t KW, Py_ssize_t dw, Py_ssize_t L)
+
 cdef enum:
     MAX_TILE = 384  # largest MR * NR of any micro-kernel (8 x 48)
 
@@ -99,7 +119,9 @@ def select_isa(int isa=-1):
     A request above what the CPU supports falls back to the best supported. Returns the ISA
     now in use.
     """
-    return cyconv_select_isa(isa)
+    chosen = cyconv_select_isa(isa)
+    cyconv_dw_select()
+    return chosen
 
 
 def cpu_isa():
@@ -926,6 +948,7 @@ def gemm_backward_weight(const floating[:, :, ::1] grad_y, const floating[:, :, 
 
 import os as _os
 cyconv_select_isa(int(_os.environ.get("CYCONV_ISA", "-1")))
+cyconv_dw_select()
 
 # ----------------------------------------------------------------------------------------
 # direct convolution (no lowering): plane-wise, for depthwise / few channels per group
@@ -1002,25 +1025,82 @@ cdef void _direct_tap(TapOp op, floating* out_plane, floating* in_plane, floatin
                                     orow, g.OW, acc)
 
 
+cdef inline bint _depthwise_planes(Py_ssize_t CIG, const Geom* g) noexcept nogil:
+    """One input channel per group, 1-D/2-D, unit stride along the row: the fused plane
+    kernels of _depthwise.h apply (any output channels per group, height stride, dilation,
+    padding)."""
+    return CIG == 1 and g.D == 1 and g.KD == 1 and g.SW == 1
+
+
+def depthwise_work(bint single, Geom g):
+    """(working-precision elements, doubles) of scratch per thread for the depthwise plane
+    kernels: the zero-padded input plane and grad_y plane, and the weight gradient's
+    double lanes."""
+    cdef Py_ssize_t L = cyconv_dw_lanes_f32 if single else cyconv_dw_lanes_f64
+    cdef Py_ssize_t lw = cyconv_dw_row_length(g.OW, g.KW, g.DW, L)
+    cdef Py_ssize_t rows = (g.OH - 1) * g.SH + (g.KH - 1) * g.DH + 1
+    cdef Py_ssize_t chunks = (g.OW + L - 1) // L
+    return rows * lw + g.OH * chunks * L, g.KH * g.KW * L
+
+
+cdef void _pad_plane(const floating* x, const Geom* g, Py_ssize_t rows, Py_ssize_t lw,
+                     floating* xpad) noexcept nogil:
+    """The rows x lw window of the zero-padded input plane the depthwise kernels read."""
+    cdef Py_ssize_t r, ih, n
+    cdef floating* dst
+    n = g.W if g.W < lw - g.PW else lw - g.PW
+    for r in range(rows):
+        ih = r - g.PH
+        dst = xpad + r * lw
+        if ih < 0 or ih >= g.H or n <= 0:
+            memset(dst, 0, lw * sizeof(floating))
+        else:
+            memset(dst, 0, g.PW * sizeof(floating))
+            memcpy(dst + g.PW, x + ih * g.W, n * sizeof(floating))
+            memset(dst + g.PW + n, 0, (lw - g.PW - n) * sizeof(floating))
+
+
 def direct_forward(const floating[:, :, :, :, ::1] x, const floating[:, :, :, :, ::1] w,
                    floating[:, :, :, :, ::1] y, const floating[::1] bias, bint has_bias,
-                   Py_ssize_t groups, Geom g, int num_threads):
-    """y = conv(x, w) (+ bias), one (image, output channel) plane per work item."""
+                   Py_ssize_t groups, Geom g, floating[:, ::1] work, int num_threads):
+    """y = conv(x, w) (+ bias), one (image, output channel) plane per work item.
+
+    work : per-thread scratch of ``depthwise_work`` elements (used by the depthwise planes).
+    """
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], CO = w.shape[0], CIG = w.shape[1]
     cdef Py_ssize_t COG = CO // groups
     cdef Py_ssize_t in_plane = g.D * g.H * g.W
     cdef Py_ssize_t out_plane = g.OD * g.OH * g.OW
-    cdef Py_ssize_t r, n, co, ci, c, kd, kh, kw, p
+    cdef Py_ssize_t r, n, co, ci, c, kd, kh, kw, p, tid
     cdef floating* yp = &y[0, 0, 0, 0, 0]
     cdef const floating* xp = &x[0, 0, 0, 0, 0]
+    cdef const floating* wp = &w[0, 0, 0, 0, 0]
     cdef floating* dst
+    cdef floating* xpad
     cdef floating beta
+    cdef bint fused = _depthwise_planes(CIG, &g)
+    cdef Py_ssize_t L = cyconv_dw_lanes_f32 if floating is float else cyconv_dw_lanes_f64
+    cdef Py_ssize_t lw = cyconv_dw_row_length(g.OW, g.KW, g.DW, L)
+    cdef Py_ssize_t rows = (g.OH - 1) * g.SH + (g.KH - 1) * g.DH + 1
+    cdef Py_ssize_t T = g.KD * g.KH * g.KW
     with nogil:
         for r in prange(N * CO, schedule="static", num_threads=num_threads):
             n = r // CO
             co = r % CO
             dst = yp + r * out_plane
             beta = bias[co] if has_bias else 0
+            if fused:
+                tid = omp_get_thread_num()
+                xpad = &work[tid, 0]
+                c = (co // COG) * CIG
+                _pad_plane(xp + (n * C + c) * in_plane, &g, rows, lw, xpad)
+                if floating is float:
+                    cyconv_dw_forward_f32(g.OH, g.OW, xpad, lw, g.SH, wp + co * T, g.KH, g.KW,
+                                          g.DH, g.DW, beta, dst)
+                else:
+                    cyconv_dw_forward_f64(g.OH, g.OW, xpad, lw, g.SH, wp + co * T, g.KH, g.KW,
+                                          g.DH, g.DW, beta, dst)
+                continue
             for p in range(out_plane):
                 dst[p] = beta
             for ci in range(CIG):
@@ -1089,31 +1169,75 @@ cdef void _direct_weight_item(const floating* gy_first, Py_ssize_t gy_image,
                 t = t + 1
 
 
+cdef void _depthwise_weight_item(const floating* gy_first, Py_ssize_t gy_image,
+                                 const floating* x_first, Py_ssize_t x_image, Py_ssize_t N,
+                                 const Geom* g, floating* work, double* dacc,
+                                 floating* grad_w_taps) noexcept nogil:
+    """grad_w for one output channel of a depthwise convolution, every tap: all taps in one
+    pass over each image's grad_y plane (rows summed in working-precision lanes, then added
+    to double lanes; the lanes reduced in a fixed order at the end)."""
+    cdef Py_ssize_t L = cyconv_dw_lanes_f32 if floating is float else cyconv_dw_lanes_f64
+    cdef Py_ssize_t lw = cyconv_dw_row_length(g.OW, g.KW, g.DW, L)
+    cdef Py_ssize_t rows = (g.OH - 1) * g.SH + (g.KH - 1) * g.DH + 1
+    cdef Py_ssize_t chunks = (g.OW + L - 1) // L
+    cdef Py_ssize_t lg = chunks * L
+    cdef Py_ssize_t T = g.KH * g.KW
+    cdef floating* xpad = work
+    cdef floating* gy_pad = work + rows * lw
+    cdef Py_ssize_t n, oh, t, l
+    cdef double total
+    memset(dacc, 0, T * L * sizeof(double))
+    for n in range(N):
+        _pad_plane(x_first + n * x_image, g, rows, lw, xpad)
+        for oh in range(g.OH):
+            memcpy(gy_pad + oh * lg, gy_first + n * gy_image + oh * g.OW,
+                   g.OW * sizeof(floating))
+            memset(gy_pad + oh * lg + g.OW, 0, (lg - g.OW) * sizeof(floating))
+        if floating is float:
+            cyconv_dw_weight_f32(g.OH, chunks, gy_pad, lg, xpad, lw, g.SH, g.KH, g.KW, g.DH,
+                                 g.DW, dacc)
+        else:
+            cyconv_dw_weight_f64(g.OH, chunks, gy_pad, lg, xpad, lw, g.SH, g.KH, g.KW, g.DH,
+                                 g.DW, dacc)
+    for t in range(T):
+        total = 0
+        for l in range(L):
+            total += dacc[t * L + l]
+        grad_w_taps[t] = <floating>total
+
+
 def direct_backward_weight(const floating[:, :, :, :, ::1] grad_y,
                            const floating[:, :, :, :, ::1] x,
                            floating[:, :, :, :, ::1] grad_w, Py_ssize_t groups, Geom g,
-                           int num_threads):
+                           floating[:, ::1] work, double[:, ::1] dwork, int num_threads):
     """grad_w[co, ci, tap] = sum over images and outputs; one (co, ci) pair per work item.
 
     Each weight is reduced by one thread in a fixed order: bitwise identical for any thread
-    count.
+    count. work, dwork : per-thread scratch of ``depthwise_work`` elements.
     """
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], CO = grad_w.shape[0], CIG = grad_w.shape[1]
     cdef Py_ssize_t COG = CO // groups
     cdef Py_ssize_t in_plane = g.D * g.H * g.W
     cdef Py_ssize_t out_plane = g.OD * g.OH * g.OW
     cdef Py_ssize_t T = g.KD * g.KH * g.KW
-    cdef Py_ssize_t r, co, ci, c
+    cdef Py_ssize_t r, co, ci, c, tid
     cdef const floating* gyp = &grad_y[0, 0, 0, 0, 0]
     cdef const floating* xp = &x[0, 0, 0, 0, 0]
     cdef floating* gwp = &grad_w[0, 0, 0, 0, 0]
+    cdef bint fused = _depthwise_planes(CIG, &g)
     with nogil:
         for r in prange(CO * CIG, schedule="static", num_threads=num_threads):
             co = r // CIG
             ci = r % CIG
             c = (co // COG) * CIG + ci
-            _direct_weight_item(gyp + co * out_plane, CO * out_plane, xp + c * in_plane,
-                                C * in_plane, N, &g, gwp + r * T)
+            if fused:
+                tid = omp_get_thread_num()
+                _depthwise_weight_item(gyp + co * out_plane, CO * out_plane, xp + c * in_plane,
+                                       C * in_plane, N, &g, &work[tid, 0], &dwork[tid, 0],
+                                       gwp + r * T)
+            else:
+                _direct_weight_item(gyp + co * out_plane, CO * out_plane, xp + c * in_plane,
+                                    C * in_plane, N, &g, gwp + r * T)
 
 
 def bias_grad(const floating[:, :, ::1] grad_y, floating[::1] grad_bias, int num_threads):

@@ -1,0 +1,175 @@
+/* Depthwise (one input and one output channel per group) plane kernels, instantiated per
+ * element type and ISA by _depthwise.h. DW_T element type, DW_VB vector bytes, DW_TARGET
+ * target attribute, DW_SUFFIX name suffix.
+ *
+ * Every kernel reads a zero-padded copy of the input plane (xpad, row length lw, built by
+ * the caller), so all taps of a vector of output pixels are plain unaligned loads: no edge
+ * code, and every tap of the kernel is applied in one pass over the output (the tap-by-tap
+ * row kernels made 9 passes over the output plane for a 3x3 kernel). Output pixels are on
+ * the vector lanes, in chunks of NV vectors whose accumulators stay in registers; the
+ * kernel width KW and NV are compile-time constants of each inlined instance, so the tap
+ * and chunk loops unroll. The stride along the row is 1 (other strides use the row kernels).
+ */
+#define DW_CAT2(a, b) a##_##b
+#define DW_CAT(a, b) DW_CAT2(a, b)
+#define DW_VEC DW_CAT(cyconv_dw_vec, DW_SUFFIX)
+#define DW_FWD_CHUNKS DW_CAT(cyconv_dw_forward_chunks, DW_SUFFIX)
+#define DW_FWD DW_CAT(cyconv_dw_forward, DW_SUFFIX)
+#define DW_WGT_ROW DW_CAT(cyconv_dw_weight_row, DW_SUFFIX)
+#define DW_WGT DW_CAT(cyconv_dw_weight, DW_SUFFIX)
+
+typedef DW_T DW_VEC __attribute__((vector_size(DW_VB)));
+
+/* Output row chunks [ow0, ow0 + NV*L) of rows [0, oh_count): y = beta + sum of taps. */
+DW_TARGET static inline __attribute__((always_inline)) void DW_FWD_CHUNKS(
+    ptrdiff_t oh_count, ptrdiff_t OW, const DW_T* restrict xpad, ptrdiff_t lw, ptrdiff_t sh,
+    const DW_T* restrict w, ptrdiff_t KH, const int KW, ptrdiff_t dh, ptrdiff_t dw,
+    DW_T beta, DW_T* restrict y, const int NV)
+{
+    enum { L = DW_VB / sizeof(DW_T) };
+    for (ptrdiff_t oh = 0; oh < oh_count; oh++) {
+        for (ptrdiff_t ow0 = 0; ow0 < OW; ow0 += NV * L) {
+            DW_VEC acc[4];
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++)
+                acc[v] = (DW_VEC){0} + beta;
+            for (ptrdiff_t kh = 0; kh < KH; kh++) {
+                const DW_T* row = xpad + (oh * sh + kh * dh) * lw + ow0;
+#pragma GCC unroll 8
+                for (int kw = 0; kw < KW; kw++) {
+                    const DW_T wv = w[kh * KW + kw];
+#pragma GCC unroll 4
+                    for (int v = 0; v < NV; v++) {
+                        DW_VEC xv;
+                        __builtin_memcpy(&xv, row + kw * dw + v * L, sizeof(xv));
+                        acc[v] += wv * xv;
+                    }
+                }
+            }
+            DW_T* out = y + oh * OW + ow0;
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++) {
+                const ptrdiff_t left = OW - ow0 - v * L;
+                if (left >= L)
+                    __builtin_memcpy(out + v * L, &acc[v], sizeof(acc[v]));
+                else if (left > 0)
+                    __builtin_memcpy(out + v * L, &acc[v], left * sizeof(DW_T));
+            }
+        }
+    }
+}
+
+/* y (OH x OW) of one plane. xpad rows: (OH-1)*sh + (KH-1)*dh + 1; lw >= the chunked row
+ * width + (KW-1)*dw (cyconv_dw_row_length). */
+DW_TARGET static void DW_FWD(ptrdiff_t OH, ptrdiff_t OW, const DW_T* restrict xpad,
+                             ptrdiff_t lw, ptrdiff_t sh, const DW_T* restrict w, ptrdiff_t KH,
+                             ptrdiff_t KW, ptrdiff_t dh, ptrdiff_t dw, DW_T beta,
+                             DW_T* restrict y)
+{
+    enum { L = DW_VB / sizeof(DW_T) };
+    const int nv = OW >= 4 * L ? 4 : (int)((OW + L - 1) / L);
+#define DW_FWD_CASE(kw_, nv_) \
+    DW_FWD_CHUNKS(OH, OW, xpad, lw, sh, w, KH, kw_, dh, dw, beta, y, nv_)
+#define DW_FWD_NV(kw_)                                                                        \
+    switch (nv) {                                                                            \
+    case 1: DW_FWD_CASE(kw_, 1); break;                                                      \
+    case 2: DW_FWD_CASE(kw_, 2); break;                                                      \
+    case 3: DW_FWD_CASE(kw_, 3); break;                                                      \
+    default: DW_FWD_CASE(kw_, 4); break;                                                     \
+    }
+    switch (KW) {
+    case 1: DW_FWD_NV(1); break;
+    case 2: DW_FWD_NV(2); break;
+    case 3: DW_FWD_NV(3); break;
+    case 4: DW_FWD_NV(4); break;
+    case 5: DW_FWD_NV(5); break;
+    case 6: DW_FWD_NV(6); break;
+    case 7: DW_FWD_NV(7); break;
+    default:
+        /* other widths: one kernel row of taps at a time (KH*KW passes of width 1) */
+        for (ptrdiff_t oh = 0; oh < OH; oh++)
+            for (ptrdiff_t ow = 0; ow < OW; ow++)
+                y[oh * OW + ow] = beta;
+        for (ptrdiff_t kh = 0; kh < KH; kh++)
+            for (ptrdiff_t kw = 0; kw < KW; kw++) {
+                const DW_T wv = w[kh * KW + kw];
+                for (ptrdiff_t oh = 0; oh < OH; oh++) {
+                    const DW_T* row = xpad + (oh * sh + kh * dh) * lw + kw * dw;
+                    DW_T* out = y + oh * OW;
+                    for (ptrdiff_t ow = 0; ow < OW; ow++)
+                        out[ow] += wv * row[ow];
+                }
+            }
+        break;
+    }
+#undef DW_FWD_NV
+#undef DW_FWD_CASE
+}
+
+/* One output row's products with the KW taps of kernel row kh, summed over the row into
+ * float lanes and then added to the double lanes dacc[kw][L]: a lane never holds more
+ * than one row's share in the working precision. gy_row is zero past OW (chunked width). */
+DW_TARGET static inline __attribute__((always_inline)) void DW_WGT_ROW(
+    ptrdiff_t chunks, const DW_T* restrict gy_row, const DW_T* restrict x_row, const int KW,
+    ptrdiff_t dw, double* restrict dacc)
+{
+    enum { L = DW_VB / sizeof(DW_T) };
+    DW_VEC acc[8];
+#pragma GCC unroll 8
+    for (int kw = 0; kw < KW; kw++)
+        acc[kw] = (DW_VEC){0};
+    for (ptrdiff_t c = 0; c < chunks; c++) {
+        DW_VEC g;
+        __builtin_memcpy(&g, gy_row + c * L, sizeof(g));
+#pragma GCC unroll 8
+        for (int kw = 0; kw < KW; kw++) {
+            DW_VEC xv;
+            __builtin_memcpy(&xv, x_row + kw * dw + c * L, sizeof(xv));
+            acc[kw] += g * xv;
+        }
+    }
+#pragma GCC unroll 8
+    for (int kw = 0; kw < KW; kw++)
+        for (int l = 0; l < L; l++)
+            dacc[kw * L + l] += (double)acc[kw][l];
+}
+
+/* dacc[(kh*KW + kw)*L + lane] += the products of one plane pair (lanes in double).
+ * gy_pad: OH rows of lg >= chunks*L elements, zero past OW. */
+DW_TARGET static void DW_WGT(ptrdiff_t OH, ptrdiff_t chunks, const DW_T* restrict gy_pad,
+                             ptrdiff_t lg, const DW_T* restrict xpad, ptrdiff_t lw,
+                             ptrdiff_t sh, ptrdiff_t KH, ptrdiff_t KW, ptrdiff_t dh,
+                             ptrdiff_t dw, double* restrict dacc)
+{
+    enum { L = DW_VB / sizeof(DW_T) };
+    for (ptrdiff_t oh = 0; oh < OH; oh++)
+        for (ptrdiff_t kh = 0; kh < KH; kh++) {
+            const DW_T* g = gy_pad + oh * lg;
+            const DW_T* x = xpad + (oh * sh + kh * dh) * lw;
+            double* d = dacc + kh * KW * L;
+            switch (KW) {
+            case 1: DW_WGT_ROW(chunks, g, x, 1, dw, d); break;
+            case 2: DW_WGT_ROW(chunks, g, x, 2, dw, d); break;
+            case 3: DW_WGT_ROW(chunks, g, x, 3, dw, d); break;
+            case 4: DW_WGT_ROW(chunks, g, x, 4, dw, d); break;
+            case 5: DW_WGT_ROW(chunks, g, x, 5, dw, d); break;
+            case 6: DW_WGT_ROW(chunks, g, x, 6, dw, d); break;
+            case 7: DW_WGT_ROW(chunks, g, x, 7, dw, d); break;
+            default:
+                for (ptrdiff_t k0 = 0; k0 < KW; k0 += 8) {
+                    const ptrdiff_t nk = KW - k0 < 8 ? KW - k0 : 8;
+                    for (ptrdiff_t kw = 0; kw < nk; kw++)
+                        DW_WGT_ROW(chunks, g, x + (k0 + kw) * dw, 1, dw, d + (k0 + kw) * L);
+                }
+                break;
+            }
+        }
+}
+
+#undef DW_VEC
+#undef DW_FWD_CHUNKS
+#undef DW_FWD
+#undef DW_WGT_ROW
+#undef DW_WGT
+#undef DW_CAT
+#undef DW_CAT2
