@@ -243,7 +243,10 @@ def numpy_avg_pool2d(x, kernel_size, stride=None, padding=0):
 
 # ---- timing -------------------------------------------------------------------------------
 
-SETTLE_SECONDS = 0.15
+# OpenBLAS's workers spin for 2**28 cycles (~0.1 s) after a matmul before they sleep; until
+# then they take the cores from whatever is timed next (lenet1, timed right after the
+# matmul ceiling, measured 0.50 ms instead of 0.37).
+SETTLE_SECONDS = 0.25
 
 
 def median_time(fn, *, repeats: int = 7, budget: float = 3.0) -> float:
@@ -269,13 +272,15 @@ def interleaved_medians(fns: dict, *, repeats: int = 7, pause: float = 0.005) ->
     """Median wall time of each callable, timed round-robin (a, b, a, b, ...).
 
     Interleaving makes a burst of machine noise hit every implementation alike, so the
-    ratios stay meaningful on a shared machine. Each turn first pauses, so the previous
+    ratios stay meaningful on a shared machine. It starts after a settling pause (see
+    SETTLE_SECONDS), and each turn first pauses, so the previous
     implementation's thread pool stops spinning (cyconv and torch bring separate OpenMP
     runtimes), then makes one untimed call and times the next: inside a model the ops run
     back to back on awake threads, whereas the first call after a pause also pays for waking
     the sleeping pool (on the 2-core Zen 5 host that cost alone put lenet1 at 0.66 ms
     against 0.40 ms back to back, and torch likewise 0.60 against 0.35 ms).
     """
+    time.sleep(SETTLE_SECONDS)
     for fn in fns.values():
         fn()
     times = {name: [] for name in fns}

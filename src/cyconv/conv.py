@@ -30,6 +30,12 @@ CHANNEL_TILE_MIN_USEFUL = 0.5
 # tile's load and store; such convolutions stay on im2col (lenet1: 25 -> im2col 0.77-0.88 ms,
 # implicit 0.84-0.93 ms, torch 0.83-0.87 ms).
 IMPLICIT_MIN_DEPTH = 32
+# ... except for kernels of 25+ taps (5x5 and up), whose lowering copies every input element
+# 25+ times: one input channel, 5x5, depth 25, float32, implicit/im2col time (Zen 5, 1 and
+# 2 threads, interleaved medians of 15): lenet1 64x1x28x28 -> 20: 0.76, 0.82; 64x1x32x32 ->
+# 6: 0.44, 0.40; 8x1x56x56 -> 32: 0.84, 0.75; 16x1x64x64 -> 16: 0.68, 0.91. (3x3 kernels on
+# 3 channels, depth 27, stay split: 1.19, 1.12 at 64 outputs, 0.71, 0.79 at 16.)
+IMPLICIT_MIN_TAPS_SHALLOW = 25
 
 
 def _to5d(a: np.ndarray, ndim: int) -> np.ndarray:
@@ -109,7 +115,7 @@ def choose_algorithm(p: _validate.ConvParams) -> str:
 
     direct when each group is tiny ((C_in/groups) * (C_out/groups) <= 4): the GEMM tiles would
     be mostly padding. implicit (no lowering) for kernels with more than one tap and a
-    reduction depth (C_in/groups * taps) of at least 32, when the
+    reduction depth (C_in/groups * taps) of at least 32 or at least 25 taps, when the
     output rows split evenly into the row-tiled direct kernel's pixel tiles (any stride), or,
     for stride 1, when at most 40% of the padded grid the GEMM-shaped implicit kernel computes
     is dropped; and for 1x1 kernels with stride 1 and no padding, which are a GEMM on NCHW
@@ -121,7 +127,9 @@ def choose_algorithm(p: _validate.ConvParams) -> str:
     if _is_pointwise(p):
         return "implicit"
     taps = int(np.prod(p.kernel_size))
-    if taps > 1 and (p.in_channels // p.groups) * taps >= IMPLICIT_MIN_DEPTH and (
+    deep = ((p.in_channels // p.groups) * taps >= IMPLICIT_MIN_DEPTH
+            or taps >= IMPLICIT_MIN_TAPS_SHALLOW)
+    if taps > 1 and deep and (
             _row_tile_variant(p) is not None
             or _implicit_useful_fraction(p) >= IMPLICIT_MIN_USEFUL):
         return "implicit"

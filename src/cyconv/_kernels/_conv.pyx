@@ -87,6 +87,14 @@ cdef extern from "_gemm.h" nogil:
                                 Py_ssize_t ldsrc, double* dst, Py_ssize_t lddst,
                                 const double* bias)
 
+cdef extern from "_rowops.h" nogil:
+    void cyconv_rows_plus_bias_f32(Py_ssize_t rows, Py_ssize_t n, const float* src,
+                                   Py_ssize_t src_row, float* dst, Py_ssize_t dst_row,
+                                   const float* bias)
+    void cyconv_rows_plus_bias_f64(Py_ssize_t rows, Py_ssize_t n, const double* src,
+                                   Py_ssize_t src_row, double* dst, Py_ssize_t dst_row,
+                                   const double* bias)
+
 cdef extern from "_depthwise.h" nogil:
     void cyconv_dw_forward_f32(Py_ssize_t OH, Py_ssize_t OW, const float* xpad, Py_ssize_t lw,
                                Py_ssize_t sh, const float* w, Py_ssize_t KH, Py_ssize_t KW,
@@ -432,12 +440,11 @@ cdef void _implicit_item(const floating* x_group, const Py_ssize_t* offsets,
         if od < g.OD and oh < g.OH and ow < g.OW:
             if ow + run > g.OW:
                 run = g.OW - ow
-            for co in range(cout):
-                dst = y_group + n * y_image_stride + co * P + (od * g.OH + oh) * g.OW + ow
-                src = ctile + co * block + q - q0
-                beta = bias_group[co] if bias_group != NULL else 0
-                for k in range(run):
-                    dst[k] = src[k] + beta
+            dst = y_group + n * y_image_stride + (od * g.OH + oh) * g.OW + ow
+            if floating is float:
+                cyconv_rows_plus_bias_f32(cout, run, ctile + q - q0, block, dst, P, bias_group)
+            else:
+                cyconv_rows_plus_bias_f64(cout, run, ctile + q - q0, block, dst, P, bias_group)
         q = q + (g.W - ow if g.W - ow < q_end - q else q_end - q)
 
 

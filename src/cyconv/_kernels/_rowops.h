@@ -76,6 +76,19 @@ CYCONV_CLONES static void cyconv_dot_rows_##SUFFIX(                             
     }                                                                                        \
     for (int l = 0; l < CYCONV_DOT_LANES; l++) acc[l] = a[l];                                \
 }                                                                                            \
+/* dst row r = src row r + bias[r] (0 without a bias): the implicit GEMM's tile rows    \
+ * copied out to NCHW, in wide vectors (the Cython loop compiles to SSE2 only). */        \
+CYCONV_CLONES static void cyconv_rows_plus_bias_##SUFFIX(                                     \
+    ptrdiff_t rows, ptrdiff_t n, const T* restrict src, ptrdiff_t src_row,                   \
+    T* restrict dst, ptrdiff_t dst_row, const T* restrict bias)                              \
+{                                                                                            \
+    for (ptrdiff_t r = 0; r < rows; r++) {                                                   \
+        const T beta = bias ? bias[r] : (T)0;                                                \
+        const T* s = src + r * src_row;                                                      \
+        T* d = dst + r * dst_row;                                                            \
+        for (ptrdiff_t i = 0; i < n; i++) d[i] = s[i] + beta;                                \
+    }                                                                                        \
+}                                                                                            \
 CYCONV_CLONES static double cyconv_sum_##SUFFIX(ptrdiff_t n, const T* x)                     \
 {                                                                                            \
     T acc[16] = {0};                                                                         \
