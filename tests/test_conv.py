@@ -390,6 +390,19 @@ def test_depthwise_planes_match_reference(spatial, kernel, kw, multiplier, dtype
     np.testing.assert_array_equal(again.grad_input, grads.grad_input)
     np.testing.assert_array_equal(conv(x, w, b, groups=6, algorithm="direct", num_threads=3,
                                        **kw), y)
+    # subsets of the gradients, and true convolution (flip): the same numbers
+    bias_only = conv_bwd(gy, x, w, groups=6, algorithm="direct", need=("bias",), **kw)
+    np.testing.assert_array_equal(bias_only.grad_bias, grads.grad_bias)
+    weight_only = conv_bwd(gy, x, w, groups=6, algorithm="direct", need=("weight",), **kw)
+    assert weight_only.grad_input is None and weight_only.grad_bias is None
+    np.testing.assert_array_equal(weight_only.grad_weight, grads.grad_weight)
+    input_only = conv_bwd(gy, x, w, groups=6, algorithm="direct", need=("input",), **kw)
+    np.testing.assert_array_equal(input_only.grad_input, grads.grad_input)
+    flip_axes = tuple(range(2, 2 + ndim))
+    flipped = conv_bwd(gy, x, np.flip(w, flip_axes), groups=6, algorithm="direct",
+                       flip=True, **kw)
+    np.testing.assert_array_equal(flipped.grad_input, grads.grad_input)
+    np.testing.assert_array_equal(flipped.grad_weight, np.flip(grads.grad_weight, flip_axes))
 
 
 @pytest.mark.parametrize("isa", [0, 1, 2])

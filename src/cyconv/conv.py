@@ -478,12 +478,16 @@ def _conv_backward(grad_output, x, weight, *, stride, padding, dilation, groups,
             gx[...] = 0
         return ConvGrads(gx, gw, gb)
     gy = _validate.for_kernel(gy)
+    if need & {"input", "weight"}:
+        if algorithm == "auto":
+            algorithm = _auto(p, n_threads)
+        if algorithm == "direct" and _grad_input_as_depthwise_forward(p):
+            _depthwise_backward(p, gy, x, weight, gx, gw, gb, flip, n_threads)
+            return ConvGrads(gx, gw, gb)
     if gb is not None:
         _k.bias_grad(gy.reshape(p.batch, p.out_channels, -1), gb, n_threads)
     if not (need & {"input", "weight"}):
         return ConvGrads(gx, gw, gb)
-    if algorithm == "auto":
-        algorithm = _auto(p, n_threads)
     if gx is not None:
         _conv_grad_input(p, gy, weight, gx, flip=flip, algorithm=algorithm, n_threads=n_threads)
     if gw is not None:
@@ -557,6 +561,46 @@ def _grad_input_as_depthwise_forward(p: _validate.ConvParams) -> bool:
             and p.in_channels == p.groups and p.out_channels == p.groups
             and all(lo <= d * (k - 1) and hi <= d * (k - 1)
                     for (lo, hi), d, k in zip(p.padding, p.dilation, p.kernel_size)))
+
+
+def _transposed_geom(p: _validate.ConvParams) -> dict:
+    """Kernel geometry of grad_input as a stride-1 forward convolution of grad_output (the
+    kernel flipped, padded by dilation*(k-1) - padding); p has stride 1."""
+    lead = 3 - p.ndim
+    pad = (0,) * lead + tuple(d * (k - 1) - lo
+                              for (lo, _), d, k in zip(p.padding, p.dilation, p.kernel_size))
+    names = {"": (1,) * lead + p.output_shape, "K": (1,) * lead + p.kernel_size,
+             "S": (1, 1, 1), "P": pad, "D": (1,) * lead + p.dilation,
+             "O": (1,) * lead + p.input_shape}
+    return {prefix + axis if prefix else axis: v[i]
+            for prefix, v in names.items() for i, axis in enumerate("DHW")}
+
+
+def _depthwise_backward(p, gy, x, weight, gx, gw, gb, flip, n_threads):
+    """Every requested gradient of a stride-1 depthwise convolution in one pass over grad_y
+    (one channel per work item: grad_input, the weight taps and the bias sum share each
+    grad_y plane while it is in cache). 8x128x56x56, 3x3, 2 threads, median of 15: 2.8 ms
+    for all three gradients (the tap-by-tap kernels and separate passes: ~4.8 ms)."""
+    ndim = p.ndim
+    taps = int(np.prod(p.kernel_size))
+    w_eff = _prepare_weight(weight, flip, ndim).reshape(p.out_channels, taps)
+    w_flipped = np.ascontiguousarray(w_eff[:, ::-1])
+    g, gt = _geom(p), _transposed_geom(p)
+    elements, doubles = _k.depthwise_backward_work(p.dtype == np.float32, g, gt)
+    work = np.empty((n_threads, elements), dtype=p.dtype)
+    dwork = np.empty((n_threads, doubles), dtype=np.float64)
+    x5 = _to5d(_validate.for_kernel(x), ndim)
+    gw_taps = np.empty((p.out_channels, taps), dtype=p.dtype)
+    _k.depthwise_backward(_to5d(gy, ndim), x5, w_flipped,
+                          _to5d(gx, ndim) if gx is not None
+                          else np.empty((1,) * 5, dtype=p.dtype),
+                          gw_taps, gb if gb is not None else gw_taps[0],
+                          gx is not None, gw is not None, gb is not None, g, gt, work, dwork,
+                          np.empty((p.batch * p.out_channels, taps + 1)), n_threads)
+    if gw is not None:
+        taps_shape = gw_taps.reshape(weight.shape)
+        gw[...] = taps_shape[(Ellipsis,) + (slice(None, None, -1),) * ndim] if flip \
+            else taps_shape
 
 
 def _grad_input_by_forward_conv(p, gy, w5, gx, n_threads):

@@ -103,14 +103,16 @@ cdef extern from "_depthwise.h" nogil:
                                Py_ssize_t lw, Py_ssize_t sh, const double* w, Py_ssize_t KH,
                                Py_ssize_t KW, Py_ssize_t dh, Py_ssize_t dw, double beta,
                                double* y)
-    void cyconv_dw_weight_f32(Py_ssize_t OH, Py_ssize_t chunks, const float* gy_pad,
-                              Py_ssize_t lg, const float* xpad, Py_ssize_t lw, Py_ssize_t sh,
-                              Py_ssize_t KH, Py_ssize_t KW, Py_ssize_t dh, Py_ssize_t dw,
-                              double* dacc)
-    void cyconv_dw_weight_f64(Py_ssize_t OH, Py_ssize_t chunks, const double* gy_pad,
-                              Py_ssize_t lg, const double* xpad, Py_ssize_t lw, Py_ssize_t sh,
-                              Py_ssize_t KH, Py_ssize_t KW, Py_ssize_t dh, Py_ssize_t dw,
-                              double* dacc)
+    void cyconv_dw_weight_f32(Py_ssize_t OH, Py_ssize_t OW, const float* gy,
+                              const float* xpad, Py_ssize_t lw, Py_ssize_t sh, Py_ssize_t KH,
+                              Py_ssize_t KW, Py_ssize_t dh, Py_ssize_t dw, double* dacc)
+    void cyconv_dw_weight_f64(Py_ssize_t OH, Py_ssize_t OW, const double* gy,
+                              const double* xpad, Py_ssize_t lw, Py_ssize_t sh, Py_ssize_t KH,
+                              Py_ssize_t KW, Py_ssize_t dh, Py_ssize_t dw, double* dacc)
+    void cyconv_dw_pad_f32(const float* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ph,
+                           Py_ssize_t pw, Py_ssize_t rows, Py_ssize_t lw, float* xpad)
+    void cyconv_dw_pad_f64(const double* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ph,
+                           Py_ssize_t pw, Py_ssize_t rows, Py_ssize_t lw, double* xpad)
     void cyconv_dw_select()
     int cyconv_dw_lanes_f32, cyconv_dw_lanes_f64
     Py_ssize_t cyconv_dw_row_length(Py_ssize_t OW, Py_ssize_t KW, Py_ssize_t dw, Py_ssize_t L)
@@ -1041,30 +1043,20 @@ cdef inline bint _depthwise_planes(Py_ssize_t CIG, const Geom* g) noexcept nogil
 
 def depthwise_work(bint single, Geom g):
     """(working-precision elements, doubles) of scratch per thread for the depthwise plane
-    kernels: the zero-padded input plane and grad_y plane, and the weight gradient's
-    double lanes."""
+    kernels: the zero-padded input plane, and the weight gradient's double lanes."""
     cdef Py_ssize_t L = cyconv_dw_lanes_f32 if single else cyconv_dw_lanes_f64
     cdef Py_ssize_t lw = cyconv_dw_row_length(g.OW, g.KW, g.DW, L)
     cdef Py_ssize_t rows = (g.OH - 1) * g.SH + (g.KH - 1) * g.DH + 1
-    cdef Py_ssize_t chunks = (g.OW + L - 1) // L
-    return rows * lw + g.OH * chunks * L, g.KH * g.KW * L
+    return rows * lw, g.KH * g.KW * L
 
 
-cdef void _pad_plane(const floating* x, const Geom* g, Py_ssize_t rows, Py_ssize_t lw,
-                     floating* xpad) noexcept nogil:
+cdef inline void _pad_plane(const floating* x, const Geom* g, Py_ssize_t rows, Py_ssize_t lw,
+                            floating* xpad) noexcept nogil:
     """The rows x lw window of the zero-padded input plane the depthwise kernels read."""
-    cdef Py_ssize_t r, ih, n
-    cdef floating* dst
-    n = g.W if g.W < lw - g.PW else lw - g.PW
-    for r in range(rows):
-        ih = r - g.PH
-        dst = xpad + r * lw
-        if ih < 0 or ih >= g.H or n <= 0:
-            memset(dst, 0, lw * sizeof(floating))
-        else:
-            memset(dst, 0, g.PW * sizeof(floating))
-            memcpy(dst + g.PW, x + ih * g.W, n * sizeof(floating))
-            memset(dst + g.PW + n, 0, (lw - g.PW - n) * sizeof(floating))
+    if floating is float:
+        cyconv_dw_pad_f32(x, g.H, g.W, g.PH, g.PW, rows, lw, xpad)
+    else:
+        cyconv_dw_pad_f64(x, g.H, g.W, g.PH, g.PW, rows, lw, xpad)
 
 
 def direct_forward(const floating[:, :, :, :, ::1] x, const floating[:, :, :, :, ::1] w,
@@ -1186,26 +1178,19 @@ cdef void _depthwise_weight_item(const floating* gy_first, Py_ssize_t gy_image,
     cdef Py_ssize_t L = cyconv_dw_lanes_f32 if floating is float else cyconv_dw_lanes_f64
     cdef Py_ssize_t lw = cyconv_dw_row_length(g.OW, g.KW, g.DW, L)
     cdef Py_ssize_t rows = (g.OH - 1) * g.SH + (g.KH - 1) * g.DH + 1
-    cdef Py_ssize_t chunks = (g.OW + L - 1) // L
-    cdef Py_ssize_t lg = chunks * L
     cdef Py_ssize_t T = g.KH * g.KW
     cdef floating* xpad = work
-    cdef floating* gy_pad = work + rows * lw
-    cdef Py_ssize_t n, oh, t, l
+    cdef Py_ssize_t n, t, l
     cdef double total
     memset(dacc, 0, T * L * sizeof(double))
     for n in range(N):
         _pad_plane(x_first + n * x_image, g, rows, lw, xpad)
-        for oh in range(g.OH):
-            memcpy(gy_pad + oh * lg, gy_first + n * gy_image + oh * g.OW,
-                   g.OW * sizeof(floating))
-            memset(gy_pad + oh * lg + g.OW, 0, (lg - g.OW) * sizeof(floating))
         if floating is float:
-            cyconv_dw_weight_f32(g.OH, chunks, gy_pad, lg, xpad, lw, g.SH, g.KH, g.KW, g.DH,
-                                 g.DW, dacc)
+            cyconv_dw_weight_f32(g.OH, g.OW, gy_first + n * gy_image, xpad, lw, g.SH, g.KH,
+                                 g.KW, g.DH, g.DW, dacc)
         else:
-            cyconv_dw_weight_f64(g.OH, chunks, gy_pad, lg, xpad, lw, g.SH, g.KH, g.KW, g.DH,
-                                 g.DW, dacc)
+            cyconv_dw_weight_f64(g.OH, g.OW, gy_first + n * gy_image, xpad, lw, g.SH, g.KH,
+                                 g.KW, g.DH, g.DW, dacc)
     for t in range(T):
         total = 0
         for l in range(L):
@@ -1245,6 +1230,97 @@ def direct_backward_weight(const floating[:, :, :, :, ::1] grad_y,
             else:
                 _direct_weight_item(gyp + co * out_plane, CO * out_plane, xp + c * in_plane,
                                     C * in_plane, N, &g, gwp + r * T)
+
+
+def depthwise_backward_work(bint single, Geom g, Geom gt):
+    """(working-precision elements, doubles) of per-thread scratch for depthwise_backward:
+    the padded input and grad_y planes of the weight gradient (geometry ``g``) and the
+    padded grad_y plane of grad_input's forward convolution (geometry ``gt``)."""
+    elements, doubles = depthwise_work(single, g)
+    transposed, _ = depthwise_work(single, gt)
+    return elements + transposed, doubles
+
+
+def depthwise_backward(const floating[:, :, :, :, ::1] grad_y,
+                       const floating[:, :, :, :, ::1] x, const floating[:, ::1] w_flipped,
+                       floating[:, :, :, :, ::1] grad_x, floating[:, ::1] grad_w,
+                       floating[::1] grad_b, bint want_input, bint want_weight,
+                       bint want_bias, Geom g, Geom gt, floating[:, ::1] work,
+                       double[:, ::1] dwork, double[:, ::1] partial, int num_threads):
+    """All gradients of a stride-1 depthwise convolution (C_in = C_out = groups, 1-D/2-D) in
+    one pass over grad_y, one (image, channel) plane per work item in memory order.
+
+    grad_x[n, c] is the depthwise forward convolution of grad_y[n, c] with the flipped taps
+    ``w_flipped[c]`` on the geometry ``gt`` (padding dilation*(k-1) - padding). Each item
+    leaves its plane's weight-tap sums and grad_y sum in ``partial`` (N*C rows of taps + 1
+    doubles); grad_w[c] (taps flattened) and grad_b[c] then add the images' rows in image
+    order - fixed, whatever the thread count, and grad_b exactly as :func:`bias_grad`.
+    Arrays not wanted may be any placeholder of the right rank.
+    """
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1]
+    cdef Py_ssize_t in_plane = g.H * g.W, out_plane = g.OH * g.OW
+    cdef Py_ssize_t T = g.KH * g.KW
+    cdef Py_ssize_t L = cyconv_dw_lanes_f32 if floating is float else cyconv_dw_lanes_f64
+    cdef Py_ssize_t lw = cyconv_dw_row_length(g.OW, g.KW, g.DW, L)
+    cdef Py_ssize_t rows = (g.OH - 1) * g.SH + (g.KH - 1) * g.DH + 1
+    cdef Py_ssize_t lw_t = cyconv_dw_row_length(gt.OW, gt.KW, gt.DW, L)
+    cdef Py_ssize_t rows_t = (gt.OH - 1) * gt.SH + (gt.KH - 1) * gt.DH + 1
+    cdef Py_ssize_t r, c, n, oh, t, l, tid
+    cdef double total
+    cdef const floating* gyp = &grad_y[0, 0, 0, 0, 0]
+    cdef const floating* xp = &x[0, 0, 0, 0, 0]
+    cdef floating* gxp = &grad_x[0, 0, 0, 0, 0]
+    cdef const floating* gy_plane
+    cdef floating* xpad
+    cdef floating* gy_padded_t
+    cdef double* dacc
+    with nogil:
+        for r in prange(N * C, schedule="static", num_threads=num_threads):
+            c = r % C
+            tid = omp_get_thread_num()
+            xpad = &work[tid, 0]
+            gy_padded_t = xpad + rows * lw
+            dacc = &dwork[tid, 0]
+            gy_plane = gyp + r * out_plane
+            if want_input:
+                _pad_plane(gy_plane, &gt, rows_t, lw_t, gy_padded_t)
+                if floating is float:
+                    cyconv_dw_forward_f32(gt.OH, gt.OW, gy_padded_t, lw_t, 1, &w_flipped[c, 0],
+                                          gt.KH, gt.KW, gt.DH, gt.DW, 0, gxp + r * in_plane)
+                else:
+                    cyconv_dw_forward_f64(gt.OH, gt.OW, gy_padded_t, lw_t, 1, &w_flipped[c, 0],
+                                          gt.KH, gt.KW, gt.DH, gt.DW, 0, gxp + r * in_plane)
+            if want_weight:
+                memset(dacc, 0, T * L * sizeof(double))
+                _pad_plane(xp + r * in_plane, &g, rows, lw, xpad)
+                if floating is float:
+                    cyconv_dw_weight_f32(g.OH, g.OW, gy_plane, xpad, lw, g.SH, g.KH, g.KW,
+                                         g.DH, g.DW, dacc)
+                else:
+                    cyconv_dw_weight_f64(g.OH, g.OW, gy_plane, xpad, lw, g.SH, g.KH, g.KW,
+                                         g.DH, g.DW, dacc)
+                for t in range(T):
+                    total = 0
+                    for l in range(L):
+                        total = total + dacc[t * L + l]
+                    partial[r, t] = total
+            if want_bias:
+                if floating is float:
+                    partial[r, T] = cyconv_sum_f32(out_plane, gy_plane)
+                else:
+                    partial[r, T] = cyconv_sum_f64(out_plane, gy_plane)
+        for c in prange(C, schedule="static", num_threads=num_threads):
+            if want_weight:
+                for t in range(T):
+                    total = 0
+                    for n in range(N):
+                        total = total + partial[n * C + c, t]
+                    grad_w[c, t] = <floating>total
+            if want_bias:
+                total = 0
+                for n in range(N):
+                    total = total + partial[n * C + c, T]
+                grad_b[c] = <floating>total
 
 
 def bias_grad(const floating[:, :, ::1] grad_y, floating[::1] grad_bias, int num_threads):

@@ -58,17 +58,23 @@ typedef void (*cyconv_dw_forward_f32_t)(ptrdiff_t, ptrdiff_t, const float*, ptrd
 typedef void (*cyconv_dw_forward_f64_t)(ptrdiff_t, ptrdiff_t, const double*, ptrdiff_t,
                                         ptrdiff_t, const double*, ptrdiff_t, ptrdiff_t,
                                         ptrdiff_t, ptrdiff_t, double, double*);
-typedef void (*cyconv_dw_weight_f32_t)(ptrdiff_t, ptrdiff_t, const float*, ptrdiff_t,
-                                       const float*, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t,
-                                       ptrdiff_t, ptrdiff_t, double*);
-typedef void (*cyconv_dw_weight_f64_t)(ptrdiff_t, ptrdiff_t, const double*, ptrdiff_t,
-                                       const double*, ptrdiff_t, ptrdiff_t, ptrdiff_t,
-                                       ptrdiff_t, ptrdiff_t, ptrdiff_t, double*);
+typedef void (*cyconv_dw_weight_f32_t)(ptrdiff_t, ptrdiff_t, const float*, const float*,
+                                       ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t,
+                                       ptrdiff_t, double*);
+typedef void (*cyconv_dw_weight_f64_t)(ptrdiff_t, ptrdiff_t, const double*, const double*,
+                                       ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t,
+                                       ptrdiff_t, double*);
+typedef void (*cyconv_dw_pad_f32_t)(const float*, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t,
+                                    ptrdiff_t, ptrdiff_t, float*);
+typedef void (*cyconv_dw_pad_f64_t)(const double*, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t,
+                                    ptrdiff_t, ptrdiff_t, double*);
 
 static cyconv_dw_forward_f32_t cyconv_dw_forward_f32 = cyconv_dw_forward_f32_generic;
 static cyconv_dw_forward_f64_t cyconv_dw_forward_f64 = cyconv_dw_forward_f64_generic;
 static cyconv_dw_weight_f32_t cyconv_dw_weight_f32 = cyconv_dw_weight_f32_generic;
 static cyconv_dw_weight_f64_t cyconv_dw_weight_f64 = cyconv_dw_weight_f64_generic;
+static cyconv_dw_pad_f32_t cyconv_dw_pad_f32 = cyconv_dw_pad_f32_generic;
+static cyconv_dw_pad_f64_t cyconv_dw_pad_f64 = cyconv_dw_pad_f64_generic;
 static int cyconv_dw_lanes_f32 = 4, cyconv_dw_lanes_f64 = 2;
 
 /* The kernels of the ISA the GEMM micro-kernels use (call after cyconv_select_isa). */
@@ -80,6 +86,8 @@ static void cyconv_dw_select(void)
         cyconv_dw_forward_f64 = cyconv_dw_forward_f64_avx512;
         cyconv_dw_weight_f32 = cyconv_dw_weight_f32_avx512;
         cyconv_dw_weight_f64 = cyconv_dw_weight_f64_avx512;
+        cyconv_dw_pad_f32 = cyconv_dw_pad_f32_avx512;
+        cyconv_dw_pad_f64 = cyconv_dw_pad_f64_avx512;
         cyconv_dw_lanes_f32 = 16; cyconv_dw_lanes_f64 = 8;
         return;
     }
@@ -88,6 +96,8 @@ static void cyconv_dw_select(void)
         cyconv_dw_forward_f64 = cyconv_dw_forward_f64_avx2;
         cyconv_dw_weight_f32 = cyconv_dw_weight_f32_avx2;
         cyconv_dw_weight_f64 = cyconv_dw_weight_f64_avx2;
+        cyconv_dw_pad_f32 = cyconv_dw_pad_f32_avx2;
+        cyconv_dw_pad_f64 = cyconv_dw_pad_f64_avx2;
         cyconv_dw_lanes_f32 = 8; cyconv_dw_lanes_f64 = 4;
         return;
     }
@@ -96,6 +106,8 @@ static void cyconv_dw_select(void)
     cyconv_dw_forward_f64 = cyconv_dw_forward_f64_generic;
     cyconv_dw_weight_f32 = cyconv_dw_weight_f32_generic;
     cyconv_dw_weight_f64 = cyconv_dw_weight_f64_generic;
+    cyconv_dw_pad_f32 = cyconv_dw_pad_f32_generic;
+    cyconv_dw_pad_f64 = cyconv_dw_pad_f64_generic;
     cyconv_dw_lanes_f32 = 4; cyconv_dw_lanes_f64 = 2;
 }
 

@@ -17,8 +17,31 @@
 #define DW_FWD DW_CAT(cyconv_dw_forward, DW_SUFFIX)
 #define DW_WGT_ROW DW_CAT(cyconv_dw_weight_row, DW_SUFFIX)
 #define DW_WGT DW_CAT(cyconv_dw_weight, DW_SUFFIX)
+#define DW_PAD DW_CAT(cyconv_dw_pad, DW_SUFFIX)
 
 typedef DW_T DW_VEC __attribute__((vector_size(DW_VB)));
+
+/* The rows x lw window of the zero-padded plane x (H x W; ph rows and pw columns of
+ * leading padding) that the kernels read. Plain loops, not memcpy/memset calls: the rows
+ * are a few hundred bytes, and a library call per row cost more than the copy (depthwise
+ * backward, 56-wide planes: 35% of the time in memmove). */
+DW_TARGET static void DW_PAD(const DW_T* restrict x, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph,
+                             ptrdiff_t pw, ptrdiff_t rows, ptrdiff_t lw, DW_T* restrict xpad)
+{
+    const ptrdiff_t n = W < lw - pw ? W : lw - pw;
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        const ptrdiff_t ih = r - ph;
+        DW_T* dst = xpad + r * lw;
+        if (ih < 0 || ih >= H || n <= 0) {
+            for (ptrdiff_t i = 0; i < lw; i++) dst[i] = 0;
+            continue;
+        }
+        const DW_T* src = x + ih * W;
+        for (ptrdiff_t i = 0; i < pw; i++) dst[i] = 0;
+        for (ptrdiff_t i = 0; i < n; i++) dst[pw + i] = src[i];
+        for (ptrdiff_t i = pw + n; i < lw; i++) dst[i] = 0;
+    }
+}
 
 /* Output row chunks [ow0, ow0 + NV*L) of rows [0, oh_count): y = beta + sum of taps. */
 DW_TARGET static inline __attribute__((always_inline)) void DW_FWD_CHUNKS(
@@ -52,8 +75,9 @@ DW_TARGET static inline __attribute__((always_inline)) void DW_FWD_CHUNKS(
                 const ptrdiff_t left = OW - ow0 - v * L;
                 if (left >= L)
                     __builtin_memcpy(out + v * L, &acc[v], sizeof(acc[v]));
-                else if (left > 0)
-                    __builtin_memcpy(out + v * L, &acc[v], left * sizeof(DW_T));
+                else  /* element stores: a variable-length memcpy is a libc call */
+                    for (ptrdiff_t l = 0; l < left; l++)
+                        out[v * L + l] = acc[v][l];
             }
         }
     }
@@ -106,26 +130,47 @@ DW_TARGET static void DW_FWD(ptrdiff_t OH, ptrdiff_t OW, const DW_T* restrict xp
 #undef DW_FWD_CASE
 }
 
-/* One output row's products with the KW taps of kernel row kh, summed over the row into
- * float lanes and then added to the double lanes dacc[kw][L]: a lane never holds more
- * than one row's share in the working precision. gy_row is zero past OW (chunked width). */
+/* Products of `rows` output rows (grad_y rows OW apart, their input rows xstride apart)
+ * with the KW taps of one kernel row, summed into working-precision lanes and then added
+ * to the double lanes dacc[kw][L]. The caller bounds rows * chunks, so a lane sums at
+ * most 64 products in the working precision (the previous tap-by-tap kernel: 49). */
 DW_TARGET static inline __attribute__((always_inline)) void DW_WGT_ROW(
-    ptrdiff_t chunks, const DW_T* restrict gy_row, const DW_T* restrict x_row, const int KW,
-    ptrdiff_t dw, double* restrict dacc)
+    ptrdiff_t rows, ptrdiff_t chunks, ptrdiff_t OW, const DW_T* restrict gy,
+    const DW_T* restrict x, ptrdiff_t xstride, const int KW, ptrdiff_t dw,
+    double* restrict dacc)
 {
     enum { L = DW_VB / sizeof(DW_T) };
     DW_VEC acc[8];
 #pragma GCC unroll 8
     for (int kw = 0; kw < KW; kw++)
         acc[kw] = (DW_VEC){0};
-    for (ptrdiff_t c = 0; c < chunks; c++) {
-        DW_VEC g;
-        __builtin_memcpy(&g, gy_row + c * L, sizeof(g));
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        const DW_T* gy_row = gy + r * OW;
+        const DW_T* x_row = x + r * xstride;
+        const ptrdiff_t full = OW / L;
+        for (ptrdiff_t c = 0; c < full; c++) {
+            DW_VEC g;
+            __builtin_memcpy(&g, gy_row + c * L, sizeof(g));
 #pragma GCC unroll 8
-        for (int kw = 0; kw < KW; kw++) {
-            DW_VEC xv;
-            __builtin_memcpy(&xv, x_row + kw * dw + c * L, sizeof(xv));
-            acc[kw] += g * xv;
+            for (int kw = 0; kw < KW; kw++) {
+                DW_VEC xv;
+                __builtin_memcpy(&xv, x_row + kw * dw + c * L, sizeof(xv));
+                acc[kw] += g * xv;
+            }
+        }
+        if (full < chunks) {
+            /* the row's last, partial vector: lanes past the row end add nothing */
+            DW_T tail[L];
+            for (ptrdiff_t l = 0; l < L; l++)
+                tail[l] = full * L + l < OW ? gy_row[full * L + l] : (DW_T)0;
+            DW_VEC g;
+            __builtin_memcpy(&g, tail, sizeof(g));
+#pragma GCC unroll 8
+            for (int kw = 0; kw < KW; kw++) {
+                DW_VEC xv;
+                __builtin_memcpy(&xv, x_row + kw * dw + full * L, sizeof(xv));
+                acc[kw] += g * xv;
+            }
         }
     }
 #pragma GCC unroll 8
@@ -135,35 +180,37 @@ DW_TARGET static inline __attribute__((always_inline)) void DW_WGT_ROW(
 }
 
 /* dacc[(kh*KW + kw)*L + lane] += the products of one plane pair (lanes in double).
- * gy_pad: OH rows of lg >= chunks*L elements, zero past OW. */
-DW_TARGET static void DW_WGT(ptrdiff_t OH, ptrdiff_t chunks, const DW_T* restrict gy_pad,
-                             ptrdiff_t lg, const DW_T* restrict xpad, ptrdiff_t lw,
-                             ptrdiff_t sh, ptrdiff_t KH, ptrdiff_t KW, ptrdiff_t dh,
-                             ptrdiff_t dw, double* restrict dacc)
+ * gy: the OH x OW grad_y plane, read in place. */
+DW_TARGET static void DW_WGT(ptrdiff_t OH, ptrdiff_t OW, const DW_T* restrict gy,
+                             const DW_T* restrict xpad, ptrdiff_t lw, ptrdiff_t sh,
+                             ptrdiff_t KH, ptrdiff_t KW, ptrdiff_t dh, ptrdiff_t dw,
+                             double* restrict dacc)
 {
     enum { L = DW_VB / sizeof(DW_T) };
-    for (ptrdiff_t oh = 0; oh < OH; oh++)
+    const ptrdiff_t chunks = (OW + L - 1) / L;
+    const ptrdiff_t block = chunks >= 64 ? 1 : 64 / chunks;
+    for (ptrdiff_t oh0 = 0; oh0 < OH; oh0 += block) {
+        const ptrdiff_t rows = OH - oh0 < block ? OH - oh0 : block;
         for (ptrdiff_t kh = 0; kh < KH; kh++) {
-            const DW_T* g = gy_pad + oh * lg;
-            const DW_T* x = xpad + (oh * sh + kh * dh) * lw;
+            const DW_T* g = gy + oh0 * OW;
+            const DW_T* x = xpad + (oh0 * sh + kh * dh) * lw;
+            const ptrdiff_t xs = sh * lw;
             double* d = dacc + kh * KW * L;
             switch (KW) {
-            case 1: DW_WGT_ROW(chunks, g, x, 1, dw, d); break;
-            case 2: DW_WGT_ROW(chunks, g, x, 2, dw, d); break;
-            case 3: DW_WGT_ROW(chunks, g, x, 3, dw, d); break;
-            case 4: DW_WGT_ROW(chunks, g, x, 4, dw, d); break;
-            case 5: DW_WGT_ROW(chunks, g, x, 5, dw, d); break;
-            case 6: DW_WGT_ROW(chunks, g, x, 6, dw, d); break;
-            case 7: DW_WGT_ROW(chunks, g, x, 7, dw, d); break;
+            case 1: DW_WGT_ROW(rows, chunks, OW, g, x, xs, 1, dw, d); break;
+            case 2: DW_WGT_ROW(rows, chunks, OW, g, x, xs, 2, dw, d); break;
+            case 3: DW_WGT_ROW(rows, chunks, OW, g, x, xs, 3, dw, d); break;
+            case 4: DW_WGT_ROW(rows, chunks, OW, g, x, xs, 4, dw, d); break;
+            case 5: DW_WGT_ROW(rows, chunks, OW, g, x, xs, 5, dw, d); break;
+            case 6: DW_WGT_ROW(rows, chunks, OW, g, x, xs, 6, dw, d); break;
+            case 7: DW_WGT_ROW(rows, chunks, OW, g, x, xs, 7, dw, d); break;
             default:
-                for (ptrdiff_t k0 = 0; k0 < KW; k0 += 8) {
-                    const ptrdiff_t nk = KW - k0 < 8 ? KW - k0 : 8;
-                    for (ptrdiff_t kw = 0; kw < nk; kw++)
-                        DW_WGT_ROW(chunks, g, x + (k0 + kw) * dw, 1, dw, d + (k0 + kw) * L);
-                }
+                for (ptrdiff_t kw = 0; kw < KW; kw++)
+                    DW_WGT_ROW(rows, chunks, OW, g, x + kw * dw, xs, 1, dw, d + kw * L);
                 break;
             }
         }
+    }
 }
 
 #undef DW_VEC
@@ -171,5 +218,6 @@ DW_TARGET static void DW_WGT(ptrdiff_t OH, ptrdiff_t chunks, const DW_T* restric
 #undef DW_FWD
 #undef DW_WGT_ROW
 #undef DW_WGT
+#undef DW_PAD
 #undef DW_CAT
 #undef DW_CAT2
