@@ -430,3 +430,57 @@ def test_depthwise_planes_on_every_isa(isa):
                                        atol=tol * 10)
     finally:
         kernels.select_isa(previous)
+
+
+# The implicit path pads the input either per work item (small images: one item per image
+# and group) or in one whole copy beforehand; both feed the same tiles, so the results are
+# bitwise equal.
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape,kernel,kw", [
+    ((3, 8, 40), (16, 8, 5), dict(padding=2)),
+    ((2, 6, 9, 30), (12, 3, 3, 3), dict(padding=(1, 2), groups=2)),
+    ((2, 4, 5, 6, 29), (8, 4, 3, 3, 3), dict(padding=1, stride=(1, 1, 2))),
+    ((4, 16, 7, 7), (32, 16, 3, 3), dict(padding=((0, 2), (1, 1)), dilation=2)),
+])
+def test_per_item_padding_matches_whole_copy(shape, kernel, kw, dtype, monkeypatch):
+    import cyconv.conv as conv_module
+    rng = np.random.default_rng(len(shape))
+    x = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal(kernel).astype(dtype)
+    b = rng.standard_normal(kernel[0]).astype(dtype)
+    conv = getattr(cyconv, f"conv{len(shape) - 2}d")
+    per_item = conv(x, w, b, algorithm="implicit", **kw)
+    monkeypatch.setattr(conv_module, "PAD_PER_ITEM_BYTES", 0)
+    whole = conv(x, w, b, algorithm="implicit", **kw)
+    np.testing.assert_array_equal(per_item, whole)
+    expected = getattr(ref, f"conv{len(shape) - 2}d")(x, w, b, **kw)
+    tol = 2e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(whole, expected, rtol=tol, atol=tol * np.abs(expected).max())
+
+
+def test_scratch_buffers_are_reused_per_thread_and_nested_users_get_their_own():
+    import threading
+    from cyconv import _threads
+    _threads.release_scratch()
+    with _threads.scratch(100, np.float32) as first:
+        with _threads.scratch(50, np.float32) as nested:
+            assert not np.shares_memory(first, nested)
+        first_base = first.base
+    with _threads.scratch(80, np.float32) as again:
+        assert again.base is first_base and again.size == 80   # the larger one was kept
+    seen = []
+    worker = threading.Thread(target=lambda: seen.append(
+        _threads.scratch(80, np.float32).__enter__().base))
+    worker.start()
+    worker.join()
+    assert seen[0] is not first_base                            # other threads: their own
+    with _threads.scratch(10, np.float64) as other_dtype:
+        assert other_dtype.dtype == np.float64
+    huge = _threads.SCRATCH_CACHE_BYTES // 4 + 1
+    with _threads.scratch(huge, np.float32) as big:
+        pass
+    with _threads.scratch(80, np.float32) as small:
+        assert small.base is not big.base                       # not kept: above the cap
+    _threads.release_scratch()
+    with _threads.scratch(80, np.float32) as fresh:
+        assert fresh.base is not first_base

@@ -225,6 +225,9 @@ def _check_out(out, shape: tuple, dtype, inputs) -> np.ndarray:
 # (backward) should stay in the 1 MiB L2 of current x86 cores with room to spare.
 L2_TARGET_BYTES = 256 * 2**10
 L2_BYTES = 512 * 2**10  # half of a 1 MiB L2: what one work item may keep hot
+# Largest per-item padded input (one image's channel planes of a group) padded by the work
+# item itself rather than in one whole copy beforehand.
+PAD_PER_ITEM_BYTES = 512 * 2**10
 KC = 256  # reduction depth per micro-kernel call: a packed K x NR panel slice fits L1/L2
 GRAD_INPUT_FORWARD_MIN_CHANNELS = 32
 # With 27+ taps (3x3x3 kernels) col2im scatters C_in/groups * taps rows per pixel block and
@@ -369,8 +372,9 @@ class _PaddedGrid:
                  + np.arange(k[1])[None, :, None] * d[1]) * g[2]
                 + np.arange(k[2])[None, None, :] * d[2]).ravel().astype(np.intp)
 
-    def padded_input(self, x5: np.ndarray, slack: int, n_threads: int) -> np.ndarray:
-        """x zero-padded onto the grid, flat, with ``slack`` zeros after the last image.
+    def padded_input(self, x5: np.ndarray, slack: int, n_threads: int, flat=None) -> np.ndarray:
+        """x zero-padded onto the grid, flat, with ``slack`` zeros after the last image (into
+        ``flat``, of exactly that size, when given).
 
         Copied in C (row memcpy + memset of the borders: vgg3x3 forward at 2 threads
         1.16 -> 1.06 x torch's time vs NumPy's zeros + strided assignment), planes split over
@@ -380,7 +384,8 @@ class _PaddedGrid:
         saves: benchmarks/README.md "Zen 5")."""
         n, c = x5.shape[:2]
         used = n * c * self.plane
-        flat = np.empty(used + slack, dtype=x5.dtype)
+        if flat is None:
+            flat = np.empty(used + slack, dtype=x5.dtype)
         flat[used:] = 0
         _k.pad_planes(np.ascontiguousarray(x5).reshape((n * c,) + self.size), flat,
                       *self.grid, *(lo for lo, _ in self.pads), n_threads)
@@ -441,24 +446,37 @@ def _implicit_forward(p, x5, w5, b, has_bias, y3, n_threads):
         block = _pixel_block(nr, -(-cog // mr) * mr * p.dtype.itemsize, Q, p.batch * G,
                              n_threads, room)
         reach = -(-Q // block) * block + int(shifts[-1])
-    flat = pg.padded_input(x5, reach, n_threads)
     if use_rows:
-        # measured (benchmarks/README.md): res3x3 190 vs 159 GFLOP/s, vgg3x3 and dilated equal
-        a = _pack_panels(w5.reshape(G, cog, kg), ob)
         row_bytes = -(-out[2] // npx) * npx * -(-cog // ob) * ob * p.dtype.itemsize
         rows_total = out[0] * out[1]
         rows = max(1, min(rows_total, room // row_bytes))
         items = p.batch * G
         while rows > 1 and items * -(-rows_total // rows) < 2 * n_threads:
             rows = -(-rows // 2)
-        work = np.empty((n_threads, rows * row_bytes // p.dtype.itemsize), dtype=p.dtype)
+        if rows == rows_total and (cig * plane + reach) * p.dtype.itemsize <= PAD_PER_ITEM_BYTES:
+            # one work item per image and group: each pads its own planes, in L2 (conv1d
+            # forward, 1 thread, interleaved medians of 31: 6.76 -> 6.35 ms; equal at 2 threads)
+            a = _pack_panels(w5.reshape(G, cog, kg), ob)
+            work = np.empty((n_threads, rows * row_bytes // p.dtype.itemsize), dtype=p.dtype)
+            _k.padded_forward(np.zeros(1, p.dtype), image_stride, offsets, a, y3, b, has_bias,
+                              G, p.in_channels, geom, True, narrow, rows, work, KC, n_threads,
+                              x5, tuple(lo for lo, _ in pg.pads),
+                              np.empty((n_threads, cig * plane + reach), dtype=p.dtype))
+            return
+    with _threads.scratch(p.batch * image_stride + reach, p.dtype) as buffer:
+        flat = pg.padded_input(x5, reach, n_threads, buffer)
+        if use_rows:
+            # measured (benchmarks/README.md): res3x3 190 vs 159 GFLOP/s, vgg3x3 and dilated
+            # equal
+            a = _pack_panels(w5.reshape(G, cog, kg), ob)
+            work = np.empty((n_threads, rows * row_bytes // p.dtype.itemsize), dtype=p.dtype)
+            _k.padded_forward(flat, image_stride, offsets, a, y3, b, has_bias, G,
+                              p.in_channels, geom, True, narrow, rows, work, KC, n_threads)
+            return
+        a = _pack_panels(w5.reshape(G, cog, kg), mr)
+        work = np.empty((n_threads, -(-cog // mr) * mr * block), dtype=p.dtype)
         _k.padded_forward(flat, image_stride, offsets, a, y3, b, has_bias, G, p.in_channels,
-                          geom, True, narrow, rows, work, KC, n_threads)
-        return
-    a = _pack_panels(w5.reshape(G, cog, kg), mr)
-    work = np.empty((n_threads, -(-cog // mr) * mr * block), dtype=p.dtype)
-    _k.padded_forward(flat, image_stride, offsets, a, y3, b, has_bias, G, p.in_channels, geom,
-                      False, False, block, work, KC, n_threads)
+                          geom, False, False, block, work, KC, n_threads)
 
 
 def _conv_backward(grad_output, x, weight, *, stride, padding, dilation, groups, flip, need,

@@ -505,7 +505,8 @@ def padded_forward(const floating[::1] x_padded, Py_ssize_t image_stride,
                    floating[:, :, ::1] y, const floating[::1] bias, bint has_bias,
                    Py_ssize_t groups, Py_ssize_t channels, Geom g, bint row_tiles,
                    bint narrow, Py_ssize_t block, floating[:, ::1] work, Py_ssize_t KC,
-                   int num_threads):
+                   int num_threads, const floating[:, :, :, :, ::1] x_raw=None,
+                   tuple raw_pads=(0, 0, 0), floating[:, ::1] pad_work=None):
     """y (N, C_out, P) = conv(x, w) (+ bias), reading the zero-padded input in place.
 
     x_padded : flat zero-padded input, image n at n*image_stride, channel planes of the
@@ -518,6 +519,12 @@ def padded_forward(const floating[::1] x_padded, Py_ssize_t image_stride,
         flat grid positions per work item, a multiple of NR).
     work : per-thread scratch rows holding one work item's [pixel][channel] or
         [channel][position] tile.
+    x_raw, raw_pads, pad_work : when given (one work item per image and group), the input
+        is padded per work item instead: the item's channel planes of ``x_raw`` (N, C, D, H,
+        W) go onto the grid, at the leading padding ``raw_pads`` (d, h, w), in its thread's
+        ``pad_work`` row (C/groups planes plus the slack the last tile reads), where the
+        kernel finds them still in L2 - no whole padded copy written to memory and read
+        back. x_padded is then unused.
     """
     cdef Py_ssize_t N = y.shape[0], CO = y.shape[1]
     cdef Py_ssize_t cig = channels // groups, cog = CO // groups
@@ -532,6 +539,17 @@ def padded_forward(const floating[::1] x_padded, Py_ssize_t image_stride,
     cdef const floating* bp = &bias[0] if has_bias else NULL
     cdef floating* wp = &work[0, 0]
     cdef Py_ssize_t wstride = work.shape[1]
+    cdef bint pad_items = x_raw is not None
+    cdef const floating* rawp = &x_raw[0, 0, 0, 0, 0] if pad_items else NULL
+    cdef floating* padp = &pad_work[0, 0] if pad_items else NULL
+    cdef Py_ssize_t pad_stride = pad_work.shape[1] if pad_items else 0
+    cdef Py_ssize_t RD = x_raw.shape[2] if pad_items else 0
+    cdef Py_ssize_t RH = x_raw.shape[3] if pad_items else 0
+    cdef Py_ssize_t RW = x_raw.shape[4] if pad_items else 0
+    cdef Py_ssize_t rpd = raw_pads[0], rph = raw_pads[1], rpw = raw_pads[2]
+    cdef Py_ssize_t raw_plane = RD * RH * RW
+    cdef Py_ssize_t ci
+    cdef const floating* xbase
     if row_tiles and narrow:
         units = g.OD * g.OH
         tile = cyconv_obn_f32 if floating is float else cyconv_obn_f64
@@ -554,13 +572,23 @@ def padded_forward(const floating[::1] x_padded, Py_ssize_t image_stride,
             blk = item % nblk
             u0 = blk * block
             u1 = u0 + block if units - u0 > block else units
+            if pad_items:
+                for ci in range(cig):
+                    _pad_plane_grid(rawp + (n * channels + gi * cig + ci) * raw_plane, RD, RH,
+                                    RW, padp + tid * pad_stride + ci * plane, g.D, g.H, g.W,
+                                    rpd, rph, rpw)
+                memset(padp + tid * pad_stride + cig * plane, 0,
+                       (pad_stride - cig * plane) * sizeof(floating))
+                xbase = padp + tid * pad_stride
+            else:
+                xbase = xp + n * image_stride + gi * cig * plane
             if row_tiles:
-                _rows_item(xp + n * image_stride + gi * cig * plane, op,
+                _rows_item(xbase, op,
                            ap + gi * npan * kg * tile, yp + gi * cog * y.shape[2],
                            CO * y.shape[2], bp + gi * cog if bp != NULL else NULL, cog, kg, n,
                            u0, u1, &g, wp + tid * wstride, tile, NX, KC, narrow)
             else:
-                _implicit_item(xp + n * image_stride + gi * cig * plane, op,
+                _implicit_item(xbase, op,
                                ap + gi * npan * kg * tile, yp + gi * cog * y.shape[2],
                                CO * y.shape[2], bp + gi * cog if bp != NULL else NULL, cog, kg,
                                n, u0, u1 - u0, block, &g, wp + tid * wstride, tile, NX, KC)
@@ -1345,6 +1373,23 @@ def bias_grad(const floating[:, :, ::1] grad_y, floating[::1] grad_bias, int num
 # zero-padded copy of the input for the implicit / row-tiled kernels
 # ----------------------------------------------------------------------------------------
 
+cdef void _pad_plane_grid(const floating* src, Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
+                          floating* dst, Py_ssize_t GD, Py_ssize_t GH, Py_ssize_t GW,
+                          Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw) noexcept nogil:
+    """The D x H x W plane ``src`` placed at (pd, ph, pw) on the zero GD x GH x GW grid."""
+    cdef Py_ssize_t d, h
+    cdef size_t item = sizeof(floating)
+    for d in range(GD):
+        for h in range(GH):
+            if d < pd or d >= pd + D or h < ph or h >= ph + H or W == 0:
+                memset(dst + (d * GH + h) * GW, 0, GW * item)
+            else:
+                memset(dst + (d * GH + h) * GW, 0, pw * item)
+                memcpy(dst + (d * GH + h) * GW + pw, src + ((d - pd) * H + h - ph) * W,
+                       W * item)
+                memset(dst + (d * GH + h) * GW + pw + W, 0, (GW - pw - W) * item)
+
+
 def pad_planes(const floating[:, :, :, ::1] x4, floating[::1] flat, Py_ssize_t GD,
                Py_ssize_t GH, Py_ssize_t GW, Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw,
                int num_threads):
@@ -1356,21 +1401,10 @@ def pad_planes(const floating[:, :, :, ::1] x4, floating[::1] flat, Py_ssize_t G
     """
     cdef Py_ssize_t planes = x4.shape[0], D = x4.shape[1], H = x4.shape[2], W = x4.shape[3]
     cdef Py_ssize_t plane = GD * GH * GW
-    cdef Py_ssize_t i, d, h
-    cdef size_t item = sizeof(floating)
-    cdef floating* dst
-    cdef const floating* src
+    cdef Py_ssize_t i
     if planes == 0 or plane == 0:
         return
     with nogil:
         for i in prange(planes, schedule="static", num_threads=num_threads):
-            dst = &flat[0] + i * plane
-            for d in range(GD):
-                for h in range(GH):
-                    if d < pd or d >= pd + D or h < ph or h >= ph + H or W == 0:
-                        memset(dst + (d * GH + h) * GW, 0, GW * item)
-                    else:
-                        src = &x4[i, d - pd, h - ph, 0]
-                        memset(dst + (d * GH + h) * GW, 0, pw * item)
-                        memcpy(dst + (d * GH + h) * GW + pw, src, W * item)
-                        memset(dst + (d * GH + h) * GW + pw + W, 0, (GW - pw - W) * item)
+            _pad_plane_grid(&x4[i, 0, 0, 0], D, H, W, &flat[0] + i * plane, GD, GH, GW, pd,
+                            ph, pw)
