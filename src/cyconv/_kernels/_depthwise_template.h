@@ -48,49 +48,78 @@ static void DW_PAD(const DW_T* restrict x, ptrdiff_t H, ptrdiff_t W, ptrdiff_t p
     }
 }
 
-/* Output row chunks [ow0, ow0 + NV*L) of rows [0, oh_count): y = beta + sum of taps. */
-DW_TARGET static inline __attribute__((always_inline)) void DW_FWD_CHUNKS(
-    ptrdiff_t oh_count, ptrdiff_t OW, const DW_T* restrict xpad, ptrdiff_t lw, ptrdiff_t sh,
-    const DW_T* restrict w, ptrdiff_t KH, const int KW, ptrdiff_t dh, ptrdiff_t dw,
-    DW_T beta, DW_T* restrict y, const int NV)
+/* Output rows [oh0, oh0 + R), row chunks [ow0, ow0 + NV*L): y = beta + sum of taps. R rows
+ * at once give R*NV independent accumulator chains (one row's NV chains of 9 dependent FMAs
+ * each left half the FMA issue slots idle at 4 cycles' latency). */
+DW_TARGET static inline __attribute__((always_inline)) void DW_CAT(cyconv_dw_rows, DW_SUFFIX)(
+    ptrdiff_t oh0, const int R, ptrdiff_t OW, const DW_T* restrict xpad, ptrdiff_t lw,
+    ptrdiff_t sh, const DW_T* restrict w, ptrdiff_t KH, const int KW, ptrdiff_t dh,
+    ptrdiff_t dw, DW_T beta, DW_T* restrict y, const int NV)
 {
     enum { L = DW_VB / sizeof(DW_T) };
-    for (ptrdiff_t oh = 0; oh < oh_count; oh++) {
-        for (ptrdiff_t ow0 = 0; ow0 < OW; ow0 += NV * L) {
-            DW_VEC acc[4];
+    for (ptrdiff_t ow0 = 0; ow0 < OW; ow0 += NV * L) {
+        DW_VEC acc[2][4];
+#pragma GCC unroll 2
+        for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
             for (int v = 0; v < NV; v++)
-                acc[v] = (DW_VEC){0} + beta;
-            for (ptrdiff_t kh = 0; kh < KH; kh++) {
-                const DW_T* row = xpad + (oh * sh + kh * dh) * lw + ow0;
+                acc[r][v] = (DW_VEC){0} + beta;
+        for (ptrdiff_t kh = 0; kh < KH; kh++) {
 #pragma GCC unroll 8
-                for (int kw = 0; kw < KW; kw++) {
-                    const DW_T wv = w[kh * KW + kw];
+            for (int kw = 0; kw < KW; kw++) {
+                const DW_T wv = w[kh * KW + kw];
+#pragma GCC unroll 2
+                for (int r = 0; r < R; r++) {
+                    const DW_T* row = xpad + ((oh0 + r) * sh + kh * dh) * lw + ow0 + kw * dw;
 #pragma GCC unroll 4
                     for (int v = 0; v < NV; v++) {
                         DW_VEC xv;
-                        __builtin_memcpy(&xv, row + kw * dw + v * L, sizeof(xv));
-                        acc[v] += wv * xv;
+                        __builtin_memcpy(&xv, row + v * L, sizeof(xv));
+                        acc[r][v] += wv * xv;
                     }
                 }
             }
-            DW_T* out = y + oh * OW + ow0;
+        }
+#pragma GCC unroll 2
+        for (int r = 0; r < R; r++) {
+            DW_T* out = y + (oh0 + r) * OW + ow0;
 #pragma GCC unroll 4
             for (int v = 0; v < NV; v++) {
                 const ptrdiff_t left = OW - ow0 - v * L;
                 if (left >= L)
-                    __builtin_memcpy(out + v * L, &acc[v], sizeof(acc[v]));
-                else  /* element stores: a variable-length memcpy is a libc call */
+                    __builtin_memcpy(out + v * L, &acc[r][v], sizeof(acc[r][v]));
+                else if (left > 0) {
+                    /* element stores (a variable-length memcpy is a libc call) from a copy:
+                     * indexing acc itself by a variable kept all accumulators on the stack */
+                    DW_T lanes[L];
+                    __builtin_memcpy(lanes, &acc[r][v], sizeof(lanes));
                     for (ptrdiff_t l = 0; l < left; l++)
-                        out[v * L + l] = acc[v][l];
+                        out[v * L + l] = lanes[l];
+                }
             }
         }
     }
 }
 
+/* Rows [0, oh_count) of the plane, two at a time. */
+DW_TARGET static inline __attribute__((always_inline)) void DW_FWD_CHUNKS(
+    ptrdiff_t oh_count, ptrdiff_t OW, const DW_T* restrict xpad, ptrdiff_t lw, ptrdiff_t sh,
+    const DW_T* restrict w, ptrdiff_t KH, const int KW, ptrdiff_t dh, ptrdiff_t dw,
+    DW_T beta, DW_T* restrict y, const int NV)
+{
+    ptrdiff_t oh = 0;
+    for (; oh + 2 <= oh_count; oh += 2)
+        DW_CAT(cyconv_dw_rows, DW_SUFFIX)(oh, 2, OW, xpad, lw, sh, w, KH, KW, dh, dw, beta, y,
+                                          NV);
+    if (oh < oh_count)
+        DW_CAT(cyconv_dw_rows, DW_SUFFIX)(oh, 1, OW, xpad, lw, sh, w, KH, KW, dh, dw, beta, y,
+                                          NV);
+}
+
 /* y (OH x OW) of one plane. xpad rows: (OH-1)*sh + (KH-1)*dh + 1; lw >= the chunked row
  * width + (KW-1)*dw (cyconv_dw_row_length). */
-DW_TARGET static void DW_FWD(ptrdiff_t OH, ptrdiff_t OW, const DW_T* restrict xpad,
+DW_TARGET __attribute__((optimize("no-tree-loop-distribute-patterns")))
+static void DW_FWD(ptrdiff_t OH, ptrdiff_t OW, const DW_T* restrict xpad,
                              ptrdiff_t lw, ptrdiff_t sh, const DW_T* restrict w, ptrdiff_t KH,
                              ptrdiff_t KW, ptrdiff_t dh, ptrdiff_t dw, DW_T beta,
                              DW_T* restrict y)
@@ -186,7 +215,8 @@ DW_TARGET static inline __attribute__((always_inline)) void DW_WGT_ROW(
 
 /* dacc[(kh*KW + kw)*L + lane] += the products of one plane pair (lanes in double).
  * gy: the OH x OW grad_y plane, read in place. */
-DW_TARGET static void DW_WGT(ptrdiff_t OH, ptrdiff_t OW, const DW_T* restrict gy,
+DW_TARGET __attribute__((optimize("no-tree-loop-distribute-patterns")))
+static void DW_WGT(ptrdiff_t OH, ptrdiff_t OW, const DW_T* restrict gy,
                              const DW_T* restrict xpad, ptrdiff_t lw, ptrdiff_t sh,
                              ptrdiff_t KH, ptrdiff_t KW, ptrdiff_t dh, ptrdiff_t dw,
                              double* restrict dacc)
