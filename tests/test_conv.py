@@ -484,3 +484,53 @@ def test_scratch_buffers_are_reused_per_thread_and_nested_users_get_their_own():
     _threads.release_scratch()
     with _threads.scratch(80, np.float32) as fresh:
         assert fresh.base is not first_base
+
+
+# grad_input of a strided convolution whose kernel is a multiple (2+) of the stride runs as
+# one stride-1 forward convolution per output phase.
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("spatial,kernel,stride,padding,groups", [
+    ((28, 28), (4, 4), 2, 1, 1),
+    ((17, 20), (4, 6), (2, 3), ((1, 2), (2, 0)), 1),
+    ((30,), (6,), 3, 2, 2),
+    ((6, 8, 9), (4, 2, 4), (2, 1, 2), 1, 1),
+    ((11, 12), (4, 4), 2, ((0, 2), (2, 0)), 2),
+])
+def test_grad_input_by_phases_matches_reference(spatial, kernel, stride, padding, groups,
+                                                dtype):
+    from cyconv.conv import _grad_input_phases
+    from cyconv._validate import conv_params
+    ndim = len(spatial)
+    rng = np.random.default_rng(sum(spatial))
+    x = rng.standard_normal((2, 32 * groups) + spatial).astype(dtype)
+    w = rng.standard_normal((8 * groups, 32) + kernel).astype(dtype)
+    kw = dict(stride=stride, padding=padding, groups=groups)
+    p = conv_params(x, w, None, dilation=1, ndim=ndim, **kw)
+    assert _grad_input_phases(p) is not None
+    y = getattr(ref, f"conv{ndim}d")(x, w, **kw)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    expected = getattr(ref, f"conv{ndim}d_backward")(gy, x, w, **kw).grad_input
+    got = getattr(cyconv, f"conv{ndim}d_backward")(gy, x, w, algorithm="implicit",
+                                                   need=("input",), **kw).grad_input
+    tol = 2e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * np.abs(expected).max())
+    again = getattr(cyconv, f"conv{ndim}d_backward")(gy, x, w, algorithm="implicit",
+                                                     need=("input",), num_threads=3, **kw)
+    np.testing.assert_array_equal(again.grad_input, got)
+
+
+def test_grad_input_phases_only_for_overlapping_even_kernels():
+    from cyconv.conv import _grad_input_phases
+    from cyconv._validate import conv_params
+
+    def phases(kernel, stride, channels=32, dilation=1):
+        p = conv_params(np.ones((1, channels, 16, 16)), np.ones((8, channels) + kernel), None,
+                        stride=stride, padding=1, dilation=dilation, groups=1, ndim=2)
+        return _grad_input_phases(p)
+
+    assert phases((4, 4), 2) is not None
+    assert phases((3, 3), 2) is None          # uneven phases: col2im
+    assert phases((2, 2), 2) is None          # no overlap: col2im's scatter is cheaper
+    assert phases((4, 4), 1) is None          # stride 1 has its own forward path
+    assert phases((4, 4), 2, channels=8) is None
+    assert phases((4, 4), 2, dilation=2) is None

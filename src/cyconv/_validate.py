@@ -5,6 +5,7 @@ Messages name the argument and the shapes involved.
 """
 from __future__ import annotations
 
+import math
 import numbers
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -273,7 +274,7 @@ def check_indices(indices, expected_shape: tuple, input_shape: tuple) -> np.ndar
                         f"got {type(indices).__name__} {getattr(indices, 'dtype', '')}")
     if indices.shape != tuple(expected_shape):
         raise ValueError(f"indices must have shape {tuple(expected_shape)}, got {indices.shape}")
-    plane = int(np.prod(input_shape))
+    plane = math.prod(input_shape)
     if indices.size and (indices.min() < 0 or indices.max() >= plane):
         raise ValueError(f"indices must lie in [0, {plane}) for input spatial shape {input_shape}")
     return indices
