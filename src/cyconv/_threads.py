@@ -98,7 +98,7 @@ SCRATCH_CACHE_BYTES = 64 * 2**20
 
 
 @contextlib.contextmanager
-def scratch(length: int, dtype):
+def scratch(length: int, dtype, slot: str = "padded_input"):
     """A flat work buffer of ``length`` elements, reused across calls of this Python thread.
 
     The padded input copies of the implicit kernels are the size of the input itself. Freed
@@ -106,11 +106,12 @@ def scratch(length: int, dtype):
     glibc to return it to the system, and the next call then faults every page back in:
     conv1d forward (8 MiB output, 8.4 MiB padded copy), 1 thread, in one pattern of
     interleaved calls took 9.1 ms instead of 6.9 ms. Keeping one buffer (up to
-    SCRATCH_CACHE_BYTES) per thread and dtype removes that churn. Nested users (a backward
+    SCRATCH_CACHE_BYTES) per thread, dtype and ``slot`` (one name per use that can be live
+    at the same time as another) removes that churn. Nested users of one slot (a backward
     pass calling a forward) each get their own buffer; the larger one is kept.
     """
     pool = _local.__dict__.setdefault("scratch", {})
-    key = np.dtype(dtype).str
+    key = (slot, np.dtype(dtype).str)
     buf = pool.pop(key, None)
     if buf is None or buf.size < length:
         buf = None  # drop the smaller one before allocating the larger

@@ -747,31 +747,36 @@ def _weight_grad_variant(p: _validate.ConvParams):
 
 
 def _padded_weight_grad(p, gy3, x5, gw5, narrow, n_threads):
+    """grad_weight (stride 1) on the direct micro-kernel with the roles turned: grad_y laid
+    on the padded grid [position][channel] (packed in C, into a per-thread scratch buffer),
+    the padded input's channels broadcast, the reduction over grid positions."""
     G, N = p.groups, p.batch
-    cog, cig = p.out_channels // G, p.in_channels // G
-    ob, npx = _k.direct_tile_shape(p.dtype == np.float32, narrow)
+    cog = p.out_channels // G
+    ob, _ = _k.direct_tile_shape(p.dtype == np.float32, narrow)
     pg = _PaddedGrid.of(p)
-    grid, out, plane = pg.grid, pg.out, pg.plane
-    image_stride = p.in_channels * plane
+    grid, out = pg.grid, pg.out
     # last flat grid position of an output + 1: the reduction length
     Q = ((out[0] - 1) * grid[1] + out[1] - 1) * grid[2] + out[2]
+    npan = -(-cog // ob)
+    geom = {"D": grid[0], "H": grid[1], "W": grid[2], "KD": 1, "KH": 1, "KW": 1, "SD": 1,
+            "SH": 1, "SW": 1, "PD": 0, "PH": 0, "PW": 0, "DD": 1, "DH": 1, "DW": 1,
+            "OD": out[0], "OH": out[1], "OW": out[2]}
+    with _threads.scratch(N * G * npan * Q * ob, p.dtype, slot="grad_output_grid") as gy_grid:
+        _k.pack_grad_output_grid(gy3, gy_grid, geom, G, ob, Q, n_threads)
+        _padded_weight_grad_kernel(p, pg, x5, gy_grid, Q, gw5, narrow, n_threads)
+
+
+def _padded_weight_grad_kernel(p, pg, x5, gy_grid, Q, gw5, narrow, n_threads):
+    G, N = p.groups, p.batch
+    cig = p.in_channels // G
+    cog = p.out_channels // G
+    ob, npx = _k.direct_tile_shape(p.dtype == np.float32, narrow)
+    plane = pg.plane
+    image_stride = p.in_channels * plane
     shifts = pg.shifts()
     npan = -(-cog // ob)
-    gy_grid = np.zeros((N, G, npan, Q, ob), dtype=p.dtype)
-    # the outputs on the grid, as a strided (N, G, npan, ob, *out) view of gy_grid: one
-    # strided copy per channel panel (a fancy-indexed scatter was 3-5x slower than the kernel)
-    item = p.dtype.itemsize
-    n_s, g_s = G * npan * Q * ob * item, npan * Q * ob * item
-    gy_groups = gy3.reshape((N, G, cog) + out)
-    for pan in range(npan):
-        chans = min(ob, cog - pan * ob)
-        view = np.lib.stride_tricks.as_strided(
-            gy_grid[:, :, pan], shape=(N, G, chans) + out,
-            strides=(n_s, g_s, item, grid[1] * grid[2] * ob * item, grid[2] * ob * item,
-                     ob * item), writeable=True)
-        view[...] = gy_groups[:, :, pan * ob:pan * ob + chans]
     # the last channel block may read up to NP planes past the last channel (dropped rows)
-    flat = pg.padded_input(x5, npx * plane + Q + int(shifts[-1]), n_threads)
+    slack = npx * plane + Q + int(shifts[-1])
     # taps per work item: all of them (grad_y streamed once per item) unless that leaves
     # fewer than two items per thread; the blocking does not change any result bit
     T = len(shifts)
@@ -779,11 +784,14 @@ def _padded_weight_grad(p, gy3, x5, gw5, narrow, n_threads):
     tap_block = T
     while tap_block > 1 and blocks * -(-T // tap_block) < 2 * n_threads:
         tap_block = -(-tap_block // 2)
-    _k.padded_weight_grad(flat, image_stride, gy_grid.ravel(), Q, shifts,
-                          np.arange(KC, dtype=np.intp), gw5.reshape(p.out_channels, cig, -1), G, N,
-                          plane, tap_block, np.empty((n_threads, tap_block * npx * ob), p.dtype),
-                          np.empty((n_threads, tap_block * npx * ob), np.float64), KC, narrow,
-                          n_threads)
+    with _threads.scratch(N * image_stride + slack, p.dtype) as buffer:
+        flat = pg.padded_input(x5, slack, n_threads, buffer)
+        _k.padded_weight_grad(flat, image_stride, gy_grid, Q, shifts,
+                              np.arange(KC, dtype=np.intp),
+                              gw5.reshape(p.out_channels, cig, -1), G, N, plane, tap_block,
+                              np.empty((n_threads, tap_block * npx * ob), p.dtype),
+                              np.empty((n_threads, tap_block * npx * ob), np.float64), KC,
+                              narrow, n_threads)
 
 
 def _im2col_grad_input(p, gy3, w5, gx5, g, n_threads):

@@ -1433,3 +1433,51 @@ def scatter_phase(const floating[:, :, :, :, ::1] z, floating[:, :, :, :, ::1] o
                     dst = &out[0, 0, 0, 0, 0] + ((r * OD + rd + sd * i) * OH + rh + sh * j) * OW + rw
                     for k in range(ZW):
                         dst[k * sw] = src[k]
+
+
+def pack_grad_output_grid(const floating[:, :, ::1] grad_y, floating[::1] out, Geom g,
+                          Py_ssize_t groups, Py_ssize_t ob, Py_ssize_t Q, int num_threads):
+    """grad_y (N, C_out, P) laid on the padded grid for the stride-1 weight gradient:
+    out[n, gi, panel, q, c] (flat; ob channels per panel, Q grid positions) is output channel
+    gi*C_out/groups + panel*ob + c of grad_y at the output that grid position q holds, and
+    0 at the grid's padding positions and for channels past the group's last. One (image,
+    group, panel) per work item; each output row's channels go in by 16x16 block transposes
+    (the NumPy strided copies ran on one thread while the other waited at the barrier).
+    ``g``: the grid (D, H, W) and the output size (OD, OH, OW)."""
+    cdef Py_ssize_t N = grad_y.shape[0], CO = grad_y.shape[1], P = grad_y.shape[2]
+    cdef Py_ssize_t cog = CO // groups
+    cdef Py_ssize_t npan = (cog + ob - 1) // ob
+    cdef Py_ssize_t item, n, gi, pan, chans, q, d, h, w0, row_end
+    cdef const floating* gyp = &grad_y[0, 0, 0]
+    cdef floating* base
+    cdef const floating* src
+    with nogil:
+        for item in prange(N * groups * npan, schedule="static", num_threads=num_threads):
+            n = item // (groups * npan)
+            gi = (item // npan) % groups
+            pan = item % npan
+            chans = ob if cog - pan * ob > ob else cog - pan * ob
+            base = &out[0] + item * Q * ob
+            src = gyp + (n * CO + gi * cog + pan * ob) * P
+            q = 0
+            while q < Q:
+                d = q // (g.H * g.W)
+                h = (q // g.W) % g.H
+                row_end = q + g.W if Q - q > g.W else Q
+                if d < g.OD and h < g.OH:
+                    if floating is float:
+                        cyconv_unpack_tile_f32(chans, g.OW, src + (d * g.OH + h) * g.OW, P,
+                                               base + q * ob, ob, NULL)
+                    else:
+                        cyconv_unpack_tile_f64(chans, g.OW, src + (d * g.OH + h) * g.OW, P,
+                                               base + q * ob, ob, NULL)
+                    if chans < ob:
+                        for w0 in range(g.OW):
+                            memset(base + (q + w0) * ob + chans, 0,
+                                   (ob - chans) * sizeof(floating))
+                    w0 = q + g.OW
+                else:
+                    w0 = q
+                if row_end > w0:
+                    memset(base + w0 * ob, 0, (row_end - w0) * ob * sizeof(floating))
+                q = row_end
