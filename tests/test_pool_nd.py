@@ -225,3 +225,28 @@ class TestAgainstTorch:
             gy = _data(y.shape, dtype, seed=8)
             np.testing.assert_allclose(bwd(gy, x, **kw),
                                        self._torch_grad(lambda t: tavg(t, **kw), x, gy), **tol)
+
+
+# 1-D pooling stacks up to 64 channel rows into one kernel plane (without index outputs);
+# every stacking gives the results of one row per plane, bitwise.
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("channels", [1, 6, 64, 96, 7])
+@pytest.mark.parametrize("kw", [dict(kernel_size=2, stride=2), dict(kernel_size=3, stride=2,
+                                                                     padding=1),
+                                dict(kernel_size=5, stride=1, padding=2, ceil_mode=True)])
+def test_1d_rows_stacked_into_planes_match_one_row_per_plane(channels, kw, dtype,
+                                                              monkeypatch):
+    import cyconv.pool as pool_module
+    x = np.random.default_rng(channels).standard_normal((5, channels, 77)).astype(dtype)
+    results = {}
+    for stacked in (True, False):
+        if not stacked:
+            monkeypatch.setattr(pool_module, "_stacked_rows", lambda p, c, n: 1)
+        out = []
+        for name in ("max_pool1d", "min_pool1d", "avg_pool1d"):
+            y = getattr(cyconv, name)(x, **kw)
+            gy = np.linspace(-1, 1, y.size).reshape(y.shape).astype(dtype)
+            out += [y, getattr(cyconv, name + "_backward")(gy, x, **kw)]
+        results[stacked] = out
+    for a, b in zip(results[True], results[False]):
+        np.testing.assert_array_equal(a, b)

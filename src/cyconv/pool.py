@@ -32,6 +32,34 @@ def _window(p: _validate.PoolParams) -> dict:
     return {prefix + axis: v[i] for prefix, v in values.items() for i, axis in enumerate("DHW")}
 
 
+def _stacked_rows(p: _validate.PoolParams, channels: int, n_threads: int) -> int:
+    """Rows of a 1-D pooling stacked into one kernel plane (1 for 2-D/3-D).
+
+    The kernels give each thread whole planes; a 1-D plane is a single row, whose per-plane
+    setup then costs as much as the row itself (avg_pool1d k2/s2 on 32x64x1024, 2 threads:
+    0.59 ms as 2048 one-row planes, 0.29 ms as 32 planes of 64 rows). The rows of one
+    image's channels are independent, so up to 64 of them share a plane, leaving at least
+    four planes per thread. Index outputs (per-row positions) keep one row per plane.
+    """
+    if p.ndim != 1:
+        return 1
+    best = 1
+    for rows in range(2, min(channels, 64) + 1):
+        if channels % rows == 0 and p.batch * (channels // rows) >= 4 * n_threads:
+            best = rows
+    return best
+
+
+def _views(p: _validate.PoolParams, arrays, rows: int):
+    """5-D kernel views of ``arrays`` and the window dict; with rows > 1 (1-D only) each view
+    is (N*C/rows, 1, 1, rows, L) and the window pools over W alone."""
+    window = _window(p)
+    if rows == 1:
+        return [_to5d(a, p.ndim) for a in arrays], window
+    window.update(H=rows, OH=rows)
+    return [a.reshape(-1, 1, 1, rows, a.shape[-1]) for a in arrays], window
+
+
 def _extremum(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, num_threads,
               ndim, largest):
     p = _validate.pool_params(x, kernel_size, stride, padding, dilation, ceil_mode, ndim=ndim)
@@ -41,11 +69,11 @@ def _extremum(x, kernel_size, stride, padding, dilation, ceil_mode, return_indic
     indices = np.empty(p.output_array_shape if return_indices else (1,) * (ndim + 2), dtype=np.int64)
     if p.batch:
         row = p.output_shape[-1] + ROW_PAD
-        window = _window(p)
+        rows = 1 if return_indices else _stacked_rows(p, np.shape(x)[1], n_threads)
+        (x5, y5), window = _views(p, (_validate.for_kernel(x), y), rows)
         if not return_indices:
             row = max(row, _k.forward_scratch_length(window))
-        _k.extremum_forward(_to5d(_validate.for_kernel(x), ndim), _to5d(y, ndim),
-                            _to5d(indices, ndim), return_indices, largest, window,
+        _k.extremum_forward(x5, y5, _to5d(indices, ndim), return_indices, largest, window,
                             _threads.scratch_rows(n_threads, row, p.dtype),
                             _threads.scratch_rows(n_threads, row, np.int32),
                             n_threads)
@@ -62,9 +90,11 @@ def _extremum_backward(grad_output, x, kernel_size, stride, padding, dilation, c
     gx = np.empty(np.shape(x), dtype=p.dtype)
     if p.batch and indices is None:
         row = p.output_shape[-1] + ROW_PAD
+        (x5, gy5, gx5), window = _views(
+            p, (_validate.for_kernel(x), _validate.for_kernel(gy), gx),
+            _stacked_rows(p, np.shape(x)[1], n_threads))
         _k.extremum_backward_recompute(
-            _to5d(_validate.for_kernel(x), ndim), _to5d(_validate.for_kernel(gy), ndim),
-            _to5d(gx, ndim), largest, _window(p), _threads.scratch_rows(n_threads, row, p.dtype),
+            x5, gy5, gx5, largest, window, _threads.scratch_rows(n_threads, row, p.dtype),
             _threads.scratch_rows(n_threads, row, np.int32), n_threads)
     elif p.batch:
         _k.extremum_backward(_to5d(_validate.for_kernel(gy), ndim),
@@ -78,9 +108,9 @@ def _avg(x, kernel_size, stride, padding, ceil_mode, count_include_pad, num_thre
     n_threads = _threads.resolve(num_threads)
     y = np.empty(p.output_array_shape, dtype=p.dtype)
     if p.batch:
-        window = _window(p)
-        _k.avg_forward(_to5d(_validate.for_kernel(x), ndim), _to5d(y, ndim), window,
-                       count_include_pad,
+        (x5, y5), window = _views(p, (_validate.for_kernel(x), y),
+                                  _stacked_rows(p, np.shape(x)[1], n_threads))
+        _k.avg_forward(x5, y5, window, count_include_pad,
                        _threads.scratch_rows(n_threads, _k.forward_scratch_length(window), p.dtype),
                        n_threads)
     return y
@@ -94,9 +124,9 @@ def _avg_backward(grad_output, x, kernel_size, stride, padding, ceil_mode, count
     n_threads = _threads.resolve(num_threads)
     gx = np.empty(np.shape(x), dtype=p.dtype)
     if p.batch:
-        window = _window(p)
-        _k.avg_backward(_to5d(_validate.for_kernel(gy), ndim), _to5d(gx, ndim), window,
-                        count_include_pad,
+        (gy5, gx5), window = _views(p, (_validate.for_kernel(gy), gx),
+                                    _stacked_rows(p, np.shape(x)[1], n_threads))
+        _k.avg_backward(gy5, gx5, window, count_include_pad,
                         _threads.scratch_rows(n_threads, _k.avg_backward_scratch_length(window),
                                               p.dtype, zero=True),
                         n_threads)
