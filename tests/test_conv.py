@@ -534,3 +534,35 @@ def test_grad_input_phases_only_for_overlapping_even_kernels():
     assert phases((4, 4), 1) is None          # stride 1 has its own forward path
     assert phases((4, 4), 2, channels=8) is None
     assert phases((4, 4), 2, dilation=2) is None
+
+
+# grad_weight of a strided convolution as one stride-1 weight gradient per input phase.
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("spatial,kernel,stride,padding,groups", [
+    ((28, 28), (4, 4), 2, 1, 1),
+    ((17, 20), (3, 5), (2, 3), ((1, 2), (2, 0)), 1),
+    ((30,), (7,), 3, 3, 2),
+    ((6, 8, 9), (3, 2, 4), (2, 1, 2), 1, 1),
+    ((11, 12), (5, 4), 2, ((0, 3), (3, 0)), 2),
+])
+@pytest.mark.parametrize("flip", [False, True])
+def test_grad_weight_by_phases_matches_reference(spatial, kernel, stride, padding, groups, flip,
+                                                 dtype):
+    from cyconv.conv import _weight_grad_phases
+    from cyconv._validate import conv_params
+    ndim = len(spatial)
+    rng = np.random.default_rng(sum(spatial) + len(kernel))
+    x = rng.standard_normal((2, 32 * groups) + spatial).astype(dtype)
+    w = rng.standard_normal((32 * groups, 32) + kernel).astype(dtype)
+    kw = dict(stride=stride, padding=padding, groups=groups)
+    p = conv_params(x, w, None, dilation=1, ndim=ndim, **kw)
+    assert _weight_grad_phases(p) is not None
+    y = getattr(ref, f"conv{ndim}d")(x, w, **kw)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    expected = getattr(ref, f"conv{ndim}d_backward")(gy, x, w, flip=flip, **kw).grad_weight
+    backward = getattr(cyconv, f"conv{ndim}d_backward")
+    got = backward(gy, x, w, need=("weight",), flip=flip, **kw).grad_weight
+    tol = 2e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * np.abs(expected).max())
+    again = backward(gy, x, w, need=("weight",), flip=flip, num_threads=3, **kw).grad_weight
+    np.testing.assert_array_equal(again, got)

@@ -573,6 +573,8 @@ def _conv_grad_weight(p, gy, x, gw, *, flip, algorithm, n_threads):
     elif (variant := _weight_grad_variant(p)) is not None:
         _padded_weight_grad(p, gy.reshape(p.batch, p.out_channels, -1), x5, gw5, variant,
                             n_threads)
+    elif (phases := _weight_grad_phases(p)) is not None:
+        _grad_weight_by_phases(p, gy, x5, target, phases, algorithm, n_threads)
     else:
         _im2col_grad_weight(p, gy.reshape(p.batch, p.out_channels, -1), x5, gw5, _geom(p),
                             n_threads)
@@ -744,6 +746,70 @@ def _weight_grad_variant(p: _validate.ConvParams):
         return None
     cog, cig = p.out_channels // p.groups, p.in_channels // p.groups
     return _least_waste_variant(p, cog, cig, CHANNEL_TILE_MIN_USEFUL)[0]
+
+
+def _weight_grad_phases(p: _validate.ConvParams):
+    """For a strided convolution (dilation 1): per phase combination, the stride-1 weight
+    gradient that gives grad_weight[..., k0::s] - as (first taps, ConvParams, input slices)
+    - or None when the phases would not reach the fast stride-1 kernel.
+
+    Tap k = k0 + s*m reads input s*(o + m) + k0 - pad_lo = s*(o + m + c) + r with
+    r = (k0 - pad_lo) mod s and c = (k0 - pad_lo - r) / s: the stride-1 correlation of
+    grad_output with the input's phase x[r::s], shifted by c (a left pad of -c, or c
+    elements cropped).
+    """
+    if all(st == 1 for st in p.stride) or any(d != 1 for d in p.dilation):
+        return None
+    per_dim = []
+    for size, out, k, s, (lo, _) in zip(p.input_shape, p.output_shape, p.kernel_size,
+                                        p.stride, p.padding):
+        options = []
+        for k0 in range(min(s, k)):
+            taps = -(-(k - k0) // s)
+            r = (k0 - lo) % s
+            c = (k0 - lo - r) // s
+            first = max(c, 0)             # first phase element used
+            pad_lo = max(-c, 0)
+            # the phase's elements from `first` on, as many as the outputs reach
+            available = len(range(r + s * first, size, s))
+            length = min(available, out + taps - 1 - pad_lo)
+            if length < 1:
+                return None
+            pad_hi = out + taps - 1 - length - pad_lo
+            options.append((k0, taps, slice(r + s * first, r + s * (first + length - 1) + 1, s),
+                            length, pad_lo, pad_hi))
+        per_dim.append(options)
+    import itertools
+    plans = []
+    for combo in itertools.product(*per_dim):
+        phase = _validate.ConvParams(
+            ndim=p.ndim, batch=p.batch, in_channels=p.in_channels,
+            out_channels=p.out_channels, groups=p.groups,
+            input_shape=tuple(o[3] for o in combo), kernel_size=tuple(o[1] for o in combo),
+            stride=(1,) * p.ndim, padding=tuple((o[4], o[5]) for o in combo),
+            dilation=(1,) * p.ndim, output_shape=p.output_shape, dtype=p.dtype)
+        if _weight_grad_variant(phase) is None:
+            return None
+        plans.append((tuple(o[0] for o in combo), phase, tuple(o[2] for o in combo)))
+    return plans
+
+
+def _grad_weight_by_phases(p, gy, x5, gw, plans, algorithm, n_threads):
+    """grad_weight of a strided convolution as one stride-1 weight gradient per phase of the
+    input (its every s-th element), each filling the taps k0, k0+s, ... of grad_weight: the
+    padded stride-1 kernel instead of im2col (conv_transpose 4x4/2's weight gradient,
+    interleaved medians of 11: 2.17 -> 1.80 ms at 2 threads, 4.52 -> 2.80 at 1; the strided
+    3x3/2 row's: equal)."""
+    ndim = p.ndim
+    x = x5.reshape((p.batch, p.in_channels) + p.input_shape)
+    for first_taps, phase, slices in plans:
+        x_phase = np.ascontiguousarray(x[(Ellipsis,) + slices])
+        gw_phase = np.zeros((p.out_channels, p.in_channels // p.groups) + phase.kernel_size,
+                            dtype=p.dtype)
+        _conv_grad_weight(phase, gy, x_phase, gw_phase, flip=False, algorithm=algorithm,
+                          n_threads=n_threads)
+        gw[(Ellipsis,) + tuple(slice(k0, None, s) for k0, s in zip(first_taps, p.stride))] = \
+            gw_phase
 
 
 def _padded_weight_grad(p, gy3, x5, gw5, narrow, n_threads):
