@@ -132,3 +132,18 @@ def test_bench_run_times_only_the_chosen_cases(monkeypatch):
                                only=["globalavg"])
     assert [(r["case"], r["pass"]) for r in records] == [("globalavg", "fwd"),
                                                          ("globalavg", "fwd+bwd")]
+
+
+def test_bench_conv_rows_carry_the_ceiling_timed_in_their_own_rounds(monkeypatch):
+    from cyconv import _bench
+    monkeypatch.setattr(_bench, "matmul_gflops", lambda: 1.0)
+    monkeypatch.setattr(_bench, "CEILING_N", 128)       # small: the plumbing is the point
+    monkeypatch.setattr(_bench, "SETTLE_SECONDS", 0.0)
+    lines = []
+    _, records, _ = _bench.run(quick=True, num_threads=1, compare=False, print_fn=lines.append,
+                               only=["lenet1"])
+    fwd, both = records
+    assert fwd["ceiling"] > 1.0 and both["ceiling"] == fwd["ceiling"]
+    assert "matmul" not in fwd["seconds"]
+    percent = float(lines[-2].split("|")[5])
+    assert percent == round(fwd["flops"] / fwd["seconds"]["cyconv"] / 1e9 / fwd["ceiling"] * 100)

@@ -268,7 +268,8 @@ def median_time(fn, *, repeats: int = 7, budget: float = 3.0) -> float:
     return statistics.median(times)
 
 
-def interleaved_medians(fns: dict, *, repeats: int = 7, pause: float = 0.005) -> dict:
+def interleaved_medians(fns: dict, *, repeats: int = 7, pause: float = 0.005,
+                        settle_after: tuple = ()) -> dict:
     """Median wall time of each callable, timed round-robin (a, b, a, b, ...).
 
     Interleaving makes a burst of machine noise hit every implementation alike, so the
@@ -278,7 +279,9 @@ def interleaved_medians(fns: dict, *, repeats: int = 7, pause: float = 0.005) ->
     runtimes), then makes one untimed call and times the next: inside a model the ops run
     back to back on awake threads, whereas the first call after a pause also pays for waking
     the sleeping pool (on the 2-core Zen 5 host that cost alone put lenet1 at 0.66 ms
-    against 0.40 ms back to back, and torch likewise 0.60 against 0.35 ms).
+    against 0.40 ms back to back, and torch likewise 0.60 against 0.35 ms). After the
+    callables named in ``settle_after`` (NumPy's matmul: OpenBLAS's workers spin on after
+    it) the round waits SETTLE_SECONDS before the next one.
     """
     time.sleep(SETTLE_SECONDS)
     for fn in fns.values():
@@ -291,12 +294,23 @@ def interleaved_medians(fns: dict, *, repeats: int = 7, pause: float = 0.005) ->
             t0 = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t0)
+            if name in settle_after:
+                time.sleep(SETTLE_SECONDS)
     return {name: statistics.median(v) for name, v in times.items()}
 
 
-def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
+CEILING_N = 2048
+
+
+def _ceiling_matrix(n: int | None = None) -> np.ndarray:
+    n = CEILING_N if n is None else n
+    return np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
+
+
+def matmul_gflops(n: int | None = None, repeats: int = 5) -> float:
     """NumPy's float32 matmul GFLOP/s: the machine's practical ceiling."""
-    a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
+    n = CEILING_N if n is None else n
+    a = _ceiling_matrix(n)
     return 2 * n ** 3 / median_time(lambda: a @ a, repeats=repeats) / 1e9
 
 
@@ -463,7 +477,8 @@ def run(quick: bool = True, num_threads: int | None = None, compare: bool = True
     header = [f"float32, {n} threads; cyconv and torch: median of {repeats} interleaved runs "
               f"(each timed right after an untimed call), "
               f"numpy and reference: median of 3; NumPy float32 matmul (2048^3) ceiling: "
-              f"{ceiling:.0f} GFLOP/s", ""]
+              f"{ceiling:.0f} GFLOP/s at the start; '% of matmul' divides by the matmul timed "
+              f"in the same rounds as the row's forward pass", ""]
     if compare:
         header += ["| case | pass | cyconv ms | cyconv GFLOP/s | % of matmul | torch ms "
                    "| cyconv/torch time | numpy ms | reference ms | speed-up vs reference |",
@@ -484,21 +499,30 @@ def run(quick: bool = True, num_threads: int | None = None, compare: bool = True
     if only is not None:
         cases = [entry for entry in cases if entry[0].name in only]
     records = []
+    matrix = _ceiling_matrix()
     for case, make, flops in cases:
         impls = make(case, n, include_slow=compare)
         if not compare:
             impls = {"cyconv": impls["cyconv"]}
+        row_ceiling = ceiling
         for idx, label in ((0, "fwd"), (1, "fwd+bwd")):
             fast = {name: fns[idx] for name, fns in impls.items() if name in ("cyconv", "torch")}
-            t = interleaved_medians(fast, repeats=repeats)
+            if flops and idx == 0:
+                # the ceiling in the same rounds as the row: a burst of machine noise (these
+                # are shared hosts) then lowers both, not the row alone
+                fast["matmul"] = lambda: matrix @ matrix
+            t = interleaved_medians(fast, repeats=repeats, settle_after=("matmul",))
+            if "matmul" in t:
+                row_ceiling = 2 * CEILING_N ** 3 / t.pop("matmul") / 1e9
             t.update({name: median_time(fns[idx], repeats=3) if fns[idx] is not None else None
                       for name, fns in impls.items() if name not in fast})
             work = flops * (1 if idx == 0 else 3) if flops else None
-            records.append({"case": case.name, "pass": label, "flops": work, "seconds": t})
+            records.append({"case": case.name, "pass": label, "flops": work, "seconds": t,
+                            "ceiling": row_ceiling if flops else None})
             cy = t["cyconv"]
             gf = work / cy / 1e9 if work else None
             line = (f"| {case.name} | {label} | {fmt(cy * 1e3)} | {fmt(gf, '.1f')} | "
-                    f"{fmt(gf / ceiling * 100 if gf else None, '.0f')} |")
+                    f"{fmt(gf / row_ceiling * 100 if gf else None, '.0f')} |")
             if compare:
                 line += (f" {fmt(t['torch'] * 1e3 if t.get('torch') else None)} | "
                          f"{fmt(cy / t['torch'] if t.get('torch') else None)} | "
