@@ -268,6 +268,14 @@ def median_time(fn, *, repeats: int = 7, budget: float = 3.0) -> float:
     return statistics.median(times)
 
 
+def _busy_wait(seconds: float) -> None:
+    """Wait without sleeping: after a quarter second asleep the cores clocked down, and
+    sub-millisecond ops timed next ran ~20% slower (lenet2 0.87-0.95 ms against 0.72 ms)."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
 def interleaved_medians(fns: dict, *, repeats: int = 7, pause: float = 0.005,
                         settle_after: tuple = ()) -> dict:
     """Median wall time of each callable, timed round-robin (a, b, a, b, ...).
@@ -281,7 +289,7 @@ def interleaved_medians(fns: dict, *, repeats: int = 7, pause: float = 0.005,
     the sleeping pool (on the 2-core Zen 5 host that cost alone put lenet1 at 0.66 ms
     against 0.40 ms back to back, and torch likewise 0.60 against 0.35 ms). After the
     callables named in ``settle_after`` (NumPy's matmul: OpenBLAS's workers spin on after
-    it) the round waits SETTLE_SECONDS before the next one.
+    it) the round busy-waits SETTLE_SECONDS before the next one.
     """
     time.sleep(SETTLE_SECONDS)
     for fn in fns.values():
@@ -295,7 +303,7 @@ def interleaved_medians(fns: dict, *, repeats: int = 7, pause: float = 0.005,
             fn()
             times[name].append(time.perf_counter() - t0)
             if name in settle_after:
-                time.sleep(SETTLE_SECONDS)
+                _busy_wait(SETTLE_SECONDS)
     return {name: statistics.median(v) for name, v in times.items()}
 
 
@@ -472,7 +480,7 @@ def run(quick: bool = True, num_threads: int | None = None, compare: bool = True
         raise ValueError(f"unknown benchmark cases {sorted(set(only) - set(known))}; "
                          f"known: {known}")
     n = num_threads or cyconv.get_num_threads()
-    repeats = 9 if quick else 25
+    repeats = 11 if quick else 25
     ceiling = matmul_gflops()
     header = [f"float32, {n} threads; cyconv and torch: median of {repeats} interleaved runs "
               f"(each timed right after an untimed call), "
