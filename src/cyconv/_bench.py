@@ -268,16 +268,7 @@ def median_time(fn, *, repeats: int = 7, budget: float = 3.0) -> float:
     return statistics.median(times)
 
 
-def _busy_wait(seconds: float) -> None:
-    """Wait without sleeping: after a quarter second asleep the cores clocked down, and
-    sub-millisecond ops timed next ran ~20% slower (lenet2 0.87-0.95 ms against 0.72 ms)."""
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        pass
-
-
-def interleaved_medians(fns: dict, *, repeats: int = 7, pause: float = 0.005,
-                        settle_after: tuple = ()) -> dict:
+def interleaved_medians(fns: dict, *, repeats: int = 7, pause: float = 0.005) -> dict:
     """Median wall time of each callable, timed round-robin (a, b, a, b, ...).
 
     Interleaving makes a burst of machine noise hit every implementation alike, so the
@@ -287,9 +278,7 @@ def interleaved_medians(fns: dict, *, repeats: int = 7, pause: float = 0.005,
     runtimes), then makes one untimed call and times the next: inside a model the ops run
     back to back on awake threads, whereas the first call after a pause also pays for waking
     the sleeping pool (on the 2-core Zen 5 host that cost alone put lenet1 at 0.66 ms
-    against 0.40 ms back to back, and torch likewise 0.60 against 0.35 ms). After the
-    callables named in ``settle_after`` (NumPy's matmul: OpenBLAS's workers spin on after
-    it) the round busy-waits SETTLE_SECONDS before the next one.
+    against 0.40 ms back to back, and torch likewise 0.60 against 0.35 ms).
     """
     time.sleep(SETTLE_SECONDS)
     for fn in fns.values():
@@ -302,8 +291,6 @@ def interleaved_medians(fns: dict, *, repeats: int = 7, pause: float = 0.005,
             t0 = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t0)
-            if name in settle_after:
-                _busy_wait(SETTLE_SECONDS)
     return {name: statistics.median(v) for name, v in times.items()}
 
 
@@ -486,7 +473,7 @@ def run(quick: bool = True, num_threads: int | None = None, compare: bool = True
               f"(each timed right after an untimed call), "
               f"numpy and reference: median of 3; NumPy float32 matmul (2048^3) ceiling: "
               f"{ceiling:.0f} GFLOP/s at the start; '% of matmul' divides by the matmul timed "
-              f"in the same rounds as the row's forward pass", ""]
+              f"right before the row", ""]
     if compare:
         header += ["| case | pass | cyconv ms | cyconv GFLOP/s | % of matmul | torch ms "
                    "| cyconv/torch time | numpy ms | reference ms | speed-up vs reference |",
@@ -516,12 +503,13 @@ def run(quick: bool = True, num_threads: int | None = None, compare: bool = True
         for idx, label in ((0, "fwd"), (1, "fwd+bwd")):
             fast = {name: fns[idx] for name, fns in impls.items() if name in ("cyconv", "torch")}
             if flops and idx == 0:
-                # the ceiling in the same rounds as the row: a burst of machine noise (these
-                # are shared hosts) then lowers both, not the row alone
-                fast["matmul"] = lambda: matrix @ matrix
-            t = interleaved_medians(fast, repeats=repeats, settle_after=("matmul",))
-            if "matmul" in t:
-                row_ceiling = 2 * CEILING_N ** 3 / t.pop("matmul") / 1e9
+                # the ceiling again, right before the row: the shared host's speed drifts
+                # over a run (ceilings of 430-475 GFLOP/s in one afternoon). Timed in the
+                # same rounds instead, OpenBLAS's matmul slowed the sub-millisecond rows
+                # after it by 8-15% (lenet2 0.82 against 0.69-0.76 ms) but not torch.
+                row_ceiling = 2 * CEILING_N ** 3 / median_time(lambda: matrix @ matrix,
+                                                              repeats=3) / 1e9
+            t = interleaved_medians(fast, repeats=repeats)
             t.update({name: median_time(fns[idx], repeats=3) if fns[idx] is not None else None
                       for name, fns in impls.items() if name not in fast})
             work = flops * (1 if idx == 0 else 3) if flops else None
