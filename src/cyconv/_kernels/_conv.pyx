@@ -194,6 +194,45 @@ cdef inline void _ukrn(Py_ssize_t K, const floating* A, const floating* B,
         cyconv_ukrn_f64(K, A, B, boff, bs, C, ldc)
 
 
+cdef inline void _unpack_tile(Py_ssize_t npix, Py_ssize_t nch, const floating* src,
+                              Py_ssize_t ldsrc, floating* dst, Py_ssize_t lddst,
+                              const floating* bias) noexcept nogil:
+    """dst[c*lddst + p] = src[p*ldsrc + c] + bias[c] (see _tile_unpack.h)."""
+    if floating is float:
+        cyconv_unpack_tile_f32(npix, nch, src, ldsrc, dst, lddst, bias)
+    else:
+        cyconv_unpack_tile_f64(npix, nch, src, ldsrc, dst, lddst, bias)
+
+
+cdef inline void _rows_plus_bias(Py_ssize_t rows, Py_ssize_t n, const floating* src,
+                                 Py_ssize_t src_row, floating* dst, Py_ssize_t dst_row,
+                                 const floating* bias) noexcept nogil:
+    if floating is float:
+        cyconv_rows_plus_bias_f32(rows, n, src, src_row, dst, dst_row, bias)
+    else:
+        cyconv_rows_plus_bias_f64(rows, n, src, src_row, dst, dst_row, bias)
+
+
+cdef inline void _dw_forward(Py_ssize_t OH, Py_ssize_t OW, const floating* xpad, Py_ssize_t lw,
+                             Py_ssize_t sh, const floating* w, Py_ssize_t KH, Py_ssize_t KW,
+                             Py_ssize_t dh, Py_ssize_t dw, floating beta,
+                             floating* y) noexcept nogil:
+    if floating is float:
+        cyconv_dw_forward_f32(OH, OW, xpad, lw, sh, w, KH, KW, dh, dw, beta, y)
+    else:
+        cyconv_dw_forward_f64(OH, OW, xpad, lw, sh, w, KH, KW, dh, dw, beta, y)
+
+
+cdef inline void _dw_weight(Py_ssize_t OH, Py_ssize_t OW, const floating* gy,
+                            const floating* xpad, Py_ssize_t lw, Py_ssize_t sh, Py_ssize_t KH,
+                            Py_ssize_t KW, Py_ssize_t dh, Py_ssize_t dw,
+                            double* dacc) noexcept nogil:
+    if floating is float:
+        cyconv_dw_weight_f32(OH, OW, gy, xpad, lw, sh, KH, KW, dh, dw, dacc)
+    else:
+        cyconv_dw_weight_f64(OH, OW, gy, xpad, lw, sh, KH, KW, dh, dw, dacc)
+
+
 cdef void _tap_segments(floating* plane, const Geom* g, Py_ssize_t kd, Py_ssize_t kh,
                         Py_ssize_t kw, Py_ssize_t p0, Py_ssize_t count, floating* row,
                         bint gather) noexcept nogil:
@@ -443,10 +482,7 @@ cdef void _implicit_item(const floating* x_group, const Py_ssize_t* offsets,
             if ow + run > g.OW:
                 run = g.OW - ow
             dst = y_group + n * y_image_stride + (od * g.OH + oh) * g.OW + ow
-            if floating is float:
-                cyconv_rows_plus_bias_f32(cout, run, ctile + q - q0, block, dst, P, bias_group)
-            else:
-                cyconv_rows_plus_bias_f64(cout, run, ctile + q - q0, block, dst, P, bias_group)
+            _rows_plus_bias(cout, run, ctile + q - q0, block, dst, P, bias_group)
         q = q + (g.W - ow if g.W - ow < q_end - q else q_end - q)
 
 
@@ -492,12 +528,8 @@ cdef void _rows_item(const floating* x_group, const Py_ssize_t* offsets,
     # in L1 while all its channels are gathered; channel-major over all rows re-read every
     # pixel's cache line from L2 once per channel
     for r in range(r0, r1):
-        if floating is float:
-            cyconv_unpack_tile_f32(g.OW, cout, ctile + (r - r0) * width * ldc, ldc,
-                                   y_group + n * y_image_stride + r * g.OW, P, bias_group)
-        else:
-            cyconv_unpack_tile_f64(g.OW, cout, ctile + (r - r0) * width * ldc, ldc,
-                                   y_group + n * y_image_stride + r * g.OW, P, bias_group)
+        _unpack_tile(g.OW, cout, ctile + (r - r0) * width * ldc, ldc,
+                     y_group + n * y_image_stride + r * g.OW, P, bias_group)
 
 
 def padded_forward(const floating[::1] x_padded, Py_ssize_t image_stride,
@@ -1121,12 +1153,8 @@ def direct_forward(const floating[:, :, :, :, ::1] x, const floating[:, :, :, :,
                 xpad = &work[tid, 0]
                 c = (co // COG) * CIG
                 _pad_plane(xp + (n * C + c) * in_plane, &g, rows, lw, xpad)
-                if floating is float:
-                    cyconv_dw_forward_f32(g.OH, g.OW, xpad, lw, g.SH, wp + co * T, g.KH, g.KW,
-                                          g.DH, g.DW, beta, dst)
-                else:
-                    cyconv_dw_forward_f64(g.OH, g.OW, xpad, lw, g.SH, wp + co * T, g.KH, g.KW,
-                                          g.DH, g.DW, beta, dst)
+                _dw_forward(g.OH, g.OW, xpad, lw, g.SH, wp + co * T, g.KH, g.KW, g.DH, g.DW,
+                            beta, dst)
                 continue
             for p in range(out_plane):
                 dst[p] = beta
@@ -1213,12 +1241,8 @@ cdef void _depthwise_weight_item(const floating* gy_first, Py_ssize_t gy_image,
     memset(dacc, 0, T * L * sizeof(double))
     for n in range(N):
         _pad_plane(x_first + n * x_image, g, rows, lw, xpad)
-        if floating is float:
-            cyconv_dw_weight_f32(g.OH, g.OW, gy_first + n * gy_image, xpad, lw, g.SH, g.KH,
-                                 g.KW, g.DH, g.DW, dacc)
-        else:
-            cyconv_dw_weight_f64(g.OH, g.OW, gy_first + n * gy_image, xpad, lw, g.SH, g.KH,
-                                 g.KW, g.DH, g.DW, dacc)
+        _dw_weight(g.OH, g.OW, gy_first + n * gy_image, xpad, lw, g.SH, g.KH, g.KW, g.DH,
+                   g.DW, dacc)
     for t in range(T):
         total = 0
         for l in range(L):
@@ -1312,21 +1336,12 @@ def depthwise_backward(const floating[:, :, :, :, ::1] grad_y,
             gy_plane = gyp + r * out_plane
             if want_input:
                 _pad_plane(gy_plane, &gt, rows_t, lw_t, gy_padded_t)
-                if floating is float:
-                    cyconv_dw_forward_f32(gt.OH, gt.OW, gy_padded_t, lw_t, 1, &w_flipped[c, 0],
-                                          gt.KH, gt.KW, gt.DH, gt.DW, 0, gxp + r * in_plane)
-                else:
-                    cyconv_dw_forward_f64(gt.OH, gt.OW, gy_padded_t, lw_t, 1, &w_flipped[c, 0],
-                                          gt.KH, gt.KW, gt.DH, gt.DW, 0, gxp + r * in_plane)
+                _dw_forward(gt.OH, gt.OW, gy_padded_t, lw_t, 1, &w_flipped[c, 0], gt.KH,
+                            gt.KW, gt.DH, gt.DW, 0, gxp + r * in_plane)
             if want_weight:
                 memset(dacc, 0, T * L * sizeof(double))
                 _pad_plane(xp + r * in_plane, &g, rows, lw, xpad)
-                if floating is float:
-                    cyconv_dw_weight_f32(g.OH, g.OW, gy_plane, xpad, lw, g.SH, g.KH, g.KW,
-                                         g.DH, g.DW, dacc)
-                else:
-                    cyconv_dw_weight_f64(g.OH, g.OW, gy_plane, xpad, lw, g.SH, g.KH, g.KW,
-                                         g.DH, g.DW, dacc)
+                _dw_weight(g.OH, g.OW, gy_plane, xpad, lw, g.SH, g.KH, g.KW, g.DH, g.DW, dacc)
                 for t in range(T):
                     total = 0
                     for l in range(L):
@@ -1465,12 +1480,8 @@ def pack_grad_output_grid(const floating[:, :, ::1] grad_y, floating[::1] out, G
                 h = (q // g.W) % g.H
                 row_end = q + g.W if Q - q > g.W else Q
                 if d < g.OD and h < g.OH:
-                    if floating is float:
-                        cyconv_unpack_tile_f32(chans, g.OW, src + (d * g.OH + h) * g.OW, P,
-                                               base + q * ob, ob, NULL)
-                    else:
-                        cyconv_unpack_tile_f64(chans, g.OW, src + (d * g.OH + h) * g.OW, P,
-                                               base + q * ob, ob, NULL)
+                    _unpack_tile(chans, g.OW, src + (d * g.OH + h) * g.OW, P, base + q * ob,
+                                 ob, NULL)
                     if chans < ob:
                         for w0 in range(g.OW):
                             memset(base + (q + w0) * ob + chans, 0,
