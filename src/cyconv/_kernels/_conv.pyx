@@ -1492,3 +1492,28 @@ def pack_grad_output_grid(const floating[:, :, ::1] grad_y, floating[::1] out, G
                 if row_end > w0:
                     memset(base + w0 * ob, 0, (row_end - w0) * ob * sizeof(floating))
                 q = row_end
+
+
+def gather_phase(const floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::1] z,
+                 Py_ssize_t rd, Py_ssize_t rh, Py_ssize_t rw, Py_ssize_t sd, Py_ssize_t sh,
+                 Py_ssize_t sw, int num_threads):
+    """z[n, c, i, j, k] = x[n, c, rd + sd*i, rh + sh*j, rw + sw*k] for the whole of z: one
+    phase of the input made contiguous for a strided weight gradient, one (image, channel)
+    plane per work item (NumPy's strided copy ran on one thread while the other waited).
+    The caller guarantees that every source index is inside ``x``."""
+    cdef Py_ssize_t N = z.shape[0], C = z.shape[1]
+    cdef Py_ssize_t ZD = z.shape[2], ZH = z.shape[3], ZW = z.shape[4]
+    cdef Py_ssize_t XD = x.shape[2], XH = x.shape[3], XW = x.shape[4]
+    cdef Py_ssize_t r, i, j, k
+    cdef const floating* src
+    cdef floating* dst
+    if N * C == 0 or ZD * ZH * ZW == 0:
+        return
+    with nogil:
+        for r in prange(N * C, schedule="static", num_threads=num_threads):
+            for i in range(ZD):
+                for j in range(ZH):
+                    src = &x[0, 0, 0, 0, 0] + ((r * XD + rd + sd * i) * XH + rh + sh * j) * XW + rw
+                    dst = &z[0, 0, 0, 0, 0] + ((r * ZD + i) * ZH + j) * ZW
+                    for k in range(ZW):
+                        dst[k] = src[k * sw]
