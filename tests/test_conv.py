@@ -566,3 +566,55 @@ def test_grad_weight_by_phases_matches_reference(spatial, kernel, stride, paddin
     np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * np.abs(expected).max())
     again = backward(gy, x, w, need=("weight",), flip=flip, num_threads=3, **kw).grad_weight
     np.testing.assert_array_equal(again, got)
+
+
+# 8-pixel-wide outputs (float32, AVX-512): the row-pair kernel holds two output rows per
+# vector and writes whole 8x8 blocks of the output planes.
+@pytest.mark.parametrize("spatial,c_in,c_out,kernel,padding,groups,with_bias", [
+    ((12, 12), 20, 50, 5, 0, 1, True),        # lenet2
+    ((8, 8), 16, 13, 3, 1, 1, False),         # one partial 6-channel panel
+    ((10, 10), 12, 20, 3, 0, 2, True),
+    ((16, 8), 8, 7, 3, 1, 1, True),           # two 8-row blocks
+    ((24, 10), 6, 100, 3, ((1, 1), (0, 0)), 1, False),
+])
+def test_rowpairs_kernel_matches_reference(spatial, c_in, c_out, kernel, padding, groups,
+                                           with_bias):
+    import cyconv.conv as conv_module
+    from cyconv._validate import conv_params
+    rng = np.random.default_rng(c_in * c_out)
+    x = rng.standard_normal((3, c_in) + spatial).astype(np.float32)
+    w = rng.standard_normal((c_out, c_in // groups, kernel, kernel)).astype(np.float32)
+    b = rng.standard_normal(c_out).astype(np.float32) if with_bias else None
+    p = conv_params(x, w, b, stride=1, padding=padding, dilation=1, groups=groups, ndim=2)
+    if kernels.rowpairs_available():
+        assert conv_module._rowpairs_applies(
+            p, c_out // groups, (conv_module._row_tile_variant(p), 32, 8)) or c_out == 13
+    y = cyconv.conv2d(x, w, b, padding=padding, groups=groups, algorithm="implicit")
+    expected = ref.conv2d(x.astype(np.float64), w.astype(np.float64),
+                          None if b is None else b.astype(np.float64), padding=padding,
+                          groups=groups)
+    np.testing.assert_allclose(y, expected, rtol=2e-5, atol=2e-5 * np.abs(expected).max())
+    again = cyconv.conv2d(x, w, b, padding=padding, groups=groups, algorithm="implicit",
+                          num_threads=3)
+    np.testing.assert_array_equal(again, y)
+
+
+def test_rowpairs_kernel_only_where_it_applies():
+    import cyconv.conv as conv_module
+    from cyconv._validate import conv_params
+
+    def applies(shape, c_out, dtype=np.float32, stride=1):
+        x = np.ones((1, 8) + shape, dtype)
+        p = conv_params(x, np.ones((c_out, 8, 3, 3), dtype), None, stride=stride, padding=1,
+                        dilation=1, groups=1, ndim=2)
+        return conv_module._rowpairs_applies(p, c_out, (conv_module._row_tile_variant(p), 32, 8))
+
+    if not kernels.rowpairs_available():
+        assert not applies((8, 8), 50)
+        return
+    assert applies((8, 8), 50)
+    assert not applies((8, 8), 64)                    # 32-lane tiles are full: they stay
+    assert not applies((8, 8), 50, dtype=np.float64)
+    assert not applies((9, 8), 50)                    # 9 output rows: not whole 8-row blocks
+    assert not applies((8, 9), 50)                    # 9-pixel rows
+    assert not applies((16, 16), 50, stride=2)

@@ -87,6 +87,12 @@ cdef extern from "_gemm.h" nogil:
                                 Py_ssize_t ldsrc, double* dst, Py_ssize_t lddst,
                                 const double* bias)
 
+cdef extern from "_ukr_rowpairs.h" nogil:
+    void cyconv_ukr_rowpairs_f32(Py_ssize_t K, const float* A, const float* B,
+                                 const Py_ssize_t* boff, Py_ssize_t W, float* C, Py_ssize_t ldc)
+    int cyconv_rowpairs_available()
+    enum: CYCONV_ROWPAIRS_MR
+
 cdef extern from "_rowops.h" nogil:
     void cyconv_rows_plus_bias_f32(Py_ssize_t rows, Py_ssize_t n, const float* src,
                                    Py_ssize_t src_row, float* dst, Py_ssize_t dst_row,
@@ -1517,3 +1523,78 @@ def gather_phase(const floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::1] z,
                     dst = &z[0, 0, 0, 0, 0] + ((r * ZD + i) * ZH + j) * ZW
                     for k in range(ZW):
                         dst[k] = src[k * sw]
+
+
+
+def rowpairs_available():
+    """Whether the 8-pixel-row kernel (_ukr_rowpairs.h) runs on this CPU and build."""
+    return bool(cyconv_rowpairs_available())
+
+
+def rowpairs_forward(const float[:, :, :, :, ::1] x_raw, tuple pads,
+                     const Py_ssize_t[::1] offsets, const float[::1] a_packed,
+                     float[:, :, ::1] y, const float[::1] bias, bint has_bias,
+                     Py_ssize_t groups, Geom g, float[:, ::1] pad_work, float[:, ::1] work,
+                     Py_ssize_t KC, int num_threads):
+    """y (N, C_out, P) = conv(x, w) (+ bias) for stride 1 and 8-pixel output rows (OH a
+    multiple of 8, 1-D/2-D) on the row-pair kernel: one (image, group) per work item, which
+    pads its planes of ``x_raw`` at the leading ``pads`` onto the grid ``g`` in its
+    ``pad_work`` row (planes plus slack), then accumulates each 8-row block of every output
+    channel panel (6 channels, weights packed (groups, panels, K_g, 6)) straight into y.
+    work : per-thread rows of 6*64 floats (a last, partial channel panel's tile).
+    """
+    cdef Py_ssize_t N = x_raw.shape[0], C = x_raw.shape[1], CO = y.shape[1], P = y.shape[2]
+    cdef Py_ssize_t RD = x_raw.shape[2], RH = x_raw.shape[3], RW = x_raw.shape[4]
+    cdef Py_ssize_t raw_plane = RD * RH * RW
+    cdef Py_ssize_t cig = C // groups, cog = CO // groups
+    cdef Py_ssize_t kg = offsets.shape[0]
+    cdef Py_ssize_t plane = g.D * g.H * g.W
+    cdef Py_ssize_t MR = CYCONV_ROWPAIRS_MR
+    cdef Py_ssize_t npa = (cog + MR - 1) // MR
+    cdef Py_ssize_t blocks = g.OH // 8
+    cdef Py_ssize_t rpd = pads[0], rph = pads[1], rpw = pads[2]
+    cdef Py_ssize_t pad_stride = pad_work.shape[1]
+    cdef Py_ssize_t item, n, gi, tid, ci, co, i, rows, kc0, kc, blk, k
+    cdef float beta
+    cdef const float* xg
+    cdef float* yg
+    cdef float* dst
+    cdef float* tile
+    with nogil:
+        for item in prange(N * groups, schedule="static", num_threads=num_threads):
+            tid = omp_get_thread_num()
+            n = item // groups
+            gi = item % groups
+            for ci in range(cig):
+                _pad_plane_grid(&x_raw[0, 0, 0, 0, 0] + (n * C + gi * cig + ci) * raw_plane,
+                                RD, RH, RW, &pad_work[tid, 0] + ci * plane, g.D, g.H, g.W,
+                                rpd, rph, rpw)
+            memset(&pad_work[tid, 0] + cig * plane, 0,
+                   (pad_stride - cig * plane) * sizeof(float))
+            xg = &pad_work[tid, 0]
+            yg = &y[n, gi * cog, 0]
+            tile = &work[tid, 0]
+            for co in range(cog):
+                beta = bias[gi * cog + co] if has_bias else 0
+                for k in range(P):
+                    yg[co * P + k] = beta
+            kc0 = 0
+            while kc0 < kg:
+                kc = KC if kg - kc0 > KC else kg - kc0
+                for i in range(npa):
+                    rows = MR if cog - i * MR > MR else cog - i * MR
+                    for blk in range(blocks):
+                        if rows == MR:
+                            cyconv_ukr_rowpairs_f32(kc, &a_packed[0] + ((gi * npa + i) * kg + kc0) * MR,
+                                                    xg + blk * 8 * g.W, &offsets[0] + kc0, g.W,
+                                                    yg + i * MR * P + blk * 64, P)
+                        else:
+                            memset(tile, 0, MR * 64 * sizeof(float))
+                            cyconv_ukr_rowpairs_f32(kc, &a_packed[0] + ((gi * npa + i) * kg + kc0) * MR,
+                                                    xg + blk * 8 * g.W, &offsets[0] + kc0, g.W,
+                                                    tile, 64)
+                            for co in range(rows):
+                                dst = yg + (i * MR + co) * P + blk * 64
+                                for k in range(64):
+                                    dst[k] += tile[co * 64 + k]
+                kc0 = kc0 + KC
