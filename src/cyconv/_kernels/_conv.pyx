@@ -67,10 +67,10 @@ cdef extern from "_gemm.h" nogil:
     cyconv_ukro_f32_t cyconv_ukro_f32
     cyconv_ukro_f64_t cyconv_ukro_f64
     ctypedef void (*cyconv_ukrb_f32_t)(Py_ssize_t, const float*, const float*, const Py_ssize_t*,
-                                       Py_ssize_t, float*, Py_ssize_t) noexcept nogil
+                                       Py_ssize_t, float*, Py_ssize_t, int) noexcept nogil
     ctypedef void (*cyconv_ukrb_f64_t)(Py_ssize_t, const double*, const double*,
                                        const Py_ssize_t*, Py_ssize_t, double*,
-                                       Py_ssize_t) noexcept nogil
+                                       Py_ssize_t, int) noexcept nogil
     cyconv_ukrb_f32_t cyconv_ukrb_f32
     cyconv_ukrb_f64_t cyconv_ukrb_f64
     cyconv_ukrb_f32_t cyconv_ukrn_f32
@@ -184,20 +184,20 @@ cdef inline void _ukro(Py_ssize_t K, const floating* A, const floating* B,
 
 cdef inline void _ukrb(Py_ssize_t K, const floating* A, const floating* B,
                        const Py_ssize_t* boff, Py_ssize_t bs, floating* C,
-                       Py_ssize_t ldc) noexcept nogil:
+                       Py_ssize_t ldc, bint accumulate=True) noexcept nogil:
     if floating is float:
-        cyconv_ukrb_f32(K, A, B, boff, bs, C, ldc)
+        cyconv_ukrb_f32(K, A, B, boff, bs, C, ldc, accumulate)
     else:
-        cyconv_ukrb_f64(K, A, B, boff, bs, C, ldc)
+        cyconv_ukrb_f64(K, A, B, boff, bs, C, ldc, accumulate)
 
 
 cdef inline void _ukrn(Py_ssize_t K, const floating* A, const floating* B,
                        const Py_ssize_t* boff, Py_ssize_t bs, floating* C,
-                       Py_ssize_t ldc) noexcept nogil:
+                       Py_ssize_t ldc, bint accumulate=True) noexcept nogil:
     if floating is float:
-        cyconv_ukrn_f32(K, A, B, boff, bs, C, ldc)
+        cyconv_ukrn_f32(K, A, B, boff, bs, C, ldc, accumulate)
     else:
-        cyconv_ukrn_f64(K, A, B, boff, bs, C, ldc)
+        cyconv_ukrn_f64(K, A, B, boff, bs, C, ldc, accumulate)
 
 
 cdef inline void _unpack_tile(Py_ssize_t npix, Py_ssize_t nch, const floating* src,
@@ -513,7 +513,8 @@ cdef void _rows_item(const floating* x_group, const Py_ssize_t* offsets,
     cdef floating* dst
     cdef const floating* src
     cdef const floating* row
-    memset(ctile, 0, (r1 - r0) * width * ldc * sizeof(floating))
+    # the first reduction chunk stores every tile element (all rows, tiles and channel
+    # panels), so ctile needs no zero-fill
     kc0 = 0
     while kc0 < kg:
         kc = KC if kg - kc0 > KC else kg - kc0
@@ -524,11 +525,11 @@ cdef void _rows_item(const floating* x_group, const Py_ssize_t* offsets,
                     if narrow:
                         _ukrn(kc, a_group + (i * kg + kc0) * OB, row + t * NP * g.SW,
                               offsets + kc0, g.SW,
-                              ctile + ((r - r0) * width + t * NP) * ldc + i * OB, ldc)
+                              ctile + ((r - r0) * width + t * NP) * ldc + i * OB, ldc, kc0 > 0)
                     else:
                         _ukrb(kc, a_group + (i * kg + kc0) * OB, row + t * NP * g.SW,
                               offsets + kc0, g.SW,
-                              ctile + ((r - r0) * width + t * NP) * ldc + i * OB, ldc)
+                              ctile + ((r - r0) * width + t * NP) * ldc + i * OB, ldc, kc0 > 0)
         kc0 = kc0 + KC
     # row by row: one row's [pixel][channel] tile (width * ldc elements, a few KiB) stays
     # in L1 while all its channels are gathered; channel-major over all rows re-read every

@@ -227,9 +227,9 @@ static cyconv_ukr_f64_t cyconv_ukr_f64 = cyconv_ukr_f64_generic;
 static cyconv_ukro_f32_t cyconv_ukro_f32 = cyconv_ukro_f32_generic;
 static cyconv_ukro_f64_t cyconv_ukro_f64 = cyconv_ukro_f64_generic;
 typedef void (*cyconv_ukrb_f32_t)(ptrdiff_t, const float*, const float*, const ptrdiff_t*,
-                                  ptrdiff_t, float*, ptrdiff_t);
+                                  ptrdiff_t, float*, ptrdiff_t, int);
 typedef void (*cyconv_ukrb_f64_t)(ptrdiff_t, const double*, const double*, const ptrdiff_t*,
-                                  ptrdiff_t, double*, ptrdiff_t);
+                                  ptrdiff_t, double*, ptrdiff_t, int);
 static cyconv_ukrb_f32_t cyconv_ukrb_f32 = cyconv_ukrb_f32_generic;
 static cyconv_ukrb_f64_t cyconv_ukrb_f64 = cyconv_ukrb_f64_generic;
 static int cyconv_ob_f32 = 8, cyconv_np_f32 = 4, cyconv_ob_f64 = 4, cyconv_np_f64 = 4;

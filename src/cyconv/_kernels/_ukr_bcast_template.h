@@ -1,6 +1,7 @@
 /* Direct-convolution micro-kernel: output channels along the vector lanes, pixels broadcast.
  *
- *   C[p*ldc + o] += sum_k A[k*OB + o] * B[boff[k] + p*bs]  (p < NP pixels, o < OB = NV*lanes)
+ *   C[p*ldc + o] (+)= sum_k A[k*OB + o] * B[boff[k] + p*bs]  (p < NP pixels, o < OB = NV*lanes)
+ *   (= for the first reduction chunk, accumulate == 0; += after)
  *
  * A is a weight panel of OB output channels, packed per tap; B is the zero-padded input
  * itself: tap k of NP consecutive output pixels of one row is NP input elements at boff[k],
@@ -11,7 +12,7 @@
  */
 UKR_TARGET static void UKR_NAME(ptrdiff_t K, const UKR_T* restrict A, const UKR_T* restrict B,
                                 const ptrdiff_t* restrict boff, ptrdiff_t bs,
-                                UKR_T* restrict C, ptrdiff_t ldc)
+                                UKR_T* restrict C, ptrdiff_t ldc, int accumulate)
 {
     typedef UKR_T vec __attribute__((vector_size(UKR_VB)));
     enum { LANES = UKR_VB / sizeof(UKR_T), OB = UKR_NV * LANES };
@@ -44,13 +45,23 @@ UKR_TARGET static void UKR_NAME(ptrdiff_t K, const UKR_T* restrict A, const UKR_
         UKR_BCAST_STEP(bs)
     }
 #undef UKR_BCAST_STEP
+    /* the first reduction chunk stores (no zero-fill of C beforehand, no load), later ones
+     * add */
+    if (accumulate) {
 #pragma GCC unroll 16
-    for (int p = 0; p < UKR_NP; p++)
+        for (int p = 0; p < UKR_NP; p++)
 #pragma GCC unroll 4
-        for (int v = 0; v < UKR_NV; v++) {
-            vec c;
-            __builtin_memcpy(&c, C + p * ldc + v * LANES, sizeof(vec));
-            c += acc[p][v];
-            __builtin_memcpy(C + p * ldc + v * LANES, &c, sizeof(vec));
-        }
+            for (int v = 0; v < UKR_NV; v++) {
+                vec c;
+                __builtin_memcpy(&c, C + p * ldc + v * LANES, sizeof(vec));
+                c += acc[p][v];
+                __builtin_memcpy(C + p * ldc + v * LANES, &c, sizeof(vec));
+            }
+    } else {
+#pragma GCC unroll 16
+        for (int p = 0; p < UKR_NP; p++)
+#pragma GCC unroll 4
+            for (int v = 0; v < UKR_NV; v++)
+                __builtin_memcpy(C + p * ldc + v * LANES, &acc[p][v], sizeof(vec));
+    }
 }
