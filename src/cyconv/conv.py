@@ -6,6 +6,7 @@ singleton depth, so one set of kernels serves every dimensionality.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import numbers
 from dataclasses import dataclass
@@ -316,11 +317,9 @@ def _forward_kernels(p, x5, w5, b, has_bias, y, algorithm, n_threads):
 
 
 def _depthwise_scratch(p, g, n_threads):
-    """Per-thread scratch of the direct kernels' depthwise planes (padded input and grad_y
-    planes; double lanes of the weight gradient)."""
-    fused = (p.in_channels // p.groups == 1 and g["D"] == 1 and g["KD"] == 1
-             and g["SW"] == 1)  # as _conv.pyx's _depthwise_planes
-    elements, doubles = _k.depthwise_work(p.dtype == np.float32, g) if fused else (1, 1)
+    """Per-thread scratch of the direct kernels' depthwise planes (padded input plane;
+    double lanes of the weight gradient)."""
+    elements, doubles = _k.depthwise_work(p.dtype == np.float32, g, p.in_channels // p.groups)
     return (np.empty((n_threads, elements), dtype=p.dtype),
             np.empty((n_threads, doubles), dtype=np.float64))
 
@@ -723,7 +722,6 @@ def _grad_input_by_phases(p, gy, w5, gx, phases, n_threads):
     of a GEMM and a col2im scatter (transposed convolution 4x4/2, 64 -> 32 channels,
     28x28 -> 56x56, interleaved medians of 15: 2.03 -> 1.65 ms at 2 threads, 3.85 -> 2.60
     ms at 1; torch 1.42 and 3.00)."""
-    import itertools
     ndim, G = p.ndim, p.groups
     cog, cig = p.out_channels // G, p.in_channels // G
     kernel = w5.reshape((G, cog, cig) + p.kernel_size)
@@ -808,7 +806,6 @@ def _weight_grad_phases(p: _validate.ConvParams):
             options.append((k0, taps, slice(r + s * first, r + s * (first + length - 1) + 1, s),
                             length, pad_lo, pad_hi))
         per_dim.append(options)
-    import itertools
     plans = []
     for combo in itertools.product(*per_dim):
         phase = _validate.ConvParams(
@@ -851,7 +848,7 @@ def _padded_weight_grad(p, gy3, x5, gw5, narrow, n_threads):
     G, N = p.groups, p.batch
     cog = p.out_channels // G
     ob, _ = _k.direct_tile_shape(p.dtype == np.float32, narrow)
-    pg = _PaddedGrid.of(p)
+    pg, shifts, _, _ = _padded_layout(p)
     grid, out = pg.grid, pg.out
     # last flat grid position of an output + 1: the reduction length
     Q = ((out[0] - 1) * grid[1] + out[1] - 1) * grid[2] + out[2]
@@ -861,17 +858,16 @@ def _padded_weight_grad(p, gy3, x5, gw5, narrow, n_threads):
             "OD": out[0], "OH": out[1], "OW": out[2]}
     with _threads.scratch(N * G * npan * Q * ob, p.dtype, slot="grad_output_grid") as gy_grid:
         _k.pack_grad_output_grid(gy3, gy_grid, geom, G, ob, Q, n_threads)
-        _padded_weight_grad_kernel(p, pg, x5, gy_grid, Q, gw5, narrow, n_threads)
+        _padded_weight_grad_kernel(p, pg, shifts, x5, gy_grid, Q, gw5, narrow, n_threads)
 
 
-def _padded_weight_grad_kernel(p, pg, x5, gy_grid, Q, gw5, narrow, n_threads):
+def _padded_weight_grad_kernel(p, pg, shifts, x5, gy_grid, Q, gw5, narrow, n_threads):
     G, N = p.groups, p.batch
     cig = p.in_channels // G
     cog = p.out_channels // G
     ob, npx = _k.direct_tile_shape(p.dtype == np.float32, narrow)
     plane = pg.plane
     image_stride = p.in_channels * plane
-    shifts = pg.shifts()
     npan = -(-cog // ob)
     # the last channel block may read up to NP planes past the last channel (dropped rows)
     slack = npx * plane + Q + int(shifts[-1])

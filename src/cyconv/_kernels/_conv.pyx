@@ -587,7 +587,6 @@ def padded_forward(const floating[::1] x_padded, Py_ssize_t image_stride,
     cdef Py_ssize_t RW = x_raw.shape[4] if pad_items else 0
     cdef Py_ssize_t rpd = raw_pads[0], rph = raw_pads[1], rpw = raw_pads[2]
     cdef Py_ssize_t raw_plane = RD * RH * RW
-    cdef Py_ssize_t ci
     cdef const floating* xbase
     if row_tiles and narrow:
         units = g.OD * g.OH
@@ -612,12 +611,8 @@ def padded_forward(const floating[::1] x_padded, Py_ssize_t image_stride,
             u0 = blk * block
             u1 = u0 + block if units - u0 > block else units
             if pad_items:
-                for ci in range(cig):
-                    _pad_plane_grid(rawp + (n * channels + gi * cig + ci) * raw_plane, RD, RH,
-                                    RW, padp + tid * pad_stride + ci * plane, g.D, g.H, g.W,
-                                    rpd, rph, rpw)
-                memset(padp + tid * pad_stride + cig * plane, 0,
-                       (pad_stride - cig * plane) * sizeof(floating))
+                _pad_item(rawp + (n * channels + gi * cig) * raw_plane, cig, RD, RH, RW,
+                          padp + tid * pad_stride, pad_stride, &g, rpd, rph, rpw)
                 xbase = padp + tid * pad_stride
             else:
                 xbase = xp + n * image_stride + gi * cig * plane
@@ -1108,9 +1103,12 @@ cdef inline bint _depthwise_planes(Py_ssize_t CIG, const Geom* g) noexcept nogil
     return CIG == 1 and g.D == 1 and g.KD == 1 and g.SW == 1
 
 
-def depthwise_work(bint single, Geom g):
+def depthwise_work(bint single, Geom g, Py_ssize_t in_channels_per_group):
     """(working-precision elements, doubles) of scratch per thread for the depthwise plane
-    kernels: the zero-padded input plane, and the weight gradient's double lanes."""
+    kernels: the zero-padded input plane, and the weight gradient's double lanes; (1, 1)
+    when the direct kernels will not take the depthwise planes (_depthwise_planes)."""
+    if not _depthwise_planes(in_channels_per_group, &g):
+        return 1, 1
     cdef Py_ssize_t L = cyconv_dw_lanes_f32 if single else cyconv_dw_lanes_f64
     cdef Py_ssize_t lw = cyconv_dw_row_length(g.OW, g.KW, g.DW, L)
     cdef Py_ssize_t rows = (g.OH - 1) * g.SH + (g.KH - 1) * g.DH + 1
@@ -1295,8 +1293,8 @@ def depthwise_backward_work(bint single, Geom g, Geom gt):
     """(working-precision elements, doubles) of per-thread scratch for depthwise_backward:
     the padded input and grad_y planes of the weight gradient (geometry ``g``) and the
     padded grad_y plane of grad_input's forward convolution (geometry ``gt``)."""
-    elements, doubles = depthwise_work(single, g)
-    transposed, _ = depthwise_work(single, gt)
+    elements, doubles = depthwise_work(single, g, 1)
+    transposed, _ = depthwise_work(single, gt, 1)
     return elements + transposed, doubles
 
 
@@ -1410,6 +1408,20 @@ cdef void _pad_plane_grid(const floating* src, Py_ssize_t D, Py_ssize_t H, Py_ss
                 memcpy(dst + (d * GH + h) * GW + pw, src + ((d - pd) * H + h - ph) * W,
                        W * item)
                 memset(dst + (d * GH + h) * GW + pw + W, 0, (GW - pw - W) * item)
+
+
+cdef void _pad_item(const floating* raw_planes, Py_ssize_t planes, Py_ssize_t RD,
+                    Py_ssize_t RH, Py_ssize_t RW, floating* buf, Py_ssize_t buf_len,
+                    const Geom* g, Py_ssize_t pd, Py_ssize_t ph,
+                    Py_ssize_t pw) noexcept nogil:
+    """One work item's ``planes`` consecutive input planes (RD x RH x RW) onto the zero grid
+    of ``g`` (D x H x W, leading padding pd/ph/pw) in ``buf``, and the slack after them (up
+    to ``buf_len``) zeroed for the last tiles' reads."""
+    cdef Py_ssize_t plane = g.D * g.H * g.W, ci
+    for ci in range(planes):
+        _pad_plane_grid(raw_planes + ci * RD * RH * RW, RD, RH, RW, buf + ci * plane, g.D,
+                        g.H, g.W, pd, ph, pw)
+    memset(buf + planes * plane, 0, (buf_len - planes * plane) * sizeof(floating))
 
 
 def pad_planes(const floating[:, :, :, ::1] x4, floating[::1] flat, Py_ssize_t GD,
@@ -1549,13 +1561,12 @@ def rowpairs_forward(const float[:, :, :, :, ::1] x_raw, tuple pads,
     cdef Py_ssize_t raw_plane = RD * RH * RW
     cdef Py_ssize_t cig = C // groups, cog = CO // groups
     cdef Py_ssize_t kg = offsets.shape[0]
-    cdef Py_ssize_t plane = g.D * g.H * g.W
     cdef Py_ssize_t MR = CYCONV_ROWPAIRS_MR
     cdef Py_ssize_t npa = (cog + MR - 1) // MR
     cdef Py_ssize_t blocks = g.OH // 8
     cdef Py_ssize_t rpd = pads[0], rph = pads[1], rpw = pads[2]
     cdef Py_ssize_t pad_stride = pad_work.shape[1]
-    cdef Py_ssize_t item, n, gi, tid, ci, co, i, rows, kc0, kc, blk, k
+    cdef Py_ssize_t item, n, gi, tid, co, i, rows, kc0, kc, blk, k
     cdef float beta
     cdef const float* xg
     cdef float* yg
@@ -1566,12 +1577,8 @@ def rowpairs_forward(const float[:, :, :, :, ::1] x_raw, tuple pads,
             tid = omp_get_thread_num()
             n = item // groups
             gi = item % groups
-            for ci in range(cig):
-                _pad_plane_grid(&x_raw[0, 0, 0, 0, 0] + (n * C + gi * cig + ci) * raw_plane,
-                                RD, RH, RW, &pad_work[tid, 0] + ci * plane, g.D, g.H, g.W,
-                                rpd, rph, rpw)
-            memset(&pad_work[tid, 0] + cig * plane, 0,
-                   (pad_stride - cig * plane) * sizeof(float))
+            _pad_item(&x_raw[0, 0, 0, 0, 0] + (n * C + gi * cig) * raw_plane, cig, RD, RH, RW,
+                      &pad_work[tid, 0], pad_stride, &g, rpd, rph, rpw)
             xg = &pad_work[tid, 0]
             yg = &y[n, gi * cog, 0]
             tile = &work[tid, 0]

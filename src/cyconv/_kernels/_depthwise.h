@@ -78,37 +78,32 @@ static cyconv_dw_pad_f64_t cyconv_dw_pad_f64 = cyconv_dw_pad_f64_generic;
 static int cyconv_dw_lanes_f32 = 4, cyconv_dw_lanes_f64 = 2;
 
 /* The kernels of the ISA the GEMM micro-kernels use (call after cyconv_select_isa). */
+/* Point every depthwise kernel at its ISA instance; VB: the instance's vector bytes. */
+#define CYCONV_DW_USE(ISA, VB)                                                                \
+    do {                                                                                     \
+        cyconv_dw_forward_f32 = cyconv_dw_forward_f32_##ISA;                                 \
+        cyconv_dw_forward_f64 = cyconv_dw_forward_f64_##ISA;                                 \
+        cyconv_dw_weight_f32 = cyconv_dw_weight_f32_##ISA;                                   \
+        cyconv_dw_weight_f64 = cyconv_dw_weight_f64_##ISA;                                   \
+        cyconv_dw_pad_f32 = cyconv_dw_pad_f32_##ISA;                                         \
+        cyconv_dw_pad_f64 = cyconv_dw_pad_f64_##ISA;                                         \
+        cyconv_dw_lanes_f32 = (VB) / 4;                                                      \
+        cyconv_dw_lanes_f64 = (VB) / 8;                                                      \
+    } while (0)
+
 static void cyconv_dw_select(void)
 {
 #if CYCONV_X86
     if (cyconv_isa == 2) {
-        cyconv_dw_forward_f32 = cyconv_dw_forward_f32_avx512;
-        cyconv_dw_forward_f64 = cyconv_dw_forward_f64_avx512;
-        cyconv_dw_weight_f32 = cyconv_dw_weight_f32_avx512;
-        cyconv_dw_weight_f64 = cyconv_dw_weight_f64_avx512;
-        cyconv_dw_pad_f32 = cyconv_dw_pad_f32_avx512;
-        cyconv_dw_pad_f64 = cyconv_dw_pad_f64_avx512;
-        cyconv_dw_lanes_f32 = 16; cyconv_dw_lanes_f64 = 8;
+        CYCONV_DW_USE(avx512, 64);
         return;
     }
     if (cyconv_isa == 1) {
-        cyconv_dw_forward_f32 = cyconv_dw_forward_f32_avx2;
-        cyconv_dw_forward_f64 = cyconv_dw_forward_f64_avx2;
-        cyconv_dw_weight_f32 = cyconv_dw_weight_f32_avx2;
-        cyconv_dw_weight_f64 = cyconv_dw_weight_f64_avx2;
-        cyconv_dw_pad_f32 = cyconv_dw_pad_f32_avx2;
-        cyconv_dw_pad_f64 = cyconv_dw_pad_f64_avx2;
-        cyconv_dw_lanes_f32 = 8; cyconv_dw_lanes_f64 = 4;
+        CYCONV_DW_USE(avx2, 32);
         return;
     }
 #endif
-    cyconv_dw_forward_f32 = cyconv_dw_forward_f32_generic;
-    cyconv_dw_forward_f64 = cyconv_dw_forward_f64_generic;
-    cyconv_dw_weight_f32 = cyconv_dw_weight_f32_generic;
-    cyconv_dw_weight_f64 = cyconv_dw_weight_f64_generic;
-    cyconv_dw_pad_f32 = cyconv_dw_pad_f32_generic;
-    cyconv_dw_pad_f64 = cyconv_dw_pad_f64_generic;
-    cyconv_dw_lanes_f32 = 4; cyconv_dw_lanes_f64 = 2;
+    CYCONV_DW_USE(generic, 16);
 }
 
 /* Row length of the padded plane the kernels read: the output row rounded up to whole
