@@ -458,6 +458,115 @@ def test_per_item_padding_matches_whole_copy(shape, kernel, kw, dtype, monkeypat
     np.testing.assert_allclose(whole, expected, rtol=tol, atol=tol * np.abs(expected).max())
 
 
+# Inputs padded along the width alone are read in place, with no padded copy: the tiles at a
+# row's ends read copies of just their columns. Both row kernel families (channels on the
+# lanes, forced pixels on the lanes), 1-D/2-D/3-D, strides, dilation, causal, 'full' and
+# one-sided padding, groups, no padding, rows shorter than a tile, partial channel panels;
+# against the reference and, bitwise, against the same kernels on the padded copy.
+# Depth/height padding (last cases) keeps the padded copy, per item or whole.
+UNPADDED_ROW_CASES = [
+    ((3, 8, 200), (16, 8, 5), dict(padding=2)),
+    ((2, 12, 130), (20, 12, 3), dict(padding="causal", dilation=3)),
+    ((2, 6, 70), (14, 6, 7), dict(padding="full")),
+    ((2, 8, 300), (10, 4, 4), dict(padding=((3, 0),), groups=2)),
+    ((2, 8, 100), (32, 8, 5), dict(padding=2, stride=2)),
+    ((2, 8, 40), (7, 8, 3), dict(padding=1)),
+    ((2, 8, 64), (16, 8, 3), dict()),
+    ((2, 4, 3, 150), (10, 4, 2, 3), dict(padding=((0, 0), (1, 1)))),
+    ((1, 4, 2, 3, 140), (7, 4, 2, 2, 3), dict(padding=((0, 0), (0, 0), (2, 0)),
+                                             dilation=(1, 1, 2))),
+    ((2, 5, 6, 70), (11, 5, 3, 3), dict(padding=1)),
+    ((1, 3, 4, 3, 66), (13, 3, 3, 3, 3), dict(padding=1, dilation=(1, 1, 2))),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("row_kernel,shape,kernel,kw", [
+    (row_kernel, *case) for row_kernel in ("pixels", "channels") for case in UNPADDED_ROW_CASES
+    # the pixel-lane kernel is for unit width strides only
+    if row_kernel == "channels" or case[2].get("stride", 1) == 1])
+def test_unpadded_rows_and_pixel_rows_match_reference(shape, kernel, kw, row_kernel, dtype,
+                                                      monkeypatch, request):
+    import cyconv.conv as conv_module
+    from cyconv._validate import conv_params
+    ndim = len(shape) - 2
+    rng = np.random.default_rng(sum(shape))
+    x = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal(kernel).astype(dtype)
+    b = rng.standard_normal(kernel[0]).astype(dtype)
+    conv = getattr(cyconv, f"conv{ndim}d")
+    p = conv_params(x, w, b, stride=kw.get("stride", 1), padding=kw.get("padding", 0),
+                    dilation=kw.get("dilation", 1), groups=kw.get("groups", 1), ndim=ndim)
+    if row_kernel == "pixels":
+        if not kernels.pixel_rows_available():
+            pytest.skip("CPU lacks AVX-512 for the pixel-lane row kernel")
+        monkeypatch.setattr(conv_module, "_pixel_rows_apply", lambda p, cog, tile: True)
+        npx = kernels.pixel_rows_tile(dtype == np.float32)[1]
+    else:
+        monkeypatch.setattr(conv_module, "PIXEL_ROWS", False)
+        # the channels-on-lanes row tiles, not the GEMM-shaped implicit kernel
+        monkeypatch.setattr(conv_module, "_row_tile_variant", lambda p: True)
+        npx = kernels.direct_tile_shape(dtype == np.float32, True)[1]
+    # in place even where most of a row's tiles are edge tiles (short rows)
+    monkeypatch.setattr(conv_module, "UNPADDED_ROWS_MAX_EDGE", 1.0)
+    conv_module._unpadded_row_layout.cache_clear()
+    request.addfinalizer(conv_module._unpadded_row_layout.cache_clear)
+    width_only = all(lo == 0 and hi == 0 for lo, hi in p.padding[:-1])
+    assert (conv_module._unpadded_row_layout(p, npx) is not None) == width_only
+    y = conv(x, w, b, algorithm="implicit", **kw)
+    expected = getattr(ref, f"conv{ndim}d")(x.astype(np.float64), w.astype(np.float64),
+                                           b.astype(np.float64), **kw)
+    tol = 2e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(y, expected, rtol=tol, atol=tol * np.abs(expected).max())
+    np.testing.assert_array_equal(conv(x, w, b, algorithm="implicit", num_threads=3, **kw), y)
+    monkeypatch.setattr(conv_module, "_unpadded_row_layout", lambda p, npx: None)
+    np.testing.assert_array_equal(conv(x, w, b, algorithm="implicit", **kw), y)
+    monkeypatch.setattr(conv_module, "PAD_PER_ITEM_BYTES", 0)
+    np.testing.assert_array_equal(conv(x, w, b, algorithm="implicit", **kw), y)
+
+
+def test_pixel_rows_where_they_apply():
+    import cyconv.conv as conv_module
+    from cyconv._validate import conv_params
+
+    def applies(x_shape, c_out, kernel, dtype=np.float32, stride=1, padding=0):
+        x = np.ones(x_shape, dtype)
+        w = np.ones((c_out, x_shape[1]) + kernel, dtype)
+        p = conv_params(x, w, None, stride=stride, padding=padding, dilation=1, groups=1,
+                        ndim=len(kernel))
+        variant = conv_module._row_tile_variant(p)
+        ob, npx = kernels.direct_tile_shape(dtype == np.float32, bool(variant))
+        return conv_module._pixel_rows_apply(p, c_out, (variant, ob, npx))
+
+    if not kernels.pixel_rows_available():
+        assert not applies((32, 64, 1024), 64, (5,), padding=2)
+        return
+    assert applies((32, 64, 1024), 64, (5,), padding=2)             # the conv1d row
+    assert applies((32, 64, 1024), 64, (5,), dtype=np.float64, padding=2)
+    assert applies((64, 16, 4096), 16, (7,), padding=3)             # 16 channels
+    assert not applies((8, 64, 56, 56), 64, (3, 3), padding=1)      # vgg3x3: 56 of 64 lanes
+    assert not applies((2, 16, 32, 32, 32), 32, (3, 3, 3), padding=1)  # rows of 32
+    assert not applies((32, 64, 1024), 64, (5,), stride=2)
+    assert not applies((8, 256, 2000), 256, (3,), padding=1)        # tile input beyond L1
+
+
+def test_unpadded_rows_where_few_tiles_are_edges():
+    import cyconv.conv as conv_module
+    from cyconv._validate import conv_params
+
+    def in_place(x_shape, kernel, padding, npx):
+        x = np.ones(x_shape, np.float32)
+        w = np.ones((4, x_shape[1]) + kernel, np.float32)
+        p = conv_params(x, w, None, stride=1, padding=padding, dilation=1, groups=1,
+                        ndim=len(kernel))
+        return conv_module._unpadded_row_layout(p, npx) is not None
+
+    assert in_place((32, 64, 1024), (5,), 2, 64)          # the conv1d row: 2 of 16 tiles
+    assert in_place((2, 3, 5, 100), (1, 3), ((0, 0), (1, 1)), 14)
+    assert not in_place((32, 64, 200), (5,), 2, 64)       # 2 of 4 tiles
+    assert not in_place((8, 64, 56, 56), (3, 3), 1, 14)   # height padding: padded copy
+
+
 def test_scratch_buffers_are_reused_per_thread_and_nested_users_get_their_own():
     import threading
     from cyconv import _threads

@@ -439,6 +439,80 @@ def _padded_layout(p: _validate.ConvParams):
     return pg, shifts, offsets, geom
 
 
+# Row tiles read an input padded only along its width in place when at most this share of
+# each row's tiles would leave the row (those read copies of their columns): no padded copy.
+UNPADDED_ROWS_MAX_EDGE = 0.25
+
+
+@functools.lru_cache(maxsize=256)
+def _unpadded_row_layout(p: _validate.ConvParams, npx: int):
+    """(tap offsets, edge-tile offsets, geometry, edge row length, edge tiles per row) with
+    which the row-tiled kernel reads the unpadded input itself, or None when the input is
+    padded along depth or height or too many of a row's tiles would reach past its ends. The offsets include the
+    leading width padding; an edge tile reads ``C/groups * KD * KH`` rows of the returned
+    length instead (``_conv._fill_edge_tile``)."""
+    pg = _PaddedGrid.of(p)
+    if any(lo or hi for lo, hi in pg.pads[:2]):
+        return None
+    (RD, RH, RW), (KD, KH, KW) = pg.size, pg.kernel
+    (DD, DH, DW), SW, OW = pg.dilation, pg.stride[2], pg.out[2]
+    pw = pg.pads[2][0]
+    lb = (npx - 1) * SW + (KW - 1) * DW + 1
+    first = np.arange(-(-OW // npx)) * npx * SW - pw  # first input column of each tile
+    edges = int(np.count_nonzero((first < 0) | (first + lb > RW)))
+    if edges > UNPADDED_ROWS_MAX_EDGE * first.size:
+        return None
+    cig = p.in_channels // p.groups
+    ci = np.arange(cig)[:, None, None, None]
+    kd = np.arange(KD)[None, :, None, None]
+    kh = np.arange(KH)[None, None, :, None]
+    kw = np.arange(KW)[None, None, None, :] * DW
+    offsets = (ci * (RD * RH * RW) + (kd * DD * RH + kh * DH) * RW + kw - pw).ravel()
+    edge_offsets = (((ci * KD + kd) * KH + kh) * lb + kw).ravel()
+    geom = dict(_padded_layout(p)[3], D=RD, H=RH, W=RW)
+    offsets, edge_offsets = offsets.astype(np.intp), edge_offsets.astype(np.intp)
+    offsets.flags.writeable = edge_offsets.flags.writeable = False
+    return offsets, edge_offsets, geom, lb, edges
+
+
+# Stride-1 rows on the pixel-lane row kernel (_ukr_pixel_rows.h: no transpose, no reduction
+# chunks) when its tiles waste at most this much more than the channels-on-lanes row tiles;
+# see benchmarks/README.md.
+PIXEL_ROWS = True
+PIXEL_ROWS_MIN_SHARE = 0.9
+# ... and while the input one tile reads (C_in/groups * KD * KH rows of its 64 + dilated
+# kernel width columns) stays near L1: one call reduces over all of it, unchunked (256
+# channels x 3 taps, 68 KiB, ran 5% slower than the row tiles; 64 x 3x3, 51 KiB, 3% faster).
+PIXEL_ROWS_MAX_TILE_INPUT = 56 * 2**10
+ROWS_PIXELS = 2  # padded_forward's row_kernel for it (0 and 1: the wide and narrow tiles)
+
+
+def _useful_share(channels: int, pixels: int, tile: tuple) -> float:
+    """Share of a (channels x pixels) tiling's computed outputs that are real."""
+    ob, npx = tile
+    return channels / (-(-channels // ob) * ob) * pixels / (-(-pixels // npx) * npx)
+
+
+def _pixel_rows_apply(p, cog, row_tile) -> bool:
+    """The pixel-lane row kernel (width stride 1, AVX-512) fills its tiles with at least
+    ROW_TILE_MIN_USEFUL real outputs and at least PIXEL_ROWS_MIN_SHARE of the share of the
+    channels-on-lanes row tile ``row_tile`` = (variant, OB, NP), and a tile's input is at
+    most PIXEL_ROWS_MAX_TILE_INPUT bytes."""
+    if not (PIXEL_ROWS and p.stride[-1] == 1 and _k.pixel_rows_available()):
+        return False
+    ow = p.output_shape[-1]
+    _, tile_pixels = tile = _k.pixel_rows_tile(p.dtype == np.float32)
+    kernel = (1,) * (3 - p.ndim) + p.kernel_size
+    tile_input = ((p.in_channels // p.groups) * kernel[0] * kernel[1]
+                  * (tile_pixels + (kernel[2] - 1) * p.dilation[-1]) * p.dtype.itemsize)
+    if tile_input > PIXEL_ROWS_MAX_TILE_INPUT:
+        return False
+    useful = _useful_share(cog, ow, tile)
+    variant, ob, npx = row_tile
+    rows_useful = _useful_share(cog, ow, (ob, npx)) if variant is not None else 0.0
+    return useful >= ROW_TILE_MIN_USEFUL and useful >= PIXEL_ROWS_MIN_SHARE * rows_useful
+
+
 # 8-pixel-wide outputs on the row-pair kernel (_ukr_rowpairs.h) where it wastes fewer lanes:
 # lenet2 (50 output channels), 2 threads, interleaved medians of 21: 0.65-0.72 ms against
 # 0.75-0.86 on the 32x8 row tiles; 64x100x8x8 3x3 -> 100: 1.95-2.05 against 2.46-2.80.
@@ -477,6 +551,11 @@ def _implicit_forward(p, x5, w5, b, has_bias, y3, n_threads):
     use_rows = variant is not None or any(s != 1 for s in st)
     narrow = bool(variant)
     ob, npx = _k.direct_tile_shape(p.dtype == np.float32, narrow)
+    row_tile = (variant, ob, npx)
+    row_kernel = int(narrow)
+    if _pixel_rows_apply(p, cog, row_tile):
+        use_rows, row_kernel = True, ROWS_PIXELS
+        ob, npx = _k.pixel_rows_tile(p.dtype == np.float32)
     kc = min(kg, KC)
     room = max(L2_BYTES - cog * kc * p.dtype.itemsize, L2_BYTES // 4)
     if use_rows:
@@ -487,7 +566,7 @@ def _implicit_forward(p, x5, w5, b, has_bias, y3, n_threads):
         block = _pixel_block(nr, -(-cog // mr) * mr * p.dtype.itemsize, Q, p.batch * G,
                              n_threads, room)
         reach = -(-Q // block) * block + int(shifts[-1])
-    if ROWPAIRS and _rowpairs_applies(p, cog, (variant, ob, npx)):
+    if ROWPAIRS and _rowpairs_applies(p, cog, row_tile):
         a = _pack_panels(w5.reshape(G, cog, kg), ROWPAIRS_MR)
         _k.rowpairs_forward(x5, tuple(lo for lo, _ in pg.pads), offsets, a, y3, b, has_bias, G,
                             geom, np.empty((n_threads, cig * plane + 16), dtype=p.dtype),
@@ -495,19 +574,39 @@ def _implicit_forward(p, x5, w5, b, has_bias, y3, n_threads):
                             n_threads)
         return
     if use_rows:
-        row_bytes = -(-out[2] // npx) * npx * -(-cog // ob) * ob * p.dtype.itemsize
+        # the channels-on-lanes kernels keep their rows' [pixel][channel] tiles in L2; the
+        # pixel-lane kernel stores into y and needs none
+        row_bytes = (-(-out[2] // npx) * npx * -(-cog // ob) * ob * p.dtype.itemsize
+                     if row_kernel != ROWS_PIXELS else 0)
         rows_total = out[0] * out[1]
-        rows = max(1, min(rows_total, room // row_bytes))
+        rows = max(1, min(rows_total, room // row_bytes)) if row_bytes else rows_total
         items = p.batch * G
         while rows > 1 and items * -(-rows_total // rows) < 2 * n_threads:
             rows = -(-rows // 2)
+        unpadded = _unpadded_row_layout(p, npx)
+        if unpadded is not None:
+            # conv1d row forward, 2 threads, interleaved medians: see benchmarks/README.md
+            raw_offsets, edge_offsets, raw_geom, lb, edges = unpadded
+            slots = max(1, edges) if row_kernel == ROWS_PIXELS else 1
+            a = _pack_panels(w5.reshape(G, cog, kg), ob)
+            work = np.empty((n_threads, max(1, rows * row_bytes // p.dtype.itemsize)),
+                            dtype=p.dtype)
+            _k.padded_forward(x5.reshape(-1), math.prod(x5.shape[1:]), raw_offsets, a, y3, b,
+                              has_bias, G, p.in_channels, raw_geom, True, row_kernel, rows, work,
+                              KC, n_threads, None, tuple(lo for lo, _ in pg.pads),
+                              None, edge_offsets,
+                              np.empty((n_threads,
+                                        slots * cig * pg.kernel[0] * pg.kernel[1] * lb),
+                                       dtype=p.dtype))
+            return
         if rows == rows_total and (cig * plane + reach) * p.dtype.itemsize <= PAD_PER_ITEM_BYTES:
             # one work item per image and group: each pads its own planes, in L2 (conv1d
             # forward, 1 thread, interleaved medians of 31: 6.76 -> 6.35 ms; equal at 2 threads)
             a = _pack_panels(w5.reshape(G, cog, kg), ob)
-            work = np.empty((n_threads, rows * row_bytes // p.dtype.itemsize), dtype=p.dtype)
+            work = np.empty((n_threads, max(1, rows * row_bytes // p.dtype.itemsize)),
+                            dtype=p.dtype)
             _k.padded_forward(np.zeros(1, p.dtype), image_stride, offsets, a, y3, b, has_bias,
-                              G, p.in_channels, geom, True, narrow, rows, work, KC, n_threads,
+                              G, p.in_channels, geom, True, row_kernel, rows, work, KC, n_threads,
                               x5, tuple(lo for lo, _ in pg.pads),
                               np.empty((n_threads, cig * plane + reach), dtype=p.dtype))
             return
@@ -517,9 +616,10 @@ def _implicit_forward(p, x5, w5, b, has_bias, y3, n_threads):
             # measured (benchmarks/README.md): res3x3 190 vs 159 GFLOP/s, vgg3x3 and dilated
             # equal
             a = _pack_panels(w5.reshape(G, cog, kg), ob)
-            work = np.empty((n_threads, rows * row_bytes // p.dtype.itemsize), dtype=p.dtype)
+            work = np.empty((n_threads, max(1, rows * row_bytes // p.dtype.itemsize)),
+                            dtype=p.dtype)
             _k.padded_forward(flat, image_stride, offsets, a, y3, b, has_bias, G,
-                              p.in_channels, geom, True, narrow, rows, work, KC, n_threads)
+                              p.in_channels, geom, True, row_kernel, rows, work, KC, n_threads)
             return
         a = _pack_panels(w5.reshape(G, cog, kg), mr)
         work = np.empty((n_threads, -(-cog // mr) * mr * block), dtype=p.dtype)

@@ -93,6 +93,15 @@ cdef extern from "_ukr_rowpairs.h" nogil:
     int cyconv_rowpairs_available()
     enum: CYCONV_ROWPAIRS_MR
 
+cdef extern from "_ukr_pixel_rows.h" nogil:
+    void cyconv_ukr_pixrows_6x4_f32(Py_ssize_t K, const float* A, const float* B,
+                                    const Py_ssize_t* boff, float* Y, Py_ssize_t ldy,
+                                    Py_ssize_t npix, Py_ssize_t nch, const float* bias)
+    void cyconv_ukr_pixrows_6x4_f64(Py_ssize_t K, const double* A, const double* B,
+                                    const Py_ssize_t* boff, double* Y, Py_ssize_t ldy,
+                                    Py_ssize_t npix, Py_ssize_t nch, const double* bias)
+    int cyconv_pixrows_available()
+
 cdef extern from "_rowops.h" nogil:
     void cyconv_rows_plus_bias_f32(Py_ssize_t rows, Py_ssize_t n, const float* src,
                                    Py_ssize_t src_row, float* dst, Py_ssize_t dst_row,
@@ -198,6 +207,26 @@ cdef inline void _ukrn(Py_ssize_t K, const floating* A, const floating* B,
         cyconv_ukrn_f32(K, A, B, boff, bs, C, ldc, accumulate)
     else:
         cyconv_ukrn_f64(K, A, B, boff, bs, C, ldc, accumulate)
+
+
+cdef inline void _ukr_pixrows(Py_ssize_t K, const floating* A, const floating* B,
+                              const Py_ssize_t* boff, floating* Y, Py_ssize_t ldy,
+                              Py_ssize_t npix, Py_ssize_t nch,
+                              const floating* bias) noexcept nogil:
+    if floating is float:
+        cyconv_ukr_pixrows_6x4_f32(K, A, B, boff, Y, ldy, npix, nch, bias)
+    else:
+        cyconv_ukr_pixrows_6x4_f64(K, A, B, boff, Y, ldy, npix, nch, bias)
+
+
+def pixel_rows_available():
+    """Whether the pixel-lane row kernels (_ukr_pixel_rows.h) run on this CPU and build."""
+    return bool(cyconv_pixrows_available())
+
+
+def pixel_rows_tile(bint single):
+    """(output channels, pixels) of one pixel-lane row kernel call: 6 x 4 vectors."""
+    return 6, 4 * (16 if single else 8)
 
 
 cdef inline void _unpack_tile(Py_ssize_t npix, Py_ssize_t nch, const floating* src,
@@ -492,68 +521,168 @@ cdef void _implicit_item(const floating* x_group, const Py_ssize_t* offsets,
         q = q + (g.W - ow if g.W - ow < q_end - q else q_end - q)
 
 
+cdef void _fill_edge_tile(floating* buf, const floating* x_group, Py_ssize_t ci0,
+                          Py_ssize_t ci1, const Geom* g, Py_ssize_t r, Py_ssize_t c0,
+                          Py_ssize_t lb) noexcept nogil:
+    """Columns [c0, c0 + lb) of every input row that output row r reads (per channel in
+    [ci0, ci1), depth tap and height tap), zero outside the unpadded row, as consecutive rows
+    of lb: the layout ``edge_offsets`` address."""
+    cdef Py_ssize_t plane = g.D * g.H * g.W
+    cdef Py_ssize_t od = r // g.OH, oh = r % g.OH
+    cdef Py_ssize_t lo = -c0 if c0 < 0 else 0
+    cdef Py_ssize_t hi = g.W - c0 if g.W - c0 < lb else lb
+    cdef Py_ssize_t ci, kd, kh
+    cdef floating* dst
+    if hi < lo:
+        hi = lo
+    for ci in range(ci0, ci1):
+        for kd in range(g.KD):
+            for kh in range(g.KH):
+                dst = buf + ((ci * g.KD + kd) * g.KH + kh) * lb
+                memset(dst, 0, lo * sizeof(floating))
+                memcpy(dst + lo, x_group + ci * plane + ((od * g.SD + kd * g.DD) * g.H
+                                                         + oh * g.SH + kh * g.DH) * g.W + c0 + lo,
+                       (hi - lo) * sizeof(floating))
+                memset(dst + hi, 0, (lb - hi) * sizeof(floating))
+
+
+cdef enum RowKernel:
+    ROWS_WIDE = 0      # channels on the lanes, NP pixels broadcast (_ukrb)
+    ROWS_NARROW = 1    # the same, 8 pixels (_ukrn)
+    ROWS_PIXELS = 2    # pixels on the lanes, written straight into y (_ukr_pixrows)
+
+
 cdef void _rows_item(const floating* x_group, const Py_ssize_t* offsets,
                      const floating* a_group, floating* y_group, Py_ssize_t y_image_stride,
                      const floating* bias_group, Py_ssize_t cout, Py_ssize_t kg, Py_ssize_t n,
                      Py_ssize_t r0, Py_ssize_t r1, const Geom* g, floating* ctile,
-                     Py_ssize_t OB, Py_ssize_t NP, Py_ssize_t KC, bint narrow) noexcept nogil:
+                     Py_ssize_t OB, Py_ssize_t NP, Py_ssize_t KC, RowKernel kernel,
+                     const Py_ssize_t* edge_offsets, floating* edge_buf, Py_ssize_t cig,
+                     Py_ssize_t pw) noexcept nogil:
     """Output rows [r0, r1) (flat over depth and height) of one image and group.
 
     Each row is cut into tiles of NP pixels; a tile of OB output channels is one micro-kernel
-    call reading the padded input rows in place (pixels SW apart for a strided convolution). ctile holds the rows as [pixel][channel] and
-    is transposed into NCHW on the way out (pixels past the row end are dropped).
+    call reading the padded input rows in place (pixels SW apart for a strided convolution).
+    The channels-on-lanes kernels leave ctile holding the rows as [pixel][channel], reduced
+    in chunks of KC; after the last chunk each run of 16 finished pixels is transposed into
+    NCHW while it is still in L1 (pixels past the row end are dropped). The pixels-on-lanes
+    kernel (stride 1) reduces a whole tile in registers and stores it into y itself.
+
+    With ``edge_offsets`` the input is not padded at all (only its width would be): x_group
+    is the raw input, ``offsets`` already hold the leading width padding -pw, and a tile
+    whose reads would leave its row (the first and last tiles) reads a copy of just the
+    columns it needs instead (``edge_buf``, zero-filled where the padding would be).
     """
     cdef Py_ssize_t npo = (cout + OB - 1) // OB
     cdef Py_ssize_t ldc = npo * OB
     cdef Py_ssize_t tiles = (g.OW + NP - 1) // NP
     cdef Py_ssize_t width = tiles * NP
     cdef Py_ssize_t P = g.OD * g.OH * g.OW
-    cdef Py_ssize_t kc0, kc, i, r, t, co, ow
-    cdef floating beta
-    cdef floating* dst
-    cdef const floating* src
+    cdef bint pixels = kernel == ROWS_PIXELS
+    cdef Py_ssize_t kc0, kc, i, r, t, nch, done, end, c0
     cdef const floating* row
+    cdef const floating* src_tile
+    cdef const Py_ssize_t* offs
+    cdef floating* y_rows
+    cdef const floating* bias_panel
+    # input columns one tile reads: NP pixels SW apart, plus the kernel's dilated width
+    cdef Py_ssize_t lb = (NP - 1) * g.SW + (g.KW - 1) * g.DW + 1
+    cdef Py_ssize_t taps = g.KD * g.KH * g.KW
+    cdef Py_ssize_t edge_len = cig * g.KD * g.KH * lb, slot
+    if pixels:
+        # row by row, panel by panel: a panel's weights (kg x 6) stay in L1 along the row
+        # (tile by tile, all panels, streamed them from L2: conv1d 3.2 vs 2.9 ms); the row's edge tiles are copied once, each to its own slot of edge_buf
+        for r in range(r0, r1):
+            row = x_group + ((r // g.OH) * g.SD * g.H + (r % g.OH) * g.SH) * g.W
+            y_rows = y_group + n * y_image_stride + r * g.OW
+            if edge_offsets != NULL:
+                slot = 0
+                for t in range(tiles):
+                    c0 = t * NP - pw
+                    if c0 < 0 or c0 + lb > g.W:
+                        _fill_edge_tile(edge_buf + slot * edge_len, x_group, 0, cig, g, r, c0,
+                                        lb)
+                        slot = slot + 1
+            for i in range(npo):
+                slot = 0
+                for t in range(tiles):
+                    src_tile = row + t * NP
+                    offs = offsets
+                    if edge_offsets != NULL:
+                        c0 = t * NP - pw
+                        if c0 < 0 or c0 + lb > g.W:
+                            src_tile = edge_buf + slot * edge_len
+                            offs = edge_offsets
+                            slot = slot + 1
+                    _ukr_pixrows(kg, a_group + i * kg * OB, src_tile, offs, y_rows + i * OB * P + t * NP, P,
+                                 NP if g.OW - t * NP > NP else g.OW - t * NP,
+                                 OB if cout - i * OB > OB else cout - i * OB,
+                                 bias_group + i * OB if bias_group != NULL else NULL)
+        return
     # the first reduction chunk stores every tile element (all rows, tiles and channel
     # panels), so ctile needs no zero-fill
     kc0 = 0
     while kc0 < kg:
-        kc = KC if kg - kc0 > KC else kg - kc0
+        kc = kg - kc0 if kg - kc0 <= KC else KC
         for i in range(npo):
+            nch = OB if cout - i * OB > OB else cout - i * OB
+            bias_panel = bias_group + i * OB if bias_group != NULL else NULL
             for r in range(r0, r1):
                 row = x_group + ((r // g.OH) * g.SD * g.H + (r % g.OH) * g.SH) * g.W
+                y_rows = y_group + n * y_image_stride + i * OB * P + r * g.OW
+                done = 0
                 for t in range(tiles):
-                    if narrow:
-                        _ukrn(kc, a_group + (i * kg + kc0) * OB, row + t * NP * g.SW,
-                              offsets + kc0, g.SW,
+                    src_tile = row + t * NP * g.SW
+                    offs = offsets
+                    if edge_offsets != NULL:
+                        c0 = t * NP * g.SW - pw
+                        if c0 < 0 or c0 + lb > g.W:
+                            # just the channels of this reduction chunk
+                            _fill_edge_tile(edge_buf, x_group, kc0 // taps,
+                                            (kc0 + kc - 1) // taps + 1, g, r, c0, lb)
+                            src_tile = edge_buf
+                            offs = edge_offsets
+                    if kernel == ROWS_NARROW:
+                        _ukrn(kc, a_group + (i * kg + kc0) * OB, src_tile, offs + kc0, g.SW,
                               ctile + ((r - r0) * width + t * NP) * ldc + i * OB, ldc, kc0 > 0)
                     else:
-                        _ukrb(kc, a_group + (i * kg + kc0) * OB, row + t * NP * g.SW,
-                              offsets + kc0, g.SW,
+                        _ukrb(kc, a_group + (i * kg + kc0) * OB, src_tile, offs + kc0, g.SW,
                               ctile + ((r - r0) * width + t * NP) * ldc + i * OB, ldc, kc0 > 0)
-        kc0 = kc0 + KC
-    # row by row: one row's [pixel][channel] tile (width * ldc elements, a few KiB) stays
-    # in L1 while all its channels are gathered; channel-major over all rows re-read every
-    # pixel's cache line from L2 once per channel
-    for r in range(r0, r1):
-        _unpack_tile(g.OW, cout, ctile + (r - r0) * width * ldc, ldc,
-                     y_group + n * y_image_stride + r * g.OW, P, bias_group)
+                    if kc0 + kc < kg:
+                        continue
+                    # transposing 16-pixel runs as soon as they are final keeps them in L1
+                    # and spreads y's stores over the computation (vgg3x3 forward at 2
+                    # threads, interleaved medians: 4.30 -> 4.23 ms)
+                    end = (t + 1) * NP
+                    if end >= g.OW:
+                        end = g.OW
+                    else:
+                        end = done + (end - done) // 16 * 16
+                    if end > done:
+                        _unpack_tile(end - done, nch,
+                                     ctile + ((r - r0) * width + done) * ldc + i * OB, ldc,
+                                     y_rows + done, P, bias_panel)
+                        done = end
+        kc0 = kc0 + kc
 
 
 def padded_forward(const floating[::1] x_padded, Py_ssize_t image_stride,
                    const Py_ssize_t[::1] offsets, const floating[::1] a_packed,
                    floating[:, :, ::1] y, const floating[::1] bias, bint has_bias,
                    Py_ssize_t groups, Py_ssize_t channels, Geom g, bint row_tiles,
-                   bint narrow, Py_ssize_t block, floating[:, ::1] work, Py_ssize_t KC,
+                   int row_kernel, Py_ssize_t block, floating[:, ::1] work, Py_ssize_t KC,
                    int num_threads, const floating[:, :, :, :, ::1] x_raw=None,
-                   tuple raw_pads=(0, 0, 0), floating[:, ::1] pad_work=None):
+                   tuple raw_pads=(0, 0, 0), floating[:, ::1] pad_work=None,
+                   const Py_ssize_t[::1] edge_offsets=None, floating[:, ::1] edge_work=None):
     """y (N, C_out, P) = conv(x, w) (+ bias), reading the zero-padded input in place.
 
     x_padded : flat zero-padded input, image n at n*image_stride, channel planes of the
         padded grid D*H*W in ``g``, with slack at the end for the last tile's reads.
     offsets : (K_g,) flat offset of tap k = ci*T + tap on that grid.
     row_tiles : True - row-tiled direct kernel (any stride; weights packed in panels of OB
-        output channels, ``direct_tile_shape(single, narrow)``; ``block`` output rows per
-        work item).
+        output channels; ``block`` output rows per work item). ``row_kernel``: 0 or 1 the
+        channels-on-lanes tiles ``direct_tile_shape(single, narrow=row_kernel)``, 2 the
+        pixels-on-lanes tiles ``pixel_rows_tile(single)`` (stride 1 along the width).
         False - GEMM-shaped implicit kernel (stride 1; weights in panels of MR; ``block``
         flat grid positions per work item, a multiple of NR).
     work : per-thread scratch rows holding one work item's [pixel][channel] or
@@ -564,6 +693,13 @@ def padded_forward(const floating[::1] x_padded, Py_ssize_t image_stride,
         ``pad_work`` row (C/groups planes plus the slack the last tile reads), where the
         kernel finds them still in L2 - no whole padded copy written to memory and read
         back. x_padded is then unused.
+    edge_offsets, edge_work : when given (row tiles only, for an input padded along its width
+        alone), x_padded is the unpadded input itself, ``g`` its geometry (W unpadded),
+        ``offsets`` its tap offsets shifted by the leading width padding raw_pads[2], and
+        only the tiles at a row's ends read copies of their columns, laid out as
+        ``edge_offsets`` (C/groups * KD * KH rows of (NP-1)*SW + (KW-1)*DW + 1), in their
+        thread's ``edge_work`` row (one such copy per edge tile of a row for the pixel-lane
+        kernels, else one): no padded copy of the input at all.
     """
     cdef Py_ssize_t N = y.shape[0], CO = y.shape[1]
     cdef Py_ssize_t cig = channels // groups, cog = CO // groups
@@ -588,7 +724,16 @@ def padded_forward(const floating[::1] x_padded, Py_ssize_t image_stride,
     cdef Py_ssize_t rpd = raw_pads[0], rph = raw_pads[1], rpw = raw_pads[2]
     cdef Py_ssize_t raw_plane = RD * RH * RW
     cdef const floating* xbase
-    if row_tiles and narrow:
+    cdef const Py_ssize_t* eop = &edge_offsets[0] if edge_offsets is not None else NULL
+    cdef floating* ewp = &edge_work[0, 0] if edge_offsets is not None else NULL
+    cdef Py_ssize_t ew_stride = edge_work.shape[1] if edge_offsets is not None else 0
+    if row_kernel not in (ROWS_WIDE, ROWS_NARROW, ROWS_PIXELS) \
+            or row_kernel == ROWS_PIXELS and g.SW != 1:
+        raise ValueError(f"row_kernel {row_kernel} does not apply (width stride {g.SW})")
+    if row_tiles and row_kernel == ROWS_PIXELS:
+        units = g.OD * g.OH
+        tile, NX = pixel_rows_tile(floating is float)
+    elif row_tiles and row_kernel == ROWS_NARROW:
         units = g.OD * g.OH
         tile = cyconv_obn_f32 if floating is float else cyconv_obn_f64
         NX = cyconv_npn_f32 if floating is float else cyconv_npn_f64
@@ -620,7 +765,8 @@ def padded_forward(const floating[::1] x_padded, Py_ssize_t image_stride,
                 _rows_item(xbase, op,
                            ap + gi * npan * kg * tile, yp + gi * cog * y.shape[2],
                            CO * y.shape[2], bp + gi * cog if bp != NULL else NULL, cog, kg, n,
-                           u0, u1, &g, wp + tid * wstride, tile, NX, KC, narrow)
+                           u0, u1, &g, wp + tid * wstride, tile, NX, KC, <RowKernel>row_kernel,
+                           eop, ewp + tid * ew_stride if eop != NULL else NULL, cig, rpw)
             else:
                 _implicit_item(xbase, op,
                                ap + gi * npan * kg * tile, yp + gi * cog * y.shape[2],

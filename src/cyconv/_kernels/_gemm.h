@@ -240,6 +240,7 @@ static int cyconv_mr_f32 = 4, cyconv_nr_f32 = 8, cyconv_mr_f64 = 4, cyconv_nr_f6
 static int cyconv_isa = 0;  /* 0 generic, 1 avx2, 2 avx512 */
 #include "_tile_unpack.h"
 #include "_ukr_rowpairs.h"
+#include "_ukr_pixel_rows.h"
 
 /* The best ISA this CPU (and OS) supports: 2 AVX-512F, 1 AVX2+FMA, 0 none. */
 static int cyconv_cpu_isa(void)
