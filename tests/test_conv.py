@@ -542,12 +542,14 @@ def test_pixel_rows_where_they_apply():
         assert not applies((32, 64, 1024), 64, (5,), padding=2)
         return
     assert applies((32, 64, 1024), 64, (5,), padding=2)             # the conv1d row
-    assert applies((32, 64, 1024), 64, (5,), dtype=np.float64, padding=2)
+    assert applies((2, 16, 32, 32, 32), 32, (3, 3, 3), padding=1)   # the conv3d row
     assert applies((64, 16, 4096), 16, (7,), padding=3)             # 16 channels
+    assert applies((32, 50, 1000), 50, (5,), padding=2)
+    assert not applies((32, 64, 1024), 64, (5,), dtype=np.float64, padding=2)
     assert not applies((8, 64, 56, 56), 64, (3, 3), padding=1)      # vgg3x3: 56 of 64 lanes
-    assert not applies((2, 16, 32, 32, 32), 32, (3, 3, 3), padding=1)  # rows of 32
     assert not applies((32, 64, 1024), 64, (5,), stride=2)
-    assert not applies((8, 256, 2000), 256, (3,), padding=1)        # tile input beyond L1
+    assert not applies((8, 64, 64, 64), 64, (3, 3), padding=1)      # 56 KiB: beyond L1
+    assert not applies((8, 256, 2000), 256, (3,), padding=1)
 
 
 def test_unpadded_rows_where_few_tiles_are_edges():

@@ -475,15 +475,19 @@ def _unpadded_row_layout(p: _validate.ConvParams, npx: int):
     return offsets, edge_offsets, geom, lb, edges
 
 
-# Stride-1 rows on the pixel-lane row kernel (_ukr_pixel_rows.h: no transpose, no reduction
-# chunks) when its tiles waste at most this much more than the channels-on-lanes row tiles;
-# see benchmarks/README.md.
+# float32 stride-1 rows on the pixel-lane row kernel (_ukr_pixel_rows.h: no transpose, no
+# reduction chunks) when its tiles waste at most this much more than the channels-on-lanes
+# row tiles ...
 PIXEL_ROWS = True
 PIXEL_ROWS_MIN_SHARE = 0.9
-# ... and while the input one tile reads (C_in/groups * KD * KH rows of its 64 + dilated
-# kernel width columns) stays near L1: one call reduces over all of it, unchunked (256
-# channels x 3 taps, 68 KiB, ran 5% slower than the row tiles; 64 x 3x3, 51 KiB, 3% faster).
-PIXEL_ROWS_MAX_TILE_INPUT = 56 * 2**10
+# ... and one call's operands fit L1: it reduces over the whole depth unchunked, reading
+# the tile's input (C_in/groups * KD * KH rows of 48 + dilated kernel width - 1 columns) and
+# an 8-channel weight panel. Pixel-lane / row-tile time, 2 threads, interleaved, per-round
+# ratios: conv1d 64 -> 64 k5 (13 + 10 KiB) 0.93, conv3d 16 -> 32 3x3x3 (29 + 14) 0.96,
+# 1-D 128 -> 128 k3 (26 + 12) 0.97, 50 -> 50 k5 0.92, 16 -> 16 k7 0.60, 2-D 32 -> 48 3x3
+# 128 wide (19 + 9) 0.93; 2-D 64 -> 64 3x3 (38 + 18) 1.04 at 64 wide, 1.00 at 112; 1-D
+# 256 -> 256 k3 (51 + 25) 1.03. (float64, 24-pixel tiles: conv1d 1.15, so not for float64.)
+PIXEL_ROWS_MAX_L1_BYTES = 48 * 2**10
 ROWS_PIXELS = 2  # padded_forward's row_kernel for it (0 and 1: the wide and narrow tiles)
 
 
@@ -494,20 +498,23 @@ def _useful_share(channels: int, pixels: int, tile: tuple) -> float:
 
 
 def _pixel_rows_apply(p, cog, row_tile) -> bool:
-    """The pixel-lane row kernel (width stride 1, AVX-512) fills its tiles with at least
-    ROW_TILE_MIN_USEFUL real outputs and at least PIXEL_ROWS_MIN_SHARE of the share of the
-    channels-on-lanes row tile ``row_tile`` = (variant, OB, NP), and a tile's input is at
-    most PIXEL_ROWS_MAX_TILE_INPUT bytes."""
-    if not (PIXEL_ROWS and p.stride[-1] == 1 and _k.pixel_rows_available()):
+    """The pixel-lane row kernel (float32, width stride 1, AVX-512) fills its tiles with at
+    least ROW_TILE_MIN_USEFUL real outputs and at least PIXEL_ROWS_MIN_SHARE of the share of
+    the channels-on-lanes row tile ``row_tile`` = (variant, OB, NP), and one call's input
+    and weights fit PIXEL_ROWS_MAX_L1_BYTES."""
+    if not (PIXEL_ROWS and p.dtype == np.float32 and p.stride[-1] == 1
+            and _k.pixel_rows_available()):
         return False
     ow = p.output_shape[-1]
-    _, tile_pixels = tile = _k.pixel_rows_tile(p.dtype == np.float32)
+    channels, tile_pixels, lanes = _k.pixel_rows_tile(True)
+    cig = p.in_channels // p.groups
     kernel = (1,) * (3 - p.ndim) + p.kernel_size
-    tile_input = ((p.in_channels // p.groups) * kernel[0] * kernel[1]
-                  * (tile_pixels + (kernel[2] - 1) * p.dilation[-1]) * p.dtype.itemsize)
-    if tile_input > PIXEL_ROWS_MAX_TILE_INPUT:
+    tile_input = cig * kernel[0] * kernel[1] * (tile_pixels + (kernel[2] - 1) * p.dilation[-1])
+    weight_panel = cig * math.prod(kernel) * channels
+    if (tile_input + weight_panel) * p.dtype.itemsize > PIXEL_ROWS_MAX_L1_BYTES:
         return False
-    useful = _useful_share(cog, ow, tile)
+    # a row's last tile is shorter by whole vectors
+    useful = _useful_share(cog, ow, (channels, lanes))
     variant, ob, npx = row_tile
     rows_useful = _useful_share(cog, ow, (ob, npx)) if variant is not None else 0.0
     return useful >= ROW_TILE_MIN_USEFUL and useful >= PIXEL_ROWS_MIN_SHARE * rows_useful
@@ -555,7 +562,7 @@ def _implicit_forward(p, x5, w5, b, has_bias, y3, n_threads):
     row_kernel = int(narrow)
     if _pixel_rows_apply(p, cog, row_tile):
         use_rows, row_kernel = True, ROWS_PIXELS
-        ob, npx = _k.pixel_rows_tile(p.dtype == np.float32)
+        ob, npx, _ = _k.pixel_rows_tile(p.dtype == np.float32)
     kc = min(kg, KC)
     room = max(L2_BYTES - cog * kc * p.dtype.itemsize, L2_BYTES // 4)
     if use_rows:

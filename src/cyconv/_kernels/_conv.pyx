@@ -94,12 +94,12 @@ cdef extern from "_ukr_rowpairs.h" nogil:
     enum: CYCONV_ROWPAIRS_MR
 
 cdef extern from "_ukr_pixel_rows.h" nogil:
-    void cyconv_ukr_pixrows_6x4_f32(Py_ssize_t K, const float* A, const float* B,
-                                    const Py_ssize_t* boff, float* Y, Py_ssize_t ldy,
-                                    Py_ssize_t npix, Py_ssize_t nch, const float* bias)
-    void cyconv_ukr_pixrows_6x4_f64(Py_ssize_t K, const double* A, const double* B,
-                                    const Py_ssize_t* boff, double* Y, Py_ssize_t ldy,
-                                    Py_ssize_t npix, Py_ssize_t nch, const double* bias)
+    void cyconv_ukr_pixrows_f32(Py_ssize_t K, const float* A, const float* B,
+                                const Py_ssize_t* boff, float* Y, Py_ssize_t ldy,
+                                Py_ssize_t npix, Py_ssize_t nch, const float* bias)
+    void cyconv_ukr_pixrows_f64(Py_ssize_t K, const double* A, const double* B,
+                                const Py_ssize_t* boff, double* Y, Py_ssize_t ldy,
+                                Py_ssize_t npix, Py_ssize_t nch, const double* bias)
     int cyconv_pixrows_available()
 
 cdef extern from "_rowops.h" nogil:
@@ -214,9 +214,9 @@ cdef inline void _ukr_pixrows(Py_ssize_t K, const floating* A, const floating* B
                               Py_ssize_t npix, Py_ssize_t nch,
                               const floating* bias) noexcept nogil:
     if floating is float:
-        cyconv_ukr_pixrows_6x4_f32(K, A, B, boff, Y, ldy, npix, nch, bias)
+        cyconv_ukr_pixrows_f32(K, A, B, boff, Y, ldy, npix, nch, bias)
     else:
-        cyconv_ukr_pixrows_6x4_f64(K, A, B, boff, Y, ldy, npix, nch, bias)
+        cyconv_ukr_pixrows_f64(K, A, B, boff, Y, ldy, npix, nch, bias)
 
 
 def pixel_rows_available():
@@ -225,8 +225,10 @@ def pixel_rows_available():
 
 
 def pixel_rows_tile(bint single):
-    """(output channels, pixels) of one pixel-lane row kernel call: 6 x 4 vectors."""
-    return 6, 4 * (16 if single else 8)
+    """(output channels, pixels, pixels per vector) of one pixel-lane row kernel call: 8
+    channels x 3 vectors (a row's last tile may be shorter, by whole vectors)."""
+    lanes = 16 if single else 8
+    return 8, 3 * lanes, lanes
 
 
 cdef inline void _unpack_tile(Py_ssize_t npix, Py_ssize_t nch, const floating* src,
@@ -590,7 +592,7 @@ cdef void _rows_item(const floating* x_group, const Py_ssize_t* offsets,
     cdef Py_ssize_t taps = g.KD * g.KH * g.KW
     cdef Py_ssize_t edge_len = cig * g.KD * g.KH * lb, slot
     if pixels:
-        # row by row, panel by panel: a panel's weights (kg x 6) stay in L1 along the row
+        # row by row, panel by panel: a panel's weights (kg x 8) stay in L1 along the row
         # (tile by tile, all panels, streamed them from L2: conv1d 3.2 vs 2.9 ms); the row's edge tiles are copied once, each to its own slot of edge_buf
         for r in range(r0, r1):
             row = x_group + ((r // g.OH) * g.SD * g.H + (r % g.OH) * g.SH) * g.W
@@ -682,7 +684,7 @@ def padded_forward(const floating[::1] x_padded, Py_ssize_t image_stride,
     row_tiles : True - row-tiled direct kernel (any stride; weights packed in panels of OB
         output channels; ``block`` output rows per work item). ``row_kernel``: 0 or 1 the
         channels-on-lanes tiles ``direct_tile_shape(single, narrow=row_kernel)``, 2 the
-        pixels-on-lanes tiles ``pixel_rows_tile(single)`` (stride 1 along the width).
+        pixels-on-lanes tiles ``pixel_rows_tile(single)[:2]`` (stride 1 along the width).
         False - GEMM-shaped implicit kernel (stride 1; weights in panels of MR; ``block``
         flat grid positions per work item, a multiple of NR).
     work : per-thread scratch rows holding one work item's [pixel][channel] or
@@ -732,7 +734,7 @@ def padded_forward(const floating[::1] x_padded, Py_ssize_t image_stride,
         raise ValueError(f"row_kernel {row_kernel} does not apply (width stride {g.SW})")
     if row_tiles and row_kernel == ROWS_PIXELS:
         units = g.OD * g.OH
-        tile, NX = pixel_rows_tile(floating is float)
+        tile, NX, _ = pixel_rows_tile(floating is float)
     elif row_tiles and row_kernel == ROWS_NARROW:
         units = g.OD * g.OH
         tile = cyconv_obn_f32 if floating is float else cyconv_obn_f64
