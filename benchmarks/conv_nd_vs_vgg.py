@@ -2,15 +2,15 @@
 
     .venv/bin/python benchmarks/conv_nd_vs_vgg.py [--threads N] [--repeats R]
 
-Times cyconv.conv{1,2,3}d (forward, and forward+backward) on the DESIGN rows round-robin, so
-machine noise hits every row alike, and prints each row's GFLOP/s and its ratio to vgg3x3
-forward (>= 1.00 for conv1d/conv3d forward means the bar is met), from the median and from
-the fastest run (on a machine shared with other jobs the fastest run is the one least
-disturbed).
+Times cyconv.conv{1,2,3}d (forward, and forward+backward) on the DESIGN rows round-robin,
+as ``make bench`` does (cyconv._bench.interleaved_times: each timed call right after an
+untimed one), so machine noise hits every row alike. Prints each row's median time and
+GFLOP/s, and its GFLOP/s relative to vgg3x3 forward as the median of the per-round ratios
+(>= 1.00 for conv1d/conv3d forward means the bar is met) with the rounds' quartiles: a
+burst that slows one round slows both rows of that round's ratio.
 """
 import argparse
 import statistics
-import time
 
 import numpy as np
 
@@ -37,23 +37,16 @@ def main():
         fns[name + " fwd+bwd"] = lambda fwd=fwd, bwd=bwd, x=x, w=w, kw=kw, gy=gy: (
             fwd(x, w, **kw), bwd(gy, x, w, **kw))
         flops[name], flops[name + " fwd+bwd"] = case.flops, 3 * case.flops
-    for fn in fns.values():
-        fn()
-    times = {name: [] for name in fns}
-    for _ in range(args.repeats):
-        for name, fn in fns.items():
-            time.sleep(0.005)
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
-    print(f"{n} threads, {args.repeats} interleaved runs")
-    for stat in (statistics.median, min):
-        t = {name: stat(v) for name, v in times.items()}
-        base = flops["vgg3x3"] / t["vgg3x3"]
-        for name, seconds in t.items():
-            rate = flops[name] / seconds
-            print(f"{stat.__name__:6s} {name:16s} {seconds * 1e3:8.2f} ms "
-                  f"{rate / 1e9:7.1f} GFLOP/s {rate / base:5.2f} x vgg3x3 fwd")
+    times = _bench.interleaved_times(fns, repeats=args.repeats)
+    print(f"{n} threads, {args.repeats} interleaved rounds")
+    base = [flops["vgg3x3"] / t for t in times["vgg3x3"]]
+    for name, seconds in times.items():
+        ratios = sorted(flops[name] / t / b for t, b in zip(seconds, base))
+        q1, q3 = ratios[len(ratios) // 4], ratios[(3 * len(ratios)) // 4]
+        median = statistics.median(seconds)
+        print(f"{name:16s} {median * 1e3:8.2f} ms {flops[name] / median / 1e9:7.1f} GFLOP/s "
+              f"{statistics.median(ratios):5.2f} x vgg3x3 fwd (quartiles {q1:.2f}-{q3:.2f})")
+
 
 if __name__ == "__main__":
     main()

@@ -280,6 +280,13 @@ def interleaved_medians(fns: dict, *, repeats: int = 7, pause: float = 0.005) ->
     the sleeping pool (on the 2-core Zen 5 host that cost alone put lenet1 at 0.66 ms
     against 0.40 ms back to back, and torch likewise 0.60 against 0.35 ms).
     """
+    times = interleaved_times(fns, repeats=repeats, pause=pause)
+    return {name: statistics.median(v) for name, v in times.items()}
+
+
+def interleaved_times(fns: dict, *, repeats: int = 7, pause: float = 0.005) -> dict:
+    """Every round's wall time of each callable, timed as ``interleaved_medians`` does:
+    name -> list of ``repeats`` seconds, entry r of every list from the same round."""
     time.sleep(SETTLE_SECONDS)
     for fn in fns.values():
         fn()
@@ -291,7 +298,7 @@ def interleaved_medians(fns: dict, *, repeats: int = 7, pause: float = 0.005) ->
             t0 = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t0)
-    return {name: statistics.median(v) for name, v in times.items()}
+    return times
 
 
 CEILING_N = 2048
