@@ -593,7 +593,8 @@ cdef void _rows_item(const floating* x_group, const Py_ssize_t* offsets,
     cdef Py_ssize_t edge_len = cig * g.KD * g.KH * lb, slot
     if pixels:
         # row by row, panel by panel: a panel's weights (kg x 8) stay in L1 along the row
-        # (tile by tile, all panels, streamed them from L2: conv1d 3.2 vs 2.9 ms); the row's edge tiles are copied once, each to its own slot of edge_buf
+        # (tile by tile, all panels, streamed them from L2: conv1d 3.2 vs 2.9 ms); the
+        # row's edge tiles are copied once, each to its own slot of edge_buf
         for r in range(r0, r1):
             row = x_group + ((r // g.OH) * g.SD * g.H + (r % g.OH) * g.SH) * g.W
             y_rows = y_group + n * y_image_stride + r * g.OW
@@ -616,7 +617,8 @@ cdef void _rows_item(const floating* x_group, const Py_ssize_t* offsets,
                             src_tile = edge_buf + slot * edge_len
                             offs = edge_offsets
                             slot = slot + 1
-                    _ukr_pixrows(kg, a_group + i * kg * OB, src_tile, offs, y_rows + i * OB * P + t * NP, P,
+                    _ukr_pixrows(kg, a_group + i * kg * OB, src_tile, offs,
+                                 y_rows + i * OB * P + t * NP, P,
                                  NP if g.OW - t * NP > NP else g.OW - t * NP,
                                  OB if cout - i * OB > OB else cout - i * OB,
                                  bias_group + i * OB if bias_group != NULL else NULL)
