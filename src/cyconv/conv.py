@@ -448,9 +448,9 @@ UNPADDED_ROWS_MAX_EDGE = 0.25
 def _unpadded_row_layout(p: _validate.ConvParams, npx: int):
     """(tap offsets, edge-tile offsets, geometry, edge row length, edge tiles per row) with
     which the row-tiled kernel reads the unpadded input itself, or None when the input is
-    padded along depth or height or too many of a row's tiles would reach past its ends. The offsets include the
-    leading width padding; an edge tile reads ``C/groups * KD * KH`` rows of the returned
-    length instead (``_conv._fill_edge_tile``)."""
+    padded along depth or height or too many of a row's tiles would reach past its ends.
+    The offsets include the leading width padding; an edge tile reads ``C/groups * KD * KH``
+    rows of the returned length instead (``_conv._fill_edge_tile``)."""
     pg = _PaddedGrid.of(p)
     if any(lo or hi for lo, hi in pg.pads[:2]):
         return None
