@@ -95,11 +95,13 @@ cdef extern from "_ukr_rowpairs.h" nogil:
 
 cdef extern from "_ukr_pixel_rows.h" nogil:
     void cyconv_ukr_pixrows_f32(Py_ssize_t K, const float* A, const float* B,
-                                const Py_ssize_t* boff, float* Y, Py_ssize_t ldy,
-                                Py_ssize_t npix, Py_ssize_t nch, const float* bias)
+                                const Py_ssize_t* boff, int nvec, const Py_ssize_t* voff,
+                                float* Y, Py_ssize_t ldy, const Py_ssize_t* yoff,
+                                const Py_ssize_t* vlen, Py_ssize_t nch, const float* bias)
     void cyconv_ukr_pixrows_f64(Py_ssize_t K, const double* A, const double* B,
-                                const Py_ssize_t* boff, double* Y, Py_ssize_t ldy,
-                                Py_ssize_t npix, Py_ssize_t nch, const double* bias)
+                                const Py_ssize_t* boff, int nvec, const Py_ssize_t* voff,
+                                double* Y, Py_ssize_t ldy, const Py_ssize_t* yoff,
+                                const Py_ssize_t* vlen, Py_ssize_t nch, const double* bias)
     int cyconv_pixrows_available()
 
 cdef extern from "_rowops.h" nogil:
@@ -210,13 +212,28 @@ cdef inline void _ukrn(Py_ssize_t K, const floating* A, const floating* B,
 
 
 cdef inline void _ukr_pixrows(Py_ssize_t K, const floating* A, const floating* B,
-                              const Py_ssize_t* boff, floating* Y, Py_ssize_t ldy,
-                              Py_ssize_t npix, Py_ssize_t nch,
+                              const Py_ssize_t* boff, int nvec, const Py_ssize_t* voff,
+                              floating* Y, Py_ssize_t ldy, const Py_ssize_t* yoff,
+                              const Py_ssize_t* vlen, Py_ssize_t nch,
                               const floating* bias) noexcept nogil:
     if floating is float:
-        cyconv_ukr_pixrows_f32(K, A, B, boff, Y, ldy, npix, nch, bias)
+        cyconv_ukr_pixrows_f32(K, A, B, boff, nvec, voff, Y, ldy, yoff, vlen, nch, bias)
     else:
-        cyconv_ukr_pixrows_f64(K, A, B, boff, Y, ldy, npix, nch, bias)
+        cyconv_ukr_pixrows_f64(K, A, B, boff, nvec, voff, Y, ldy, yoff, vlen, nch, bias)
+
+
+cdef inline int _row_pieces(Py_ssize_t npix, Py_ssize_t lanes, Py_ssize_t y0,
+                            Py_ssize_t* voff, Py_ssize_t* yoff,
+                            Py_ssize_t* vlen) noexcept nogil:
+    """The pixel-lane kernel's vectors for npix consecutive pixels of one row (at y0 in y):
+    returns their number."""
+    cdef int v = 0
+    while v < 3 and v * lanes < npix:
+        voff[v] = v * lanes
+        yoff[v] = y0 + v * lanes
+        vlen[v] = lanes if npix - v * lanes > lanes else npix - v * lanes
+        v = v + 1
+    return v
 
 
 def pixel_rows_available():
@@ -591,35 +608,71 @@ cdef void _rows_item(const floating* x_group, const Py_ssize_t* offsets,
     cdef Py_ssize_t lb = (NP - 1) * g.SW + (g.KW - 1) * g.DW + 1
     cdef Py_ssize_t taps = g.KD * g.KH * g.KW
     cdef Py_ssize_t edge_len = cig * g.KD * g.KH * lb, slot
+    cdef Py_ssize_t lanes = NP // 3, per_row = (g.OW + NP // 3 - 1) // (NP // 3)
+    cdef Py_ssize_t voff[3]
+    cdef Py_ssize_t yoff[3]
+    cdef Py_ssize_t vlen[3]
+    cdef Py_ssize_t q, q_end, rr, cc
+    cdef int nvec, j
+    # rows per block of the pixel-lane kernel: 3 when a row is 1 or 2 vectors (whole calls of
+    # 3 pieces), else 1 (a wider row's last call may have fewer pieces: 3 rows of 128 pixels
+    # with 32 input channels and a 3x3 kernel, 83 KiB of input rows, left L1 and ran 1.14x
+    # slower than row by row)
+    cdef Py_ssize_t block_rows = 3 if per_row < 3 else 1
+    cdef Py_ssize_t rb
+    if pixels and edge_offsets == NULL:
+        # row block by row block, panel by panel: the block's input rows stay in L1 across
+        # the panels, a panel's weights (kg x 8) across the block (tile by tile, all panels,
+        # streamed the weights from L2: conv1d 3.2 vs 2.9 ms; all rows of a work item per
+        # panel streamed its input from L3: 2-D 32 -> 64 3x3 112 wide 1.4x slower); within a
+        # block, the rows' pieces of a vector each, three per call, so rows narrower than
+        # three vectors share calls (conv3d's rows of 32)
+        rb = r0
+        while rb < r1:
+            q_end = ((r1 - rb if r1 - rb < block_rows else block_rows)) * per_row
+            for i in range(npo):
+                q = 0
+                while q < q_end:
+                    nvec = 3 if q_end - q > 3 else <int>(q_end - q)
+                    for j in range(nvec):
+                        rr = rb + (q + j) // per_row
+                        cc = ((q + j) % per_row) * lanes
+                        voff[j] = ((rr // g.OH) * g.SD * g.H + (rr % g.OH) * g.SH) * g.W + cc
+                        yoff[j] = rr * g.OW + cc
+                        vlen[j] = lanes if g.OW - cc > lanes else g.OW - cc
+                    _ukr_pixrows(kg, a_group + i * kg * OB, x_group, offsets, nvec, voff,
+                                 y_group + n * y_image_stride + i * OB * P, P, yoff, vlen,
+                                 OB if cout - i * OB > OB else cout - i * OB,
+                                 bias_group + i * OB if bias_group != NULL else NULL)
+                    q = q + nvec
+            rb = rb + block_rows
+        return
     if pixels:
-        # row by row, panel by panel: a panel's weights (kg x 8) stay in L1 along the row
-        # (tile by tile, all panels, streamed them from L2: conv1d 3.2 vs 2.9 ms); the
-        # row's edge tiles are copied once, each to its own slot of edge_buf
+        # the unpadded input, row by row: the row's edge tiles are copied once, each to its
+        # own slot of edge_buf, then panel by panel as above
         for r in range(r0, r1):
             row = x_group + ((r // g.OH) * g.SD * g.H + (r % g.OH) * g.SH) * g.W
             y_rows = y_group + n * y_image_stride + r * g.OW
-            if edge_offsets != NULL:
-                slot = 0
-                for t in range(tiles):
-                    c0 = t * NP - pw
-                    if c0 < 0 or c0 + lb > g.W:
-                        _fill_edge_tile(edge_buf + slot * edge_len, x_group, 0, cig, g, r, c0,
-                                        lb)
-                        slot = slot + 1
+            slot = 0
+            for t in range(tiles):
+                c0 = t * NP - pw
+                if c0 < 0 or c0 + lb > g.W:
+                    _fill_edge_tile(edge_buf + slot * edge_len, x_group, 0, cig, g, r, c0, lb)
+                    slot = slot + 1
             for i in range(npo):
                 slot = 0
                 for t in range(tiles):
                     src_tile = row + t * NP
                     offs = offsets
-                    if edge_offsets != NULL:
-                        c0 = t * NP - pw
-                        if c0 < 0 or c0 + lb > g.W:
-                            src_tile = edge_buf + slot * edge_len
-                            offs = edge_offsets
-                            slot = slot + 1
-                    _ukr_pixrows(kg, a_group + i * kg * OB, src_tile, offs,
-                                 y_rows + i * OB * P + t * NP, P,
-                                 NP if g.OW - t * NP > NP else g.OW - t * NP,
+                    c0 = t * NP - pw
+                    if c0 < 0 or c0 + lb > g.W:
+                        src_tile = edge_buf + slot * edge_len
+                        offs = edge_offsets
+                        slot = slot + 1
+                    nvec = _row_pieces(NP if g.OW - t * NP > NP else g.OW - t * NP, lanes,
+                                       t * NP, voff, yoff, vlen)
+                    _ukr_pixrows(kg, a_group + i * kg * OB, src_tile, offs, nvec, voff,
+                                 y_rows + i * OB * P, P, yoff, vlen,
                                  OB if cout - i * OB > OB else cout - i * OB,
                                  bias_group + i * OB if bias_group != NULL else NULL)
         return
