@@ -477,6 +477,11 @@ UNPADDED_ROW_CASES = [
                                              dilation=(1, 1, 2))),
     ((2, 5, 6, 70), (11, 5, 3, 3), dict(padding=1)),
     ((1, 3, 4, 3, 66), (13, 3, 3, 3, 3), dict(padding=1, dilation=(1, 1, 2))),
+    # rows of one or two vectors: the pixel-lane kernel's calls span 3 rows (with a block
+    # of fewer rows at the end of a work item)
+    ((2, 5, 6, 20), (11, 5, 3, 3), dict(padding=1)),
+    ((1, 3, 4, 5, 12), (9, 3, 3, 3, 3), dict(padding=1)),
+    ((2, 4, 9, 32), (16, 4, 3, 3), dict(padding=1, dilation=(2, 1))),
 ]
 
 
