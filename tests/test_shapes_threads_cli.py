@@ -147,3 +147,29 @@ def test_bench_conv_rows_carry_the_ceiling_timed_right_before_them(monkeypatch):
     assert "matmul" not in fwd["seconds"]  # the ceiling is not one of the implementations
     percent = float(lines[-2].split("|")[5])
     assert percent == round(fwd["flops"] / fwd["seconds"]["cyconv"] / 1e9 / fwd["ceiling"] * 100)
+
+
+def test_bench_relative_rates_pair_each_round_with_the_base(monkeypatch):
+    from cyconv import _bench
+    monkeypatch.setattr(_bench, "SETTLE_SECONDS", 0.0)
+    # fake clock: a call of "a" takes 1 s; "b"'s timed calls take 4, 2 and 4 s (its warm-up
+    # and untimed calls 9 s)
+    seconds = {"a": iter([1.0] * 7), "b": iter([9.0, 9.0, 4.0, 9.0, 2.0, 9.0, 4.0])}
+    clock = [0.0]
+    calls = []
+
+    def make(name):
+        def fn():
+            calls.append(name)
+            clock[0] += next(seconds[name])
+        return fn
+
+    monkeypatch.setattr(_bench.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(_bench.time, "sleep", lambda s: None)
+    rates = _bench.relative_rates({"a": (make("a"), 10.0), "b": (make("b"), 20.0)}, "a",
+                                  repeats=3)
+    assert rates["a"][1:] == (1.0, 1.0, 1.0)
+    # b's rate relative to a's per round: 20/4 / 10 = 0.5, 20/2 / 10 = 1.0, 0.5
+    assert rates["b"] == (4.0, 0.5, 0.5, 1.0)
+    # one warm-up call each, then per round an untimed and a timed call of each
+    assert calls == ["a", "b"] + ["a", "a", "b", "b"] * 3

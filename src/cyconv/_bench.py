@@ -301,6 +301,44 @@ def interleaved_times(fns: dict, *, repeats: int = 7, pause: float = 0.005) -> d
     return times
 
 
+def relative_rates(work: dict, base: str, *, repeats: int = 21) -> dict:
+    """Each callable's FLOP rate relative to ``base``'s, from the same interleaved rounds
+    (``interleaved_times``): ``work`` maps name -> (callable, FLOPs); returns name ->
+    (median seconds, median of the per-round rate ratios, lower and upper quartile). A
+    burst that slows one round then slows both sides of that round's ratio."""
+    times = interleaved_times({name: fn for name, (fn, _) in work.items()}, repeats=repeats)
+    base_rates = [work[base][1] / t for t in times[base]]
+    out = {}
+    for name, seconds in times.items():
+        ratios = sorted(work[name][1] / t / b for t, b in zip(seconds, base_rates))
+        out[name] = (statistics.median(seconds), statistics.median(ratios),
+                     ratios[len(ratios) // 4], ratios[(3 * len(ratios)) // 4])
+    return out
+
+
+def conv_nd_against_vgg(num_threads: int, *, repeats: int = 21, backward: bool = False):
+    """Issue 4's bar: conv1d's and conv3d's GFLOP/s (the DESIGN rows) relative to vgg3x3's,
+    forward (and forward+backward with ``backward``), from ``relative_rates``."""
+    import cyconv
+    cases = {c.name: c for c in CONV2D_CASES + CONV_ND_CASES}
+    work = {}
+    for name in ("vgg3x3", "conv1d", "conv3d"):
+        case = cases[name]
+        x, w = case.arrays()
+        ndim = len(case.spatial)
+        fwd = getattr(cyconv, f"conv{ndim}d")
+        bwd = getattr(cyconv, f"conv{ndim}d_backward")
+        kw = dict(case.kwargs, num_threads=num_threads)
+        work[name] = (lambda fwd=fwd, x=x, w=w, kw=kw: fwd(x, w, **kw), case.flops)
+        if backward:
+            gy = np.ones_like(fwd(x, w, **kw))
+            work[name + " fwd+bwd"] = (
+                lambda fwd=fwd, bwd=bwd, x=x, w=w, kw=kw, gy=gy: (fwd(x, w, **kw),
+                                                                   bwd(gy, x, w, **kw)),
+                3 * case.flops)
+    return relative_rates(work, "vgg3x3", repeats=repeats)
+
+
 CEILING_N = 2048
 
 
@@ -533,6 +571,18 @@ def run(quick: bool = True, num_threads: int | None = None, compare: bool = True
                          f"{fmt(t['reference'] * 1e3 if t.get('reference') else None)} | "
                          f"{fmt(t['reference'] / cy if t.get('reference') else None, '.1f')} |")
             lines.append(line)
+            print_fn(line)
+    if only is None or {"vgg3x3", "conv1d", "conv3d"} <= set(only):
+        # the rows above are timed minutes apart on a host whose speed drifts; the bar
+        # compares them within the same rounds
+        rates = conv_nd_against_vgg(n, repeats=2 * repeats - 1)
+        tail = ["", f"conv1d and conv3d forward GFLOP/s relative to vgg3x3's, timed in the "
+                    f"same {2 * repeats - 1} interleaved rounds (median of the per-round "
+                    f"ratios, quartiles): "
+                + "; ".join(f"{name} {rates[name][1]:.2f}x ({rates[name][2]:.2f}-"
+                            f"{rates[name][3]:.2f})" for name in ("conv1d", "conv3d"))]
+        lines += tail
+        for line in tail:
             print_fn(line)
     return "\n".join(lines), records, ceiling
 
