@@ -458,12 +458,12 @@ def test_per_item_padding_matches_whole_copy(shape, kernel, kw, dtype, monkeypat
     np.testing.assert_allclose(whole, expected, rtol=tol, atol=tol * np.abs(expected).max())
 
 
-# Inputs padded along the width alone are read in place, with no padded copy: the tiles at a
-# row's ends read copies of just their columns. Both row kernel families (channels on the
-# lanes, forced pixels on the lanes), 1-D/2-D/3-D, strides, dilation, causal, 'full' and
-# one-sided padding, groups, no padding, rows shorter than a tile, partial channel panels;
-# against the reference and, bitwise, against the same kernels on the padded copy.
-# Depth/height padding (last cases) keeps the padded copy, per item or whole.
+# Both row kernel families (channels on the lanes; forced pixels on the lanes), 1-D/2-D/3-D,
+# strides, dilation, causal, 'full' and one-sided padding, groups, no padding, rows shorter
+# than a tile, partial channel panels; against the reference and, bitwise, between the
+# ways of reading the input: the channel-lane tiles read an input padded along the width
+# alone in place (the tiles at a row's ends read copies of just their columns), or a
+# padded copy per work item or of the whole input (depth/height padding: the last cases).
 UNPADDED_ROW_CASES = [
     ((3, 8, 200), (16, 8, 5), dict(padding=2)),
     ((2, 12, 130), (20, 12, 3), dict(padding="causal", dilation=3)),
@@ -506,18 +506,17 @@ def test_unpadded_rows_and_pixel_rows_match_reference(shape, kernel, kw, row_ker
         if not kernels.pixel_rows_available():
             pytest.skip("CPU lacks AVX-512 for the pixel-lane row kernel")
         monkeypatch.setattr(conv_module, "_pixel_rows_apply", lambda p, cog, tile: True)
-        npx = kernels.pixel_rows_tile(dtype == np.float32)[1]
     else:
         monkeypatch.setattr(conv_module, "PIXEL_ROWS", False)
         # the channels-on-lanes row tiles, not the GEMM-shaped implicit kernel
         monkeypatch.setattr(conv_module, "_row_tile_variant", lambda p: True)
         npx = kernels.direct_tile_shape(dtype == np.float32, True)[1]
-    # in place even where most of a row's tiles are edge tiles (short rows)
-    monkeypatch.setattr(conv_module, "UNPADDED_ROWS_MAX_EDGE", 1.0)
-    conv_module._unpadded_row_layout.cache_clear()
-    request.addfinalizer(conv_module._unpadded_row_layout.cache_clear)
-    width_only = all(lo == 0 and hi == 0 for lo, hi in p.padding[:-1])
-    assert (conv_module._unpadded_row_layout(p, npx) is not None) == width_only
+        # in place even where most of a row's tiles are edge tiles (short rows)
+        monkeypatch.setattr(conv_module, "UNPADDED_ROWS_MAX_EDGE", 1.0)
+        conv_module._unpadded_row_layout.cache_clear()
+        request.addfinalizer(conv_module._unpadded_row_layout.cache_clear)
+        width_only = all(lo == 0 and hi == 0 for lo, hi in p.padding[:-1])
+        assert (conv_module._unpadded_row_layout(p, npx) is not None) == width_only
     y = conv(x, w, b, algorithm="implicit", **kw)
     expected = getattr(ref, f"conv{ndim}d")(x.astype(np.float64), w.astype(np.float64),
                                            b.astype(np.float64), **kw)

@@ -446,10 +446,10 @@ UNPADDED_ROWS_MAX_EDGE = 0.25
 
 @functools.lru_cache(maxsize=256)
 def _unpadded_row_layout(p: _validate.ConvParams, npx: int):
-    """(tap offsets, edge-tile offsets, geometry, edge row length, edge tiles per row) with
-    which the row-tiled kernel reads the unpadded input itself, or None when the input is
-    padded along depth or height or too many of a row's tiles would reach past its ends.
-    The offsets include the leading width padding; an edge tile reads ``C/groups * KD * KH``
+    """(tap offsets, edge-tile offsets, geometry, edge row length) with which the
+    channel-lane row tiles read the unpadded input itself, or None when the input is padded
+    along depth or height or too many of a row's tiles would reach past its ends. The
+    offsets include the leading width padding; an edge tile reads ``C/groups * KD * KH``
     rows of the returned length instead (``_conv._fill_edge_tile``)."""
     pg = _PaddedGrid.of(p)
     if any(lo or hi for lo, hi in pg.pads[:2]):
@@ -459,7 +459,7 @@ def _unpadded_row_layout(p: _validate.ConvParams, npx: int):
     pw = pg.pads[2][0]
     lb = (npx - 1) * SW + (KW - 1) * DW + 1
     first = np.arange(-(-OW // npx)) * npx * SW - pw  # first input column of each tile
-    edges = int(np.count_nonzero((first < 0) | (first + lb > RW)))
+    edges = np.count_nonzero((first < 0) | (first + lb > RW))
     if edges > UNPADDED_ROWS_MAX_EDGE * first.size:
         return None
     cig = p.in_channels // p.groups
@@ -472,7 +472,7 @@ def _unpadded_row_layout(p: _validate.ConvParams, npx: int):
     geom = dict(_padded_layout(p)[3], D=RD, H=RH, W=RW)
     offsets, edge_offsets = offsets.astype(np.intp), edge_offsets.astype(np.intp)
     offsets.flags.writeable = edge_offsets.flags.writeable = False
-    return offsets, edge_offsets, geom, lb, edges
+    return offsets, edge_offsets, geom, lb
 
 
 # float32 stride-1 rows on the pixel-lane row kernel (_ukr_pixel_rows.h: no transpose, no
@@ -590,11 +590,13 @@ def _implicit_forward(p, x5, w5, b, has_bias, y3, n_threads):
         items = p.batch * G
         while rows > 1 and items * -(-rows_total // rows) < 2 * n_threads:
             rows = -(-rows // 2)
-        unpadded = _unpadded_row_layout(p, npx)
+        # the pixel-lane kernel reads a padded copy: on the unpadded input (conv1d's channel
+        # rows 4 KiB apart) it ran 0.98-1.05x the copy's time for some input arrays and
+        # 1.2-1.25x for others (set conflicts; benchmarks/README.md)
+        unpadded = _unpadded_row_layout(p, npx) if row_kernel != ROWS_PIXELS else None
         if unpadded is not None:
             # conv1d row forward, 2 threads, interleaved medians: see benchmarks/README.md
-            raw_offsets, edge_offsets, raw_geom, lb, edges = unpadded
-            slots = max(1, edges) if row_kernel == ROWS_PIXELS else 1
+            raw_offsets, edge_offsets, raw_geom, lb = unpadded
             a = _pack_panels(w5.reshape(G, cog, kg), ob)
             work = np.empty((n_threads, max(1, rows * row_bytes // p.dtype.itemsize)),
                             dtype=p.dtype)
@@ -602,8 +604,7 @@ def _implicit_forward(p, x5, w5, b, has_bias, y3, n_threads):
                               has_bias, G, p.in_channels, raw_geom, True, row_kernel, rows, work,
                               KC, n_threads, None, tuple(lo for lo, _ in pg.pads),
                               None, edge_offsets,
-                              np.empty((n_threads,
-                                        slots * cig * pg.kernel[0] * pg.kernel[1] * lb),
+                              np.empty((n_threads, cig * pg.kernel[0] * pg.kernel[1] * lb),
                                        dtype=p.dtype))
             return
         if rows == rows_total and (cig * plane + reach) * p.dtype.itemsize <= PAD_PER_ITEM_BYTES:

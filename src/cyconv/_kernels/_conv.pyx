@@ -222,20 +222,6 @@ cdef inline void _ukr_pixrows(Py_ssize_t K, const floating* A, const floating* B
         cyconv_ukr_pixrows_f64(K, A, B, boff, nvec, voff, Y, ldy, yoff, vlen, nch, bias)
 
 
-cdef inline int _row_pieces(Py_ssize_t npix, Py_ssize_t lanes, Py_ssize_t y0,
-                            Py_ssize_t* voff, Py_ssize_t* yoff,
-                            Py_ssize_t* vlen) noexcept nogil:
-    """The pixel-lane kernel's vectors for npix consecutive pixels of one row (at y0 in y):
-    returns their number."""
-    cdef int v = 0
-    while v < 3 and v * lanes < npix:
-        voff[v] = v * lanes
-        yoff[v] = y0 + v * lanes
-        vlen[v] = lanes if npix - v * lanes > lanes else npix - v * lanes
-        v = v + 1
-    return v
-
-
 def pixel_rows_available():
     """Whether the pixel-lane row kernels (_ukr_pixel_rows.h) run on this CPU and build."""
     return bool(cyconv_pixrows_available())
@@ -587,8 +573,8 @@ cdef void _rows_item(const floating* x_group, const Py_ssize_t* offsets,
     NCHW while it is still in L1 (pixels past the row end are dropped). The pixels-on-lanes
     kernel (stride 1) reduces a whole tile in registers and stores it into y itself.
 
-    With ``edge_offsets`` the input is not padded at all (only its width would be): x_group
-    is the raw input, ``offsets`` already hold the leading width padding -pw, and a tile
+    With ``edge_offsets`` (channel-lane kernels) the input is not padded at all (only its
+    width would be): x_group is the raw input, ``offsets`` already hold the leading width padding -pw, and a tile
     whose reads would leave its row (the first and last tiles) reads a copy of just the
     columns it needs instead (``edge_buf``, zero-filled where the padding would be).
     """
@@ -607,7 +593,6 @@ cdef void _rows_item(const floating* x_group, const Py_ssize_t* offsets,
     # input columns one tile reads: NP pixels SW apart, plus the kernel's dilated width
     cdef Py_ssize_t lb = (NP - 1) * g.SW + (g.KW - 1) * g.DW + 1
     cdef Py_ssize_t taps = g.KD * g.KH * g.KW
-    cdef Py_ssize_t edge_len = cig * g.KD * g.KH * lb, slot
     cdef Py_ssize_t lanes = NP // 3, per_row = (g.OW + NP // 3 - 1) // (NP // 3)
     cdef Py_ssize_t voff[3]
     cdef Py_ssize_t yoff[3]
@@ -620,7 +605,7 @@ cdef void _rows_item(const floating* x_group, const Py_ssize_t* offsets,
     # slower than row by row)
     cdef Py_ssize_t block_rows = 3 if per_row < 3 else 1
     cdef Py_ssize_t rb
-    if pixels and edge_offsets == NULL:
+    if pixels:
         # row block by row block, panel by panel: the block's input rows stay in L1 across
         # the panels, a panel's weights (kg x 8) across the block (tile by tile, all panels,
         # streamed the weights from L2: conv1d 3.2 vs 2.9 ms; all rows of a work item per
@@ -646,35 +631,6 @@ cdef void _rows_item(const floating* x_group, const Py_ssize_t* offsets,
                                  bias_group + i * OB if bias_group != NULL else NULL)
                     q = q + nvec
             rb = rb + block_rows
-        return
-    if pixels:
-        # the unpadded input, row by row: the row's edge tiles are copied once, each to its
-        # own slot of edge_buf, then panel by panel as above
-        for r in range(r0, r1):
-            row = x_group + ((r // g.OH) * g.SD * g.H + (r % g.OH) * g.SH) * g.W
-            y_rows = y_group + n * y_image_stride + r * g.OW
-            slot = 0
-            for t in range(tiles):
-                c0 = t * NP - pw
-                if c0 < 0 or c0 + lb > g.W:
-                    _fill_edge_tile(edge_buf + slot * edge_len, x_group, 0, cig, g, r, c0, lb)
-                    slot = slot + 1
-            for i in range(npo):
-                slot = 0
-                for t in range(tiles):
-                    src_tile = row + t * NP
-                    offs = offsets
-                    c0 = t * NP - pw
-                    if c0 < 0 or c0 + lb > g.W:
-                        src_tile = edge_buf + slot * edge_len
-                        offs = edge_offsets
-                        slot = slot + 1
-                    nvec = _row_pieces(NP if g.OW - t * NP > NP else g.OW - t * NP, lanes,
-                                       t * NP, voff, yoff, vlen)
-                    _ukr_pixrows(kg, a_group + i * kg * OB, src_tile, offs, nvec, voff,
-                                 y_rows + i * OB * P, P, yoff, vlen,
-                                 OB if cout - i * OB > OB else cout - i * OB,
-                                 bias_group + i * OB if bias_group != NULL else NULL)
         return
     # the first reduction chunk stores every tile element (all rows, tiles and channel
     # panels), so ctile needs no zero-fill
@@ -755,8 +711,8 @@ def padded_forward(const floating[::1] x_padded, Py_ssize_t image_stride,
         ``offsets`` its tap offsets shifted by the leading width padding raw_pads[2], and
         only the tiles at a row's ends read copies of their columns, laid out as
         ``edge_offsets`` (C/groups * KD * KH rows of (NP-1)*SW + (KW-1)*DW + 1), in their
-        thread's ``edge_work`` row (one such copy per edge tile of a row for the pixel-lane
-        kernels, else one): no padded copy of the input at all.
+        thread's ``edge_work`` row: no padded copy of the input at all. Channel-lane row
+        tiles only.
     """
     cdef Py_ssize_t N = y.shape[0], CO = y.shape[1]
     cdef Py_ssize_t cig = channels // groups, cog = CO // groups
@@ -785,8 +741,9 @@ def padded_forward(const floating[::1] x_padded, Py_ssize_t image_stride,
     cdef floating* ewp = &edge_work[0, 0] if edge_offsets is not None else NULL
     cdef Py_ssize_t ew_stride = edge_work.shape[1] if edge_offsets is not None else 0
     if row_kernel not in (ROWS_WIDE, ROWS_NARROW, ROWS_PIXELS) \
-            or row_kernel == ROWS_PIXELS and g.SW != 1:
-        raise ValueError(f"row_kernel {row_kernel} does not apply (width stride {g.SW})")
+            or row_kernel == ROWS_PIXELS and (g.SW != 1 or edge_offsets is not None):
+        raise ValueError(f"row_kernel {row_kernel} does not apply (width stride {g.SW}, "
+                         f"unpadded input {edge_offsets is not None})")
     if row_tiles and row_kernel == ROWS_PIXELS:
         units = g.OD * g.OH
         tile, NX, _ = pixel_rows_tile(floating is float)
