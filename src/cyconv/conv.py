@@ -439,8 +439,9 @@ def _padded_layout(p: _validate.ConvParams):
     return pg, shifts, offsets, geom
 
 
-# Row tiles read an input padded only along its width in place when at most this share of
-# each row's tiles would leave the row (those read copies of their columns): no padded copy.
+# The channel-lane row tiles read an input padded only along its width in place when at most
+# this share of each row's tiles would leave the row (those read copies of their columns):
+# no padded copy.
 UNPADDED_ROWS_MAX_EDGE = 0.25
 
 
@@ -591,11 +592,11 @@ def _implicit_forward(p, x5, w5, b, has_bias, y3, n_threads):
         while rows > 1 and items * -(-rows_total // rows) < 2 * n_threads:
             rows = -(-rows // 2)
         # the pixel-lane kernel reads a padded copy: on the unpadded input (conv1d's channel
-        # rows 4 KiB apart) it ran 0.98-1.05x the copy's time for some input arrays and
-        # 1.2-1.25x for others (set conflicts; benchmarks/README.md)
+        # rows 4 KiB apart) it ran 0.98-1.07x the copy's time for most input arrays and
+        # 1.18-1.25x for one (cache set conflicts; benchmarks/README.md)
         unpadded = _unpadded_row_layout(p, npx) if row_kernel != ROWS_PIXELS else None
         if unpadded is not None:
-            # conv1d row forward, 2 threads, interleaved medians: see benchmarks/README.md
+            # conv1d on the row tiles, 2 threads: 3.21 -> 3.09-3.14 ms (benchmarks/README.md)
             raw_offsets, edge_offsets, raw_geom, lb = unpadded
             a = _pack_panels(w5.reshape(G, cog, kg), ob)
             work = np.empty((n_threads, max(1, rows * row_bytes // p.dtype.itemsize)),
