@@ -591,6 +591,9 @@ def _implicit_forward(p, x5, w5, b, has_bias, y3, n_threads):
         items = p.batch * G
         while rows > 1 and items * -(-rows_total // rows) < 2 * n_threads:
             rows = -(-rows // 2)
+        a = _pack_panels(w5.reshape(G, cog, kg), ob)
+        work = np.empty((n_threads, max(1, rows * row_bytes // p.dtype.itemsize)),
+                        dtype=p.dtype)
         # the pixel-lane kernel reads a padded copy: on the unpadded input (conv1d's channel
         # rows 4 KiB apart) it ran 0.98-1.07x the copy's time for most input arrays and
         # 1.18-1.25x for one (cache set conflicts; benchmarks/README.md)
@@ -598,9 +601,6 @@ def _implicit_forward(p, x5, w5, b, has_bias, y3, n_threads):
         if unpadded is not None:
             # conv1d on the row tiles, 2 threads: 3.21 -> 3.09-3.14 ms (benchmarks/README.md)
             raw_offsets, edge_offsets, raw_geom, lb = unpadded
-            a = _pack_panels(w5.reshape(G, cog, kg), ob)
-            work = np.empty((n_threads, max(1, rows * row_bytes // p.dtype.itemsize)),
-                            dtype=p.dtype)
             _k.padded_forward(x5.reshape(-1), math.prod(x5.shape[1:]), raw_offsets, a, y3, b,
                               has_bias, G, p.in_channels, raw_geom, True, row_kernel, rows, work,
                               KC, n_threads, None, tuple(lo for lo, _ in pg.pads),
@@ -611,9 +611,6 @@ def _implicit_forward(p, x5, w5, b, has_bias, y3, n_threads):
         if rows == rows_total and (cig * plane + reach) * p.dtype.itemsize <= PAD_PER_ITEM_BYTES:
             # one work item per image and group: each pads its own planes, in L2 (conv1d
             # forward, 1 thread, interleaved medians of 31: 6.76 -> 6.35 ms; equal at 2 threads)
-            a = _pack_panels(w5.reshape(G, cog, kg), ob)
-            work = np.empty((n_threads, max(1, rows * row_bytes // p.dtype.itemsize)),
-                            dtype=p.dtype)
             _k.padded_forward(np.zeros(1, p.dtype), image_stride, offsets, a, y3, b, has_bias,
                               G, p.in_channels, geom, True, row_kernel, rows, work, KC, n_threads,
                               x5, tuple(lo for lo, _ in pg.pads),
@@ -624,9 +621,6 @@ def _implicit_forward(p, x5, w5, b, has_bias, y3, n_threads):
         if use_rows:
             # measured (benchmarks/README.md): res3x3 190 vs 159 GFLOP/s, vgg3x3 and dilated
             # equal
-            a = _pack_panels(w5.reshape(G, cog, kg), ob)
-            work = np.empty((n_threads, max(1, rows * row_bytes // p.dtype.itemsize)),
-                            dtype=p.dtype)
             _k.padded_forward(flat, image_stride, offsets, a, y3, b, has_bias, G,
                               p.in_channels, geom, True, row_kernel, rows, work, KC, n_threads)
             return
