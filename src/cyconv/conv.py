@@ -489,7 +489,7 @@ PIXEL_ROWS_MIN_SHARE = 0.9
 # 128 wide (19 + 9) 0.93; 2-D 64 -> 64 3x3 (38 + 18) 1.04 at 64 wide, 1.00 at 112; 1-D
 # 256 -> 256 k3 (51 + 25) 1.03. (float64, 24-pixel tiles: conv1d 1.15, so not for float64.)
 PIXEL_ROWS_MAX_L1_BYTES = 48 * 2**10
-ROWS_PIXELS = 2  # padded_forward's row_kernel for it (0 and 1: the wide and narrow tiles)
+ROWS_PIXELS = int(_k.RowKernel.ROWS_PIXELS)  # padded_forward's row_kernel for it
 
 
 def _useful_share(channels: int, pixels: int, tile: tuple) -> float:

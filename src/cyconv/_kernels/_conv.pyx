@@ -551,7 +551,7 @@ cdef void _fill_edge_tile(floating* buf, const floating* x_group, Py_ssize_t ci0
                 memset(dst + hi, 0, (lb - hi) * sizeof(floating))
 
 
-cdef enum RowKernel:
+cpdef enum RowKernel:
     ROWS_WIDE = 0      # channels on the lanes, NP pixels broadcast (_ukrb)
     ROWS_NARROW = 1    # the same, 8 pixels (_ukrn)
     ROWS_PIXELS = 2    # pixels on the lanes, written straight into y (_ukr_pixrows)
