@@ -109,35 +109,40 @@ def test_results_identical_for_any_thread_count(algorithm, dtype):
             np.testing.assert_array_equal(a, b_)
 
 
-@pytest.mark.parametrize("isa", [0, 1, 2])
-def test_every_microkernel_isa_agrees(isa):
-    """Force each micro-kernel family the CPU supports; all must satisfy the contract."""
+@pytest.fixture(params=[0, 1, 2])
+def forced_isa(request):
+    """Each micro-kernel family the CPU supports (0 generic, 1 AVX2, 2 AVX-512), selected
+    for the test and restored after it."""
+    isa = request.param
     if isa > kernels.cpu_isa():
         pytest.skip(f"CPU lacks ISA level {isa}")
     previous = kernels.current_isa()
-    try:
-        assert kernels.select_isa(isa) == isa
-        for dtype in DTYPES:
-            # implicit paths (offset GEMM kernel, row-tiled direct kernel) on stride-1 cases
-            for case in (CASES[9], CASES[11], CASES[12], CASES[14]):
-                x, w, b, kw = _data(case, dtype)
-                x64, w64, b64 = (a.astype(np.float64) for a in (x, w, b))
-                _assert_close(cyconv.conv2d(x, w, b, algorithm="implicit", **kw),
-                              ref.conv2d(x64, w64, b64, **kw),
-                              ref.conv2d(np.abs(x64), np.abs(w64), np.abs(b64), **kw), dtype)
-            x, w, b, kw = _data(CASES[8], dtype)
-            y = cyconv.conv2d(x, w, b, algorithm="im2col", **kw)
-            gy = np.ones_like(y)
-            grads = cyconv.conv2d_backward(gy, x, w, algorithm="im2col", **kw)
+    assert kernels.select_isa(isa) == isa
+    yield isa
+    kernels.select_isa(previous)
+
+
+def test_every_microkernel_isa_agrees(forced_isa):
+    """Force each micro-kernel family the CPU supports; all must satisfy the contract."""
+    for dtype in DTYPES:
+        # implicit paths (offset GEMM kernel, row-tiled direct kernel) on stride-1 cases
+        for case in (CASES[9], CASES[11], CASES[12], CASES[14]):
+            x, w, b, kw = _data(case, dtype)
             x64, w64, b64 = (a.astype(np.float64) for a in (x, w, b))
-            _assert_close(y, ref.conv2d(x64, w64, b64, **kw),
+            _assert_close(cyconv.conv2d(x, w, b, algorithm="implicit", **kw),
+                          ref.conv2d(x64, w64, b64, **kw),
                           ref.conv2d(np.abs(x64), np.abs(w64), np.abs(b64), **kw), dtype)
-            expected = ref.conv2d_backward(gy.astype(np.float64), x64, w64, **kw)
-            bound = ref.conv2d_backward(gy.astype(np.float64), np.abs(x64), np.abs(w64), **kw)
-            _assert_close(grads.grad_input, expected.grad_input, bound.grad_input, dtype)
-            _assert_close(grads.grad_weight, expected.grad_weight, bound.grad_weight, dtype)
-    finally:
-        kernels.select_isa(previous)
+        x, w, b, kw = _data(CASES[8], dtype)
+        y = cyconv.conv2d(x, w, b, algorithm="im2col", **kw)
+        gy = np.ones_like(y)
+        grads = cyconv.conv2d_backward(gy, x, w, algorithm="im2col", **kw)
+        x64, w64, b64 = (a.astype(np.float64) for a in (x, w, b))
+        _assert_close(y, ref.conv2d(x64, w64, b64, **kw),
+                      ref.conv2d(np.abs(x64), np.abs(w64), np.abs(b64), **kw), dtype)
+        expected = ref.conv2d_backward(gy.astype(np.float64), x64, w64, **kw)
+        bound = ref.conv2d_backward(gy.astype(np.float64), np.abs(x64), np.abs(w64), **kw)
+        _assert_close(grads.grad_input, expected.grad_input, bound.grad_input, dtype)
+        _assert_close(grads.grad_weight, expected.grad_weight, bound.grad_weight, dtype)
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
@@ -405,31 +410,23 @@ def test_depthwise_planes_match_reference(spatial, kernel, kw, multiplier, dtype
     np.testing.assert_array_equal(flipped.grad_weight, np.flip(grads.grad_weight, flip_axes))
 
 
-@pytest.mark.parametrize("isa", [0, 1, 2])
-def test_depthwise_planes_on_every_isa(isa):
-    if isa > kernels.cpu_isa():
-        pytest.skip(f"CPU lacks ISA level {isa}")
-    previous = kernels.current_isa()
-    try:
-        assert kernels.select_isa(isa) == isa
-        rng = np.random.default_rng(isa)
-        for dtype in DTYPES:
-            x = rng.standard_normal((2, 4, 9, 45)).astype(dtype)
-            w = rng.standard_normal((4, 1, 3, 5)).astype(dtype)
-            y = cyconv.conv2d(x, w, padding=(1, 2), groups=4, algorithm="direct")
-            gy = np.ones_like(y)
-            grads = cyconv.conv2d_backward(gy, x, w, padding=(1, 2), groups=4,
-                                           algorithm="direct")
-            want = ref.conv2d_backward(gy, x, w, padding=(1, 2), groups=4)
-            tol = 2e-5 if dtype == np.float32 else 1e-12
-            np.testing.assert_allclose(y, ref.conv2d(x, w, padding=(1, 2), groups=4),
-                                       rtol=tol, atol=tol * 10)
-            np.testing.assert_allclose(grads.grad_weight, want.grad_weight, rtol=tol,
-                                       atol=tol * np.abs(want.grad_weight).max())
-            np.testing.assert_allclose(grads.grad_input, want.grad_input, rtol=tol,
-                                       atol=tol * 10)
-    finally:
-        kernels.select_isa(previous)
+def test_depthwise_planes_on_every_isa(forced_isa):
+    rng = np.random.default_rng(forced_isa)
+    for dtype in DTYPES:
+        x = rng.standard_normal((2, 4, 9, 45)).astype(dtype)
+        w = rng.standard_normal((4, 1, 3, 5)).astype(dtype)
+        y = cyconv.conv2d(x, w, padding=(1, 2), groups=4, algorithm="direct")
+        gy = np.ones_like(y)
+        grads = cyconv.conv2d_backward(gy, x, w, padding=(1, 2), groups=4,
+                                       algorithm="direct")
+        want = ref.conv2d_backward(gy, x, w, padding=(1, 2), groups=4)
+        tol = 2e-5 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(y, ref.conv2d(x, w, padding=(1, 2), groups=4),
+                                   rtol=tol, atol=tol * 10)
+        np.testing.assert_allclose(grads.grad_weight, want.grad_weight, rtol=tol,
+                                   atol=tol * np.abs(want.grad_weight).max())
+        np.testing.assert_allclose(grads.grad_input, want.grad_input, rtol=tol,
+                                   atol=tol * 10)
 
 
 # The implicit path pads the input either per work item (small images: one item per image
