@@ -1257,10 +1257,13 @@ cdef void _direct_tap(TapOp op, floating* out_plane, floating* in_plane, floatin
 
 
 cdef inline bint _depthwise_planes(Py_ssize_t CIG, const Geom* g) noexcept nogil:
-    """One input channel per group, 1-D/2-D, unit stride along the row: the fused plane
-    kernels of _depthwise.h apply (any output channels per group, height stride, dilation,
-    padding)."""
-    return CIG == 1 and g.D == 1 and g.KD == 1 and g.SW == 1
+    """One input channel per group, one output plane reading the one input plane (1-D/2-D,
+    or 3-D with depth 1, kernel depth 1 and no depth padding), unit stride along the row:
+    the fused plane kernels of _depthwise.h apply (any output channels per group, height
+    stride, dilation, padding). Depth padding gives more output planes, which they would
+    not write."""
+    return (CIG == 1 and g.D == 1 and g.KD == 1 and g.PD == 0 and g.OD == 1
+            and g.SW == 1)
 
 
 def depthwise_work(bint single, Geom g, Py_ssize_t in_channels_per_group):
