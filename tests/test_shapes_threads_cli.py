@@ -143,7 +143,8 @@ def test_bench_conv_rows_carry_the_ceiling_timed_right_before_them(monkeypatch):
     _, records, _ = _bench.run(quick=True, num_threads=1, compare=False, print_fn=lines.append,
                                only=["lenet1"])
     fwd, both = records
-    assert fwd["ceiling"] > 1.0 and both["ceiling"] == fwd["ceiling"]
+    # re-timed for the row (not the stubbed 1.0 of the start); its value depends on the load
+    assert fwd["ceiling"] != 1.0 and fwd["ceiling"] > 0 and both["ceiling"] == fwd["ceiling"]
     assert "matmul" not in fwd["seconds"]  # the ceiling is not one of the implementations
     percent = float(lines[-2].split("|")[5])
     assert percent == round(fwd["flops"] / fwd["seconds"]["cyconv"] / 1e9 / fwd["ceiling"] * 100)
