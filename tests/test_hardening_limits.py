@@ -182,17 +182,34 @@ def test_absurd_omp_num_threads_is_capped_not_fatal():
 
 
 @pytest.mark.parametrize("pool", ["max_pool1d", "min_pool1d"])
-def test_pool_window_with_no_input_element_is_rejected(pool):
-    # taps at -1 and +1 around a single element: the window holds padding only. Its max would be
-    # -inf with no input to send the gradient to (PyTorch returns -inf and index 1, out of range)
+def test_pool_window_with_no_input_element_gives_an_infinity_and_no_gradient(pool):
+    # taps at -1 and +1 around a single element: the window holds padding only. PyTorch returns
+    # -inf for max (index 1, out of range: its own backward then writes past the plane); cyconv
+    # returns -inf for max, +inf for min, index -1, and routes no gradient from it
     x = np.array([[[5.0]]])
+    fill = -np.inf if pool == "max_pool1d" else np.inf
     for module in (cyconv, ref):
-        with pytest.raises(ValueError, match="dilation"):
-            getattr(module, pool)(x, 2, padding=1, dilation=2)
-    # the same dilation and padding on a longer input reach it in every window
+        y, indices = getattr(module, pool)(x, 2, padding=1, dilation=2, return_indices=True)
+        np.testing.assert_array_equal(y, [[[fill]]])
+        np.testing.assert_array_equal(indices, [[[-1]]])
+        for kw in ({}, {"indices": indices}):
+            np.testing.assert_array_equal(
+                getattr(module, pool + "_backward")(np.ones((1, 1, 1)), x, 2, padding=1,
+                                                    dilation=2, **kw), [[[0.0]]])
+    # windows with and without input elements in one row, float32 too
+    x = np.arange(1.0, 4.0, dtype=np.float32).reshape(1, 1, 3)
+    y, indices = getattr(cyconv, pool)(x, 2, 1, 1, 4, return_indices=True)
+    np.testing.assert_array_equal(y, [[[fill]]])
+    np.testing.assert_array_equal(indices, [[[-1]]])
     x = np.arange(12.0).reshape(1, 1, 12)
-    np.testing.assert_array_equal(getattr(cyconv, pool)(x, 3, 1, 1, 5),
-                                  getattr(ref, pool)(x, 3, 1, 1, 5))
+    y, indices = getattr(cyconv, pool)(x, 2, 1, 1, 3, return_indices=True)
+    np.testing.assert_array_equal(y, getattr(ref, pool)(x, 2, 1, 1, 3))
+    assert indices.min() >= 0  # every window reaches the input
+    # an index below -1 is still refused
+    with pytest.raises(ValueError, match="indices"):
+        getattr(cyconv, pool + "_backward")(np.ones((1, 1, 1)), np.array([[[5.0]]]), 2,
+                                            padding=1, dilation=2,
+                                            indices=np.array([[[-2]]], dtype=np.int64))
 
 
 @pytest.mark.parametrize("kwargs, word", [

@@ -1,11 +1,11 @@
 """Random valid configurations (hypothesis): every algorithm and pooling op agrees with the
 reference, forward and backward."""
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import cyconv
-from cyconv import reference as ref
+from cyconv import _shapes, reference as ref
 
 SETTINGS = settings(max_examples=100, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -17,9 +17,11 @@ def conv_configs(draw):
     cig, cog = draw(st.integers(1, 8)), draw(st.integers(1, 40))
     kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
     dh, dw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
-    h = draw(st.integers((kh - 1) * dh + 1, 18))
-    w = draw(st.integers((kw - 1) * dw + 1, 30))
-    pads = tuple((draw(st.integers(0, 2)), draw(st.integers(0, 2))) for _ in range(2))
+    # padding up to 3 a side, inputs down to 1 (smaller than the kernel where the padding
+    # makes room for it)
+    pads = tuple((draw(st.integers(0, 3)), draw(st.integers(0, 3))) for _ in range(2))
+    h = draw(st.integers(max(1, (kh - 1) * dh + 1 - sum(pads[0])), 18))
+    w = draw(st.integers(max(1, (kw - 1) * dw + 1 - sum(pads[1])), 30))
     return dict(n=draw(st.integers(1, 3)), c=cig * groups, co=cog * groups, h=h, w=w,
                 kernel=(kh, kw), dtype=draw(st.sampled_from([np.float32, np.float64])),
                 flip=draw(st.booleans()), seed=draw(st.integers(0, 2**16)),
@@ -54,13 +56,18 @@ def test_conv_any_configuration(cfg, algorithm):
 def pool_configs(draw):
     kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
     dh, dw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
-    return dict(kernel=(kh, kw), stride=(draw(st.integers(1, 3)), draw(st.integers(1, 3))),
-                padding=(draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2))),
-                dilation=(dh, dw), ceil_mode=draw(st.booleans()),
-                shape=(draw(st.integers(1, 2)), draw(st.integers(1, 3)),
-                       draw(st.integers(1, 16)) + (kh - 1) * dh,
-                       draw(st.integers(1, 40)) + (kw - 1) * dw),
-                ties=draw(st.booleans()), seed=draw(st.integers(0, 2**16)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    padding = (draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2)))
+    ceil_mode = draw(st.booleans())
+    # with ceil_mode an input may be shorter than the dilated kernel (PyTorch's rule)
+    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 3)),
+             draw(st.integers(1, 16)) + (0 if ceil_mode else (kh - 1) * dh),
+             draw(st.integers(1, 40)) + (0 if ceil_mode else (kw - 1) * dw))
+    assume(min(_shapes.pool_output_shape(shape[2:], (kh, kw), stride, [(p, p) for p in padding],
+                                         (dh, dw), ceil_mode)) >= 1)
+    return dict(kernel=(kh, kw), stride=stride, padding=padding, dilation=(dh, dw),
+                ceil_mode=ceil_mode, shape=shape, ties=draw(st.booleans()),
+                seed=draw(st.integers(0, 2**16)))
 
 
 @SETTINGS

@@ -42,6 +42,13 @@ def test_same_padding_keeps_the_size():
     (5, 2, 2, (0, 0), 1, True, 3),
     (6, 3, 3, (1, 1), 1, True, 3),   # last window would start in the right padding: dropped
     (12, 3, 1, (1, 1), 2, False, 10),
+    # an input shorter than the (dilated) kernel: one window with ceil_mode, none without
+    (1, 2, 2, (0, 0), 1, True, 1),
+    (1, 2, 2, (0, 0), 1, False, 0),
+    (2, 3, 3, (0, 0), 1, True, 1),
+    (3, 2, 4, (0, 0), 4, True, 1),
+    (3, 2, 1, (0, 0), 4, True, -1),
+    (3, 2, 1, (0, 0), 4, False, -1),
 ])
 def test_pool_output_size(size, k, s, pad, d, ceil, expected):
     assert _shapes.pool_output_size(size, k, s, pad, d, ceil) == expected

@@ -131,20 +131,19 @@ def conv_transpose_output_shape(input_shape, kernel_size, stride, padding_pairs,
 
 def pool_output_size(input_size: int, kernel: int, stride: int, pad: tuple, dilation: int,
                      ceil_mode: bool) -> int:
-    """Output length of a pooling window along one dim (PyTorch's rule).
+    """Output length of a pooling window along one dim (PyTorch's rule; < 1: no output).
 
     With ``ceil_mode`` the division rounds up, but the last window must start inside the
-    input or the left padding (otherwise it is dropped).
+    input or the left padding (otherwise it is dropped); so a window may run past the end of
+    the padded input, even the only one when the input is shorter than the dilated kernel
+    (that part of it holds nothing).
     """
     span = input_size + pad[0] + pad[1] - dilation * (kernel - 1) - 1
-    if span < 0:
-        return 0
-    if ceil_mode:
-        out = -(-span // stride) + 1
-        if (out - 1) * stride >= input_size + pad[0]:
-            out -= 1
-    else:
-        out = span // stride + 1
+    if not ceil_mode:
+        return span // stride + 1
+    out = -(-span // stride) + 1
+    if (out - 1) * stride >= input_size + pad[0]:
+        out -= 1
     return out
 
 
@@ -155,6 +154,7 @@ def pool_empty_window(input_size: int, kernel: int, stride: int, pad: tuple, dil
     Only a dilated window that starts in the leading padding can fall entirely into padding
     and the gaps between its taps (with at most half a kernel of padding, an undilated window
     always reaches the input, and every window starting inside the input holds its first tap).
+    Max pooling gives -inf there (min pooling +inf), as PyTorch, and no gradient.
     """
     if dilation == 1:
         return None

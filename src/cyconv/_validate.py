@@ -169,7 +169,8 @@ def pool_params(x, kernel_size, stride, padding, dilation, ceil_mode, *, ndim: i
     """Validate a pooling call and return its normalized parameters.
 
     ``stride=None`` means ``stride=kernel_size``. As in PyTorch, padding on each side may be at
-    most half the kernel size, so no window lies entirely in the padding.
+    most half the kernel size; a dilated window may still hold no input element (max pooling
+    gives -inf there, min pooling +inf, with index -1 and no gradient).
     """
     x = as_float_array(x, "x", ndim + 2, _layout(ndim))
     kernel = _shapes.normalize_tuple(kernel_size, ndim, "kernel_size")
@@ -189,12 +190,6 @@ def pool_params(x, kernel_size, stride, padding, dilation, ceil_mode, *, ndim: i
     if min(out_shape) < 1:
         raise ValueError(f"output size {out_shape} is too small: input {x.shape}, kernel_size={kernel}, "
                          f"stride={stride_t}, padding={pads}, dilation={dilation_t}")
-    for dim, args in enumerate(zip(in_shape, kernel, stride_t, pads, dilation_t, out_shape)):
-        empty = _shapes.pool_empty_window(*args)
-        if empty is not None:
-            raise ValueError(f"dilation={dilation_t} with padding {pads} leaves output {empty} of "
-                             f"spatial dim {dim} a window with no input element (input {x.shape}, "
-                             f"kernel_size={kernel}): reduce the padding or the dilation")
     return PoolParams(ndim, int(n), int(c), in_shape, kernel, stride_t, pads, dilation_t, ceil_mode,
                       out_shape, x.dtype)
 
@@ -267,16 +262,22 @@ def check_need(need) -> frozenset:
     return items
 
 
-def check_indices(indices, expected_shape: tuple, input_shape: tuple) -> np.ndarray:
-    """Validate max/min-pool indices: int64, output-shaped, each inside its input plane."""
+def check_indices(indices, expected_shape: tuple, input_shape: tuple, *,
+                  empty_windows: bool = False) -> np.ndarray:
+    """Validate max/min-pool indices: int64, output-shaped, each inside its input plane, or
+    -1 where ``empty_windows`` (max/min pooling: a dilated window with no input element,
+    which routes no gradient)."""
     if not isinstance(indices, np.ndarray) or indices.dtype != np.int64:
         raise TypeError(f"indices must be the int64 array returned with return_indices=True, "
                         f"got {type(indices).__name__} {getattr(indices, 'dtype', '')}")
     if indices.shape != tuple(expected_shape):
         raise ValueError(f"indices must have shape {tuple(expected_shape)}, got {indices.shape}")
     plane = math.prod(input_shape)
-    if indices.size and (indices.min() < 0 or indices.max() >= plane):
-        raise ValueError(f"indices must lie in [0, {plane}) for input spatial shape {input_shape}")
+    lowest = -1 if empty_windows else 0
+    if indices.size and (indices.min() < lowest or indices.max() >= plane):
+        raise ValueError(f"indices must lie in [0, {plane})"
+                         f"{' (or be -1)' if empty_windows else ''} for input spatial shape "
+                         f"{input_shape}")
     return indices
 
 

@@ -86,7 +86,8 @@ def _extremum_backward(grad_output, x, kernel_size, stride, padding, dilation, c
     gy = _validate.check_grad_output(grad_output, p.output_array_shape, p.dtype)
     n_threads = _threads.resolve(num_threads)
     if indices is not None:
-        indices = _validate.check_indices(indices, p.output_array_shape, p.input_shape)
+        indices = _validate.check_indices(indices, p.output_array_shape, p.input_shape,
+                                            empty_windows=True)
     gx = np.empty(np.shape(x), dtype=p.dtype)
     if p.batch and indices is None:
         row = p.output_shape[-1] + ROW_PAD

@@ -156,9 +156,10 @@ cdef void _extremum_one(const floating* xp, const Window* w, Py_ssize_t sd, Py_s
                         Py_ssize_t ow, bint largest, floating* value,
                         Py_ssize_t* position) noexcept nogil:
     """One window, scalar: a strictly better value or any NaN takes over (PyTorch's rule);
-    padded positions are never candidates."""
-    cdef Py_ssize_t sw = ow * w.SW - w.PW, aw, bw, td, th, tw, row, pos, best_pos = 0
-    cdef floating v, best = 0
+    padded positions are never candidates. A window with no input element (dilated, in the
+    padding) gives -inf (min: +inf), as PyTorch, at position -1."""
+    cdef Py_ssize_t sw = ow * w.SW - w.PW, aw, bw, td, th, tw, row, pos, best_pos = -1
+    cdef floating v, best = -INFINITY if largest else INFINITY
     cdef bint found = False
     _taps(sw, w.KW, w.DW, w.W, &aw, &bw)
     for td in range(ad, bd):
@@ -180,12 +181,14 @@ cdef inline void _extremum_emit_one(const floating* xp, floating* yp, int64_t* i
                                     Py_ssize_t sd, Py_ssize_t ad, Py_ssize_t bd, Py_ssize_t sh,
                                     Py_ssize_t ah, Py_ssize_t bh, Py_ssize_t ow, Py_ssize_t out,
                                     const floating* gyp, floating* gxp) noexcept nogil:
-    """Select one edge window and write its value/index, or add its gradient."""
+    """Select one edge window and write its value/index, or add its gradient (none from a
+    window with no input element)."""
     cdef floating value
     cdef Py_ssize_t pos
     _extremum_one(xp, w, sd, ad, bd, sh, ah, bh, ow, largest, &value, &pos)
     if gxp != NULL:
-        gxp[pos] += gyp[out + ow]
+        if pos >= 0:
+            gxp[pos] += gyp[out + ow]
     else:
         yp[out + ow] = value
         if want_index:
@@ -203,6 +206,7 @@ cdef void _extremum_plane(const floating* xp, floating* yp, int64_t* ip, bint la
     input of grad_x without materializing indices.
     """
     cdef Py_ssize_t od, oh, ow, sd, sh, ad, bd, ah, bh, td, th, tw, lo, hi, n, m, out, pos, tap
+    cdef Py_ssize_t rn
     cdef const floating* src
     cdef bint first
     cdef Py_ssize_t origin
@@ -221,11 +225,13 @@ cdef void _extremum_plane(const floating* xp, floating* yp, int64_t* ip, bint la
             sh = oh * w.SH - w.PH
             _taps(sh, w.KH, w.DH, w.H, &ah, &bh)
             out = (od * w.OH + oh) * w.OW
-            if n > 0:
+            # a row whose windows hold no input row (dilated, in the padding) takes the
+            # scalar path, which writes their -inf/+inf
+            rn = n if bd > ad and bh > ah else 0
+            if rn > 0:
                 m = _vector_count(n, w.SW, (w.KW - 1) * w.DW,
                                   xp + ((sd + (bd - 1) * w.DD) * w.H + sh + (bh - 1) * w.DH) * w.W
                                   + lo * w.SW - w.PW, xp + w.D * w.H * w.W)
-            if n > 0:
                 first = True
                 for td in range(ad, bd):
                     for th in range(ah, bh):
@@ -243,18 +249,18 @@ cdef void _extremum_plane(const floating* xp, floating* yp, int64_t* ip, bint la
                                 _row_select(m, w.SW, src, acc, best, <int32_t>tap, largest)
             # outputs in order, so gradients that meet in one input add up in the same order
             # as with an index array
-            for ow in range(lo if n > 0 else w.OW):
+            for ow in range(lo if rn > 0 else w.OW):
                 _extremum_emit_one(xp, yp, ip, not scatter, largest, w, sd, ad, bd, sh, ah, bh,
                                    ow, out, gyp, gxp)
             origin = (sd * w.H + sh) * w.W - w.PW
-            for ow in range(lo, hi):
+            for ow in range(lo, hi if rn > 0 else lo):
                 pos = origin + ow * w.SW + best[ow - lo]
                 if scatter:
                     gxp[pos] += gyp[out + ow]
                 else:
                     yp[out + ow] = acc[ow - lo]
                     ip[out + ow] = pos
-            for ow in range(hi if n > 0 else w.OW, w.OW):
+            for ow in range(hi if rn > 0 else w.OW, w.OW):
                 _extremum_emit_one(xp, yp, ip, not scatter, largest, w, sd, ad, bd, sh, ah, bh,
                                    ow, out, gyp, gxp)
 
@@ -400,7 +406,8 @@ def extremum_backward_recompute(const floating[:, :, :, :, ::1] x,
 def extremum_backward(const floating[:, :, :, :, ::1] grad_y,
                       const int64_t[:, :, :, :, ::1] indices,
                       floating[:, :, :, :, ::1] grad_x, int num_threads):
-    """grad_x[plane][indices[plane][o]] += grad_y[plane][o], each plane added in order."""
+    """grad_x[plane][indices[plane][o]] += grad_y[plane][o], each plane added in order; an
+    index of -1 (a window with no input element) routes nothing."""
     cdef Py_ssize_t planes = grad_x.shape[0] * grad_x.shape[1]
     cdef Py_ssize_t in_plane = grad_x.shape[2] * grad_x.shape[3] * grad_x.shape[4]
     cdef Py_ssize_t out_plane = grad_y.shape[2] * grad_y.shape[3] * grad_y.shape[4]
@@ -415,7 +422,8 @@ def extremum_backward(const floating[:, :, :, :, ::1] grad_y,
             ip = &indices[0, 0, 0, 0, 0] + r * out_plane
             memset(gx, 0, in_plane * sizeof(floating))
             for o in range(out_plane):
-                gx[ip[o]] += gy[o]
+                if ip[o] >= 0:
+                    gx[ip[o]] += gy[o]
 
 
 def avg_forward(const floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::1] y, Window w,

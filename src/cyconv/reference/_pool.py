@@ -45,7 +45,8 @@ def _extremum_nd(x, kernel_size, stride, padding, dilation, ceil_mode, ndim, *, 
     """(y, indices) of max (``largest``) or min pooling, PyTorch's rules.
 
     Padded positions never win. Ties keep the first extremum in row-major window order;
-    a NaN always takes over (so the last NaN of a window wins, as in PyTorch).
+    a NaN always takes over (so the last NaN of a window wins, as in PyTorch). A window with
+    no input element gives -inf (min: +inf) and index -1.
     """
     p = _validate.pool_params(x, kernel_size, stride, padding, dilation, ceil_mode, ndim=ndim)
     x = np.asarray(x)
@@ -53,7 +54,7 @@ def _extremum_nd(x, kernel_size, stride, padding, dilation, ceil_mode, ndim, *, 
     padded = _padded(x, p, sentinel)
     valid = _padded(np.ones(x.shape, dtype=bool), p, False)
     best = np.full(p.output_array_shape, sentinel, dtype=p.dtype)
-    best_index = np.zeros(p.output_array_shape, dtype=np.int64)
+    best_index = np.full(p.output_array_shape, -1, dtype=np.int64)
     unset = np.ones(p.output_array_shape, dtype=bool)
     with np.errstate(invalid="ignore"):
         for tap in itertools.product(*(range(k) for k in p.kernel_size)):
@@ -75,11 +76,13 @@ def _extremum_backward_nd(grad_output, x, kernel_size, stride, padding, dilation
         _, indices = _extremum_nd(x, kernel_size, stride, padding, dilation, ceil_mode, ndim,
                                   largest=largest)
     else:
-        indices = _validate.check_indices(indices, p.output_array_shape, p.input_shape)
+        indices = _validate.check_indices(indices, p.output_array_shape, p.input_shape,
+                                            empty_windows=True)
     plane = int(np.prod(p.input_shape))
     grad = np.zeros((p.batch * p.channels, plane), dtype=p.dtype)
     rows = np.repeat(np.arange(p.batch * p.channels), int(np.prod(p.output_shape)))
-    np.add.at(grad, (rows, indices.reshape(-1)), gy.reshape(-1))
+    routed = indices.reshape(-1) >= 0  # -1: a window with no input element
+    np.add.at(grad, (rows[routed], indices.reshape(-1)[routed]), gy.reshape(-1)[routed])
     return grad.reshape(np.shape(x))
 
 

@@ -1,0 +1,120 @@
+"""Small and degenerate shapes through every pooling op and kernel path.
+
+A seeded sweep of configurations that PyTorch accepts (``_sweep.py``: padding up to half the
+kernel, windows that start in the padding, dilated windows that hold only padding, ceil_mode
+windows that start inside a short input and run past its end; adaptive outputs larger than
+the input), forward and backward, against ``cyconv.reference`` in float64, with every array
+cyconv allocates poisoned (NaN, and -7 for indices): an unwritten element always fails.
+Max/min pooling runs three ways: without indices (the separable row kernels), with indices
+(the per-window kernels), and the backward from those indices; 1-D pooling also with one
+row per kernel plane. ``pytest --long`` sweeps LONG_COUNT configurations.
+"""
+import functools
+
+import numpy as np
+import pytest
+
+import cyconv
+import cyconv.pool as pool_module
+from cyconv import reference as ref
+
+import _sweep
+from _sweep import close, data, poisoned_allocations
+
+DTYPES = (np.float32, np.float64)
+
+
+@pytest.fixture
+def count(request):
+    return (_sweep.LONG_COUNT if request.config.getoption("--long")
+            else _sweep.DEFAULT_POOL_COUNT)
+
+
+@functools.cache
+def _pool_case(index, count):
+    cfg = _sweep.pool_configs(count)[index]
+    x = data(cfg["x"], np.random.default_rng(index), np.float64, cfg["ties"])
+    name = f"{cfg['kind']}_pool{cfg['ndim']}d"
+    forward, backward = getattr(ref, name), getattr(ref, name + "_backward")
+    if cfg["kind"] == "avg":
+        y, indices = forward(x, cfg["kernel"], **cfg["kw"]), None
+    else:
+        y, indices = forward(x, cfg["kernel"], return_indices=True, **cfg["kw"])
+    gy = data(y.shape, np.random.default_rng(index + 1), np.float64)
+    return dict(cfg=cfg, name=name, x=x, y=y, indices=indices, gy=gy,
+                y_bound=np.abs(y) if cfg["kind"] != "avg"
+                else forward(np.abs(x), cfg["kernel"], **cfg["kw"]),
+                gx=backward(gy, x, cfg["kernel"], **cfg["kw"]),
+                gx_bound=backward(np.abs(gy), x, cfg["kernel"], **cfg["kw"]))
+
+
+def _check_pool(case, dtype, monkeypatch, what):
+    cfg, name = case["cfg"], case["name"]
+    x, gy = case["x"].astype(dtype), case["gy"].astype(dtype)
+    op, backward = getattr(cyconv, name), getattr(cyconv, name + "_backward")
+    with poisoned_allocations(monkeypatch):
+        y = op(x, cfg["kernel"], **cfg["kw"])
+        gx = backward(gy, x, cfg["kernel"], **cfg["kw"])
+        if cfg["kind"] != "avg":
+            y_i, indices = op(x, cfg["kernel"], return_indices=True, **cfg["kw"])
+            gx_i = backward(gy, x, cfg["kernel"], indices=indices, **cfg["kw"])
+    close(y, case["y"], case["y_bound"], dtype, f"{what} forward")
+    close(gx, case["gx"], case["gx_bound"], dtype, f"{what} backward")
+    if cfg["kind"] != "avg":
+        # max/min select an element: exact, and the same with and without indices
+        np.testing.assert_array_equal(y, case["y"].astype(dtype), what)
+        np.testing.assert_array_equal(y_i, y, what)
+        np.testing.assert_array_equal(indices, case["indices"], what)
+        np.testing.assert_array_equal(gx_i, gx, what)
+
+
+@pytest.mark.parametrize("stacked_rows", [True, False], ids=["stacked-rows", "row-per-plane"])
+def test_pool_small_shapes(count, stacked_rows, monkeypatch):
+    if not stacked_rows:
+        monkeypatch.setattr(pool_module, "_stacked_rows", lambda p, c, n: 1)
+    for index in range(count):
+        case = _pool_case(index, count)
+        for dtype in DTYPES:
+            what = (f"configuration {index} ({case['name']} x{case['cfg']['x']} kernel "
+                    f"{case['cfg']['kernel']} {case['cfg']['kw']}, {np.dtype(dtype).name})")
+            _check_pool(case, dtype, monkeypatch, what)
+
+
+def test_adaptive_pool_small_shapes(count, monkeypatch):
+    for index, cfg in enumerate(_sweep.adaptive_configs(count)):
+        name = f"adaptive_{cfg['kind']}_pool{cfg['ndim']}d"
+        rng = np.random.default_rng(index)
+        x64 = data(cfg["x"], rng, np.float64, cfg["ties"])
+        want = getattr(ref, name)(x64, cfg["output"])
+        gy64 = data(want.shape, rng, np.float64)
+        gx_want = getattr(ref, name + "_backward")(gy64, x64, cfg["output"])
+        gx_bound = getattr(ref, name + "_backward")(np.abs(gy64), x64, cfg["output"])
+        y_bound = getattr(ref, name)(np.abs(x64), cfg["output"])
+        for dtype in DTYPES:
+            what = f"configuration {index} ({name} x{cfg['x']} output {cfg['output']}, {dtype})"
+            x, gy = x64.astype(dtype), gy64.astype(dtype)
+            with poisoned_allocations(monkeypatch):
+                y = getattr(cyconv, name)(x, cfg["output"])
+                gx = getattr(cyconv, name + "_backward")(gy, x, cfg["output"])
+            close(y, want, y_bound, dtype, f"{what} forward")
+            close(gx, gx_want, gx_bound, dtype, f"{what} backward")
+
+
+def test_the_sweep_reaches_the_windows_that_broke():
+    """Configurations PyTorch accepts that cyconv once refused are in the default sweep:
+    ceil_mode windows starting inside an input shorter than the dilated kernel, and dilated
+    max/min windows with no input element."""
+    from cyconv import _shapes
+    short_ceil = empty = 0
+    for cfg in _sweep.pool_configs(_sweep.DEFAULT_POOL_COUNT):
+        kw, sizes = cfg["kw"], cfg["x"][2:]
+        stride = cfg["kernel"] if kw["stride"] is None else kw["stride"]
+        dilation = kw.get("dilation", (1,) * cfg["ndim"])
+        pads = _shapes.resolve_padding(kw["padding"], cfg["kernel"], dilation, stride, sizes)
+        out = _shapes.pool_output_shape(sizes, cfg["kernel"], stride, pads, dilation,
+                                        kw["ceil_mode"])
+        short_ceil += any(s + lo + hi < d * (k - 1) + 1 for s, (lo, hi), d, k
+                          in zip(sizes, pads, dilation, cfg["kernel"]))
+        empty += any(_shapes.pool_empty_window(*args) is not None
+                     for args in zip(sizes, cfg["kernel"], stride, pads, dilation, out))
+    assert short_ceil >= 2 and empty >= 2, (short_ceil, empty)
