@@ -179,3 +179,43 @@ def test_the_sweep_reaches_the_shapes_that_broke():
                for c in configs)
     assert any(c["x"][-1] >= 48 for c in configs)
     assert {c["ndim"] for c in configs} == {1, 2, 3}
+
+
+ALGORITHMS = ("auto", "direct", "im2col", "implicit")
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_depth_padding_of_a_depth_one_input(algorithm):
+    """The reported cases, by hand: one element 7 with weight 2 and padding 1 is 14 in the
+    middle of a 3x3x3 output of zeros; its weight gradient is grad_output's middle times 7."""
+    x, w = np.full((1, 1, 1, 1, 1), 7.0), np.full((1, 1, 1, 1, 1), 2.0)
+    want = np.zeros((1, 1, 3, 3, 3))
+    want[0, 0, 1, 1, 1] = 14.0
+    np.testing.assert_array_equal(cyconv.conv3d(x, w, padding=1, algorithm=algorithm), want)
+    np.testing.assert_array_equal(
+        cyconv.conv3d(x, w, padding=(1, 0, 0), algorithm=algorithm).ravel(), [0.0, 14.0, 0.0])
+    gy = np.arange(27.0).reshape(1, 1, 3, 3, 3)
+    grads = cyconv.conv3d_backward(gy, x, w, padding=1, algorithm=algorithm)
+    np.testing.assert_array_equal(grads.grad_weight.ravel(), [91.0])
+    np.testing.assert_array_equal(grads.grad_input.ravel(), [26.0])
+    np.testing.assert_array_equal(grads.grad_bias, [351.0])
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_depth_padding_of_a_depth_one_input_against_torch(algorithm, dtype):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 1, 1, 5, 5)).astype(dtype)
+    w = rng.standard_normal((4, 1, 1, 3, 3)).astype(dtype)
+    b = rng.standard_normal(4).astype(dtype)
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    yt = torch.nn.functional.conv3d(xt, wt, bt, padding=1)
+    gy = rng.standard_normal(tuple(yt.shape)).astype(dtype)
+    yt.backward(torch.tensor(gy))
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(cyconv.conv3d(x, w, b, padding=1, algorithm=algorithm),
+                               yt.detach().numpy(), **tol)
+    grads = cyconv.conv3d_backward(gy, x, w, padding=1, algorithm=algorithm)
+    for got, want in zip(grads, (xt.grad, wt.grad, bt.grad)):
+        np.testing.assert_allclose(got, want.numpy(), **tol)

@@ -118,3 +118,50 @@ def test_the_sweep_reaches_the_windows_that_broke():
         empty += any(_shapes.pool_empty_window(*args) is not None
                      for args in zip(sizes, cfg["kernel"], stride, pads, dilation, out))
     assert short_ceil >= 2 and empty >= 2, (short_ceil, empty)
+
+
+@pytest.mark.parametrize("op, shape, args", [
+    # ceil_mode windows that start inside an input shorter than the kernel
+    ("max_pool2d", (1, 1, 1, 5), dict(kernel_size=(2, 1), stride=(2, 1), ceil_mode=True)),
+    ("avg_pool2d", (1, 1, 3, 2), dict(kernel_size=(3, 3), stride=(1, 3), padding=(1, 0),
+                                      ceil_mode=True)),
+    ("avg_pool2d", (1, 1, 3, 2), dict(kernel_size=(3, 3), stride=(1, 3), padding=(1, 0),
+                                      ceil_mode=True, count_include_pad=False)),
+    ("max_pool1d", (2, 3, 3), dict(kernel_size=4, stride=3, padding=2, ceil_mode=True)),
+    ("max_pool3d", (1, 2, 1, 2, 3), dict(kernel_size=(2, 3, 2), stride=2, ceil_mode=True)),
+])
+def test_short_inputs_with_ceil_mode_against_torch(op, shape, args):
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(0).standard_normal(shape)
+    xt = torch.tensor(x, requires_grad=True)
+    yt = getattr(torch.nn.functional, op)(xt, **args)
+    gy = np.random.default_rng(1).standard_normal(tuple(yt.shape))
+    yt.backward(torch.tensor(gy))
+    kernel_size = args.pop("kernel_size")
+    np.testing.assert_allclose(getattr(cyconv, op)(x, kernel_size, **args), yt.detach().numpy(),
+                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(getattr(cyconv, op + "_backward")(gy, x, kernel_size, **args),
+                               xt.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("ndim", [1, 2, 3])
+def test_windows_with_no_input_element_give_torchs_values(ndim):
+    """PyTorch's values (its indices for these windows point past them, and its backward
+    writes there, so only the values are compared)."""
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(ndim).standard_normal((2, 3) + (1,) * (ndim - 1) + (3,))
+    lead = (1,) * (ndim - 1)
+    kw = dict(kernel_size=lead + (2,), stride=1, padding=(0,) * (ndim - 1) + (1,),
+              dilation=lead + (4,))
+    want = getattr(torch.nn.functional, f"max_pool{ndim}d")(torch.tensor(x), **kw).numpy()
+    assert np.isneginf(want).any()
+    kernel_size = kw.pop("kernel_size")
+    y, indices = getattr(cyconv, f"max_pool{ndim}d")(x, kernel_size, return_indices=True, **kw)
+    np.testing.assert_array_equal(y, want)
+    np.testing.assert_array_equal(indices == -1, np.isneginf(want))
+    y_min = getattr(cyconv, f"min_pool{ndim}d")(x, kernel_size, **kw)
+    np.testing.assert_array_equal(y_min, -getattr(torch.nn.functional, f"max_pool{ndim}d")(
+        torch.tensor(-x), kernel_size, **kw).numpy())
+    gx = getattr(cyconv, f"max_pool{ndim}d_backward")(np.ones_like(y), x, kernel_size, **kw)
+    np.testing.assert_array_equal(gx, getattr(cyconv, f"max_pool{ndim}d_backward")(
+        np.where(indices == -1, 0.0, 1.0), x, kernel_size, **kw))
