@@ -81,11 +81,28 @@ CONV_REGRESSIONS = [
 ]
 
 
+# Shapes that only some kernels take, which random small shapes rarely reach: 8-wide output
+# rows a multiple of 8 high (the row-pair kernel), kernels a multiple (2x+) of the stride
+# (grad_input by phases).
+CONV_PATH_CASES = [
+    dict(ndim=2, x=(2, 3, 8, 8), weight=(5, 3, 3, 3), bias=True, flip=False,
+         kw=dict(stride=1, padding=1, dilation=1, groups=1)),
+    dict(ndim=2, x=(1, 4, 18, 10), weight=(14, 2, 3, 3), bias=False, flip=True,
+         kw=dict(stride=1, padding=((0, 0), (0, 0)), dilation=1, groups=2)),
+    dict(ndim=2, x=(2, 3, 6, 7), weight=(4, 3, 4, 4), bias=True, flip=False,
+         kw=dict(stride=2, padding=1, dilation=1, groups=1)),
+    dict(ndim=1, x=(1, 4, 9), weight=(2, 2, 6), bias=False, flip=True,
+         kw=dict(stride=3, padding=2, dilation=1, groups=2)),
+    dict(ndim=3, x=(1, 2, 4, 5, 4), weight=(3, 2, 2, 4, 2), bias=True, flip=False,
+         kw=dict(stride=(1, 2, 1), padding=1, dilation=1, groups=1)),
+]
+
+
 def conv_configs(count, seed=12):
-    """``count`` valid convolutions (the regressions first): dicts with ndim, x/weight
-    shapes, keyword arguments, flip and bias."""
+    """``count`` valid convolutions (the regressions and path cases first): dicts with ndim,
+    x/weight shapes, keyword arguments, flip and bias."""
     rng = np.random.default_rng(seed)
-    configs = list(CONV_REGRESSIONS[:count])
+    configs = list((CONV_REGRESSIONS + CONV_PATH_CASES)[:count])
     while len(configs) < count:
         ndim = int(rng.integers(1, 4))
         sizes = _sizes(rng, ndim)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import cyconv
-from cyconv import reference as ref
+from cyconv import _shapes, reference as ref
 from cyconv._kernels import _conv as kernels
 from _helpers import DTYPES, assert_close as _assert_close
 
@@ -318,7 +318,7 @@ def test_backward_validation():
 
 
 def test_tune_caches_the_faster_algorithm():
-    from cyconv import conv
+    from cyconv import _conv_plan, conv
     x = np.ones((2, 8, 12, 12), np.float32)
     w = np.ones((8, 1, 3, 3), np.float32)
     timings = cyconv.tune(x, w, padding=1, groups=8, num_threads=1, repeats=1)
@@ -326,7 +326,7 @@ def test_tune_caches_the_faster_algorithm():
     assert all(t > 0 for t in timings.values())
     winner = min(timings, key=timings.get)
     p = conv._validate.conv_params(x, w, None, stride=1, padding=1, dilation=1, groups=8, ndim=2)
-    assert conv._auto(p, 1) == winner
+    assert _conv_plan.resolve_algorithm(p, "auto", 1) == winner
     # 'auto' still gives the reference answer, whichever algorithm won
     np.testing.assert_allclose(cyconv.conv2d(x, w, padding=1, groups=8, num_threads=1),
                                ref.conv2d(x, w, padding=1, groups=8), rtol=1e-6)
@@ -342,16 +342,15 @@ def test_tune_caches_the_faster_algorithm():
                                                 (64, 128, 1), (20, 47, 2), (33, 80, 2),
                                                 (48, 29, 2), (17, 3, 2)])
 @pytest.mark.parametrize("with_bias", [True, False])
-def test_row_tiles_unpack_to_nchw(c_out, width, stride, with_bias, dtype):
-    from cyconv.conv import _row_tile_variant
-    from cyconv._validate import conv_params
+@pytest.mark.parametrize("path", [cyconv.ForwardPath.ROWS_WIDE, cyconv.ForwardPath.ROWS_NARROW])
+def test_row_tiles_unpack_to_nchw(c_out, width, stride, with_bias, dtype, path):
     rng = np.random.default_rng(c_out * 1000 + width)
     x = rng.standard_normal((2, 24, 5, width)).astype(dtype)
     w = rng.standard_normal((c_out, 24, 3, 3)).astype(dtype)
     b = rng.standard_normal(c_out).astype(dtype) if with_bias else None
-    p = conv_params(x, w, b, stride=stride, padding=1, dilation=1, groups=1, ndim=2)
-    assert stride > 1 or _row_tile_variant(p) is not None, "must run on the row tiles"
-    y = cyconv.conv2d(x, w, b, stride=stride, padding=1, algorithm="implicit")
+    with cyconv.forced_paths(forward=path):
+        assert cyconv.plan_conv(x, w, b, stride=stride, padding=1).forward.path == path
+        y = cyconv.conv2d(x, w, b, stride=stride, padding=1)
     expected = ref.conv2d(x, w, b, stride=stride, padding=1)
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(y, expected, rtol=tol, atol=tol * np.abs(expected).max())
@@ -439,16 +438,20 @@ def test_depthwise_planes_on_every_isa(forced_isa):
     ((2, 4, 5, 6, 29), (8, 4, 3, 3, 3), dict(padding=1, stride=(1, 1, 2))),
     ((4, 16, 7, 7), (32, 16, 3, 3), dict(padding=((0, 2), (1, 1)), dilation=2)),
 ])
-def test_per_item_padding_matches_whole_copy(shape, kernel, kw, dtype, monkeypatch):
-    import cyconv.conv as conv_module
+@pytest.mark.parametrize("path", [cyconv.ForwardPath.ROWS_WIDE, cyconv.ForwardPath.ROWS_NARROW])
+def test_per_item_padding_matches_whole_copy(shape, kernel, kw, dtype, path):
     rng = np.random.default_rng(len(shape))
     x = rng.standard_normal(shape).astype(dtype)
     w = rng.standard_normal(kernel).astype(dtype)
     b = rng.standard_normal(kernel[0]).astype(dtype)
     conv = getattr(cyconv, f"conv{len(shape) - 2}d")
-    per_item = conv(x, w, b, algorithm="implicit", **kw)
-    monkeypatch.setattr(conv_module, "PAD_PER_ITEM_BYTES", 0)
-    whole = conv(x, w, b, algorithm="implicit", **kw)
+    results = []
+    for mode in (cyconv.InputMode.PER_ITEM, cyconv.InputMode.PADDED_COPY):
+        with cyconv.forced_paths(forward=path, input_mode=mode):
+            plan = cyconv.plan_conv(x, w, b, **kw).forward
+            assert (plan.path, plan.input_mode) == (path, mode)
+            results.append(conv(x, w, b, **kw))
+    per_item, whole = results
     np.testing.assert_array_equal(per_item, whole)
     expected = getattr(ref, f"conv{len(shape) - 2}d")(x, w, b, **kw)
     tol = 2e-5 if dtype == np.float32 else 1e-12
@@ -487,57 +490,49 @@ UNPADDED_ROW_CASES = [
     (row_kernel, *case) for row_kernel in ("pixels", "channels") for case in UNPADDED_ROW_CASES
     # the pixel-lane kernel is for unit width strides only
     if row_kernel == "channels" or case[2].get("stride", 1) == 1])
-def test_unpadded_rows_and_pixel_rows_match_reference(shape, kernel, kw, row_kernel, dtype,
-                                                      monkeypatch, request):
-    import cyconv.conv as conv_module
-    from cyconv._validate import conv_params
+def test_unpadded_rows_and_pixel_rows_match_reference(shape, kernel, kw, row_kernel, dtype):
     ndim = len(shape) - 2
     rng = np.random.default_rng(sum(shape))
     x = rng.standard_normal(shape).astype(dtype)
     w = rng.standard_normal(kernel).astype(dtype)
     b = rng.standard_normal(kernel[0]).astype(dtype)
     conv = getattr(cyconv, f"conv{ndim}d")
-    p = conv_params(x, w, b, stride=kw.get("stride", 1), padding=kw.get("padding", 0),
-                    dilation=kw.get("dilation", 1), groups=kw.get("groups", 1), ndim=ndim)
     if row_kernel == "pixels":
         if not kernels.pixel_rows_available():
             pytest.skip("CPU lacks AVX-512 for the pixel-lane row kernel")
-        monkeypatch.setattr(conv_module, "_pixel_rows_apply", lambda p, cog, tile: True)
+        path, first_mode = cyconv.ForwardPath.PIXEL_ROWS, cyconv.InputMode.PER_ITEM
     else:
-        monkeypatch.setattr(conv_module, "PIXEL_ROWS", False)
-        # the channels-on-lanes row tiles, not the GEMM-shaped implicit kernel
-        monkeypatch.setattr(conv_module, "_row_tile_variant", lambda p: True)
-        npx = kernels.direct_tile_shape(dtype == np.float32, True)[1]
+        path = cyconv.ForwardPath.ROWS_NARROW
         # in place even where most of a row's tiles are edge tiles (short rows)
-        monkeypatch.setattr(conv_module, "UNPADDED_ROWS_MAX_EDGE", 1.0)
-        conv_module._unpadded_row_layout.cache_clear()
-        request.addfinalizer(conv_module._unpadded_row_layout.cache_clear)
-        width_only = all(lo == 0 and hi == 0 for lo, hi in p.padding[:-1])
-        assert (conv_module._unpadded_row_layout(p, npx) is not None) == width_only
-    y = conv(x, w, b, algorithm="implicit", **kw)
+        width_only = all(lo == 0 and hi == 0 for lo, hi in
+                         _shapes.resolve_padding(kw.get("padding", 0), kernel[2:],
+                                                 (kw.get("dilation", 1),) * ndim
+                                                 if isinstance(kw.get("dilation", 1), int)
+                                                 else kw["dilation"])[:-1])
+        with cyconv.forced_paths(forward=path, input_mode=cyconv.InputMode.IN_PLACE):
+            mode = cyconv.plan_conv(x, w, b, **kw).forward.input_mode
+        assert (mode == cyconv.InputMode.IN_PLACE) == width_only
+        first_mode = mode
+    with cyconv.forced_paths(forward=path, input_mode=first_mode):
+        assert cyconv.plan_conv(x, w, b, **kw).forward.path == path
+        y = conv(x, w, b, **kw)
+        np.testing.assert_array_equal(conv(x, w, b, num_threads=3, **kw), y)
     expected = getattr(ref, f"conv{ndim}d")(x.astype(np.float64), w.astype(np.float64),
                                            b.astype(np.float64), **kw)
     tol = 2e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(y, expected, rtol=tol, atol=tol * np.abs(expected).max())
-    np.testing.assert_array_equal(conv(x, w, b, algorithm="implicit", num_threads=3, **kw), y)
-    monkeypatch.setattr(conv_module, "_unpadded_row_layout", lambda p, npx: None)
-    np.testing.assert_array_equal(conv(x, w, b, algorithm="implicit", **kw), y)
-    monkeypatch.setattr(conv_module, "PAD_PER_ITEM_BYTES", 0)
-    np.testing.assert_array_equal(conv(x, w, b, algorithm="implicit", **kw), y)
+    for mode in (cyconv.InputMode.PER_ITEM, cyconv.InputMode.PADDED_COPY):
+        with cyconv.forced_paths(forward=path, input_mode=mode):
+            assert cyconv.plan_conv(x, w, b, **kw).forward.input_mode == mode
+            np.testing.assert_array_equal(conv(x, w, b, **kw), y)
 
 
 def test_pixel_rows_where_they_apply():
-    import cyconv.conv as conv_module
-    from cyconv._validate import conv_params
-
     def applies(x_shape, c_out, kernel, dtype=np.float32, stride=1, padding=0):
         x = np.ones(x_shape, dtype)
         w = np.ones((c_out, x_shape[1]) + kernel, dtype)
-        p = conv_params(x, w, None, stride=stride, padding=padding, dilation=1, groups=1,
-                        ndim=len(kernel))
-        variant = conv_module._row_tile_variant(p)
-        ob, npx = kernels.direct_tile_shape(dtype == np.float32, bool(variant))
-        return conv_module._pixel_rows_apply(p, c_out, (variant, ob, npx))
+        plan = cyconv.plan_conv(x, w, stride=stride, padding=padding, algorithm="implicit")
+        return plan.forward.path == cyconv.ForwardPath.PIXEL_ROWS
 
     if not kernels.pixel_rows_available():
         assert not applies((32, 64, 1024), 64, (5,), padding=2)
@@ -554,7 +549,7 @@ def test_pixel_rows_where_they_apply():
 
 
 def test_unpadded_rows_where_few_tiles_are_edges():
-    import cyconv.conv as conv_module
+    from cyconv import _conv_geometry, _conv_tuning
     from cyconv._validate import conv_params
 
     def in_place(x_shape, kernel, padding, npx):
@@ -562,7 +557,8 @@ def test_unpadded_rows_where_few_tiles_are_edges():
         w = np.ones((4, x_shape[1]) + kernel, np.float32)
         p = conv_params(x, w, None, stride=1, padding=padding, dilation=1, groups=1,
                         ndim=len(kernel))
-        return conv_module._unpadded_row_layout(p, npx) is not None
+        share = _conv_geometry.unpadded_edge_share(p, npx)
+        return share is not None and share <= _conv_tuning.UNPADDED_ROWS_MAX_EDGE
 
     assert in_place((32, 64, 1024), (5,), 2, 64)          # the conv1d row: 2 of 16 tiles
     assert in_place((2, 3, 5, 100), (1, 3), ((0, 0), (1, 1)), 14)
@@ -610,15 +606,13 @@ def test_scratch_buffers_are_reused_per_thread_and_nested_users_get_their_own():
 ])
 def test_grad_input_by_phases_matches_reference(spatial, kernel, stride, padding, groups,
                                                 dtype):
-    from cyconv.conv import _grad_input_phases
-    from cyconv._validate import conv_params
     ndim = len(spatial)
     rng = np.random.default_rng(sum(spatial))
     x = rng.standard_normal((2, 32 * groups) + spatial).astype(dtype)
     w = rng.standard_normal((8 * groups, 32) + kernel).astype(dtype)
     kw = dict(stride=stride, padding=padding, groups=groups)
-    p = conv_params(x, w, None, dilation=1, ndim=ndim, **kw)
-    assert _grad_input_phases(p) is not None
+    plan = cyconv.plan_conv(x, w, algorithm="implicit", **kw).backward
+    assert plan.grad_input == cyconv.GradInputPath.PHASES
     y = getattr(ref, f"conv{ndim}d")(x, w, **kw)
     gy = rng.standard_normal(y.shape).astype(dtype)
     expected = getattr(ref, f"conv{ndim}d_backward")(gy, x, w, **kw).grad_input
@@ -632,7 +626,7 @@ def test_grad_input_by_phases_matches_reference(spatial, kernel, stride, padding
 
 
 def test_grad_input_phases_only_for_overlapping_even_kernels():
-    from cyconv.conv import _grad_input_phases
+    from cyconv._conv_plan import grad_input_phases as _grad_input_phases
     from cyconv._validate import conv_params
 
     def phases(kernel, stride, channels=32, dilation=1):
@@ -660,15 +654,12 @@ def test_grad_input_phases_only_for_overlapping_even_kernels():
 @pytest.mark.parametrize("flip", [False, True])
 def test_grad_weight_by_phases_matches_reference(spatial, kernel, stride, padding, groups, flip,
                                                  dtype):
-    from cyconv.conv import _weight_grad_phases
-    from cyconv._validate import conv_params
     ndim = len(spatial)
     rng = np.random.default_rng(sum(spatial) + len(kernel))
     x = rng.standard_normal((2, 32 * groups) + spatial).astype(dtype)
     w = rng.standard_normal((32 * groups, 32) + kernel).astype(dtype)
     kw = dict(stride=stride, padding=padding, groups=groups)
-    p = conv_params(x, w, None, dilation=1, ndim=ndim, **kw)
-    assert _weight_grad_phases(p) is not None
+    assert cyconv.plan_conv(x, w, **kw).backward.grad_weight == cyconv.GradWeightPath.PHASES
     y = getattr(ref, f"conv{ndim}d")(x, w, **kw)
     gy = rng.standard_normal(y.shape).astype(dtype)
     expected = getattr(ref, f"conv{ndim}d_backward")(gy, x, w, flip=flip, **kw).grad_weight
@@ -691,35 +682,31 @@ def test_grad_weight_by_phases_matches_reference(spatial, kernel, stride, paddin
 ])
 def test_rowpairs_kernel_matches_reference(spatial, c_in, c_out, kernel, padding, groups,
                                            with_bias):
-    import cyconv.conv as conv_module
-    from cyconv._validate import conv_params
     rng = np.random.default_rng(c_in * c_out)
     x = rng.standard_normal((3, c_in) + spatial).astype(np.float32)
     w = rng.standard_normal((c_out, c_in // groups, kernel, kernel)).astype(np.float32)
     b = rng.standard_normal(c_out).astype(np.float32) if with_bias else None
-    p = conv_params(x, w, b, stride=1, padding=padding, dilation=1, groups=groups, ndim=2)
-    if kernels.rowpairs_available():
-        assert conv_module._rowpairs_applies(
-            p, c_out // groups, (conv_module._row_tile_variant(p), 32, 8)) or c_out == 13
-    y = cyconv.conv2d(x, w, b, padding=padding, groups=groups, algorithm="implicit")
+    if not kernels.rowpairs_available():
+        pytest.skip("CPU lacks AVX-512 for the row-pair kernel")
+    with cyconv.forced_paths(forward=cyconv.ForwardPath.ROW_PAIRS):
+        plan = cyconv.plan_conv(x, w, b, padding=padding, groups=groups).forward
+        assert plan.path == cyconv.ForwardPath.ROW_PAIRS
+        y = cyconv.conv2d(x, w, b, padding=padding, groups=groups)
     expected = ref.conv2d(x.astype(np.float64), w.astype(np.float64),
                           None if b is None else b.astype(np.float64), padding=padding,
                           groups=groups)
     np.testing.assert_allclose(y, expected, rtol=2e-5, atol=2e-5 * np.abs(expected).max())
-    again = cyconv.conv2d(x, w, b, padding=padding, groups=groups, algorithm="implicit",
-                          num_threads=3)
+    with cyconv.forced_paths(forward=cyconv.ForwardPath.ROW_PAIRS):
+        again = cyconv.conv2d(x, w, b, padding=padding, groups=groups, num_threads=3)
     np.testing.assert_array_equal(again, y)
 
 
 def test_rowpairs_kernel_only_where_it_applies():
-    import cyconv.conv as conv_module
-    from cyconv._validate import conv_params
-
     def applies(shape, c_out, dtype=np.float32, stride=1):
         x = np.ones((1, 8) + shape, dtype)
-        p = conv_params(x, np.ones((c_out, 8, 3, 3), dtype), None, stride=stride, padding=1,
-                        dilation=1, groups=1, ndim=2)
-        return conv_module._rowpairs_applies(p, c_out, (conv_module._row_tile_variant(p), 32, 8))
+        plan = cyconv.plan_conv(x, np.ones((c_out, 8, 3, 3), dtype), stride=stride, padding=1,
+                                algorithm="implicit")
+        return plan.forward.path == cyconv.ForwardPath.ROW_PAIRS
 
     if not kernels.rowpairs_available():
         assert not applies((8, 8), 50)

@@ -1,7 +1,7 @@
 """Small and degenerate shapes through every convolution path the dispatcher can reach.
 
-Each test forces one path (an ``algorithm``, and for 'implicit' one of its kernels and ways
-of reading the input) and runs a seeded sweep of generated configurations (``_sweep.py``:
+Each test forces one path (an ``algorithm``, or through ``cyconv.forced_paths`` one kernel
+and way of reading the input, or one gradient path, wherever it runs) and runs a seeded sweep of generated configurations (``_sweep.py``:
 sizes of 1 and 2, padding beyond the input, stride and dilation beyond the kernel, depthwise
 groups, 1-D/2-D/3-D) through conv and conv_transpose, forward and every gradient, against
 ``cyconv.reference`` in float64. Every array cyconv allocates is poisoned with NaN, and the
@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 
 import cyconv
-import cyconv.conv as conv_module
 from cyconv import reference as ref
 from cyconv._kernels import _conv as kernels
 
@@ -25,64 +24,38 @@ from _sweep import close, data, poisoned_allocations
 DTYPES = (np.float32, np.float64)
 
 
-def _rows(narrow):
-    """The channels-on-lanes row tiles (``narrow`` or wide), never the other row kernels."""
-    return {"_row_tile_variant": lambda p: narrow, "PIXEL_ROWS": False, "ROWPAIRS": False}
-
-
-def _pixel_rows_fit(p, cog, tile):
-    return (p.dtype == np.float32 and p.stride[-1] == 1 and kernels.pixel_rows_available())
-
-
-def _rowpairs_fit(p, cog, tile):
-    return (p.dtype == np.float32 and p.ndim == 2 and p.output_shape[1] == 8
-            and p.output_shape[0] % 8 == 0 and all(s == 1 for s in p.stride)
-            and kernels.rowpairs_available())
-
-
-def _gradients_on_forward_kernels(narrow):
-    """grad_input as forward convolutions (stride 1) or per-phase ones (strided) and the
-    padded or per-phase weight gradient, whatever the channel counts."""
-    return {"GRAD_INPUT_FORWARD_MIN_CHANNELS": 1, "GRAD_INPUT_FORWARD_MIN_CHANNELS_MANY_TAPS": 1,
-            "_weight_grad_variant":
-                lambda p: narrow if all(s == 1 for s in p.stride) else None}
-
-
-NO_UNPADDED = {"_unpadded_row_layout": lambda p, npx: None}
-WHOLE_COPY = {"PAD_PER_ITEM_BYTES": 0}
-# path name -> (algorithm, overrides of cyconv.conv's dispatch switches)
+F, M = cyconv.ForwardPath, cyconv.InputMode
+GI, GW = cyconv.GradInputPath, cyconv.GradWeightPath
+# path name -> (algorithm, paths forced where the kernels can run them)
 PATHS = {
     "auto": ("auto", {}),
     "direct": ("direct", {}),
     "im2col": ("im2col", {}),
     "implicit": ("implicit", {}),
-    "implicit-gemm": ("implicit", {"_row_tile_variant": lambda p: None, "PIXEL_ROWS": False,
-                                   "ROWPAIRS": False}),
-    "implicit-gemm-copy": ("implicit", {"_row_tile_variant": lambda p: None,
-                                        "PIXEL_ROWS": False, "ROWPAIRS": False, **WHOLE_COPY}),
-    "implicit-rows-wide-in-place": ("implicit", {**_rows(False), "UNPADDED_ROWS_MAX_EDGE": 1.0}),
-    "implicit-rows-narrow-in-place": ("implicit", {**_rows(True), "UNPADDED_ROWS_MAX_EDGE": 1.0}),
-    "implicit-rows-wide-per-item": ("implicit", {**_rows(False), **NO_UNPADDED}),
-    "implicit-rows-narrow-copy": ("implicit", {**_rows(True), **NO_UNPADDED, **WHOLE_COPY}),
-    "implicit-pixel-rows-per-item": ("implicit", {"_pixel_rows_apply": _pixel_rows_fit,
-                                                  "ROWPAIRS": False}),
-    "implicit-pixel-rows-copy": ("implicit", {"_pixel_rows_apply": _pixel_rows_fit,
-                                              "ROWPAIRS": False, **WHOLE_COPY}),
-    "implicit-rowpairs": ("implicit", {"_rowpairs_applies": _rowpairs_fit}),
-    "implicit-gradients-narrow": ("implicit", _gradients_on_forward_kernels(True)),
-    "implicit-gradients-wide": ("implicit", _gradients_on_forward_kernels(False)),
+    "implicit-gemm": ("implicit", dict(forward=F.IMPLICIT_GEMM)),
+    "rows-wide-in-place": ("implicit", dict(forward=F.ROWS_WIDE, input_mode=M.IN_PLACE)),
+    "rows-narrow-in-place": ("implicit", dict(forward=F.ROWS_NARROW, input_mode=M.IN_PLACE)),
+    "rows-wide-per-item": ("implicit", dict(forward=F.ROWS_WIDE, input_mode=M.PER_ITEM)),
+    "rows-narrow-copy": ("implicit", dict(forward=F.ROWS_NARROW, input_mode=M.PADDED_COPY)),
+    "pixel-rows-per-item": ("implicit", dict(forward=F.PIXEL_ROWS, input_mode=M.PER_ITEM)),
+    "pixel-rows-copy": ("implicit", dict(forward=F.PIXEL_ROWS, input_mode=M.PADDED_COPY)),
+    "row-pairs": ("implicit", dict(forward=F.ROW_PAIRS)),
+    "gradients-forward-narrow": ("auto", dict(grad_input=GI.FORWARD,
+                                              grad_weight=GW.PADDED_NARROW)),
+    "gradients-forward-wide": ("auto", dict(grad_input=GI.FORWARD, grad_weight=GW.PADDED_WIDE)),
+    "gradients-phases": ("auto", dict(grad_input=GI.PHASES, grad_weight=GW.PHASES)),
+    "gradients-im2col": ("auto", dict(grad_input=GI.IM2COL, grad_weight=GW.IM2COL)),
+    "gradients-direct": ("auto", dict(grad_input=GI.DIRECT, grad_weight=GW.DIRECT)),
+    "gradients-depthwise-forward": ("auto", dict(grad_input=GI.DEPTHWISE_FORWARD)),
 }
 
 
 @pytest.fixture
-def forced_path(request, monkeypatch):
-    """Select the dispatch of the path ``request.param`` for the test."""
-    algorithm, overrides = PATHS[request.param]
-    conv_module._unpadded_row_layout.cache_clear()
-    request.addfinalizer(conv_module._unpadded_row_layout.cache_clear)
-    for name, value in overrides.items():
-        monkeypatch.setattr(conv_module, name, value)
-    return algorithm
+def forced_path(request):
+    """Force the paths of ``request.param`` (wherever they run) for the test."""
+    algorithm, paths = PATHS[request.param]
+    with cyconv.forced_paths(**paths):
+        yield algorithm
 
 
 @pytest.fixture
@@ -112,11 +85,15 @@ def _conv_case(index, transposed, count):
                 grad_bounds=backward(np.abs(gy), np.abs(x), np.abs(w), **kw))
 
 
-def _run(case, algorithm, dtype, monkeypatch, what):
+def _run(case, algorithm, dtype, monkeypatch, what, taken):
     cfg, name = case["cfg"], case["name"]
     kw = dict(cfg["kw"], flip=cfg["flip"], algorithm=algorithm)
     x, w, gy = (case[k].astype(dtype) for k in ("x", "w", "gy"))
     b = None if case["b"] is None else case["b"].astype(dtype)
+    if not name.startswith("conv_transpose"):
+        plans = cyconv.plan_conv(x, w, b, **{k: v for k, v in kw.items() if k != "flip"})
+        taken |= {plans.forward.path, plans.forward.input_mode, plans.backward.grad_input,
+                  plans.backward.grad_weight}
     with poisoned_allocations(monkeypatch):
         if not name.startswith("conv_transpose"):
             out = np.full(case["y"].shape, np.nan, dtype)
@@ -135,6 +112,8 @@ def _run(case, algorithm, dtype, monkeypatch, what):
 
 
 def _sweep_path(transposed, algorithm, count, monkeypatch):
+    """Run the sweep; returns the paths and input modes the convolutions' plans took."""
+    taken = set()
     isas = list(range(kernels.cpu_isa() + 1))
     previous = kernels.current_isa()
     try:
@@ -146,21 +125,28 @@ def _sweep_path(transposed, algorithm, count, monkeypatch):
                         f"w{case['cfg']['weight']} {case['cfg']['kw']} flip={case['cfg']['flip']} "
                         f"bias={case['cfg']['bias']}, isa {isas[index % len(isas)]}, "
                         f"{np.dtype(dtype).name})")
-                _run(case, algorithm, dtype, monkeypatch, what)
+                _run(case, algorithm, dtype, monkeypatch, what, taken)
     finally:
         kernels.select_isa(previous)
+    return taken
 
 
 @pytest.mark.parametrize("forced_path", list(PATHS), indirect=True)
-def test_conv_small_shapes_on_every_path(forced_path, count, monkeypatch):
-    _sweep_path(False, forced_path, count, monkeypatch)
+def test_conv_small_shapes_on_every_path(forced_path, count, request, monkeypatch):
+    taken = _sweep_path(False, forced_path, count, monkeypatch)
+    # each forced path ran on some configurations (the sweep can fail for it)
+    _, paths = PATHS[request.node.callspec.params["forced_path"]]
+    if paths.get("forward") == F.ROW_PAIRS and not kernels.rowpairs_available():
+        return
+    if paths.get("forward") == F.PIXEL_ROWS and not kernels.pixel_rows_available():
+        return
+    assert set(paths.values()) <= taken, set(paths.values()) - taken
 
 
 @pytest.mark.parametrize("forced_path", ["auto", "direct", "im2col", "implicit",
-                                         "implicit-gradients-narrow",
-                                         "implicit-gradients-wide",
-                                         "implicit-rows-wide-per-item",
-                                         "implicit-pixel-rows-per-item"], indirect=True)
+                                         "gradients-forward-narrow", "gradients-phases",
+                                         "gradients-im2col", "rows-wide-per-item",
+                                         "pixel-rows-per-item"], indirect=True)
 def test_conv_transpose_small_shapes_on_every_path(forced_path, count, monkeypatch):
     _sweep_path(True, forced_path, count, monkeypatch)
 
@@ -169,7 +155,8 @@ def test_the_sweep_reaches_the_shapes_that_broke():
     """The generator covers what the sweep is for (or a change to it would silently narrow
     it): 3-D inputs of depth 1 with depth padding on depthwise groups, padding beyond the
     input, stride and dilation beyond the kernel, rows for whole row tiles."""
-    configs = _sweep.conv_configs(_sweep.DEFAULT_COUNT)[len(_sweep.CONV_REGRESSIONS):]
+    curated = len(_sweep.CONV_REGRESSIONS) + len(_sweep.CONV_PATH_CASES)
+    configs = _sweep.conv_configs(_sweep.DEFAULT_COUNT)[curated:]
     assert any(c["ndim"] == 3 and c["x"][2] == 1 and c["weight"][1] == 1
                and c["weight"][2] == 1 and c["kw"]["padding"] not in (0, "valid")
                for c in configs)

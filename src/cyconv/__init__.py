@@ -4,8 +4,9 @@ All ops take NumPy arrays in NCHW layout (N, C, *spatial) with PyTorch's argumen
 """
 from ._threads import get_num_threads, set_num_threads, threads
 from ._validate import ConvGrads
-from .conv import (conv1d, conv1d_backward, conv2d, conv2d_backward, conv3d, conv3d_backward,
-                   tune)
+from .conv import (ConvPlans, ForwardPath, GradInputPath, GradWeightPath, InputMode, conv1d,
+                   conv1d_backward, conv2d, conv2d_backward, conv3d, conv3d_backward,
+                   forced_paths, plan_conv, tune)
 from .conv_transpose import (conv_transpose1d, conv_transpose1d_backward, conv_transpose2d,
                              conv_transpose2d_backward, conv_transpose3d,
                              conv_transpose3d_backward)
@@ -30,6 +31,8 @@ __all__ = [
     "min_pool1d", "min_pool1d_backward", "min_pool2d", "min_pool2d_backward",
     "min_pool3d", "min_pool3d_backward",
     "set_num_threads", "threads", "tune",
+    "ConvPlans", "ForwardPath", "GradInputPath", "GradWeightPath", "InputMode", "forced_paths",
+    "plan_conv",
     "conv_transpose1d", "conv_transpose1d_backward", "conv_transpose2d",
     "conv_transpose2d_backward", "conv_transpose3d", "conv_transpose3d_backward",
 ]

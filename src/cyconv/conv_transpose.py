@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _threads, _validate, conv as _conv
-from ._kernels import _conv as _k
+from . import _conv_backward as grads
+from . import _conv_geometry as geo
+from . import _conv_plan, _threads, _validate
+from ._conv_forward import run_forward
 from ._validate import ConvGrads
 
 
@@ -21,11 +23,6 @@ def _conv_input_view(a: np.ndarray, tp: _validate.ConvTransposeParams) -> np.nda
     """The part of an output-shaped array that the underlying convolution's input covers
     (all of it unless output_padding reaches past the full scatter)."""
     return a[(Ellipsis,) + tuple(slice(0, s) for s in tp.conv.input_shape)]
-
-
-def _resolve(algorithm, cp, n_threads) -> str:
-    algorithm = _conv._check_algorithm(algorithm)
-    return _conv._auto(cp, n_threads) if algorithm == "auto" else algorithm
 
 
 def _conv_transpose_forward(x, weight, bias, *, stride, padding, output_padding, groups,
@@ -36,15 +33,15 @@ def _conv_transpose_forward(x, weight, bias, *, stride, padding, output_padding,
     flip = _validate.check_bool(flip, "flip")
     n_threads = _threads.resolve(num_threads)
     cp = tp.conv
-    algorithm = _resolve(algorithm, cp, n_threads)
+    algorithm = _conv_plan.check_algorithm(algorithm)
     trimmed = any(tp.trailing_zeros)
     y = (np.zeros if trimmed else np.empty)(tp.output_array_shape, dtype=tp.dtype)
     if tp.batch == 0:
         return y
     if min(cp.input_shape) >= 1:
         target = np.empty((tp.batch, tp.out_channels) + cp.input_shape, tp.dtype) if trimmed else y
-        _conv._conv_grad_input(cp, _validate.for_kernel(x), weight, target, flip=flip,
-                               algorithm=algorithm, n_threads=n_threads)
+        grads.grad_input(_conv_plan.backward_plan(cp, algorithm, n_threads),
+                         _validate.for_kernel(x), weight, target, flip)
         if trimmed:
             _conv_input_view(y, tp)[...] = target
     if bias is not None:
@@ -66,7 +63,7 @@ def _conv_transpose_backward(grad_output, x, weight, *, stride, padding, output_
                          f"{np.shape(weight)}, groups={tp.groups}, x {np.shape(x)}") from None
     n_threads = _threads.resolve(num_threads)
     cp = tp.conv
-    algorithm = _resolve(algorithm, cp, n_threads)
+    algorithm = _conv_plan.check_algorithm(algorithm)
     # every output past the full scatter (or no image at all): nothing depends on x or w
     no_conv = tp.batch == 0 or min(cp.input_shape) < 1
     gx = None
@@ -78,20 +75,20 @@ def _conv_transpose_backward(grad_output, x, weight, *, stride, padding, output_
         return ConvGrads(gx, gw, gb)
     gy = _validate.for_kernel(gy)
     if gb is not None:
-        _k.bias_grad(gy.reshape(tp.batch, tp.out_channels, -1), gb, n_threads)
+        grads.bias_grad(gy, gb, n_threads)
     if no_conv:
         return ConvGrads(gx, gw, gb)
     # the output elements past the full scatter do not depend on x or the weight
     gy_conv = np.ascontiguousarray(_conv_input_view(gy, tp))
     if gx is not None:
         # grad_input = the convolution of grad_output with the same weight
-        _conv._conv_forward(gy_conv, weight, None, stride=cp.stride, padding=cp.padding,
-                            dilation=cp.dilation, groups=cp.groups, flip=flip,
-                            algorithm=algorithm, num_threads=n_threads, out=gx, ndim=ndim)
+        run_forward(_conv_plan.planned_forward(cp, algorithm, n_threads),
+                    geo.to5d(gy_conv, ndim), geo.to5d(grads.flipped(weight, flip, ndim), ndim),
+                    np.zeros(1, tp.dtype), False, gx)
     if gw is not None:
         # the convolution's weight gradient with x as its grad_output, grad_output as its input
-        _conv._conv_grad_weight(cp, _validate.for_kernel(x), gy_conv, gw, flip=flip,
-                                algorithm=algorithm, n_threads=n_threads)
+        grads.grad_weight(_conv_plan.backward_plan(cp, algorithm, n_threads),
+                          _validate.for_kernel(x), gy_conv, gw, flip)
     return ConvGrads(gx, gw, gb)
 
 

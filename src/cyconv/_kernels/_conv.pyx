@@ -1702,6 +1702,11 @@ def gather_phase(const floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::1] z,
 
 
 
+def rowpairs_panel():
+    """Output channels per weight panel of the 8-pixel-row kernel (_ukr_rowpairs.h)."""
+    return CYCONV_ROWPAIRS_MR
+
+
 def rowpairs_available():
     """Whether the 8-pixel-row kernel (_ukr_rowpairs.h) runs on this CPU and build."""
     return bool(cyconv_rowpairs_available())

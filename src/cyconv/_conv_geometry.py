@@ -1,0 +1,199 @@
+"""Geometry of a convolution as the kernels see it: every dimensionality lifted to three
+spatial dims (leading dims of 1-D/2-D are trivial), the kernels' geometry struct, the padded
+grid the implicit kernels index, and the packing and blocking of their operands.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _conv_tuning as tuning
+from . import _validate
+from ._kernels import _conv as _k
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def round_up(a: int, b: int) -> int:
+    return ceil_div(a, b) * b
+
+
+def to5d(a: np.ndarray, ndim: int) -> np.ndarray:
+    """(N, C, *spatial) -> (N, C, D, H, W) view with singleton leading spatial dims."""
+    return a.reshape(a.shape[:2] + (1,) * (3 - ndim) + a.shape[2:])
+
+
+def lift(values: tuple, ndim: int, fill) -> tuple:
+    """Per-dim ``values`` of an ``ndim``-D convolution as three dims (``fill`` in front)."""
+    return (fill,) * (3 - ndim) + tuple(values)
+
+
+def geometry(size, kernel, stride, pads, dilation, out) -> dict:
+    """The kernels' geometry struct (``Geom``) from 3-dim tuples: input size, kernel,
+    stride, leading padding, dilation, output size."""
+    names = {"": size, "K": kernel, "S": stride, "P": pads, "D": dilation, "O": out}
+    return {prefix + axis: int(v[i]) for prefix, v in names.items()
+            for i, axis in enumerate("DHW")}
+
+
+def conv_geometry(p: _validate.ConvParams) -> dict:
+    """Geometry struct of the convolution ``p`` on its unpadded input."""
+    n = p.ndim
+    return geometry(lift(p.input_shape, n, 1), lift(p.kernel_size, n, 1), lift(p.stride, n, 1),
+                    lift((lo for lo, _ in p.padding), n, 0), lift(p.dilation, n, 1),
+                    lift(p.output_shape, n, 1))
+
+
+def transposed_geometry(p: _validate.ConvParams) -> dict:
+    """Geometry of grad_input as a stride-1 forward convolution of grad_output (the kernel
+    flipped, padded by dilation*(k-1) - padding); ``p`` has stride 1."""
+    n = p.ndim
+    pads = (d * (k - 1) - lo for (lo, _), d, k in zip(p.padding, p.dilation, p.kernel_size))
+    return geometry(lift(p.output_shape, n, 1), lift(p.kernel_size, n, 1), (1, 1, 1),
+                    lift(pads, n, 0), lift(p.dilation, n, 1), lift(p.input_shape, n, 1))
+
+
+@dataclass(frozen=True)
+class PaddedGrid:
+    """A convolution lifted to 3 spatial dims on the zero-padded input grid, where every tap
+    of an output position is a fixed flat offset away (the implicit/direct kernels' view)."""
+
+    pads: tuple
+    size: tuple
+    kernel: tuple
+    stride: tuple
+    dilation: tuple
+    out: tuple
+    grid: tuple
+
+    @classmethod
+    def of(cls, p: _validate.ConvParams) -> "PaddedGrid":
+        n = p.ndim
+        pads = lift(p.padding, n, (0, 0))
+        size = lift(p.input_shape, n, 1)
+        return cls(pads, size, lift(p.kernel_size, n, 1), lift(p.stride, n, 1),
+                   lift(p.dilation, n, 1), lift(p.output_shape, n, 1),
+                   tuple(s + lo + hi for s, (lo, hi) in zip(size, pads)))
+
+    @property
+    def plane(self) -> int:
+        return math.prod(self.grid)
+
+    @property
+    def leading_pads(self) -> tuple:
+        return tuple(lo for lo, _ in self.pads)
+
+    def shifts(self) -> np.ndarray:
+        """Flat offset of every tap (row-major over kd, kh, kw) on the grid."""
+        k, d, g = self.kernel, self.dilation, self.grid
+        return ((np.arange(k[0])[:, None, None] * d[0] * g[1]
+                 + np.arange(k[1])[None, :, None] * d[1]) * g[2]
+                + np.arange(k[2])[None, None, :] * d[2]).ravel().astype(np.intp)
+
+    def last_position(self) -> int:
+        """Flat grid position of the last output, + 1: the GEMM-shaped kernels' extent."""
+        out, grid = self.out, self.grid
+        return ((out[0] - 1) * grid[1] + out[1] - 1) * grid[2] + out[2]
+
+    def padded_input(self, x5: np.ndarray, slack: int, n_threads: int, flat=None) -> np.ndarray:
+        """x zero-padded onto the grid, flat, with ``slack`` zeros after the last image (into
+        ``flat``, of exactly that size, when given). Copied in C, planes split over the
+        threads (benchmarks/README.md: "padded copy in C")."""
+        n, c = x5.shape[:2]
+        used = n * c * self.plane
+        if flat is None:
+            flat = np.empty(used + slack, dtype=x5.dtype)
+        flat[used:] = 0
+        _k.pad_planes(np.ascontiguousarray(x5).reshape((n * c,) + self.size), flat,
+                      *self.grid, *self.leading_pads, n_threads)
+        return flat
+
+
+@functools.lru_cache(maxsize=256)
+def padded_layout(p: _validate.ConvParams):
+    """(padded grid, tap shifts, per-(channel, tap) offsets, kernel geometry on the grid) of
+    the implicit kernels: pure functions of the configuration, kept for repeated calls. The
+    arrays are read-only."""
+    pg = PaddedGrid.of(p)
+    shifts = pg.shifts()
+    offsets = (np.arange(p.in_channels // p.groups)[:, None] * pg.plane
+               + shifts[None, :]).ravel().astype(np.intp)
+    shifts.flags.writeable = False
+    offsets.flags.writeable = False
+    geom = geometry(pg.grid, pg.kernel, pg.stride, (0, 0, 0), pg.dilation, pg.out)
+    return pg, shifts, offsets, geom
+
+
+def unpadded_edge_share(p: _validate.ConvParams, npx: int):
+    """Share of a row's ``npx``-pixel tiles that reach past its ends when the row tiles read
+    an input padded along the width alone in place, or None when the input is padded along
+    depth or height (then it cannot be read in place)."""
+    pg = PaddedGrid.of(p)
+    if any(lo or hi for lo, hi in pg.pads[:2]):
+        return None
+    first = np.arange(ceil_div(pg.out[2], npx)) * npx * pg.stride[2] - pg.pads[2][0]
+    lb = (npx - 1) * pg.stride[2] + (pg.kernel[2] - 1) * pg.dilation[2] + 1
+    return np.count_nonzero((first < 0) | (first + lb > pg.size[2])) / first.size
+
+
+@functools.lru_cache(maxsize=256)
+def unpadded_row_layout(p: _validate.ConvParams, npx: int):
+    """(tap offsets, edge-tile offsets, geometry, edge row length) with which the
+    channel-lane row tiles read the unpadded input itself (padded along the width alone).
+    The offsets include the leading width padding; an edge tile reads ``C/groups * KD * KH``
+    rows of the returned length instead (``_conv._fill_edge_tile``)."""
+    pg = PaddedGrid.of(p)
+    (RD, RH, RW), (KD, KH, KW) = pg.size, pg.kernel
+    (DD, DH, DW), SW = pg.dilation, pg.stride[2]
+    pw = pg.pads[2][0]
+    lb = (npx - 1) * SW + (KW - 1) * DW + 1
+    cig = p.in_channels // p.groups
+    ci = np.arange(cig)[:, None, None, None]
+    kd = np.arange(KD)[None, :, None, None]
+    kh = np.arange(KH)[None, None, :, None]
+    kw = np.arange(KW)[None, None, None, :] * DW
+    offsets = (ci * (RD * RH * RW) + (kd * DD * RH + kh * DH) * RW + kw - pw).ravel()
+    edge_offsets = (((ci * KD + kd) * KH + kh) * lb + kw).ravel()
+    geom = dict(padded_layout(p)[3], D=RD, H=RH, W=RW)
+    offsets, edge_offsets = offsets.astype(np.intp), edge_offsets.astype(np.intp)
+    offsets.flags.writeable = edge_offsets.flags.writeable = False
+    return offsets, edge_offsets, geom, lb
+
+
+def pack_panels(mat3: np.ndarray, mr: int) -> np.ndarray:
+    """(G, rows, K) -> flat (G, ceil(rows/mr), K, mr): row panels as the micro-kernel reads them."""
+    G, rows, K = mat3.shape
+    pad = (-rows) % mr
+    if pad:
+        mat3 = np.concatenate([mat3, np.zeros((G, pad, K), dtype=mat3.dtype)], axis=1)
+    return np.ascontiguousarray(mat3.reshape(G, -1, mr, K).transpose(0, 1, 3, 2)).ravel()
+
+
+def pixel_block(nr: int, row_bytes: int, P: int, items_per_block: int, n_threads: int,
+                room: int = None) -> int:
+    """Output pixels per work item: a multiple of NR whose ``row_bytes``-per-pixel working
+    set fits ``room`` (default: L2_TARGET_BYTES), and whose item count splits evenly enough
+    over the threads (static scheduling: the busiest thread sets the time)."""
+    room = tuning.L2_TARGET_BYTES if room is None else room
+    largest = max(1, min(8, room // max(row_bytes * nr, 1)))
+    panels_total = ceil_div(P, nr)
+    best, best_balance = largest, 0.0
+    for panels in range(largest, 0, -1):
+        items = items_per_block * ceil_div(panels_total, panels)
+        balance = items / (n_threads * ceil_div(items, n_threads))
+        if balance >= 0.9:
+            return panels * nr
+        if balance > best_balance:
+            best, best_balance = panels, balance
+    return best * nr
+
+
+def useful_share(channels: int, pixels: int, tile: tuple) -> float:
+    """Share of a (channels x pixels) tiling's computed outputs that are real."""
+    ob, npx = tile
+    return channels / round_up(channels, ob) * pixels / round_up(pixels, npx)

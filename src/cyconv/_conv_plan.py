@@ -1,0 +1,597 @@
+"""Convolution plans: validated parameters + thread count -> which kernel path runs each pass.
+
+A plan names its path with an enum and carries what the path needs decided (input mode,
+blocking); executors (``_conv_forward``, ``_conv_backward``) only run it. ``algorithm=``
+('auto', 'direct', 'im2col', 'implicit'), ``tune()`` and forced paths all produce plans.
+The thresholds are in ``_conv_tuning``; the measurements behind them in
+``benchmarks/README.md``.
+"""
+from __future__ import annotations
+
+import contextlib
+import enum
+import functools
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _conv_geometry as geo
+from . import _conv_tuning as tuning
+from . import _validate
+from ._kernels import _conv as _k
+
+ALGORITHMS = ("auto", "direct", "im2col", "implicit")
+
+
+class ForwardPath(enum.Enum):
+    """The kernel that computes a forward convolution."""
+
+    DIRECT = "direct"                # per tap over whole planes (fused planes when depthwise)
+    IM2COL = "im2col"                # lowered column blocks x packed weights
+    POINTWISE = "pointwise"          # 1x1, stride 1, unpadded: a GEMM on NCHW as it is
+    IMPLICIT_GEMM = "implicit-gemm"  # GEMM-shaped on the padded grid (stride 1)
+    ROWS_WIDE = "rows-wide"          # row tiles, output channels on the lanes, wide tiles
+    ROWS_NARROW = "rows-narrow"      # ... narrow tiles
+    PIXEL_ROWS = "pixel-rows"        # row tiles, output pixels on the lanes (float32)
+    ROW_PAIRS = "row-pairs"          # 8-pixel-wide output rows two per vector (float32)
+
+
+class InputMode(enum.Enum):
+    """How the implicit row and GEMM kernels read the zero-padded input."""
+
+    IN_PLACE = "in-place"        # the input itself (width padding only; edge tiles copied)
+    PER_ITEM = "per-item"        # each work item pads its own image's planes
+    PADDED_COPY = "padded-copy"  # one padded copy of the whole input beforehand
+
+
+class GradInputPath(enum.Enum):
+    DIRECT = "direct"                        # per-tap scatter over whole planes
+    DEPTHWISE_FORWARD = "depthwise-forward"  # a depthwise stride-1 forward convolution
+    FORWARD = "forward"                      # a stride-1 forward convolution of grad_output
+    PHASES = "phases"                        # stride**ndim stride-1 forward convolutions
+    IM2COL = "im2col"                        # GEMM + col2im scatter
+
+
+class GradWeightPath(enum.Enum):
+    DIRECT = "direct"                # per (output, input channel) pair, every tap
+    PADDED_WIDE = "padded-wide"      # stride 1 on the micro-kernel, roles turned, wide tiles
+    PADDED_NARROW = "padded-narrow"  # ... narrow tiles
+    PHASES = "phases"                # one stride-1 padded weight gradient per input phase
+    IM2COL = "im2col"                # lowered columns x grad_output
+
+
+ROW_KERNELS = {ForwardPath.ROWS_WIDE: int(_k.RowKernel.ROWS_WIDE),
+               ForwardPath.ROWS_NARROW: int(_k.RowKernel.ROWS_NARROW),
+               ForwardPath.PIXEL_ROWS: int(_k.RowKernel.ROWS_PIXELS)}
+
+
+@dataclass(frozen=True)
+class ForwardPlan:
+    """A forward convolution: its path, input mode, and work split.
+
+    ``rows``: output rows per work item (row paths); ``block``: output pixels per work item
+    (GEMM paths); ``reach``: slack elements after a padded input (taps past the last plane).
+    """
+
+    params: _validate.ConvParams
+    path: ForwardPath
+    input_mode: InputMode | None
+    n_threads: int
+    rows: int = 0
+    block: int = 0
+    reach: int = 0
+
+    def __str__(self) -> str:
+        mode = f" ({self.input_mode.value})" if self.input_mode else ""
+        return f"{self.path.value}{mode}"
+
+
+@dataclass(frozen=True)
+class BackwardPlan:
+    """The gradient paths of a convolution; ``fused_depthwise``: all gradients of a stride-1
+    depthwise convolution in one pass over grad_output."""
+
+    params: _validate.ConvParams
+    grad_input: GradInputPath
+    grad_weight: GradWeightPath
+    fused_depthwise: bool
+    algorithm: str
+    n_threads: int
+
+    def __str__(self) -> str:
+        fused = " (fused depthwise pass)" if self.fused_depthwise else ""
+        return f"grad_input {self.grad_input.value}, grad_weight {self.grad_weight.value}{fused}"
+
+
+def check_algorithm(algorithm) -> str:
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
+    return algorithm
+
+
+# ---- shape rules ---------------------------------------------------------------------------
+
+def is_pointwise(p: _validate.ConvParams) -> bool:
+    """A 1x1(x1) kernel, stride 1, no padding: the convolution is a GEMM on NCHW as it is."""
+    return (all(k == 1 for k in p.kernel_size) and all(s == 1 for s in p.stride)
+            and all(lo == 0 and hi == 0 for lo, hi in p.padding))
+
+
+def implicit_useful_fraction(p: _validate.ConvParams) -> float:
+    """Share of the GEMM-shaped implicit kernel's positions that are outputs (0 if strided)."""
+    if any(st != 1 for st in p.stride):
+        return 0.0
+    return math.prod(p.output_shape) / geo.PaddedGrid.of(p).last_position()
+
+
+def least_waste_variant(p: _validate.ConvParams, lanes: int, broadcasts: int,
+                        broadcasts_min_useful: float):
+    """(narrow, useful share) of the direct micro-kernel variant that wastes the least, or
+    (None, 0.0) when none fills its tiles: ``lanes`` (output channels) in tiles of its
+    vector lanes, at least CHANNEL_TILE_MIN_USEFUL real, and ``broadcasts`` (row pixels, or
+    input channels for the weight gradient) in tiles of its broadcast count, at least
+    ``broadcasts_min_useful`` real."""
+    best, best_useful = None, 0.0
+    for narrow in (False, True):
+        ob, npx = _k.direct_tile_shape(p.dtype == np.float32, narrow)
+        lanes_useful = lanes / geo.round_up(lanes, ob)
+        broadcasts_useful = broadcasts / geo.round_up(broadcasts, npx)
+        if lanes_useful >= tuning.CHANNEL_TILE_MIN_USEFUL \
+                and broadcasts_useful >= broadcasts_min_useful \
+                and lanes_useful * broadcasts_useful > best_useful:
+            best, best_useful = narrow, lanes_useful * broadcasts_useful
+    return best, best_useful
+
+
+def row_tile_variant(p: _validate.ConvParams):
+    """The row-tile variant (narrow: bool) with the least wasted work, or None when neither
+    fills its tiles or, for stride 1, the GEMM-shaped kernel wastes clearly less."""
+    cog = p.out_channels // p.groups
+    best, best_useful = least_waste_variant(p, cog, p.output_shape[-1],
+                                            tuning.ROW_TILE_MIN_USEFUL)
+    if best is not None and all(st == 1 for st in p.stride):
+        mr = _k.tile_shape(p.dtype == np.float32)[0]
+        gemm_useful = implicit_useful_fraction(p) * cog / geo.round_up(cog, mr)
+        if gemm_useful > tuning.TILE_SWITCH_MIN_GAIN * best_useful:
+            return None
+    return best
+
+
+def pixel_rows_fit(p: _validate.ConvParams) -> bool:
+    """The pixel-lane row kernel can run: width stride 1, AVX-512 built and present."""
+    return p.stride[-1] == 1 and _k.pixel_rows_available()
+
+
+def pixel_rows_apply(p: _validate.ConvParams, row_tile_useful: float) -> bool:
+    """The pixel-lane rows fill their tiles (ROW_TILE_MIN_USEFUL, and PIXEL_ROWS_MIN_SHARE of
+    the channel-lane row tiles' ``row_tile_useful``) and one call's operands fit L1; float32
+    only (float64's 24-pixel tiles lost to the row tiles)."""
+    if p.dtype != np.float32 or not pixel_rows_fit(p):
+        return False
+    channels, tile_pixels, lanes = _k.pixel_rows_tile(True)
+    cig = p.in_channels // p.groups
+    kernel = geo.lift(p.kernel_size, p.ndim, 1)
+    tile_input = cig * kernel[0] * kernel[1] * (tile_pixels + (kernel[2] - 1) * p.dilation[-1])
+    weight_panel = cig * math.prod(kernel) * channels
+    if (tile_input + weight_panel) * p.dtype.itemsize > tuning.PIXEL_ROWS_MAX_L1_BYTES:
+        return False
+    # a row's last tile is shorter by whole vectors
+    useful = geo.useful_share(p.out_channels // p.groups, p.output_shape[-1], (channels, lanes))
+    return (useful >= tuning.ROW_TILE_MIN_USEFUL
+            and useful >= tuning.PIXEL_ROWS_MIN_SHARE * row_tile_useful)
+
+
+def row_pairs_fit(p: _validate.ConvParams) -> bool:
+    """The 8-pixel-row kernel can run: float32, 2-D, stride 1, outputs 8 wide and a multiple
+    of 8 high, AVX-512 built and present."""
+    return (p.dtype == np.float32 and p.ndim == 2 and p.output_shape[1] == 8
+            and p.output_shape[0] % 8 == 0 and all(s == 1 for s in p.stride)
+            and _k.rowpairs_available())
+
+
+def row_pairs_apply(p: _validate.ConvParams, row_tile_channels_useful: float) -> bool:
+    """... and wastes clearly fewer lanes on padding channels than the row tiles."""
+    cog = p.out_channels // p.groups
+    return row_pairs_fit(p) and (cog / geo.round_up(cog, _k.rowpairs_panel())
+                                 > tuning.TILE_SWITCH_MIN_GAIN * row_tile_channels_useful)
+
+
+def choose_algorithm(p: _validate.ConvParams) -> str:
+    """The 'auto' rule (benchmarks/README.md, "The algorithm='auto' rule").
+
+    direct when each group is tiny ((C_in/groups) * (C_out/groups) <= 4); implicit for 1x1
+    stride-1 unpadded kernels, and for kernels with more than one tap and a reduction depth
+    (C_in/groups * taps) of at least 32 or at least 25 taps, when the output rows fill the
+    row tiles (any stride) or, for stride 1, at least 60% of the GEMM-shaped kernel's padded
+    grid is outputs; im2col otherwise.
+    """
+    if (p.in_channels // p.groups) * (p.out_channels // p.groups) \
+            <= tuning.DIRECT_MAX_GROUP_PRODUCT:
+        return "direct"
+    if is_pointwise(p):
+        return "implicit"
+    taps = math.prod(p.kernel_size)
+    deep = ((p.in_channels // p.groups) * taps >= tuning.IMPLICIT_MIN_DEPTH
+            or taps >= tuning.IMPLICIT_MIN_TAPS_SHALLOW)
+    if taps > 1 and deep and (row_tile_variant(p) is not None
+                              or implicit_useful_fraction(p) >= tuning.IMPLICIT_MIN_USEFUL):
+        return "implicit"
+    return "im2col"
+
+
+# Winners of cyconv.tune for this process: configuration key -> algorithm.
+TUNED: dict = {}
+
+
+def config_key(p: _validate.ConvParams, n_threads: int) -> tuple:
+    return (p.ndim, p.batch, p.in_channels, p.out_channels, p.groups, p.input_shape,
+            p.kernel_size, p.stride, p.padding, p.dilation, p.dtype.str, n_threads)
+
+
+def resolve_algorithm(p: _validate.ConvParams, algorithm: str, n_threads: int) -> str:
+    """``algorithm`` with 'auto' replaced by the tuned winner or the rule."""
+    if algorithm != "auto":
+        return algorithm
+    return TUNED.get(config_key(p, n_threads)) or choose_algorithm(p)
+
+
+# ---- forced paths ----------------------------------------------------------------------------
+
+# pass ("forward", "input_mode", "grad_input", "grad_weight") -> the path forced for it
+_FORCED: dict = {}
+
+
+@contextlib.contextmanager
+def forced_paths(*, forward: ForwardPath | None = None, input_mode: InputMode | None = None,
+                 grad_input: GradInputPath | None = None,
+                 grad_weight: GradWeightPath | None = None):
+    """Within the block, every convolution plan (of any call, any thread: process-wide)
+    takes these paths wherever the kernels can run them, and its usual choice elsewhere:
+    for tests that run each path on every shape it applies to, and for measurements.
+    ``input_mode`` applies to the implicit row and GEMM kernels.
+
+    Examples
+    --------
+    >>> with cyconv.forced_paths(forward=cyconv.ForwardPath.ROWS_NARROW):
+    ...     y = cyconv.conv2d(x, w, padding=1)
+    """
+    chosen = {"forward": forward, "input_mode": input_mode, "grad_input": grad_input,
+              "grad_weight": grad_weight}
+    for name, kind in (("forward", ForwardPath), ("input_mode", InputMode),
+                       ("grad_input", GradInputPath), ("grad_weight", GradWeightPath)):
+        if chosen[name] is not None and not isinstance(chosen[name], kind):
+            raise TypeError(f"{name} must be a {kind.__name__} or None, got {chosen[name]!r}")
+    previous = dict(_FORCED)
+    _FORCED.update({k: v for k, v in chosen.items() if v is not None})
+    clear_caches()
+    try:
+        yield
+    finally:
+        _FORCED.clear()
+        _FORCED.update(previous)
+        clear_caches()
+
+
+def _runs(check, *args) -> bool:
+    try:
+        check(*args)
+    except ValueError:
+        return False
+    return True
+
+
+# ---- forward plans -------------------------------------------------------------------------
+
+def _implicit_choice(p: _validate.ConvParams):
+    """(path, input mode or None) that the implicit algorithm picks for ``p``."""
+    if is_pointwise(p):
+        return ForwardPath.POINTWISE, None
+    cog = p.out_channels // p.groups
+    variant = row_tile_variant(p)
+    ob, npx = _k.direct_tile_shape(p.dtype == np.float32, bool(variant))
+    row_useful = geo.useful_share(cog, p.output_shape[-1], (ob, npx)) if variant is not None \
+        else 0.0
+    if row_pairs_apply(p, cog / geo.round_up(cog, ob) if variant is not None else 0.0):
+        return ForwardPath.ROW_PAIRS, None
+    if pixel_rows_apply(p, row_useful):
+        return ForwardPath.PIXEL_ROWS, None
+    if variant is None and all(s == 1 for s in p.stride):
+        return ForwardPath.IMPLICIT_GEMM, InputMode.PADDED_COPY
+    return (ForwardPath.ROWS_NARROW if variant else ForwardPath.ROWS_WIDE), None
+
+
+def _row_tile(p: _validate.ConvParams, path: ForwardPath) -> tuple:
+    """(output channels, pixels) of one tile of the row kernel ``path``."""
+    if path == ForwardPath.PIXEL_ROWS:
+        return _k.pixel_rows_tile(p.dtype == np.float32)[:2]
+    return _k.direct_tile_shape(p.dtype == np.float32, path == ForwardPath.ROWS_NARROW)
+
+
+def _check_forced(p: _validate.ConvParams, path: ForwardPath, mode) -> None:
+    """A forced path (and input mode) must be one the kernels can run for ``p``."""
+    strided = any(s != 1 for s in p.stride)
+    why = None
+    if path == ForwardPath.POINTWISE and not is_pointwise(p):
+        why = "needs a 1x1 kernel, stride 1 and no padding"
+    elif path == ForwardPath.IMPLICIT_GEMM and strided:
+        why = "needs stride 1"
+    elif path == ForwardPath.PIXEL_ROWS and not pixel_rows_fit(p):
+        why = "needs width stride 1 and AVX-512"
+    elif path == ForwardPath.ROW_PAIRS and not row_pairs_fit(p):
+        why = "needs float32, 2-D, stride 1, outputs 8 wide and a multiple of 8 high"
+    elif mode is not None and path not in ROW_KERNELS and path != ForwardPath.IMPLICIT_GEMM:
+        why = "reads its input one way only"
+    elif mode == InputMode.IN_PLACE and (path not in (ForwardPath.ROWS_WIDE,
+                                                      ForwardPath.ROWS_NARROW)
+                                         or geo.unpadded_edge_share(p, 1) is None):
+        why = "reads in place only on the channel-lane row tiles with width-only padding"
+    elif mode == InputMode.PER_ITEM and path == ForwardPath.IMPLICIT_GEMM:
+        why = "reads a padded copy"
+    if why:
+        raise ValueError(f"forward path {path.value}"
+                         f"{' with input ' + mode.value if mode else ''} {why}; the "
+                         f"convolution is {p}")
+
+
+def forward_plan(p: _validate.ConvParams, algorithm: str, n_threads: int, *,
+                 path: ForwardPath | None = None, input_mode: InputMode | None = None,
+                 ) -> ForwardPlan:
+    """The forward plan of ``p``: by ``algorithm`` (resolved for 'auto'), or the forced
+    ``path`` (and ``input_mode`` for the implicit row and GEMM kernels)."""
+    if path is None and "forward" in _FORCED \
+            and _runs(_check_forced, p, _FORCED["forward"], None):
+        path = _FORCED["forward"]
+    if path is not None and input_mode is None and "input_mode" in _FORCED \
+            and _runs(_check_forced, p, path, _FORCED["input_mode"]):
+        input_mode = _FORCED["input_mode"]
+    if path is None:
+        algorithm = resolve_algorithm(p, algorithm, n_threads)
+        if algorithm == "direct":
+            return ForwardPlan(p, ForwardPath.DIRECT, None, n_threads)
+        if algorithm == "im2col":
+            return ForwardPlan(p, ForwardPath.IM2COL, None, n_threads)
+        path, input_mode = _implicit_choice(p)
+        forced = False
+        mode = _FORCED.get("input_mode")
+        if mode is not None and _runs(_check_forced, p, path, mode):
+            input_mode, forced = mode, True
+    else:
+        _check_forced(p, path, input_mode)
+        forced = True
+    if path in (ForwardPath.DIRECT, ForwardPath.IM2COL, ForwardPath.POINTWISE,
+                ForwardPath.ROW_PAIRS):
+        return ForwardPlan(p, path, None, n_threads)
+    pg, shifts = geo.padded_layout(p)[:2]
+    itemsize = p.dtype.itemsize
+    cog, cig = p.out_channels // p.groups, p.in_channels // p.groups
+    kc = min(cig * math.prod(p.kernel_size), tuning.KC)
+    room = max(tuning.L2_BYTES - cog * kc * itemsize, tuning.L2_BYTES // 4)
+    if path == ForwardPath.IMPLICIT_GEMM:
+        mr, nr = _k.tile_shape(p.dtype == np.float32)
+        Q = pg.last_position()
+        block = geo.pixel_block(nr, geo.round_up(cog, mr) * itemsize, Q, p.batch * p.groups,
+                                n_threads, room)
+        return ForwardPlan(p, path, InputMode.PADDED_COPY, n_threads, block=block,
+                           reach=geo.round_up(Q, block) + int(shifts[-1]))
+    ob, npx = _row_tile(p, path)
+    out = pg.out
+    reach = geo.round_up(out[2], npx) * pg.stride[2] + int(shifts[-1])
+    # the channel-lane kernels keep their rows' [pixel][channel] tiles in L2; the
+    # pixel-lane kernel stores into y and needs none
+    row_bytes = (geo.round_up(out[2], npx) * geo.round_up(cog, ob) * itemsize
+                 if path != ForwardPath.PIXEL_ROWS else 0)
+    rows_total = out[0] * out[1]
+    rows = max(1, min(rows_total, room // row_bytes)) if row_bytes else rows_total
+    items = p.batch * p.groups
+    while rows > 1 and items * geo.ceil_div(rows_total, rows) < 2 * n_threads:
+        rows = geo.ceil_div(rows, 2)
+    if input_mode is None:
+        share = (geo.unpadded_edge_share(p, npx) if path != ForwardPath.PIXEL_ROWS else None)
+        if share is not None and share <= tuning.UNPADDED_ROWS_MAX_EDGE:
+            input_mode = InputMode.IN_PLACE
+        elif rows == rows_total and ((cig * pg.plane + reach) * itemsize
+                                     <= tuning.PAD_PER_ITEM_BYTES):
+            input_mode = InputMode.PER_ITEM
+        else:
+            input_mode = InputMode.PADDED_COPY
+    elif input_mode == InputMode.PER_ITEM and forced:
+        rows = rows_total  # one work item per image and group
+    return ForwardPlan(p, path, input_mode, n_threads, rows=rows, reach=reach)
+
+
+# ---- backward plans ------------------------------------------------------------------------
+
+def grad_input_as_forward(p: _validate.ConvParams) -> bool:
+    """Stride 1, padding at most dilation*(k-1), and enough input channels per group for
+    the forward kernels' channel tiles (fewer with GRAD_INPUT_FORWARD_MANY_TAPS taps)."""
+    many_taps = math.prod(p.kernel_size) >= tuning.GRAD_INPUT_FORWARD_MANY_TAPS
+    return (all(st == 1 for st in p.stride)
+            and p.in_channels // p.groups >= (
+                tuning.GRAD_INPUT_FORWARD_MIN_CHANNELS_MANY_TAPS if many_taps
+                else tuning.GRAD_INPUT_FORWARD_MIN_CHANNELS)
+            and all(lo <= d * (k - 1) and hi <= d * (k - 1)
+                    for (lo, hi), d, k in zip(p.padding, p.dilation, p.kernel_size)))
+
+
+def depthwise_stride1(p: _validate.ConvParams) -> bool:
+    """A stride-1 depthwise convolution (one input and one output channel per group, 1-D or
+    2-D, padding at most dilation*(k-1)): its grad_input is a depthwise forward convolution
+    and all its gradients can come from one fused pass."""
+    return (p.ndim <= 2 and all(st == 1 for st in p.stride)
+            and p.in_channels == p.groups and p.out_channels == p.groups
+            and all(lo <= d * (k - 1) and hi <= d * (k - 1)
+                    for (lo, hi), d, k in zip(p.padding, p.dilation, p.kernel_size)))
+
+
+def grad_input_phases(p: _validate.ConvParams, min_channels: int | None = None):
+    """Per dim, per phase r < stride: (first tap, tap count, pad_lo, pad_hi, size) of the
+    stride-1 convolution that computes grad_input[..., r::stride] - or None when the
+    decomposition does not apply or does not pay (stride 1, dilation, too few input channels
+    per group, a negative pad, or a kernel that is not a multiple, 2x or more, of the stride:
+    benchmarks/README.md, "grad_input by phases").
+
+    With stride s (dilation 1), input position i = s*u + r receives grad_output[o] * w[k]
+    exactly when k = k0 + s*m with k0 = (r + pad_lo) mod s, at o = u + c - m where
+    c = (r + pad_lo - k0) / s: a correlation of grad_output with the taps k0, k0+s, ...
+    reversed, padded by M-1-c before, whose output is that phase's U = ceil((I - r)/s)
+    positions.
+    """
+    if all(st == 1 for st in p.stride) or any(d != 1 for d in p.dilation):
+        return None
+    if min_channels is None:
+        min_channels = tuning.GRAD_INPUT_FORWARD_MIN_CHANNELS
+    if p.in_channels // p.groups < min_channels:
+        return None
+    if any(s > 1 and (k % s or k < 2 * s) for k, s in zip(p.kernel_size, p.stride)):
+        return None
+    per_dim = []
+    for size, out, k, s, (lo, _) in zip(p.input_shape, p.output_shape, p.kernel_size,
+                                        p.stride, p.padding):
+        phases = []
+        for r in range(s):
+            k0 = (r + lo) % s
+            taps = max(0, geo.ceil_div(k - k0, s))
+            c = (r + lo - k0) // s
+            extent = geo.ceil_div(size - r, s)
+            pad_lo = taps - 1 - c
+            pad_hi = extent - 1 + taps - out - pad_lo
+            if taps and (pad_lo < 0 or pad_hi < 0 or extent < 1):
+                return None
+            phases.append((k0, taps, pad_lo, pad_hi, extent))
+        per_dim.append(phases)
+    return per_dim
+
+
+def weight_grad_variant(p: _validate.ConvParams):
+    """The padded weight gradient's variant (narrow: bool) for stride 1 - output channels on
+    the lanes, input channels broadcast - or None when neither fills its channel tiles."""
+    if any(st != 1 for st in p.stride):
+        return None
+    cog, cig = p.out_channels // p.groups, p.in_channels // p.groups
+    return least_waste_variant(p, cog, cig, tuning.CHANNEL_TILE_MIN_USEFUL)[0]
+
+
+def weight_grad_phases(p: _validate.ConvParams, variant=weight_grad_variant):
+    """For a strided convolution (dilation 1): per phase combination, the stride-1 weight
+    gradient that gives grad_weight[..., k0::s] - as (first taps, ConvParams, input slices)
+    - or None when a phase would not reach the padded kernel (``variant`` None).
+
+    Tap k = k0 + s*m reads input s*(o + m) + k0 - pad_lo = s*(o + m + c) + r with
+    r = (k0 - pad_lo) mod s and c = (k0 - pad_lo - r) / s: the stride-1 correlation of
+    grad_output with the input's phase x[r::s], shifted by c (a left pad of -c, or c
+    elements cropped).
+    """
+    if all(st == 1 for st in p.stride) or any(d != 1 for d in p.dilation):
+        return None
+    per_dim = []
+    for size, out, k, s, (lo, _) in zip(p.input_shape, p.output_shape, p.kernel_size,
+                                        p.stride, p.padding):
+        options = []
+        for k0 in range(min(s, k)):
+            taps = geo.ceil_div(k - k0, s)
+            r = (k0 - lo) % s
+            c = (k0 - lo - r) // s
+            first = max(c, 0)             # first phase element used
+            pad_lo = max(-c, 0)
+            # the phase's elements from `first` on, as many as the outputs reach
+            available = len(range(r + s * first, size, s))
+            length = min(available, out + taps - 1 - pad_lo)
+            if length < 1:
+                return None
+            pad_hi = out + taps - 1 - length - pad_lo
+            options.append((k0, taps, slice(r + s * first, r + s * (first + length - 1) + 1, s),
+                            length, pad_lo, pad_hi))
+        per_dim.append(options)
+    plans = []
+    for combo in itertools.product(*per_dim):
+        phase = _validate.ConvParams(
+            ndim=p.ndim, batch=p.batch, in_channels=p.in_channels,
+            out_channels=p.out_channels, groups=p.groups,
+            input_shape=tuple(o[3] for o in combo), kernel_size=tuple(o[1] for o in combo),
+            stride=(1,) * p.ndim, padding=tuple((o[4], o[5]) for o in combo),
+            dilation=(1,) * p.ndim, output_shape=p.output_shape, dtype=p.dtype)
+        if variant(phase) is None:
+            return None
+        plans.append((tuple(o[0] for o in combo), phase, tuple(o[2] for o in combo)))
+    return plans
+
+
+def _padded_weight_path(narrow: bool) -> GradWeightPath:
+    return GradWeightPath.PADDED_NARROW if narrow else GradWeightPath.PADDED_WIDE
+
+
+def backward_plan(p: _validate.ConvParams, algorithm: str, n_threads: int, *,
+                  grad_input: GradInputPath | None = None,
+                  grad_weight: GradWeightPath | None = None) -> BackwardPlan:
+    """The gradient paths of ``p`` under ``algorithm`` (resolved for 'auto'), or forced."""
+    algorithm = resolve_algorithm(p, algorithm, n_threads)
+    if grad_input is None and "grad_input" in _FORCED \
+            and _runs(_check_forced_backward, p, _FORCED["grad_input"], None):
+        grad_input = _FORCED["grad_input"]
+    if grad_weight is None and "grad_weight" in _FORCED \
+            and _runs(_check_forced_backward, p, None, _FORCED["grad_weight"]):
+        grad_weight = _FORCED["grad_weight"]
+    fused = (algorithm == "direct" and depthwise_stride1(p)
+             and grad_input is None and grad_weight is None)
+    if grad_input is None:
+        if algorithm == "direct":
+            grad_input = (GradInputPath.DEPTHWISE_FORWARD if depthwise_stride1(p)
+                          else GradInputPath.DIRECT)
+        elif algorithm == "implicit" and grad_input_as_forward(p):
+            grad_input = GradInputPath.FORWARD
+        elif algorithm == "implicit" and grad_input_phases(p) is not None:
+            grad_input = GradInputPath.PHASES
+        else:
+            grad_input = GradInputPath.IM2COL
+    if grad_weight is None:
+        if algorithm == "direct":
+            grad_weight = GradWeightPath.DIRECT
+        elif (variant := weight_grad_variant(p)) is not None:
+            grad_weight = _padded_weight_path(variant)
+        elif weight_grad_phases(p) is not None:
+            grad_weight = GradWeightPath.PHASES
+        else:
+            grad_weight = GradWeightPath.IM2COL
+    _check_forced_backward(p, grad_input, grad_weight)
+    return BackwardPlan(p, grad_input, grad_weight, fused, algorithm, n_threads)
+
+
+def _check_forced_backward(p, grad_input, grad_weight) -> None:
+    why = None
+    if grad_input == GradInputPath.DEPTHWISE_FORWARD and not depthwise_stride1(p):
+        why = "grad_input depthwise-forward needs a stride-1 1-D/2-D depthwise convolution"
+    elif grad_input == GradInputPath.FORWARD and not (
+            all(s == 1 for s in p.stride)
+            and all(lo <= d * (k - 1) and hi <= d * (k - 1)
+                    for (lo, hi), d, k in zip(p.padding, p.dilation, p.kernel_size))):
+        why = "grad_input forward needs stride 1 and padding at most dilation*(k-1)"
+    elif grad_input == GradInputPath.PHASES and grad_input_phases(p, min_channels=0) is None:
+        why = "grad_input phases needs stride > 1, no dilation and kernels k*s-aligned"
+    elif (grad_weight in (GradWeightPath.PADDED_WIDE, GradWeightPath.PADDED_NARROW)
+          and any(s != 1 for s in p.stride)):
+        why = f"grad_weight {grad_weight.value} needs stride 1"
+    elif grad_weight == GradWeightPath.PHASES and weight_grad_phases(
+            p, variant=lambda phase: True) is None:
+        why = "grad_weight phases needs stride > 1 and no dilation"
+    if why:
+        raise ValueError(f"{why}; the convolution is {p}")
+
+
+@functools.lru_cache(maxsize=512)
+def cached_forward_plan(p: _validate.ConvParams, algorithm: str, n_threads: int) -> ForwardPlan:
+    """forward_plan, kept per configuration (a repeated call skips the rules)."""
+    return forward_plan(p, algorithm, n_threads)
+
+
+def planned_forward(p: _validate.ConvParams, algorithm: str, n_threads: int) -> ForwardPlan:
+    """The cached forward plan, or a fresh one while paths are forced."""
+    if _FORCED:
+        return forward_plan(p, algorithm, n_threads)
+    return cached_forward_plan(p, algorithm, n_threads)
+
+
+def clear_caches() -> None:
+    """Forget cached plans (after tune() or a change of thresholds)."""
+    cached_forward_plan.cache_clear()

@@ -1,0 +1,57 @@
+"""Every tuning threshold of the convolution plans, in one place.
+
+Each constant carries its rule in one line; the measurements that set it are in
+``benchmarks/README.md``, section "Thresholds of the convolution plans", under the
+constant's name. Tile sizes are not here: they come from the kernels
+(``_kernels._conv.tile_shape``, ``direct_tile_shape``, ``pixel_rows_tile``,
+``rowpairs_panel``).
+"""
+
+# ---- algorithm='auto' -------------------------------------------------------------------
+# direct when each group's (C_in/groups) * (C_out/groups) is at most this (GEMM tiles would
+# be mostly padding)
+DIRECT_MAX_GROUP_PRODUCT = 4
+# implicit needs a reduction depth (C_in/groups * taps) of at least this ...
+IMPLICIT_MIN_DEPTH = 32
+# ... or kernels of at least this many taps (their lowering copies each input that often)
+IMPLICIT_MIN_TAPS_SHALLOW = 25
+# the GEMM-shaped implicit kernel when at least this share of its padded grid is outputs
+IMPLICIT_MIN_USEFUL = 0.6
+
+# ---- implicit: which kernel -------------------------------------------------------------
+# row tiles when at least this share of their pixel tiles is real output pixels
+ROW_TILE_MIN_USEFUL = 0.85
+# channel tiles (output channels on the lanes) at least this full
+CHANNEL_TILE_MIN_USEFUL = 0.5
+# stride 1: another kernel replaces the row tiles only when it wastes this much less
+TILE_SWITCH_MIN_GAIN = 1.05
+# pixel-lane rows (float32, AVX-512) when their tiles are at least this share of the row
+# tiles' fill ...
+PIXEL_ROWS_MIN_SHARE = 0.9
+# ... and one call's input rows and weight panel fit this much of L1
+PIXEL_ROWS_MAX_L1_BYTES = 48 * 2**10
+# the row tiles read an input padded along the width alone in place when at most this share
+# of a row's tiles reach past its ends (those read copies of their columns)
+UNPADDED_ROWS_MAX_EDGE = 0.25
+# a work item pads its own image's planes when they (plus slack) fit in this many bytes
+PAD_PER_ITEM_BYTES = 512 * 2**10
+
+# ---- cache blocking ----------------------------------------------------------------------
+L2_TARGET_BYTES = 256 * 2**10  # a work item's packed column block or gradient tile
+L2_BYTES = 512 * 2**10         # half of a 1 MiB L2: what one work item may keep hot
+KC = 256                       # reduction depth per micro-kernel call
+
+# ---- gradients ---------------------------------------------------------------------------
+# grad_input as a forward convolution of grad_output (stride 1) or by phases (strided) when
+# the input channels per group fill the forward kernels' channel tiles ...
+GRAD_INPUT_FORWARD_MIN_CHANNELS = 32
+# ... or, for kernels of this many taps or more (col2im's scatter dominates), this many
+GRAD_INPUT_FORWARD_MANY_TAPS = 27
+GRAD_INPUT_FORWARD_MIN_CHANNELS_MANY_TAPS = 4
+# col2im's work items are balanced as if for this many threads (results must not depend on
+# the thread count)
+COL2IM_BALANCE_THREADS = 4
+GRAD_INPUT_ROWS = 128   # rows of W^T (input channels x taps) per col2im work item
+WEIGHT_GRAD_BLOCK = 256  # output pixels per reduction step of the im2col weight gradient
+MAX_WEIGHT_CHUNKS = 16   # partial weight gradients summed in order (fixed by the shapes)
+PARTIAL_BYTES = 64 * 2**20  # ... and at most this much memory for them
