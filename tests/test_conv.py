@@ -717,3 +717,26 @@ def test_rowpairs_kernel_only_where_it_applies():
     assert not applies((9, 8), 50)                    # 9 output rows: not whole 8-row blocks
     assert not applies((8, 9), 50)                    # 9-pixel rows
     assert not applies((16, 16), 50, stride=2)
+
+
+@pytest.mark.parametrize("algorithm, grad_input, grad_weight", [
+    ("direct", "direct", "direct"),
+    ("im2col", "im2col", "im2col"),
+    ("implicit", "forward", "padded-narrow"),
+    ("auto", "forward", "padded-narrow"),
+])
+def test_algorithm_chooses_the_paths_of_both_gradients(algorithm, grad_input, grad_weight):
+    """algorithm= governs the backward pass too ('im2col' once ran the padded weight
+    gradient), and plan_conv reports the paths the call runs."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 32, 10, 12))
+    w = rng.standard_normal((32, 32, 3, 3))
+    plans = cyconv.plan_conv(x, w, padding=1, algorithm=algorithm)
+    assert (plans.backward.grad_input.value, plans.backward.grad_weight.value) == (
+        grad_input, grad_weight)
+    gy = rng.standard_normal((2, 32, 10, 12))
+    got = cyconv.conv2d_backward(gy, x, w, padding=1, algorithm=algorithm)
+    want = ref.conv2d_backward(gy, x, w, padding=1)
+    for g, r in zip(got, want):
+        np.testing.assert_allclose(g, r, rtol=1e-11, atol=1e-11)
+    assert str(plans).startswith("forward ")

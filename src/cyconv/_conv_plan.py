@@ -525,7 +525,15 @@ def _padded_weight_path(narrow: bool) -> GradWeightPath:
 def backward_plan(p: _validate.ConvParams, algorithm: str, n_threads: int, *,
                   grad_input: GradInputPath | None = None,
                   grad_weight: GradWeightPath | None = None) -> BackwardPlan:
-    """The gradient paths of ``p`` under ``algorithm`` (resolved for 'auto'), or forced."""
+    """The gradient paths of ``p`` under ``algorithm``, or forced.
+
+    'direct', 'im2col' and 'implicit' choose that family for both gradients: the per-tap
+    kernels; GEMM + col2im and the lowered weight gradient; the forward kernels (grad_input
+    as forward convolutions, the weight gradient on the padded micro-kernel) where they
+    apply and im2col elsewhere. 'auto' resolves to an algorithm for grad_input and takes
+    the padded weight gradient wherever it applies (it beats the lowered one).
+    """
+    requested = algorithm
     algorithm = resolve_algorithm(p, algorithm, n_threads)
     if grad_input is None and "grad_input" in _FORCED \
             and _runs(_check_forced_backward, p, _FORCED["grad_input"], None):
@@ -548,6 +556,8 @@ def backward_plan(p: _validate.ConvParams, algorithm: str, n_threads: int, *,
     if grad_weight is None:
         if algorithm == "direct":
             grad_weight = GradWeightPath.DIRECT
+        elif requested == "im2col":
+            grad_weight = GradWeightPath.IM2COL
         elif (variant := weight_grad_variant(p)) is not None:
             grad_weight = _padded_weight_path(variant)
         elif weight_grad_phases(p) is not None:

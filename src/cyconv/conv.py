@@ -231,10 +231,16 @@ def conv2d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, 
     ----------
     grad_output : ndarray, shape (N, C_out, H_out, W_out)
         Gradient of the loss with respect to ``conv2d(x, weight, ...)``.
-    x, weight, stride, padding, dilation, groups, flip, algorithm, num_threads
-        As given to :func:`conv2d`. With stride 1 and 'implicit' (what 'auto' picks for most
-        stride-1 convolutions) grad_input runs as a forward convolution of grad_output with
-        the flipped, channel-swapped kernel; the other gradients use the im2col kernels.
+    x, weight, stride, padding, dilation, groups, flip, num_threads
+        As given to :func:`conv2d`.
+    algorithm : {'auto', 'direct', 'im2col', 'implicit'}
+        The kernel family of both gradients: 'direct' the per-tap kernels; 'im2col' GEMM +
+        col2im for grad_input and the lowered weight gradient; 'implicit' the forward
+        kernels where they apply (grad_input as one stride-1 forward convolution of
+        grad_output, or one per phase for strided kernels a multiple of the stride; the
+        weight gradient on the padded micro-kernel, by input phases when strided) and
+        im2col elsewhere. 'auto' picks per gradient by shape; :func:`plan_conv` shows the
+        paths.
     need : tuple of {'input', 'weight', 'bias'}
         Which gradients to compute; the others come back as None.
 
