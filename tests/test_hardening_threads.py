@@ -153,8 +153,9 @@ SUBPROCESS_CHECK = textwrap.dedent("""
     def tasks():
         return len(os.listdir("/proc/self/task"))
 
-    x = np.random.default_rng(0).standard_normal((2, 8, 16, 16)).astype(np.float32)
-    w = np.random.default_rng(1).standard_normal((8, 8, 3, 3)).astype(np.float32)
+    # large enough to be split over the threads (smaller calls run on one)
+    x = np.random.default_rng(0).standard_normal((2, 16, 32, 32)).astype(np.float32)
+    w = np.random.default_rng(1).standard_normal((16, 16, 3, 3)).astype(np.float32)
     want = cyconv.conv2d(x, w, padding=1, num_threads=1)
     cyconv.max_pool2d(x, 2, num_threads=1)
     base = tasks()
@@ -214,3 +215,19 @@ def test_threadpoolctl_set_num_threads_context_and_argument_are_honoured():
         "threadpoolctl 1": [1, 3, True],   # one thread: the idle team of 3 stays
         "num_threads 5": [5, 4, True],
     }
+
+
+def test_small_calls_run_on_one_thread():
+    """Work below _threads.SMALL_CONV_MACS / SMALL_POOL_ELEMENTS runs on one thread whatever
+    the count asked for (an OpenMP region costs more than it saves there); larger work keeps
+    the count. Results are the same either way."""
+    from cyconv import _threads
+    small_x = np.ones((1, 3, 16, 16), np.float32)
+    small_w = np.ones((3, 3, 3, 3), np.float32)
+    assert cyconv.plan_conv(small_x, small_w, num_threads=2).forward.n_threads == 1
+    big_x = np.ones((2, 16, 32, 32), np.float32)
+    big_w = np.ones((16, 16, 3, 3), np.float32)
+    assert 2 * 16 * 16 * 9 * 30 * 30 >= _threads.SMALL_CONV_MACS
+    assert cyconv.plan_conv(big_x, big_w, num_threads=2).forward.n_threads == 2
+    np.testing.assert_array_equal(cyconv.conv2d(small_x, small_w, num_threads=2),
+                                  cyconv.conv2d(small_x, small_w, num_threads=1))

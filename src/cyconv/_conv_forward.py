@@ -18,10 +18,11 @@ def run_forward(plan: ForwardPlan, x5, w5, b, has_bias: bool, y: np.ndarray) -> 
     """y = conv(x, w) (+ b) by ``plan``; ``x5``/``w5`` contiguous 5-D views, ``b`` a bias
     array (ignored without ``has_bias``), ``y`` C-contiguous (N, C_out, *out)."""
     path = plan.path
-    y3 = y.reshape(plan.params.batch, plan.params.out_channels, -1)
     if path == ForwardPath.DIRECT:
         _direct(plan, x5, w5, b, has_bias, y)
-    elif path == ForwardPath.IM2COL:
+        return y
+    y3 = y.reshape(plan.params.batch, plan.params.out_channels, -1)
+    if path == ForwardPath.IM2COL:
         _im2col(plan, x5, w5, b, has_bias, y3)
     elif path == ForwardPath.POINTWISE:
         _pointwise(plan, x5, w5, b, has_bias, y3)
@@ -44,34 +45,23 @@ def depthwise_scratch(p, g, n_threads):
 
 def _direct(plan, x5, w5, b, has_bias, y):
     p, n_threads = plan.params, plan.n_threads
-    g = geo.conv_geometry(p)
-    work, _ = depthwise_scratch(p, g, n_threads)
-    _k.direct_forward(x5, w5, geo.to5d(y, p.ndim), b, has_bias, p.groups, g, work, n_threads)
+    work = np.empty((n_threads, plan.depthwise_scratch[0]), dtype=p.dtype)
+    _k.direct_forward(x5, w5, geo.to5d(y, p.ndim), b, has_bias, p.groups, plan.geometry, work,
+                      n_threads)
 
 
 def _weight_panels(p, w5, mr):
     return geo.pack_panels(w5.reshape(p.groups, p.out_channels // p.groups, -1), mr)
 
 
-def _reduction_room(p, kg):
-    """L2 left for a work item's column block beside one KC-slice of the packed weights."""
-    kc = min(kg, tuning.KC)
-    used = (p.out_channels // p.groups) * kc * p.dtype.itemsize
-    return kc, max(tuning.L2_BYTES - used, tuning.L2_BYTES // 4)
-
-
 def _im2col(plan, x5, w5, b, has_bias, y3):
     # GEMM choice: our packed micro-kernel per thread on L2-sized pixel blocks inside the
     # OpenMP region, not NumPy's matmul (benchmarks/README.md, "Which GEMM")
     p, n_threads = plan.params, plan.n_threads
-    kg = (p.in_channels // p.groups) * math.prod(p.kernel_size)
-    mr, nr = _k.tile_shape(p.dtype == np.float32)
-    a = _weight_panels(p, w5, mr)
-    kc, room = _reduction_room(p, kg)
-    block = geo.pixel_block(nr, kc * p.dtype.itemsize, p.batch * y3.shape[2], p.groups,
-                            n_threads, room)
+    a = _weight_panels(p, w5, _k.tile_shape(p.dtype == np.float32)[0])
+    kc, block = plan.im2col_block
     work = np.empty((n_threads, kc * block + block), dtype=p.dtype)
-    _k.gemm_forward(x5, a, y3, b, has_bias, p.groups, geo.conv_geometry(p), block, work,
+    _k.gemm_forward(x5, a, y3, b, has_bias, p.groups, plan.geometry, block, work,
                     tuning.KC, n_threads)
 
 

@@ -168,10 +168,14 @@ def unpadded_row_layout(p: _validate.ConvParams, npx: int):
 def pack_panels(mat3: np.ndarray, mr: int) -> np.ndarray:
     """(G, rows, K) -> flat (G, ceil(rows/mr), K, mr): row panels as the micro-kernel reads them."""
     G, rows, K = mat3.shape
-    pad = (-rows) % mr
-    if pad:
-        mat3 = np.concatenate([mat3, np.zeros((G, pad, K), dtype=mat3.dtype)], axis=1)
-    return np.ascontiguousarray(mat3.reshape(G, -1, mr, K).transpose(0, 1, 3, 2)).ravel()
+    full, rest = divmod(rows, mr)
+    out = np.empty((G, full + (rest > 0), K, mr), dtype=mat3.dtype)
+    panels = out.transpose(0, 1, 3, 2)  # (G, panels, mr, K) view
+    panels[:, :full] = mat3[:, :full * mr].reshape(G, full, mr, K)
+    if rest:
+        panels[:, full, :rest] = mat3[:, full * mr:]
+        panels[:, full, rest:] = 0
+    return out.ravel()
 
 
 def pixel_block(nr: int, row_bytes: int, P: int, items_per_block: int, n_threads: int,

@@ -67,7 +67,7 @@ ROW_KERNELS = {ForwardPath.ROWS_WIDE: int(_k.RowKernel.ROWS_WIDE),
                ForwardPath.PIXEL_ROWS: int(_k.RowKernel.ROWS_PIXELS)}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ForwardPlan:
     """A forward convolution: its path, input mode, and work split.
 
@@ -82,6 +82,31 @@ class ForwardPlan:
     rows: int = 0
     block: int = 0
     reach: int = 0
+
+    @functools.cached_property
+    def geometry(self) -> dict:
+        """The kernels' geometry struct of the unpadded input (kept with the plan)."""
+        return geo.conv_geometry(self.params)
+
+    @functools.cached_property
+    def im2col_block(self) -> tuple:
+        """(KC-slice depth, output pixels per work item) of the im2col GEMM: L2 holds one
+        KC-slice of the packed weights and the matching slice of the column block."""
+        p = self.params
+        kc = min((p.in_channels // p.groups) * math.prod(p.kernel_size), tuning.KC)
+        room = max(tuning.L2_BYTES - (p.out_channels // p.groups) * kc * p.dtype.itemsize,
+                   tuning.L2_BYTES // 4)
+        nr = _k.tile_shape(p.dtype == np.float32)[1]
+        return kc, geo.pixel_block(nr, kc * p.dtype.itemsize,
+                                   p.batch * math.prod(p.output_shape), p.groups,
+                                   self.n_threads, room)
+
+    @functools.cached_property
+    def depthwise_scratch(self) -> tuple:
+        """(working-precision elements, doubles) per thread of the direct kernels' depthwise
+        planes."""
+        p = self.params
+        return _k.depthwise_work(p.dtype == np.float32, self.geometry, p.in_channels // p.groups)
 
     def __str__(self) -> str:
         mode = f" ({self.input_mode.value})" if self.input_mode else ""
@@ -590,8 +615,10 @@ def _check_forced_backward(p, grad_input, grad_weight) -> None:
 
 
 @functools.lru_cache(maxsize=512)
-def cached_forward_plan(p: _validate.ConvParams, algorithm: str, n_threads: int) -> ForwardPlan:
-    """forward_plan, kept per configuration (a repeated call skips the rules)."""
+def cached_forward_plan(p: _validate.ConvParams, algorithm: str, n_threads: int,
+                        isa: int) -> ForwardPlan:
+    """forward_plan, kept per configuration and micro-kernel ISA (tile shapes and scratch
+    sizes differ per ISA): a repeated call skips the rules."""
     return forward_plan(p, algorithm, n_threads)
 
 
@@ -599,9 +626,19 @@ def planned_forward(p: _validate.ConvParams, algorithm: str, n_threads: int) -> 
     """The cached forward plan, or a fresh one while paths are forced."""
     if _FORCED:
         return forward_plan(p, algorithm, n_threads)
-    return cached_forward_plan(p, algorithm, n_threads)
+    return cached_forward_plan(p, algorithm, n_threads, _k.current_isa())
+
+
+# validated calls of the public ops: call key -> (params, plan, ...); see _validate.call_key
+CALLS = _validate.ValidatedCalls()
+
+
+def forcing() -> bool:
+    """Whether paths are forced (then no plan may be kept)."""
+    return bool(_FORCED)
 
 
 def clear_caches() -> None:
     """Forget cached plans (after tune() or a change of thresholds)."""
     cached_forward_plan.cache_clear()
+    CALLS.clear()

@@ -15,6 +15,8 @@ import threading
 
 import numpy as np
 
+from ._kernels import _info
+
 _global_threads: int | None = None
 # Upper bound on the threads one call starts. More threads than a few per CPU only add start-up
 # cost and scratch memory (one workspace row each), and asking OpenMP for hundreds of thousands
@@ -50,7 +52,6 @@ def get_num_threads() -> int:
 
 def _default_threads() -> int:
     # OpenMP's own default honours the affinity mask and threadpoolctl's openmp limits.
-    from ._kernels import _info
     if _info.openmp_enabled():
         return max(1, _info.openmp_max_threads())
     return 1
@@ -81,6 +82,17 @@ def resolve(num_threads) -> int:
     if num_threads is None:
         return min(get_num_threads(), MAX_THREADS)
     return min(_check(num_threads, "num_threads"), MAX_THREADS)
+
+
+# Work below which a call runs on one thread: starting and joining an OpenMP region costs
+# more than splitting such work saves (benchmarks/README.md, "One thread for small calls").
+SMALL_CONV_MACS = 2**20        # multiply-adds of a convolution pass
+SMALL_POOL_ELEMENTS = 2**14    # input elements of a pooling pass
+
+
+def for_work(n_threads: int, work: int, small: int) -> int:
+    """``n_threads``, or 1 when ``work`` is below ``small``."""
+    return 1 if work < small else n_threads
 
 
 def scratch_rows(n_threads: int, length: int, dtype, zero: bool = False) -> np.ndarray:

@@ -87,6 +87,72 @@ def as_float_array(a, name: str, ndim: int | None = None, what: str = "") -> np.
     return a
 
 
+_NOT_PLAIN = object()
+_BOOL = object()  # tags bools in call keys: True == 1 and hash(True) == hash(1)
+
+
+def _typed(value):
+    """An exact int, str or None as it is, a bool tagged, a tuple of such values as a tuple
+    of them: values that are equal only when they validate the same way - or _NOT_PLAIN."""
+    kind = type(value)
+    if kind is int or kind is str or value is None:
+        return value
+    if kind is bool:
+        return (_BOOL, value)
+    if kind is not tuple:
+        return _NOT_PLAIN
+    out = []
+    for v in value:
+        typed = _typed(v)
+        if typed is _NOT_PLAIN:
+            return _NOT_PLAIN
+        out.append(typed)
+    return tuple(out)
+
+
+def call_key(arrays: tuple, args: tuple):
+    """A hashable key of a call whose validation depends on these alone: plain ndarrays (by
+    shape and dtype; None allowed) and plain argument values (exact ints, strings, bools,
+    None, tuples of them) - or None when any is not (a list, a NumPy scalar, an ndarray
+    subclass ...: those take the full checks every call). A call whose key was validated
+    once needs no checks but its arrays' layout (:func:`for_kernel`)."""
+    parts = []
+    for a in arrays:
+        if type(a) is np.ndarray:
+            parts.append(a.shape)
+            parts.append(a.dtype)
+        elif a is None:
+            parts.append(None)
+        else:
+            return None
+    typed = _typed(args)
+    if typed is _NOT_PLAIN:
+        return None
+    parts.append(typed)
+    return tuple(parts)
+
+
+class ValidatedCalls:
+    """A bounded map from call keys to what their validation and planning produced."""
+
+    SIZE = 256
+
+    def __init__(self):
+        self._entries = {}
+
+    def get(self, key):
+        return None if key is None else self._entries.get(key)
+
+    def put(self, key, entry) -> None:
+        if key is not None:
+            if len(self._entries) >= self.SIZE:
+                self._entries.clear()
+            self._entries[key] = entry
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
 def for_kernel(a: np.ndarray) -> np.ndarray:
     """``a`` as a C-contiguous, aligned array, copied only when it is not one already.
 

@@ -16,6 +16,7 @@ from . import _conv_backward as grads
 from . import _conv_plan, _threads, _validate
 from . import _conv_geometry as geo
 from ._conv_forward import run_forward
+from ._kernels._conv import current_isa as _isa
 from ._conv_plan import (ALGORITHMS, BackwardPlan, ForwardPath, ForwardPlan,  # noqa: F401
                          GradInputPath, GradWeightPath, InputMode, choose_algorithm,
                          forced_paths)
@@ -116,7 +117,8 @@ def plan_conv(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1
     p = _validate.conv_params(x, weight, bias, stride=stride, padding=padding, dilation=dilation,
                               groups=groups, ndim=ndim)
     algorithm = _conv_plan.check_algorithm(algorithm)
-    n_threads = _threads.resolve(num_threads)
+    n_threads = _threads.for_work(_threads.resolve(num_threads), p.flops // 2,
+                                  _threads.SMALL_CONV_MACS)
     return ConvPlans(_conv_plan.planned_forward(p, algorithm, n_threads),
                      _conv_plan.backward_plan(p, algorithm, n_threads))
 
@@ -134,34 +136,65 @@ def _check_out(out, shape: tuple, dtype, inputs) -> np.ndarray:
     return out
 
 
-def _forward_op(x, weight, bias, *, stride, padding, dilation, groups, flip, algorithm,
-                  num_threads, out, ndim):
-    p = _validate.conv_params(x, weight, bias, stride=stride, padding=padding, dilation=dilation,
-                              groups=groups, ndim=ndim)
-    flip = _validate.check_bool(flip, "flip")
+# the kernels' bias argument when there is none (read-only, never read)
+_NO_BIAS = {np.dtype(t).char: np.zeros(1, t) for t in (np.float32, np.float64)}
+for _zero in _NO_BIAS.values():
+    _zero.flags.writeable = False
+
+
+def _checked(x, weight, bias, stride, padding, dilation, groups, flip, algorithm, n_threads,
+             ndim):
+    """(params, algorithm, thread count for the work) of a call, every argument checked."""
+    p = _validate.conv_params(x, weight, bias, stride=stride, padding=padding,
+                              dilation=dilation, groups=groups, ndim=ndim)
+    _validate.check_bool(flip, "flip")
     algorithm = _conv_plan.check_algorithm(algorithm)
+    return p, algorithm, _threads.for_work(n_threads, p.flops // 2, _threads.SMALL_CONV_MACS)
+
+
+def _forward_op(x, weight, bias, *, stride, padding, dilation, groups, flip, algorithm,
+                num_threads, out, ndim):
     n_threads = _threads.resolve(num_threads)
+    key = _validate.call_key((x, weight, bias), ("forward", stride, padding, dilation, groups,
+                                                  flip, algorithm, n_threads, ndim,
+                                                  _isa()))
+    entry = _conv_plan.CALLS.get(key)
+    if entry is None:
+        p, algorithm, n = _checked(x, weight, bias, stride, padding, dilation, groups, flip,
+                                   algorithm, n_threads, ndim)
+        entry = (p, _conv_plan.planned_forward(p, algorithm, n))
+        if not _conv_plan.forcing():
+            _conv_plan.CALLS.put(key, entry)
+    p, plan = entry
     shape = p.output_array_shape
     y = np.empty(shape, dtype=p.dtype) if out is None else _check_out(out, shape, p.dtype,
                                                                       (x, weight, bias))
     if p.batch == 0:
         return y
-    plan = _conv_plan.planned_forward(p, algorithm, n_threads)
     has_bias = bias is not None
-    b = _validate.for_kernel(bias) if has_bias else np.zeros(1, dtype=p.dtype)
+    b = _validate.for_kernel(bias) if has_bias else _NO_BIAS[p.dtype.char]
     return run_forward(plan, geo.to5d(_validate.for_kernel(x), ndim),
                        geo.to5d(grads.flipped(weight, flip, ndim), ndim), b, has_bias, y)
 
 
 def _backward_op(grad_output, x, weight, *, stride, padding, dilation, groups, flip, need,
-                   algorithm, num_threads, ndim):
-    p = _validate.conv_params(x, weight, None, stride=stride, padding=padding, dilation=dilation,
-                              groups=groups, ndim=ndim)
-    flip = _validate.check_bool(flip, "flip")
-    need = _validate.check_need(need)
-    algorithm = _conv_plan.check_algorithm(algorithm)
-    gy = _validate.check_grad_output(grad_output, p.output_array_shape, p.dtype)
+                 algorithm, num_threads, ndim):
     n_threads = _threads.resolve(num_threads)
+    key = _validate.call_key((grad_output, x, weight), ("backward", stride, padding, dilation,
+                                                        groups, flip, need, algorithm,
+                                                        n_threads, ndim, _isa()))
+    entry = _conv_plan.CALLS.get(key)
+    if entry is None:
+        p, algorithm, n = _checked(x, weight, None, stride, padding, dilation, groups, flip,
+                                   algorithm, n_threads, ndim)
+        need = _validate.check_need(need)
+        grad_output = _validate.check_grad_output(grad_output, p.output_array_shape, p.dtype)
+        plan = (_conv_plan.backward_plan(p, algorithm, n) if need & {"input", "weight"}
+                else None)
+        entry = (p, need, plan, n)
+        if not _conv_plan.forcing():
+            _conv_plan.CALLS.put(key, entry)
+    p, need, plan, n_threads = entry
     gx = np.empty(x.shape, dtype=p.dtype) if "input" in need else None
     gw = np.zeros(weight.shape, dtype=p.dtype) if "weight" in need else None
     gb = np.zeros(p.out_channels, dtype=p.dtype) if "bias" in need else None
@@ -169,13 +202,10 @@ def _backward_op(grad_output, x, weight, *, stride, padding, dilation, groups, f
         if gx is not None:
             gx[...] = 0
         return ConvGrads(gx, gw, gb)
-    gy = _validate.for_kernel(gy)
-    plan = None
-    if need & {"input", "weight"}:
-        plan = _conv_plan.backward_plan(p, algorithm, n_threads)
-        if plan.fused_depthwise:
-            grads.fused_depthwise(p, gy, x, weight, gx, gw, gb, flip, n_threads)
-            return ConvGrads(gx, gw, gb)
+    gy = _validate.for_kernel(grad_output)
+    if plan is not None and plan.fused_depthwise:
+        grads.fused_depthwise(p, gy, x, weight, gx, gw, gb, flip, n_threads)
+        return ConvGrads(gx, gw, gb)
     if gb is not None:
         grads.bias_grad(gy, gb, n_threads)
     if gx is not None:

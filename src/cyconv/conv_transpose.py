@@ -31,8 +31,9 @@ def _conv_transpose_forward(x, weight, bias, *, stride, padding, output_padding,
                                          output_padding=output_padding, dilation=dilation,
                                          groups=groups, ndim=ndim)
     flip = _validate.check_bool(flip, "flip")
-    n_threads = _threads.resolve(num_threads)
     cp = tp.conv
+    n_threads = _threads.for_work(_threads.resolve(num_threads), cp.flops // 2,
+                                  _threads.SMALL_CONV_MACS)
     algorithm = _conv_plan.check_algorithm(algorithm)
     trimmed = any(tp.trailing_zeros)
     y = (np.zeros if trimmed else np.empty)(tp.output_array_shape, dtype=tp.dtype)
@@ -61,8 +62,9 @@ def _conv_transpose_backward(grad_output, x, weight, *, stride, padding, output_
     except ValueError as err:  # name the shapes the expected one comes from
         raise ValueError(f"{err}; C_out = weight.shape[1] * groups for weight "
                          f"{np.shape(weight)}, groups={tp.groups}, x {np.shape(x)}") from None
-    n_threads = _threads.resolve(num_threads)
     cp = tp.conv
+    n_threads = _threads.for_work(_threads.resolve(num_threads), cp.flops // 2,
+                                  _threads.SMALL_CONV_MACS)
     algorithm = _conv_plan.check_algorithm(algorithm)
     # every output past the full scatter (or no image at all): nothing depends on x or w
     no_conv = tp.batch == 0 or min(cp.input_shape) < 1

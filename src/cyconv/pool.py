@@ -4,6 +4,8 @@ Kernels work on 5-D arrays (N, C, D, H, W); 2-D pooling runs on views with a sin
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import _threads, _validate
@@ -60,11 +62,37 @@ def _views(p: _validate.PoolParams, arrays, rows: int):
     return [a.reshape(-1, 1, 1, rows, a.shape[-1]) for a in arrays], window
 
 
+# validated calls: call key -> (params, thread count) (see _validate.call_key)
+_CALLS = _validate.ValidatedCalls()
+
+
+def _validated(kind, x, kernel_size, stride, padding, dilation, ceil_mode, num_threads, ndim,
+               flags=(), grad_output=None):
+    """(PoolParams, thread count) of a pooling call, from the cache of validated calls when
+    its arguments were seen before; ``flags`` are (value, name) pairs of bool arguments."""
+    n_threads = _threads.resolve(num_threads)
+    key = _validate.call_key((x, grad_output), (kind, kernel_size, stride, padding, dilation,
+                                                ceil_mode, n_threads, ndim)
+                             + tuple(value for value, _ in flags))
+    entry = _CALLS.get(key)
+    if entry is None:
+        p = _validate.pool_params(x, kernel_size, stride, padding, dilation, ceil_mode,
+                                  ndim=ndim)
+        for value, name in flags:
+            _validate.check_bool(value, name)
+        if grad_output is not None:
+            _validate.check_grad_output(grad_output, p.output_array_shape, p.dtype)
+        work = p.batch * p.channels * math.prod(p.input_shape)
+        entry = (p, _threads.for_work(n_threads, work, _threads.SMALL_POOL_ELEMENTS))
+        _CALLS.put(key, entry)
+    return entry
+
+
 def _extremum(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, num_threads,
               ndim, largest):
-    p = _validate.pool_params(x, kernel_size, stride, padding, dilation, ceil_mode, ndim=ndim)
-    return_indices = _validate.check_bool(return_indices, "return_indices")
-    n_threads = _threads.resolve(num_threads)
+    p, n_threads = _validated("extremum", x, kernel_size, stride, padding, dilation, ceil_mode,
+                              num_threads, ndim, ((return_indices, "return_indices"),))
+    return_indices = bool(return_indices)
     y = np.empty(p.output_array_shape, dtype=p.dtype)
     indices = np.empty(p.output_array_shape if return_indices else (1,) * (ndim + 2), dtype=np.int64)
     if p.batch:
@@ -82,9 +110,9 @@ def _extremum(x, kernel_size, stride, padding, dilation, ceil_mode, return_indic
 
 def _extremum_backward(grad_output, x, kernel_size, stride, padding, dilation, ceil_mode, indices,
                        num_threads, ndim, largest):
-    p = _validate.pool_params(x, kernel_size, stride, padding, dilation, ceil_mode, ndim=ndim)
+    p, n_threads = _validated("extremum_backward", x, kernel_size, stride, padding, dilation,
+                              ceil_mode, num_threads, ndim, grad_output=grad_output)
     gy = _validate.check_grad_output(grad_output, p.output_array_shape, p.dtype)
-    n_threads = _threads.resolve(num_threads)
     if indices is not None:
         indices = _validate.check_indices(indices, p.output_array_shape, p.input_shape,
                                             empty_windows=True)
@@ -104,9 +132,9 @@ def _extremum_backward(grad_output, x, kernel_size, stride, padding, dilation, c
 
 
 def _avg(x, kernel_size, stride, padding, ceil_mode, count_include_pad, num_threads, ndim):
-    p = _validate.pool_params(x, kernel_size, stride, padding, 1, ceil_mode, ndim=ndim)
-    count_include_pad = _validate.check_bool(count_include_pad, "count_include_pad")
-    n_threads = _threads.resolve(num_threads)
+    p, n_threads = _validated("avg", x, kernel_size, stride, padding, 1, ceil_mode, num_threads,
+                              ndim, ((count_include_pad, "count_include_pad"),))
+    count_include_pad = bool(count_include_pad)
     y = np.empty(p.output_array_shape, dtype=p.dtype)
     if p.batch:
         (x5, y5), window = _views(p, (_validate.for_kernel(x), y),
@@ -119,10 +147,11 @@ def _avg(x, kernel_size, stride, padding, ceil_mode, count_include_pad, num_thre
 
 def _avg_backward(grad_output, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
                   num_threads, ndim):
-    p = _validate.pool_params(x, kernel_size, stride, padding, 1, ceil_mode, ndim=ndim)
-    count_include_pad = _validate.check_bool(count_include_pad, "count_include_pad")
+    p, n_threads = _validated("avg_backward", x, kernel_size, stride, padding, 1, ceil_mode,
+                              num_threads, ndim, ((count_include_pad, "count_include_pad"),),
+                              grad_output=grad_output)
+    count_include_pad = bool(count_include_pad)
     gy = _validate.check_grad_output(grad_output, p.output_array_shape, p.dtype)
-    n_threads = _threads.resolve(num_threads)
     gx = np.empty(np.shape(x), dtype=p.dtype)
     if p.batch:
         (gy5, gx5), window = _views(p, (_validate.for_kernel(gy), gx),
