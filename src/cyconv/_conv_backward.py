@@ -48,7 +48,7 @@ def grad_input(plan: BackwardPlan, gy, weight, gx, flip: bool) -> None:
         _by_forward_conv(p, gy, w5, gx, n_threads)
     elif path == GradInputPath.DIRECT:
         _k.direct_backward_input(geo.to5d(gy, p.ndim), w5, geo.to5d(gx, p.ndim), p.groups,
-                                 geo.conv_geometry(p), n_threads)
+                                 plan.geometry, n_threads)
     elif path == GradInputPath.PHASES:
         _by_phases(p, gy, w5, gx, plans.grad_input_phases(p, min_channels=0), n_threads)
     else:
@@ -137,7 +137,7 @@ def grad_weight(plan: BackwardPlan, gy, x, gw, flip: bool) -> None:
     gw5 = geo.to5d(target, p.ndim)
     gy3 = gy.reshape(p.batch, p.out_channels, -1)
     if path == GradWeightPath.DIRECT:
-        g = geo.conv_geometry(p)
+        g = plan.geometry
         work, dwork = depthwise_scratch(p, g, n_threads)
         _k.direct_backward_weight(geo.to5d(gy, p.ndim), x5, gw5, p.groups, g, work, dwork,
                                   n_threads)
@@ -223,16 +223,17 @@ def _im2col_grad_weight(p, gy3, x5, gw5, n_threads):
 
 # ---- all gradients of a stride-1 depthwise convolution in one pass -------------------------
 
-def fused_depthwise(p, gy, x, weight, gx, gw, gb, flip, n_threads):
+def fused_depthwise(plan, gy, x, weight, gx, gw, gb, flip):
     """Every requested gradient of a stride-1 depthwise convolution in one pass over grad_y:
     one (image, channel) plane per work item, whose grad_input, weight-tap sums and bias sum
     share the plane while it is in cache; the per-plane sums are then reduced over images in
     a fixed order (benchmarks/README.md, "fused depthwise backward")."""
+    p, n_threads = plan.params, plan.n_threads
     ndim = p.ndim
     taps = math.prod(p.kernel_size)
     w_eff = flipped(weight, flip, ndim).reshape(p.out_channels, taps)
     w_reversed = np.ascontiguousarray(w_eff[:, ::-1])
-    g, gt = geo.conv_geometry(p), geo.transposed_geometry(p)
+    g, gt = plan.geometry, plan.transposed_geometry
     elements, doubles = _k.depthwise_backward_work(p.dtype == np.float32, g, gt)
     work = np.empty((n_threads, elements), dtype=p.dtype)
     dwork = np.empty((n_threads, doubles), dtype=np.float64)

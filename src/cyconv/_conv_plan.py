@@ -113,7 +113,7 @@ class ForwardPlan:
         return f"{self.path.value}{mode}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class BackwardPlan:
     """The gradient paths of a convolution; ``fused_depthwise``: all gradients of a stride-1
     depthwise convolution in one pass over grad_output."""
@@ -124,6 +124,16 @@ class BackwardPlan:
     fused_depthwise: bool
     algorithm: str
     n_threads: int
+
+    @functools.cached_property
+    def geometry(self) -> dict:
+        """The kernels' geometry struct of the convolution (kept with the plan)."""
+        return geo.conv_geometry(self.params)
+
+    @functools.cached_property
+    def transposed_geometry(self) -> dict:
+        """Geometry of grad_input as a stride-1 forward convolution (stride-1 plans only)."""
+        return geo.transposed_geometry(self.params)
 
     def __str__(self) -> str:
         fused = " (fused depthwise pass)" if self.fused_depthwise else ""

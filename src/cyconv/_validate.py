@@ -101,12 +101,23 @@ def _typed(value):
         return (_BOOL, value)
     if kind is not tuple:
         return _NOT_PLAIN
+    for v in value:  # the common case: a flat tuple of ints
+        if type(v) is not int:
+            break
+    else:
+        return value
     out = []
     for v in value:
-        typed = _typed(v)
-        if typed is _NOT_PLAIN:
-            return _NOT_PLAIN
-        out.append(typed)
+        kind = type(v)
+        if kind is int or kind is str or v is None:
+            out.append(v)
+        elif kind is bool:
+            out.append((_BOOL, v))
+        else:
+            typed = _typed(v)
+            if typed is _NOT_PLAIN:
+                return _NOT_PLAIN
+            out.append(typed)
     return tuple(out)
 
 

@@ -204,7 +204,7 @@ def _backward_op(grad_output, x, weight, *, stride, padding, dilation, groups, f
         return ConvGrads(gx, gw, gb)
     gy = _validate.for_kernel(grad_output)
     if plan is not None and plan.fused_depthwise:
-        grads.fused_depthwise(p, gy, x, weight, gx, gw, gb, flip, n_threads)
+        grads.fused_depthwise(plan, gy, x, weight, gx, gw, gb, flip)
         return ConvGrads(gx, gw, gb)
     if gb is not None:
         grads.bias_grad(gy, gb, n_threads)

@@ -52,14 +52,27 @@ def _stacked_rows(p: _validate.PoolParams, channels: int, n_threads: int) -> int
     return best
 
 
-def _views(p: _validate.PoolParams, arrays, rows: int):
-    """5-D kernel views of ``arrays`` and the window dict; with rows > 1 (1-D only) each view
-    is (N*C/rows, 1, 1, rows, L) and the window pools over W alone."""
-    window = _window(p)
-    if rows == 1:
-        return [_to5d(a, p.ndim) for a in arrays], window
-    window.update(H=rows, OH=rows)
-    return [a.reshape(-1, 1, 1, rows, a.shape[-1]) for a in arrays], window
+class _PoolCall:
+    """A validated pooling call: its parameters, thread count, 1-D row stacking, and its
+    kernel window dicts (per stacking), built once per distinct call."""
+
+    __slots__ = ("p", "n_threads", "stacked", "_windows")
+
+    def __init__(self, p: _validate.PoolParams, n_threads: int):
+        self.p, self.n_threads = p, n_threads
+        self.stacked = _stacked_rows(p, p.channels, n_threads)
+        self._windows = {}
+
+    def views(self, arrays, rows: int):
+        """5-D kernel views of ``arrays`` and the window dict; with rows > 1 (1-D only) each
+        view is (N*C/rows, 1, 1, rows, L) and the window pools over W alone."""
+        window = self._windows.get(rows)
+        if window is None:
+            window = _window(self.p) if rows == 1 else dict(_window(self.p), H=rows, OH=rows)
+            self._windows[rows] = window
+        if rows == 1:
+            return [_to5d(a, self.p.ndim) for a in arrays], window
+        return [a.reshape(-1, 1, 1, rows, a.shape[-1]) for a in arrays], window
 
 
 # validated calls: call key -> (params, thread count) (see _validate.call_key)
@@ -68,8 +81,8 @@ _CALLS = _validate.ValidatedCalls()
 
 def _validated(kind, x, kernel_size, stride, padding, dilation, ceil_mode, num_threads, ndim,
                flags=(), grad_output=None):
-    """(PoolParams, thread count) of a pooling call, from the cache of validated calls when
-    its arguments were seen before; ``flags`` are (value, name) pairs of bool arguments."""
+    """The _PoolCall of a pooling call, from the cache of validated calls when its arguments
+    were seen before; ``flags`` are (value, name) pairs of bool arguments."""
     n_threads = _threads.resolve(num_threads)
     key = _validate.call_key((x, grad_output), (kind, kernel_size, stride, padding, dilation,
                                                 ceil_mode, n_threads, ndim)
@@ -83,22 +96,23 @@ def _validated(kind, x, kernel_size, stride, padding, dilation, ceil_mode, num_t
         if grad_output is not None:
             _validate.check_grad_output(grad_output, p.output_array_shape, p.dtype)
         work = p.batch * p.channels * math.prod(p.input_shape)
-        entry = (p, _threads.for_work(n_threads, work, _threads.SMALL_POOL_ELEMENTS))
+        entry = _PoolCall(p, _threads.for_work(n_threads, work, _threads.SMALL_POOL_ELEMENTS))
         _CALLS.put(key, entry)
     return entry
 
 
 def _extremum(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, num_threads,
               ndim, largest):
-    p, n_threads = _validated("extremum", x, kernel_size, stride, padding, dilation, ceil_mode,
-                              num_threads, ndim, ((return_indices, "return_indices"),))
+    call = _validated("extremum", x, kernel_size, stride, padding, dilation, ceil_mode,
+                      num_threads, ndim, ((return_indices, "return_indices"),))
+    p, n_threads = call.p, call.n_threads
     return_indices = bool(return_indices)
     y = np.empty(p.output_array_shape, dtype=p.dtype)
     indices = np.empty(p.output_array_shape if return_indices else (1,) * (ndim + 2), dtype=np.int64)
     if p.batch:
         row = p.output_shape[-1] + ROW_PAD
-        rows = 1 if return_indices else _stacked_rows(p, np.shape(x)[1], n_threads)
-        (x5, y5), window = _views(p, (_validate.for_kernel(x), y), rows)
+        rows = 1 if return_indices else call.stacked
+        (x5, y5), window = call.views((_validate.for_kernel(x), y), rows)
         if not return_indices:
             row = max(row, _k.forward_scratch_length(window))
         _k.extremum_forward(x5, y5, _to5d(indices, ndim), return_indices, largest, window,
@@ -110,8 +124,9 @@ def _extremum(x, kernel_size, stride, padding, dilation, ceil_mode, return_indic
 
 def _extremum_backward(grad_output, x, kernel_size, stride, padding, dilation, ceil_mode, indices,
                        num_threads, ndim, largest):
-    p, n_threads = _validated("extremum_backward", x, kernel_size, stride, padding, dilation,
-                              ceil_mode, num_threads, ndim, grad_output=grad_output)
+    call = _validated("extremum_backward", x, kernel_size, stride, padding, dilation,
+                      ceil_mode, num_threads, ndim, grad_output=grad_output)
+    p, n_threads = call.p, call.n_threads
     gy = _validate.check_grad_output(grad_output, p.output_array_shape, p.dtype)
     if indices is not None:
         indices = _validate.check_indices(indices, p.output_array_shape, p.input_shape,
@@ -119,9 +134,8 @@ def _extremum_backward(grad_output, x, kernel_size, stride, padding, dilation, c
     gx = np.empty(np.shape(x), dtype=p.dtype)
     if p.batch and indices is None:
         row = p.output_shape[-1] + ROW_PAD
-        (x5, gy5, gx5), window = _views(
-            p, (_validate.for_kernel(x), _validate.for_kernel(gy), gx),
-            _stacked_rows(p, np.shape(x)[1], n_threads))
+        (x5, gy5, gx5), window = call.views(
+            (_validate.for_kernel(x), _validate.for_kernel(gy), gx), call.stacked)
         _k.extremum_backward_recompute(
             x5, gy5, gx5, largest, window, _threads.scratch_rows(n_threads, row, p.dtype),
             _threads.scratch_rows(n_threads, row, np.int32), n_threads)
@@ -132,13 +146,13 @@ def _extremum_backward(grad_output, x, kernel_size, stride, padding, dilation, c
 
 
 def _avg(x, kernel_size, stride, padding, ceil_mode, count_include_pad, num_threads, ndim):
-    p, n_threads = _validated("avg", x, kernel_size, stride, padding, 1, ceil_mode, num_threads,
-                              ndim, ((count_include_pad, "count_include_pad"),))
+    call = _validated("avg", x, kernel_size, stride, padding, 1, ceil_mode, num_threads, ndim,
+                      ((count_include_pad, "count_include_pad"),))
+    p, n_threads = call.p, call.n_threads
     count_include_pad = bool(count_include_pad)
     y = np.empty(p.output_array_shape, dtype=p.dtype)
     if p.batch:
-        (x5, y5), window = _views(p, (_validate.for_kernel(x), y),
-                                  _stacked_rows(p, np.shape(x)[1], n_threads))
+        (x5, y5), window = call.views((_validate.for_kernel(x), y), call.stacked)
         _k.avg_forward(x5, y5, window, count_include_pad,
                        _threads.scratch_rows(n_threads, _k.forward_scratch_length(window), p.dtype),
                        n_threads)
@@ -147,15 +161,15 @@ def _avg(x, kernel_size, stride, padding, ceil_mode, count_include_pad, num_thre
 
 def _avg_backward(grad_output, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
                   num_threads, ndim):
-    p, n_threads = _validated("avg_backward", x, kernel_size, stride, padding, 1, ceil_mode,
-                              num_threads, ndim, ((count_include_pad, "count_include_pad"),),
-                              grad_output=grad_output)
+    call = _validated("avg_backward", x, kernel_size, stride, padding, 1, ceil_mode,
+                      num_threads, ndim, ((count_include_pad, "count_include_pad"),),
+                      grad_output=grad_output)
+    p, n_threads = call.p, call.n_threads
     count_include_pad = bool(count_include_pad)
     gy = _validate.check_grad_output(grad_output, p.output_array_shape, p.dtype)
     gx = np.empty(np.shape(x), dtype=p.dtype)
     if p.batch:
-        (gy5, gx5), window = _views(p, (_validate.for_kernel(gy), gx),
-                                    _stacked_rows(p, np.shape(x)[1], n_threads))
+        (gy5, gx5), window = call.views((_validate.for_kernel(gy), gx), call.stacked)
         _k.avg_backward(gy5, gx5, window, count_include_pad,
                         _threads.scratch_rows(n_threads, _k.avg_backward_scratch_length(window),
                                               p.dtype, zero=True),
