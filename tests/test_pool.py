@@ -415,7 +415,7 @@ G4 = np.ones((2, 3, 4, 4))
     (lambda: cyconv.avg_pool2d_backward(G4.astype(np.float32), X8, 2), TypeError, r"grad_output must have dtype float64"),
     (lambda: cyconv.min_pool2d_backward(G4.astype(int), X8, 2), TypeError, r"grad_output must have dtype float32 or float64"),
     (lambda: cyconv.max_pool2d_backward(G4, X8, 2, indices=np.zeros((2, 3, 4, 4), np.int32)), TypeError, r"indices must be the int64 array"),
-    (lambda: cyconv.max_pool2d_backward(G4, X8, 2, indices=[[0]]), TypeError, r"indices must be the int64 array"),
+    (lambda: cyconv.max_pool2d_backward(G4, X8, 2, indices=[[0]]), ValueError, r"indices must have shape"),  # lists are array-likes
     (lambda: cyconv.max_pool2d_backward(G4, X8, 2, indices=np.zeros((2, 3, 4, 3), np.int64)), ValueError, r"indices must have shape"),
     (lambda: cyconv.max_pool2d_backward(G4, X8, 2, indices=np.full((2, 3, 4, 4), 64)), ValueError, r"indices must lie in \[0, 64\)"),
     (lambda: cyconv.min_pool2d_backward(G4, X8, 2, indices=np.full((2, 3, 4, 4), -2)), ValueError, r"indices must lie in \[0, 64\)"),

@@ -73,6 +73,31 @@ class PoolParams:
         return (self.batch, self.channels) + self.output_shape
 
 
+def array_like(a, name: str):
+    """``a`` as an ndarray (None stays None): lists, tuples, memoryviews, objects with
+    ``__array__`` - CPU torch tensors among them, read without a copy. No dtype is changed
+    here (the dtype checks come after). A torch tensor that needs grad or lives on another
+    device, and what NumPy cannot turn into a numeric array, is a TypeError naming ``name``."""
+    if a is None or isinstance(a, np.ndarray):
+        return a
+    if type(a).__module__.split(".")[0] == "torch":
+        if getattr(a, "requires_grad", False):
+            raise TypeError(f"{name} is a torch tensor that requires grad: pass "
+                            f"{name}.detach() (cyconv computes its own gradients)")
+        device = getattr(a, "device", None)
+        if device is not None and getattr(device, "type", "cpu") != "cpu":
+            raise TypeError(f"{name} is a torch tensor on {device}: pass {name}.cpu()")
+    try:
+        out = np.asarray(a)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise TypeError(f"{name} must be an array-like of numbers, got {type(a).__name__} "
+                        f"({err})") from None
+    if out.dtype == object:
+        raise TypeError(f"{name} must be an array-like of numbers, got {type(a).__name__} "
+                        f"that NumPy reads as an object array (ragged or not numeric)")
+    return out
+
+
 def as_float_array(a, name: str, ndim: int | None = None, what: str = "") -> np.ndarray:
     """Return ``a`` as an ndarray of float32/float64 without any dtype cast."""
     if not isinstance(a, np.ndarray):

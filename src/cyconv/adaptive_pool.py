@@ -43,6 +43,7 @@ def _views(p: _validate.AdaptivePoolParams):
 
 
 def _avg(x, output_size, num_threads, ndim):
+    x = _validate.array_like(x, "x")
     p = _validate.adaptive_pool_params(x, output_size, ndim=ndim)
     n_threads = _threads.resolve(num_threads)
     y = np.empty(p.output_array_shape, dtype=p.dtype)
@@ -54,6 +55,8 @@ def _avg(x, output_size, num_threads, ndim):
 
 
 def _avg_backward(grad_output, x, output_size, num_threads, ndim, grad_shape=None):
+    grad_output = _validate.array_like(grad_output, "grad_output")
+    x = _validate.array_like(x, "x")
     p = _validate.adaptive_pool_params(x, output_size, ndim=ndim)
     gy = _validate.check_grad_output(grad_output, grad_shape or p.output_array_shape, p.dtype)
     n_threads = _threads.resolve(num_threads)
@@ -66,6 +69,7 @@ def _avg_backward(grad_output, x, output_size, num_threads, ndim, grad_shape=Non
 
 
 def _max(x, output_size, return_indices, num_threads, ndim):
+    x = _validate.array_like(x, "x")
     p = _validate.adaptive_pool_params(x, output_size, ndim=ndim)
     return_indices = _validate.check_bool(return_indices, "return_indices")
     n_threads = _threads.resolve(num_threads)
@@ -80,6 +84,9 @@ def _max(x, output_size, return_indices, num_threads, ndim):
 
 
 def _max_backward(grad_output, x, output_size, indices, num_threads, ndim, grad_shape=None):
+    grad_output = _validate.array_like(grad_output, "grad_output")
+    x = _validate.array_like(x, "x")
+    indices = _validate.array_like(indices, "indices")
     p = _validate.adaptive_pool_params(x, output_size, ndim=ndim)
     grad_shape = grad_shape or p.output_array_shape
     gy = _validate.check_grad_output(grad_output, grad_shape, p.dtype)
@@ -121,6 +128,7 @@ def global_avg_pool(x, *, keepdims=False, num_threads=None):
     y : ndarray, shape (N, C) or (N, C, 1, ..., 1), dtype of x
         Summed in double precision for both dtypes.
     """
+    x = _validate.array_like(x, "x")
     shape = _global_shape(x, keepdims)
     return _avg(x, 1, num_threads, None).reshape(shape)
 
@@ -142,6 +150,8 @@ def global_avg_pool_backward(grad_output, x, *, keepdims=False, num_threads=None
     grad_input : ndarray, shape (N, C, *spatial)
         ``grad_output / prod(spatial)`` broadcast over each plane.
     """
+    grad_output = _validate.array_like(grad_output, "grad_output")
+    x = _validate.array_like(x, "x")
     shape = _global_shape(x, keepdims)
     return _avg_backward(grad_output, x, 1, num_threads, None, grad_shape=shape)
 
@@ -165,6 +175,7 @@ def global_max_pool(x, *, keepdims=False, return_indices=False, num_threads=None
         Ties go to the first maximum in row-major order; NaN propagates (the last NaN of a
         plane is selected, as in PyTorch's max pooling).
     """
+    x = _validate.array_like(x, "x")
     shape = _global_shape(x, keepdims)
     result = _max(x, 1, return_indices, num_threads, None)
     if isinstance(result, tuple):
@@ -193,6 +204,9 @@ def global_max_pool_backward(grad_output, x, *, keepdims=False, indices=None, nu
     -------
     grad_input : ndarray, shape (N, C, *spatial)
     """
+    grad_output = _validate.array_like(grad_output, "grad_output")
+    x = _validate.array_like(x, "x")
+    indices = _validate.array_like(indices, "indices")
     shape = _global_shape(x, keepdims)
     return _max_backward(grad_output, x, 1, indices, num_threads, None, grad_shape=shape)
 

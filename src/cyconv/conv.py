@@ -111,6 +111,9 @@ def plan_conv(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1
     ...                        np.ones((64, 64, 3, 3), np.float32), padding=1))
     forward rows-wide (padded-copy); grad_input forward, grad_weight padded-narrow
     """
+    x = _validate.array_like(x, "x")
+    weight = _validate.array_like(weight, "weight")
+    bias = _validate.array_like(bias, "bias")
     ndim = np.ndim(x) - 2
     if not 1 <= ndim <= 3:
         raise ValueError(f"x must have a batch, a channel and 1-3 spatial dims, got shape {np.shape(x)}")
@@ -154,6 +157,9 @@ def _checked(x, weight, bias, stride, padding, dilation, groups, flip, algorithm
 
 def _forward_op(x, weight, bias, *, stride, padding, dilation, groups, flip, algorithm,
                 num_threads, out, ndim):
+    x = _validate.array_like(x, "x")
+    weight = _validate.array_like(weight, "weight")
+    bias = _validate.array_like(bias, "bias")
     n_threads = _threads.resolve(num_threads)
     key = _validate.call_key((x, weight, bias), ("forward", stride, padding, dilation, groups,
                                                   flip, algorithm, n_threads, ndim,
@@ -179,6 +185,9 @@ def _forward_op(x, weight, bias, *, stride, padding, dilation, groups, flip, alg
 
 def _backward_op(grad_output, x, weight, *, stride, padding, dilation, groups, flip, need,
                  algorithm, num_threads, ndim):
+    grad_output = _validate.array_like(grad_output, "grad_output")
+    x = _validate.array_like(x, "x")
+    weight = _validate.array_like(weight, "weight")
     n_threads = _threads.resolve(num_threads)
     key = _validate.call_key((grad_output, x, weight), ("backward", stride, padding, dilation,
                                                         groups, flip, need, algorithm,

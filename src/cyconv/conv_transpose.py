@@ -27,6 +27,9 @@ def _conv_input_view(a: np.ndarray, tp: _validate.ConvTransposeParams) -> np.nda
 
 def _conv_transpose_forward(x, weight, bias, *, stride, padding, output_padding, groups,
                             dilation, flip, algorithm, num_threads, ndim):
+    x = _validate.array_like(x, "x")
+    weight = _validate.array_like(weight, "weight")
+    bias = _validate.array_like(bias, "bias")
     tp = _validate.conv_transpose_params(x, weight, bias, stride=stride, padding=padding,
                                          output_padding=output_padding, dilation=dilation,
                                          groups=groups, ndim=ndim)
@@ -52,6 +55,9 @@ def _conv_transpose_forward(x, weight, bias, *, stride, padding, output_padding,
 
 def _conv_transpose_backward(grad_output, x, weight, *, stride, padding, output_padding, groups,
                              dilation, flip, need, algorithm, num_threads, ndim):
+    grad_output = _validate.array_like(grad_output, "grad_output")
+    x = _validate.array_like(x, "x")
+    weight = _validate.array_like(weight, "weight")
     tp = _validate.conv_transpose_params(x, weight, None, stride=stride, padding=padding,
                                          output_padding=output_padding, dilation=dilation,
                                          groups=groups, ndim=ndim)

@@ -103,6 +103,7 @@ def _validated(kind, x, kernel_size, stride, padding, dilation, ceil_mode, num_t
 
 def _extremum(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, num_threads,
               ndim, largest):
+    x = _validate.array_like(x, "x")
     call = _validated("extremum", x, kernel_size, stride, padding, dilation, ceil_mode,
                       num_threads, ndim, ((return_indices, "return_indices"),))
     p, n_threads = call.p, call.n_threads
@@ -124,6 +125,9 @@ def _extremum(x, kernel_size, stride, padding, dilation, ceil_mode, return_indic
 
 def _extremum_backward(grad_output, x, kernel_size, stride, padding, dilation, ceil_mode, indices,
                        num_threads, ndim, largest):
+    grad_output = _validate.array_like(grad_output, "grad_output")
+    x = _validate.array_like(x, "x")
+    indices = _validate.array_like(indices, "indices")
     call = _validated("extremum_backward", x, kernel_size, stride, padding, dilation,
                       ceil_mode, num_threads, ndim, grad_output=grad_output)
     p, n_threads = call.p, call.n_threads
@@ -146,6 +150,7 @@ def _extremum_backward(grad_output, x, kernel_size, stride, padding, dilation, c
 
 
 def _avg(x, kernel_size, stride, padding, ceil_mode, count_include_pad, num_threads, ndim):
+    x = _validate.array_like(x, "x")
     call = _validated("avg", x, kernel_size, stride, padding, 1, ceil_mode, num_threads, ndim,
                       ((count_include_pad, "count_include_pad"),))
     p, n_threads = call.p, call.n_threads
@@ -161,6 +166,8 @@ def _avg(x, kernel_size, stride, padding, ceil_mode, count_include_pad, num_thre
 
 def _avg_backward(grad_output, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
                   num_threads, ndim):
+    grad_output = _validate.array_like(grad_output, "grad_output")
+    x = _validate.array_like(x, "x")
     call = _validated("avg_backward", x, kernel_size, stride, padding, 1, ceil_mode,
                       num_threads, ndim, ((count_include_pad, "count_include_pad"),),
                       grad_output=grad_output)
