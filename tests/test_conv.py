@@ -270,7 +270,7 @@ def _ok():
 
 
 @pytest.mark.parametrize("make_args, exc, match", [
-    (lambda x, w: ((x[0], w), {}), ValueError, r"x must be 4-D.*\(4, 8, 8\)"),
+    (lambda x, w: ((x[0, 0], w), {}), ValueError, r"x must be 4-D.*\(8, 8\)"),
     (lambda x, w: ((x, w[0]), {}), ValueError, r"weight must be 4-D"),
     (lambda x, w: ((x, np.ones((6, 3, 3, 3), np.float32)), {}), ValueError, r"weight shape \(6, 3, 3, 3\)"),
     (lambda x, w: ((x, np.ones((6, 2, 3, 3), np.float32)), {"groups": 3}), ValueError, r"not divisible by groups=3"),

@@ -226,7 +226,7 @@ def test_validation_names_the_dimensionality(ndim):
     x = np.ones((2, 4) + (6,) * ndim, np.float32)
     w = np.ones((3, 4) + (3,) * ndim, np.float32)
     with pytest.raises(ValueError, match=f"x must be {ndim + 2}-D"):
-        fwd(x[0], w)
+        fwd(x[0, 0], w)
     with pytest.raises(ValueError, match=f"stride must be an int or a sequence of {ndim}"):
         fwd(x, w, stride=(1,) * (ndim + 1))
     if ndim == 3:

@@ -328,7 +328,9 @@ def _bad_arrays(a, name, alone):
     """Misused arrays for argument ``name``: wrong rank, dtype, 0-d, None, not numeric, and
     (unless it is the op's only array) the other float dtype than its partners."""
     other = np.float32 if a.dtype == np.float64 else np.float64
-    bad = [(a[0], name), (a[None], name), (a.astype(np.int32), name),
+    # x one dim short is an unbatched input (valid): two dims short is not
+    short = a[0, 0] if name == "x" else a[0]
+    bad = [(short, name), (a[None], name), (a.astype(np.int32), name),
            (a.astype(np.complex128), name), (a.astype(np.float16), name),
            (np.float64(1.0), name), ("text", name), (a.astype(">f8"), name)]
     if name != "bias":  # bias=None is "no bias"

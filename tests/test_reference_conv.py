@@ -445,7 +445,7 @@ def test_flip_is_the_unflipped_weight_reversed():
     (lambda x, w: conv2d(x, w.astype(np.float32)), TypeError),
     (lambda x, w: conv2d(x.astype(np.int64), w.astype(np.int64)), TypeError),
     (lambda x, w: conv2d(x, w, groups=2), ValueError),
-    (lambda x, w: conv2d(x[0], w), ValueError),
+    (lambda x, w: conv2d(x[0, 0], w), ValueError),
     (lambda x, w: conv2d_backward(np.zeros((1, 2, 4, 4)), x, w), ValueError),
     (lambda x, w: conv2d_backward(np.zeros((1, 2, 3, 3), np.float32), x, w), TypeError),
     (lambda x, w: conv2d_backward(np.zeros((1, 2, 3, 3)), x, w, need=("grad",)), ValueError),

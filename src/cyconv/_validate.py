@@ -208,7 +208,16 @@ def check_bool(value, name: str) -> bool:
 
 
 def _layout(ndim: int) -> str:
-    return "(N, C, " + ", ".join("DHW"[3 - ndim:]) + ")"
+    spatial = ", ".join("DHW"[3 - ndim:])
+    return f"(N, C, {spatial}) or {ndim + 1}-D (C, {spatial}) unbatched"
+
+
+def batched(a, ndim: int):
+    """(``a`` with a batch axis of 1, True) when ``a`` is an unbatched ``(C, *spatial)`` array
+    of an ``ndim``-D op - the number of dims decides, as in PyTorch - else (``a``, False)."""
+    if isinstance(a, np.ndarray) and a.ndim == ndim + 1:
+        return a[None], True
+    return a, False
 
 
 def _conv_arrays(x, weight, groups, ndim: int, weight_layout: str):

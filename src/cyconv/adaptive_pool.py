@@ -44,6 +44,9 @@ def _views(p: _validate.AdaptivePoolParams):
 
 def _avg(x, output_size, num_threads, ndim):
     x = _validate.array_like(x, "x")
+    x, unbatched = _validate.batched(x, ndim) if ndim else (x, False)
+    if unbatched:
+        return _avg(x, output_size, num_threads, ndim)[0]
     p = _validate.adaptive_pool_params(x, output_size, ndim=ndim)
     n_threads = _threads.resolve(num_threads)
     y = np.empty(p.output_array_shape, dtype=p.dtype)
@@ -57,6 +60,10 @@ def _avg(x, output_size, num_threads, ndim):
 def _avg_backward(grad_output, x, output_size, num_threads, ndim, grad_shape=None):
     grad_output = _validate.array_like(grad_output, "grad_output")
     x = _validate.array_like(x, "x")
+    x, unbatched = _validate.batched(x, ndim) if ndim else (x, False)
+    if unbatched:
+        return _avg_backward(_validate.batched(grad_output, ndim)[0], x, output_size,
+                             num_threads, ndim)[0]
     p = _validate.adaptive_pool_params(x, output_size, ndim=ndim)
     gy = _validate.check_grad_output(grad_output, grad_shape or p.output_array_shape, p.dtype)
     n_threads = _threads.resolve(num_threads)
@@ -70,6 +77,10 @@ def _avg_backward(grad_output, x, output_size, num_threads, ndim, grad_shape=Non
 
 def _max(x, output_size, return_indices, num_threads, ndim):
     x = _validate.array_like(x, "x")
+    x, unbatched = _validate.batched(x, ndim) if ndim else (x, False)
+    if unbatched:
+        result = _max(x, output_size, return_indices, num_threads, ndim)
+        return tuple(r[0] for r in result) if isinstance(result, tuple) else result[0]
     p = _validate.adaptive_pool_params(x, output_size, ndim=ndim)
     return_indices = _validate.check_bool(return_indices, "return_indices")
     n_threads = _threads.resolve(num_threads)
@@ -87,6 +98,12 @@ def _max_backward(grad_output, x, output_size, indices, num_threads, ndim, grad_
     grad_output = _validate.array_like(grad_output, "grad_output")
     x = _validate.array_like(x, "x")
     indices = _validate.array_like(indices, "indices")
+    x, unbatched = _validate.batched(x, ndim) if ndim else (x, False)
+    if unbatched:
+        indices = indices[None] if isinstance(indices, np.ndarray) and \
+            indices.ndim == ndim + 1 else indices
+        return _max_backward(_validate.batched(grad_output, ndim)[0], x, output_size, indices,
+                             num_threads, ndim)[0]
     p = _validate.adaptive_pool_params(x, output_size, ndim=ndim)
     grad_shape = grad_shape or p.output_array_shape
     gy = _validate.check_grad_output(grad_output, grad_shape, p.dtype)

@@ -145,6 +145,13 @@ for _zero in _NO_BIAS.values():
     _zero.flags.writeable = False
 
 
+def _unbatched_out(out):
+    """``out`` of an unbatched call as the batch-of-one array the batched call writes."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy array, got {type(out).__name__}")
+    return out[None]
+
+
 def _checked(x, weight, bias, stride, padding, dilation, groups, flip, algorithm, n_threads,
              ndim):
     """(params, algorithm, thread count for the work) of a call, every argument checked."""
@@ -160,6 +167,13 @@ def _forward_op(x, weight, bias, *, stride, padding, dilation, groups, flip, alg
     x = _validate.array_like(x, "x")
     weight = _validate.array_like(weight, "weight")
     bias = _validate.array_like(bias, "bias")
+    x, unbatched = _validate.batched(x, ndim)
+    if unbatched:
+        given = out
+        y = _forward_op(x, weight, bias, stride=stride, padding=padding, dilation=dilation,
+                        groups=groups, flip=flip, algorithm=algorithm, num_threads=num_threads,
+                        out=None if out is None else _unbatched_out(out), ndim=ndim)
+        return y[0] if given is None else given
     n_threads = _threads.resolve(num_threads)
     key = _validate.call_key((x, weight, bias), ("forward", stride, padding, dilation, groups,
                                                   flip, algorithm, n_threads, ndim,
@@ -188,6 +202,13 @@ def _backward_op(grad_output, x, weight, *, stride, padding, dilation, groups, f
     grad_output = _validate.array_like(grad_output, "grad_output")
     x = _validate.array_like(x, "x")
     weight = _validate.array_like(weight, "weight")
+    x, unbatched = _validate.batched(x, ndim)
+    if unbatched:
+        grad_output = _validate.batched(grad_output, ndim)[0]
+        gx, gw, gb = _backward_op(grad_output, x, weight, stride=stride, padding=padding,
+                                  dilation=dilation, groups=groups, flip=flip, need=need,
+                                  algorithm=algorithm, num_threads=num_threads, ndim=ndim)
+        return ConvGrads(None if gx is None else gx[0], gw, gb)
     n_threads = _threads.resolve(num_threads)
     key = _validate.call_key((grad_output, x, weight), ("backward", stride, padding, dilation,
                                                         groups, flip, need, algorithm,

@@ -30,6 +30,12 @@ def _conv_transpose_forward(x, weight, bias, *, stride, padding, output_padding,
     x = _validate.array_like(x, "x")
     weight = _validate.array_like(weight, "weight")
     bias = _validate.array_like(bias, "bias")
+    x, unbatched = _validate.batched(x, ndim)
+    if unbatched:
+        return _conv_transpose_forward(
+            x, weight, bias, stride=stride, padding=padding, output_padding=output_padding,
+            groups=groups, dilation=dilation, flip=flip, algorithm=algorithm,
+            num_threads=num_threads, ndim=ndim)[0]
     tp = _validate.conv_transpose_params(x, weight, bias, stride=stride, padding=padding,
                                          output_padding=output_padding, dilation=dilation,
                                          groups=groups, ndim=ndim)
@@ -58,6 +64,13 @@ def _conv_transpose_backward(grad_output, x, weight, *, stride, padding, output_
     grad_output = _validate.array_like(grad_output, "grad_output")
     x = _validate.array_like(x, "x")
     weight = _validate.array_like(weight, "weight")
+    x, unbatched = _validate.batched(x, ndim)
+    if unbatched:
+        gx, gw, gb = _conv_transpose_backward(
+            _validate.batched(grad_output, ndim)[0], x, weight, stride=stride, padding=padding,
+            output_padding=output_padding, groups=groups, dilation=dilation, flip=flip,
+            need=need, algorithm=algorithm, num_threads=num_threads, ndim=ndim)
+        return ConvGrads(None if gx is None else gx[0], gw, gb)
     tp = _validate.conv_transpose_params(x, weight, None, stride=stride, padding=padding,
                                          output_padding=output_padding, dilation=dilation,
                                          groups=groups, ndim=ndim)

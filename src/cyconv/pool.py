@@ -104,6 +104,11 @@ def _validated(kind, x, kernel_size, stride, padding, dilation, ceil_mode, num_t
 def _extremum(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, num_threads,
               ndim, largest):
     x = _validate.array_like(x, "x")
+    x, unbatched = _validate.batched(x, ndim)
+    if unbatched:
+        result = _extremum(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
+                           num_threads, ndim, largest)
+        return tuple(r[0] for r in result) if isinstance(result, tuple) else result[0]
     call = _validated("extremum", x, kernel_size, stride, padding, dilation, ceil_mode,
                       num_threads, ndim, ((return_indices, "return_indices"),))
     p, n_threads = call.p, call.n_threads
@@ -128,6 +133,12 @@ def _extremum_backward(grad_output, x, kernel_size, stride, padding, dilation, c
     grad_output = _validate.array_like(grad_output, "grad_output")
     x = _validate.array_like(x, "x")
     indices = _validate.array_like(indices, "indices")
+    x, unbatched = _validate.batched(x, ndim)
+    if unbatched:
+        return _extremum_backward(_validate.batched(grad_output, ndim)[0], x, kernel_size,
+                                  stride, padding, dilation, ceil_mode,
+                                  _batched_indices(indices, ndim), num_threads, ndim,
+                                  largest)[0]
     call = _validated("extremum_backward", x, kernel_size, stride, padding, dilation,
                       ceil_mode, num_threads, ndim, grad_output=grad_output)
     p, n_threads = call.p, call.n_threads
@@ -149,8 +160,18 @@ def _extremum_backward(grad_output, x, kernel_size, stride, padding, dilation, c
     return gx
 
 
+def _batched_indices(indices, ndim):
+    if isinstance(indices, np.ndarray) and indices.ndim == ndim + 1:
+        return indices[None]
+    return indices
+
+
 def _avg(x, kernel_size, stride, padding, ceil_mode, count_include_pad, num_threads, ndim):
     x = _validate.array_like(x, "x")
+    x, unbatched = _validate.batched(x, ndim)
+    if unbatched:
+        return _avg(x, kernel_size, stride, padding, ceil_mode, count_include_pad, num_threads,
+                    ndim)[0]
     call = _validated("avg", x, kernel_size, stride, padding, 1, ceil_mode, num_threads, ndim,
                       ((count_include_pad, "count_include_pad"),))
     p, n_threads = call.p, call.n_threads
@@ -168,6 +189,10 @@ def _avg_backward(grad_output, x, kernel_size, stride, padding, ceil_mode, count
                   num_threads, ndim):
     grad_output = _validate.array_like(grad_output, "grad_output")
     x = _validate.array_like(x, "x")
+    x, unbatched = _validate.batched(x, ndim)
+    if unbatched:
+        return _avg_backward(_validate.batched(grad_output, ndim)[0], x, kernel_size, stride,
+                             padding, ceil_mode, count_include_pad, num_threads, ndim)[0]
     call = _validated("avg_backward", x, kernel_size, stride, padding, 1, ceil_mode,
                       num_threads, ndim, ((count_include_pad, "count_include_pad"),),
                       grad_output=grad_output)

@@ -44,3 +44,15 @@ __all__ += [
     "adaptive_max_pool2d_backward", "adaptive_max_pool3d", "adaptive_max_pool3d_backward",
     "global_avg_pool", "global_avg_pool_backward", "global_max_pool", "global_max_pool_backward",
 ]
+
+
+def _accept_unbatched() -> None:
+    """Every 1-D/2-D/3-D reference op takes unbatched ``(C, *spatial)`` inputs too."""
+    from ._unbatched import accepting_unbatched
+    for name in __all__:
+        ndim = next((int(d) for d in "123" if f"{d}d" in name), None)
+        if ndim is not None:
+            globals()[name] = accepting_unbatched(globals()[name], ndim)
+
+
+_accept_unbatched()
