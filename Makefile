@@ -6,10 +6,10 @@ KERNEL_SOURCES := $(wildcard src/cyconv/_kernels/*.pyx src/cyconv/_kernels/*.pxd
 
 .PHONY: test bench bench-full build clean info demo sanitize
 
-$(VENV)/.installed: pyproject.toml setup.py
+$(VENV)/.installed: pyproject.toml setup.py MANIFEST.in
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet "setuptools>=64" wheel "Cython>=3.0" "numpy>=2.0"
+	$(PY) -m pip install --quiet "setuptools>=77" "Cython>=3.0" "numpy>=2.0"
 	$(PY) -m pip install --quiet --no-build-isolation -e ".[test]"
 	touch $@
 
@@ -52,4 +52,5 @@ info: $(VENV)/.built
 	$(PY) -m cyconv info
 
 clean:
-	rm -rf build $(VENV) src/cyconv/_kernels/*.c src/cyconv/_kernels/*.so src/*.egg-info
+	rm -rf build $(VENV) src/cyconv/_kernels/*.c src/cyconv/_kernels/*.so src/*.egg-info \
+	    src/cyconv/_kernels/_build_info.py

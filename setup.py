@@ -2,12 +2,16 @@
 
 OpenMP support is probed by compiling, linking and running a tiny program (the
 scikit-learn recipe); without it the kernels still build and run serially, because
-Cython's ``prange`` degrades to a plain loop when ``_OPENMP`` is undefined.
+Cython's ``prange`` degrades to a plain loop when ``_OPENMP`` is undefined. What the probe
+found (the flags tried and why each failed) is written to ``cyconv/_kernels/_build_info.py``
+beside the kernels, for ``python -m cyconv info``: pip hides the build log.
 Set ``CYCONV_NO_OPENMP=1`` to force the serial build, ``CYCONV_BOUNDSCHECK=1`` to
 build the kernels with Cython bounds checking (debug), ``CYCONV_EXTRA_CFLAGS`` /
 ``CYCONV_EXTRA_LDFLAGS`` to add flags (e.g. sanitizers).
 """
+import glob
 import os
+import pprint
 import shlex
 import subprocess
 import sys
@@ -35,32 +39,41 @@ OPENMP_PROBE = textwrap.dedent(
 
 
 def openmp_flags(compiler):
-    """Return (compile_args, link_args) that enable OpenMP, or ([], []) if none works."""
+    """Return (compile_args, link_args, tried): the flags that enable OpenMP, or ([], [])
+    if none works; ``tried`` lists (flags, outcome) for each candidate probed."""
     if os.environ.get("CYCONV_NO_OPENMP"):
-        return [], []
+        return [], [], [("", "not probed: CYCONV_NO_OPENMP is set")]
     candidates = [["-fopenmp"], ["-Xpreprocessor", "-fopenmp"], ["/openmp"], ["-qopenmp"]]
+    # distutils links executables without $LDFLAGS, which is where e.g. libomp's -L lives
+    ldflags = shlex.split(os.environ.get("LDFLAGS", ""))
+    tried = []
     with tempfile.TemporaryDirectory() as tmp:
         src = os.path.join(tmp, "probe.c")
         with open(src, "w") as fh:
             fh.write(OPENMP_PROBE)
         for flags in candidates:
             link = ["-lomp"] if flags[0] == "-Xpreprocessor" else flags
+            step = "compile"
             try:
                 objs = compiler.compile([src], output_dir=tmp, extra_postargs=flags)
+                step = "link"
                 exe = os.path.join(tmp, "probe")
-                compiler.link_executable(objs, exe, extra_postargs=link)
+                compiler.link_executable(objs, exe, extra_postargs=link + ldflags)
+                step = "run"
                 out = subprocess.run([exe], capture_output=True, text=True, timeout=30)
                 if out.returncode == 0 and out.stdout.strip() == "1":
-                    return flags, link
+                    tried.append((" ".join(flags), "works"))
+                    return flags, link, tried
+                tried.append((" ".join(flags), "run gave a wrong thread count"))
             except Exception:  # noqa: BLE001 - any failure means "this flag does not work"
-                continue
+                tried.append((" ".join(flags), f"{step} failed"))
     print("WARNING: no working OpenMP flag found; cyconv kernels will run serially.", file=sys.stderr)
-    return [], []
+    return [], [], tried
 
 
 class BuildExtWithOpenMP(build_ext):
     def build_extensions(self):
-        compile_omp, link_omp = openmp_flags(self.compiler)
+        compile_omp, link_omp, tried = openmp_flags(self.compiler)
         is_msvc = self.compiler.compiler_type == "msvc"
         base = ["/O2"] if is_msvc else ["-O3", "-fno-math-errno", "-Wno-unused-function"]
         extra_c = shlex.split(os.environ.get("CYCONV_EXTRA_CFLAGS", ""))
@@ -74,10 +87,22 @@ class BuildExtWithOpenMP(build_ext):
                 ("CYCONV_COMPILE_FLAGS", '"%s"' % flags_text),
                 ("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
             ]
+        self.write_build_info(bool(compile_omp), tried)
         super().build_extensions()
 
+    def write_build_info(self, openmp, tried):
+        """Record the OpenMP probe in a module beside the kernels (in the source tree for
+        in-place and editable builds, in build/ for wheels)."""
+        if self.inplace or getattr(self, "editable_mode", False):
+            folder = self.get_finalized_command("build_py").get_package_dir("cyconv._kernels")
+        else:
+            folder = os.path.join(self.build_lib, "cyconv", "_kernels")
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, "_build_info.py"), "w") as fh:
+            fh.write('"""Written by setup.py when the kernels were built; do not edit."""\n')
+            fh.write(f"OPENMP = {openmp!r}\n")
+            fh.write(f"OPENMP_PROBE = {pprint.pformat(tried)}\n")
 
-import glob
 
 KERNELS = sorted(os.path.splitext(os.path.basename(p))[0]
                  for p in glob.glob("src/cyconv/_kernels/*.pyx"))

@@ -7,6 +7,20 @@ import platform
 import sys
 
 
+def openmp_line(enabled: bool) -> str:
+    """The ``OpenMP compiled in`` line; for a serial build, why (setup.py's probe record)."""
+    if enabled:
+        return "OpenMP compiled in: yes"
+    try:
+        from cyconv._kernels import _build_info
+    except ImportError:  # built by something other than setup.py's build_ext
+        return "OpenMP compiled in: no (serial build; no record of the build's OpenMP probe)"
+    tried = "; ".join(f"{flags} -> {outcome}" if flags else outcome
+                      for flags, outcome in _build_info.OPENMP_PROBE)
+    return (f"OpenMP compiled in: no (serial build; probe: {tried}). The kernels are correct "
+            "but use one core: see the README's install section to build with OpenMP.")
+
+
 def info() -> str:
     import numpy as np
 
@@ -14,7 +28,7 @@ def info() -> str:
     from cyconv._kernels import _conv, _info
     lines = [
         f"cyconv {cyconv.__version__} (Python {platform.python_version()}, NumPy {np.__version__})",
-        f"OpenMP compiled in: {'yes' if _info.openmp_enabled() else 'no (serial build)'}",
+        openmp_line(_info.openmp_enabled()),
         f"threads in use: {cyconv.get_num_threads()} (OpenMP default {_info.openmp_max_threads()})",
         f"GEMM micro-kernel ISA: {_conv.ISA_NAMES[_conv.current_isa()]} "
         f"(CPU supports {_conv.ISA_NAMES[_conv.cpu_isa()]}); "
