@@ -3,7 +3,7 @@
 OpenMP support is probed by compiling, linking and running a tiny program (the
 scikit-learn recipe); without it the kernels still build and run serially, because
 Cython's ``prange`` degrades to a plain loop when ``_OPENMP`` is undefined. What the probe
-found (the flags tried and why each failed) is written to ``cyconv/_kernels/_build_info.py``
+found (the flags tried and why each failed) is written to ``cyconv/_kernels/_build_info.json``
 beside the kernels, for ``python -m cyconv info``: pip hides the build log.
 Set ``CYCONV_NO_OPENMP=1`` to force the serial build, ``CYCONV_BOUNDSCHECK=1`` to
 build the kernels with Cython bounds checking (debug), ``CYCONV_EXTRA_CFLAGS`` /
@@ -11,7 +11,7 @@ build the kernels with Cython bounds checking (debug), ``CYCONV_EXTRA_CFLAGS`` /
 """
 import glob
 import os
-import pprint
+import json
 import shlex
 import subprocess
 import sys
@@ -73,6 +73,13 @@ def openmp_flags(compiler):
 
 class BuildExtWithOpenMP(build_ext):
     def build_extensions(self):
+        # Cythonize here, not when setup.py is loaded: an sdist or the metadata need no C,
+        # and `make wheel` must not rewrite the checkout's .c files with the build env's Cython.
+        # (only the C sources are taken: setuptools has already set up the Extension objects)
+        generated = cythonize(self.extensions, compiler_directives=DIRECTIVES, nthreads=2)
+        c_sources = {ext.name: ext.sources for ext in generated}
+        for ext in self.extensions:
+            ext.sources = c_sources[ext.name]
         compile_omp, link_omp, tried = openmp_flags(self.compiler)
         is_msvc = self.compiler.compiler_type == "msvc"
         base = ["/O2"] if is_msvc else ["-O3", "-fno-math-errno", "-Wno-unused-function"]
@@ -98,10 +105,10 @@ class BuildExtWithOpenMP(build_ext):
         else:
             folder = os.path.join(self.build_lib, "cyconv", "_kernels")
         os.makedirs(folder, exist_ok=True)
-        with open(os.path.join(folder, "_build_info.py"), "w") as fh:
-            fh.write('"""Written by setup.py when the kernels were built; do not edit."""\n')
-            fh.write(f"OPENMP = {openmp!r}\n")
-            fh.write(f"OPENMP_PROBE = {pprint.pformat(tried)}\n")
+        # JSON, not a module: setuptools would put a stale module of a dev build in the sdist
+        with open(os.path.join(folder, "_build_info.json"), "w") as fh:
+            json.dump({"openmp": openmp, "openmp_probe": tried}, fh, indent=1)
+            fh.write("\n")
 
 
 KERNELS = sorted(os.path.splitext(os.path.basename(p))[0]
@@ -121,7 +128,7 @@ extensions = [
     for name in KERNELS
 ]
 
-directives = {
+DIRECTIVES = {
     "language_level": 3,
     "boundscheck": bool(os.environ.get("CYCONV_BOUNDSCHECK")),
     "wraparound": False,
@@ -132,6 +139,6 @@ directives = {
 }
 
 setup(
-    ext_modules=cythonize(extensions, compiler_directives=directives, nthreads=2),
+    ext_modules=extensions,
     cmdclass={"build_ext": BuildExtWithOpenMP},
 )
