@@ -104,7 +104,9 @@ sdist-check: dist/.built
 	tar -C $(SDIST_CHECK) -xzf dist/*.tar.gz
 	cd $(SDIST_CHECK)/cyconv-* && ../venv/bin/python -m pip install -v ".[test]" > ../install.log 2>&1 \
 	    || { tail -50 ../install.log; exit 1; }
-	! grep -i "deprecat" $(SDIST_CHECK)/install.log
+	# (the one allowed match: the NPY_NO_DEPRECATED_API define on the compiler's command line)
+	! grep -i "deprecat" $(SDIST_CHECK)/install.log | grep -v NPY_NO_DEPRECATED_API
+	$(SDIST_CHECK)/venv/bin/python -m pip install --quiet "torch==2.13.0" || echo "torch not installed: its oracle tests skip"
 	cd $(SDIST_CHECK)/cyconv-* && ../venv/bin/python -m cyconv info && ../venv/bin/python -m pytest -q -p no:cacheprovider tests
 
 info: $(VENV)/.built
