@@ -73,13 +73,6 @@ def openmp_flags(compiler):
 
 class BuildExtWithOpenMP(build_ext):
     def build_extensions(self):
-        # Cythonize here, not when setup.py is loaded: an sdist or the metadata need no C,
-        # and `make wheel` must not rewrite the checkout's .c files with the build env's Cython.
-        # (only the C sources are taken: setuptools has already set up the Extension objects)
-        generated = cythonize(self.extensions, compiler_directives=DIRECTIVES, nthreads=2)
-        c_sources = {ext.name: ext.sources for ext in generated}
-        for ext in self.extensions:
-            ext.sources = c_sources[ext.name]
         compile_omp, link_omp, tried = openmp_flags(self.compiler)
         is_msvc = self.compiler.compiler_type == "msvc"
         base = ["/O2"] if is_msvc else ["-O3", "-fno-math-errno", "-Wno-unused-function"]
@@ -87,28 +80,48 @@ class BuildExtWithOpenMP(build_ext):
         extra_l = shlex.split(os.environ.get("CYCONV_EXTRA_LDFLAGS", ""))
         cflags = base + compile_omp + extra_c
         flags_text = " ".join(cflags).replace('"', "")
+        record = {"openmp": bool(compile_omp), "openmp_probe": tried,
+                  "flags": [cflags, link_omp + extra_l], "directives": DIRECTIVES}
+        # distutils rebuilds when a source changes, not when the flags or Cython directives
+        # do: a build with other ones than the kernels already there recompiles them all
+        if self.read_build_info() != json.loads(json.dumps(record)):  # (tuples as lists)
+            self.force = True
+        # Cythonize here, not when setup.py is loaded: an sdist or the metadata need no C,
+        # and `make wheel` must not rewrite the checkout's .c files with the build env's Cython.
+        # (only the C sources are taken: setuptools has already set up the Extension objects)
+        generated = cythonize(self.extensions, compiler_directives=DIRECTIVES, nthreads=2,
+                              force=self.force)
+        c_sources = {ext.name: ext.sources for ext in generated}
         for ext in self.extensions:
+            ext.sources = c_sources[ext.name]
             ext.extra_compile_args = cflags
             ext.extra_link_args = link_omp + extra_l
             ext.define_macros = list(ext.define_macros) + [
                 ("CYCONV_COMPILE_FLAGS", '"%s"' % flags_text),
                 ("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
             ]
-        self.write_build_info(bool(compile_omp), tried)
         super().build_extensions()
+        with open(self.build_info_path(), "w") as fh:
+            json.dump(record, fh, indent=1)
+            fh.write("\n")
 
-    def write_build_info(self, openmp, tried):
-        """Record the OpenMP probe in a module beside the kernels (in the source tree for
-        in-place and editable builds, in build/ for wheels)."""
+    def build_info_path(self):
+        """Where the build record goes: beside the kernels (in the source tree for in-place and
+        editable builds, in build/ for wheels). JSON, not a module: setuptools would put a
+        dev build's stale module in the sdist."""
         if self.inplace or getattr(self, "editable_mode", False):
             folder = self.get_finalized_command("build_py").get_package_dir("cyconv._kernels")
         else:
             folder = os.path.join(self.build_lib, "cyconv", "_kernels")
         os.makedirs(folder, exist_ok=True)
-        # JSON, not a module: setuptools would put a stale module of a dev build in the sdist
-        with open(os.path.join(folder, "_build_info.json"), "w") as fh:
-            json.dump({"openmp": openmp, "openmp_probe": tried}, fh, indent=1)
-            fh.write("\n")
+        return os.path.join(folder, "_build_info.json")
+
+    def read_build_info(self):
+        try:
+            with open(self.build_info_path()) as fh:
+                return json.load(fh)
+        except (OSError, ValueError):
+            return None
 
 
 KERNELS = sorted(os.path.splitext(os.path.basename(p))[0]
