@@ -2,12 +2,16 @@
 
 OpenMP support is probed by compiling, linking and running a tiny program (the
 scikit-learn recipe); without it the kernels still build and run serially, because
-Cython's ``prange`` degrades to a plain loop when ``_OPENMP`` is undefined.
+Cython's ``prange`` degrades to a plain loop when ``_OPENMP`` is undefined. What the probe
+found (the flags tried and why each failed) is written to ``cyconv/_kernels/_build_info.json``
+beside the kernels, for ``python -m cyconv info``: pip hides the build log.
 Set ``CYCONV_NO_OPENMP=1`` to force the serial build, ``CYCONV_BOUNDSCHECK=1`` to
 build the kernels with Cython bounds checking (debug), ``CYCONV_EXTRA_CFLAGS`` /
 ``CYCONV_EXTRA_LDFLAGS`` to add flags (e.g. sanitizers).
 """
+import glob
 import os
+import json
 import shlex
 import subprocess
 import sys
@@ -35,39 +39,61 @@ OPENMP_PROBE = textwrap.dedent(
 
 
 def openmp_flags(compiler):
-    """Return (compile_args, link_args) that enable OpenMP, or ([], []) if none works."""
+    """Return (compile_args, link_args, tried): the flags that enable OpenMP, or ([], [])
+    if none works; ``tried`` lists (flags, outcome) for each candidate probed."""
     if os.environ.get("CYCONV_NO_OPENMP"):
-        return [], []
+        return [], [], [("", "not probed: CYCONV_NO_OPENMP is set")]
     candidates = [["-fopenmp"], ["-Xpreprocessor", "-fopenmp"], ["/openmp"], ["-qopenmp"]]
+    # distutils links executables without $LDFLAGS, which is where e.g. libomp's -L lives
+    ldflags = shlex.split(os.environ.get("LDFLAGS", ""))
+    tried = []
     with tempfile.TemporaryDirectory() as tmp:
         src = os.path.join(tmp, "probe.c")
         with open(src, "w") as fh:
             fh.write(OPENMP_PROBE)
         for flags in candidates:
             link = ["-lomp"] if flags[0] == "-Xpreprocessor" else flags
+            step = "compile"
             try:
                 objs = compiler.compile([src], output_dir=tmp, extra_postargs=flags)
+                step = "link"
                 exe = os.path.join(tmp, "probe")
-                compiler.link_executable(objs, exe, extra_postargs=link)
+                compiler.link_executable(objs, exe, extra_postargs=link + ldflags)
+                step = "run"
                 out = subprocess.run([exe], capture_output=True, text=True, timeout=30)
                 if out.returncode == 0 and out.stdout.strip() == "1":
-                    return flags, link
+                    tried.append((" ".join(flags), "works"))
+                    return flags, link, tried
+                tried.append((" ".join(flags), "run gave a wrong thread count"))
             except Exception:  # noqa: BLE001 - any failure means "this flag does not work"
-                continue
+                tried.append((" ".join(flags), f"{step} failed"))
     print("WARNING: no working OpenMP flag found; cyconv kernels will run serially.", file=sys.stderr)
-    return [], []
+    return [], [], tried
 
 
 class BuildExtWithOpenMP(build_ext):
     def build_extensions(self):
-        compile_omp, link_omp = openmp_flags(self.compiler)
+        compile_omp, link_omp, tried = openmp_flags(self.compiler)
         is_msvc = self.compiler.compiler_type == "msvc"
         base = ["/O2"] if is_msvc else ["-O3", "-fno-math-errno", "-Wno-unused-function"]
         extra_c = shlex.split(os.environ.get("CYCONV_EXTRA_CFLAGS", ""))
         extra_l = shlex.split(os.environ.get("CYCONV_EXTRA_LDFLAGS", ""))
         cflags = base + compile_omp + extra_c
         flags_text = " ".join(cflags).replace('"', "")
+        record = {"openmp": bool(compile_omp), "openmp_probe": tried,
+                  "flags": [cflags, link_omp + extra_l], "directives": DIRECTIVES}
+        # distutils rebuilds when a source changes, not when the flags or Cython directives
+        # do: a build with other ones than the kernels already there recompiles them all
+        if self.read_build_info() != json.loads(json.dumps(record)):  # (tuples as lists)
+            self.force = True
+        # Cythonize here, not when setup.py is loaded: an sdist or the metadata need no C,
+        # and `make wheel` must not rewrite the checkout's .c files with the build env's Cython.
+        # (only the C sources are taken: setuptools has already set up the Extension objects)
+        generated = cythonize(self.extensions, compiler_directives=DIRECTIVES, nthreads=2,
+                              force=self.force)
+        c_sources = {ext.name: ext.sources for ext in generated}
         for ext in self.extensions:
+            ext.sources = c_sources[ext.name]
             ext.extra_compile_args = cflags
             ext.extra_link_args = link_omp + extra_l
             ext.define_macros = list(ext.define_macros) + [
@@ -75,9 +101,28 @@ class BuildExtWithOpenMP(build_ext):
                 ("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
             ]
         super().build_extensions()
+        with open(self.build_info_path(), "w") as fh:
+            json.dump(record, fh, indent=1)
+            fh.write("\n")
 
+    def build_info_path(self):
+        """Where the build record goes: beside the kernels (in the source tree for in-place and
+        editable builds, in build/ for wheels). JSON, not a module: setuptools would put a
+        dev build's stale module in the sdist."""
+        if self.inplace or getattr(self, "editable_mode", False):
+            folder = self.get_finalized_command("build_py").get_package_dir("cyconv._kernels")
+        else:
+            folder = os.path.join(self.build_lib, "cyconv", "_kernels")
+        os.makedirs(folder, exist_ok=True)
+        return os.path.join(folder, "_build_info.json")
 
-import glob
+    def read_build_info(self):
+        try:
+            with open(self.build_info_path()) as fh:
+                return json.load(fh)
+        except (OSError, ValueError):
+            return None
+
 
 KERNELS = sorted(os.path.splitext(os.path.basename(p))[0]
                  for p in glob.glob("src/cyconv/_kernels/*.pyx"))
@@ -96,7 +141,7 @@ extensions = [
     for name in KERNELS
 ]
 
-directives = {
+DIRECTIVES = {
     "language_level": 3,
     "boundscheck": bool(os.environ.get("CYCONV_BOUNDSCHECK")),
     "wraparound": False,
@@ -107,6 +152,6 @@ directives = {
 }
 
 setup(
-    ext_modules=cythonize(extensions, compiler_directives=directives, nthreads=2),
+    ext_modules=extensions,
     cmdclass={"build_ext": BuildExtWithOpenMP},
 )

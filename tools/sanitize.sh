@@ -32,7 +32,7 @@ echo "sanitize: copying the sources to $TREE"
 # the sources' times); never take the normal build's .so.
 mkdir -p "$TREE/src"
 find "$TREE/src" "$TREE/tests" -type f ! -name '*.so' ! -name '*.c' -delete 2>/dev/null || true
-(cd "$ROOT" && git ls-files -co --exclude-standard src tests setup.py pyproject.toml README.md \
+(cd "$ROOT" && git ls-files -co --exclude-standard src tests setup.py pyproject.toml README.md LICENSE \
     | tar -cf - -T -) | tar -C "$TREE" -xf -
 
 echo "sanitize: building the kernels with -fsanitize=address,undefined"

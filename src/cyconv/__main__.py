@@ -3,8 +3,32 @@
 from __future__ import annotations
 
 import argparse
+import json
+import pathlib
 import platform
 import sys
+
+
+def build_record() -> dict | None:
+    """What setup.py's build_ext recorded beside the kernels (its OpenMP probe), if it did."""
+    path = pathlib.Path(__file__).parent / "_kernels" / "_build_info.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:  # built by something other than setup.py's build_ext
+        return None
+
+
+def openmp_line(enabled: bool, record: dict | None = None) -> str:
+    """The ``OpenMP compiled in`` line; for a serial build, why (setup.py's probe record)."""
+    if enabled:
+        return "OpenMP compiled in: yes"
+    record = record or build_record()
+    if record is None:
+        return "OpenMP compiled in: no (serial build; no record of the build's OpenMP probe)"
+    tried = "; ".join(f"{flags} -> {outcome}" if flags else outcome
+                      for flags, outcome in record["openmp_probe"])
+    return (f"OpenMP compiled in: no (serial build; probe: {tried}). The kernels are correct "
+            "but use one core: see the README's install section to build with OpenMP.")
 
 
 def info() -> str:
@@ -14,7 +38,7 @@ def info() -> str:
     from cyconv._kernels import _conv, _info
     lines = [
         f"cyconv {cyconv.__version__} (Python {platform.python_version()}, NumPy {np.__version__})",
-        f"OpenMP compiled in: {'yes' if _info.openmp_enabled() else 'no (serial build)'}",
+        openmp_line(_info.openmp_enabled()),
         f"threads in use: {cyconv.get_num_threads()} (OpenMP default {_info.openmp_max_threads()})",
         f"GEMM micro-kernel ISA: {_conv.ISA_NAMES[_conv.current_isa()]} "
         f"(CPU supports {_conv.ISA_NAMES[_conv.cpu_isa()]}); "
