@@ -25,11 +25,6 @@ def _windows(p) -> list:
                                                     p.dilation, p.padding, p.output_shape)]
 
 
-def _token(*parts) -> str:
-    from dask.base import tokenize
-    return tokenize(*parts)
-
-
 def _base_keywords(p, flip, algorithm, threads) -> dict:
     return dict(stride=p.stride, dilation=p.dilation, groups=p.groups, flip=flip,
                 algorithm=algorithm, num_threads=threads)
@@ -39,7 +34,8 @@ def windowed(op_name, src, weight, bias, p, out_ranges, batch_bounds, keywords, 
     """Output blocks ``batch_bounds x out_ranges`` of ``conv{n}d`` over ``src`` (shape
     (N, C, *p.input_shape) or larger: only ``p.input_shape`` is read)."""
     windows = _windows(p)
-    builder = GraphBuilder(f"{op_name}-{_token(src.name, weight.name, None if bias is None else bias.name, keywords, out_ranges, batch_bounds, p)}")
+    builder = GraphBuilder(op_name, src.name, weight.name, bias is not None and bias.name,
+                           keywords, out_ranges, batch_bounds, p)
     c_in = p.in_channels
     w_keys = builder.read(weight, [(0, s) for s in weight.shape])
     b_keys = None if bias is None else builder.read(bias, [(0, bias.shape[0])])
@@ -65,7 +61,8 @@ def scatter(op_name, src, weight, bias, p, target_ranges, batch_bounds, keywords
     """Input-shaped blocks (``batch_bounds x target_ranges``) of the input gradient of the
     convolution ``p`` whose grad_output is ``src`` (N, p.out_channels, *p.output_shape)."""
     windows = _windows(p)
-    builder = GraphBuilder(f"{op_name}-{_token(src.name, weight.name, None if bias is None else bias.name, keywords, target_ranges, batch_bounds, p)}")
+    builder = GraphBuilder(op_name, src.name, weight.name, bias is not None and bias.name,
+                           keywords, target_ranges, batch_bounds, p)
     w_keys = builder.read(weight, [(0, s) for s in weight.shape])
     b_keys = None if bias is None else builder.read(bias, [(0, bias.shape[0])])
     for ni, (n0, n1) in enumerate(batch_bounds):
@@ -97,7 +94,7 @@ def weight_grad(op_name, grad_output, src, weight, p, keywords, split_every):
     """grad_weight of the convolution ``p`` (input ``src``, grad_output chunked as given):
     one partial per grad_output block, tree-summed."""
     windows = _windows(p)
-    builder = GraphBuilder(f"{op_name}-{_token(grad_output.name, src.name, weight.name, keywords, p)}")
+    builder = GraphBuilder(op_name, grad_output.name, src.name, weight.name, keywords, p)
     w_keys = builder.read(weight, [(0, s) for s in weight.shape])
     out_ranges = [_geometry.chunk_bounds(c) for c in grad_output.chunks[2:]]
     count = 0

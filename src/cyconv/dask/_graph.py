@@ -17,10 +17,12 @@ from . import _geometry
 
 
 class GraphBuilder:
-    """Collects the tasks of one output layer (``name``) and its halo strips."""
+    """Collects the tasks of one output layer and its halo strips; the layer is named
+    ``op-<token of parts>`` (``parts``: whatever decides the result)."""
 
-    def __init__(self, name: str):
-        self.name = name
+    def __init__(self, op: str, *parts):
+        from dask.base import tokenize
+        self.name = f"{op}-{tokenize(*parts)}"
         self.tasks: dict = {}
         self._strips: dict = {}
 
@@ -70,19 +72,42 @@ class GraphBuilder:
                         meta=np.empty((0,) * ndim, dtype))
 
 
-def assemble(pieces) -> np.ndarray:
-    """The array that :meth:`GraphBuilder.read`'s nested pieces make up (no copy when there
-    is a single piece)."""
-    def depth(p):
-        return 1 + depth(p[0]) if isinstance(p, list) else 0
+def _flatten(pieces, index=()):
+    if not isinstance(pieces, list):
+        return [(index, pieces)]
+    return [item for i, p in enumerate(pieces) for item in _flatten(p, index + (i,))]
 
-    def join(p, axis):
-        if not isinstance(p, list):
-            return p
-        parts = [join(q, axis + 1) for q in p]
-        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=axis)
 
-    return join(pieces, 0) if depth(pieces) else pieces
+def assemble(pieces, pad=None) -> np.ndarray:
+    """The array that :meth:`GraphBuilder.read`'s nested pieces make up, written once into
+    one buffer; with ``pad`` (per-side pairs for the trailing axes) zero-padded around it.
+
+    A single piece is returned as is (no copy) and ``pad`` is then ignored: the caller passes
+    the padding to the op instead.
+    """
+    flat = _flatten(pieces)
+    if len(flat) == 1:
+        return flat[0][1]
+    first = flat[0][1]
+    ndim = first.ndim
+    pad = ((0, 0),) * (ndim - len(pad or ())) + tuple(pad or ())
+    starts = []
+    for axis in range(ndim):
+        sizes = {}
+        for index, piece in flat:
+            sizes[index[axis]] = piece.shape[axis]
+        offsets, at = {}, pad[axis][0]
+        for i in sorted(sizes):
+            offsets[i] = at
+            at += sizes[i]
+        starts.append((offsets, at + pad[axis][1]))
+    shape = tuple(total for _, total in starts)
+    padded = any(lo or hi for lo, hi in pad)
+    out = (np.zeros if padded else np.empty)(shape, first.dtype)
+    for index, piece in flat:
+        out[tuple(slice(starts[a][0][i], starts[a][0][i] + piece.shape[a])
+                  for a, i in enumerate(index))] = piece
+    return out
 
 
 def product_blocks(*axes):

@@ -23,11 +23,6 @@ def _windows(p) -> list:
                                                     p.dilation, p.padding, p.output_shape)]
 
 
-def _token(*parts) -> str:
-    from dask.base import tokenize
-    return tokenize(*parts)
-
-
 def _params(x, kernel_size, stride, padding, dilation, ceil_mode, ndim):
     x = _inputs.as_dask(x, "x")
     _inputs.check_batched(x, "x", ndim)
@@ -40,7 +35,7 @@ def _forward(op, x, p, keywords):
     """The pooled array (or ``(y, indices)`` with ``keywords['return_indices']``)."""
     windows = _windows(p)
     with_indices = keywords.get("return_indices", False)
-    builder = GraphBuilder(f"{op}{p.ndim}d-{_token(x.name, keywords, p)}")
+    builder = GraphBuilder(f"{op}{p.ndim}d", x.name, keywords, p)
     out_ranges = [_geometry.owned_outputs(w, c) for w, c in zip(windows, x.chunks[2:])]
     block_name = builder.name + ("-pair" if with_indices else "")
     batch = _geometry.chunk_bounds(x.chunks[0])
@@ -76,7 +71,7 @@ def _backward(kind, op, grad_output, x, p, keywords, indices=None):
             raise TypeError(f"indices must be the int64 array returned with return_indices=True, "
                             f"shape {p.output_array_shape}; got {indices.dtype} {indices.shape}")
         deps.append(indices)
-    builder = GraphBuilder(f"{op}{p.ndim}d-grad-input-{_token([d.name for d in deps], keywords, p)}")
+    builder = GraphBuilder(f"{op}{p.ndim}d-grad-input", [d.name for d in deps], keywords, p)
     target_ranges = [_geometry.chunk_bounds(c) for c in x.chunks[2:]]
     batch = _geometry.chunk_bounds(x.chunks[0])
     for ni, (n0, n1) in enumerate(batch):

@@ -32,9 +32,24 @@ def embed(values: np.ndarray, shape: tuple, offsets: tuple) -> np.ndarray:
     return full
 
 
+def _padded_input(pieces, keywords):
+    """The block's input and the op's keywords. A block read from several pieces is copied
+    once anyway: it is copied straight into a zero-padded buffer, so the op needs no padded
+    copy of its own (padding=0); a single piece goes to the op as is, with its padding."""
+    if not isinstance(pieces, list) or len(_flat(pieces)) == 1:
+        return assemble(pieces), keywords
+    pad = keywords["padding"]
+    return assemble(pieces, pad), dict(keywords, padding=tuple((0, 0) for _ in pad))
+
+
+def _flat(pieces):
+    return [pieces] if not isinstance(pieces, list) else [q for p in pieces for q in _flat(p)]
+
+
 def conv_forward(x, weight, bias, ndim, keywords):
     """``conv{ndim}d`` on one block (keywords carry the block's padding)."""
-    return _op("conv", ndim)(assemble(x), assemble(weight), _first(bias), **keywords)
+    x, keywords = _padded_input(x, keywords)
+    return _op("conv", ndim)(x, assemble(weight), _first(bias), **keywords)
 
 
 def padding_only(shape, dtype, bias):
@@ -48,7 +63,8 @@ def padding_only(shape, dtype, bias):
 def conv_weight_grad(grad_output, x, weight, ndim, keywords):
     """This block's share of grad_weight of ``conv{ndim}d``, with a leading axis of 1 (the
     tree reduction over blocks sums along it)."""
-    grads = getattr(cyconv, f"conv{ndim}d_backward")(assemble(grad_output), assemble(x),
+    x, keywords = _padded_input(x, keywords)
+    grads = getattr(cyconv, f"conv{ndim}d_backward")(assemble(grad_output), x,
                                                      assemble(weight), need=("weight",),
                                                      **keywords)
     return grads.grad_weight[np.newaxis]

@@ -26,9 +26,8 @@ def _call(*arrays, fn, names, keywords):
 def _per_batch(fn, x, arrays: dict, out_shape: tuple, dtype, keywords, pair=False):
     """``cyconv.<fn>`` on each N block of ``arrays`` (name -> dask array, all with N first);
     ``out_shape`` is the whole output's shape."""
-    from dask.base import tokenize
     names = tuple(arrays)
-    builder = GraphBuilder(f"{fn}-{tokenize([a.name for a in arrays.values()], keywords)}")
+    builder = GraphBuilder(fn, [a.name for a in arrays.values()], keywords)
     batch = _geometry.chunk_bounds(x.chunks[0])
     block = builder.name + ("-pair" if pair else "")
     tail = (0,) * (len(out_shape) - 1)
