@@ -20,23 +20,23 @@ import cyconv.dask as cd
 @pytest.fixture(scope="module")
 def cluster_client():
     threads_before = cyconv.get_num_threads()
-    env_before = os.environ.get("OMP_NUM_THREADS")
+    environ_before = dict(os.environ)
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                            dashboard_address=None, worker_dashboard_address=None)
     client = Client(cluster)
     try:
-        yield client, threads_before, env_before
+        yield client, threads_before
     finally:
         client.close()
         cluster.close()
-        if env_before is None:  # undo the nanny's write for the rest of the suite
-            os.environ.pop("OMP_NUM_THREADS", None)
-        else:
-            os.environ["OMP_NUM_THREADS"] = env_before
+        # undo the nanny's writes (OMP/MKL/OPENBLAS_NUM_THREADS, MALLOC_TRIM_THRESHOLD_) for
+        # the subprocesses of the rest of the suite
+        os.environ.clear()
+        os.environ.update(environ_before)
 
 
 def test_starting_a_local_cluster_keeps_cyconvs_default(cluster_client):
-    _, threads_before, _ = cluster_client
+    _, threads_before = cluster_client
     # the trap is real: the nanny wrote its workers' setting into this process's environment
     assert os.environ.get("OMP_NUM_THREADS") == "1"
     assert cyconv.get_num_threads() == threads_before
@@ -51,7 +51,7 @@ def _omp_env():
 
 
 def test_ops_on_the_cluster_equal_the_single_call_with_the_thread_rule(cluster_client):
-    client, _, _ = cluster_client
+    client, _ = cluster_client
     rng = np.random.default_rng(11)
     x = rng.standard_normal((4, 3, 30, 26)).astype(np.float32)
     w = rng.standard_normal((5, 3, 3, 4)).astype(np.float32)
