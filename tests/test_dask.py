@@ -249,3 +249,39 @@ def test_pooling_forward_and_backward_are_bitwise_the_single_call(case):
     if kind != "avg":
         with_indices = dbackward(gyd, xd, **kw, indices=idd).compute()
         assert np.array_equal(with_indices, backward(gy, x, **kw, indices=indices))
+
+
+@st.composite
+def global_cases(draw):
+    ndim = draw(st.integers(1, 3))
+    sizes = _per_dim(draw, ndim, st.integers(1, {1: 20, 2: 8, 3: 5}[ndim]))
+    dtype = draw(DTYPES)
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    x = np.round(rng.standard_normal((draw(st.integers(1, 4)), draw(st.integers(1, 3))) + sizes))
+    if draw(st.booleans()):  # NaN: the single call selects the last one in row-major order
+        flat = x.reshape(-1)
+        flat[rng.integers(0, flat.size, size=draw(st.integers(1, 3)))] = np.nan
+    x = x.astype(dtype)
+    return x, _chunked(draw, x), draw(st.booleans()), rng
+
+
+@given(global_cases())
+def test_global_pooling_over_spatial_chunks_equals_the_single_call(case):
+    x, xd, keepdims, rng = case
+    y, indices = cyconv.global_max_pool(x, keepdims=keepdims, return_indices=True)
+    yd, idd = cd.global_max_pool(xd, keepdims=keepdims, return_indices=True)
+    got_y, got_i = dask.compute(yd, idd)
+    assert np.array_equal(got_y, y, equal_nan=True) and np.array_equal(got_i, indices)
+    gy = rng.standard_normal(y.shape).astype(x.dtype)
+    want = cyconv.global_max_pool_backward(gy, x, keepdims=keepdims)
+    assert np.array_equal(cd.global_max_pool_backward(gy, xd, keepdims=keepdims).compute(), want)
+    assert np.array_equal(cd.global_max_pool_backward(gy, xd, keepdims=keepdims,
+                                                      indices=idd).compute(), want)
+    finite = np.nan_to_num(x)
+    fd = da.from_array(finite, chunks=xd.chunks)
+    mean = cyconv.global_avg_pool(finite, keepdims=keepdims)
+    bound = cyconv.global_avg_pool(np.abs(finite).astype(np.float64), keepdims=keepdims)
+    _assert_within_contract(cd.global_avg_pool(fd, keepdims=keepdims).compute(), mean, bound,
+                            x.dtype, "global_avg_pool")
+    assert np.array_equal(cd.global_avg_pool_backward(gy, fd, keepdims=keepdims).compute(),
+                          cyconv.global_avg_pool_backward(gy, finite, keepdims=keepdims))

@@ -137,3 +137,44 @@ def avg_backward(grad_output, ndim, keywords, read_shape, shape, offsets, window
 
 def take(pair, i):
     return pair[i]
+
+
+def global_max_block(x, origin, global_shape):
+    """This block's (max, flat index in the whole plane) per (n, c): first max / last NaN in
+    row-major order, as the single call."""
+    x = assemble(x)
+    values, local = cyconv.global_max_pool(x, return_indices=True)
+    return values, _to_global(local, origin, x.shape[2:], global_shape)
+
+
+def combine_global_max(*candidates):
+    """The single call's choice among the blocks' candidates: a NaN if any (the last one in
+    row-major order, i.e. the largest index), else the largest value (the first, i.e. the
+    smallest index, among equals)."""
+    values = np.stack([v for v, _ in candidates])
+    indices = np.stack([i for _, i in candidates])
+    nan = np.isnan(values)
+    # rank: NaN above everything, then value; among equals the index order decides
+    key_nan = np.where(nan, indices, -1)
+    best_nan = np.argmax(key_nan, axis=0)
+    filled = np.where(nan, -np.inf, values)
+    top = filled.max(axis=0)
+    tie_index = np.where(filled == top, indices, np.iinfo(np.int64).max)
+    best = np.argmin(tie_index, axis=0)
+    choice = np.where(nan.any(axis=0), best_nan, best)
+    pick = np.take_along_axis
+    return (pick(values, choice[None], 0)[0], pick(indices, choice[None], 0)[0])
+
+
+def scatter_global_max(grad_output, indices, origin, shape, global_shape):
+    """grad_input block of global max pooling: each (n, c) gradient lands on its argmax if
+    that lies in this block."""
+    gy = assemble(grad_output).reshape(shape[:2])
+    indices = assemble(indices).reshape(shape[:2])
+    gx = np.zeros(shape, gy.dtype)
+    coords = np.unravel_index(indices, global_shape)
+    local = [c - o for c, o in zip(coords, origin)]
+    inside = np.logical_and.reduce([(c >= 0) & (c < n) for c, n in zip(local, shape[2:])])
+    n, c = np.nonzero(inside)
+    gx[(n, c) + tuple(axis[inside] for axis in local)] = gy[inside]
+    return gx

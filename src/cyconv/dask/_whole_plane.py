@@ -1,8 +1,9 @@
-"""Global and adaptive pooling on dask arrays: chunked along N only.
+"""Global and adaptive pooling on dask arrays.
 
-An adaptive bin's bounds depend on the whole spatial size, and a global pool reads the whole
-plane, so these ops need each spatial dim in one chunk (a clear ValueError says how to
-rechunk otherwise); every batch block then calls the single-array op on itself.
+An adaptive bin's bounds depend on the whole spatial size, so adaptive pooling needs each
+spatial dim in one chunk (a clear ValueError says how to rechunk otherwise); every batch
+block then calls the single-array op on itself. Global pooling does that too when the
+spatial dims are whole, and reduces across spatial chunks otherwise (``_global_pool``).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import numpy as np
 import cyconv
 
 from .. import _validate
-from . import _geometry, _inputs, _tasks, _threads
+from . import _geometry, _global_pool, _inputs, _tasks, _threads
 from ._graph import GraphBuilder
 
 
@@ -48,11 +49,12 @@ def _per_batch(fn, x, arrays: dict, out_shape: tuple, dtype, keywords, pair=Fals
     return y, builder.array(chunks, np.int64, deps, len(out_shape), name=builder.name + "-indices")
 
 
-def _prepare(x, op, ndim, output_size, num_threads):
+def _prepare(x, op, ndim, output_size, num_threads, spatial_chunks=False):
     x = _inputs.as_dask(x, "x")
     if ndim is not None:
         _inputs.check_batched(x, "x", ndim)
-    _inputs.spatial_one_chunk(x, "x", op)
+    if not spatial_chunks:
+        _inputs.spatial_one_chunk(x, "x", op)
     p = _validate.adaptive_pool_params(_inputs.stand_in(x), output_size, ndim=ndim)
     return x, p, _threads.task_threads(num_threads, [x])
 
@@ -62,42 +64,70 @@ def _global_shape(p, keepdims) -> tuple:
 
 
 def _gradient(fn, grad_output, x, p, expected, keywords, indices=None):
-    gy = _inputs.as_dask(grad_output, "grad_output")
-    _validate.check_grad_output(_inputs.stand_in(gy), expected, p.dtype)
+    gy = _checked_grad(grad_output, p, expected)
     arrays = {"grad_output": gy, "x": x}
     if indices is not None:
         arrays["indices"] = _inputs.as_dask(indices, "indices")
     return _per_batch(fn, x, arrays, x.shape, p.dtype, keywords)
 
 
+def _one_spatial_chunk(x) -> bool:
+    return all(len(c) == 1 for c in x.chunks[2:])
+
+
 def global_avg_pool(x, *, keepdims=False, num_threads=None):
-    x, p, threads = _prepare(x, "global_avg_pool", None, 1, num_threads)
-    keywords = dict(keepdims=_validate.check_bool(keepdims, "keepdims"), num_threads=threads)
+    x, p, threads = _prepare(x, "global_avg_pool", None, 1, num_threads, spatial_chunks=True)
+    keepdims = _validate.check_bool(keepdims, "keepdims")
+    if not _one_spatial_chunk(x):
+        return _global_pool.avg(x, p, keepdims)
     return _per_batch("global_avg_pool", x, {"x": x}, _global_shape(p, keepdims), p.dtype,
-                      keywords)
+                      dict(keepdims=keepdims, num_threads=threads))
 
 
 def global_avg_pool_backward(grad_output, x, *, keepdims=False, num_threads=None):
-    x, p, threads = _prepare(x, "global_avg_pool_backward", None, 1, num_threads)
-    keywords = dict(keepdims=_validate.check_bool(keepdims, "keepdims"), num_threads=threads)
+    x, p, threads = _prepare(x, "global_avg_pool_backward", None, 1, num_threads,
+                             spatial_chunks=True)
+    keepdims = _validate.check_bool(keepdims, "keepdims")
+    if not _one_spatial_chunk(x):
+        gy = _checked_grad(grad_output, p, _global_shape(p, keepdims))
+        return _global_pool.avg_backward(gy, x, p)
     return _gradient("global_avg_pool_backward", grad_output, x, p,
-                     _global_shape(p, keepdims), keywords)
+                     _global_shape(p, keepdims), dict(keepdims=keepdims, num_threads=threads))
 
 
 def global_max_pool(x, *, keepdims=False, return_indices=False, num_threads=None):
-    x, p, threads = _prepare(x, "global_max_pool", None, 1, num_threads)
-    keywords = dict(keepdims=_validate.check_bool(keepdims, "keepdims"),
-                    return_indices=_validate.check_bool(return_indices, "return_indices"),
-                    num_threads=threads)
+    x, p, threads = _prepare(x, "global_max_pool", None, 1, num_threads, spatial_chunks=True)
+    keepdims = _validate.check_bool(keepdims, "keepdims")
+    return_indices = _validate.check_bool(return_indices, "return_indices")
+    if not _one_spatial_chunk(x):
+        return _global_pool.max_(x, p, keepdims, return_indices)
     return _per_batch("global_max_pool", x, {"x": x}, _global_shape(p, keepdims), p.dtype,
-                      keywords, pair=keywords["return_indices"])
+                      dict(keepdims=keepdims, return_indices=return_indices,
+                           num_threads=threads), pair=return_indices)
 
 
 def global_max_pool_backward(grad_output, x, *, keepdims=False, indices=None, num_threads=None):
-    x, p, threads = _prepare(x, "global_max_pool_backward", None, 1, num_threads)
-    keywords = dict(keepdims=_validate.check_bool(keepdims, "keepdims"), num_threads=threads)
+    x, p, threads = _prepare(x, "global_max_pool_backward", None, 1, num_threads,
+                             spatial_chunks=True)
+    keepdims = _validate.check_bool(keepdims, "keepdims")
+    if not _one_spatial_chunk(x):
+        gy = _checked_grad(grad_output, p, _global_shape(p, keepdims))
+        if indices is not None:
+            indices = _inputs.as_dask(indices, "indices")
+            if indices.dtype != np.int64 or indices.shape != gy.shape:
+                raise TypeError(f"indices must be the int64 array returned with "
+                                f"return_indices=True, shape {gy.shape}; got {indices.dtype} "
+                                f"{indices.shape}")
+        return _global_pool.max_backward(gy, x, p, indices)
     return _gradient("global_max_pool_backward", grad_output, x, p,
-                     _global_shape(p, keepdims), keywords, indices)
+                     _global_shape(p, keepdims), dict(keepdims=keepdims, num_threads=threads),
+                     indices)
+
+
+def _checked_grad(grad_output, p, expected):
+    gy = _inputs.as_dask(grad_output, "grad_output")
+    _validate.check_grad_output(_inputs.stand_in(gy), expected, p.dtype)
+    return gy
 
 
 def _make_adaptive(ndim: int) -> dict:
@@ -145,5 +175,5 @@ del _ndim
 
 for _fn in (global_avg_pool, global_avg_pool_backward, global_max_pool, global_max_pool_backward):
     _fn.__doc__ = ((getattr(cyconv, _fn.__name__).__doc__ or "") + "\n    On dask arrays: "
-                   "chunked along N only (each spatial dim in one chunk).\n")
+                   "any chunks (spatial chunks: see cyconv.dask._global_pool).\n")
 del _fn
