@@ -98,7 +98,7 @@ def batch_fns(client, n=64, c=64, hw=56, chunk=8):
     def graph(xd, gyd):
         return [cd.conv2d(xd, w, b, padding=1), *cd.conv2d_backward(gyd, xd, w, padding=1)]
 
-    local = (da.from_array(x, chunks=(chunk, c, hw, hw)), da.from_array(gy, chunks=(chunk, c, hw, hw)))
+    local = tuple(da.from_array(a, chunks=(chunk, c, hw, hw)) for a in (x, gy))
 
     def threaded():
         with dask.config.set(scheduler="threads"):

@@ -69,7 +69,8 @@ def scatter(op_name, src, weight, bias, p, target_ranges, batch_bounds, keywords
         for index, ranges in product_blocks(*target_ranges):
             shape = (n1 - n0, c_out) + tuple(b - a for a, b in ranges)
             key = (builder.name, ni, 0) + index
-            sources = [_geometry.contributing_outputs(w, a, b) for w, (a, b) in zip(windows, ranges)]
+            sources = [_geometry.contributing_outputs(w, a, b)
+                       for w, (a, b) in zip(windows, ranges)]
             if any(p1 <= p0 for p0, p1 in sources):
                 builder.tasks[key] = (partial(_tasks.padding_only, shape, p.dtype), b_keys)
                 continue
@@ -104,7 +105,8 @@ def weight_grad(op_name, grad_output, src, weight, p, keywords, split_every):
             if n1 == n0 or not all(s.reads_input for s in spans):
                 continue  # only padding under these windows: no weight gradient
             g_keys = builder.read(grad_output, [(n0, n1), (0, p.out_channels)] + list(ranges))
-            x_keys = builder.read(src, [(n0, n1), (0, p.in_channels)] + [(s.r0, s.r1) for s in spans])
+            x_keys = builder.read(src, [(n0, n1), (0, p.in_channels)]
+                                  + [(s.r0, s.r1) for s in spans])
             block_kw = dict(keywords, padding=tuple(s.pad for s in spans))
             builder.tasks[(builder.name, count) + (0,) * weight.ndim] = (
                 partial(_tasks.conv_weight_grad, ndim=p.ndim, keywords=block_kw),
@@ -188,7 +190,8 @@ def conv_transpose_forward(x, weight, bias, *, stride, padding, output_padding, 
     targets = [_geometry.scaled_bounds(c, s, lo, total) for c, s, (lo, _), total
                in zip(x.chunks[2:], tp.stride, tp.padding, tp.output_shape)]
     return scatter(f"conv_transpose{ndim}d", x, w, b, cp, targets,
-                   _geometry.chunk_bounds(x.chunks[0]), _base_keywords(cp, flip, algorithm, threads),
+                   _geometry.chunk_bounds(x.chunks[0]),
+                   _base_keywords(cp, flip, algorithm, threads),
                    tp.out_channels)
 
 

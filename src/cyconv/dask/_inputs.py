@@ -60,8 +60,8 @@ def check_no_out(out) -> None:
 
 
 def split_every_arg(split_every):
-    if split_every is not None and (not isinstance(split_every, int) or isinstance(split_every, bool)
-                                    or split_every < 2):
+    if split_every is not None and (not isinstance(split_every, int)
+                                    or isinstance(split_every, bool) or split_every < 2):
         raise ValueError(f"split_every must be an int >= 2 or None, got {split_every!r}")
     return split_every
 

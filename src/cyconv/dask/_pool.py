@@ -78,7 +78,8 @@ def _backward(kind, op, grad_output, x, p, keywords, indices=None):
         for index, ranges in product_blocks(*target_ranges):
             shape = (n1 - n0, p.channels) + tuple(b - a for a, b in ranges)
             key = (builder.name, ni, 0) + index
-            sources = [_geometry.contributing_outputs(w, a, b) for w, (a, b) in zip(windows, ranges)]
+            sources = [_geometry.contributing_outputs(w, a, b)
+                       for w, (a, b) in zip(windows, ranges)]
             if any(p1 <= p0 for p0, p1 in sources):
                 builder.tasks[key] = (_tasks.zeros, shape, p.dtype)
                 continue
