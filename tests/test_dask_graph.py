@@ -209,3 +209,25 @@ class _Named:
 
 def _grad_layer(arr):
     return next(name for name in arr.dask.layers if "grad-weight" in name)
+
+
+def test_dask_weights_and_a_cyconv_nn_layer_with_ops_cyconv_dask():
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((6, 4, 12, 12))
+    xd = da.from_array(x, chunks=(2, 4, 12, 12))
+    w = rng.standard_normal((5, 4, 3, 3))
+    wd = da.from_array(w, chunks=(2, 3, 2, 3))  # read as one block
+    with dask.config.set(scheduler="sync"):
+        np.testing.assert_allclose(cd.conv2d(xd, wd, padding=1).compute(),
+                                   cyconv.conv2d(x, w, padding=1), rtol=1e-12, atol=1e-12)
+        layer = cyconv.nn.Conv2d(4, 5, 3, padding=1, ops=cd, dtype=np.float64,
+                                 rng=np.random.default_rng(0))
+        y = layer.forward(xd)
+        gy = rng.standard_normal(y.shape)
+        gx = layer.backward(da.from_array(gy, chunks=(3, 5, 6, 6)))
+        assert isinstance(y, da.Array) and isinstance(gx, da.Array)
+        got = dask.compute(y, gx, layer.grads()["weight"], layer.grads()["bias"])
+    layer.set_ops(cyconv)
+    want = [layer.forward(x), layer.backward(gy), layer.grads()["weight"], layer.grads()["bias"]]
+    for g, wnt in zip(got, want):
+        np.testing.assert_allclose(g, wnt, rtol=1e-11, atol=1e-11)
