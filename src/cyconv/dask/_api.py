@@ -12,7 +12,8 @@ from . import _conv, _pool
 _NOTE = """
     On dask arrays (``cyconv.dask``): ``x`` (and ``grad_output``) are dask arrays chunked
     along N and/or the spatial dims, returned arrays are lazy dask arrays; weights may be NumPy
-    or dask arrays. Each block equals the single call on the same data. {extra}
+    or dask arrays. The result matches the single call on the same data (pooling bitwise,
+    convolutions within the accuracy contract). {extra}
 """
 
 
