@@ -235,3 +235,18 @@ def test_dask_weights_and_a_cyconv_nn_layer_with_ops_cyconv_dask():
     want = [layer.forward(x), layer.backward(gy), layer.grads()["weight"], layer.grads()["bias"]]
     for g, wnt in zip(got, want):
         np.testing.assert_allclose(g, wnt, rtol=1e-11, atol=1e-11)
+
+
+def test_bias_gradient_rides_in_the_weight_partials_including_padding_only_blocks():
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 3, 5))
+    w = rng.standard_normal((4, 3, 2))
+    y = cyconv.conv1d(x, w, padding=((9, 7),))  # outputs 0-7 and 13-18 read only padding
+    gy = rng.standard_normal(y.shape)
+    grads = cd.conv1d_backward(da.from_array(gy, chunks=(1, 4, 3)),
+                               da.from_array(x, chunks=(2, 3, 2)), w, padding=((9, 7),))
+    assert any("grad-weight" in name for name in grads.grad_bias.dask.layers)  # one tree
+    with dask.config.set(scheduler="sync"):
+        got = dask.compute(*grads)
+    for g, want in zip(got, cyconv.conv1d_backward(gy, x, w, padding=((9, 7),))):
+        np.testing.assert_allclose(g, want, rtol=1e-12, atol=1e-12)

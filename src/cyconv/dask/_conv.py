@@ -13,6 +13,8 @@ from __future__ import annotations
 from functools import partial
 
 
+import numpy as np
+
 from .. import _validate
 from .. import conv as _conv_module
 from . import _geometry, _inputs, _tasks, _threads
@@ -91,33 +93,50 @@ def scatter(op_name, src, weight, bias, p, target_ranges, batch_bounds, keywords
     return builder.array(chunks, p.dtype, deps, p.ndim + 2)
 
 
-def weight_grad(op_name, grad_output, src, weight, p, keywords, split_every):
+def weight_grad(op_name, grad_output, src, weight, p, keywords, split_every, with_bias=False):
     """grad_weight of the convolution ``p`` (input ``src``, grad_output chunked as given):
-    one partial per grad_output block, tree-summed."""
+    one partial per grad_output block, tree-summed. ``with_bias``: ``(grad_weight,
+    grad_bias)``, the bias shares riding in the same partials (one task and one tree for
+    both: on a LocalCluster each task costs scheduler latency)."""
+    import dask.array as da
     windows = _windows(p)
-    builder = GraphBuilder(op_name, grad_output.name, src.name, weight.name, keywords, p)
+    builder = GraphBuilder(op_name, grad_output.name, src.name, weight.name, keywords, p,
+                           with_bias)
     w_keys = builder.read(weight, [(0, s) for s in weight.shape])
     out_ranges = [_geometry.chunk_bounds(c) for c in grad_output.chunks[2:]]
+    weight_size = int(np.prod(weight.shape))
     count = 0
     for n0, n1 in _geometry.chunk_bounds(grad_output.chunks[0]):
         for _, ranges in product_blocks(*out_ranges):
             spans = [_geometry.span(w, o0, o1) for w, (o0, o1) in zip(windows, ranges)]
-            if n1 == n0 or not all(s.reads_input for s in spans):
-                continue  # only padding under these windows: no weight gradient
+            key = (builder.name, count) + (0,) * (1 if with_bias else weight.ndim)
+            if n1 == n0:
+                continue
             g_keys = builder.read(grad_output, [(n0, n1), (0, p.out_channels)] + list(ranges))
+            if not all(s.reads_input for s in spans):  # only padding under these windows
+                if with_bias:
+                    builder.tasks[key] = (partial(_tasks.bias_grad_only,
+                                                  weight_size=weight_size), g_keys)
+                    count += 1
+                continue
             x_keys = builder.read(src, [(n0, n1), (0, p.in_channels)]
                                   + [(s.r0, s.r1) for s in spans])
             block_kw = dict(keywords, padding=tuple(s.pad for s in spans))
-            builder.tasks[(builder.name, count) + (0,) * weight.ndim] = (
-                partial(_tasks.conv_weight_grad, ndim=p.ndim, keywords=block_kw),
-                g_keys, x_keys, w_keys)
+            builder.tasks[key] = (partial(_tasks.conv_weight_grad, ndim=p.ndim,
+                                          keywords=block_kw, with_bias=with_bias),
+                                  g_keys, x_keys, w_keys)
             count += 1
     if count == 0:
-        import dask.array as da
-        return da.zeros(weight.shape, dtype=p.dtype, chunks=-1)
-    chunks = ((1,) * count,) + tuple((s,) for s in weight.shape)
-    partials = builder.array(chunks, p.dtype, [grad_output, src, weight], weight.ndim + 1)
-    return partials.sum(axis=0, split_every=split_every)
+        gw = da.zeros(weight.shape, dtype=p.dtype, chunks=-1)
+        return (gw, _bias_grad(grad_output, split_every)) if with_bias else gw
+    if not with_bias:
+        chunks = ((1,) * count,) + tuple((s,) for s in weight.shape)
+        partials = builder.array(chunks, p.dtype, [grad_output, src, weight], weight.ndim + 1)
+        return partials.sum(axis=0, split_every=split_every)
+    chunks = ((1,) * count, (weight_size + p.out_channels,))
+    total = builder.array(chunks, p.dtype, [grad_output, src, weight], 2).sum(
+        axis=0, split_every=split_every)
+    return total[:weight_size].reshape(weight.shape), total[weight_size:]
 
 
 def _bias_grad(grad_output, split_every):
@@ -171,9 +190,12 @@ def conv_backward(grad_output, x, weight, *, stride, padding, dilation, groups, 
         gx = scatter(f"conv{ndim}d-grad-input", gy, w, None, p,
                      [_geometry.chunk_bounds(c) for c in x.chunks[2:]],
                      _geometry.chunk_bounds(x.chunks[0]), keywords, p.in_channels)
-    if "weight" in need:
+    if "weight" in need and "bias" in need:
+        gw, gb = weight_grad(f"conv{ndim}d-grad-weight", gy, x, w, p, keywords, split_every,
+                             with_bias=True)
+    elif "weight" in need:
         gw = weight_grad(f"conv{ndim}d-grad-weight", gy, x, w, p, keywords, split_every)
-    if "bias" in need:
+    elif "bias" in need:
         gb = _bias_grad(gy, split_every)
     return ConvGrads(gx, gw, gb)
 

@@ -60,14 +60,26 @@ def padding_only(shape, dtype, bias):
     return y
 
 
-def conv_weight_grad(grad_output, x, weight, ndim, keywords):
-    """This block's share of grad_weight of ``conv{ndim}d``, with a leading axis of 1 (the
-    tree reduction over blocks sums along it)."""
+def conv_weight_grad(grad_output, x, weight, ndim, keywords, with_bias=False):
+    """This block's share of grad_weight of ``conv{ndim}d`` with a leading axis of 1 (the
+    tree reduction over blocks sums along it); ``with_bias``: flattened, followed by the
+    block's share of grad_bias, so one tree sums both."""
     x, keywords = _padded_input(x, keywords)
+    need = ("weight", "bias") if with_bias else ("weight",)
     grads = getattr(cyconv, f"conv{ndim}d_backward")(assemble(grad_output), x,
-                                                     assemble(weight), need=("weight",),
-                                                     **keywords)
+                                                     assemble(weight), need=need, **keywords)
+    if with_bias:
+        return np.concatenate([grads.grad_weight.ravel(), grads.grad_bias])[np.newaxis]
     return grads.grad_weight[np.newaxis]
+
+
+def bias_grad_only(grad_output, weight_size):
+    """A block whose windows read only padding: no weight gradient, its share of grad_bias
+    (the sum over N and the spatial dims, as the single call's bias gradient)."""
+    gy = assemble(grad_output)
+    share = np.zeros(weight_size + gy.shape[1], gy.dtype)
+    share[weight_size:] = gy.sum(axis=(0,) + tuple(range(2, gy.ndim)))
+    return share[np.newaxis]
 
 
 def scatter(grad_output, weight, bias, ndim, keywords, shape, offsets):
