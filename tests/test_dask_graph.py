@@ -250,3 +250,9 @@ def test_bias_gradient_rides_in_the_weight_partials_including_padding_only_block
         got = dask.compute(*grads)
     for g, want in zip(got, cyconv.conv1d_backward(gy, x, w, padding=((9, 7),))):
         np.testing.assert_allclose(g, want, rtol=1e-12, atol=1e-12)
+
+
+def test_an_unknown_algorithm_is_refused_before_any_task_runs():
+    x = da.ones((1, 2, 8, 8), dtype=np.float32, chunks=(1, 2, 4, 4))
+    with pytest.raises(ValueError, match="algorithm must be one of"):
+        cd.conv2d(x, np.ones((2, 2, 3, 3), np.float32), algorithm="winograd")

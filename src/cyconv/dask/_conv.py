@@ -16,7 +16,6 @@ from functools import partial
 import numpy as np
 
 from .. import _validate
-from .. import conv as _conv_module
 from . import _geometry, _inputs, _tasks, _threads
 from ._graph import GraphBuilder, product_blocks
 
@@ -151,7 +150,7 @@ def _common(x, weight, bias, ndim, num_threads, flip, algorithm, out=None):
     w = _inputs.whole(weight, "weight")
     b = _inputs.whole(bias, "bias")
     flip = _validate.check_bool(flip, "flip")
-    algorithm = _conv_module._check_algorithm(algorithm)
+    algorithm = _inputs.check_algorithm(algorithm)
     threads = _threads.task_threads(num_threads, [x])
     return x, w, b, flip, algorithm, threads
 

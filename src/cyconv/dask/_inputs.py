@@ -54,6 +54,14 @@ def check_batched(x, name: str, ndim: int) -> None:
                          f"got shape {x.shape}")
 
 
+def check_algorithm(algorithm) -> str:
+    """The conv ops' ``algorithm=`` (checked here, before any task runs)."""
+    from ..conv import ALGORITHMS
+    if not isinstance(algorithm, str) or algorithm not in ALGORITHMS:
+        raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
+    return algorithm
+
+
 def check_no_out(out) -> None:
     if out is not None:
         raise TypeError("out= is not supported on dask arrays (results are new dask arrays)")
