@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 KERNEL_SOURCES := $(wildcard src/cyconv/_kernels/*.pyx src/cyconv/_kernels/*.pxd src/cyconv/_kernels/*.h)
 
-.PHONY: test bench bench-full build clean info demo sanitize wheel wheel-check sdist-check
+.PHONY: test bench bench-full bench-dask build clean info demo sanitize wheel wheel-check sdist-check
 
 $(VENV)/.installed: pyproject.toml setup.py MANIFEST.in
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,15 @@ bench: $(VENV)/.built $(VENV)/.compare
 
 bench-full: $(VENV)/.built $(VENV)/.compare
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) -m pytest benchmarks --benchmark-only --benchmark-group-by=group --benchmark-columns=median,iqr,rounds
+
+$(VENV)/.bench: $(VENV)/.installed
+	$(PY) -m pip install --quiet --no-build-isolation -e ".[test,bench]"
+	touch $@
+
+# The cyconv.dask overhead table: single call vs threaded scheduler vs LocalCluster, and the
+# side-by-side with dask-image (README, "Past one machine: Dask").
+bench-dask: $(VENV)/.built $(VENV)/.bench
+	$(PY) -m cyconv bench --dask
 
 $(VENV)/.demo: $(VENV)/.installed
 	$(PY) -m pip install --quiet --no-build-isolation -e ".[test,demo]"

@@ -62,6 +62,8 @@ def main(argv=None) -> int:
                        help="draw GFLOP/s per row and implementation (needs matplotlib)")
     bench.add_argument("--cases", default=None, metavar="NAME,NAME",
                        help="time only these rows (case names, comma-separated)")
+    bench.add_argument("--dask", action="store_true",
+                       help="instead: the cyconv.dask overhead table (needs the bench extra)")
     from cyconv import _demo
     demo = sub.add_parser("demo", help="train a CNN on scikit-learn's digits (needs the demo "
                           "extra) and time it against cyconv.reference")
@@ -72,9 +74,17 @@ def main(argv=None) -> int:
     if args.command == "info":
         print(info())
         return 0
-    from cyconv import _bench
     print(info())
     print()
+    if args.dask:
+        from cyconv.dask import _bench as dask_bench
+        table = dask_bench.run(quick=args.quick)
+        print(table)
+        if args.output:
+            with open(args.output, "w") as fh:
+                fh.write(table + "\n")
+        return 0
+    from cyconv import _bench
     try:
         table, records, ceiling = _bench.run(quick=args.quick, num_threads=args.threads,
                                              compare=args.compare,

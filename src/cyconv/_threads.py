@@ -1,7 +1,8 @@
 """Thread-count control for the kernels.
 
 Resolution order for one call: the op's ``num_threads=`` argument, then the innermost
-``cyconv.threads(n)`` context, then ``set_num_threads(n)``, then ``OMP_NUM_THREADS``, then the
+``cyconv.threads(n)`` context, then ``set_num_threads(n)``, then ``OMP_NUM_THREADS`` (as it was
+when cyconv was imported), then the
 OpenMP default (the CPUs this process may run on, as limited by threadpoolctl), capped at
 ``MAX_THREADS``. The count is resolved here, in Python, and passed to the kernels'
 ``prange(num_threads=...)``. The kernels call no BLAS, so there is no second thread pool to oversubscribe the cores.
@@ -25,8 +26,14 @@ MAX_THREADS = max(64, 4 * (os.cpu_count() or 1))
 _local = threading.local()
 
 
+# Read once, when cyconv is imported, as the OpenMP runtime reads it once at start-up: starting
+# a dask LocalCluster(processes=True) writes OMP_NUM_THREADS=1 into this process's environment
+# (the nanny's setting for its workers), and cyconv's default must not silently drop to 1 then.
+_OMP_NUM_THREADS_AT_IMPORT = os.environ.get("OMP_NUM_THREADS", "")
+
+
 def _env_threads() -> int | None:
-    value = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    value = _OMP_NUM_THREADS_AT_IMPORT.split(",")[0].strip()
     if value.isdigit() and int(value) > 0:
         return int(value)
     return None
