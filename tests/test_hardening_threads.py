@@ -73,9 +73,14 @@ def test_thread_pool_executor_results_match_serial():
 
 
 def test_every_kernel_entry_point_releases_the_gil():
-    """Static check: each ``def`` in the kernel modules that takes arrays runs in ``nogil``."""
+    """Static check: each ``def`` in the kernel modules that takes arrays runs in ``nogil``.
+    It reads the Cython sources, which an installed wheel does not carry (the run-time check
+    is test_python_runs_while_a_kernel_computes)."""
+    sources = sorted(KERNEL_DIR.glob("*.pyx"))
+    if not sources:
+        pytest.skip("the kernels' .pyx sources are not installed (a wheel ships none)")
     unchecked = []
-    for pyx in sorted(KERNEL_DIR.glob("*.pyx")):
+    for pyx in sources:
         source = pyx.read_text()
         # split into top-level def blocks (a def runs until the next top-level statement)
         for match in re.finditer(r"^def (\w+)\((.*?)\):\n(.*?)(?=^\S|\Z)", source,
