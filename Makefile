@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 KERNEL_SOURCES := $(wildcard src/cyconv/_kernels/*.pyx src/cyconv/_kernels/*.pxd src/cyconv/_kernels/*.h)
 
-.PHONY: test bench bench-full bench-dask build clean info demo sanitize wheel wheel-check sdist-check
+.PHONY: test lint bench bench-full bench-dask build clean info demo sanitize wheel wheel-check sdist-check
 
 $(VENV)/.installed: pyproject.toml setup.py MANIFEST.in
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,15 @@ $(VENV)/.compare: $(VENV)/.installed
 
 test: $(VENV)/.built $(VENV)/.compare
 	$(PY) -m pytest -q tests
+
+# ruff for the Python, cython-lint for the kernels (settings in pyproject.toml)
+$(VENV)/.lint: $(VENV)/.installed
+	$(PY) -m pip install --quiet "ruff>=0.4" "cython-lint>=0.16" pycodestyle
+	touch $@
+
+lint: $(VENV)/.lint
+	$(VENV)/bin/ruff check src tests tools benchmarks examples setup.py
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/cython-lint src/cyconv/_kernels/*.pyx
 
 bench: $(VENV)/.built $(VENV)/.compare
 	# NumPy's matmul is the ceiling: benchmark it with OpenBLAS's own core detection.

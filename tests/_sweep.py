@@ -25,8 +25,9 @@ def _pick(rng, values):
 
 
 def _sizes(rng, ndim):
-    """Mostly 1-5 per dim (half of them 1 or 2); sometimes a row long enough for whole row tiles (8, 16, 48 ... are
-    the row kernels' tile widths), or rows a multiple of 8 high (the 8-pixel-row kernel)."""
+    """Mostly 1-5 per dim (half of them 1 or 2); sometimes a row long enough for whole row
+    tiles (8, 16, 48 ... are the row kernels' tile widths), or rows a multiple of 8 high (the
+    8-pixel-row kernel)."""
     sizes = [_pick(rng, (1, 1, 1, 2, 2, 3, 4, 5)) for _ in range(ndim)]
     if rng.random() < 0.3:
         sizes[-1] = _pick(rng, (8, 9, 10, 16, 17, 30, 49, 50))

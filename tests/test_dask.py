@@ -123,8 +123,9 @@ def test_conv_forward_and_backward_equal_the_single_call(case):
     gy = rng.standard_normal(y.shape).astype(x.dtype)
     want = backward(gy, x, w, **kw)
     gyd = _chunked(draw, gy)
+    split_every = draw(st.sampled_from([None, 2, 3]))
     grads = dask.compute(*getattr(cd, f"conv{ndim}d_backward")(gyd, xd, w, **kw,
-                                                              split_every=draw(st.sampled_from([None, 2, 3]))))
+                                                              split_every=split_every))
     bounds = backward(np.abs(gy).astype(np.float64), np.abs(x).astype(np.float64),
                       np.abs(w).astype(np.float64), **kw)
     for name, g, wnt, bnd in zip(("grad_input", "grad_weight", "grad_bias"), grads, want, bounds):

@@ -1,7 +1,5 @@
 """cyconv.dask graphs: halo depth, no needless rechunk, laziness, argument errors, the thread
 rule, and every op on the threaded scheduler against the single call."""
-import operator
-
 import numpy as np
 import pytest
 

@@ -11,7 +11,7 @@ import pytest
 
 import cyconv
 
-from hardening_ops import CASES, NOT_OPS, OPS, PUBLIC_OPS, as_arrays
+from hardening_ops import CASES, OPS, PUBLIC_OPS, as_arrays
 
 ARRAY_ARGS = ("x", "weight", "bias", "grad_output", "indices")
 

@@ -1,13 +1,14 @@
 """Small and degenerate shapes through every convolution path the dispatcher can reach.
 
 Each test forces one path (an ``algorithm``, or through ``cyconv.forced_paths`` one kernel
-and way of reading the input, or one gradient path, wherever it runs) and runs a seeded sweep of generated configurations (``_sweep.py``:
-sizes of 1 and 2, padding beyond the input, stride and dilation beyond the kernel, depthwise
-groups, 1-D/2-D/3-D) through conv and conv_transpose, forward and every gradient, against
-``cyconv.reference`` in float64. Every array cyconv allocates is poisoned with NaN, and the
-forward also writes into a NaN-filled ``out=``: an element no path wrote always fails. Each
-configuration runs on one of the micro-kernel ISAs the CPU has (round robin).
-``pytest --long`` sweeps LONG_COUNT configurations per test.
+and way of reading the input, or one gradient path, wherever it runs) and runs a seeded
+sweep of generated configurations (``_sweep.py``: sizes of 1 and 2, padding beyond the
+input, stride and dilation beyond the kernel, depthwise groups, 1-D/2-D/3-D) through conv
+and conv_transpose, forward and every gradient, against ``cyconv.reference`` in float64.
+Every array cyconv allocates is poisoned with NaN, and the forward also writes into a
+NaN-filled ``out=``: an element no path wrote always fails. Each configuration runs on one
+of the micro-kernel ISAs the CPU has (round robin). ``pytest --long`` sweeps LONG_COUNT
+configurations per test.
 """
 import functools
 

@@ -16,7 +16,7 @@ from .pool import (avg_pool1d, avg_pool1d_backward, avg_pool2d, avg_pool2d_backw
                    min_pool1d_backward, min_pool2d, min_pool2d_backward, min_pool3d,
                    min_pool3d_backward)
 
-from . import filters, nn  # noqa: E402  (layers and image filters built on the ops above)
+from . import filters, nn  # noqa: E402, F401  (layers and image filters built on the ops above)
 
 __version__ = "0.1.0"
 
@@ -55,4 +55,4 @@ __all__ += [
 ]
 
 # `cyconv.reference.<op>` works after a plain `import cyconv` (as the README's examples use it)
-from . import reference  # noqa: E402
+from . import reference  # noqa: E402, F401

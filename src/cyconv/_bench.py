@@ -202,7 +202,8 @@ def numpy_conv_backward(gy, x, w, *, stride=1, padding=0, dilation=1, groups=1):
 def numpy_max_pool2d(x, kernel_size, stride=None, padding=0):
     stride = stride or kernel_size
     xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)), constant_values=-np.inf)
-    return sliding_window_view(xp, (kernel_size, kernel_size), axis=(2, 3))[:, :, ::stride, ::stride].max(axis=(4, 5))
+    windows = sliding_window_view(xp, (kernel_size, kernel_size), axis=(2, 3))
+    return windows[:, :, ::stride, ::stride].max(axis=(4, 5))
 
 
 def numpy_global_avg_pool(x, keepdims=False):
@@ -238,7 +239,8 @@ def numpy_adaptive_avg_pool(x, output_size):
 def numpy_avg_pool2d(x, kernel_size, stride=None, padding=0):
     stride = stride or kernel_size
     xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    return sliding_window_view(xp, (kernel_size, kernel_size), axis=(2, 3))[:, :, ::stride, ::stride].mean(axis=(4, 5))
+    windows = sliding_window_view(xp, (kernel_size, kernel_size), axis=(2, 3))
+    return windows[:, :, ::stride, ::stride].mean(axis=(4, 5))
 
 
 # ---- timing -------------------------------------------------------------------------------

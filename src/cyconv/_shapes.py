@@ -70,7 +70,8 @@ def resolve_padding(padding, kernel_size: Sequence[int], dilation: Sequence[int]
             return tuple((e, e) for e in eff)
         if mode == "causal":
             if ndim != 1:
-                raise ValueError(f"{name}='causal' is only defined for 1-D convolution, got {ndim} spatial dims")
+                raise ValueError(f"{name}='causal' is only defined for 1-D convolution, "
+                                 f"got {ndim} spatial dims")
             return ((eff[0], 0),)
         if mode == "same":
             stride = tuple(stride) if stride is not None else (1,) * ndim

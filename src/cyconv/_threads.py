@@ -5,7 +5,8 @@ Resolution order for one call: the op's ``num_threads=`` argument, then the inne
 when cyconv was imported), then the
 OpenMP default (the CPUs this process may run on, as limited by threadpoolctl), capped at
 ``MAX_THREADS``. The count is resolved here, in Python, and passed to the kernels'
-``prange(num_threads=...)``. The kernels call no BLAS, so there is no second thread pool to oversubscribe the cores.
+``prange(num_threads=...)``. The kernels call no BLAS, so there is no second thread pool to
+oversubscribe the cores.
 """
 from __future__ import annotations
 

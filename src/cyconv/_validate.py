@@ -351,7 +351,8 @@ def adaptive_pool_params(x, output_size, *, ndim: int | None) -> AdaptivePoolPar
 def check_grad_output(grad_output, expected_shape: tuple, dtype, name: str = "grad_output") -> np.ndarray:
     g = as_float_array(grad_output, name)
     if g.shape != tuple(expected_shape):
-        raise ValueError(f"{name} must have shape {tuple(expected_shape)} (the forward output), got {g.shape}")
+        raise ValueError(f"{name} must have shape {tuple(expected_shape)} (the forward output), "
+                         f"got {g.shape}")
     if g.dtype != dtype:
         raise TypeError(f"{name} must have dtype {dtype} like the forward inputs, got {g.dtype}")
     return g

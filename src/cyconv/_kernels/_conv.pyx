@@ -56,8 +56,10 @@ cdef inline void _valid_range(Py_ssize_t offset, Py_ssize_t stride, Py_ssize_t s
 # ----------------------------------------------------------------------------------------
 
 cdef extern from "_gemm.h" nogil:
-    ctypedef void (*cyconv_ukr_f32_t)(Py_ssize_t, const float*, const float*, float*, Py_ssize_t) noexcept nogil
-    ctypedef void (*cyconv_ukr_f64_t)(Py_ssize_t, const double*, const double*, double*, Py_ssize_t) noexcept nogil
+    ctypedef void (*cyconv_ukr_f32_t)(Py_ssize_t, const float*, const float*, float*,
+                                      Py_ssize_t) noexcept nogil
+    ctypedef void (*cyconv_ukr_f64_t)(Py_ssize_t, const double*, const double*, double*,
+                                      Py_ssize_t) noexcept nogil
     ctypedef void (*cyconv_ukro_f32_t)(Py_ssize_t, const float*, const float*, const Py_ssize_t*,
                                        float*, Py_ssize_t) noexcept nogil
     ctypedef void (*cyconv_ukro_f64_t)(Py_ssize_t, const double*, const double*,
@@ -498,10 +500,8 @@ cdef void _implicit_item(const floating* x_group, const Py_ssize_t* offsets,
     cdef Py_ssize_t npa = (cout + MR - 1) // MR
     cdef Py_ssize_t grid_hw = g.H * g.W
     cdef Py_ssize_t P = g.OD * g.OH * g.OW
-    cdef Py_ssize_t kc0, kc, j, i, co, q, q_end, od, oh, ow, run, k
-    cdef floating beta
+    cdef Py_ssize_t kc0, kc, j, i, q, q_end, od, oh, ow, run
     cdef floating* dst
-    cdef const floating* src
     memset(ctile, 0, npa * MR * block * sizeof(floating))
     kc0 = 0
     while kc0 < kg:
@@ -574,7 +574,8 @@ cdef void _rows_item(const floating* x_group, const Py_ssize_t* offsets,
     kernel (stride 1) reduces a whole tile in registers and stores it into y itself.
 
     With ``edge_offsets`` (channel-lane kernels) the input is not padded at all (only its
-    width would be): x_group is the raw input, ``offsets`` already hold the leading width padding -pw, and a tile
+    width would be): x_group is the raw input, ``offsets`` already hold the leading width
+    padding -pw, and a tile
     whose reads would leave its row (the first and last tiles) reads a copy of just the
     columns it needs instead (``edge_buf``, zero-filled where the padding would be).
     """
@@ -907,7 +908,7 @@ cdef void _padded_weight_item(const floating* x_first, Py_ssize_t image_stride,
     added into double accumulators, so long reductions stay within the accuracy contract;
     each weight is reduced over (image, chunk) in the same order whatever the tap blocking.
     """
-    cdef Py_ssize_t n, q0, kc, l, t, tile = NP * OB
+    cdef Py_ssize_t n, q0, kc, lane, t, tile = NP * OB
     cdef const floating* gy_chunk
     cdef const floating* x_chunk
     memset(accs, 0, taps * tile * sizeof(double))
@@ -924,8 +925,8 @@ cdef void _padded_weight_item(const floating* x_first, Py_ssize_t image_stride,
                 else:
                     _ukrb(kc, gy_chunk, x_chunk + shifts[t], ident, plane, ctiles + t * tile, OB)
             q0 = q0 + KC
-        for l in range(taps * tile):
-            accs[l] += ctiles[l]
+        for lane in range(taps * tile):
+            accs[lane] += ctiles[lane]
 
 
 def padded_weight_grad(const floating[::1] x_padded, Py_ssize_t image_stride,
@@ -1377,7 +1378,7 @@ cdef void _direct_weight_item(const floating* gy_first, Py_ssize_t gy_image,
     """
     cdef floating acc[CYCONV_DOT_LANES]
     cdef double total
-    cdef Py_ssize_t kd, kh, kw, n, l, t = 0
+    cdef Py_ssize_t kd, kh, kw, n, lane, t = 0
     for kd in range(g.KD):
         for kh in range(g.KH):
             for kw in range(g.KW):
@@ -1386,8 +1387,8 @@ cdef void _direct_weight_item(const floating* gy_first, Py_ssize_t gy_image,
                     memset(acc, 0, CYCONV_DOT_LANES * sizeof(floating))
                     _direct_tap(TAP_DOT, <floating*>(gy_first + n * gy_image),
                                 <floating*>(x_first + n * x_image), 0, acc, g, kd, kh, kw)
-                    for l in range(CYCONV_DOT_LANES):
-                        total += acc[l]
+                    for lane in range(CYCONV_DOT_LANES):
+                        total += acc[lane]
                 grad_w_taps[t] = <floating>total
                 t = t + 1
 
@@ -1404,7 +1405,7 @@ cdef void _depthwise_weight_item(const floating* gy_first, Py_ssize_t gy_image,
     cdef Py_ssize_t rows = (g.OH - 1) * g.SH + (g.KH - 1) * g.DH + 1
     cdef Py_ssize_t T = g.KH * g.KW
     cdef floating* xpad = work
-    cdef Py_ssize_t n, t, l
+    cdef Py_ssize_t n, t, lane
     cdef double total
     memset(dacc, 0, T * L * sizeof(double))
     for n in range(N):
@@ -1413,8 +1414,8 @@ cdef void _depthwise_weight_item(const floating* gy_first, Py_ssize_t gy_image,
                    g.DW, dacc)
     for t in range(T):
         total = 0
-        for l in range(L):
-            total += dacc[t * L + l]
+        for lane in range(L):
+            total += dacc[t * L + lane]
         grad_w_taps[t] = <floating>total
 
 
@@ -1485,7 +1486,7 @@ def depthwise_backward(const floating[:, :, :, :, ::1] grad_y,
     cdef Py_ssize_t rows = (g.OH - 1) * g.SH + (g.KH - 1) * g.DH + 1
     cdef Py_ssize_t lw_t = cyconv_dw_row_length(gt.OW, gt.KW, gt.DW, L)
     cdef Py_ssize_t rows_t = (gt.OH - 1) * gt.SH + (gt.KH - 1) * gt.DH + 1
-    cdef Py_ssize_t r, c, n, oh, t, l, tid
+    cdef Py_ssize_t r, c, n, t, lane, tid
     cdef double total
     cdef const floating* gyp = &grad_y[0, 0, 0, 0, 0]
     cdef const floating* xp = &x[0, 0, 0, 0, 0]
@@ -1512,8 +1513,8 @@ def depthwise_backward(const floating[:, :, :, :, ::1] grad_y,
                 _dw_weight(g.OH, g.OW, gy_plane, xpad, lw, g.SH, g.KH, g.KW, g.DH, g.DW, dacc)
                 for t in range(T):
                     total = 0
-                    for l in range(L):
-                        total = total + dacc[t * L + l]
+                    for lane in range(L):
+                        total = total + dacc[t * L + lane]
                     partial[r, t] = total
             if want_bias:
                 if floating is float:
@@ -1699,7 +1700,6 @@ def gather_phase(const floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::1] z,
                     dst = &z[0, 0, 0, 0, 0] + ((r * ZD + i) * ZH + j) * ZW
                     for k in range(ZW):
                         dst[k] = src[k * sw]
-
 
 
 def rowpairs_panel():

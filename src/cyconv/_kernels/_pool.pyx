@@ -195,7 +195,8 @@ cdef inline void _extremum_emit_one(const floating* xp, floating* yp, int64_t* i
             ip[out + ow] = pos
 
 
-cdef void _extremum_plane(const floating* xp, floating* yp, int64_t* ip, bint largest, const Window* w, floating* acc, int32_t* best,
+cdef void _extremum_plane(const floating* xp, floating* yp, int64_t* ip, bint largest,
+                          const Window* w, floating* acc, int32_t* best,
                           const floating* gyp, floating* gxp) noexcept nogil:
     """Max (largest) or min pooling of one plane.
 

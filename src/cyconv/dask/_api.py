@@ -111,7 +111,7 @@ for _ndim in (1, 2, 3):
         __all__.append(_name)
 del _ndim, _name, _fn
 
-from ._whole_plane import (adaptive_avg_pool1d, adaptive_avg_pool1d_backward,  # noqa: E402
+from ._whole_plane import (adaptive_avg_pool1d, adaptive_avg_pool1d_backward,  # noqa: E402, F401
                            adaptive_avg_pool2d, adaptive_avg_pool2d_backward,
                            adaptive_avg_pool3d, adaptive_avg_pool3d_backward,
                            adaptive_max_pool1d, adaptive_max_pool1d_backward,
