@@ -626,7 +626,7 @@ def test_grad_input_by_phases_matches_reference(spatial, kernel, stride, padding
 
 
 def test_grad_input_phases_only_for_overlapping_even_kernels():
-    from cyconv._conv_plan import grad_input_phases as _grad_input_phases
+    from cyconv._conv_grad_plan import grad_input_phases as _grad_input_phases
     from cyconv._validate import conv_params
 
     def phases(kernel, stride, channels=32, dilation=1):

@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from . import _conv_geometry as geo
+from . import _conv_grad_plan as grad_plans
 from . import _conv_plan as plans
 from . import _conv_tuning as tuning
 from . import _threads, _validate
@@ -50,7 +51,7 @@ def grad_input(plan: BackwardPlan, gy, weight, gx, flip: bool) -> None:
         _k.direct_backward_input(geo.to5d(gy, p.ndim), w5, geo.to5d(gx, p.ndim), p.groups,
                                  plan.geometry, n_threads)
     elif path == GradInputPath.PHASES:
-        _by_phases(p, gy, w5, gx, plans.grad_input_phases(p, min_channels=0), n_threads)
+        _by_phases(p, gy, w5, gx, grad_plans.grad_input_phases(p, min_channels=0), n_threads)
     else:
         _im2col_grad_input(p, gy.reshape(p.batch, p.out_channels, -1), w5,
                            geo.to5d(gx, p.ndim), n_threads)
@@ -145,7 +146,7 @@ def grad_weight(plan: BackwardPlan, gy, x, gw, flip: bool) -> None:
         _padded_weight_grad(p, gy3, x5, gw5, path == GradWeightPath.PADDED_NARROW, n_threads)
     elif path == GradWeightPath.PHASES:
         _by_input_phases(p, gy3, x5, target,
-                         plans.weight_grad_phases(p, variant=lambda phase: True), n_threads)
+                         grad_plans.weight_grad_phases(p, variant=lambda phase: True), n_threads)
     else:
         _im2col_grad_weight(p, gy3, x5, gw5, n_threads)
     if flip:
@@ -163,7 +164,7 @@ def _by_input_phases(p, gy3, x5, gw, phase_plans, n_threads):
                         *geo.lift(p.stride, ndim, 1), n_threads)
         gw_phase = np.zeros((p.out_channels, p.in_channels // p.groups) + phase.kernel_size,
                             dtype=p.dtype)
-        narrow = bool(plans.weight_grad_variant(phase))
+        narrow = bool(grad_plans.weight_grad_variant(phase))
         _padded_weight_grad(phase, gy3, geo.to5d(x_phase, ndim), geo.to5d(gw_phase, ndim),
                             narrow, n_threads)
         gw[(Ellipsis,) + tuple(slice(k0, None, s) for k0, s in zip(first_taps, p.stride))] = \

@@ -169,18 +169,20 @@ def call_key(arrays: tuple, args: tuple):
 
 
 class ValidatedCalls:
-    """A bounded map from call keys to what their validation and planning produced."""
+    """A bounded map from call keys to what their validation and planning produced;
+    ``keep()`` false (e.g. while paths are forced) keeps nothing new."""
 
     SIZE = 256
 
-    def __init__(self):
+    def __init__(self, keep=lambda: True):
         self._entries = {}
+        self._keep = keep
 
     def get(self, key):
         return None if key is None else self._entries.get(key)
 
     def put(self, key, entry) -> None:
-        if key is not None:
+        if key is not None and self._keep():
             if len(self._entries) >= self.SIZE:
                 self._entries.clear()
             self._entries[key] = entry

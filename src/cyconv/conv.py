@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _conv_backward as grads
-from . import _conv_plan, _threads, _validate
+from . import _conv_grad_plan, _conv_plan, _threads, _validate
 from . import _conv_geometry as geo
 from ._conv_forward import run_forward
 from ._kernels._conv import current_isa as _isa
@@ -123,7 +123,7 @@ def plan_conv(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1
     n_threads = _threads.for_work(_threads.resolve(num_threads), p.flops // 2,
                                   _threads.SMALL_CONV_MACS)
     return ConvPlans(_conv_plan.planned_forward(p, algorithm, n_threads),
-                     _conv_plan.backward_plan(p, algorithm, n_threads))
+                     _conv_grad_plan.backward_plan(p, algorithm, n_threads))
 
 
 def _check_out(out, shape: tuple, dtype, inputs) -> np.ndarray:
@@ -183,8 +183,7 @@ def _forward_op(x, weight, bias, *, stride, padding, dilation, groups, flip, alg
         p, algorithm, n = _checked(x, weight, bias, stride, padding, dilation, groups, flip,
                                    algorithm, n_threads, ndim)
         entry = (p, _conv_plan.planned_forward(p, algorithm, n))
-        if not _conv_plan.forcing():
-            _conv_plan.CALLS.put(key, entry)
+        _conv_plan.CALLS.put(key, entry)
     p, plan = entry
     shape = p.output_array_shape
     y = np.empty(shape, dtype=p.dtype) if out is None else _check_out(out, shape, p.dtype,
@@ -219,11 +218,10 @@ def _backward_op(grad_output, x, weight, *, stride, padding, dilation, groups, f
                                    algorithm, n_threads, ndim)
         need = _validate.check_need(need)
         grad_output = _validate.check_grad_output(grad_output, p.output_array_shape, p.dtype)
-        plan = (_conv_plan.backward_plan(p, algorithm, n) if need & {"input", "weight"}
+        plan = (_conv_grad_plan.backward_plan(p, algorithm, n) if need & {"input", "weight"}
                 else None)
         entry = (p, need, plan, n)
-        if not _conv_plan.forcing():
-            _conv_plan.CALLS.put(key, entry)
+        _conv_plan.CALLS.put(key, entry)
     p, need, plan, n_threads = entry
     gx = np.empty(x.shape, dtype=p.dtype) if "input" in need else None
     gw = np.zeros(weight.shape, dtype=p.dtype) if "weight" in need else None

@@ -14,7 +14,7 @@ import numpy as np
 
 from . import _conv_backward as grads
 from . import _conv_geometry as geo
-from . import _conv_plan, _threads, _validate
+from . import _conv_grad_plan, _conv_plan, _threads, _validate
 from ._conv_forward import run_forward
 from ._validate import ConvGrads
 
@@ -50,7 +50,7 @@ def _conv_transpose_forward(x, weight, bias, *, stride, padding, output_padding,
         return y
     if min(cp.input_shape) >= 1:
         target = np.empty((tp.batch, tp.out_channels) + cp.input_shape, tp.dtype) if trimmed else y
-        grads.grad_input(_conv_plan.backward_plan(cp, algorithm, n_threads),
+        grads.grad_input(_conv_grad_plan.backward_plan(cp, algorithm, n_threads),
                          _validate.for_kernel(x), weight, target, flip)
         if trimmed:
             _conv_input_view(y, tp)[...] = target
@@ -108,7 +108,7 @@ def _conv_transpose_backward(grad_output, x, weight, *, stride, padding, output_
                     np.zeros(1, tp.dtype), False, gx)
     if gw is not None:
         # the convolution's weight gradient with x as its grad_output, grad_output as its input
-        grads.grad_weight(_conv_plan.backward_plan(cp, algorithm, n_threads),
+        grads.grad_weight(_conv_grad_plan.backward_plan(cp, algorithm, n_threads),
                           _validate.for_kernel(x), gy_conv, gw, flip)
     return ConvGrads(gx, gw, gb)
 
