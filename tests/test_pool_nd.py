@@ -234,21 +234,17 @@ class TestAgainstTorch:
 @pytest.mark.parametrize("kw", [dict(kernel_size=2, stride=2), dict(kernel_size=3, stride=2,
                                                                      padding=1),
                                 dict(kernel_size=5, stride=1, padding=2, ceil_mode=True)])
-def test_1d_rows_stacked_into_planes_match_one_row_per_plane(channels, kw, dtype,
-                                                              monkeypatch):
-    import cyconv.pool as pool_module
+def test_1d_rows_stacked_into_planes_match_one_row_per_plane(channels, kw, dtype):
     x = np.random.default_rng(channels).standard_normal((5, channels, 77)).astype(dtype)
     results = {}
     for stacked in (True, False):
-        if not stacked:
-            monkeypatch.setattr(pool_module, "_stacked_rows", lambda p, c, n: 1)
-            # a fresh cache of validated calls: none planned with the usual stacking
-            monkeypatch.setattr(pool_module, "_CALLS", type(pool_module._CALLS)())
+        rows = cyconv.PoolRows.STACKED if stacked else cyconv.PoolRows.PLANES
         out = []
-        for name in ("max_pool1d", "min_pool1d", "avg_pool1d"):
-            y = getattr(cyconv, name)(x, **kw)
-            gy = np.linspace(-1, 1, y.size).reshape(y.shape).astype(dtype)
-            out += [y, getattr(cyconv, name + "_backward")(gy, x, **kw)]
+        with cyconv.forced_paths(pool_rows=rows):
+            for name in ("max_pool1d", "min_pool1d", "avg_pool1d"):
+                y = getattr(cyconv, name)(x, **kw)
+                gy = np.linspace(-1, 1, y.size).reshape(y.shape).astype(dtype)
+                out += [y, getattr(cyconv, name + "_backward")(gy, x, **kw)]
         results[stacked] = out
     for a, b in zip(results[True], results[False]):
         np.testing.assert_array_equal(a, b)

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 
 import cyconv
-import cyconv.pool as pool_module
 from cyconv import reference as ref
 
 import _sweep
@@ -70,10 +69,12 @@ def _check_pool(case, dtype, monkeypatch, what):
 
 @pytest.mark.parametrize("stacked_rows", [True, False], ids=["stacked-rows", "row-per-plane"])
 def test_pool_small_shapes(count, stacked_rows, monkeypatch):
-    if not stacked_rows:
-        monkeypatch.setattr(pool_module, "_stacked_rows", lambda p, c, n: 1)
-        # a fresh cache of validated calls: none planned with the usual stacking
-        monkeypatch.setattr(pool_module, "_CALLS", type(pool_module._CALLS)())
+    rows = cyconv.PoolRows.STACKED if stacked_rows else cyconv.PoolRows.PLANES
+    with cyconv.forced_paths(pool_rows=rows):
+        _sweep_pool(count, monkeypatch)
+
+
+def _sweep_pool(count, monkeypatch):
     for index in range(count):
         case = _pool_case(index, count)
         for dtype in DTYPES:

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import _conv_geometry as geo
 from . import _conv_tuning as tuning
-from . import _validate
+from . import _pool_plan, _validate
 from ._kernels import _conv as _k
 
 ALGORITHMS = ("auto", "direct", "im2col", "implicit")
@@ -280,11 +280,13 @@ _FORCED: dict = {}
 @contextlib.contextmanager
 def forced_paths(*, forward: ForwardPath | None = None, input_mode: InputMode | None = None,
                  grad_input: GradInputPath | None = None,
-                 grad_weight: GradWeightPath | None = None):
+                 grad_weight: GradWeightPath | None = None,
+                 pool_rows: _pool_plan.PoolRows | None = None):
     """Within the block, every convolution plan (of any call, any thread: process-wide)
     takes these paths wherever the kernels can run them, and its usual choice elsewhere:
     for tests that run each path on every shape it applies to, and for measurements.
-    ``input_mode`` applies to the implicit row and GEMM kernels.
+    ``input_mode`` applies to the implicit row and GEMM kernels; ``pool_rows`` to pooling
+    plans (``STACKED`` applies to 1-D pooling without index outputs).
 
     Examples
     --------
@@ -292,19 +294,25 @@ def forced_paths(*, forward: ForwardPath | None = None, input_mode: InputMode | 
     ...     y = cyconv.conv2d(x, w, padding=1)
     """
     chosen = {"forward": forward, "input_mode": input_mode, "grad_input": grad_input,
-              "grad_weight": grad_weight}
+              "grad_weight": grad_weight, "pool_rows": pool_rows}
     for name, kind in (("forward", ForwardPath), ("input_mode", InputMode),
-                       ("grad_input", GradInputPath), ("grad_weight", GradWeightPath)):
+                       ("grad_input", GradInputPath), ("grad_weight", GradWeightPath),
+                       ("pool_rows", _pool_plan.PoolRows)):
         if chosen[name] is not None and not isinstance(chosen[name], kind):
             raise TypeError(f"{name} must be a {kind.__name__} or None, got {chosen[name]!r}")
-    previous = dict(_FORCED)
+    pool_rows = chosen.pop("pool_rows")
+    previous, previous_pool = dict(_FORCED), dict(_pool_plan._FORCED)
     _FORCED.update({k: v for k, v in chosen.items() if v is not None})
+    if pool_rows is not None:
+        _pool_plan._FORCED["rows"] = pool_rows
     clear_caches()
     try:
         yield
     finally:
         _FORCED.clear()
         _FORCED.update(previous)
+        _pool_plan._FORCED.clear()
+        _pool_plan._FORCED.update(previous_pool)
         clear_caches()
 
 
@@ -458,3 +466,4 @@ def clear_caches() -> None:
     """Forget cached plans (after tune() or a change of thresholds)."""
     cached_forward_plan.cache_clear()
     CALLS.clear()
+    _pool_plan.clear_caches()

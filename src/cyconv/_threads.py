@@ -24,7 +24,15 @@ _global_threads: int | None = None
 # cost and scratch memory (one workspace row each), and asking OpenMP for hundreds of thousands
 # crashes the process when thread creation fails. Results do not depend on the count.
 MAX_THREADS = max(64, 4 * (os.cpu_count() or 1))
-_local = threading.local()
+class _ThreadState(threading.local):
+    """Per Python thread: the stack of ``threads(n)`` contexts. Created with the attribute, as
+    a getattr that misses (and raises inside) cost more than a small call's kernel."""
+
+    def __init__(self):
+        self.stack = []
+
+
+_local = _ThreadState()
 
 
 # Read once, when cyconv is imported, as the OpenMP runtime reads it once at start-up: starting
@@ -40,7 +48,12 @@ def _env_threads() -> int | None:
     return None
 
 
+_ENV_THREADS = _env_threads()
+
+
 def _check(n, name: str) -> int:
+    if type(n) is int and n >= 1:
+        return n
     if not isinstance(n, numbers.Integral) or isinstance(n, bool):
         raise TypeError(f"{name} must be a positive int or None, got {n!r}")
     if n < 1:
@@ -50,12 +63,12 @@ def _check(n, name: str) -> int:
 
 def get_num_threads() -> int:
     """The thread count cyconv's kernels use when an op gets ``num_threads=None``."""
-    stack = getattr(_local, "stack", None)
+    stack = _local.stack
     if stack:
         return stack[-1]
     if _global_threads is not None:
         return _global_threads
-    return _env_threads() or _default_threads()
+    return _ENV_THREADS or _default_threads()
 
 
 def _default_threads() -> int:
@@ -75,9 +88,7 @@ def set_num_threads(n: int | None) -> None:
 def threads(n: int):
     """Context manager: ops called inside (from this Python thread) use ``n`` threads."""
     n = _check(n, "n")
-    stack = getattr(_local, "stack", None)
-    if stack is None:
-        stack = _local.stack = []
+    stack = _local.stack
     stack.append(n)
     try:
         yield n
@@ -87,9 +98,8 @@ def threads(n: int):
 
 def resolve(num_threads) -> int:
     """The thread count for one call, at most ``MAX_THREADS``."""
-    if num_threads is None:
-        return min(get_num_threads(), MAX_THREADS)
-    return min(_check(num_threads, "num_threads"), MAX_THREADS)
+    n = get_num_threads() if num_threads is None else _check(num_threads, "num_threads")
+    return n if n < MAX_THREADS else MAX_THREADS
 
 
 # Work below which a call runs on one thread: starting and joining an OpenMP region costs

@@ -13,6 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _shapes
+from ._kernels import _call_keys
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -112,60 +113,14 @@ def as_float_array(a, name: str, ndim: int | None = None, what: str = "") -> np.
     return a
 
 
-_NOT_PLAIN = object()
-_BOOL = object()  # tags bools in call keys: True == 1 and hash(True) == hash(1)
-
-
-def _typed(value):
-    """An exact int, str or None as it is, a bool tagged, a tuple of such values as a tuple
-    of them: values that are equal only when they validate the same way - or _NOT_PLAIN."""
-    kind = type(value)
-    if kind is int or kind is str or value is None:
-        return value
-    if kind is bool:
-        return (_BOOL, value)
-    if kind is not tuple:
-        return _NOT_PLAIN
-    for v in value:  # the common case: a flat tuple of ints
-        if type(v) is not int:
-            break
-    else:
-        return value
-    out = []
-    for v in value:
-        kind = type(v)
-        if kind is int or kind is str or v is None:
-            out.append(v)
-        elif kind is bool:
-            out.append((_BOOL, v))
-        else:
-            typed = _typed(v)
-            if typed is _NOT_PLAIN:
-                return _NOT_PLAIN
-            out.append(typed)
-    return tuple(out)
-
-
-def call_key(arrays: tuple, args: tuple):
-    """A hashable key of a call whose validation depends on these alone: plain ndarrays (by
-    shape and dtype; None allowed) and plain argument values (exact ints, strings, bools,
-    None, tuples of them) - or None when any is not (a list, a NumPy scalar, an ndarray
-    subclass ...: those take the full checks every call). A call whose key was validated
-    once needs no checks but its arrays' layout (:func:`for_kernel`)."""
-    parts = []
-    for a in arrays:
-        if type(a) is np.ndarray:
-            parts.append(a.shape)
-            parts.append(a.dtype)
-        elif a is None:
-            parts.append(None)
-        else:
-            return None
-    typed = _typed(args)
-    if typed is _NOT_PLAIN:
-        return None
-    parts.append(typed)
-    return tuple(parts)
+# call_key(arrays, args): a hashable key of a call whose validation depends on these alone -
+# plain ndarrays (by shape and dtype; None allowed) and plain argument values (exact ints,
+# strings, bools, None, tuples of them) - or None when any is not (a list, a NumPy scalar, an
+# ndarray subclass ...: those take the full checks every call). A call whose key was
+# validated once needs no checks but its arrays' layout (:func:`for_kernel`). Compiled: a
+# repeated small call spent a good part of its time building its key (benchmarks/README.md,
+# "Per-call cost").
+call_key = _call_keys.call_key
 
 
 class ValidatedCalls:
@@ -177,9 +132,8 @@ class ValidatedCalls:
     def __init__(self, keep=lambda: True):
         self._entries = {}
         self._keep = keep
-
-    def get(self, key):
-        return None if key is None else self._entries.get(key)
+        # the dict's own get: None (no key) is never stored, so it finds nothing
+        self.get = self._entries.get
 
     def put(self, key, entry) -> None:
         if key is not None and self._keep():

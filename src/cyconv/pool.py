@@ -4,101 +4,35 @@ Kernels work on 5-D arrays (N, C, D, H, W); 2-D pooling runs on views with a sin
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from . import _threads, _validate
 from ._kernels import _pool as _k
-
-
-# scratch rows are this much longer than an output row (the kernels round rows up to whole vectors)
-ROW_PAD = _k.SCRATCH_PAD
+from ._pool_plan import CALLS, ROW_PAD, PoolPlan
 
 
 def _to5d(a: np.ndarray, ndim: int) -> np.ndarray:
     return a.reshape(a.shape[:2] + (1,) * (3 - ndim) + a.shape[2:])
 
 
-def _window(p: _validate.PoolParams) -> dict:
-    lead = 3 - p.ndim
-    values = {
-        "": (1,) * lead + p.input_shape,
-        "K": (1,) * lead + p.kernel_size,
-        "S": (1,) * lead + p.stride,
-        "P": (0,) * lead + tuple(lo for lo, _ in p.padding),
-        "Q": (0,) * lead + tuple(hi for _, hi in p.padding),
-        "D": (1,) * lead + p.dilation,
-        "O": (1,) * lead + p.output_shape,
-    }
-    return {prefix + axis: v[i] for prefix, v in values.items() for i, axis in enumerate("DHW")}
-
-
-def _stacked_rows(p: _validate.PoolParams, channels: int, n_threads: int) -> int:
-    """Rows of a 1-D pooling stacked into one kernel plane (1 for 2-D/3-D).
-
-    The kernels give each thread whole planes; a 1-D plane is a single row, whose per-plane
-    setup then costs as much as the row itself (avg_pool1d k2/s2 on 32x64x1024, 2 threads:
-    0.59 ms as 2048 one-row planes, 0.29 ms as 32 planes of 64 rows). The rows of one
-    image's channels are independent, so up to 64 of them share a plane, leaving at least
-    four planes per thread. Index outputs (per-row positions) keep one row per plane.
-    """
-    if p.ndim != 1:
-        return 1
-    best = 1
-    for rows in range(2, min(channels, 64) + 1):
-        if channels % rows == 0 and p.batch * (channels // rows) >= 4 * n_threads:
-            best = rows
-    return best
-
-
-class _PoolCall:
-    """A validated pooling call: its parameters, thread count, 1-D row stacking, and its
-    kernel window dicts (per stacking), built once per distinct call."""
-
-    __slots__ = ("p", "n_threads", "stacked", "_windows")
-
-    def __init__(self, p: _validate.PoolParams, n_threads: int):
-        self.p, self.n_threads = p, n_threads
-        self.stacked = _stacked_rows(p, p.channels, n_threads)
-        self._windows = {}
-
-    def views(self, arrays, rows: int):
-        """5-D kernel views of ``arrays`` and the window dict; with rows > 1 (1-D only) each
-        view is (N*C/rows, 1, 1, rows, L) and the window pools over W alone."""
-        window = self._windows.get(rows)
-        if window is None:
-            window = _window(self.p) if rows == 1 else dict(_window(self.p), H=rows, OH=rows)
-            self._windows[rows] = window
-        if rows == 1:
-            return [_to5d(a, self.p.ndim) for a in arrays], window
-        return [a.reshape(-1, 1, 1, rows, a.shape[-1]) for a in arrays], window
-
-
-# validated calls: call key -> (params, thread count) (see _validate.call_key)
-_CALLS = _validate.ValidatedCalls()
-
-
 def _validated(kind, x, kernel_size, stride, padding, dilation, ceil_mode, num_threads, ndim,
-               flags=(), grad_output=None):
-    """The _PoolCall of a pooling call, from the cache of validated calls when its arguments
-    were seen before; ``flags`` are (value, name) pairs of bool arguments."""
+               flag=None, flag_name="", grad_output=None) -> PoolPlan:
+    """The plan of a pooling call, from the cache of validated calls when its arguments were
+    seen before; ``flag`` is the value of the bool argument ``flag_name`` (if any)."""
     n_threads = _threads.resolve(num_threads)
     key = _validate.call_key((x, grad_output), (kind, kernel_size, stride, padding, dilation,
-                                                ceil_mode, n_threads, ndim)
-                             + tuple(value for value, _ in flags))
-    entry = _CALLS.get(key)
-    if entry is None:
+                                                ceil_mode, n_threads, ndim, flag))
+    plan = CALLS.get(key)
+    if plan is None:
         p = _validate.pool_params(x, kernel_size, stride, padding, dilation, ceil_mode,
                                   ndim=ndim)
-        for value, name in flags:
-            _validate.check_bool(value, name)
+        if flag_name:
+            _validate.check_bool(flag, flag_name)
         if grad_output is not None:
             _validate.check_grad_output(grad_output, p.output_array_shape, p.dtype)
-        work = p.batch * p.channels * math.prod(p.input_shape)
-        entry = _PoolCall(p, _threads.for_work(n_threads, work, _threads.SMALL_POOL_ELEMENTS))
-        _CALLS.put(key, entry)
-    return entry
+        plan = PoolPlan(p, n_threads)
+        CALLS.put(key, plan)
+    return plan
 
 
 def _extremum(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, num_threads,
@@ -109,22 +43,21 @@ def _extremum(x, kernel_size, stride, padding, dilation, ceil_mode, return_indic
         result = _extremum(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
                            num_threads, ndim, largest)
         return tuple(r[0] for r in result) if isinstance(result, tuple) else result[0]
-    call = _validated("extremum", x, kernel_size, stride, padding, dilation, ceil_mode,
-                      num_threads, ndim, ((return_indices, "return_indices"),))
-    p, n_threads = call.p, call.n_threads
+    plan = _validated("extremum", x, kernel_size, stride, padding, dilation, ceil_mode,
+                      num_threads, ndim, return_indices, "return_indices")
+    p = plan.p
     return_indices = bool(return_indices)
     y = np.empty(p.output_array_shape, dtype=p.dtype)
     indices = np.empty(p.output_array_shape if return_indices else (1,) * (ndim + 2), dtype=np.int64)
     if p.batch:
+        layout = plan.layout(1 if return_indices else plan.rows)
         row = p.output_shape[-1] + ROW_PAD
-        rows = 1 if return_indices else call.stacked
-        (x5, y5), window = call.views((_validate.for_kernel(x), y), rows)
         if not return_indices:
-            row = max(row, _k.forward_scratch_length(window))
-        _k.extremum_forward(x5, y5, _to5d(indices, ndim), return_indices, largest, window,
-                            _threads.scratch_rows(n_threads, row, p.dtype),
-                            _threads.scratch_rows(n_threads, row, np.int32),
-                            n_threads)
+            row = max(row, layout.forward_scratch)
+        _k.extremum_forward(_validate.for_kernel(x).reshape(layout.in5), y.reshape(layout.out5),
+                            _to5d(indices, ndim), return_indices, largest, layout.window,
+                            plan.scratch(row, p.dtype), plan.scratch(row, np.int32),
+                            plan.n_threads)
     return (y, indices) if return_indices else y
 
 
@@ -139,24 +72,27 @@ def _extremum_backward(grad_output, x, kernel_size, stride, padding, dilation, c
                                   stride, padding, dilation, ceil_mode,
                                   _batched_indices(indices, ndim), num_threads, ndim,
                                   largest)[0]
-    call = _validated("extremum_backward", x, kernel_size, stride, padding, dilation,
+    plan = _validated("extremum_backward", x, kernel_size, stride, padding, dilation,
                       ceil_mode, num_threads, ndim, grad_output=grad_output)
-    p, n_threads = call.p, call.n_threads
+    p = plan.p
     gy = _validate.check_grad_output(grad_output, p.output_array_shape, p.dtype)
     if indices is not None:
         indices = _validate.check_indices(indices, p.output_array_shape, p.input_shape,
                                             empty_windows=True)
     gx = np.empty(np.shape(x), dtype=p.dtype)
     if p.batch and indices is None:
+        layout = plan.layout(plan.rows)
         row = p.output_shape[-1] + ROW_PAD
-        (x5, gy5, gx5), window = call.views(
-            (_validate.for_kernel(x), _validate.for_kernel(gy), gx), call.stacked)
         _k.extremum_backward_recompute(
-            x5, gy5, gx5, largest, window, _threads.scratch_rows(n_threads, row, p.dtype),
-            _threads.scratch_rows(n_threads, row, np.int32), n_threads)
+            _validate.for_kernel(x).reshape(layout.in5),
+            _validate.for_kernel(gy).reshape(layout.out5), gx.reshape(layout.in5), largest,
+            layout.window, plan.scratch(row, p.dtype), plan.scratch(row, np.int32),
+            plan.n_threads)
     elif p.batch:
-        _k.extremum_backward(_to5d(_validate.for_kernel(gy), ndim),
-                             _to5d(_validate.for_kernel(indices), ndim), _to5d(gx, ndim), n_threads)
+        layout = plan.layout(1)
+        _k.extremum_backward(_validate.for_kernel(gy).reshape(layout.out5),
+                             _validate.for_kernel(indices).reshape(layout.out5),
+                             gx.reshape(layout.in5), plan.n_threads)
     return gx
 
 
@@ -172,16 +108,15 @@ def _avg(x, kernel_size, stride, padding, ceil_mode, count_include_pad, num_thre
     if unbatched:
         return _avg(x, kernel_size, stride, padding, ceil_mode, count_include_pad, num_threads,
                     ndim)[0]
-    call = _validated("avg", x, kernel_size, stride, padding, 1, ceil_mode, num_threads, ndim,
-                      ((count_include_pad, "count_include_pad"),))
-    p, n_threads = call.p, call.n_threads
-    count_include_pad = bool(count_include_pad)
+    plan = _validated("avg", x, kernel_size, stride, padding, 1, ceil_mode, num_threads, ndim,
+                      count_include_pad, "count_include_pad")
+    p = plan.p
     y = np.empty(p.output_array_shape, dtype=p.dtype)
     if p.batch:
-        (x5, y5), window = call.views((_validate.for_kernel(x), y), call.stacked)
-        _k.avg_forward(x5, y5, window, count_include_pad,
-                       _threads.scratch_rows(n_threads, _k.forward_scratch_length(window), p.dtype),
-                       n_threads)
+        layout = plan.layout(plan.rows)
+        _k.avg_forward(_validate.for_kernel(x).reshape(layout.in5), y.reshape(layout.out5),
+                       layout.window, bool(count_include_pad),
+                       plan.scratch(layout.forward_scratch, p.dtype), plan.n_threads)
     return y
 
 
@@ -193,19 +128,18 @@ def _avg_backward(grad_output, x, kernel_size, stride, padding, ceil_mode, count
     if unbatched:
         return _avg_backward(_validate.batched(grad_output, ndim)[0], x, kernel_size, stride,
                              padding, ceil_mode, count_include_pad, num_threads, ndim)[0]
-    call = _validated("avg_backward", x, kernel_size, stride, padding, 1, ceil_mode,
-                      num_threads, ndim, ((count_include_pad, "count_include_pad"),),
+    plan = _validated("avg_backward", x, kernel_size, stride, padding, 1, ceil_mode,
+                      num_threads, ndim, count_include_pad, "count_include_pad",
                       grad_output=grad_output)
-    p, n_threads = call.p, call.n_threads
-    count_include_pad = bool(count_include_pad)
+    p = plan.p
     gy = _validate.check_grad_output(grad_output, p.output_array_shape, p.dtype)
     gx = np.empty(np.shape(x), dtype=p.dtype)
     if p.batch:
-        (gy5, gx5), window = call.views((_validate.for_kernel(gy), gx), call.stacked)
-        _k.avg_backward(gy5, gx5, window, count_include_pad,
-                        _threads.scratch_rows(n_threads, _k.avg_backward_scratch_length(window),
-                                              p.dtype, zero=True),
-                        n_threads)
+        layout = plan.layout(plan.rows)
+        _k.avg_backward(_validate.for_kernel(gy).reshape(layout.out5), gx.reshape(layout.in5),
+                        layout.window, bool(count_include_pad),
+                        plan.scratch(layout.avg_backward_scratch, p.dtype, zero=True),
+                        plan.n_threads)
     return gx
 
 
