@@ -232,6 +232,22 @@ def test_algorithm_auto_rule():
     assert choose_algorithm(strided_1x1) == "im2col"
 
 
+@pytest.mark.parametrize("c_in,c_out,groups,forward", [
+    (3, 3, 1, "direct"), (1, 9, 1, "direct"), (2, 4, 1, "direct"), (6, 6, 2, "direct"),
+    (3, 4, 1, "im2col"), (2, 2, 1, "direct")])
+def test_forward_stays_direct_for_few_channels_while_the_gradients_follow_the_shared_rule(
+        c_in, c_out, groups, forward):
+    x = np.ones((1, c_in, 32, 32), np.float32)
+    w = np.ones((c_out, c_in // groups, 3, 3), np.float32)
+    plans = cyconv.plan_conv(x, w, padding=1, groups=groups)
+    assert plans.forward.path.value == forward
+    product = (c_in // groups) * (c_out // groups)
+    assert plans.backward.algorithm == ("direct" if product <= 4 else "im2col")
+    # an explicit algorithm is honoured as given
+    assert cyconv.plan_conv(x, w, padding=1, groups=groups,
+                            algorithm="im2col").forward.path.value == "im2col"
+
+
 # The 1x1 GEMM path: pixel counts around the micro-kernel's NR (full panels, a narrow last
 # panel, blocks across images), channel counts around MR, groups, 1-3 spatial dims.
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -239,7 +239,8 @@ def choose_algorithm(p: _validate.ConvParams) -> str:
     stride-1 unpadded kernels, and for kernels with more than one tap and a reduction depth
     (C_in/groups * taps) of at least 32 or at least 25 taps, when the output rows fill the
     row tiles (any stride) or, for stride 1, at least 60% of the GEMM-shaped kernel's padded
-    grid is outputs; im2col otherwise.
+    grid is outputs; im2col otherwise. The forward pass alone widens the direct case
+    (:func:`_forward_algorithm`).
     """
     if (p.in_channels // p.groups) * (p.out_channels // p.groups) \
             <= tuning.DIRECT_MAX_GROUP_PRODUCT:
@@ -269,6 +270,18 @@ def resolve_algorithm(p: _validate.ConvParams, algorithm: str, n_threads: int) -
     if algorithm != "auto":
         return algorithm
     return TUNED.get(config_key(p, n_threads)) or choose_algorithm(p)
+
+
+def _forward_algorithm(p: _validate.ConvParams, algorithm: str, n_threads: int) -> str:
+    """resolve_algorithm for the forward pass: 'auto' keeps the direct kernel up to
+    FORWARD_DIRECT_MAX_GROUP_PRODUCT where the shared rule would lower to im2col."""
+    resolved = resolve_algorithm(p, algorithm, n_threads)
+    small = ((p.in_channels // p.groups) * (p.out_channels // p.groups)
+             <= tuning.FORWARD_DIRECT_MAX_GROUP_PRODUCT)
+    if algorithm == "auto" and resolved == "im2col" and small \
+            and config_key(p, n_threads) not in TUNED:
+        return "direct"
+    return resolved
 
 
 # ---- forced paths ----------------------------------------------------------------------------
@@ -389,7 +402,7 @@ def forward_plan(p: _validate.ConvParams, algorithm: str, n_threads: int, *,
             and _runs(_check_forced, p, path, _FORCED["input_mode"]):
         input_mode = _FORCED["input_mode"]
     if path is None:
-        algorithm = resolve_algorithm(p, algorithm, n_threads)
+        algorithm = _forward_algorithm(p, algorithm, n_threads)
         if algorithm == "direct":
             return ForwardPlan(p, ForwardPath.DIRECT, None, n_threads)
         if algorithm == "im2col":

@@ -11,6 +11,9 @@ constant's name. Tile sizes are not here: they come from the kernels
 # direct when each group's (C_in/groups) * (C_out/groups) is at most this (GEMM tiles would
 # be mostly padding)
 DIRECT_MAX_GROUP_PRODUCT = 4
+# the forward pass alone stays direct up to this product where the rule above says im2col
+# (the im2col lowering of so few channels costs more than it saves)
+FORWARD_DIRECT_MAX_GROUP_PRODUCT = 9
 # implicit needs a reduction depth (C_in/groups * taps) of at least this ...
 IMPLICIT_MIN_DEPTH = 32
 # ... or kernels of at least this many taps (their lowering copies each input that often)
