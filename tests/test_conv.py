@@ -756,3 +756,16 @@ def test_algorithm_chooses_the_paths_of_both_gradients(algorithm, grad_input, gr
     for g, r in zip(got, want):
         np.testing.assert_allclose(g, r, rtol=1e-11, atol=1e-11)
     assert str(plans).startswith("forward ")
+
+
+@pytest.mark.parametrize("path", list(cyconv.ForwardPath))
+@pytest.mark.parametrize("c_in,c_out,padding", [(4, 6, 1), (4, 6, 0), (64, 64, 1), (1, 1, 1)])
+def test_an_empty_batch_plans_and_runs_on_every_path(path, c_in, c_out, padding):
+    x = np.ones((0, c_in, 7, 6), np.float32)
+    w = np.ones((c_out, c_in, 3, 3), np.float32)
+    with cyconv.forced_paths(forward=path):
+        y = cyconv.conv2d(x, w, padding=padding)
+        g = cyconv.conv2d_backward(np.ones(y.shape, np.float32), x, w, padding=padding)
+    assert y.shape == (0, c_out, 5 + 2 * padding, 4 + 2 * padding)
+    assert g.grad_input.shape == x.shape
+    np.testing.assert_array_equal(g.grad_weight, 0)

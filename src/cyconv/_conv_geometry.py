@@ -189,6 +189,8 @@ def pixel_block(nr: int, row_bytes: int, P: int, items_per_block: int, n_threads
     best, best_balance = largest, 0.0
     for panels in range(largest, 0, -1):
         items = items_per_block * ceil_div(panels_total, panels)
+        if items == 0:  # no images or no pixels: nothing to balance
+            return largest * nr
         balance = items / (n_threads * ceil_div(items, n_threads))
         if balance >= 0.9:
             return panels * nr

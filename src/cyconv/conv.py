@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _conv_backward as grads
-from . import _conv_grad_plan, _conv_plan, _threads, _validate
+from . import _conv_grad_plan, _conv_plan, _padding_modes, _threads, _validate
 from . import _conv_geometry as geo
 from ._conv_forward import run_forward
 from ._kernels._conv import current_isa as _isa
@@ -163,7 +163,7 @@ def _checked(x, weight, bias, stride, padding, dilation, groups, flip, algorithm
 
 
 def _forward_op(x, weight, bias, *, stride, padding, dilation, groups, flip, algorithm,
-                num_threads, out, ndim):
+                num_threads, out, ndim, padding_mode="zeros"):
     x = _validate.array_like(x, "x")
     weight = _validate.array_like(weight, "weight")
     bias = _validate.array_like(bias, "bias")
@@ -172,8 +172,12 @@ def _forward_op(x, weight, bias, *, stride, padding, dilation, groups, flip, alg
         given = out
         y = _forward_op(x, weight, bias, stride=stride, padding=padding, dilation=dilation,
                         groups=groups, flip=flip, algorithm=algorithm, num_threads=num_threads,
-                        out=None if out is None else _unbatched_out(out), ndim=ndim)
+                        out=None if out is None else _unbatched_out(out), ndim=ndim,
+                        padding_mode=padding_mode)
         return y[0] if given is None else given
+    if padding_mode != "zeros":
+        x, padding = _mode_padded(x, weight, bias, stride, padding, dilation, groups, ndim,
+                                  padding_mode, num_threads)
     n_threads = _threads.resolve(num_threads)
     key = _validate.call_key((x, weight, bias), ("forward", stride, padding, dilation, groups,
                                                   flip, algorithm, n_threads, ndim,
@@ -196,8 +200,18 @@ def _forward_op(x, weight, bias, *, stride, padding, dilation, groups, flip, alg
                        geo.to5d(grads.flipped(weight, flip, ndim), ndim), b, has_bias, y)
 
 
+def _mode_padded(x, weight, bias, stride, padding, dilation, groups, ndim, padding_mode,
+                 num_threads):
+    """(x padded by ``padding_mode``, 0): the call with padding as the mode's own copy."""
+    _padding_modes.check_mode(padding_mode)
+    p = _validate.conv_params(x, weight, bias, stride=stride, padding=padding,
+                              dilation=dilation, groups=groups, ndim=ndim)
+    _padding_modes.check_pads(p.input_shape, p.padding, padding_mode, x.shape)
+    return _padding_modes.pad(x, p.padding, padding_mode, num_threads), 0
+
+
 def _backward_op(grad_output, x, weight, *, stride, padding, dilation, groups, flip, need,
-                 algorithm, num_threads, ndim):
+                 algorithm, num_threads, ndim, padding_mode="zeros"):
     grad_output = _validate.array_like(grad_output, "grad_output")
     x = _validate.array_like(x, "x")
     weight = _validate.array_like(weight, "weight")
@@ -206,8 +220,20 @@ def _backward_op(grad_output, x, weight, *, stride, padding, dilation, groups, f
         grad_output = _validate.batched(grad_output, ndim)[0]
         gx, gw, gb = _backward_op(grad_output, x, weight, stride=stride, padding=padding,
                                   dilation=dilation, groups=groups, flip=flip, need=need,
-                                  algorithm=algorithm, num_threads=num_threads, ndim=ndim)
+                                  algorithm=algorithm, num_threads=num_threads, ndim=ndim,
+                                  padding_mode=padding_mode)
         return ConvGrads(None if gx is None else gx[0], gw, gb)
+    if padding_mode != "zeros":
+        xp, _ = _mode_padded(x, weight, None, stride, padding, dilation, groups, ndim,
+                             padding_mode, num_threads)
+        gx, gw, gb = _backward_op(grad_output, xp, weight, stride=stride, padding=0,
+                                  dilation=dilation, groups=groups, flip=flip, need=need,
+                                  algorithm=algorithm, num_threads=num_threads, ndim=ndim)
+        if gx is not None:
+            p = _validate.conv_params(x, weight, None, stride=stride, padding=padding,
+                                      dilation=dilation, groups=groups, ndim=ndim)
+            gx = _padding_modes.fold(gx, x.shape, p.padding, padding_mode, num_threads)
+        return ConvGrads(gx, gw, gb)
     n_threads = _threads.resolve(num_threads)
     key = _validate.call_key((grad_output, x, weight), ("backward", stride, padding, dilation,
                                                         groups, flip, need, algorithm,
@@ -244,7 +270,7 @@ def _backward_op(grad_output, x, weight, *, stride, padding, dilation, groups, f
 
 
 def conv2d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, flip=False,
-           algorithm="auto", num_threads=None, out=None):
+           algorithm="auto", num_threads=None, out=None, padding_mode="zeros"):
     """2-D convolution (cross-correlation by default), as ``torch.nn.functional.conv2d``.
 
     Parameters
@@ -269,6 +295,10 @@ def conv2d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, f
         Threads for this call (default: :func:`cyconv.get_num_threads`).
     out : ndarray, shape (N, C_out, H_out, W_out), optional
         C-contiguous array of the result dtype to write into.
+    padding_mode : {'zeros', 'reflect', 'replicate', 'circular'}
+        How ``padding`` extends the input, as ``torch.nn.Conv2d``: zeros, a mirror image
+        without repeating the edge (padding < the input size), copies of the edge, or the
+        input wrapped around (padding <= the input size).
 
     Returns
     -------
@@ -277,12 +307,12 @@ def conv2d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, f
     """
     return _forward_op(x, weight, bias, stride=stride, padding=padding, dilation=dilation,
                          groups=groups, flip=flip, algorithm=algorithm, num_threads=num_threads,
-                         out=out, ndim=2)
+                         out=out, ndim=2, padding_mode=padding_mode)
 
 
 def conv2d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, groups=1,
                     flip=False, need=("input", "weight", "bias"), algorithm="auto",
-                    num_threads=None):
+                    num_threads=None, padding_mode="zeros"):
     """Gradients of :func:`conv2d` with respect to its input, weight and bias.
 
     Parameters
@@ -301,6 +331,9 @@ def conv2d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, 
         paths.
     need : tuple of {'input', 'weight', 'bias'}
         Which gradients to compute; the others come back as None.
+    padding_mode : {'zeros', 'reflect', 'replicate', 'circular'}
+        As given to :func:`conv2d`; the gradient of every padded copy of an input element
+        flows back to that element.
 
     Returns
     -------
@@ -310,11 +343,12 @@ def conv2d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, 
     """
     return _backward_op(grad_output, x, weight, stride=stride, padding=padding,
                           dilation=dilation, groups=groups, flip=flip, need=need,
-                          algorithm=algorithm, num_threads=num_threads, ndim=2)
+                          algorithm=algorithm, num_threads=num_threads, ndim=2,
+                          padding_mode=padding_mode)
 
 
 def conv1d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, flip=False,
-           algorithm="auto", num_threads=None, out=None):
+           algorithm="auto", num_threads=None, out=None, padding_mode="zeros"):
     """1-D convolution (cross-correlation by default), as ``torch.nn.functional.conv1d``.
 
     Parameters
@@ -327,7 +361,7 @@ def conv1d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, f
         'causal' pads ``dilation*(k-1)`` zeros on the left only, so ``y[..., t]`` depends on
         ``x[..., :t+1]`` alone. 'same' with an even kernel puts the extra element at the end;
         ``numpy.convolve`` puts it at the start (``((k//2, (k-1)//2),)`` reproduces it).
-    groups, flip, algorithm, num_threads
+    groups, flip, algorithm, num_threads, padding_mode
         As :func:`conv2d`; ``flip=True`` matches ``numpy.convolve`` for one channel.
     out : ndarray, shape (N, C_out, L_out), optional
 
@@ -338,11 +372,11 @@ def conv1d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, f
     """
     return _forward_op(x, weight, bias, stride=stride, padding=padding, dilation=dilation,
                          groups=groups, flip=flip, algorithm=algorithm, num_threads=num_threads,
-                         out=out, ndim=1)
+                         out=out, ndim=1, padding_mode=padding_mode)
 
 
 def conv3d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, flip=False,
-           algorithm="auto", num_threads=None, out=None):
+           algorithm="auto", num_threads=None, out=None, padding_mode="zeros"):
     """3-D convolution (cross-correlation by default), as ``torch.nn.functional.conv3d``.
 
     Parameters
@@ -350,7 +384,7 @@ def conv3d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, f
     x : ndarray, shape (N, C_in, D, H, W), float32 or float64
     weight : ndarray, shape (C_out, C_in/groups, kD, kH, kW), same dtype as x
     bias : ndarray, shape (C_out,), optional
-    stride, padding, dilation, groups, flip, algorithm, num_threads
+    stride, padding, dilation, groups, flip, algorithm, num_threads, padding_mode
         As :func:`conv2d`, with three entries per tuple (per-side pairs: three pairs).
         ``flip=True`` matches ``scipy.signal.convolve`` for one channel (``flip=False``
         ``scipy.signal.correlate``); for 'same' with an even kernel SciPy pads the start
@@ -363,12 +397,12 @@ def conv3d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, f
     """
     return _forward_op(x, weight, bias, stride=stride, padding=padding, dilation=dilation,
                          groups=groups, flip=flip, algorithm=algorithm, num_threads=num_threads,
-                         out=out, ndim=3)
+                         out=out, ndim=3, padding_mode=padding_mode)
 
 
 def conv1d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, groups=1,
                     flip=False, need=("input", "weight", "bias"), algorithm="auto",
-                    num_threads=None):
+                    num_threads=None, padding_mode="zeros"):
     """Gradients of :func:`conv1d`; as :func:`conv2d_backward` with one spatial dim.
 
     Returns
@@ -379,12 +413,13 @@ def conv1d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, 
     """
     return _backward_op(grad_output, x, weight, stride=stride, padding=padding,
                           dilation=dilation, groups=groups, flip=flip, need=need,
-                          algorithm=algorithm, num_threads=num_threads, ndim=1)
+                          algorithm=algorithm, num_threads=num_threads, ndim=1,
+                          padding_mode=padding_mode)
 
 
 def conv3d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, groups=1,
                     flip=False, need=("input", "weight", "bias"), algorithm="auto",
-                    num_threads=None):
+                    num_threads=None, padding_mode="zeros"):
     """Gradients of :func:`conv3d`; as :func:`conv2d_backward` with three spatial dims.
 
     Returns
@@ -395,4 +430,5 @@ def conv3d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, 
     """
     return _backward_op(grad_output, x, weight, stride=stride, padding=padding,
                           dilation=dilation, groups=groups, flip=flip, need=need,
-                          algorithm=algorithm, num_threads=num_threads, ndim=3)
+                          algorithm=algorithm, num_threads=num_threads, ndim=3,
+                          padding_mode=padding_mode)

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from .. import _shapes
+from .. import _padding_modes, _shapes
 from ._module import Module, positive_int, resolve_dtype, resolve_ops, resolve_rng
 
 INITS = ("he", "glorot")
@@ -97,12 +97,15 @@ class _ConvNd(_ConvLayer):
     """Convolution over ``ndim`` spatial dims with learnable weight and bias."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, *, flip=False, init="he", rng=None, dtype=np.float32,
-                 ops=None):
+                 groups=1, bias=True, padding_mode="zeros", *, flip=False, init="he", rng=None,
+                 dtype=np.float32, ops=None):
         super().__init__()
         self.op = f"conv{self.ndim}d"
+        keywords = dict(stride=stride, padding=padding, dilation=dilation, flip=flip)
+        if _padding_modes.check_mode(padding_mode) != "zeros":
+            keywords["padding_mode"] = padding_mode
         self._build(in_channels, out_channels, kernel_size, groups, bias, init, rng, dtype, ops,
-                    dict(stride=stride, padding=padding, dilation=dilation, flip=flip))
+                    keywords)
 
     def _weight_shape(self) -> tuple:
         return (self.out_channels, self.in_channels // self.groups) + self.kernel_size
@@ -123,6 +126,8 @@ class Conv1d(_ConvNd):
         ``'causal'``).
     bias : bool
         Learn a bias per output channel (initialised to zero).
+    padding_mode : {'zeros', 'reflect', 'replicate', 'circular'}
+        How ``padding`` extends the input, as ``torch.nn.Conv1d``.
     flip : bool
         True convolution instead of cross-correlation.
     init : {'he', 'glorot'}

@@ -1,16 +1,18 @@
 """Pure-NumPy reference convolution, forward and backward, for any number of spatial dims.
 
-Obviously correct rather than fast: the input is zero-padded, and for every kernel tap the
+Obviously correct rather than fast: the input is padded (NumPy's pad for every
+``padding_mode``), and for every kernel tap the
 strided, dilated view of the padded input it sees is multiplied with that tap's weights
 (one ``einsum`` per tap and group). Vectorized over batch, channels and pixels.
 """
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 
-from .. import _validate
+from .. import _padding_modes, _validate
 from .._validate import ConvGrads
 
 
@@ -25,8 +27,36 @@ def _flip(w: np.ndarray, ndim: int) -> np.ndarray:
     return w[(Ellipsis,) + (slice(None, None, -1),) * ndim]
 
 
+_NUMPY_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge",
+                "circular": "wrap"}
+
+
+def _mode_pad(x: np.ndarray, p: _validate.ConvParams, padding_mode: str) -> np.ndarray:
+    """x padded as torch's padding modes are NumPy's pad modes."""
+    _padding_modes.check_mode(padding_mode)
+    if padding_mode != "zeros":
+        _padding_modes.check_pads(p.input_shape, p.padding, padding_mode, x.shape)
+    return np.pad(x, ((0, 0), (0, 0)) + p.padding, mode=_NUMPY_MODES[padding_mode])
+
+
+def _mode_unpad(grad_padded: np.ndarray, p: _validate.ConvParams, padding_mode: str):
+    """The adjoint of :func:`_mode_pad`: each padded element's gradient goes to the input
+    element NumPy's pad copied into it (found by padding the input's flat indices)."""
+    if padding_mode == "zeros":
+        crop = (slice(None), slice(None)) + tuple(
+            slice(lo, lo + size) for (lo, _), size in zip(p.padding, p.input_shape))
+        return np.ascontiguousarray(grad_padded[crop])
+    source = np.pad(np.arange(math.prod(p.input_shape)).reshape(p.input_shape), p.padding,
+                    mode=_NUMPY_MODES[padding_mode])
+    moved = np.moveaxis(grad_padded, (0, 1), (-2, -1)).reshape(source.size, -1)
+    gx = np.zeros((math.prod(p.input_shape), moved.shape[1]), dtype=grad_padded.dtype)
+    np.add.at(gx, source.ravel(), moved)
+    gx = gx.reshape(p.input_shape + grad_padded.shape[:2])
+    return np.ascontiguousarray(np.moveaxis(gx, (-2, -1), (0, 1)))
+
+
 def conv_nd(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, flip=False,
-            ndim=2):
+            ndim=2, padding_mode="zeros"):
     """Convolution over ``ndim`` spatial dims; :func:`conv1d`/:func:`conv2d`/:func:`conv3d` wrap it.
 
     Parameters
@@ -34,7 +64,7 @@ def conv_nd(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, 
     x : ndarray, shape (N, C_in, *spatial)
     weight : ndarray, shape (C_out, C_in/groups, *kernel)
     bias : ndarray, shape (C_out,), optional
-    stride, padding, dilation, groups, flip
+    stride, padding, dilation, groups, flip, padding_mode
         As :func:`conv2d`, with ``ndim`` entries per tuple.
     ndim : int
         Number of spatial dims.
@@ -48,7 +78,7 @@ def conv_nd(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, 
     flip = _validate.check_bool(flip, "flip")
     x = np.asarray(x)
     w = _flip(np.asarray(weight), ndim) if flip else np.asarray(weight)
-    padded = np.pad(x, ((0, 0), (0, 0)) + p.padding)
+    padded = _mode_pad(x, p, padding_mode)
     cig, cog = p.in_channels // p.groups, p.out_channels // p.groups
     y = np.zeros(p.output_array_shape, dtype=p.dtype)
     for tap in itertools.product(*(range(k) for k in p.kernel_size)):
@@ -64,7 +94,7 @@ def conv_nd(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, 
 
 
 def conv_nd_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, groups=1,
-                     flip=False, need=("input", "weight", "bias"), ndim=2):
+                     flip=False, need=("input", "weight", "bias"), ndim=2, padding_mode="zeros"):
     """Gradients of :func:`conv_nd` for ``ndim`` spatial dims; see :func:`conv2d_backward`.
 
     Returns
@@ -80,7 +110,7 @@ def conv_nd_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1,
     gy = _validate.check_grad_output(grad_output, p.output_array_shape, p.dtype)
     x = np.asarray(x)
     w = _flip(np.asarray(weight), ndim) if flip else np.asarray(weight)
-    padded = np.pad(x, ((0, 0), (0, 0)) + p.padding)
+    padded = _mode_pad(x, p, padding_mode)
     cig, cog = p.in_channels // p.groups, p.out_channels // p.groups
     grad_padded = np.zeros_like(padded) if "input" in need else None
     gw = np.zeros(w.shape, dtype=p.dtype) if "weight" in need else None
@@ -97,11 +127,7 @@ def conv_nd_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1,
                 # add through the strided view accumulates correctly
                 grad_padded[index][:, gi] += np.einsum("no...,oc->nc...", gy[:, go],
                                                        w[(go, slice(None)) + tap])
-    gx = None
-    if grad_padded is not None:
-        crop = (slice(None), slice(None)) + tuple(
-            slice(lo, lo + size) for (lo, _), size in zip(p.padding, p.input_shape))
-        gx = np.ascontiguousarray(grad_padded[crop])
+    gx = None if grad_padded is None else _mode_unpad(grad_padded, p, padding_mode)
     if gw is not None and flip:
         gw = np.ascontiguousarray(_flip(gw, ndim))
     gb = None
@@ -111,7 +137,8 @@ def conv_nd_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1,
     return ConvGrads(gx, gw, gb)
 
 
-def conv1d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, flip=False):
+def conv1d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, flip=False,
+           padding_mode="zeros"):
     """1-D convolution; as :func:`conv2d` with one spatial dim.
 
     Parameters
@@ -128,10 +155,11 @@ def conv1d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, f
     y : ndarray, shape (N, C_out, L_out), dtype of x
     """
     return conv_nd(x, weight, bias, stride=stride, padding=padding, dilation=dilation,
-                   groups=groups, flip=flip, ndim=1)
+                   groups=groups, flip=flip, ndim=1, padding_mode=padding_mode)
 
 
-def conv2d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, flip=False):
+def conv2d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, flip=False,
+           padding_mode="zeros"):
     """2-D convolution (cross-correlation unless ``flip``), the oracle for :func:`cyconv.conv2d`.
 
     Parameters
@@ -156,10 +184,11 @@ def conv2d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, f
     y : ndarray, shape (N, C_out, H_out, W_out), dtype of x
     """
     return conv_nd(x, weight, bias, stride=stride, padding=padding, dilation=dilation,
-                   groups=groups, flip=flip, ndim=2)
+                   groups=groups, flip=flip, ndim=2, padding_mode=padding_mode)
 
 
-def conv3d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, flip=False):
+def conv3d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, flip=False,
+           padding_mode="zeros"):
     """3-D convolution; as :func:`conv2d` with three spatial dims.
 
     Parameters
@@ -175,11 +204,11 @@ def conv3d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, f
     y : ndarray, shape (N, C_out, D_out, H_out, W_out), dtype of x
     """
     return conv_nd(x, weight, bias, stride=stride, padding=padding, dilation=dilation,
-                   groups=groups, flip=flip, ndim=3)
+                   groups=groups, flip=flip, ndim=3, padding_mode=padding_mode)
 
 
 def conv1d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, groups=1,
-                    flip=False, need=("input", "weight", "bias")):
+                    flip=False, need=("input", "weight", "bias"), padding_mode="zeros"):
     """Gradients of :func:`conv1d`; as :func:`conv2d_backward` with one spatial dim.
 
     Returns
@@ -189,11 +218,12 @@ def conv1d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, 
         ``grad_bias`` (C_out,); None where not in ``need``.
     """
     return conv_nd_backward(grad_output, x, weight, stride=stride, padding=padding,
-                            dilation=dilation, groups=groups, flip=flip, need=need, ndim=1)
+                            dilation=dilation, groups=groups, flip=flip, need=need, ndim=1,
+                            padding_mode=padding_mode)
 
 
 def conv2d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, groups=1,
-                    flip=False, need=("input", "weight", "bias")):
+                    flip=False, need=("input", "weight", "bias"), padding_mode="zeros"):
     """Gradients of :func:`conv2d`.
 
     Parameters
@@ -212,11 +242,12 @@ def conv2d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, 
         ``grad_bias`` (C_out,); None where not in ``need``.
     """
     return conv_nd_backward(grad_output, x, weight, stride=stride, padding=padding,
-                            dilation=dilation, groups=groups, flip=flip, need=need, ndim=2)
+                            dilation=dilation, groups=groups, flip=flip, need=need, ndim=2,
+                            padding_mode=padding_mode)
 
 
 def conv3d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, groups=1,
-                    flip=False, need=("input", "weight", "bias")):
+                    flip=False, need=("input", "weight", "bias"), padding_mode="zeros"):
     """Gradients of :func:`conv3d`; as :func:`conv2d_backward` with three spatial dims.
 
     Returns
@@ -226,4 +257,5 @@ def conv3d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, 
         ``grad_bias`` (C_out,); None where not in ``need``.
     """
     return conv_nd_backward(grad_output, x, weight, stride=stride, padding=padding,
-                            dilation=dilation, groups=groups, flip=flip, need=need, ndim=3)
+                            dilation=dilation, groups=groups, flip=flip, need=need, ndim=3,
+                            padding_mode=padding_mode)
