@@ -1,6 +1,6 @@
 """cyconv.dask against the single cyconv call on the same data (synchronous scheduler).
 
-Property tests draw random shapes, strides, dilations, padding forms, groups, kernels larger
+Property tests draw random shapes, strides, dilations, padding forms and modes, groups, kernels larger
 than some chunks and uneven chunks along N and every spatial dim. Pooling, forward and
 backward, must be bitwise equal to the single call (each output element comes from the same
 window in the same order). Convolutions agree within the accuracy contract: a block's width
@@ -95,6 +95,11 @@ def conv_cases(draw):
     kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups,
               flip=draw(st.booleans()), algorithm=draw(st.sampled_from(["auto", "direct",
                                                                         "im2col", "implicit"])))
+    mode = draw(st.sampled_from(["zeros", "reflect", "replicate", "circular"]))
+    pads = _shapes.resolve_padding(padding, kernel, dilation, stride, sizes)
+    if all(max(pair) < size if mode == "reflect" else max(pair) <= size
+           for pair, size in zip(pads, sizes)):
+        kw["padding_mode"] = mode  # else torch's limits refuse the mode: zeros it is
     return ndim, x, _chunked(draw, x), w, b, kw, rng, draw
 
 

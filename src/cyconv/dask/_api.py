@@ -24,19 +24,20 @@ def _document(fn, single, extra=""):
 
 def _make_conv(ndim: int) -> dict:
     def conv(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, flip=False,
-             algorithm="auto", num_threads=None, out=None):
+             algorithm="auto", num_threads=None, out=None, padding_mode="zeros"):
         return _conv.conv_forward(x, weight, bias, stride=stride, padding=padding,
                                   dilation=dilation, groups=groups, flip=flip,
                                   algorithm=algorithm, num_threads=num_threads, out=out,
-                                  ndim=ndim)
+                                  ndim=ndim, padding_mode=padding_mode)
 
     def conv_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, groups=1,
                       flip=False, need=("input", "weight", "bias"), algorithm="auto",
-                      num_threads=None, split_every=None):
+                      num_threads=None, split_every=None, padding_mode="zeros"):
         return _conv.conv_backward(grad_output, x, weight, stride=stride, padding=padding,
                                    dilation=dilation, groups=groups, flip=flip, need=need,
                                    algorithm=algorithm, num_threads=num_threads,
-                                   split_every=split_every, ndim=ndim)
+                                   split_every=split_every, ndim=ndim,
+                                   padding_mode=padding_mode)
 
     def conv_transpose(x, weight, bias=None, *, stride=1, padding=0, output_padding=0, groups=1,
                        dilation=1, flip=False, algorithm="auto", num_threads=None):

@@ -16,7 +16,7 @@ from functools import partial
 import numpy as np
 
 from .. import _validate
-from . import _geometry, _inputs, _tasks, _threads
+from . import _geometry, _inputs, _padding, _tasks, _threads
 from ._graph import GraphBuilder, product_blocks
 
 
@@ -156,9 +156,14 @@ def _common(x, weight, bias, ndim, num_threads, flip, algorithm, out=None):
 
 
 def conv_forward(x, weight, bias, *, stride, padding, dilation, groups, flip, algorithm,
-                 num_threads, out, ndim):
+                 num_threads, out, ndim, padding_mode="zeros"):
     x, w, b, flip, algorithm, threads = _common(x, weight, bias, ndim, num_threads, flip,
                                                 algorithm, out)
+    if padding_mode != "zeros":
+        mode_p = _padding.padded_params(x, w, b, stride=stride, padding=padding,
+                                        dilation=dilation, groups=groups, ndim=ndim,
+                                        padding_mode=padding_mode)
+        x, padding = _padding.pad(x, mode_p.padding, padding_mode), 0
     p = _validate.conv_params(_inputs.stand_in(x), _inputs.stand_in(w), _inputs.stand_in(b),
                               stride=stride, padding=padding, dilation=dilation, groups=groups,
                               ndim=ndim)
@@ -174,10 +179,22 @@ def _grad_output(grad_output, expected, dtype):
 
 
 def conv_backward(grad_output, x, weight, *, stride, padding, dilation, groups, flip, need,
-                  algorithm, num_threads, split_every, ndim):
+                  algorithm, num_threads, split_every, ndim, padding_mode="zeros"):
     from .._validate import ConvGrads
     x, w, _, flip, algorithm, threads = _common(x, weight, None, ndim, num_threads, flip,
                                                 algorithm)
+    if padding_mode != "zeros":
+        mode_p = _padding.padded_params(x, w, None, stride=stride, padding=padding,
+                                        dilation=dilation, groups=groups, ndim=ndim,
+                                        padding_mode=padding_mode)
+        grads = conv_backward(grad_output, _padding.pad(x, mode_p.padding, padding_mode), w,
+                              stride=stride, padding=0, dilation=dilation, groups=groups,
+                              flip=flip, need=need, algorithm=algorithm,
+                              num_threads=num_threads, split_every=split_every, ndim=ndim)
+        if grads.grad_input is None:
+            return grads
+        return grads._replace(grad_input=_padding.fold(grads.grad_input, x, mode_p.padding,
+                                                       padding_mode))
     p = _validate.conv_params(_inputs.stand_in(x), _inputs.stand_in(w), None, stride=stride,
                               padding=padding, dilation=dilation, groups=groups, ndim=ndim)
     need = _validate.check_need(need)
