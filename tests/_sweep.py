@@ -267,3 +267,31 @@ def close(actual, expected64, bound64, dtype, what):
                              f"first at {where}: got {actual[where]!r}, want "
                              f"{expected64[where]!r}")
 
+
+
+# algorithm='fft' (README, accuracy contract): the error is normwise, at most
+# FFT_FACTOR * u * log2(transform size) * (channels contracted) * |a|_2 * |b|_2 for the
+# largest 2-norms of the two operands' planes, u the unit roundoff
+FFT_FACTOR = 8
+
+
+def plane_norm(a) -> float:
+    """The largest 2-norm of a (N, C, *spatial) array's planes."""
+    a = np.asarray(a, dtype=np.float64)
+    if a.size == 0:
+        return 0.0
+    return float(np.sqrt((a.reshape(a.shape[0], a.shape[1], -1) ** 2).sum(axis=-1)).max())
+
+
+def fft_bound(dtype, transform_size, contracted, norm_a, norm_b) -> float:
+    u = np.finfo(dtype).eps / 2
+    return FFT_FACTOR * u * max(1.0, np.log2(transform_size)) * contracted * norm_a * norm_b
+
+
+def close_normwise(actual, expected64, dtype, what, bound):
+    """Within ``bound`` everywhere (the FFT path's normwise bound), with NaN never close."""
+    assert actual.dtype == dtype and actual.shape == expected64.shape, what
+    err = np.abs(actual.astype(np.float64) - expected64)
+    ok = err <= bound + np.finfo(dtype).tiny
+    assert ok.all(), (f"{what}: max error {np.nanmax(err, initial=0):.3g} above the FFT bound "
+                      f"{bound:.3g} (NaN: {np.isnan(err).any()})")

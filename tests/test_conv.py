@@ -348,6 +348,10 @@ def test_tune_caches_the_faster_algorithm():
                                ref.conv2d(x, w, padding=1, groups=8), rtol=1e-6)
     with pytest.raises(ValueError, match="x must have"):
         cyconv.tune(np.ones(3, np.float32), w)
+    # float64 may also take the FFT path
+    timings = cyconv.tune(x.astype(np.float64), w.astype(np.float64), padding=1, groups=8,
+                          num_threads=1, repeats=1, backward=False)
+    assert set(timings) == {"direct", "im2col", "implicit", "fft"}
 
 
 # The row-tiled kernel's [pixel][channel] tiles leave through a 16x16 block transpose:

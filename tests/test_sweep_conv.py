@@ -20,7 +20,7 @@ from cyconv import reference as ref
 from cyconv._kernels import _conv as kernels
 
 import _sweep
-from _sweep import close, data, poisoned_allocations
+from _sweep import close, close_normwise, data, poisoned_allocations
 
 DTYPES = (np.float32, np.float64)
 
@@ -48,6 +48,7 @@ PATHS = {
     "gradients-im2col": ("auto", dict(grad_input=GI.IM2COL, grad_weight=GW.IM2COL)),
     "gradients-direct": ("auto", dict(grad_input=GI.DIRECT, grad_weight=GW.DIRECT)),
     "gradients-depthwise-forward": ("auto", dict(grad_input=GI.DEPTHWISE_FORWARD)),
+    "fft": ("fft", dict(forward=F.FFT, grad_input=GI.FFT, grad_weight=GW.FFT)),
 }
 
 
@@ -104,10 +105,23 @@ def _run(case, algorithm, dtype, monkeypatch, what, taken):
             y = getattr(cyconv, name)(x, w, b, **kw)
         grads = getattr(cyconv, name + "_backward")(gy, x, w, **kw)
         only_weight = getattr(cyconv, name + "_backward")(gy, x, w, need=("weight",), **kw)
-    close(y, case["y"], case["y_bound"], dtype, f"{what} forward")
-    for label, got, want, bound in zip(("grad_input", "grad_weight", "grad_bias"), grads,
-                                       case["grads"], case["grad_bounds"]):
-        close(got, want, bound, dtype, f"{what} {label}")
+    if algorithm == "fft":  # the FFT path's bound is normwise (README, accuracy contract)
+        nx, nw, ng = (_sweep.plane_norm(case[k]) for k in ("x", "w", "gy"))
+        size = 8 * max(np.prod(a.shape[2:]) for a in (x, w, gy))  # >= the transform size
+        contracted = max(x.shape[:2] + w.shape[:2])
+        for label, got, want, norms in (("forward", y, case["y"], (nx, nw)),
+                                        ("grad_input", grads[0], case["grads"][0], (ng, nw)),
+                                        ("grad_weight", grads[1], case["grads"][1], (ng, nx))):
+            bound = _sweep.fft_bound(dtype, size, contracted, *norms)
+            if label == "forward" and case["b"] is not None:
+                bound += np.abs(case["b"]).max() * np.finfo(dtype).eps
+            close_normwise(got, want, dtype, f"{what} {label}", bound)
+        close(grads[2], case["grads"][2], case["grad_bounds"][2], dtype, f"{what} grad_bias")
+    else:
+        close(y, case["y"], case["y_bound"], dtype, f"{what} forward")
+        for label, got, want, bound in zip(("grad_input", "grad_weight", "grad_bias"), grads,
+                                           case["grads"], case["grad_bounds"]):
+            close(got, want, bound, dtype, f"{what} {label}")
     np.testing.assert_array_equal(only_weight.grad_weight, grads.grad_weight, what)
     assert only_weight.grad_input is None and only_weight.grad_bias is None
 
@@ -147,7 +161,7 @@ def test_conv_small_shapes_on_every_path(forced_path, count, request, monkeypatc
 @pytest.mark.parametrize("forced_path", ["auto", "direct", "im2col", "implicit",
                                          "gradients-forward-narrow", "gradients-phases",
                                          "gradients-im2col", "rows-wide-per-item",
-                                         "pixel-rows-per-item"], indirect=True)
+                                         "pixel-rows-per-item", "fft"], indirect=True)
 def test_conv_transpose_small_shapes_on_every_path(forced_path, count, monkeypatch):
     _sweep_path(True, forced_path, count, monkeypatch)
 

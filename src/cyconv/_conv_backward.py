@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 
+from . import _conv_fft
 from . import _conv_geometry as geo
 from . import _conv_grad_plan as grad_plans
 from . import _conv_plan as plans
@@ -52,6 +53,8 @@ def grad_input(plan: BackwardPlan, gy, weight, gx, flip: bool) -> None:
                                  plan.geometry, n_threads)
     elif path == GradInputPath.PHASES:
         _by_phases(p, gy, w5, gx, grad_plans.grad_input_phases(p, min_channels=0), n_threads)
+    elif path == GradInputPath.FFT:
+        _conv_fft.grad_input(p, gy, w5.reshape(p.weight_shape), gx, n_threads)
     else:
         _im2col_grad_input(p, gy.reshape(p.batch, p.out_channels, -1), w5,
                            geo.to5d(gx, p.ndim), n_threads)
@@ -147,6 +150,8 @@ def grad_weight(plan: BackwardPlan, gy, x, gw, flip: bool) -> None:
     elif path == GradWeightPath.PHASES:
         _by_input_phases(p, gy3, x5, target,
                          grad_plans.weight_grad_phases(p, variant=lambda phase: True), n_threads)
+    elif path == GradWeightPath.FFT:
+        _conv_fft.grad_weight(p, gy, x5.reshape(x.shape), target, n_threads)
     else:
         _im2col_grad_weight(p, gy3, x5, gw5, n_threads)
     if flip:

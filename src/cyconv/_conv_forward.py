@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from . import _conv_fft
 from . import _conv_geometry as geo
 from . import _conv_tuning as tuning
 from . import _threads
@@ -20,6 +21,11 @@ def run_forward(plan: ForwardPlan, x5, w5, b, has_bias: bool, y: np.ndarray) -> 
     path = plan.path
     if path == ForwardPath.DIRECT:
         _direct(plan, x5, w5, b, has_bias, y)
+        return y
+    if path == ForwardPath.FFT:
+        p = plan.params
+        _conv_fft.forward(p, x5.reshape((p.batch, p.in_channels) + p.input_shape),
+                          w5.reshape(p.weight_shape), b, has_bias, y, plan.n_threads)
         return y
     y3 = y.reshape(plan.params.batch, plan.params.out_channels, -1)
     if path == ForwardPath.IM2COL:

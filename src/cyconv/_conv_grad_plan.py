@@ -141,10 +141,10 @@ def backward_plan(p: _validate.ConvParams, algorithm: str, n_threads: int, *,
                   grad_weight: GradWeightPath | None = None) -> BackwardPlan:
     """The gradient paths of ``p`` under ``algorithm``, or forced.
 
-    'direct', 'im2col' and 'implicit' choose that family for both gradients: the per-tap
-    kernels; GEMM + col2im and the lowered weight gradient; the forward kernels (grad_input
-    as forward convolutions, the weight gradient on the padded micro-kernel) where they
-    apply and im2col elsewhere. 'auto' resolves to an algorithm for grad_input and takes
+    'direct', 'im2col', 'implicit' and 'fft' choose that family for both gradients: the
+    per-tap kernels; GEMM + col2im and the lowered weight gradient; the forward kernels
+    (grad_input as forward convolutions, the weight gradient on the padded micro-kernel)
+    where they apply and im2col elsewhere; FFTs. 'auto' resolves to an algorithm for grad_input and takes
     the padded weight gradient wherever it applies (it beats the lowered one).
     """
     requested = algorithm
@@ -157,6 +157,9 @@ def backward_plan(p: _validate.ConvParams, algorithm: str, n_threads: int, *,
         grad_weight = _FORCED["grad_weight"]
     fused = (algorithm == "direct" and depthwise_stride1(p)
              and grad_input is None and grad_weight is None)
+    if algorithm == "fft":
+        grad_input = grad_input or GradInputPath.FFT
+        grad_weight = grad_weight or GradWeightPath.FFT
     if grad_input is None:
         if algorithm == "direct":
             grad_input = (GradInputPath.DEPTHWISE_FORWARD if depthwise_stride1(p)

@@ -21,7 +21,7 @@ from . import _conv_tuning as tuning
 from . import _pool_plan, _validate
 from ._kernels import _conv as _k
 
-ALGORITHMS = ("auto", "direct", "im2col", "implicit")
+ALGORITHMS = ("auto", "direct", "im2col", "implicit", "fft")
 
 
 class ForwardPath(enum.Enum):
@@ -35,6 +35,7 @@ class ForwardPath(enum.Enum):
     ROWS_NARROW = "rows-narrow"      # ... narrow tiles
     PIXEL_ROWS = "pixel-rows"        # row tiles, output pixels on the lanes (float32)
     ROW_PAIRS = "row-pairs"          # 8-pixel-wide output rows two per vector (float32)
+    FFT = "fft"                      # real FFTs + per-frequency channel contraction
 
 
 class InputMode(enum.Enum):
@@ -51,6 +52,7 @@ class GradInputPath(enum.Enum):
     FORWARD = "forward"                      # a stride-1 forward convolution of grad_output
     PHASES = "phases"                        # stride**ndim stride-1 forward convolutions
     IM2COL = "im2col"                        # GEMM + col2im scatter
+    FFT = "fft"                              # FFTs of grad_output and weight, contracted
 
 
 class GradWeightPath(enum.Enum):
@@ -59,6 +61,7 @@ class GradWeightPath(enum.Enum):
     PADDED_NARROW = "padded-narrow"  # ... narrow tiles
     PHASES = "phases"                # one stride-1 padded weight gradient per input phase
     IM2COL = "im2col"                # lowered columns x grad_output
+    FFT = "fft"                      # FFTs of grad_output and input, contracted over the batch
 
 
 ROW_KERNELS = {ForwardPath.ROWS_WIDE: int(_k.RowKernel.ROWS_WIDE),
@@ -137,6 +140,12 @@ class BackwardPlan:
     def __str__(self) -> str:
         fused = " (fused depthwise pass)" if self.fused_depthwise else ""
         return f"grad_input {self.grad_input.value}, grad_weight {self.grad_weight.value}{fused}"
+
+
+def auto_candidates(p: _validate.ConvParams) -> tuple:
+    """The algorithms 'auto' may run for ``p`` (and tune() times): 'fft' only in float64,
+    where its normwise error stays far inside the accuracy contract's scale."""
+    return tuple(a for a in ALGORITHMS[1:] if a != "fft" or p.dtype == np.float64)
 
 
 def check_algorithm(algorithm) -> str:
@@ -407,6 +416,8 @@ def forward_plan(p: _validate.ConvParams, algorithm: str, n_threads: int, *,
             return ForwardPlan(p, ForwardPath.DIRECT, None, n_threads)
         if algorithm == "im2col":
             return ForwardPlan(p, ForwardPath.IM2COL, None, n_threads)
+        if algorithm == "fft":
+            return ForwardPlan(p, ForwardPath.FFT, None, n_threads)
         path, input_mode = _implicit_choice(p)
         forced = False
         mode = _FORCED.get("input_mode")
@@ -416,7 +427,7 @@ def forward_plan(p: _validate.ConvParams, algorithm: str, n_threads: int, *,
         _check_forced(p, path, input_mode)
         forced = True
     if path in (ForwardPath.DIRECT, ForwardPath.IM2COL, ForwardPath.POINTWISE,
-                ForwardPath.ROW_PAIRS):
+                ForwardPath.ROW_PAIRS, ForwardPath.FFT):
         return ForwardPlan(p, path, None, n_threads)
     pg, shifts = geo.padded_layout(p)[:2]
     itemsize = p.dtype.itemsize

@@ -48,6 +48,10 @@ class ConvParams:
         return (self.batch, self.out_channels) + self.output_shape
 
     @property
+    def weight_shape(self) -> tuple:
+        return (self.out_channels, self.in_channels // self.groups) + self.kernel_size
+
+    @property
     def flops(self) -> int:
         return _shapes.conv_flops(self.batch, self.out_channels, self.in_channels, self.groups,
                                   self.output_shape, self.kernel_size)

@@ -59,7 +59,7 @@ def tune(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, num
               num_threads=n_threads, ndim=ndim)
     gy = np.ones(p.output_array_shape, dtype=p.dtype)
     timings = {}
-    for algorithm in ALGORITHMS[1:]:
+    for algorithm in _conv_plan.auto_candidates(p):
         def run():
             _forward_op(x, weight, bias, flip=False, algorithm=algorithm, out=None, **kw)
             if backward:
@@ -288,9 +288,11 @@ def conv2d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, f
     flip : bool
         True computes true convolution (kernel flipped in both spatial dims), matching
         ``scipy.signal.convolve2d`` for a single channel.
-    algorithm : {'auto', 'direct', 'im2col', 'implicit'}
+    algorithm : {'auto', 'direct', 'im2col', 'implicit', 'fft'}
         'implicit' reads the zero-padded input in place (no lowering): a row-tiled direct
-        kernel, or for stride 1 with uneven rows a GEMM-shaped kernel.
+        kernel, or for stride 1 with uneven rows a GEMM-shaped kernel. 'fft' multiplies
+        real FFTs (any kernel size; stride by decimation), with a normwise error bound
+        (README, accuracy contract).
     num_threads : int, optional
         Threads for this call (default: :func:`cyconv.get_num_threads`).
     out : ndarray, shape (N, C_out, H_out, W_out), optional
@@ -321,7 +323,7 @@ def conv2d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, 
         Gradient of the loss with respect to ``conv2d(x, weight, ...)``.
     x, weight, stride, padding, dilation, groups, flip, num_threads
         As given to :func:`conv2d`.
-    algorithm : {'auto', 'direct', 'im2col', 'implicit'}
+    algorithm : {'auto', 'direct', 'im2col', 'implicit', 'fft'}
         The kernel family of both gradients: 'direct' the per-tap kernels; 'im2col' GEMM +
         col2im for grad_input and the lowered weight gradient; 'implicit' the forward
         kernels where they apply (grad_input as one stride-1 forward convolution of

@@ -1,0 +1,154 @@
+"""The FFT convolution (``algorithm='fft'``): forward, grad_input and grad_weight.
+
+Each pass is one real FFT of each operand plane at lengths ``L >= padded input`` (5-smooth),
+one per-frequency channel contraction (``_kernels._spectral``: a batch of small complex GEMMs,
+frequency as the batch) and one inverse FFT, from which the strided, dilated result is read.
+Padding never materialises: a leading pad ``lo`` is a circular shift of the (small) weight
+by ``-lo``, and ``L >= input + lo + hi`` keeps the circular products free of wrap-around.
+Dilation places the taps d apart; stride reads every s-th output of the full result
+(decimation) and spreads grad_output s apart. The
+FFTs are ``scipy.fft`` with ``workers=`` when SciPy is installed, else ``numpy.fft``; both keep
+float32 in single precision.
+
+Accuracy: the error is normwise (relative to the magnitudes in the whole FFT plane, about
+``eps * log2(L)``), not relative to each output element's own terms as the direct and GEMM
+paths are (README, accuracy contract).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import _threads, _validate
+from ._kernels import _spectral as _k
+
+try:  # optional: multi-threaded FFTs and the best transform lengths
+    import scipy.fft as _scipy_fft
+except ImportError:  # pragma: no cover - exercised without SciPy
+    _scipy_fft = None
+
+
+def fast_length(n: int) -> int:
+    """The smallest 2^a 3^b 5^c >= n (SciPy's choice for real transforms when installed)."""
+    if _scipy_fft is not None:
+        return _scipy_fft.next_fast_len(n, real=True)
+    best = 1 << max(0, (n - 1).bit_length())
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            m = p35
+            while m < n:
+                m *= 2
+            best = min(best, m)
+            p35 *= 3
+        p5 *= 5
+    return best
+
+
+def _rfftn(a, lengths, n_threads):
+    axes = tuple(range(2, 2 + len(lengths)))
+    if _scipy_fft is not None:
+        return _scipy_fft.rfftn(a, s=lengths, axes=axes, workers=n_threads)
+    return np.fft.rfftn(a, s=lengths, axes=axes)
+
+
+def _irfftn(a, lengths, n_threads):
+    axes = tuple(range(2, 2 + len(lengths)))
+    if _scipy_fft is not None:
+        return _scipy_fft.irfftn(a, s=lengths, axes=axes, workers=n_threads)
+    return np.fft.irfftn(a, s=lengths, axes=axes)
+
+
+def lengths(p: _validate.ConvParams) -> tuple:
+    """Transform lengths: the padded input along each spatial dim, rounded up to 5-smooth."""
+    return tuple(fast_length(s + lo + hi) for s, (lo, hi) in zip(p.input_shape, p.padding))
+
+
+def _contract(a, a_strides, b, b_strides, shape, k, conj_a, conj_b, dtype, n_threads):
+    """The per-frequency contraction into a new (G, I, J, F) complex array (see _spectral)."""
+    real = np.dtype(dtype)
+    a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
+    z = np.empty(shape[:3] + (2 * shape[3],), dtype=real)
+    work = np.empty((n_threads, _k.scratch_length()), dtype=real)
+    _k.contract(a.view(real).reshape(-1), a_strides, b.view(real).reshape(-1), b_strides, z, k,
+                conj_a, conj_b, work, n_threads)
+    return z.view(a.dtype)
+
+
+def _row_strides(*counts):
+    """Float offsets of rows of 2F floats at the given row counts."""
+    return tuple(2 * c for c in counts)
+
+
+def _shifted_weight(w: np.ndarray, p: _validate.ConvParams, L: tuple) -> np.ndarray:
+    """The dilated weight on the (O, C_in/G, *L) transform grid with tap k at (k - lo) mod L:
+    the leading padding as a circular shift of the small operand, so the input and the
+    output stay at the origin (outputs at every stride-th position, no gather)."""
+    out = np.zeros(w.shape[:2] + L, dtype=w.dtype)
+    taps = [(d * np.arange(k) - lo) % n
+            for d, k, (lo, _), n in zip(p.dilation, p.kernel_size, p.padding, L)]
+    out[(slice(None), slice(None)) + np.ix_(*taps)] = w
+    return out
+
+
+def _spread_grad_output(p, gy, L):
+    """grad_output at every stride-th position of the transform grid (zeros between)."""
+    spread = np.zeros(gy.shape[:2] + L, dtype=gy.dtype)
+    spread[(slice(None), slice(None)) + tuple(slice(0, s * o, s)
+                                              for s, o in zip(p.stride, p.output_shape))] = gy
+    return spread
+
+
+def forward(p: _validate.ConvParams, x, w, b, has_bias: bool, y, n_threads: int) -> None:
+    """y = conv(x, w) (+ b) for C-contiguous x (N, C_in, *in), w (C_out, C_in/G, *k)."""
+    L = lengths(p)
+    G, cig, cog = p.groups, p.in_channels // p.groups, p.out_channels // p.groups
+    xf = _rfftn(x, L, n_threads)
+    wf = _rfftn(_shifted_weight(w, p, L), L, n_threads)
+    F = math.prod(xf.shape[2:])
+    n = _threads.for_work(n_threads, p.batch * p.out_channels * cig * F, 2**16)
+    z = _contract(xf, _row_strides(cig * F, p.in_channels * F, F),
+                  wf, _row_strides(cog * cig * F, cig * F, F),
+                  (G, p.batch, cog, F), cig, False, True, p.dtype, n)
+    spectrum = z.swapaxes(0, 1).reshape((p.batch, p.out_channels) + xf.shape[2:])
+    full = _irfftn(spectrum, L, n_threads)
+    y[...] = full[(slice(None), slice(None)) + tuple(slice(0, s * o, s)
+                                                     for s, o in zip(p.stride, p.output_shape))]
+    if has_bias:
+        y += b.reshape((1, -1) + (1,) * p.ndim)
+
+
+def grad_input(p: _validate.ConvParams, gy, w, gx, n_threads: int) -> None:
+    """gx (N, C_in, *in) = the gradient of conv(x, w) with respect to x."""
+    L = lengths(p)
+    G, cig, cog = p.groups, p.in_channels // p.groups, p.out_channels // p.groups
+    gf = _rfftn(_spread_grad_output(p, gy, L), L, n_threads)
+    wf = _rfftn(_shifted_weight(w, p, L), L, n_threads)
+    F = math.prod(gf.shape[2:])
+    n = _threads.for_work(n_threads, p.batch * p.out_channels * cig * F, 2**16)
+    z = _contract(gf, _row_strides(cog * F, p.out_channels * F, F),
+                  wf, _row_strides(cog * cig * F, F, cig * F),
+                  (G, p.batch, cig, F), cog, False, False, p.dtype, n)
+    spectrum = z.swapaxes(0, 1).reshape((p.batch, p.in_channels) + gf.shape[2:])
+    full = _irfftn(spectrum, L, n_threads)
+    gx[...] = full[(slice(None), slice(None)) + tuple(slice(0, s) for s in p.input_shape)]
+
+
+def grad_weight(p: _validate.ConvParams, gy, x, gw, n_threads: int) -> None:
+    """gw (C_out, C_in/G, *k) = the gradient of conv(x, w) with respect to w."""
+    L = lengths(p)
+    G, cig, cog = p.groups, p.in_channels // p.groups, p.out_channels // p.groups
+    gf = _rfftn(_spread_grad_output(p, gy, L), L, n_threads)
+    xf = _rfftn(x, L, n_threads)
+    F = math.prod(gf.shape[2:])
+    n = _threads.for_work(n_threads, p.batch * p.out_channels * cig * F, 2**16)
+    z = _contract(gf, _row_strides(cog * F, F, p.out_channels * F),
+                  xf, _row_strides(cig * F, F, p.in_channels * F),
+                  (G, cog, cig, F), p.batch, True, False, p.dtype, n)
+    spectrum = z.reshape((p.out_channels, cig) + gf.shape[2:])
+    full = _irfftn(spectrum, L, n_threads)
+    taps = [(d * np.arange(k) - lo) % n
+            for d, k, (lo, _), n in zip(p.dilation, p.kernel_size, p.padding, L)]
+    gw[...] = full[(slice(None), slice(None)) + np.ix_(*taps)]
