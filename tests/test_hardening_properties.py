@@ -17,10 +17,10 @@ from cyconv import _shapes
 from cyconv import reference as ref
 from cyconv.conv import ALGORITHMS
 
+from hardening_ops import CASES
+
 # the per-element accuracy contract; 'fft' has its normwise bound (tests/test_conv_fft.py)
 ELEMENTWISE_ALGORITHMS = tuple(a for a in ALGORITHMS if a != "fft")
-
-from hardening_ops import CASES
 
 DTYPES = st.sampled_from([np.float32, np.float64])
 # Accuracy contract (README): error within tol * (the same op on |terms|).
