@@ -26,16 +26,17 @@ def _conv_input_view(a: np.ndarray, tp: _validate.ConvTransposeParams) -> np.nda
 
 
 def _conv_transpose_forward(x, weight, bias, *, stride, padding, output_padding, groups,
-                            dilation, flip, algorithm, num_threads, ndim):
+                            dilation, flip, algorithm, num_threads, ndim, out=None):
     x = _validate.array_like(x, "x")
     weight = _validate.array_like(weight, "weight")
     bias = _validate.array_like(bias, "bias")
     x, unbatched = _validate.batched(x, ndim)
     if unbatched:
-        return _conv_transpose_forward(
+        y = _conv_transpose_forward(
             x, weight, bias, stride=stride, padding=padding, output_padding=output_padding,
             groups=groups, dilation=dilation, flip=flip, algorithm=algorithm,
-            num_threads=num_threads, ndim=ndim)[0]
+            num_threads=num_threads, ndim=ndim, out=_validate.unbatched_out(out))
+        return y[0] if out is None else out
     tp = _validate.conv_transpose_params(x, weight, bias, stride=stride, padding=padding,
                                          output_padding=output_padding, dilation=dilation,
                                          groups=groups, ndim=ndim)
@@ -45,7 +46,12 @@ def _conv_transpose_forward(x, weight, bias, *, stride, padding, output_padding,
                                   _threads.SMALL_CONV_MACS)
     algorithm = _conv_plan.check_algorithm(algorithm)
     trimmed = any(tp.trailing_zeros)
-    y = (np.zeros if trimmed else np.empty)(tp.output_array_shape, dtype=tp.dtype)
+    if out is None:
+        y = (np.zeros if trimmed else np.empty)(tp.output_array_shape, dtype=tp.dtype)
+    else:
+        y = _validate.check_out(out, tp.output_array_shape, tp.dtype, (x, weight, bias))
+        if trimmed:
+            y.fill(0)
     if tp.batch == 0:
         return y
     if min(cp.input_shape) >= 1:
@@ -137,6 +143,10 @@ _FORWARD_DOC = """{n}-D transposed convolution, as ``torch.nn.functional.conv_tr
     algorithm : {{'auto', 'direct', 'im2col', 'implicit'}}
         The algorithm of the underlying convolution's input gradient (see :func:`conv2d`).
     num_threads : int, optional
+    out : ndarray, shape (N, C_out, {out}), dtype of x, optional
+        Where to write y: C-contiguous, writeable, aligned, sharing no memory with x, weight
+        or bias (as :func:`conv{n}d`'s ``out``); returned as given. An unbatched x takes an
+        unbatched out.
 
     Returns
     -------
@@ -166,27 +176,27 @@ _BACKWARD_DOC = """Gradients of :func:`conv_transpose{n}d` with respect to x, we
 
 
 def conv_transpose1d(x, weight, bias=None, *, stride=1, padding=0, output_padding=0, groups=1,
-                     dilation=1, flip=False, algorithm="auto", num_threads=None):
+                     dilation=1, flip=False, algorithm="auto", num_threads=None, out=None):
     return _conv_transpose_forward(x, weight, bias, stride=stride, padding=padding,
                                    output_padding=output_padding, groups=groups,
                                    dilation=dilation, flip=flip, algorithm=algorithm,
-                                   num_threads=num_threads, ndim=1)
+                                   num_threads=num_threads, ndim=1, out=out)
 
 
 def conv_transpose2d(x, weight, bias=None, *, stride=1, padding=0, output_padding=0, groups=1,
-                     dilation=1, flip=False, algorithm="auto", num_threads=None):
+                     dilation=1, flip=False, algorithm="auto", num_threads=None, out=None):
     return _conv_transpose_forward(x, weight, bias, stride=stride, padding=padding,
                                    output_padding=output_padding, groups=groups,
                                    dilation=dilation, flip=flip, algorithm=algorithm,
-                                   num_threads=num_threads, ndim=2)
+                                   num_threads=num_threads, ndim=2, out=out)
 
 
 def conv_transpose3d(x, weight, bias=None, *, stride=1, padding=0, output_padding=0, groups=1,
-                     dilation=1, flip=False, algorithm="auto", num_threads=None):
+                     dilation=1, flip=False, algorithm="auto", num_threads=None, out=None):
     return _conv_transpose_forward(x, weight, bias, stride=stride, padding=padding,
                                    output_padding=output_padding, groups=groups,
                                    dilation=dilation, flip=flip, algorithm=algorithm,
-                                   num_threads=num_threads, ndim=3)
+                                   num_threads=num_threads, ndim=3, out=out)
 
 
 def conv_transpose1d_backward(grad_output, x, weight, *, stride=1, padding=0, output_padding=0,
