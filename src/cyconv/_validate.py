@@ -99,15 +99,25 @@ def array_like(a, name: str):
     return out
 
 
+class Float16Input(TypeError):
+    """A float16 array where the checks want float32 or float64.
+
+    An op that computes float16 in float32 catches it and reruns through ``cyconv._half``;
+    for every other op it is the plain dtype TypeError it subclasses.
+    """
+
+
 def as_float_array(a, name: str, ndim: int | None = None, what: str = "") -> np.ndarray:
-    """Return ``a`` as an ndarray of float32/float64 without any dtype cast."""
+    """Return ``a`` as an ndarray of float32/float64 without any dtype cast (float16 is a
+    :class:`Float16Input`)."""
     if not isinstance(a, np.ndarray):
         if a is None:
             raise TypeError(f"{name} must be an array, got None")
         a = np.asarray(a)
     if a.dtype not in FLOAT_DTYPES:
-        raise TypeError(f"{name} must have dtype float32 or float64, got {a.dtype} "
-                        f"(shape {a.shape}); cast it explicitly, cyconv never casts silently")
+        error = Float16Input if a.dtype == np.float16 else TypeError
+        raise error(f"{name} must have dtype float32 or float64, got {a.dtype} "
+                    f"(shape {a.shape}); cast it explicitly, cyconv never casts silently")
     if ndim is not None and a.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D {what}, got shape {a.shape}")
     return a

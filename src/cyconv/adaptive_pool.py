@@ -2,7 +2,8 @@
 
 Adaptive pooling gives a fixed output size whatever the input size, with PyTorch's bins
 (``cyconv._shapes.adaptive_bins``); global pooling is adaptive pooling to size 1 over every
-spatial dim. All of them run on one N-d kernel over 5-D (N, C, D, H, W) views.
+spatial dim. All of them run on one N-d kernel over 5-D (N, C, D, H, W) views. float16
+inputs rerun in float32 (``_half``), rounded to float16 once.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import functools
 
 import numpy as np
 
-from . import _shapes, _threads, _validate
+from . import _half, _shapes, _threads, _validate
 from ._kernels import _adaptive_pool as _k
 
 
@@ -57,7 +58,11 @@ def _avg(x, output_size, num_threads, ndim, out=None, shape=None):
     if unbatched:
         y = _avg(x, output_size, num_threads, ndim, _validate.unbatched_out(out))
         return y[0] if out is None else out
-    p = _validate.adaptive_pool_params(x, output_size, ndim=ndim)
+    try:
+        p = _validate.adaptive_pool_params(x, output_size, ndim=ndim)
+    except _validate.Float16Input:  # computed in float32 (free on the float32/64 path)
+        return _half.rerun(lambda x: _avg(x, output_size, num_threads, ndim, None, shape),
+                           {"x": x}, out)
     n_threads = _threads.resolve(num_threads)
     y = _result(out, shape or p.output_array_shape, p.dtype, (x,))
     if p.batch:
@@ -75,8 +80,14 @@ def _avg_backward(grad_output, x, output_size, num_threads, ndim, grad_shape=Non
         gx = _avg_backward(_validate.batched(grad_output, ndim)[0], x, output_size,
                            num_threads, ndim, out=_validate.unbatched_out(out))
         return gx[0] if out is None else out
-    p = _validate.adaptive_pool_params(x, output_size, ndim=ndim)
-    gy = _validate.check_grad_output(grad_output, grad_shape or p.output_array_shape, p.dtype)
+    try:
+        p = _validate.adaptive_pool_params(x, output_size, ndim=ndim)
+        gy = _validate.check_grad_output(grad_output, grad_shape or p.output_array_shape,
+                                         p.dtype)
+    except _validate.Float16Input:
+        return _half.rerun(lambda grad_output, x: _avg_backward(
+            grad_output, x, output_size, num_threads, ndim, grad_shape),
+            {"grad_output": grad_output, "x": x}, out)
     n_threads = _threads.resolve(num_threads)
     gx = _result(out, x.shape, p.dtype, (gy, x))
     if p.batch:
@@ -96,7 +107,11 @@ def _max(x, output_size, return_indices, num_threads, ndim, out=None, shape=None
         if out is not None:
             return out
         return tuple(r[0] for r in result) if isinstance(result, tuple) else result[0]
-    p = _validate.adaptive_pool_params(x, output_size, ndim=ndim)
+    try:
+        p = _validate.adaptive_pool_params(x, output_size, ndim=ndim)
+    except _validate.Float16Input:
+        return _half.rerun(lambda x: _max(x, output_size, return_indices, num_threads, ndim,
+                                          None, shape), {"x": x}, out)
     return_indices = _validate.check_bool(return_indices, "return_indices")
     n_threads = _threads.resolve(num_threads)
     shape = shape or p.output_array_shape
@@ -128,9 +143,14 @@ def _max_backward(grad_output, x, output_size, indices, num_threads, ndim, grad_
         gx = _max_backward(_validate.batched(grad_output, ndim)[0], x, output_size, indices,
                            num_threads, ndim, out=_validate.unbatched_out(out))
         return gx[0] if out is None else out
-    p = _validate.adaptive_pool_params(x, output_size, ndim=ndim)
-    grad_shape = grad_shape or p.output_array_shape
-    gy = _validate.check_grad_output(grad_output, grad_shape, p.dtype)
+    try:
+        p = _validate.adaptive_pool_params(x, output_size, ndim=ndim)
+        grad_shape = grad_shape or p.output_array_shape
+        gy = _validate.check_grad_output(grad_output, grad_shape, p.dtype)
+    except _validate.Float16Input:
+        return _half.rerun(lambda grad_output, x: _max_backward(
+            grad_output, x, output_size, indices, num_threads, ndim, grad_shape),
+            {"grad_output": grad_output, "x": x}, out)
     n_threads = _threads.resolve(num_threads)
     if indices is not None:
         indices = _validate.check_indices(indices, grad_shape, p.input_shape)
@@ -159,7 +179,7 @@ def global_avg_pool(x, *, keepdims=False, num_threads=None, out=None):
 
     Parameters
     ----------
-    x : ndarray, shape (N, C, *spatial) with 1 to 3 spatial dims, float32 or float64
+    x : ndarray, shape (N, C, *spatial) with 1 to 3 spatial dims, float16, float32 or float64
     keepdims : bool
         Keep the spatial dims as size 1: (N, C, 1, ..., 1) instead of (N, C).
     num_threads : int, optional
@@ -182,7 +202,7 @@ def global_avg_pool_backward(grad_output, x, *, keepdims=False, num_threads=None
     Parameters
     ----------
     grad_output : ndarray, shape (N, C) or, with ``keepdims``, (N, C, 1, ..., 1); dtype of x
-    x : ndarray, shape (N, C, *spatial), float32 or float64
+    x : ndarray, shape (N, C, *spatial), float16, float32 or float64
         The forward input (only its shape and dtype are used).
     keepdims : bool
         As in the forward call.
@@ -206,7 +226,7 @@ def global_max_pool(x, *, keepdims=False, return_indices=False, num_threads=None
 
     Parameters
     ----------
-    x : ndarray, shape (N, C, *spatial) with 1 to 3 spatial dims, float32 or float64
+    x : ndarray, shape (N, C, *spatial) with 1 to 3 spatial dims, float16, float32 or float64
     keepdims : bool
         Keep the spatial dims as size 1: (N, C, 1, ..., 1) instead of (N, C).
     return_indices : bool
@@ -237,7 +257,7 @@ def global_max_pool_backward(grad_output, x, *, keepdims=False, indices=None, nu
     Parameters
     ----------
     grad_output : ndarray, shape (N, C) or, with ``keepdims``, (N, C, 1, ..., 1); dtype of x
-    x : ndarray, shape (N, C, *spatial), float32 or float64
+    x : ndarray, shape (N, C, *spatial), float16, float32 or float64
         The forward input.
     keepdims : bool
         As in the forward call.
@@ -293,7 +313,7 @@ def _make_nd(ndim: int):
         f"    Output element i (per dim) is the mean of the input bin\n"
         f"    ``[floor(i*L/O), ceil((i+1)*L/O))`` for input size L and output size O.\n\n"
         f"    Parameters\n    ----------\n"
-        f"    x : ndarray, shape (N, C, {dims}), float32 or float64\n{size_doc}"
+        f"    x : ndarray, shape (N, C, {dims}), float16, float32 or float64\n{size_doc}"
         f"    num_threads : int, optional\n{out_doc}\n"
         f"    Returns\n    -------\n"
         f"    y : ndarray, shape (N, C, {out_dims}), dtype of x (summed in double)\n")
@@ -302,7 +322,7 @@ def _make_nd(ndim: int):
         f"    Output element i (per dim) is the maximum of the input bin\n"
         f"    ``[floor(i*L/O), ceil((i+1)*L/O))`` for input size L and output size O.\n\n"
         f"    Parameters\n    ----------\n"
-        f"    x : ndarray, shape (N, C, {dims}), float32 or float64\n{size_doc}"
+        f"    x : ndarray, shape (N, C, {dims}), float16, float32 or float64\n{size_doc}"
         f"    return_indices : bool\n"
         f"        Also return the flat per-plane input index of each maximum (int64).\n"
         f"    num_threads : int, optional\n{out_doc}\n"
@@ -317,7 +337,7 @@ def _make_nd(ndim: int):
         f"    bin (summed where bins overlap).\n\n"
         f"    Parameters\n    ----------\n"
         f"    grad_output : ndarray, shape (N, C, {out_dims}), dtype of x\n"
-        f"    x : ndarray, shape (N, C, {dims}), float32 or float64\n"
+        f"    x : ndarray, shape (N, C, {dims}), float16, float32 or float64\n"
         f"        The forward input (only its shape and dtype are used).\n{size_doc}"
         f"    num_threads : int, optional\n{out_doc}\n"
         f"    Returns\n    -------\n"
@@ -328,7 +348,7 @@ def _make_nd(ndim: int):
         f"    re-selected from x unless the forward's ``indices`` are given.\n\n"
         f"    Parameters\n    ----------\n"
         f"    grad_output : ndarray, shape (N, C, {out_dims}), dtype of x\n"
-        f"    x : ndarray, shape (N, C, {dims}), float32 or float64\n"
+        f"    x : ndarray, shape (N, C, {dims}), float16, float32 or float64\n"
         f"        The forward input.\n{size_doc}"
         f"    indices : ndarray of int64, shape (N, C, {out_dims}), optional\n"
         f"        From ``adaptive_max_pool{ndim}d(..., return_indices=True)``.\n"

@@ -28,7 +28,7 @@ import math
 
 import numpy as np
 
-from . import _validate
+from . import _half, _validate
 from .conv import conv2d
 
 BORDERS = {"zero": "constant", "reflect": "reflect", "symmetric": "symmetric", "edge": "edge",
@@ -113,7 +113,8 @@ def apply(image, kernel, border: str = "zero", *, flip: bool = False,
 
     Parameters
     ----------
-    image : ndarray, shape (H, W) or (H, W, C), float32 or float64
+    image : ndarray, shape (H, W) or (H, W, C), float16, float32 or float64
+        float16 is filtered in float32 and the result rounded to float16 once.
     kernel : array_like, shape (kH, kW)
         Cast to the image's dtype.
     border : {'zero', 'reflect', 'symmetric', 'edge', 'wrap'}
@@ -129,7 +130,12 @@ def apply(image, kernel, border: str = "zero", *, flip: bool = False,
     -------
     ndarray, same shape and dtype as ``image``
     """
-    image = _as_image(image)
+    try:
+        image = _as_image(image)
+    except _validate.Float16Input:  # computed in float32, returned as float16
+        return _half.rerun(lambda image: apply(image, kernel, border, flip=flip,
+                                               num_threads=num_threads),
+                           {"image": np.asarray(image)})
     try:
         kernel = np.asarray(kernel)
     except ValueError as err:  # ragged nested lists
@@ -159,7 +165,7 @@ def edges(image, border: str = "reflect", *, num_threads: int | None = None) -> 
 
     Parameters
     ----------
-    image : ndarray, shape (H, W) or (H, W, C), float32 or float64
+    image : ndarray, shape (H, W) or (H, W, C), float16, float32 or float64
     border : str
         As ``apply``; ``'reflect'`` keeps the image's edges from showing up as edges.
     num_threads : int, optional
@@ -168,6 +174,10 @@ def edges(image, border: str = "reflect", *, num_threads: int | None = None) -> 
     -------
     ndarray, same shape and dtype as ``image``, >= 0
     """
+    image = np.asarray(image)
+    if image.dtype == np.float16:  # one rounding to float16, of the magnitude
+        return _half.rerun(lambda image: edges(image, border, num_threads=num_threads),
+                           {"image": image})
     gx = apply(image, sobel_x(), border, num_threads=num_threads)
     gy = apply(image, sobel_y(), border, num_threads=num_threads)
     return np.hypot(gx, gy)

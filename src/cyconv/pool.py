@@ -1,12 +1,13 @@
 """Public pooling ops: validate, normalize, allocate, call one kernel.
 
 Kernels work on 5-D arrays (N, C, D, H, W); 2-D pooling runs on views with a singleton depth.
+float16 inputs rerun in float32 (``_half``), rounded to float16 once.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from . import _threads, _validate
+from . import _half, _threads, _validate
 from ._kernels import _pool as _k
 from ._pool_plan import CALLS, ROW_PAD, PoolPlan
 
@@ -55,8 +56,13 @@ def _extremum(x, kernel_size, stride, padding, dilation, ceil_mode, return_indic
         if out is not None:
             return out
         return tuple(r[0] for r in result) if isinstance(result, tuple) else result[0]
-    plan = _validated("extremum", x, kernel_size, stride, padding, dilation, ceil_mode,
-                      num_threads, ndim, return_indices, "return_indices")
+    try:
+        plan = _validated("extremum", x, kernel_size, stride, padding, dilation, ceil_mode,
+                          num_threads, ndim, return_indices, "return_indices")
+    except _validate.Float16Input:  # computed in float32 (free on the float32/64 path)
+        return _half.rerun(lambda x: _extremum(x, kernel_size, stride, padding, dilation,
+                                               ceil_mode, return_indices, num_threads, ndim,
+                                               largest), {"x": x}, out)
     p = plan.p
     return_indices = bool(return_indices)
     if out is None:  # the hot path: no call more than before out= existed
@@ -91,8 +97,13 @@ def _extremum_backward(grad_output, x, kernel_size, stride, padding, dilation, c
                                 _batched_indices(indices, ndim), num_threads, ndim,
                                 largest, _validate.unbatched_out(out))
         return gx[0] if out is None else out
-    plan = _validated("extremum_backward", x, kernel_size, stride, padding, dilation,
-                      ceil_mode, num_threads, ndim, grad_output=grad_output)
+    try:
+        plan = _validated("extremum_backward", x, kernel_size, stride, padding, dilation,
+                          ceil_mode, num_threads, ndim, grad_output=grad_output)
+    except _validate.Float16Input:
+        return _half.rerun(lambda grad_output, x: _extremum_backward(
+            grad_output, x, kernel_size, stride, padding, dilation, ceil_mode, indices,
+            num_threads, ndim, largest), {"grad_output": grad_output, "x": x}, out)
     p = plan.p
     gy = _validate.check_grad_output(grad_output, p.output_array_shape, p.dtype)
     if indices is not None:
@@ -130,8 +141,12 @@ def _avg(x, kernel_size, stride, padding, ceil_mode, count_include_pad, num_thre
         y = _avg(x, kernel_size, stride, padding, ceil_mode, count_include_pad, num_threads,
                  ndim, _validate.unbatched_out(out))
         return y[0] if out is None else out
-    plan = _validated("avg", x, kernel_size, stride, padding, 1, ceil_mode, num_threads, ndim,
-                      count_include_pad, "count_include_pad")
+    try:
+        plan = _validated("avg", x, kernel_size, stride, padding, 1, ceil_mode, num_threads,
+                          ndim, count_include_pad, "count_include_pad")
+    except _validate.Float16Input:
+        return _half.rerun(lambda x: _avg(x, kernel_size, stride, padding, ceil_mode,
+                                          count_include_pad, num_threads, ndim), {"x": x}, out)
     p = plan.p
     y = np.empty(p.output_array_shape, dtype=p.dtype) if out is None else _validate.check_out(
         out, p.output_array_shape, p.dtype, (x,))
@@ -153,9 +168,14 @@ def _avg_backward(grad_output, x, kernel_size, stride, padding, ceil_mode, count
                            padding, ceil_mode, count_include_pad, num_threads, ndim,
                            _validate.unbatched_out(out))
         return gx[0] if out is None else out
-    plan = _validated("avg_backward", x, kernel_size, stride, padding, 1, ceil_mode,
-                      num_threads, ndim, count_include_pad, "count_include_pad",
-                      grad_output=grad_output)
+    try:
+        plan = _validated("avg_backward", x, kernel_size, stride, padding, 1, ceil_mode,
+                          num_threads, ndim, count_include_pad, "count_include_pad",
+                          grad_output=grad_output)
+    except _validate.Float16Input:
+        return _half.rerun(lambda grad_output, x: _avg_backward(
+            grad_output, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+            num_threads, ndim), {"grad_output": grad_output, "x": x}, out)
     p = plan.p
     gy = _validate.check_grad_output(grad_output, p.output_array_shape, p.dtype)
     gx = np.empty(x.shape, dtype=p.dtype) if out is None else _validate.check_out(
@@ -175,7 +195,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, *, ceil_mode=
 
     Parameters
     ----------
-    x : ndarray, shape (N, C, H, W), float32 or float64
+    x : ndarray, shape (N, C, H, W), float16, float32 or float64
     kernel_size : int or (int, int)
     stride : int or (int, int), optional
         Defaults to ``kernel_size``.
@@ -227,7 +247,7 @@ def max_pool2d_backward(grad_output, x, kernel_size, stride=None, padding=0, dil
     Parameters
     ----------
     grad_output : ndarray, shape (N, C, H_out, W_out), dtype of x
-    x : ndarray, shape (N, C, H, W), float32 or float64
+    x : ndarray, shape (N, C, H, W), float16, float32 or float64
         The forward input.
     kernel_size, stride, padding, dilation, ceil_mode
         As in the forward call.
@@ -262,7 +282,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, *, ceil_mode=False,
 
     Parameters
     ----------
-    x : ndarray, shape (N, C, H, W), float32 or float64
+    x : ndarray, shape (N, C, H, W), float16, float32 or float64
     kernel_size, stride, padding, ceil_mode
         As :func:`max_pool2d` (zero padding).
     count_include_pad : bool
@@ -289,7 +309,7 @@ def avg_pool2d_backward(grad_output, x, kernel_size, stride=None, padding=0, *, 
     Parameters
     ----------
     grad_output : ndarray, shape (N, C, H_out, W_out), dtype of x
-    x : ndarray, shape (N, C, H, W), float32 or float64
+    x : ndarray, shape (N, C, H, W), float16, float32 or float64
         The forward input (only its shape and dtype are used).
     kernel_size, stride, padding, ceil_mode, count_include_pad
         As in the forward call.
@@ -350,7 +370,7 @@ def _make_nd(ndim: int):
         fn.__doc__ = (f"{ndim}-D {kind}, as :func:`{fn.__name__[:-2]}2d` with {ndim} spatial "
                       f"dim{'s' if ndim > 1 else ''}.\n\n"
                       f"    Parameters\n    ----------\n"
-                      f"    x : ndarray, shape (N, C, {dims}), float32 or float64\n"
+                      f"    x : ndarray, shape (N, C, {dims}), float16, float32 or float64\n"
                       f"    kernel_size, stride, padding, ...\n"
                       f"        An int or a tuple of {ndim} ints (per-side pairs: {ndim} pairs).\n"
                       f"    out : optional\n        As :func:`{fn.__name__[:-2]}2d`'s.\n\n"
