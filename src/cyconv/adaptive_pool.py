@@ -289,8 +289,9 @@ def _make_nd(ndim: int):
     dims = _SPATIAL[ndim]
     out_dims = ", ".join(d + "_out" for d in dims.split(", "))
     out_doc = ("    out : optional\n"
-               "        Where to write the result, checked as :func:`cyconv.max_pool2d`'s ``out``\n"
-               "        (``(values, indices)`` with ``return_indices``); returned as given.\n")
+               "        Where to write the result (checked as :func:`cyconv.max_pool2d`'s\n"
+               "        ``out``); returned as given.\n")
+    pair_doc = out_doc + "        With ``return_indices``: a ``(values, indices)`` pair.\n"
     size_doc = (f"    output_size : int or tuple of {ndim} (int or None)\n"
                 f"        ({out_dims}); an int for every dim, None keeps that input size. May\n"
                 f"        exceed the input size (bins then overlap).\n")
@@ -325,7 +326,7 @@ def _make_nd(ndim: int):
         f"    x : ndarray, shape (N, C, {dims}), float16, float32 or float64\n{size_doc}"
         f"    return_indices : bool\n"
         f"        Also return the flat per-plane input index of each maximum (int64).\n"
-        f"    num_threads : int, optional\n{out_doc}\n"
+        f"    num_threads : int, optional\n{pair_doc}\n"
         f"    Returns\n    -------\n"
         f"    y : ndarray, shape (N, C, {out_dims})\n"
         f"    indices : ndarray of int64, same shape, only with ``return_indices``\n"
