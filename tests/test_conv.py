@@ -305,7 +305,7 @@ def _ok():
     (lambda x, w: ((x, w.astype(np.float64)), {}), TypeError, r"x and weight must share a dtype"),
     (lambda x, w: ((x.astype(np.int32), w), {}), TypeError, r"x must have dtype float32 or float64, got int32"),
     (lambda x, w: ((x.astype(np.complex64), w), {}), TypeError, r"x must have dtype float32 or float64"),
-    (lambda x, w: ((x.astype(np.float16), w), {}), TypeError, r"x must have dtype"),
+    (lambda x, w: ((x.astype(np.float16), w), {}), TypeError, r"float16 inputs are computed in float32 only when every float array is float16"),
     (lambda x, w: ((x, w, np.ones(5, np.float32)), {}), ValueError, r"bias must have shape \(6,\)"),
     (lambda x, w: ((x, w, np.ones(6, np.float64)), {}), TypeError, r"bias must share the dtype"),
     (lambda x, w: ((x, w), {"algorithm": "winograd"}), ValueError, r"algorithm must be one of"),

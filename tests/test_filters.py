@@ -70,7 +70,11 @@ def test_edges_is_the_sobel_gradient_magnitude():
     expected = np.stack([np.hypot(ndimage.sobel(image[..., c], axis=0, mode="mirror"),
                                   ndimage.sobel(image[..., c], axis=1, mode="mirror"))
                          for c in range(2)], axis=-1)
-    np.testing.assert_allclose(filters.edges(image), expected, rtol=1e-12, atol=1e-12)
+    # two channels last: not RGB(A), so the channel axis is named
+    np.testing.assert_allclose(filters.edges(image, channel_axis=-1), expected, rtol=1e-12,
+                               atol=1e-12)
+    np.testing.assert_allclose(filters.edges(np.moveaxis(image, -1, 0), channel_axis=0),
+                               np.moveaxis(expected, -1, 0), rtol=1e-12, atol=1e-12)
     # A vertical step edge: magnitude 4 (the Sobel weights 1+2+1) along it, 0 elsewhere.
     step = np.zeros((6, 8))
     step[:, 4:] = 1.0
@@ -125,3 +129,67 @@ def test_bad_arguments_raise():
         filters.box_blur(0)
     with pytest.raises(TypeError, match="size"):
         filters.box_blur(2.5)
+
+
+# ---- channel_axis (scikit-image's name and default, without guessing) -----------------------
+
+@pytest.mark.parametrize("axis", [0, 1, 2, -1, -2, -3, np.int64(0)])
+def test_channel_axis_names_the_channel_axis_and_keeps_the_layout(axis):
+    rng = np.random.default_rng(5)
+    hwc = rng.random((9, 11, 5))  # 5 channels: ambiguous without channel_axis
+    kernel = rng.standard_normal((3, 2))
+    image = np.moveaxis(hwc, -1, axis)
+    result = filters.apply(image, kernel, "wrap", channel_axis=axis)
+    assert result.shape == image.shape and result.flags.c_contiguous
+    np.testing.assert_allclose(result, np.moveaxis(_scipy(hwc, kernel, "wrap", False), -1, axis),
+                               rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_rgb_and_rgba_are_channels_last_by_default(channels):
+    image = np.random.default_rng(6).random((8, 10, channels)).astype(np.float32)
+    kernel = filters.sobel_x()
+    np.testing.assert_array_equal(filters.apply(image, kernel),
+                                  filters.apply(image, kernel, channel_axis=-1))
+    np.testing.assert_allclose(filters.apply(image, kernel), _scipy(image, kernel, "zero", False),
+                               **TOL[np.float32])
+
+
+def test_a_channels_first_image_needs_channel_axis():
+    chw = np.random.default_rng(7).random((3, 64, 64))
+    for image in (chw, chw[..., :5], np.zeros((6, 6, 1)), np.zeros((6, 6, 2)), np.zeros((6, 6, 5))):
+        with pytest.raises(ValueError, match=r"is ambiguous: .* pass channel_axis \(0 for "
+                                             r"\(C, H, W\), -1 for \(H, W, C\)\)"):
+            filters.apply(image, filters.box_blur(3))
+        with pytest.raises(ValueError, match="pass channel_axis"):
+            filters.edges(image)
+    # named, it is three 64x64 planes
+    result = filters.apply(chw, filters.box_blur(3), "edge", channel_axis=0)
+    assert result.shape == (3, 64, 64)
+    for c in range(3):
+        np.testing.assert_allclose(result[c], filters.apply(chw[c], filters.box_blur(3), "edge"),
+                                   rtol=1e-14, atol=1e-15)
+
+
+def test_bad_channel_axis_is_refused():
+    gray, color = np.zeros((6, 7)), np.zeros((6, 7, 3))
+    kernel = filters.identity()
+    for axis in (0, -1, 2):
+        with pytest.raises(ValueError, match=rf"channel_axis={axis} but image of shape \(6, 7\) "
+                                             r"is 2-D .* pass channel_axis=None"):
+            filters.apply(gray, kernel, channel_axis=axis)
+    for axis in (3, -4, 10**20):
+        with pytest.raises(ValueError, match=r"channel_axis=.* is out of range .* \(valid: -3 to 2\)"):
+            filters.apply(color, kernel, channel_axis=axis)
+    for axis in (1.0, True, "0", (0,)):
+        with pytest.raises(TypeError, match="channel_axis must be an int or None"):
+            filters.apply(color, kernel, channel_axis=axis)
+
+
+def test_float16_keeps_the_channel_axis():
+    image = np.random.default_rng(8).random((2, 9, 8)).astype(np.float16)
+    result = filters.apply(image, filters.laplacian(), channel_axis=0)
+    assert result.dtype == np.float16 and result.shape == image.shape
+    np.testing.assert_array_equal(
+        result, filters.apply(image.astype(np.float32), filters.laplacian(),
+                              channel_axis=0).astype(np.float16))

@@ -103,15 +103,25 @@ def array_like(a, name: str):
     return out
 
 
+class Float16Input(TypeError):
+    """A float16 array where the checks want float32 or float64.
+
+    An op that computes float16 in float32 catches it and reruns through ``cyconv._half``;
+    for every other op it is the plain dtype TypeError it subclasses.
+    """
+
+
 def as_float_array(a, name: str, ndim: int | None = None, what: str = "") -> np.ndarray:
-    """Return ``a`` as an ndarray of float32/float64 without any dtype cast."""
+    """Return ``a`` as an ndarray of float32/float64 without any dtype cast (float16 is a
+    :class:`Float16Input`)."""
     if not isinstance(a, np.ndarray):
         if a is None:
             raise TypeError(f"{name} must be an array, got None")
         a = np.asarray(a)
     if a.dtype not in FLOAT_DTYPES:
-        raise TypeError(f"{name} must have dtype float32 or float64, got {a.dtype} "
-                        f"(shape {a.shape}); cast it explicitly, cyconv never casts silently")
+        error = Float16Input if a.dtype == np.float16 else TypeError
+        raise error(f"{name} must have dtype float32 or float64, got {a.dtype} "
+                    f"(shape {a.shape}); cast it explicitly, cyconv never casts silently")
     if ndim is not None and a.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D {what}, got shape {a.shape}")
     return a
@@ -159,6 +169,47 @@ def for_kernel(a: np.ndarray) -> np.ndarray:
     if a.flags.c_contiguous and a.flags.aligned:
         return a  # the common case, without np.require's overhead on a microsecond op
     return np.require(a, requirements=("C", "A"))
+
+
+def check_out(out, shape: tuple, dtype, inputs, name: str = "out") -> np.ndarray:
+    """``out`` as the result array of a call: an ndarray of exactly this shape and dtype,
+    C-contiguous, writeable and aligned (the kernels write it as they would a fresh array),
+    sharing no memory with ``inputs`` (None entries skipped)."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array, got {type(out).__name__}")
+    if out.shape != shape or out.dtype != dtype:
+        raise ValueError(f"{name} must have shape {shape} and dtype {dtype}, "
+                         f"got shape {out.shape} and dtype {out.dtype}")
+    if not out.flags.c_contiguous or not out.flags.writeable or not out.flags.aligned:
+        raise ValueError(f"{name} must be a writeable, aligned, C-contiguous array")
+    if any(a is not None and np.may_share_memory(out, a) for a in inputs):
+        raise ValueError(f"{name} must not overlap the inputs")
+    return out
+
+
+def check_out_pair(out, shape: tuple, dtype, inputs) -> tuple:
+    """``out`` of a call returning ``(values, indices)``: a tuple of two arrays checked as
+    :func:`check_out` (indices int64), not overlapping each other either."""
+    if not isinstance(out, tuple) or len(out) != 2:
+        raise TypeError(f"out must be a (values, indices) tuple with return_indices=True, "
+                        f"got {type(out).__name__}")
+    values = check_out(out[0], shape, dtype, inputs, "out[0] (values)")
+    indices = check_out(out[1], shape, np.dtype(np.int64), inputs, "out[1] (indices)")
+    if np.may_share_memory(values, indices):
+        raise ValueError("out[0] (values) and out[1] (indices) must not overlap")
+    return values, indices
+
+
+def unbatched_out(out):
+    """``out`` of an unbatched call as the batch-of-one array (or tuple of arrays) the
+    batched call writes; None stays None."""
+    if out is None:
+        return None
+    if isinstance(out, tuple):
+        return tuple(unbatched_out(o) for o in out)
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy array, got {type(out).__name__}")
+    return out[None]
 
 
 def check_bool(value, name: str) -> bool:

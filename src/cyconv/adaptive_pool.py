@@ -2,7 +2,8 @@
 
 Adaptive pooling gives a fixed output size whatever the input size, with PyTorch's bins
 (``cyconv._shapes.adaptive_bins``); global pooling is adaptive pooling to size 1 over every
-spatial dim. All of them run on one N-d kernel over 5-D (N, C, D, H, W) views.
+spatial dim. All of them run on one N-d kernel over 5-D (N, C, D, H, W) views. float16
+inputs rerun in float32 (``_half``), rounded to float16 once.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import functools
 
 import numpy as np
 
-from . import _shapes, _threads, _validate
+from . import _half, _shapes, _threads, _validate
 from ._kernels import _adaptive_pool as _k
 
 
@@ -42,14 +43,28 @@ def _views(p: _validate.AdaptivePoolParams):
     return lead + in3, lead + out3, limits
 
 
-def _avg(x, output_size, num_threads, ndim):
+def _result(out, shape, dtype, inputs) -> np.ndarray:
+    """A result array: fresh, or the checked ``out``."""
+    if out is None:
+        return np.empty(shape, dtype=dtype)
+    return _validate.check_out(out, shape, dtype, inputs)
+
+
+def _avg(x, output_size, num_threads, ndim, out=None, shape=None):
+    """Adaptive average pooling; ``shape``: the result's shape when not the (N, C, *out)
+    of the kernels (global pooling's (N, C) - the same elements in the same order)."""
     x = _validate.array_like(x, "x")
     x, unbatched = _validate.batched(x, ndim) if ndim else (x, False)
     if unbatched:
-        return _avg(x, output_size, num_threads, ndim)[0]
-    p = _validate.adaptive_pool_params(x, output_size, ndim=ndim)
+        y = _avg(x, output_size, num_threads, ndim, _validate.unbatched_out(out))
+        return y[0] if out is None else out
+    try:
+        p = _validate.adaptive_pool_params(x, output_size, ndim=ndim)
+    except _validate.Float16Input:  # computed in float32 (free on the float32/64 path)
+        return _half.rerun(lambda x: _avg(x, output_size, num_threads, ndim, None, shape),
+                           {"x": x}, out)
     n_threads = _threads.resolve(num_threads)
-    y = np.empty(p.output_array_shape, dtype=p.dtype)
+    y = _result(out, shape or p.output_array_shape, p.dtype, (x,))
     if p.batch:
         in5, out5, limits = _views(p)
         _k.avg_forward(_validate.for_kernel(x).reshape(in5), y.reshape(out5), limits,
@@ -57,17 +72,24 @@ def _avg(x, output_size, num_threads, ndim):
     return y
 
 
-def _avg_backward(grad_output, x, output_size, num_threads, ndim, grad_shape=None):
+def _avg_backward(grad_output, x, output_size, num_threads, ndim, grad_shape=None, out=None):
     grad_output = _validate.array_like(grad_output, "grad_output")
     x = _validate.array_like(x, "x")
     x, unbatched = _validate.batched(x, ndim) if ndim else (x, False)
     if unbatched:
-        return _avg_backward(_validate.batched(grad_output, ndim)[0], x, output_size,
-                             num_threads, ndim)[0]
-    p = _validate.adaptive_pool_params(x, output_size, ndim=ndim)
-    gy = _validate.check_grad_output(grad_output, grad_shape or p.output_array_shape, p.dtype)
+        gx = _avg_backward(_validate.batched(grad_output, ndim)[0], x, output_size,
+                           num_threads, ndim, out=_validate.unbatched_out(out))
+        return gx[0] if out is None else out
+    try:
+        p = _validate.adaptive_pool_params(x, output_size, ndim=ndim)
+        gy = _validate.check_grad_output(grad_output, grad_shape or p.output_array_shape,
+                                         p.dtype)
+    except _validate.Float16Input:
+        return _half.rerun(lambda grad_output, x: _avg_backward(
+            grad_output, x, output_size, num_threads, ndim, grad_shape),
+            {"grad_output": grad_output, "x": x}, out)
     n_threads = _threads.resolve(num_threads)
-    gx = np.empty(np.shape(x), dtype=p.dtype)
+    gx = _result(out, x.shape, p.dtype, (gy, x))
     if p.batch:
         in5, out5, limits = _views(p)
         _k.avg_backward(_validate.for_kernel(gy).reshape(out5), gx.reshape(in5), limits,
@@ -75,26 +97,42 @@ def _avg_backward(grad_output, x, output_size, num_threads, ndim, grad_shape=Non
     return gx
 
 
-def _max(x, output_size, return_indices, num_threads, ndim):
+def _max(x, output_size, return_indices, num_threads, ndim, out=None, shape=None):
+    """Adaptive max pooling; ``shape`` as for :func:`_avg`."""
     x = _validate.array_like(x, "x")
     x, unbatched = _validate.batched(x, ndim) if ndim else (x, False)
     if unbatched:
-        result = _max(x, output_size, return_indices, num_threads, ndim)
+        result = _max(x, output_size, return_indices, num_threads, ndim,
+                      _validate.unbatched_out(out))
+        if out is not None:
+            return out
         return tuple(r[0] for r in result) if isinstance(result, tuple) else result[0]
-    p = _validate.adaptive_pool_params(x, output_size, ndim=ndim)
+    try:
+        p = _validate.adaptive_pool_params(x, output_size, ndim=ndim)
+    except _validate.Float16Input:
+        return _half.rerun(lambda x: _max(x, output_size, return_indices, num_threads, ndim,
+                                          None, shape), {"x": x}, out)
     return_indices = _validate.check_bool(return_indices, "return_indices")
     n_threads = _threads.resolve(num_threads)
-    y = np.empty(p.output_array_shape, dtype=p.dtype)
-    indices = np.empty(p.output_array_shape if return_indices else (1,) * 5, dtype=np.int64)
+    shape = shape or p.output_array_shape
+    if not return_indices:
+        y, indices = _result(out, shape, p.dtype, (x,)), np.empty((1,) * 5, dtype=np.int64)
+    elif out is None:
+        y, indices = np.empty(shape, dtype=p.dtype), np.empty(shape, dtype=np.int64)
+    else:
+        y, indices = _validate.check_out_pair(out, shape, p.dtype, (x,))
     if p.batch:
         in5, out5, limits = _views(p)
         _k.max_forward(_validate.for_kernel(x).reshape(in5), y.reshape(out5),
                        indices.reshape(out5) if return_indices else indices, return_indices,
                        limits, n_threads)
+    if out is not None:
+        return out
     return (y, indices) if return_indices else y
 
 
-def _max_backward(grad_output, x, output_size, indices, num_threads, ndim, grad_shape=None):
+def _max_backward(grad_output, x, output_size, indices, num_threads, ndim, grad_shape=None,
+                  out=None):
     grad_output = _validate.array_like(grad_output, "grad_output")
     x = _validate.array_like(x, "x")
     indices = _validate.array_like(indices, "indices")
@@ -102,15 +140,21 @@ def _max_backward(grad_output, x, output_size, indices, num_threads, ndim, grad_
     if unbatched:
         indices = indices[None] if isinstance(indices, np.ndarray) and \
             indices.ndim == ndim + 1 else indices
-        return _max_backward(_validate.batched(grad_output, ndim)[0], x, output_size, indices,
-                             num_threads, ndim)[0]
-    p = _validate.adaptive_pool_params(x, output_size, ndim=ndim)
-    grad_shape = grad_shape or p.output_array_shape
-    gy = _validate.check_grad_output(grad_output, grad_shape, p.dtype)
+        gx = _max_backward(_validate.batched(grad_output, ndim)[0], x, output_size, indices,
+                           num_threads, ndim, out=_validate.unbatched_out(out))
+        return gx[0] if out is None else out
+    try:
+        p = _validate.adaptive_pool_params(x, output_size, ndim=ndim)
+        grad_shape = grad_shape or p.output_array_shape
+        gy = _validate.check_grad_output(grad_output, grad_shape, p.dtype)
+    except _validate.Float16Input:
+        return _half.rerun(lambda grad_output, x: _max_backward(
+            grad_output, x, output_size, indices, num_threads, ndim, grad_shape),
+            {"grad_output": grad_output, "x": x}, out)
     n_threads = _threads.resolve(num_threads)
     if indices is not None:
         indices = _validate.check_indices(indices, grad_shape, p.input_shape)
-    gx = np.empty(np.shape(x), dtype=p.dtype)
+    gx = _result(out, x.shape, p.dtype, (gy, x, indices))
     if p.batch:
         in5, out5, limits = _views(p)
         use_indices = indices is not None
@@ -130,15 +174,18 @@ def _global_shape(x, keepdims) -> tuple:
     return shape[:2] + (1,) * (len(shape) - 2) if keepdims else shape[:2]
 
 
-def global_avg_pool(x, *, keepdims=False, num_threads=None):
+def global_avg_pool(x, *, keepdims=False, num_threads=None, out=None):
     """Mean over all spatial dims of each (image, channel) plane.
 
     Parameters
     ----------
-    x : ndarray, shape (N, C, *spatial) with 1 to 3 spatial dims, float32 or float64
+    x : ndarray, shape (N, C, *spatial) with 1 to 3 spatial dims, float16, float32 or float64
     keepdims : bool
         Keep the spatial dims as size 1: (N, C, 1, ..., 1) instead of (N, C).
     num_threads : int, optional
+    out : ndarray, shape and dtype of y, optional
+        Where to write y: C-contiguous, writeable, aligned, sharing no memory with x;
+        returned as given.
 
     Returns
     -------
@@ -146,21 +193,22 @@ def global_avg_pool(x, *, keepdims=False, num_threads=None):
         Summed in double precision for both dtypes.
     """
     x = _validate.array_like(x, "x")
-    shape = _global_shape(x, keepdims)
-    return _avg(x, 1, num_threads, None).reshape(shape)
+    return _avg(x, 1, num_threads, None, out, _global_shape(x, keepdims))
 
 
-def global_avg_pool_backward(grad_output, x, *, keepdims=False, num_threads=None):
+def global_avg_pool_backward(grad_output, x, *, keepdims=False, num_threads=None, out=None):
     """Gradient of :func:`global_avg_pool` with respect to x.
 
     Parameters
     ----------
     grad_output : ndarray, shape (N, C) or, with ``keepdims``, (N, C, 1, ..., 1); dtype of x
-    x : ndarray, shape (N, C, *spatial), float32 or float64
+    x : ndarray, shape (N, C, *spatial), float16, float32 or float64
         The forward input (only its shape and dtype are used).
     keepdims : bool
         As in the forward call.
     num_threads : int, optional
+    out : ndarray, shape and dtype of x, optional
+        Where to write grad_input (checked as the forward's ``out``).
 
     Returns
     -------
@@ -170,20 +218,23 @@ def global_avg_pool_backward(grad_output, x, *, keepdims=False, num_threads=None
     grad_output = _validate.array_like(grad_output, "grad_output")
     x = _validate.array_like(x, "x")
     shape = _global_shape(x, keepdims)
-    return _avg_backward(grad_output, x, 1, num_threads, None, grad_shape=shape)
+    return _avg_backward(grad_output, x, 1, num_threads, None, grad_shape=shape, out=out)
 
 
-def global_max_pool(x, *, keepdims=False, return_indices=False, num_threads=None):
+def global_max_pool(x, *, keepdims=False, return_indices=False, num_threads=None, out=None):
     """Maximum over all spatial dims of each (image, channel) plane.
 
     Parameters
     ----------
-    x : ndarray, shape (N, C, *spatial) with 1 to 3 spatial dims, float32 or float64
+    x : ndarray, shape (N, C, *spatial) with 1 to 3 spatial dims, float16, float32 or float64
     keepdims : bool
         Keep the spatial dims as size 1: (N, C, 1, ..., 1) instead of (N, C).
     return_indices : bool
         Also return the flat per-plane input index of each maximum (int64).
     num_threads : int, optional
+    out : ndarray, or (ndarray, ndarray of int64) with ``return_indices``, optional
+        Where to write y (and the indices), checked as :func:`cyconv.max_pool2d`'s ``out``;
+        returned as given.
 
     Returns
     -------
@@ -193,14 +244,11 @@ def global_max_pool(x, *, keepdims=False, return_indices=False, num_threads=None
         plane is selected, as in PyTorch's max pooling).
     """
     x = _validate.array_like(x, "x")
-    shape = _global_shape(x, keepdims)
-    result = _max(x, 1, return_indices, num_threads, None)
-    if isinstance(result, tuple):
-        return result[0].reshape(shape), result[1].reshape(shape)
-    return result.reshape(shape)
+    return _max(x, 1, return_indices, num_threads, None, out, _global_shape(x, keepdims))
 
 
-def global_max_pool_backward(grad_output, x, *, keepdims=False, indices=None, num_threads=None):
+def global_max_pool_backward(grad_output, x, *, keepdims=False, indices=None, num_threads=None,
+                             out=None):
     """Gradient of :func:`global_max_pool` with respect to x.
 
     Each plane's gradient goes to its maximum, re-selected from ``x`` unless the ``indices``
@@ -209,13 +257,15 @@ def global_max_pool_backward(grad_output, x, *, keepdims=False, indices=None, nu
     Parameters
     ----------
     grad_output : ndarray, shape (N, C) or, with ``keepdims``, (N, C, 1, ..., 1); dtype of x
-    x : ndarray, shape (N, C, *spatial), float32 or float64
+    x : ndarray, shape (N, C, *spatial), float16, float32 or float64
         The forward input.
     keepdims : bool
         As in the forward call.
     indices : ndarray of int64, shape of grad_output, optional
         From ``global_max_pool(..., return_indices=True)``.
     num_threads : int, optional
+    out : ndarray, shape and dtype of x, optional
+        Where to write grad_input (checked as the forward's ``out``).
 
     Returns
     -------
@@ -225,7 +275,8 @@ def global_max_pool_backward(grad_output, x, *, keepdims=False, indices=None, nu
     x = _validate.array_like(x, "x")
     indices = _validate.array_like(indices, "indices")
     shape = _global_shape(x, keepdims)
-    return _max_backward(grad_output, x, 1, indices, num_threads, None, grad_shape=shape)
+    return _max_backward(grad_output, x, 1, indices, num_threads, None, grad_shape=shape,
+                         out=out)
 
 
 # ---- adaptive pooling in 1, 2 and 3 dims ---------------------------------------------------
@@ -237,30 +288,34 @@ def _make_nd(ndim: int):
     """adaptive_avg_pool / adaptive_max_pool and their gradients for ``ndim`` spatial dims."""
     dims = _SPATIAL[ndim]
     out_dims = ", ".join(d + "_out" for d in dims.split(", "))
+    out_doc = ("    out : optional\n"
+               "        Where to write the result (checked as :func:`cyconv.max_pool2d`'s\n"
+               "        ``out``); returned as given.\n")
+    pair_doc = out_doc + "        With ``return_indices``: a ``(values, indices)`` pair.\n"
     size_doc = (f"    output_size : int or tuple of {ndim} (int or None)\n"
                 f"        ({out_dims}); an int for every dim, None keeps that input size. May\n"
                 f"        exceed the input size (bins then overlap).\n")
 
-    def adaptive_avg_pool(x, output_size, *, num_threads=None):
-        return _avg(x, output_size, num_threads, ndim)
+    def adaptive_avg_pool(x, output_size, *, num_threads=None, out=None):
+        return _avg(x, output_size, num_threads, ndim, out)
 
-    def adaptive_max_pool(x, output_size, *, return_indices=False, num_threads=None):
-        return _max(x, output_size, return_indices, num_threads, ndim)
+    def adaptive_max_pool(x, output_size, *, return_indices=False, num_threads=None, out=None):
+        return _max(x, output_size, return_indices, num_threads, ndim, out)
 
-    def adaptive_avg_pool_backward(grad_output, x, output_size, *, num_threads=None):
-        return _avg_backward(grad_output, x, output_size, num_threads, ndim)
+    def adaptive_avg_pool_backward(grad_output, x, output_size, *, num_threads=None, out=None):
+        return _avg_backward(grad_output, x, output_size, num_threads, ndim, out=out)
 
     def adaptive_max_pool_backward(grad_output, x, output_size, *, indices=None,
-                                   num_threads=None):
-        return _max_backward(grad_output, x, output_size, indices, num_threads, ndim)
+                                   num_threads=None, out=None):
+        return _max_backward(grad_output, x, output_size, indices, num_threads, ndim, out=out)
 
     adaptive_avg_pool.__doc__ = (
         f"{ndim}-D adaptive average pooling, as ``torch.nn.functional.adaptive_avg_pool{ndim}d``.\n\n"
         f"    Output element i (per dim) is the mean of the input bin\n"
         f"    ``[floor(i*L/O), ceil((i+1)*L/O))`` for input size L and output size O.\n\n"
         f"    Parameters\n    ----------\n"
-        f"    x : ndarray, shape (N, C, {dims}), float32 or float64\n{size_doc}"
-        f"    num_threads : int, optional\n\n"
+        f"    x : ndarray, shape (N, C, {dims}), float16, float32 or float64\n{size_doc}"
+        f"    num_threads : int, optional\n{out_doc}\n"
         f"    Returns\n    -------\n"
         f"    y : ndarray, shape (N, C, {out_dims}), dtype of x (summed in double)\n")
     adaptive_max_pool.__doc__ = (
@@ -268,10 +323,10 @@ def _make_nd(ndim: int):
         f"    Output element i (per dim) is the maximum of the input bin\n"
         f"    ``[floor(i*L/O), ceil((i+1)*L/O))`` for input size L and output size O.\n\n"
         f"    Parameters\n    ----------\n"
-        f"    x : ndarray, shape (N, C, {dims}), float32 or float64\n{size_doc}"
+        f"    x : ndarray, shape (N, C, {dims}), float16, float32 or float64\n{size_doc}"
         f"    return_indices : bool\n"
         f"        Also return the flat per-plane input index of each maximum (int64).\n"
-        f"    num_threads : int, optional\n\n"
+        f"    num_threads : int, optional\n{pair_doc}\n"
         f"    Returns\n    -------\n"
         f"    y : ndarray, shape (N, C, {out_dims})\n"
         f"    indices : ndarray of int64, same shape, only with ``return_indices``\n"
@@ -283,9 +338,9 @@ def _make_nd(ndim: int):
         f"    bin (summed where bins overlap).\n\n"
         f"    Parameters\n    ----------\n"
         f"    grad_output : ndarray, shape (N, C, {out_dims}), dtype of x\n"
-        f"    x : ndarray, shape (N, C, {dims}), float32 or float64\n"
+        f"    x : ndarray, shape (N, C, {dims}), float16, float32 or float64\n"
         f"        The forward input (only its shape and dtype are used).\n{size_doc}"
-        f"    num_threads : int, optional\n\n"
+        f"    num_threads : int, optional\n{out_doc}\n"
         f"    Returns\n    -------\n"
         f"    grad_input : ndarray, shape (N, C, {dims})\n")
     adaptive_max_pool_backward.__doc__ = (
@@ -294,11 +349,11 @@ def _make_nd(ndim: int):
         f"    re-selected from x unless the forward's ``indices`` are given.\n\n"
         f"    Parameters\n    ----------\n"
         f"    grad_output : ndarray, shape (N, C, {out_dims}), dtype of x\n"
-        f"    x : ndarray, shape (N, C, {dims}), float32 or float64\n"
+        f"    x : ndarray, shape (N, C, {dims}), float16, float32 or float64\n"
         f"        The forward input.\n{size_doc}"
         f"    indices : ndarray of int64, shape (N, C, {out_dims}), optional\n"
         f"        From ``adaptive_max_pool{ndim}d(..., return_indices=True)``.\n"
-        f"    num_threads : int, optional\n\n"
+        f"    num_threads : int, optional\n{out_doc}\n"
         f"    Returns\n    -------\n"
         f"    grad_input : ndarray, shape (N, C, {dims})\n")
     fns = (adaptive_avg_pool, adaptive_max_pool, adaptive_avg_pool_backward,

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _conv_backward as grads
-from . import _conv_grad_plan, _conv_plan, _padding_modes, _threads, _validate
+from . import _conv_grad_plan, _conv_plan, _half, _padding_modes, _threads, _validate
 from . import _conv_geometry as geo
 from ._conv_forward import run_forward
 from ._kernels._conv import current_isa as _isa
@@ -126,30 +126,10 @@ def plan_conv(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1
                      _conv_grad_plan.backward_plan(p, algorithm, n_threads))
 
 
-def _check_out(out, shape: tuple, dtype, inputs) -> np.ndarray:
-    if not isinstance(out, np.ndarray):
-        raise TypeError(f"out must be a numpy array, got {type(out).__name__}")
-    if out.shape != shape or out.dtype != dtype:
-        raise ValueError(f"out must have shape {shape} and dtype {dtype}, "
-                         f"got shape {out.shape} and dtype {out.dtype}")
-    if not out.flags.c_contiguous or not out.flags.writeable or not out.flags.aligned:
-        raise ValueError("out must be a writeable, aligned, C-contiguous array")
-    if any(a is not None and np.may_share_memory(out, a) for a in inputs):
-        raise ValueError("out must not overlap the inputs")
-    return out
-
-
 # the kernels' bias argument when there is none (read-only, never read)
 _NO_BIAS = {np.dtype(t).char: np.zeros(1, t) for t in (np.float32, np.float64)}
 for _zero in _NO_BIAS.values():
     _zero.flags.writeable = False
-
-
-def _unbatched_out(out):
-    """``out`` of an unbatched call as the batch-of-one array the batched call writes."""
-    if not isinstance(out, np.ndarray):
-        raise TypeError(f"out must be a numpy array, got {type(out).__name__}")
-    return out[None]
 
 
 def _checked(x, weight, bias, stride, padding, dilation, groups, flip, algorithm, n_threads,
@@ -172,26 +152,33 @@ def _forward_op(x, weight, bias, *, stride, padding, dilation, groups, flip, alg
         given = out
         y = _forward_op(x, weight, bias, stride=stride, padding=padding, dilation=dilation,
                         groups=groups, flip=flip, algorithm=algorithm, num_threads=num_threads,
-                        out=None if out is None else _unbatched_out(out), ndim=ndim,
+                        out=None if out is None else _validate.unbatched_out(out), ndim=ndim,
                         padding_mode=padding_mode)
         return y[0] if given is None else given
-    if padding_mode != "zeros":
-        x, padding = _mode_padded(x, weight, bias, stride, padding, dilation, groups, ndim,
-                                  padding_mode, num_threads)
-    n_threads = _threads.resolve(num_threads)
-    key = _validate.call_key((x, weight, bias), ("forward", stride, padding, dilation, groups,
-                                                  flip, algorithm, n_threads, ndim,
-                                                  _isa()))
-    entry = _conv_plan.CALLS.get(key)
-    if entry is None:
-        p, algorithm, n = _checked(x, weight, bias, stride, padding, dilation, groups, flip,
-                                   algorithm, n_threads, ndim)
-        entry = (p, _conv_plan.planned_forward(p, algorithm, n))
-        _conv_plan.CALLS.put(key, entry)
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups, flip=flip,
+              algorithm=algorithm, num_threads=num_threads, ndim=ndim,
+              padding_mode=padding_mode)
+    try:  # free on the float32/float64 path
+        if padding_mode != "zeros":
+            x, padding = _mode_padded(x, weight, bias, stride, padding, dilation, groups, ndim,
+                                      padding_mode, num_threads)
+        n_threads = _threads.resolve(num_threads)
+        key = _validate.call_key((x, weight, bias), ("forward", stride, padding, dilation,
+                                                      groups, flip, algorithm, n_threads, ndim,
+                                                      _isa()))
+        entry = _conv_plan.CALLS.get(key)
+        if entry is None:
+            p, algorithm, n = _checked(x, weight, bias, stride, padding, dilation, groups, flip,
+                                       algorithm, n_threads, ndim)
+            entry = (p, _conv_plan.planned_forward(p, algorithm, n))
+            _conv_plan.CALLS.put(key, entry)
+    except _validate.Float16Input:  # computed in float32, rounded to float16 once
+        return _half.rerun(lambda x, weight, bias: _forward_op(x, weight, bias, out=None, **kw),
+                           dict(x=x, weight=weight, bias=bias), out)
     p, plan = entry
     shape = p.output_array_shape
-    y = np.empty(shape, dtype=p.dtype) if out is None else _check_out(out, shape, p.dtype,
-                                                                      (x, weight, bias))
+    y = np.empty(shape, dtype=p.dtype) if out is None else _validate.check_out(
+        out, shape, p.dtype, (x, weight, bias))
     if p.batch == 0:
         return y
     has_bias = bias is not None
@@ -223,6 +210,23 @@ def _backward_op(grad_output, x, weight, *, stride, padding, dilation, groups, f
                                   algorithm=algorithm, num_threads=num_threads, ndim=ndim,
                                   padding_mode=padding_mode)
         return ConvGrads(None if gx is None else gx[0], gw, gb)
+    try:  # free on the float32/float64 path
+        return _backward_checked(grad_output, x, weight, stride=stride, padding=padding,
+                                 dilation=dilation, groups=groups, flip=flip, need=need,
+                                 algorithm=algorithm, num_threads=num_threads, ndim=ndim,
+                                 padding_mode=padding_mode)
+    except _validate.Float16Input:  # computed in float32, rounded to float16 once
+        return _half.rerun(
+            lambda grad_output, x, weight: _backward_op(
+                grad_output, x, weight, stride=stride, padding=padding, dilation=dilation,
+                groups=groups, flip=flip, need=need, algorithm=algorithm,
+                num_threads=num_threads, ndim=ndim, padding_mode=padding_mode),
+            dict(grad_output=grad_output, x=x, weight=weight))
+
+
+def _backward_checked(grad_output, x, weight, *, stride, padding, dilation, groups, flip, need,
+                      algorithm, num_threads, ndim, padding_mode):
+    """_backward_op on batched array inputs."""
     if padding_mode != "zeros":
         xp, _ = _mode_padded(x, weight, None, stride, padding, dilation, groups, ndim,
                              padding_mode, num_threads)

@@ -6,7 +6,8 @@ runs on the convolution's own kernels: the forward pass is that convolution's gr
 channel-swapped kernel), its grad_input is a forward convolution of grad_output with the same
 weight, and its grad_weight is the convolution's weight gradient with the roles of the input
 and grad_output swapped. The weight array is used as is: its (C_in, C_out/groups) axes are the
-(C_out, C_in/groups) axes of that convolution.
+(C_out, C_in/groups) axes of that convolution. float16 inputs rerun in float32 (``_half``),
+rounded to float16 once.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import numpy as np
 
 from . import _conv_backward as grads
 from . import _conv_geometry as geo
-from . import _conv_grad_plan, _conv_plan, _threads, _validate
+from . import _conv_grad_plan, _conv_plan, _half, _threads, _validate
 from ._conv_forward import run_forward
 from ._validate import ConvGrads
 
@@ -26,26 +27,40 @@ def _conv_input_view(a: np.ndarray, tp: _validate.ConvTransposeParams) -> np.nda
 
 
 def _conv_transpose_forward(x, weight, bias, *, stride, padding, output_padding, groups,
-                            dilation, flip, algorithm, num_threads, ndim):
+                            dilation, flip, algorithm, num_threads, ndim, out=None):
     x = _validate.array_like(x, "x")
     weight = _validate.array_like(weight, "weight")
     bias = _validate.array_like(bias, "bias")
     x, unbatched = _validate.batched(x, ndim)
     if unbatched:
-        return _conv_transpose_forward(
+        y = _conv_transpose_forward(
             x, weight, bias, stride=stride, padding=padding, output_padding=output_padding,
             groups=groups, dilation=dilation, flip=flip, algorithm=algorithm,
-            num_threads=num_threads, ndim=ndim)[0]
-    tp = _validate.conv_transpose_params(x, weight, bias, stride=stride, padding=padding,
-                                         output_padding=output_padding, dilation=dilation,
-                                         groups=groups, ndim=ndim)
+            num_threads=num_threads, ndim=ndim, out=_validate.unbatched_out(out))
+        return y[0] if out is None else out
+    try:
+        tp = _validate.conv_transpose_params(x, weight, bias, stride=stride, padding=padding,
+                                             output_padding=output_padding, dilation=dilation,
+                                             groups=groups, ndim=ndim)
+    except _validate.Float16Input:  # computed in float32 (free on the float32/64 path)
+        def in_float32(x, weight, bias):
+            return _conv_transpose_forward(x, weight, bias, stride=stride, padding=padding,
+                                           output_padding=output_padding, groups=groups,
+                                           dilation=dilation, flip=flip, algorithm=algorithm,
+                                           num_threads=num_threads, ndim=ndim)
+        return _half.rerun(in_float32, {"x": x, "weight": weight, "bias": bias}, out)
     flip = _validate.check_bool(flip, "flip")
     cp = tp.conv
     n_threads = _threads.for_work(_threads.resolve(num_threads), cp.flops // 2,
                                   _threads.SMALL_CONV_MACS)
     algorithm = _conv_plan.check_algorithm(algorithm)
     trimmed = any(tp.trailing_zeros)
-    y = (np.zeros if trimmed else np.empty)(tp.output_array_shape, dtype=tp.dtype)
+    if out is None:
+        y = (np.zeros if trimmed else np.empty)(tp.output_array_shape, dtype=tp.dtype)
+    else:
+        y = _validate.check_out(out, tp.output_array_shape, tp.dtype, (x, weight, bias))
+        if trimmed:
+            y.fill(0)
     if tp.batch == 0:
         return y
     if min(cp.input_shape) >= 1:
@@ -57,6 +72,15 @@ def _conv_transpose_forward(x, weight, bias, *, stride, padding, output_padding,
     if bias is not None:
         y += np.asarray(bias).reshape((1, -1) + (1,) * ndim)
     return y
+
+
+def _checked_grad_output(grad_output, tp, weight, x) -> np.ndarray:
+    """grad_output of a transposed convolution, its shape error naming where C_out is from."""
+    try:
+        return _validate.check_grad_output(grad_output, tp.output_array_shape, tp.dtype)
+    except ValueError as err:  # name the shapes the expected one comes from
+        raise ValueError(f"{err}; C_out = weight.shape[1] * groups for weight "
+                         f"{np.shape(weight)}, groups={tp.groups}, x {np.shape(x)}") from None
 
 
 def _conv_transpose_backward(grad_output, x, weight, *, stride, padding, output_padding, groups,
@@ -71,16 +95,20 @@ def _conv_transpose_backward(grad_output, x, weight, *, stride, padding, output_
             output_padding=output_padding, groups=groups, dilation=dilation, flip=flip,
             need=need, algorithm=algorithm, num_threads=num_threads, ndim=ndim)
         return ConvGrads(None if gx is None else gx[0], gw, gb)
-    tp = _validate.conv_transpose_params(x, weight, None, stride=stride, padding=padding,
-                                         output_padding=output_padding, dilation=dilation,
-                                         groups=groups, ndim=ndim)
+    try:
+        tp = _validate.conv_transpose_params(x, weight, None, stride=stride, padding=padding,
+                                             output_padding=output_padding, dilation=dilation,
+                                             groups=groups, ndim=ndim)
+        gy = _checked_grad_output(grad_output, tp, weight, x)
+    except _validate.Float16Input:
+        def in_float32(grad_output, x, weight):
+            return _conv_transpose_backward(
+                grad_output, x, weight, stride=stride, padding=padding,
+                output_padding=output_padding, groups=groups, dilation=dilation, flip=flip,
+                need=need, algorithm=algorithm, num_threads=num_threads, ndim=ndim)
+        return _half.rerun(in_float32, {"grad_output": grad_output, "x": x, "weight": weight})
     flip = _validate.check_bool(flip, "flip")
     need = _validate.check_need(need)
-    try:
-        gy = _validate.check_grad_output(grad_output, tp.output_array_shape, tp.dtype)
-    except ValueError as err:  # name the shapes the expected one comes from
-        raise ValueError(f"{err}; C_out = weight.shape[1] * groups for weight "
-                         f"{np.shape(weight)}, groups={tp.groups}, x {np.shape(x)}") from None
     cp = tp.conv
     n_threads = _threads.for_work(_threads.resolve(num_threads), cp.flops // 2,
                                   _threads.SMALL_CONV_MACS)
@@ -121,7 +149,7 @@ _FORWARD_DOC = """{n}-D transposed convolution, as ``torch.nn.functional.conv_tr
 
     Parameters
     ----------
-    x : ndarray, shape (N, C_in, {spatial}), float32 or float64
+    x : ndarray, shape (N, C_in, {spatial}), float16, float32 or float64
     weight : ndarray, shape (C_in, C_out/groups, {kernel}), same dtype as x
     bias : ndarray, shape (C_out,), optional
     stride, dilation : int or tuple of {n} ints
@@ -137,6 +165,10 @@ _FORWARD_DOC = """{n}-D transposed convolution, as ``torch.nn.functional.conv_tr
     algorithm : {{'auto', 'direct', 'im2col', 'implicit'}}
         The algorithm of the underlying convolution's input gradient (see :func:`conv2d`).
     num_threads : int, optional
+    out : ndarray, shape (N, C_out, {out}), dtype of x, optional
+        Where to write y: C-contiguous, writeable, aligned, sharing no memory with x, weight
+        or bias (as :func:`conv{n}d`'s ``out``); returned as given. An unbatched x takes an
+        unbatched out.
 
     Returns
     -------
@@ -166,27 +198,27 @@ _BACKWARD_DOC = """Gradients of :func:`conv_transpose{n}d` with respect to x, we
 
 
 def conv_transpose1d(x, weight, bias=None, *, stride=1, padding=0, output_padding=0, groups=1,
-                     dilation=1, flip=False, algorithm="auto", num_threads=None):
+                     dilation=1, flip=False, algorithm="auto", num_threads=None, out=None):
     return _conv_transpose_forward(x, weight, bias, stride=stride, padding=padding,
                                    output_padding=output_padding, groups=groups,
                                    dilation=dilation, flip=flip, algorithm=algorithm,
-                                   num_threads=num_threads, ndim=1)
+                                   num_threads=num_threads, ndim=1, out=out)
 
 
 def conv_transpose2d(x, weight, bias=None, *, stride=1, padding=0, output_padding=0, groups=1,
-                     dilation=1, flip=False, algorithm="auto", num_threads=None):
+                     dilation=1, flip=False, algorithm="auto", num_threads=None, out=None):
     return _conv_transpose_forward(x, weight, bias, stride=stride, padding=padding,
                                    output_padding=output_padding, groups=groups,
                                    dilation=dilation, flip=flip, algorithm=algorithm,
-                                   num_threads=num_threads, ndim=2)
+                                   num_threads=num_threads, ndim=2, out=out)
 
 
 def conv_transpose3d(x, weight, bias=None, *, stride=1, padding=0, output_padding=0, groups=1,
-                     dilation=1, flip=False, algorithm="auto", num_threads=None):
+                     dilation=1, flip=False, algorithm="auto", num_threads=None, out=None):
     return _conv_transpose_forward(x, weight, bias, stride=stride, padding=padding,
                                    output_padding=output_padding, groups=groups,
                                    dilation=dilation, flip=flip, algorithm=algorithm,
-                                   num_threads=num_threads, ndim=3)
+                                   num_threads=num_threads, ndim=3, out=out)
 
 
 def conv_transpose1d_backward(grad_output, x, weight, *, stride=1, padding=0, output_padding=0,

@@ -2,7 +2,8 @@
 
 Kernels (functions returning float64 arrays): ``identity``, ``box_blur``, ``gaussian_blur``,
 ``sharpen``, ``laplacian``, ``sobel_x``, ``sobel_y``. ``apply(image, kernel, border)``
-filters an (H, W) or (H, W, C) float image; ``edges`` is the Sobel gradient magnitude.
+filters an (H, W) or (H, W, C) float image (``channel_axis`` names another channel axis, as
+in scikit-image); ``edges`` is the Sobel gradient magnitude.
 
 Border modes are NumPy's ``numpy.pad`` modes (the image is padded explicitly, then
 convolved with 'valid' padding). SciPy's ``scipy.ndimage`` uses other names for two of them:
@@ -25,10 +26,11 @@ the table, including the anchor of even-sized kernels: element ``k // 2`` for co
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
-from . import _validate
+from . import _half, _validate
 from .conv import conv2d
 
 BORDERS = {"zero": "constant", "reflect": "reflect", "symmetric": "symmetric", "edge": "edge",
@@ -94,26 +96,51 @@ def _positive_size(size) -> int:
     return int(size)
 
 
-def _as_image(image) -> np.ndarray:
+def _as_image(image, channel_axis) -> tuple:
+    """(the image as a float ndarray, its channel axis as 0-2 or None for grayscale)."""
     image = np.asarray(image)
     if image.dtype.kind in "uib":
         raise TypeError(f"image must be float32 or float64, got {image.dtype} (shape "
                         f"{image.shape}); convert it, e.g. image.astype(np.float32) / 255")
     image = _validate.as_float_array(image, "image")
     if image.ndim not in (2, 3):
-        raise ValueError(f"image must be (H, W) or (H, W, C), got shape {image.shape}")
-    if image.shape[0] < 1 or image.shape[1] < 1 or (image.ndim == 3 and image.shape[2] < 1):
+        raise ValueError(f"image must be (H, W) or (H, W, C) (a 3-D image with another "
+                         f"channel axis names it with channel_axis), got shape {image.shape}")
+    if 0 in image.shape:
         raise ValueError(f"image must not be empty, got shape {image.shape}")
-    return image
+    return image, _channel_axis(image.shape, channel_axis)
+
+
+def _channel_axis(shape: tuple, channel_axis) -> int | None:
+    """scikit-image's rule, without its guess: None is grayscale for 2-D and (H, W, C) for
+    3-D only when C is 3 or 4 (RGB, RGBA); any other 3-D shape needs ``channel_axis``."""
+    if channel_axis is None:
+        if len(shape) == 2:
+            return None
+        if shape[-1] in (3, 4):
+            return 2
+        raise ValueError(f"image of shape {shape} is ambiguous: with channel_axis=None a 3-D "
+                         f"image is (H, W, C) only for C = 3 or 4; pass channel_axis (0 for "
+                         f"(C, H, W), -1 for (H, W, C))")
+    if not isinstance(channel_axis, numbers.Integral) or isinstance(channel_axis, bool):
+        raise TypeError(f"channel_axis must be an int or None, got {channel_axis!r}")
+    if len(shape) == 2:
+        raise ValueError(f"channel_axis={channel_axis} but image of shape {shape} is 2-D "
+                         f"(grayscale, no channel axis): pass channel_axis=None")
+    if not -3 <= channel_axis < 3:
+        raise ValueError(f"channel_axis={channel_axis} is out of range for the 3-D image of "
+                         f"shape {shape} (valid: -3 to 2)")
+    return int(channel_axis) % 3
 
 
 def apply(image, kernel, border: str = "zero", *, flip: bool = False,
-          num_threads: int | None = None) -> np.ndarray:
+          num_threads: int | None = None, channel_axis: int | None = None) -> np.ndarray:
     """Filter an image with a 2-D kernel, channel by channel, keeping its size.
 
     Parameters
     ----------
-    image : ndarray, shape (H, W) or (H, W, C), float32 or float64
+    image : ndarray, 2-D (H, W) or 3-D with a channel axis, float16, float32 or float64
+        float16 is filtered in float32 and the result rounded to float16 once.
     kernel : array_like, shape (kH, kW)
         Cast to the image's dtype.
     border : {'zero', 'reflect', 'symmetric', 'edge', 'wrap'}
@@ -124,12 +151,24 @@ def apply(image, kernel, border: str = "zero", *, flip: bool = False,
         (``scipy.ndimage.convolve``). They differ only for kernels that are not symmetric
         under a 180-degree rotation (``sobel_x``, ``sobel_y``).
     num_threads : int, optional
+    channel_axis : int, optional
+        The channel axis of a 3-D image (negative counts from the end), as in
+        scikit-image: ``0`` for (C, H, W), ``-1`` for (H, W, C). None (default): a 2-D
+        image is grayscale and a 3-D one is (H, W, C) if its last axis is 3 or 4 (RGB,
+        RGBA); other 3-D shapes are a ValueError asking for ``channel_axis`` rather than a
+        guess, and so is a ``channel_axis`` for a 2-D image.
 
     Returns
     -------
-    ndarray, same shape and dtype as ``image``
+    ndarray, same shape, layout and dtype as ``image``
     """
-    image = _as_image(image)
+    try:
+        image, axis = _as_image(image, channel_axis)
+    except _validate.Float16Input:  # computed in float32, returned as float16
+        return _half.rerun(lambda image: apply(image, kernel, border, flip=flip,
+                                               num_threads=num_threads,
+                                               channel_axis=channel_axis),
+                           {"image": np.asarray(image)})
     try:
         kernel = np.asarray(kernel)
     except ValueError as err:  # ragged nested lists
@@ -144,30 +183,37 @@ def apply(image, kernel, border: str = "zero", *, flip: bool = False,
     # SciPy anchors a correlation kernel at element k // 2 and a convolution kernel at
     # (k - 1) // 2 of its flipped copy; the padding before/after follows from the anchor.
     pads = [((k - 1) // 2, k // 2) if flip else (k // 2, (k - 1) // 2) for k in kernel.shape]
-    planes = image[None] if image.ndim == 2 else np.moveaxis(image, -1, 0)
+    planes = image[None] if axis is None else np.moveaxis(image, axis, 0)
     padded = np.pad(planes, [(0, 0)] + pads, mode=BORDERS[border])
     # Every channel is one image of a single-channel batch: (C, 1, H + pads, W + pads).
     weight = kernel.astype(image.dtype)[None, None]
     filtered = conv2d(padded[:, None], weight, flip=flip, num_threads=num_threads)[:, 0]
-    if image.ndim == 2:
+    if axis is None:
         return filtered[0]
-    return np.ascontiguousarray(np.moveaxis(filtered, 0, -1))
+    return np.ascontiguousarray(np.moveaxis(filtered, 0, axis))
 
 
-def edges(image, border: str = "reflect", *, num_threads: int | None = None) -> np.ndarray:
+def edges(image, border: str = "reflect", *, num_threads: int | None = None,
+          channel_axis: int | None = None) -> np.ndarray:
     """Gradient magnitude ``sqrt(gx**2 + gy**2)`` of the Sobel derivatives, per channel.
 
     Parameters
     ----------
-    image : ndarray, shape (H, W) or (H, W, C), float32 or float64
+    image : ndarray, 2-D (H, W) or 3-D with a channel axis, float16, float32 or float64
     border : str
         As ``apply``; ``'reflect'`` keeps the image's edges from showing up as edges.
     num_threads : int, optional
+    channel_axis : int, optional
+        As ``apply``.
 
     Returns
     -------
     ndarray, same shape and dtype as ``image``, >= 0
     """
-    gx = apply(image, sobel_x(), border, num_threads=num_threads)
-    gy = apply(image, sobel_y(), border, num_threads=num_threads)
+    image = np.asarray(image)
+    if image.dtype == np.float16:  # one rounding to float16, of the magnitude
+        return _half.rerun(lambda image: edges(image, border, num_threads=num_threads,
+                                               channel_axis=channel_axis), {"image": image})
+    gx = apply(image, sobel_x(), border, num_threads=num_threads, channel_axis=channel_axis)
+    gy = apply(image, sobel_y(), border, num_threads=num_threads, channel_axis=channel_axis)
     return np.hypot(gx, gy)
