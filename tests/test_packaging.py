@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("mypy", reason="mypy is in the test extra")
 
 KERNELS = ["cyconv._kernels._conv", "cyconv._kernels._pool", "cyconv._kernels._adaptive_pool",
-           "cyconv._kernels._info"]
+           "cyconv._kernels._info", "cyconv._kernels._fold"]
 HERE = pathlib.Path(__file__).parent
 
 USER_SCRIPT = """
