@@ -46,6 +46,11 @@ def _unbatched(op, out, *args, **kwargs):
     return y[0] if out is None else out
 
 
+def _fold_kernel(cols, y, geometry, n_threads: int) -> None:
+    """``_k.fold`` with its scratch: the block span of each kernel column (geometry[5] = KW)."""
+    _k.fold(cols, y, geometry, np.empty(2 * int(geometry[5]), np.intp), n_threads)
+
+
 def _run(kernel, src: np.ndarray, dst: np.ndarray, entry) -> np.ndarray:
     p, geometry, n_threads = entry
     if p.batch:
@@ -122,7 +127,7 @@ def fold(x, output_size, kernel_size, dilation=1, padding=0, stride=1, *, num_th
                        num_threads, lambda: _fold_params.fold_params(
                            x, output_size, kernel_size, dilation, padding, stride))
     p = entry[0]
-    return _run(_k.fold, x, _result(out, p.image_array_shape, p.dtype, (x,)), entry)
+    return _run(_fold_kernel, x, _result(out, p.image_array_shape, p.dtype, (x,)), entry)
 
 
 def _gradient_arrays(grad_output, x, x_rank: int, grad_rank: int):
@@ -137,7 +142,7 @@ def _gradient_arrays(grad_output, x, x_rank: int, grad_rank: int):
 
 # op -> (its params, its output's shape, its input's shape, the kernel of its gradient)
 _GRADIENTS = {"unfold": (_fold_params.unfold_params, "cols_array_shape", "image_array_shape",
-                         _k.fold),
+                         _fold_kernel),
               "fold": (_fold_params.fold_params, "image_array_shape", "cols_array_shape",
                        _k.unfold)}
 

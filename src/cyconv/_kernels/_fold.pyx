@@ -50,6 +50,9 @@ cdef inline void _span(Py_ssize_t t, Py_ssize_t s, Py_ssize_t size, Py_ssize_t n
 cdef inline bint _block(Py_ssize_t i, Py_ssize_t s, Py_ssize_t n,
                         Py_ssize_t* o) noexcept nogil:
     """The block o < n whose tap lands on padded position i (= o*s), if there is one."""
+    if s == 1:
+        o[0] = i
+        return 0 <= i < n
     if i < 0 or i % s != 0 or i // s >= n:
         return False
     o[0] = i // s
@@ -82,8 +85,9 @@ cdef void _unfold_rows(const floating* xp, floating* cp, const Geometry* g,
 
 
 cdef void _fold_row(const floating* cols, floating* yp, const Geometry* g, Py_ssize_t d,
-                    Py_ssize_t h) noexcept nogil:
-    """Image row (d, h) of one plane: the sum of its columns (cols: that plane's (K, L))."""
+                    Py_ssize_t h, const Py_ssize_t* spans) noexcept nogil:
+    """Image row (d, h) of one plane: the sum of its columns (cols: that plane's (K, L));
+    spans[2*kw], spans[2*kw + 1]: the blocks [lo, hi) whose tap kw lies inside a row."""
     cdef Py_ssize_t kd, kh, kw, od, oh, lo, hi, o, t
     cdef Py_ssize_t L = g.OD * g.OH * g.OW
     cdef const floating* run
@@ -96,7 +100,7 @@ cdef void _fold_row(const floating* cols, floating* yp, const Geometry* g, Py_ss
                 continue
             for kw in range(g.KW):
                 t = kw * g.DW - g.PW
-                _span(t, g.SW, g.W, g.OW, &lo, &hi)
+                lo, hi = spans[2 * kw], spans[2 * kw + 1]
                 run = cols + ((kd * g.KH + kh) * g.KW + kw) * L + (od * g.OH + oh) * g.OW
                 if g.SW == 1:
                     for o in range(lo, hi):
@@ -120,15 +124,19 @@ def unfold(const floating[::1] x, floating[::1] cols, const Py_ssize_t[::1] geom
 
 
 def fold(const floating[::1] cols, floating[::1] y, const Py_ssize_t[::1] geometry,
-         int num_threads):
-    """y (P, D, H, W) = the sums of the columns cols (P, K, OD, OH, OW) over their blocks."""
+         Py_ssize_t[::1] spans, int num_threads):
+    """y (P, D, H, W) = the sums of the columns cols (P, K, OD, OH, OW) over their blocks.
+    spans: (2 * KW,) scratch."""
     cdef Geometry g = _geometry(geometry)
-    cdef Py_ssize_t rows = y.shape[0] // g.W, per_plane = g.D * g.H, r, rest
+    cdef Py_ssize_t rows = y.shape[0] // g.W, per_plane = g.D * g.H, r, rest, kw
     cdef Py_ssize_t plane_cols = g.KD * g.KH * g.KW * g.OD * g.OH * g.OW
     cdef const floating* cp = &cols[0]
     cdef floating* yp = &y[0]
+    cdef Py_ssize_t* sp = &spans[0]
     with nogil:
+        for kw in range(g.KW):
+            _span(kw * g.DW - g.PW, g.SW, g.W, g.OW, sp + 2 * kw, sp + 2 * kw + 1)
         for r in prange(rows, schedule="static", num_threads=num_threads):
             rest = r % per_plane
             _fold_row(cp + (r // per_plane) * plane_cols, yp + r * g.W, &g, rest // g.H,
-                      rest % g.H)
+                      rest % g.H, sp)
