@@ -52,6 +52,17 @@ def implementations(case, num_threads: int) -> dict:
     return impls
 
 
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
@@ -62,7 +73,7 @@ def main() -> None:
     b = np.empty_like(a)
     copy = _bench.interleaved_medians({"copy": lambda: np.copyto(b, a)}, repeats=args.repeats)
     gbs = 2 * a.nbytes / copy["copy"] / 1e9
-    print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
+    print(f"{cpu_model()}, torch {torch.__version__}, "
           f"{args.threads} threads, float32, median of {args.repeats} interleaved rounds; "
           f"NumPy copy {gbs:.1f} GB/s")
     print("| case | op | cyconv ms | torch ms | torch/cyconv | floor ms |")
