@@ -120,6 +120,38 @@ for _kind in ("avg", "max"):
     if hasattr(cyconv, f"global_{_kind}_pool"):
         CASES[f"global_{_kind}_pool"], CASES[f"global_{_kind}_pool_backward"] = _global_case(_kind)
 
+
+
+def _fold_cases():
+    """unfold in 3-D and fold in 1-D (fold's x (N, C*K, L) has one "spatial" dim, which the
+    generic argument mutations read as the rank)."""
+    unfold_kw = dict(dilation=(1, 2, 1), padding=1, stride=(2, 1, 2))
+    fold_kw = dict(dilation=1, padding=1, stride=2)
+
+    def unfold(dtype, rng):
+        return (_x(rng, dtype, 3), KERNEL[3]), dict(unfold_kw)
+
+    def unfold_backward(dtype, rng):
+        x = _x(rng, dtype, 3)
+        cols = cyconv.reference.unfold(x, KERNEL[3], **unfold_kw)
+        return (rng.standard_normal(cols.shape).astype(dtype), x, KERNEL[3]), dict(unfold_kw)
+
+    def fold(dtype, rng):
+        cols = cyconv.reference.unfold(_x(rng, dtype, 1), KERNEL[1], **fold_kw)
+        return (rng.standard_normal(cols.shape).astype(dtype), SPATIAL[1], KERNEL[1]), dict(fold_kw)
+
+    def fold_backward(dtype, rng):
+        (cols, size, kernel), _ = fold(dtype, rng)
+        gy = _x(rng, dtype, 1)
+        return (gy, cols, size, kernel), dict(fold_kw)
+
+    return dict(unfold=unfold, unfold_backward=unfold_backward, fold=fold,
+                fold_backward=fold_backward)
+
+
+if hasattr(cyconv, "unfold"):
+    CASES.update(_fold_cases())
+
 PUBLIC_OPS = sorted(name for name in cyconv.__all__ if name not in NOT_OPS)
 OPS = sorted(CASES)
 

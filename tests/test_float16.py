@@ -16,7 +16,7 @@ from cyconv import reference as ref
 from hardening_ops import OPS
 from test_hardening_arrays import _bound
 
-HALF_OPS = [name for name in OPS if "pool" in name or name.startswith("conv")]
+HALF_OPS = [name for name in OPS if "pool" in name or name.startswith("conv") or "fold" in name]
 FLOATS = ("x", "weight", "bias", "grad_output")
 MIXED = "float16 inputs are computed in float32 only when every float array is float16"
 

@@ -385,7 +385,7 @@ def _mutations(name, params):
              ((1.0, 0),) * ndim, (1,) * (ndim + 1))]
     if ndim > 1:
         bad.append(("padding", "causal", "padding"))
-    if "kernel_size" in params:
+    if "kernel_size" in params and "pool" in name:  # at most half the window
         bad += [("padding", 2, "padding"), ("padding", ((0, 2),) * ndim, "padding")]
     if "output_size" in params:
         bad += [("output_size", v, "output_size")

@@ -57,3 +57,8 @@ __all__ += [
 
 # `cyconv.reference.<op>` works after a plain `import cyconv` (as the README's examples use it)
 from . import reference  # noqa: E402, F401
+
+# unfold / fold (im2col / col2im as functions) and their gradients
+from .fold import fold, fold_backward, unfold, unfold_backward  # noqa: E402
+
+__all__ += ["fold", "fold_backward", "unfold", "unfold_backward"]

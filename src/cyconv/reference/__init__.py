@@ -45,6 +45,11 @@ __all__ += [
     "global_avg_pool", "global_avg_pool_backward", "global_max_pool", "global_max_pool_backward",
 ]
 
+# unfold / fold: rank from kernel_size/output_size, unbatched handled in the module
+from ._fold import fold, fold_backward, unfold, unfold_backward  # noqa: E402
+
+__all__ += ["fold", "fold_backward", "unfold", "unfold_backward"]
+
 
 def _accept_unbatched() -> None:
     """Every 1-D/2-D/3-D reference op takes unbatched ``(C, *spatial)`` inputs too."""
