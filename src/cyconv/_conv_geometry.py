@@ -12,7 +12,7 @@ import numpy as np
 
 from . import _conv_tuning as tuning
 from . import _validate
-from ._kernels import _conv as _k
+from ._kernels import _layout as _k_layout
 
 
 def ceil_div(a: int, b: int) -> int:
@@ -109,7 +109,7 @@ class PaddedGrid:
         if flat is None:
             flat = np.empty(used + slack, dtype=x5.dtype)
         flat[used:] = 0
-        _k.pad_planes(np.ascontiguousarray(x5).reshape((n * c,) + self.size), flat,
+        _k_layout.pad_planes(np.ascontiguousarray(x5).reshape((n * c,) + self.size), flat,
                       *self.grid, *self.leading_pads, n_threads)
         return flat
 
