@@ -65,6 +65,21 @@ typedef void (*cyconv_pixrows_f32_t)(ptrdiff_t, const float*, const float*, cons
 typedef void (*cyconv_pixrows_f64_t)(ptrdiff_t, const double*, const double*, const ptrdiff_t*,
                                      int, const ptrdiff_t*, double*, ptrdiff_t, const ptrdiff_t*,
                                      const ptrdiff_t*, ptrdiff_t, const double*);
+/* the separable pooling rows (_poolsimd_template.h), per element type */
+#define CYCONV_POOL_TYPES(T, S)                                                               \
+    typedef void (*cyconv_pool_vreduce_##S##_t)(int, ptrdiff_t, const T*, ptrdiff_t, ptrdiff_t, \
+                                                ptrdiff_t, ptrdiff_t, T*);                    \
+    typedef void (*cyconv_pool_hreduce_##S##_t)(int, ptrdiff_t, ptrdiff_t, ptrdiff_t,         \
+                                                ptrdiff_t, const T*, const T*, T, T*);        \
+    typedef void (*cyconv_pool_shares_##S##_t)(ptrdiff_t, const T*, const T*, T, int, T*);    \
+    typedef void (*cyconv_pool_spread_##S##_t)(ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t,    \
+                                               const T*, T*);                                 \
+    typedef void (*cyconv_pool_route2_##S##_t)(int, ptrdiff_t, const T*, ptrdiff_t, ptrdiff_t,  \
+                                               ptrdiff_t, ptrdiff_t, const T*, T*, ptrdiff_t, \
+                                               ptrdiff_t);
+CYCONV_POOL_TYPES(float, f32)
+CYCONV_POOL_TYPES(double, f64)
+#undef CYCONV_POOL_TYPES
 
 /* One ISA level: what the kernels call and the tile shapes the Python layer packs for. */
 typedef struct cyconv_isa_desc {
@@ -104,6 +119,17 @@ typedef struct cyconv_isa_desc {
     int pixrows_channels, pixrows_vectors, pixrows_lanes_f32, pixrows_lanes_f64;
     cyconv_pixrows_f32_t ukr_pixrows_f32;
     cyconv_pixrows_f64_t ukr_pixrows_f64;
+    /* separable pooling rows (_poolsimd.h) */
+    cyconv_pool_vreduce_f32_t pool_vreduce_f32;
+    cyconv_pool_vreduce_f64_t pool_vreduce_f64;
+    cyconv_pool_hreduce_f32_t pool_hreduce_f32;
+    cyconv_pool_hreduce_f64_t pool_hreduce_f64;
+    cyconv_pool_shares_f32_t pool_shares_f32;
+    cyconv_pool_shares_f64_t pool_shares_f64;
+    cyconv_pool_spread_f32_t pool_spread_f32;
+    cyconv_pool_spread_f64_t pool_spread_f64;
+    cyconv_pool_route2_f32_t pool_route2_f32;
+    cyconv_pool_route2_f64_t pool_route2_f64;
 } cyconv_isa_desc;
 
 /* This module's view of the owner's descriptor (static: one per extension module). */

@@ -53,6 +53,33 @@ cdef extern from "_isa.h" nogil:
                                           const Py_ssize_t*, int, const Py_ssize_t*, double*,
                                           Py_ssize_t, const Py_ssize_t*, const Py_ssize_t*,
                                           Py_ssize_t, const double*) noexcept nogil
+    ctypedef void (*cyconv_pool_vreduce_f32_t)(int, Py_ssize_t, const float*, Py_ssize_t,
+                                               Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                                               float*) noexcept nogil
+    ctypedef void (*cyconv_pool_vreduce_f64_t)(int, Py_ssize_t, const double*, Py_ssize_t,
+                                               Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                                               double*) noexcept nogil
+    ctypedef void (*cyconv_pool_hreduce_f32_t)(int, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                                               Py_ssize_t, const float*, const float*, float,
+                                               float*) noexcept nogil
+    ctypedef void (*cyconv_pool_hreduce_f64_t)(int, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                                               Py_ssize_t, const double*, const double*,
+                                               double, double*) noexcept nogil
+    ctypedef void (*cyconv_pool_shares_f32_t)(Py_ssize_t, const float*, const float*, float,
+                                              int, float*) noexcept nogil
+    ctypedef void (*cyconv_pool_shares_f64_t)(Py_ssize_t, const double*, const double*, double,
+                                              int, double*) noexcept nogil
+    ctypedef void (*cyconv_pool_spread_f32_t)(Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                                              const float*, float*) noexcept nogil
+    ctypedef void (*cyconv_pool_spread_f64_t)(Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                                              const double*, double*) noexcept nogil
+    ctypedef void (*cyconv_pool_route2_f32_t)(int, Py_ssize_t, const float*, Py_ssize_t,
+                                              Py_ssize_t, Py_ssize_t, Py_ssize_t, const float*,
+                                              float*, Py_ssize_t, Py_ssize_t) noexcept nogil
+    ctypedef void (*cyconv_pool_route2_f64_t)(int, Py_ssize_t, const double*, Py_ssize_t,
+                                              Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                                              const double*, double*, Py_ssize_t,
+                                              Py_ssize_t) noexcept nogil
 
     ctypedef struct IsaDesc "cyconv_isa_desc":
         int level
@@ -81,6 +108,16 @@ cdef extern from "_isa.h" nogil:
         int pixrows_channels, pixrows_vectors, pixrows_lanes_f32, pixrows_lanes_f64
         cyconv_pixrows_f32_t ukr_pixrows_f32
         cyconv_pixrows_f64_t ukr_pixrows_f64
+        cyconv_pool_vreduce_f32_t pool_vreduce_f32
+        cyconv_pool_vreduce_f64_t pool_vreduce_f64
+        cyconv_pool_hreduce_f32_t pool_hreduce_f32
+        cyconv_pool_hreduce_f64_t pool_hreduce_f64
+        cyconv_pool_shares_f32_t pool_shares_f32
+        cyconv_pool_shares_f64_t pool_shares_f64
+        cyconv_pool_spread_f32_t pool_spread_f32
+        cyconv_pool_spread_f64_t pool_spread_f64
+        cyconv_pool_route2_f32_t pool_route2_f32
+        cyconv_pool_route2_f64_t pool_route2_f64
 
     # this module's pointer to the owner's descriptor (set by cyconv_isa_bind)
     const IsaDesc* ISA "cyconv_isa_cur"

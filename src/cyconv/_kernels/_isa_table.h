@@ -10,6 +10,7 @@
 #include "_depthwise.h"
 #include "_ukr_rowpairs.h"
 #include "_ukr_pixel_rows.h"
+#include "_poolsimd.h"
 
 /* the AVX-512-only kernels: what each level runs (NULL: not this level) */
 #define CYCONV_ROWPAIRS_generic NULL
@@ -64,6 +65,16 @@
         .pixrows_lanes_f64 = CYCONV_VB_avx512 / 8,                                           \
         .ukr_pixrows_f32 = CYCONV_PIXROWS_F32_##ISA,                                         \
         .ukr_pixrows_f64 = CYCONV_PIXROWS_F64_##ISA,                                         \
+        .pool_vreduce_f32 = CYCONV_POOL_FN(vreduce, f32, ISA),                               \
+        .pool_vreduce_f64 = CYCONV_POOL_FN(vreduce, f64, ISA),                               \
+        .pool_hreduce_f32 = CYCONV_POOL_FN(hreduce, f32, ISA),                               \
+        .pool_hreduce_f64 = CYCONV_POOL_FN(hreduce, f64, ISA),                               \
+        .pool_shares_f32 = CYCONV_POOL_FN(shares, f32, ISA),                                 \
+        .pool_shares_f64 = CYCONV_POOL_FN(shares, f64, ISA),                                 \
+        .pool_spread_f32 = CYCONV_POOL_FN(spread, f32, ISA),                                 \
+        .pool_spread_f64 = CYCONV_POOL_FN(spread, f64, ISA),                                 \
+        .pool_route2_f32 = CYCONV_POOL_FN(route2, f32, ISA),                                 \
+        .pool_route2_f64 = CYCONV_POOL_FN(route2, f64, ISA),                                 \
     }
 
 static const cyconv_isa_desc CYCONV_ISA_TABLE[] = {
