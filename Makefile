@@ -35,7 +35,7 @@ $(VENV)/.lint: $(VENV)/.installed
 
 lint: $(VENV)/.lint
 	$(VENV)/bin/ruff check src tests tools benchmarks examples setup.py
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/cython-lint src/cyconv/_kernels/*.pyx
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/cython-lint src/cyconv/_kernels/*.pyx src/cyconv/_kernels/*.pxd
 
 bench: $(VENV)/.built $(VENV)/.compare
 	# NumPy's matmul is the ceiling: benchmark it with OpenBLAS's own core detection.

@@ -5,6 +5,7 @@ import pytest
 import cyconv
 from cyconv import pool as _pool
 from cyconv import reference as ref
+from cyconv._kernels import _isa
 from cyconv.reference import _pool as ref_nd
 
 DTYPES = [np.float32, np.float64]
@@ -444,14 +445,15 @@ ROW_GEOMETRIES = [
 
 
 def _isas():
-    return sorted({_pool._k.select_isa(i) for i in (0, 1, 2)} | {_pool._k.select_isa(-1)})
+    return list(range(_isa.cpu_isa() + 1))
 
 
 @pytest.fixture
 def pool_isa(request):
-    chosen = _pool._k.select_isa(request.param)
+    previous = _isa.current_isa()
+    chosen = _isa.select_isa(request.param)
     yield chosen
-    _pool._k.select_isa(-1)
+    _isa.select_isa(previous)
 
 
 _REFERENCE_CACHE = {}
@@ -534,11 +536,12 @@ def test_row_kernels_bitwise_identical_for_1_2_3_threads(pool_isa, dtype):
 
 
 def test_select_isa_clips_to_the_cpu():
-    best = _pool._k.select_isa(-1)
+    previous = _isa.current_isa()
+    best = _isa.select_isa(-1)
     assert best in (0, 1, 2)
-    assert _pool._k.select_isa(7) == best
-    assert _pool._k.select_isa(0) == 0
-    _pool._k.select_isa(-1)
+    assert _isa.select_isa(7) == best
+    assert _isa.select_isa(0) == 0
+    _isa.select_isa(previous)
 
 
 @pytest.mark.parametrize("stride, ceil_mode", [(1, False), (3, True)])

@@ -17,7 +17,7 @@ import pytest
 
 import cyconv
 from cyconv import reference as ref
-from cyconv._kernels import _conv as kernels
+from cyconv._kernels import _isa as kernels
 
 import _sweep
 from _sweep import close, close_normwise, data, poisoned_allocations

@@ -31,7 +31,7 @@ def main(dist):
         names = zf.namelist()
         problems += [f"source file inside: {n}" for n in names if n.endswith(SOURCE_SUFFIXES)]
         for want in (r"\.dist-info/licenses/LICENSE$", r"^cyconv/py\.typed$",
-                     r"^cyconv/_kernels/_conv\.pyi$", r"^cyconv\.libs/libgomp-[0-9a-f]+\.so",
+                     r"^cyconv/_kernels/_isa\.pyi$", r"^cyconv\.libs/libgomp-[0-9a-f]+\.so",
                      r"^cyconv/_kernels/_build_info\.json$"):
             if not any(re.search(want, n) for n in names):
                 problems.append(f"nothing inside matches {want}")

@@ -35,14 +35,14 @@ def info() -> str:
     import numpy as np
 
     import cyconv
-    from cyconv._kernels import _conv, _info
+    from cyconv._kernels import _info, _isa
     lines = [
         f"cyconv {cyconv.__version__} (Python {platform.python_version()}, NumPy {np.__version__})",
         openmp_line(_info.openmp_enabled()),
         f"threads in use: {cyconv.get_num_threads()} (OpenMP default {_info.openmp_max_threads()})",
-        f"GEMM micro-kernel ISA: {_conv.ISA_NAMES[_conv.current_isa()]} "
-        f"(CPU supports {_conv.ISA_NAMES[_conv.cpu_isa()]}); "
-        f"float32 tile {_conv.tile_shape(True)}, float64 tile {_conv.tile_shape(False)}",
+        f"GEMM micro-kernel ISA: {_isa.ISA_NAMES[_isa.current_isa()]} "
+        f"(CPU supports {_isa.ISA_NAMES[_isa.cpu_isa()]}); "
+        f"float32 tile {_isa.tile_shape(True)}, float64 tile {_isa.tile_shape(False)}",
         f"compile flags: {_info.compile_flags()}",
     ]
     return "\n".join(lines)

@@ -17,7 +17,11 @@ from . import _conv_tuning as tuning
 from . import _threads, _validate
 from ._conv_forward import depthwise_scratch, run_forward
 from ._conv_plan import BackwardPlan, GradInputPath, GradWeightPath
-from ._kernels import _conv as _k
+from ._kernels import _direct as _k_direct
+from ._kernels import _im2col as _k_im2col
+from ._kernels import _isa as _k_isa
+from ._kernels import _layout as _k_layout
+from ._kernels import _rows as _k_rows
 
 
 def flipped(weight: np.ndarray, flip: bool, ndim: int) -> np.ndarray:
@@ -35,7 +39,7 @@ def _forward(p: _validate.ConvParams, x, w, y, n_threads) -> None:
 
 def bias_grad(gy, gb, n_threads) -> None:
     """gb[c] = the sum of grad_output's channel c (each reduced in a fixed order)."""
-    _k.bias_grad(gy.reshape(gy.shape[0], gy.shape[1], -1), gb, n_threads)
+    _k_direct.bias_grad(gy.reshape(gy.shape[0], gy.shape[1], -1), gb, n_threads)
 
 
 # ---- grad_input ----------------------------------------------------------------------------
@@ -49,7 +53,7 @@ def grad_input(plan: BackwardPlan, gy, weight, gx, flip: bool) -> None:
     if path in (GradInputPath.DEPTHWISE_FORWARD, GradInputPath.FORWARD):
         _by_forward_conv(p, gy, w5, gx, n_threads)
     elif path == GradInputPath.DIRECT:
-        _k.direct_backward_input(geo.to5d(gy, p.ndim), w5, geo.to5d(gx, p.ndim), p.groups,
+        _k_direct.direct_backward_input(geo.to5d(gy, p.ndim), w5, geo.to5d(gx, p.ndim), p.groups,
                                  plan.geometry, n_threads)
     elif path == GradInputPath.PHASES:
         _by_phases(p, gy, w5, gx, grad_plans.grad_input_phases(p, min_channels=0), n_threads)
@@ -106,7 +110,7 @@ def _by_phases(p, gy, w5, gx, phases, n_threads):
             stride=(1,) * ndim, padding=tuple((lo, hi) for _, _, lo, hi, _ in dims),
             dilation=(1,) * ndim, output_shape=extent, dtype=p.dtype)
         _forward(phase, gy, sub, z, n_threads)
-        _k.scatter_phase(geo.to5d(z, ndim), geo.to5d(gx, ndim), *geo.lift(combo, ndim, 0),
+        _k_layout.scatter_phase(geo.to5d(z, ndim), geo.to5d(gx, ndim), *geo.lift(combo, ndim, 0),
                          *geo.lift(p.stride, ndim, 1), n_threads)
 
 
@@ -114,7 +118,7 @@ def _im2col_grad_input(p, gy3, w5, gx5, n_threads):
     G = p.groups
     cog, cig = p.out_channels // G, p.in_channels // G
     T = math.prod(p.kernel_size)
-    mr, nr = _k.tile_shape(p.dtype == np.float32)
+    mr, nr = _k_isa.tile_shape(p.dtype == np.float32)
     a = geo.pack_panels(w5.reshape(G, cog, cig * T).transpose(0, 2, 1), mr)
     # input channels per work item: a multiple of MR giving at least GRAD_INPUT_ROWS rows
     channel_block = min(geo.ceil_div(cig, mr),
@@ -126,7 +130,7 @@ def _im2col_grad_input(p, gy3, w5, gx5, n_threads):
                             p.batch * G * geo.ceil_div(cig, channel_block),
                             tuning.COL2IM_BALANCE_THREADS, tuning.L2_BYTES)
     work = np.empty((n_threads, (cog + rows + 1) * block), dtype=p.dtype)
-    _k.gemm_backward_input(gy3, a, gx5, G, geo.conv_geometry(p), block, channel_block, work,
+    _k_im2col.gemm_backward_input(gy3, a, gx5, G, geo.conv_geometry(p), block, channel_block, work,
                            tuning.KC, n_threads)
 
 
@@ -143,7 +147,7 @@ def grad_weight(plan: BackwardPlan, gy, x, gw, flip: bool) -> None:
     if path == GradWeightPath.DIRECT:
         g = plan.geometry
         work, dwork = depthwise_scratch(p, g, n_threads)
-        _k.direct_backward_weight(geo.to5d(gy, p.ndim), x5, gw5, p.groups, g, work, dwork,
+        _k_direct.direct_backward_weight(geo.to5d(gy, p.ndim), x5, gw5, p.groups, g, work, dwork,
                                   n_threads)
     elif path in (GradWeightPath.PADDED_WIDE, GradWeightPath.PADDED_NARROW):
         _padded_weight_grad(p, gy3, x5, gw5, path == GradWeightPath.PADDED_NARROW, n_threads)
@@ -164,7 +168,7 @@ def _by_input_phases(p, gy3, x5, gw, phase_plans, n_threads):
     ndim = p.ndim
     for first_taps, phase, slices in phase_plans:
         x_phase = np.empty((p.batch, p.in_channels) + phase.input_shape, dtype=p.dtype)
-        _k.gather_phase(x5, geo.to5d(x_phase, ndim),
+        _k_layout.gather_phase(x5, geo.to5d(x_phase, ndim),
                         *geo.lift((sl.start for sl in slices), ndim, 0),
                         *geo.lift(p.stride, ndim, 1), n_threads)
         gw_phase = np.zeros((p.out_channels, p.in_channels // p.groups) + phase.kernel_size,
@@ -182,7 +186,7 @@ def _padded_weight_grad(p, gy3, x5, gw5, narrow, n_threads):
     the padded input's channels broadcast, the reduction over grid positions."""
     G, N = p.groups, p.batch
     cig, cog = p.in_channels // G, p.out_channels // G
-    ob, npx = _k.direct_tile_shape(p.dtype == np.float32, narrow)
+    ob, npx = _k_isa.direct_tile_shape(p.dtype == np.float32, narrow)
     pg, shifts, _, _ = geo.padded_layout(p)
     Q = pg.last_position()  # the reduction length
     npan = geo.ceil_div(cog, ob)
@@ -199,9 +203,9 @@ def _padded_weight_grad(p, gy3, x5, gw5, narrow, n_threads):
     image_stride = p.in_channels * pg.plane
     with _threads.scratch(N * G * npan * Q * ob, p.dtype, slot="grad_output_grid") as gy_grid, \
             _threads.scratch(N * image_stride + slack, p.dtype) as buffer:
-        _k.pack_grad_output_grid(gy3, gy_grid, grid_geom, G, ob, Q, n_threads)
+        _k_layout.pack_grad_output_grid(gy3, gy_grid, grid_geom, G, ob, Q, n_threads)
         flat = pg.padded_input(x5, slack, n_threads, buffer)
-        _k.padded_weight_grad(flat, image_stride, gy_grid, Q, shifts,
+        _k_rows.padded_weight_grad(flat, image_stride, gy_grid, Q, shifts,
                               np.arange(tuning.KC, dtype=np.intp),
                               gw5.reshape(p.out_channels, cig, -1), G, N, pg.plane, tap_block,
                               np.empty((n_threads, tap_block * npx * ob), p.dtype),
@@ -214,7 +218,7 @@ def _im2col_grad_weight(p, gy3, x5, gw5, n_threads):
     cog = p.out_channels // G
     kg = (p.in_channels // G) * math.prod(p.kernel_size)
     P = gy3.shape[2]
-    mr, nr = _k.tile_shape(p.dtype == np.float32)
+    mr, nr = _k_isa.tile_shape(p.dtype == np.float32)
     block = min(P, tuning.WEIGHT_GRAD_BLOCK)
     cog_pad, kg_pad = geo.round_up(cog, mr), geo.round_up(kg, nr)
     chunk_bytes = G * cog_pad * kg_pad * p.dtype.itemsize
@@ -222,7 +226,7 @@ def _im2col_grad_weight(p, gy3, x5, gw5, n_threads):
                         tuning.PARTIAL_BYTES // chunk_bytes))
     partial = np.zeros((chunks, G, cog_pad, kg_pad), dtype=p.dtype)
     work = np.empty((n_threads, (cog_pad + kg_pad + 1) * block), dtype=p.dtype)
-    _k.gemm_backward_weight(gy3, x5, partial, G, geo.conv_geometry(p), block, work, n_threads)
+    _k_im2col.gemm_backward_weight(gy3, x5, partial, G, geo.conv_geometry(p), block, work, n_threads)
     total = partial[0] if chunks == 1 else partial.sum(axis=0)
     gw5[...] = total[:, :cog, :kg].reshape(gw5.shape)
 
@@ -240,12 +244,12 @@ def fused_depthwise(plan, gy, x, weight, gx, gw, gb, flip):
     w_eff = flipped(weight, flip, ndim).reshape(p.out_channels, taps)
     w_reversed = np.ascontiguousarray(w_eff[:, ::-1])
     g, gt = plan.geometry, plan.transposed_geometry
-    elements, doubles = _k.depthwise_backward_work(p.dtype == np.float32, g, gt)
+    elements, doubles = _k_direct.depthwise_backward_work(p.dtype == np.float32, g, gt)
     work = np.empty((n_threads, elements), dtype=p.dtype)
     dwork = np.empty((n_threads, doubles), dtype=np.float64)
     x5 = geo.to5d(_validate.for_kernel(x), ndim)
     gw_taps = np.empty((p.out_channels, taps), dtype=p.dtype)
-    _k.depthwise_backward(geo.to5d(gy, ndim), x5, w_reversed,
+    _k_direct.depthwise_backward(geo.to5d(gy, ndim), x5, w_reversed,
                           geo.to5d(gx, ndim) if gx is not None
                           else np.empty((1,) * 5, dtype=p.dtype),
                           gw_taps, gb if gb is not None else gw_taps[0],

@@ -12,7 +12,10 @@ from . import _conv_geometry as geo
 from . import _conv_tuning as tuning
 from . import _threads
 from ._conv_plan import ROW_KERNELS, ForwardPath, ForwardPlan, InputMode
-from ._kernels import _conv as _k
+from ._kernels import _direct as _k_direct
+from ._kernels import _im2col as _k_im2col
+from ._kernels import _isa as _k_isa
+from ._kernels import _rows as _k_rows
 
 
 def run_forward(plan: ForwardPlan, x5, w5, b, has_bias: bool, y: np.ndarray) -> np.ndarray:
@@ -44,7 +47,7 @@ def run_forward(plan: ForwardPlan, x5, w5, b, has_bias: bool, y: np.ndarray) -> 
 def depthwise_scratch(p, g, n_threads):
     """Per-thread scratch of the direct kernels' depthwise planes (padded input plane;
     double lanes of the weight gradient)."""
-    elements, doubles = _k.depthwise_work(p.dtype == np.float32, g, p.in_channels // p.groups)
+    elements, doubles = _k_direct.depthwise_work(p.dtype == np.float32, g, p.in_channels // p.groups)
     return (np.empty((n_threads, elements), dtype=p.dtype),
             np.empty((n_threads, doubles), dtype=np.float64))
 
@@ -52,7 +55,7 @@ def depthwise_scratch(p, g, n_threads):
 def _direct(plan, x5, w5, b, has_bias, y):
     p, n_threads = plan.params, plan.n_threads
     work = np.empty((n_threads, plan.depthwise_scratch[0]), dtype=p.dtype)
-    _k.direct_forward(x5, w5, geo.to5d(y, p.ndim), b, has_bias, p.groups, plan.geometry, work,
+    _k_direct.direct_forward(x5, w5, geo.to5d(y, p.ndim), b, has_bias, p.groups, plan.geometry, work,
                       n_threads)
 
 
@@ -64,10 +67,10 @@ def _im2col(plan, x5, w5, b, has_bias, y3):
     # GEMM choice: our packed micro-kernel per thread on L2-sized pixel blocks inside the
     # OpenMP region, not NumPy's matmul (benchmarks/README.md, "Which GEMM")
     p, n_threads = plan.params, plan.n_threads
-    a = _weight_panels(p, w5, _k.tile_shape(p.dtype == np.float32)[0])
+    a = _weight_panels(p, w5, _k_isa.tile_shape(p.dtype == np.float32)[0])
     kc, block = plan.im2col_block
     work = np.empty((n_threads, kc * block + block), dtype=p.dtype)
-    _k.gemm_forward(x5, a, y3, b, has_bias, p.groups, plan.geometry, block, work,
+    _k_im2col.gemm_forward(x5, a, y3, b, has_bias, p.groups, plan.geometry, block, work,
                     tuning.KC, n_threads)
 
 
@@ -75,21 +78,21 @@ def _pointwise(plan, x5, w5, b, has_bias, y3):
     p, n_threads = plan.params, plan.n_threads
     cig = p.in_channels // p.groups
     P = y3.shape[2]
-    mr, nr = _k.tile_shape(p.dtype == np.float32)
+    mr, nr = _k_isa.tile_shape(p.dtype == np.float32)
     a = _weight_panels(p, w5, mr)
     offsets = np.arange(cig, dtype=np.intp) * P
     block = geo.pixel_block(nr, min(cig, tuning.KC) * p.dtype.itemsize, P, p.batch * p.groups,
                             n_threads)
     work = np.empty((n_threads, (cig + mr) * nr), dtype=p.dtype)
-    _k.pointwise_forward(x5.reshape(p.batch, p.in_channels, P), offsets, a, y3, b, has_bias,
+    _k_im2col.pointwise_forward(x5.reshape(p.batch, p.in_channels, P), offsets, a, y3, b, has_bias,
                          p.groups, block, work, tuning.KC, n_threads)
 
 
 def _row_pairs(plan, x5, w5, b, has_bias, y3):
     p, n_threads = plan.params, plan.n_threads
     pg, _, offsets, geom = geo.padded_layout(p)
-    mr = _k.rowpairs_panel()
-    _k.rowpairs_forward(x5, pg.leading_pads, offsets, _weight_panels(p, w5, mr), y3, b,
+    mr = _k_isa.rowpairs_panel()
+    _k_rows.rowpairs_forward(x5, pg.leading_pads, offsets, _weight_panels(p, w5, mr), y3, b,
                         has_bias, p.groups, geom,
                         np.empty((n_threads, (p.in_channels // p.groups) * pg.plane + 16),
                                  dtype=p.dtype),
@@ -99,13 +102,13 @@ def _row_pairs(plan, x5, w5, b, has_bias, y3):
 def _implicit_gemm(plan, x5, w5, b, has_bias, y3):
     p, n_threads = plan.params, plan.n_threads
     pg, _, offsets, geom = geo.padded_layout(p)
-    mr = _k.tile_shape(p.dtype == np.float32)[0]
+    mr = _k_isa.tile_shape(p.dtype == np.float32)[0]
     image_stride = p.in_channels * pg.plane
     with _threads.scratch(p.batch * image_stride + plan.reach, p.dtype) as buffer:
         flat = pg.padded_input(x5, plan.reach, n_threads, buffer)
         work = np.empty((n_threads, geo.round_up(p.out_channels // p.groups, mr) * plan.block),
                         dtype=p.dtype)
-        _k.padded_forward(flat, image_stride, offsets, _weight_panels(p, w5, mr), y3, b,
+        _k_rows.padded_forward(flat, image_stride, offsets, _weight_panels(p, w5, mr), y3, b,
                           has_bias, p.groups, p.in_channels, geom, False, False, plan.block,
                           work, tuning.KC, n_threads)
 
@@ -118,10 +121,10 @@ def _rows(plan, x5, w5, b, has_bias, y3):
     cig, cog = p.in_channels // p.groups, p.out_channels // p.groups
     row_kernel = ROW_KERNELS[plan.path]
     if plan.path == ForwardPath.PIXEL_ROWS:
-        ob, npx, _ = _k.pixel_rows_tile(p.dtype == np.float32)
+        ob, npx, _ = _k_isa.pixel_rows_tile(p.dtype == np.float32)
         row_bytes = 0  # stores straight into y
     else:
-        ob, npx = _k.direct_tile_shape(p.dtype == np.float32, plan.path == ForwardPath.ROWS_NARROW)
+        ob, npx = _k_isa.direct_tile_shape(p.dtype == np.float32, plan.path == ForwardPath.ROWS_NARROW)
         row_bytes = geo.round_up(pg.out[2], npx) * geo.round_up(cog, ob) * p.dtype.itemsize
     a = _weight_panels(p, w5, ob)
     work = np.empty((n_threads, max(1, plan.rows * row_bytes // p.dtype.itemsize)),
@@ -131,16 +134,16 @@ def _rows(plan, x5, w5, b, has_bias, y3):
     if plan.input_mode == InputMode.IN_PLACE:
         raw_offsets, edge_offsets, raw_geom, lb = geo.unpadded_row_layout(p, npx)
         edge_work = np.empty((n_threads, cig * pg.kernel[0] * pg.kernel[1] * lb), dtype=p.dtype)
-        _k.padded_forward(x5.reshape(-1), math.prod(x5.shape[1:]), raw_offsets, *common,
+        _k_rows.padded_forward(x5.reshape(-1), math.prod(x5.shape[1:]), raw_offsets, *common,
                           raw_geom, True, row_kernel, plan.rows, work, tuning.KC, n_threads,
                           None, pg.leading_pads, None, edge_offsets, edge_work)
     elif plan.input_mode == InputMode.PER_ITEM:
-        _k.padded_forward(np.zeros(1, p.dtype), image_stride, offsets, *common, geom, True,
+        _k_rows.padded_forward(np.zeros(1, p.dtype), image_stride, offsets, *common, geom, True,
                           row_kernel, plan.rows, work, tuning.KC, n_threads, x5,
                           pg.leading_pads,
                           np.empty((n_threads, cig * pg.plane + plan.reach), dtype=p.dtype))
     else:
         with _threads.scratch(p.batch * image_stride + plan.reach, p.dtype) as buffer:
             flat = pg.padded_input(x5, plan.reach, n_threads, buffer)
-            _k.padded_forward(flat, image_stride, offsets, *common, geom, True, row_kernel,
+            _k_rows.padded_forward(flat, image_stride, offsets, *common, geom, True, row_kernel,
                               plan.rows, work, tuning.KC, n_threads)

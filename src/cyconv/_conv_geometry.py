@@ -12,7 +12,7 @@ import numpy as np
 
 from . import _conv_tuning as tuning
 from . import _validate
-from ._kernels import _conv as _k
+from ._kernels import _layout as _k_layout
 
 
 def ceil_div(a: int, b: int) -> int:
@@ -109,7 +109,7 @@ class PaddedGrid:
         if flat is None:
             flat = np.empty(used + slack, dtype=x5.dtype)
         flat[used:] = 0
-        _k.pad_planes(np.ascontiguousarray(x5).reshape((n * c,) + self.size), flat,
+        _k_layout.pad_planes(np.ascontiguousarray(x5).reshape((n * c,) + self.size), flat,
                       *self.grid, *self.leading_pads, n_threads)
         return flat
 
@@ -146,7 +146,7 @@ def unpadded_row_layout(p: _validate.ConvParams, npx: int):
     """(tap offsets, edge-tile offsets, geometry, edge row length) with which the
     channel-lane row tiles read the unpadded input itself (padded along the width alone).
     The offsets include the leading width padding; an edge tile reads ``C/groups * KD * KH``
-    rows of the returned length instead (``_conv._fill_edge_tile``)."""
+    rows of the returned length instead (``_rows._fill_edge_tile``)."""
     pg = PaddedGrid.of(p)
     (RD, RH, RW), (KD, KH, KW) = pg.size, pg.kernel
     (DD, DH, DW), SW = pg.dilation, pg.stride[2]

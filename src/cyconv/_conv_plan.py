@@ -19,7 +19,9 @@ import numpy as np
 from . import _conv_geometry as geo
 from . import _conv_tuning as tuning
 from . import _pool_plan, _validate
-from ._kernels import _conv as _k
+from ._kernels import _direct as _k_direct
+from ._kernels import _isa as _k_isa
+from ._kernels import _rows as _k_rows
 
 ALGORITHMS = ("auto", "direct", "im2col", "implicit", "fft")
 
@@ -64,9 +66,9 @@ class GradWeightPath(enum.Enum):
     FFT = "fft"                      # FFTs of grad_output and input, contracted over the batch
 
 
-ROW_KERNELS = {ForwardPath.ROWS_WIDE: int(_k.RowKernel.ROWS_WIDE),
-               ForwardPath.ROWS_NARROW: int(_k.RowKernel.ROWS_NARROW),
-               ForwardPath.PIXEL_ROWS: int(_k.RowKernel.ROWS_PIXELS)}
+ROW_KERNELS = {ForwardPath.ROWS_WIDE: int(_k_rows.RowKernel.ROWS_WIDE),
+               ForwardPath.ROWS_NARROW: int(_k_rows.RowKernel.ROWS_NARROW),
+               ForwardPath.PIXEL_ROWS: int(_k_rows.RowKernel.ROWS_PIXELS)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -98,7 +100,7 @@ class ForwardPlan:
         kc = min((p.in_channels // p.groups) * math.prod(p.kernel_size), tuning.KC)
         room = max(tuning.L2_BYTES - (p.out_channels // p.groups) * kc * p.dtype.itemsize,
                    tuning.L2_BYTES // 4)
-        nr = _k.tile_shape(p.dtype == np.float32)[1]
+        nr = _k_isa.tile_shape(p.dtype == np.float32)[1]
         return kc, geo.pixel_block(nr, kc * p.dtype.itemsize,
                                    p.batch * math.prod(p.output_shape), p.groups,
                                    self.n_threads, room)
@@ -108,7 +110,7 @@ class ForwardPlan:
         """(working-precision elements, doubles) per thread of the direct kernels' depthwise
         planes."""
         p = self.params
-        return _k.depthwise_work(p.dtype == np.float32, self.geometry, p.in_channels // p.groups)
+        return _k_direct.depthwise_work(p.dtype == np.float32, self.geometry, p.in_channels // p.groups)
 
     def __str__(self) -> str:
         mode = f" ({self.input_mode.value})" if self.input_mode else ""
@@ -178,7 +180,7 @@ def least_waste_variant(p: _validate.ConvParams, lanes: int, broadcasts: int,
     ``broadcasts_min_useful`` real."""
     best, best_useful = None, 0.0
     for narrow in (False, True):
-        ob, npx = _k.direct_tile_shape(p.dtype == np.float32, narrow)
+        ob, npx = _k_isa.direct_tile_shape(p.dtype == np.float32, narrow)
         lanes_useful = lanes / geo.round_up(lanes, ob)
         broadcasts_useful = broadcasts / geo.round_up(broadcasts, npx)
         if lanes_useful >= tuning.CHANNEL_TILE_MIN_USEFUL \
@@ -195,7 +197,7 @@ def row_tile_variant(p: _validate.ConvParams):
     best, best_useful = least_waste_variant(p, cog, p.output_shape[-1],
                                             tuning.ROW_TILE_MIN_USEFUL)
     if best is not None and all(st == 1 for st in p.stride):
-        mr = _k.tile_shape(p.dtype == np.float32)[0]
+        mr = _k_isa.tile_shape(p.dtype == np.float32)[0]
         gemm_useful = implicit_useful_fraction(p) * cog / geo.round_up(cog, mr)
         if gemm_useful > tuning.TILE_SWITCH_MIN_GAIN * best_useful:
             return None
@@ -204,7 +206,7 @@ def row_tile_variant(p: _validate.ConvParams):
 
 def pixel_rows_fit(p: _validate.ConvParams) -> bool:
     """The pixel-lane row kernel can run: width stride 1, AVX-512 built and present."""
-    return p.stride[-1] == 1 and _k.pixel_rows_available()
+    return p.stride[-1] == 1 and _k_isa.pixel_rows_available()
 
 
 def pixel_rows_apply(p: _validate.ConvParams, row_tile_useful: float) -> bool:
@@ -213,7 +215,7 @@ def pixel_rows_apply(p: _validate.ConvParams, row_tile_useful: float) -> bool:
     only (float64's 24-pixel tiles lost to the row tiles)."""
     if p.dtype != np.float32 or not pixel_rows_fit(p):
         return False
-    channels, tile_pixels, lanes = _k.pixel_rows_tile(True)
+    channels, tile_pixels, lanes = _k_isa.pixel_rows_tile(True)
     cig = p.in_channels // p.groups
     kernel = geo.lift(p.kernel_size, p.ndim, 1)
     tile_input = cig * kernel[0] * kernel[1] * (tile_pixels + (kernel[2] - 1) * p.dilation[-1])
@@ -231,13 +233,13 @@ def row_pairs_fit(p: _validate.ConvParams) -> bool:
     of 8 high, AVX-512 built and present."""
     return (p.dtype == np.float32 and p.ndim == 2 and p.output_shape[1] == 8
             and p.output_shape[0] % 8 == 0 and all(s == 1 for s in p.stride)
-            and _k.rowpairs_available())
+            and _k_isa.rowpairs_available())
 
 
 def row_pairs_apply(p: _validate.ConvParams, row_tile_channels_useful: float) -> bool:
     """... and wastes clearly fewer lanes on padding channels than the row tiles."""
     cog = p.out_channels // p.groups
-    return row_pairs_fit(p) and (cog / geo.round_up(cog, _k.rowpairs_panel())
+    return row_pairs_fit(p) and (cog / geo.round_up(cog, _k_isa.rowpairs_panel())
                                  > tuning.TILE_SWITCH_MIN_GAIN * row_tile_channels_useful)
 
 
@@ -354,7 +356,7 @@ def _implicit_choice(p: _validate.ConvParams):
         return ForwardPath.POINTWISE, None
     cog = p.out_channels // p.groups
     variant = row_tile_variant(p)
-    ob, npx = _k.direct_tile_shape(p.dtype == np.float32, bool(variant))
+    ob, npx = _k_isa.direct_tile_shape(p.dtype == np.float32, bool(variant))
     row_useful = geo.useful_share(cog, p.output_shape[-1], (ob, npx)) if variant is not None \
         else 0.0
     if row_pairs_apply(p, cog / geo.round_up(cog, ob) if variant is not None else 0.0):
@@ -369,8 +371,8 @@ def _implicit_choice(p: _validate.ConvParams):
 def _row_tile(p: _validate.ConvParams, path: ForwardPath) -> tuple:
     """(output channels, pixels) of one tile of the row kernel ``path``."""
     if path == ForwardPath.PIXEL_ROWS:
-        return _k.pixel_rows_tile(p.dtype == np.float32)[:2]
-    return _k.direct_tile_shape(p.dtype == np.float32, path == ForwardPath.ROWS_NARROW)
+        return _k_isa.pixel_rows_tile(p.dtype == np.float32)[:2]
+    return _k_isa.direct_tile_shape(p.dtype == np.float32, path == ForwardPath.ROWS_NARROW)
 
 
 def _check_forced(p: _validate.ConvParams, path: ForwardPath, mode) -> None:
@@ -435,7 +437,7 @@ def forward_plan(p: _validate.ConvParams, algorithm: str, n_threads: int, *,
     kc = min(cig * math.prod(p.kernel_size), tuning.KC)
     room = max(tuning.L2_BYTES - cog * kc * itemsize, tuning.L2_BYTES // 4)
     if path == ForwardPath.IMPLICIT_GEMM:
-        mr, nr = _k.tile_shape(p.dtype == np.float32)
+        mr, nr = _k_isa.tile_shape(p.dtype == np.float32)
         Q = pg.last_position()
         block = geo.pixel_block(nr, geo.round_up(cog, mr) * itemsize, Q, p.batch * p.groups,
                                 n_threads, room)
@@ -479,7 +481,7 @@ def planned_forward(p: _validate.ConvParams, algorithm: str, n_threads: int) -> 
     """The cached forward plan, or a fresh one while paths are forced."""
     if _FORCED:
         return forward_plan(p, algorithm, n_threads)
-    return cached_forward_plan(p, algorithm, n_threads, _k.current_isa())
+    return cached_forward_plan(p, algorithm, n_threads, _k_isa.current_isa())
 
 
 # validated calls of the public ops: call key -> (params, plan, ...); see _validate.call_key

@@ -3,8 +3,8 @@
 Each constant carries its rule in one line; the measurements that set it are in
 ``benchmarks/README.md``, section "Thresholds of the convolution plans", under the
 constant's name. Tile sizes are not here: they come from the kernels
-(``_kernels._conv.tile_shape``, ``direct_tile_shape``, ``pixel_rows_tile``,
-``rowpairs_panel``).
+(the ISA descriptor table: ``_kernels._isa.tile_shape``, ``direct_tile_shape``,
+``pixel_rows_tile``, ``rowpairs_panel``).
 """
 
 # ---- algorithm='auto' -------------------------------------------------------------------

@@ -16,7 +16,7 @@ from . import _conv_backward as grads
 from . import _conv_grad_plan, _conv_plan, _half, _padding_modes, _threads, _validate
 from . import _conv_geometry as geo
 from ._conv_forward import run_forward
-from ._kernels._conv import current_isa as _isa
+from ._kernels._isa import current_isa as _isa
 from ._conv_plan import (ALGORITHMS, BackwardPlan, ForwardPath, ForwardPlan,  # noqa: F401
                          GradInputPath, GradWeightPath, InputMode, choose_algorithm,
                          forced_paths)

@@ -11,6 +11,7 @@ from libc.math cimport isnan, INFINITY
 from libc.stdint cimport int32_t, int64_t
 
 from cyconv._kernels._fused cimport floating
+from cyconv._kernels._isa cimport ISA, cyconv_isa_bind, isa_descriptor
 from cyconv._kernels._omp cimport omp_get_thread_num
 
 
@@ -31,34 +32,13 @@ cdef extern from "_poolrows.h" nogil:
                                const double* gy, double* dst)
 
 
-cdef extern from "_poolsimd.h" nogil:
+cdef extern from "_pool_common.h" nogil:
     int CYCONV_POOL_LANES
-    int cyconv_pool_select_isa(int isa)
     void cyconv_pool_prefetch(const void* base, Py_ssize_t start, Py_ssize_t end)
-    void cyconv_pool_vreduce_f32(int op, Py_ssize_t n, const float* src, Py_ssize_t nd,
-                                 Py_ssize_t sd, Py_ssize_t nh, Py_ssize_t sh, float* out)
-    void cyconv_pool_vreduce_f64(int op, Py_ssize_t n, const double* src, Py_ssize_t nd,
-                                 Py_ssize_t sd, Py_ssize_t nh, Py_ssize_t sh, double* out)
-    void cyconv_pool_hreduce_f32(int op, Py_ssize_t n, Py_ssize_t s, Py_ssize_t kw,
-                                 Py_ssize_t dw, const float* buf, const float* div, float vfac,
-                                 float* out)
-    void cyconv_pool_hreduce_f64(int op, Py_ssize_t n, Py_ssize_t s, Py_ssize_t kw,
-                                 Py_ssize_t dw, const double* buf, const double* div,
-                                 double vfac, double* out)
-    void cyconv_pool_shares_f32(Py_ssize_t n, const float* gy, const float* div, float vfac,
-                                int first, float* dst)
-    void cyconv_pool_shares_f64(Py_ssize_t n, const double* gy, const double* div,
-                                double vfac, int first, double* dst)
-    void cyconv_pool_spread_f32(Py_ssize_t w, Py_ssize_t s, Py_ssize_t p, Py_ssize_t kw,
-                                const float* sh, float* gx)
-    void cyconv_pool_spread_f64(Py_ssize_t w, Py_ssize_t s, Py_ssize_t p, Py_ssize_t kw,
-                                const double* sh, double* gx)
-    void cyconv_pool_route2_f32(int op, Py_ssize_t n, const float* src, Py_ssize_t nd,
-                                Py_ssize_t sd, Py_ssize_t nh, Py_ssize_t sh, const float* gy,
-                                float* gx, Py_ssize_t gsd, Py_ssize_t gsh)
-    void cyconv_pool_route2_f64(int op, Py_ssize_t n, const double* src, Py_ssize_t nd,
-                                Py_ssize_t sd, Py_ssize_t nh, Py_ssize_t sh, const double* gy,
-                                double* gx, Py_ssize_t gsd, Py_ssize_t gsh)
+
+
+# this module's view of the ISA in use (_isa.pxd): CYCONV_ISA and select_isa govern pooling too
+cyconv_isa_bind(isa_descriptor())
 
 
 cdef inline void _row_init(Py_ssize_t n, Py_ssize_t s, const floating* src,
@@ -335,15 +315,15 @@ cdef void _extremum_backward_tiled(const floating* xp, const floating* gyp, floa
                     cyconv_pool_prefetch(xp, (tap + ahead * w.SH * w.W) * <Py_ssize_t>sizeof(floating),
                                          (tap + (ahead + 1) * w.SH * w.W) * <Py_ssize_t>sizeof(floating))
                 if floating is float:
-                    cyconv_pool_route2_f32(SEP_MAX if largest else SEP_MIN, n, xp + tap, w.KD,
-                                           w.H * w.W, w.KH, w.W,
-                                           gyp + (od * w.OH + oh) * w.OW, gxp + tap,
-                                           w.H * w.W, w.W)
+                    ISA.pool_route2_f32(SEP_MAX if largest else SEP_MIN, n, xp + tap, w.KD,
+                                        w.H * w.W, w.KH, w.W,
+                                        gyp + (od * w.OH + oh) * w.OW, gxp + tap,
+                                        w.H * w.W, w.W)
                 else:
-                    cyconv_pool_route2_f64(SEP_MAX if largest else SEP_MIN, n, xp + tap, w.KD,
-                                           w.H * w.W, w.KH, w.W,
-                                           gyp + (od * w.OH + oh) * w.OW, gxp + tap,
-                                           w.H * w.W, w.W)
+                    ISA.pool_route2_f64(SEP_MAX if largest else SEP_MIN, n, xp + tap, w.KD,
+                                        w.H * w.W, w.KH, w.W,
+                                        gyp + (od * w.OH + oh) * w.OW, gxp + tap,
+                                        w.H * w.W, w.W)
         return
     for od in range(w.OD):
         sd = od * w.SD
@@ -582,6 +562,12 @@ def set_prefetch_bytes(Py_ssize_t nbytes):
     return previous
 
 
+def isa_level():
+    """The ISA level of the separable row kernels this module runs: the level in use
+    (_isa.current_isa), read through this module's own view of the descriptor. For tests."""
+    return ISA.level
+
+
 cdef Py_ssize_t _rows_ahead(const Window* w, Py_ssize_t itemsize) noexcept nogil:
     """Row prefetch distance for windows of one depth slice, where the next rows are
     contiguous: the output row whose new input rows start about _prefetch_bytes ahead (0: no
@@ -632,15 +618,15 @@ cdef void _separable_plane(const floating* xp, floating* yp, const Window* w, in
                                      ((sd * w.H + nxt) * w.W) * <Py_ssize_t>sizeof(floating))
             if bd > ad and bh > ah:
                 if floating is float:
-                    cyconv_pool_vreduce_f32(op, w.W, xp + ((sd + ad * w.DD) * w.H + sh
-                                                           + ah * w.DH) * w.W,
-                                            bd - ad, w.DD * w.H * w.W, bh - ah, w.DH * w.W,
-                                            buf + lead)
+                    ISA.pool_vreduce_f32(op, w.W, xp + ((sd + ad * w.DD) * w.H + sh
+                                                        + ah * w.DH) * w.W,
+                                         bd - ad, w.DD * w.H * w.W, bh - ah, w.DH * w.W,
+                                         buf + lead)
                 else:
-                    cyconv_pool_vreduce_f64(op, w.W, xp + ((sd + ad * w.DD) * w.H + sh
-                                                           + ah * w.DH) * w.W,
-                                            bd - ad, w.DD * w.H * w.W, bh - ah, w.DH * w.W,
-                                            buf + lead)
+                    ISA.pool_vreduce_f64(op, w.W, xp + ((sd + ad * w.DD) * w.H + sh
+                                                        + ah * w.DH) * w.W,
+                                         bd - ad, w.DD * w.H * w.W, bh - ah, w.DH * w.W,
+                                         buf + lead)
             else:
                 _fill(buf + lead, w.W, neutral)
             if op == SEP_SUM:
@@ -650,13 +636,13 @@ cdef void _separable_plane(const floating* xp, floating* yp, const Window* w, in
             if wide:
                 _clipped_row(op, buf, div, vfac, w, yp + (od * w.OH + oh) * w.OW)
             elif floating is float:
-                cyconv_pool_hreduce_f32(op, w.OW, w.SW, w.KW, w.DW, buf,
-                                        div if op == SEP_SUM else NULL, vfac,
-                                        yp + (od * w.OH + oh) * w.OW)
+                ISA.pool_hreduce_f32(op, w.OW, w.SW, w.KW, w.DW, buf,
+                                     div if op == SEP_SUM else NULL, vfac,
+                                     yp + (od * w.OH + oh) * w.OW)
             else:
-                cyconv_pool_hreduce_f64(op, w.OW, w.SW, w.KW, w.DW, buf,
-                                        div if op == SEP_SUM else NULL, vfac,
-                                        yp + (od * w.OH + oh) * w.OW)
+                ISA.pool_hreduce_f64(op, w.OW, w.SW, w.KW, w.DW, buf,
+                                     div if op == SEP_SUM else NULL, vfac,
+                                     yp + (od * w.OH + oh) * w.OW)
 
 
 cdef inline void _covering(Py_ssize_t i, Py_ssize_t s, Py_ssize_t p, Py_ssize_t k,
@@ -702,11 +688,11 @@ cdef void _avg_backward_separable(const floating* gy, floating* gx, const Window
                         _avg_factor(od, w.SD, w.PD, w.KD, w.D, w.QD, count_include_pad)
                         * _avg_factor(oh, w.SH, w.PH, w.KH, w.H, w.QH, count_include_pad))
                     if floating is float:
-                        cyconv_pool_shares_f32(w.OW, gy + (od * w.OH + oh) * w.OW, div, vfac,
-                                               first, shares)
+                        ISA.pool_shares_f32(w.OW, gy + (od * w.OH + oh) * w.OW, div, vfac,
+                                            first, shares)
                     else:
-                        cyconv_pool_shares_f64(w.OW, gy + (od * w.OH + oh) * w.OW, div, vfac,
-                                               first, shares)
+                        ISA.pool_shares_f64(w.OW, gy + (od * w.OH + oh) * w.OW, div, vfac,
+                                            first, shares)
                     first = False
             if wide:
                 # each input column sums the shares of the outputs covering it
@@ -717,18 +703,8 @@ cdef void _avg_backward_separable(const floating* gy, floating* gx, const Window
                         total = total + shares[ow]
                     gx[(idd * w.H + ih) * w.W + iw] = total
             elif floating is float:
-                cyconv_pool_spread_f32(w.W, w.SW, w.PW, w.KW, shares,
-                                       gx + (idd * w.H + ih) * w.W)
+                ISA.pool_spread_f32(w.W, w.SW, w.PW, w.KW, shares,
+                                    gx + (idd * w.H + ih) * w.W)
             else:
-                cyconv_pool_spread_f64(w.W, w.SW, w.PW, w.KW, shares,
-                                       gx + (idd * w.H + ih) * w.W)
-
-
-def select_isa(int isa=-1):
-    """Run the separable pooling kernels on ISA ``isa`` (2 AVX-512F, 1 AVX2, 0 portable,
-    clipped to what the CPU supports; -1 = best, the default at import). Returns the ISA
-    chosen. For tests and A/B timing; not thread-safe against running kernels."""
-    return cyconv_pool_select_isa(isa)
-
-
-select_isa(-1)
+                ISA.pool_spread_f64(w.W, w.SW, w.PW, w.KW, shares,
+                                    gx + (idd * w.H + ih) * w.W)

@@ -5,8 +5,8 @@
  * row); the max/min gradient of 2-wide tiling windows selects and routes in registers.
  *
  * Instances for AVX-512F (64-byte vectors), AVX2 (32) and a portable one (16 bytes: SSE2 on
- * x86-64, generic code elsewhere); cyconv_pool_select_isa() points the cyconv_pool_* function
- * pointers at the best the CPU supports, once at import.
+ * x86-64, generic code elsewhere), compiled once by the ISA owner: the descriptor table
+ * (_isa_table.h) holds each level's instances, CYCONV_POOL_FN names them.
  */
 #ifndef CYCONV_POOLSIMD_H
 #define CYCONV_POOLSIMD_H
@@ -131,84 +131,19 @@ typedef int64_t cyconv_vif64_generic __attribute__((vector_size(16)));
 #define IHI 1, 3
 #include "_poolsimd_template.h"
 
-/* Prefetch the bytes [base + from, base + to) into the cache, one hint per 64-byte line.
- * The range may run past the array (into the next plane, or beyond the last one): prefetch
- * hints never fault, and the addresses are formed as integers, never as pointers out of
- * bounds. */
-static inline void cyconv_pool_prefetch(const void* base, ptrdiff_t from, ptrdiff_t to)
-{
-    uintptr_t a = ((uintptr_t)base + (uintptr_t)from) & ~(uintptr_t)63;
-    uintptr_t end = (uintptr_t)base + (uintptr_t)to;
-    for (; a < end; a += 64)
-        __builtin_prefetch((const void*)a, 0, 3);
-}
-
-/* lanes of the widest vector, for the scratch sizes */
-#define CYCONV_POOL_LANES 16
-
-static void (*cyconv_pool_vreduce_f32)(int op, ptrdiff_t n, const float* src, ptrdiff_t nd, ptrdiff_t sd, ptrdiff_t nh, ptrdiff_t sh, float* out) = cyconv_pool_vreduce_f32_generic;
-static void (*cyconv_pool_vreduce_f64)(int op, ptrdiff_t n, const double* src, ptrdiff_t nd, ptrdiff_t sd, ptrdiff_t nh, ptrdiff_t sh, double* out) = cyconv_pool_vreduce_f64_generic;
-static void (*cyconv_pool_hreduce_f32)(int op, ptrdiff_t n, ptrdiff_t s, ptrdiff_t kw, ptrdiff_t dw, const float* buf, const float* div, float vfac, float* out) = cyconv_pool_hreduce_f32_generic;
-static void (*cyconv_pool_hreduce_f64)(int op, ptrdiff_t n, ptrdiff_t s, ptrdiff_t kw, ptrdiff_t dw, const double* buf, const double* div, double vfac, double* out) = cyconv_pool_hreduce_f64_generic;
-static void (*cyconv_pool_shares_f32)(ptrdiff_t n, const float* gy, const float* div, float vfac, int first, float* dst) = cyconv_pool_shares_f32_generic;
-static void (*cyconv_pool_shares_f64)(ptrdiff_t n, const double* gy, const double* div, double vfac, int first, double* dst) = cyconv_pool_shares_f64_generic;
-static void (*cyconv_pool_spread_f32)(ptrdiff_t w, ptrdiff_t s, ptrdiff_t p, ptrdiff_t kw, const float* sh, float* gx) = cyconv_pool_spread_f32_generic;
-static void (*cyconv_pool_spread_f64)(ptrdiff_t w, ptrdiff_t s, ptrdiff_t p, ptrdiff_t kw, const double* sh, double* gx) = cyconv_pool_spread_f64_generic;
-static void (*cyconv_pool_route2_f32)(int op, ptrdiff_t n, const float* src, ptrdiff_t nd, ptrdiff_t sd, ptrdiff_t nh, ptrdiff_t sh, const float* gy, float* gx, ptrdiff_t gsd, ptrdiff_t gsh) = cyconv_pool_route2_f32_generic;
-static void (*cyconv_pool_route2_f64)(int op, ptrdiff_t n, const double* src, ptrdiff_t nd, ptrdiff_t sd, ptrdiff_t nh, ptrdiff_t sh, const double* gy, double* gx, ptrdiff_t gsd, ptrdiff_t gsh) = cyconv_pool_route2_f64_generic;
-
-/* Point the kernels at `isa` (2 AVX-512F, 1 AVX2, 0 portable; clipped to what the CPU
- * supports, -1 = best); returns the ISA chosen. */
-static int cyconv_pool_select_isa(int isa)
-{
-    int best = 0;
+/* The instance of kernel NAME (vreduce, hreduce, shares, spread, route2) for element type
+ * T (f32, f64) at ISA level ISA (generic, avx2, avx512) - the portable one where this build
+ * has no vector instances (x86 but not x86-64). */
 #if CYCONV_POOL_X86
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f"))
-        best = 2;
-    else if (__builtin_cpu_supports("avx2"))
-        best = 1;
+#define CYCONV_POOL_SUFFIX_avx512 avx512
+#define CYCONV_POOL_SUFFIX_avx2 avx2
+#else
+#define CYCONV_POOL_SUFFIX_avx512 generic
+#define CYCONV_POOL_SUFFIX_avx2 generic
 #endif
-    if (isa < 0 || isa > best)
-        isa = best;
-#if CYCONV_POOL_X86
-    if (isa == 2) {
-        cyconv_pool_vreduce_f32 = cyconv_pool_vreduce_f32_avx512;
-        cyconv_pool_vreduce_f64 = cyconv_pool_vreduce_f64_avx512;
-        cyconv_pool_hreduce_f32 = cyconv_pool_hreduce_f32_avx512;
-        cyconv_pool_hreduce_f64 = cyconv_pool_hreduce_f64_avx512;
-        cyconv_pool_shares_f32 = cyconv_pool_shares_f32_avx512;
-        cyconv_pool_shares_f64 = cyconv_pool_shares_f64_avx512;
-        cyconv_pool_spread_f32 = cyconv_pool_spread_f32_avx512;
-        cyconv_pool_spread_f64 = cyconv_pool_spread_f64_avx512;
-        cyconv_pool_route2_f32 = cyconv_pool_route2_f32_avx512;
-        cyconv_pool_route2_f64 = cyconv_pool_route2_f64_avx512;
-        return 2;
-    }
-    if (isa == 1) {
-        cyconv_pool_vreduce_f32 = cyconv_pool_vreduce_f32_avx2;
-        cyconv_pool_vreduce_f64 = cyconv_pool_vreduce_f64_avx2;
-        cyconv_pool_hreduce_f32 = cyconv_pool_hreduce_f32_avx2;
-        cyconv_pool_hreduce_f64 = cyconv_pool_hreduce_f64_avx2;
-        cyconv_pool_shares_f32 = cyconv_pool_shares_f32_avx2;
-        cyconv_pool_shares_f64 = cyconv_pool_shares_f64_avx2;
-        cyconv_pool_spread_f32 = cyconv_pool_spread_f32_avx2;
-        cyconv_pool_spread_f64 = cyconv_pool_spread_f64_avx2;
-        cyconv_pool_route2_f32 = cyconv_pool_route2_f32_avx2;
-        cyconv_pool_route2_f64 = cyconv_pool_route2_f64_avx2;
-        return 1;
-    }
-#endif
-    cyconv_pool_vreduce_f32 = cyconv_pool_vreduce_f32_generic;
-    cyconv_pool_vreduce_f64 = cyconv_pool_vreduce_f64_generic;
-    cyconv_pool_hreduce_f32 = cyconv_pool_hreduce_f32_generic;
-    cyconv_pool_hreduce_f64 = cyconv_pool_hreduce_f64_generic;
-    cyconv_pool_shares_f32 = cyconv_pool_shares_f32_generic;
-    cyconv_pool_shares_f64 = cyconv_pool_shares_f64_generic;
-    cyconv_pool_spread_f32 = cyconv_pool_spread_f32_generic;
-    cyconv_pool_spread_f64 = cyconv_pool_spread_f64_generic;
-    cyconv_pool_route2_f32 = cyconv_pool_route2_f32_generic;
-    cyconv_pool_route2_f64 = cyconv_pool_route2_f64_generic;
-    return 0;
-}
+#define CYCONV_POOL_SUFFIX_generic generic
+#define CYCONV_POOL_CAT_(a, b) a##b
+#define CYCONV_POOL_CAT(a, b) CYCONV_POOL_CAT_(a, b)
+#define CYCONV_POOL_FN(NAME, T, ISA) \
+    CYCONV_POOL_CAT(cyconv_pool_##NAME##_##T##_, CYCONV_POOL_SUFFIX_##ISA)
 #endif

@@ -8,11 +8,12 @@
  * The AVX-512 version moves 16x16 blocks: 16 pixel-row loads, an in-register transpose
  * (unpack, shuffle, two 128-bit lane shuffles), 16 channel-row stores; partial blocks use
  * masked loads and stores, so nothing outside [0, npix) x [0, nch) is read or written.
- * Included by _gemm.h, which picks the version at run time with the micro-kernels.
+ * Included by _isa_table.h, which puts the version of each ISA level in its descriptor.
  */
 #ifndef CYCONV_TILE_UNPACK_H
 #define CYCONV_TILE_UNPACK_H
 #include <stddef.h>
+#include "_isa.h"
 
 #define CYCONV_DEFINE_UNPACK_GENERIC(T, SUFFIX)                                              \
 static void cyconv_unpack_tile_##SUFFIX##_generic(ptrdiff_t npix, ptrdiff_t nch,             \
@@ -28,11 +29,6 @@ static void cyconv_unpack_tile_##SUFFIX##_generic(ptrdiff_t npix, ptrdiff_t nch,
 }
 CYCONV_DEFINE_UNPACK_GENERIC(float, f32)
 CYCONV_DEFINE_UNPACK_GENERIC(double, f64)
-
-typedef void (*cyconv_unpack_f32_t)(ptrdiff_t, ptrdiff_t, const float*, ptrdiff_t, float*,
-                                    ptrdiff_t, const float*);
-typedef void (*cyconv_unpack_f64_t)(ptrdiff_t, ptrdiff_t, const double*, ptrdiff_t, double*,
-                                    ptrdiff_t, const double*);
 
 #if CYCONV_X86
 #include <immintrin.h>
@@ -90,6 +86,8 @@ CYCONV_TARGET_AVX512 static void cyconv_unpack_tile_f32_avx512(ptrdiff_t npix, p
 }
 #endif
 
-static cyconv_unpack_f32_t cyconv_unpack_tile_f32 = cyconv_unpack_tile_f32_generic;
-static cyconv_unpack_f64_t cyconv_unpack_tile_f64 = cyconv_unpack_tile_f64_generic;
+/* the other ISA levels (and float64 everywhere) run the portable loop */
+#define cyconv_unpack_tile_f32_avx2 cyconv_unpack_tile_f32_generic
+#define cyconv_unpack_tile_f64_avx2 cyconv_unpack_tile_f64_generic
+#define cyconv_unpack_tile_f64_avx512 cyconv_unpack_tile_f64_generic
 #endif

@@ -23,6 +23,10 @@
 #ifndef CYCONV_UKR_PIXEL_ROWS_H
 #define CYCONV_UKR_PIXEL_ROWS_H
 #include <stddef.h>
+#include "_isa.h"
+
+/* the widest instance, CYCONV_DEFINE_PIXROWS(8, 3, ...) below: 8 output channels x 3 vectors */
+enum { CYCONV_PIXROWS_MR = 8, CYCONV_PIXROWS_NV = 3 };
 
 
 #if CYCONV_X86
@@ -101,30 +105,15 @@ CYCONV_PIXROWS_FAMILY(double, f64, 8, __mmask8, _mm512_mask_storeu_pd, (__m512d)
 #undef CYCONV_DEFINE_PIXROWS
 #else
 #define CYCONV_HAVE_PIXROWS 0
-/* Portable build of the same contraction (never selected: the driver asks
- * cyconv_pixrows_available, but the module links the same everywhere). */
-#define CYCONV_DEFINE_PIXROWS_PORTABLE(MR, T, SUFFIX)                                        \
-static void cyconv_ukr_pixrows_##SUFFIX(ptrdiff_t K, const T* A, const T* B,                 \
-        const ptrdiff_t* boff, int nvec, const ptrdiff_t* voff, T* Y, ptrdiff_t ldy,         \
-        const ptrdiff_t* yoff, const ptrdiff_t* vlen, ptrdiff_t nch, const T* bias)          \
-{                                                                                            \
-    for (int v = 0; v < nvec; v++)                                                           \
-        for (ptrdiff_t i = 0; i < nch; i++)                                                  \
-            for (ptrdiff_t q = 0; q < vlen[v]; q++) {                                        \
-                T acc = 0;                                                                   \
-                for (ptrdiff_t k = 0; k < K; k++)                                            \
-                    acc += A[k * (MR) + i] * B[voff[v] + boff[k] + q];                       \
-                Y[i * ldy + yoff[v] + q] = acc + (bias ? bias[i] : (T)0);                    \
-            }                                                                                \
-}
-CYCONV_DEFINE_PIXROWS_PORTABLE(8, float, f32)
-CYCONV_DEFINE_PIXROWS_PORTABLE(8, double, f64)
-#undef CYCONV_DEFINE_PIXROWS_PORTABLE
 #endif
 
-/* Whether the kernel exists in this build and the CPU runs it (AVX-512 chosen). */
-static int cyconv_pixrows_available(void)
-{
-    return CYCONV_HAVE_PIXROWS && cyconv_isa == 2;
-}
+/* The nvec dispatchers as the descriptor table holds them: NULL where this build has none
+ * (the ISA levels below AVX-512 hold NULL as well, _isa_table.h). */
+#if CYCONV_HAVE_PIXROWS
+#define CYCONV_PIXROWS_KERNEL_F32 cyconv_ukr_pixrows_f32
+#define CYCONV_PIXROWS_KERNEL_F64 cyconv_ukr_pixrows_f64
+#else
+#define CYCONV_PIXROWS_KERNEL_F32 NULL
+#define CYCONV_PIXROWS_KERNEL_F64 NULL
+#endif
 #endif

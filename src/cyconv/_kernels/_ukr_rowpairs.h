@@ -13,6 +13,7 @@
 #ifndef CYCONV_UKR_ROWPAIRS_H
 #define CYCONV_UKR_ROWPAIRS_H
 #include <stddef.h>
+#include "_isa.h"
 
 enum { CYCONV_ROWPAIRS_MR = 6, CYCONV_ROWPAIRS_ROWS = 8, CYCONV_ROWPAIRS_WIDTH = 8 };
 
@@ -63,24 +64,13 @@ CYCONV_TARGET_AVX512 static void cyconv_ukr_rowpairs_f32(ptrdiff_t K, const floa
 }
 #else
 #define CYCONV_HAVE_ROWPAIRS 0
-/* Portable build of the same contraction (not selected for speed: the driver asks
- * cyconv_rowpairs_available, but the results are the same). */
-static void cyconv_ukr_rowpairs_f32(ptrdiff_t K, const float* A, const float* B,
-                                    const ptrdiff_t* boff, ptrdiff_t W, float* C, ptrdiff_t ldc)
-{
-    for (int i = 0; i < CYCONV_ROWPAIRS_MR; i++)
-        for (int q = 0; q < 64; q++) {
-            float acc = 0;
-            for (ptrdiff_t k = 0; k < K; k++)
-                acc += A[k * CYCONV_ROWPAIRS_MR + i] * B[boff[k] + (q / 8) * W + q % 8];
-            C[i * ldc + q] += acc;
-        }
-}
 #endif
 
-/* Whether the kernel exists in this build and the CPU runs it (AVX-512 chosen). */
-static int cyconv_rowpairs_available(void)
-{
-    return CYCONV_HAVE_ROWPAIRS && cyconv_isa == 2;
-}
+/* The kernel as the descriptor table holds it: NULL where this build has none (the
+ * ISA levels below AVX-512 hold NULL as well, _isa_table.h). */
+#if CYCONV_HAVE_ROWPAIRS
+#define CYCONV_ROWPAIRS_KERNEL cyconv_ukr_rowpairs_f32
+#else
+#define CYCONV_ROWPAIRS_KERNEL NULL
+#endif
 #endif

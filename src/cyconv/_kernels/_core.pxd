@@ -1,0 +1,119 @@
+# The core the convolution kernel modules share: the geometry struct, index helpers, the
+# micro-kernel shims and the padded-grid copy. Everything here is inline (a .pxd has no
+# module of its own), so a kernel calling it in a hot loop makes no cross-module call; the
+# shims read the ISA descriptor through this module's own pointer to it (_isa.pxd).
+from libc.string cimport memset, memcpy
+
+from cyconv._kernels._fused cimport floating
+from cyconv._kernels._isa cimport ISA
+
+
+ctypedef struct Geom:
+    # input spatial size
+    Py_ssize_t D, H, W
+    # kernel size
+    Py_ssize_t KD, KH, KW
+    Py_ssize_t SD, SH, SW     # stride
+    Py_ssize_t PD, PH, PW     # padding before the first element (trailing padding is implied)
+    Py_ssize_t DD, DH, DW     # dilation
+    Py_ssize_t OD, OH, OW     # output spatial size
+
+
+cdef inline Py_ssize_t _ceil_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    # b > 0; exact for negative a as well
+    if a >= 0:
+        return (a + b - 1) // b
+    return -((-a) // b)
+
+
+cdef inline void _valid_range(Py_ssize_t offset, Py_ssize_t stride, Py_ssize_t size,
+                              Py_ssize_t n_out, Py_ssize_t* lo, Py_ssize_t* hi) noexcept nogil:
+    """Output positions o in [lo, hi) whose input index o*stride + offset lies in [0, size).
+
+    Clipping once per row keeps bounds tests out of the innermost loops.
+    """
+    cdef Py_ssize_t a = _ceil_div(-offset, stride)
+    cdef Py_ssize_t b = _ceil_div(size - offset, stride)
+    if a < 0:
+        a = 0
+    if b > n_out:
+        b = n_out
+    if b < a:
+        b = a
+    lo[0] = a
+    hi[0] = b
+
+
+cdef inline void _ukr(Py_ssize_t K, const floating* A, const floating* B, floating* C,
+                      Py_ssize_t ldc) noexcept nogil:
+    if floating is float:
+        ISA.ukr_f32(K, A, B, C, ldc)
+    else:
+        ISA.ukr_f64(K, A, B, C, ldc)
+
+
+cdef inline void _ukro(Py_ssize_t K, const floating* A, const floating* B,
+                       const Py_ssize_t* boff, floating* C, Py_ssize_t ldc) noexcept nogil:
+    if floating is float:
+        ISA.ukro_f32(K, A, B, boff, C, ldc)
+    else:
+        ISA.ukro_f64(K, A, B, boff, C, ldc)
+
+
+cdef inline void _ukrb(Py_ssize_t K, const floating* A, const floating* B,
+                       const Py_ssize_t* boff, Py_ssize_t bs, floating* C,
+                       Py_ssize_t ldc, bint accumulate=True) noexcept nogil:
+    if floating is float:
+        ISA.ukrb_f32(K, A, B, boff, bs, C, ldc, accumulate)
+    else:
+        ISA.ukrb_f64(K, A, B, boff, bs, C, ldc, accumulate)
+
+
+cdef inline void _ukrn(Py_ssize_t K, const floating* A, const floating* B,
+                       const Py_ssize_t* boff, Py_ssize_t bs, floating* C,
+                       Py_ssize_t ldc, bint accumulate=True) noexcept nogil:
+    if floating is float:
+        ISA.ukrn_f32(K, A, B, boff, bs, C, ldc, accumulate)
+    else:
+        ISA.ukrn_f64(K, A, B, boff, bs, C, ldc, accumulate)
+
+
+cdef inline void _unpack_tile(Py_ssize_t npix, Py_ssize_t nch, const floating* src,
+                              Py_ssize_t ldsrc, floating* dst, Py_ssize_t lddst,
+                              const floating* bias) noexcept nogil:
+    """dst[c*lddst + p] = src[p*ldsrc + c] + bias[c] (see _tile_unpack.h)."""
+    if floating is float:
+        ISA.unpack_tile_f32(npix, nch, src, ldsrc, dst, lddst, bias)
+    else:
+        ISA.unpack_tile_f64(npix, nch, src, ldsrc, dst, lddst, bias)
+
+
+cdef inline void _pad_plane_grid(const floating* src, Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
+                                 floating* dst, Py_ssize_t GD, Py_ssize_t GH, Py_ssize_t GW,
+                                 Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw) noexcept nogil:
+    """The D x H x W plane ``src`` placed at (pd, ph, pw) on the zero GD x GH x GW grid."""
+    cdef Py_ssize_t d, h
+    cdef size_t item = sizeof(floating)
+    for d in range(GD):
+        for h in range(GH):
+            if d < pd or d >= pd + D or h < ph or h >= ph + H or W == 0:
+                memset(dst + (d * GH + h) * GW, 0, GW * item)
+            else:
+                memset(dst + (d * GH + h) * GW, 0, pw * item)
+                memcpy(dst + (d * GH + h) * GW + pw, src + ((d - pd) * H + h - ph) * W,
+                       W * item)
+                memset(dst + (d * GH + h) * GW + pw + W, 0, (GW - pw - W) * item)
+
+
+cdef inline void _pad_item(const floating* raw_planes, Py_ssize_t planes, Py_ssize_t RD,
+                           Py_ssize_t RH, Py_ssize_t RW, floating* buf, Py_ssize_t buf_len,
+                           const Geom* g, Py_ssize_t pd, Py_ssize_t ph,
+                           Py_ssize_t pw) noexcept nogil:
+    """One work item's ``planes`` consecutive input planes (RD x RH x RW) onto the zero grid
+    of ``g`` (D x H x W, leading padding pd/ph/pw) in ``buf``, and the slack after them (up
+    to ``buf_len``) zeroed for the last tiles' reads."""
+    cdef Py_ssize_t plane = g.D * g.H * g.W, ci
+    for ci in range(planes):
+        _pad_plane_grid(raw_planes + ci * RD * RH * RW, RD, RH, RW, buf + ci * plane, g.D,
+                        g.H, g.W, pd, ph, pw)
+    memset(buf + planes * plane, 0, (buf_len - planes * plane) * sizeof(floating))

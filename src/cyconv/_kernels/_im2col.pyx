@@ -1,0 +1,519 @@
+"""GEMM-family convolution kernels: im2col/col2im lowering and the 1x1 pointwise GEMM.
+
+Blocks of output pixels are lowered into packed panels of a thread-local buffer and
+multiplied by the packed weights with the register-tiled micro-kernel (_gemm.h, through the
+ISA descriptor), inside the same OpenMP region (no BLAS: no second thread pool to
+oversubscribe the cores, and results that do not depend on the thread count). Compute only:
+C-contiguous 5-D arrays (N, C, D, H, W) and a ``Geom`` (_core.pxd); the Python layer
+(``cyconv/_conv_forward.py``, ``_conv_backward.py``) validates and allocates.
+"""
+from cython.parallel cimport prange
+from libc.string cimport memset, memcpy
+
+from cyconv._kernels._core cimport Geom, _ukr, _ukro, _valid_range
+from cyconv._kernels._fused cimport floating
+from cyconv._kernels._isa cimport ISA, cyconv_isa_bind, isa_descriptor
+from cyconv._kernels._omp cimport omp_get_thread_num
+
+# this module's view of the ISA in use (_isa.pxd)
+cyconv_isa_bind(isa_descriptor())
+
+
+cdef enum:
+    MAX_TILE = 384  # at least the largest MR * NR in the ISA table (_isa_table.h)
+
+
+cdef void _tap_segments(floating* plane, const Geom* g, Py_ssize_t kd, Py_ssize_t kh,
+                        Py_ssize_t kw, Py_ssize_t p0, Py_ssize_t count, floating* row,
+                        bint gather) noexcept nogil:
+    """Move data between ``row`` (flat output positions p0, p0+1, ...) and the input plane
+    seen through tap (kd, kh, kw).
+
+    gather: row[q] = the input element (0 where the tap falls into the padding).
+    not gather (the adjoint): the input element += row[q].
+    Walks the positions one output row at a time, so bounds are clipped per row, not per
+    element.
+    """
+    cdef Py_ssize_t od = p0 // (g.OH * g.OW), oh = (p0 // g.OW) % g.OH, ow = p0 % g.OW
+    cdef Py_ssize_t off_w = kw * g.DW - g.PW
+    cdef Py_ssize_t q = 0, seg, idd, ih, lo, hi, a, b, t
+    cdef bint inside
+    cdef floating* src
+    _valid_range(off_w, g.SW, g.W, g.OW, &lo, &hi)
+    while q < count:
+        seg = g.OW - ow
+        if seg > count - q:
+            seg = count - q
+        idd = od * g.SD - g.PD + kd * g.DD
+        ih = oh * g.SH - g.PH + kh * g.DH
+        a = lo if lo > ow else ow
+        b = hi if hi < ow + seg else ow + seg
+        inside = not (idd < 0 or idd >= g.D or ih < 0 or ih >= g.H or b <= a)
+        src = plane + (idd * g.H + ih) * g.W + off_w
+        if gather and not inside:
+            memset(row + q, 0, seg * sizeof(floating))
+        elif gather:
+            if a > ow:
+                memset(row + q, 0, (a - ow) * sizeof(floating))
+            if g.SW == 1:
+                memcpy(row + q + (a - ow), src + a, (b - a) * sizeof(floating))
+            elif g.SW == 2:
+                # a literal stride lets the compiler de-interleave in registers (no gathers)
+                for t in range(a, b):
+                    row[q + t - ow] = src[t * 2]
+            else:
+                for t in range(a, b):
+                    row[q + t - ow] = src[t * g.SW]
+            if b < ow + seg:
+                memset(row + q + (b - ow), 0, (ow + seg - b) * sizeof(floating))
+        elif inside and g.SW == 1:
+            for t in range(a, b):
+                src[t] += row[q + t - ow]
+        elif inside:
+            for t in range(a, b):
+                src[t * g.SW] += row[q + t - ow]
+        q = q + seg
+        ow = 0
+        oh = oh + 1
+        if oh == g.OH:
+            oh = 0
+            od = od + 1
+
+
+cdef inline void _gather_taps(const floating* plane, const Geom* g, Py_ssize_t kd,
+                              Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t p0, Py_ssize_t count,
+                              floating* out) noexcept nogil:
+    _tap_segments(<floating*>plane, g, kd, kh, kw, p0, count, out, True)
+
+
+cdef inline void _scatter_add_taps(floating* plane, const Geom* g, Py_ssize_t kd,
+                                   Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t p0,
+                                   Py_ssize_t count, const floating* row) noexcept nogil:
+    _tap_segments(plane, g, kd, kh, kw, p0, count, <floating*>row, False)
+
+
+cdef inline void _tap_of(Py_ssize_t tap, const Geom* g, Py_ssize_t* kd, Py_ssize_t* kh,
+                         Py_ssize_t* kw) noexcept nogil:
+    kd[0] = tap // (g.KH * g.KW)
+    kh[0] = (tap // g.KW) % g.KH
+    kw[0] = tap % g.KW
+
+
+cdef void _store_tile(const floating* tile, Py_ssize_t NR, floating* y_rows,
+                      Py_ssize_t image_stride, Py_ssize_t P, Py_ssize_t q0, Py_ssize_t rows,
+                      Py_ssize_t cols) noexcept nogil:
+    """Add the valid part of a register tile whose columns are global pixels q0, q0+1, ...
+
+    Used for partial tiles: rows past C_out, columns past the last pixel, or columns that
+    run across an image boundary.
+    """
+    cdef Py_ssize_t i, c, n, p, seg, k
+    c = 0
+    while c < cols:
+        n = (q0 + c) // P
+        p = (q0 + c) % P
+        seg = P - p if P - p < cols - c else cols - c
+        for i in range(rows):
+            for k in range(seg):
+                y_rows[n * image_stride + i * P + p + k] += tile[i * NR + c + k]
+        c = c + seg
+
+
+cdef void _forward_item(const floating* x_group, Py_ssize_t x_image_stride,
+                        const floating* a_group, floating* y_group, Py_ssize_t y_image_stride,
+                        const floating* bias_group, Py_ssize_t cout, Py_ssize_t kg,
+                        Py_ssize_t q0, Py_ssize_t count, const Geom* g,
+                        floating* bpack, floating* row, Py_ssize_t MR,
+                        Py_ssize_t NR, Py_ssize_t KC) noexcept nogil:
+    """y[n, co, p] = bias + W_group @ cols for one block of global output pixels q = n*P + p.
+
+    Blocks run across image boundaries, so small images do not leave the last register tile
+    of every image mostly empty. The reduction runs in slices of KC rows; each slice of the
+    column block is lowered just before use, so it is still in L2 while every weight panel
+    sweeps over it.
+    """
+    cdef Py_ssize_t T = g.KD * g.KH * g.KW
+    cdef Py_ssize_t plane = g.D * g.H * g.W
+    cdef Py_ssize_t P = g.OD * g.OH * g.OW
+    cdef Py_ssize_t npb = (count + NR - 1) // NR
+    cdef Py_ssize_t npa = (cout + MR - 1) // MR
+    cdef Py_ssize_t k, j, i, co, p, kc0, kc, kd, kh, kw, rows, cols, q, n, seg, qj
+    cdef floating beta
+    cdef floating* dst
+    cdef floating tile[MAX_TILE]
+    memset(row + count, 0, (npb * NR - count) * sizeof(floating))
+    q = q0
+    while q < q0 + count:
+        n = q // P
+        p = q % P
+        seg = P - p if P - p < q0 + count - q else q0 + count - q
+        for co in range(cout):
+            dst = y_group + n * y_image_stride + co * P + p
+            beta = bias_group[co] if bias_group != NULL else 0
+            for k in range(seg):
+                dst[k] = beta
+        q = q + seg
+    kc0 = 0
+    while kc0 < kg:
+        kc = KC if kg - kc0 > KC else kg - kc0
+        for k in range(kc0, kc0 + kc):
+            _tap_of(k % T, g, &kd, &kh, &kw)
+            q = q0
+            while q < q0 + count:
+                n = q // P
+                p = q % P
+                seg = P - p if P - p < q0 + count - q else q0 + count - q
+                _gather_taps(x_group + n * x_image_stride + (k // T) * plane, g, kd, kh, kw,
+                             p, seg, row + q - q0)
+                q = q + seg
+            for j in range(npb):
+                memcpy(bpack + (j * kc + k - kc0) * NR, row + j * NR, NR * sizeof(floating))
+        for j in range(npb):
+            qj = q0 + j * NR
+            cols = NR if count - j * NR > NR else count - j * NR
+            n = qj // P
+            p = qj % P
+            for i in range(npa):
+                rows = MR if cout - i * MR > MR else cout - i * MR
+                if rows == MR and cols == NR and p + NR <= P:
+                    _ukr(kc, a_group + (i * kg + kc0) * MR, bpack + j * kc * NR,
+                         y_group + n * y_image_stride + i * MR * P + p, P)
+                else:
+                    memset(tile, 0, MR * NR * sizeof(floating))
+                    _ukr(kc, a_group + (i * kg + kc0) * MR, bpack + j * kc * NR, tile, NR)
+                    _store_tile(tile, NR, y_group + i * MR * P, y_image_stride, P, qj, rows,
+                                cols)
+        kc0 = kc0 + KC
+
+
+def gemm_forward(const floating[:, :, :, :, ::1] x, const floating[::1] a_packed,
+                 floating[:, :, ::1] y, const floating[::1] bias, bint has_bias,
+                 Py_ssize_t groups, Geom g, Py_ssize_t block, floating[:, ::1] work,
+                 Py_ssize_t KC, int num_threads):
+    """y (N, C_out, P) = conv(x, w) (+ bias) by blocked im2col + GEMM.
+
+    a_packed : weights as (groups, ceil(C_out_g/MR), K_g, MR), rows past C_out_g zero.
+    work : (num_threads, min(K_g, KC) * block + block) scratch, one row per thread.
+    block : global output pixels (n*P + p) per work item, a multiple of NR.
+    """
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], CO = y.shape[1], P = y.shape[2]
+    cdef Py_ssize_t cig = C // groups, cog = CO // groups
+    cdef Py_ssize_t T = g.KD * g.KH * g.KW
+    cdef Py_ssize_t kg = cig * T
+    cdef Py_ssize_t MR, NR
+    cdef Py_ssize_t nblk = (N * P + block - 1) // block
+    cdef Py_ssize_t plane = g.D * g.H * g.W
+    cdef Py_ssize_t npa
+    cdef Py_ssize_t item, gi, blk, q0, count, tid
+    cdef const floating* xp = &x[0, 0, 0, 0, 0]
+    cdef const floating* ap = &a_packed[0]
+    cdef floating* yp = &y[0, 0, 0]
+    cdef const floating* bp = &bias[0] if has_bias else NULL
+    cdef floating* wp = &work[0, 0]
+    cdef Py_ssize_t wstride = work.shape[1]
+    if floating is float:
+        MR = ISA.mr_f32
+        NR = ISA.nr_f32
+    else:
+        MR = ISA.mr_f64
+        NR = ISA.nr_f64
+    npa = (cog + MR - 1) // MR
+    with nogil:
+        for item in prange(groups * nblk, schedule="static", num_threads=num_threads):
+            tid = omp_get_thread_num()
+            gi = item // nblk
+            blk = item % nblk
+            q0 = blk * block
+            count = block if N * P - q0 > block else N * P - q0
+            _forward_item(xp + gi * cig * plane, C * plane, ap + gi * npa * kg * MR,
+                          yp + gi * cog * P, CO * P, bp + gi * cog if bp != NULL else NULL,
+                          cog, kg, q0, count, &g,
+                          wp + tid * wstride, wp + tid * wstride + (kg if kg < KC else KC) * block,
+                          MR, NR, KC)
+
+
+cdef void _pointwise_item(const floating* x_group, Py_ssize_t P, const Py_ssize_t* offsets,
+                          const floating* a_group, floating* y_group,
+                          const floating* bias_group, Py_ssize_t cout, Py_ssize_t kg,
+                          Py_ssize_t q0, Py_ssize_t count, floating* bpack, Py_ssize_t MR,
+                          Py_ssize_t NR, Py_ssize_t KC) noexcept nogil:
+    """y[co, q0:q0+count] = bias + W_group @ x_group[:, q0:q0+count] of one image and group.
+
+    A 1x1, stride-1, unpadded convolution is a plain GEMM on NCHW: row k of the GEMM's B is
+    input channel k's plane, read in place (offsets[k] = k*P) and written straight into y's
+    rows (ldc = P) - no lowering, no padded copy, no transpose. Only a last panel narrower
+    than NR is packed (zero-filled) into ``bpack``, because reading NR pixels in place would
+    run past the last plane, and accumulated through ``bpack``'s tile.
+    """
+    cdef Py_ssize_t nfull = count // NR
+    cdef Py_ssize_t tail = count - nfull * NR
+    cdef Py_ssize_t npa = (cout + MR - 1) // MR
+    cdef Py_ssize_t kc0, kc, j, i, co, k, rows, q
+    cdef floating beta
+    cdef floating* dst
+    cdef floating* tile = bpack + kg * NR
+    for co in range(cout):
+        beta = bias_group[co] if bias_group != NULL else 0
+        dst = y_group + co * P + q0
+        for k in range(count):
+            dst[k] = beta
+    if tail:
+        q = q0 + nfull * NR
+        for k in range(kg):
+            memcpy(bpack + k * NR, x_group + offsets[k] + q, tail * sizeof(floating))
+            memset(bpack + k * NR + tail, 0, (NR - tail) * sizeof(floating))
+    kc0 = 0
+    while kc0 < kg:
+        kc = KC if kg - kc0 > KC else kg - kc0
+        for j in range(nfull):
+            q = q0 + j * NR
+            for i in range(npa):
+                rows = MR if cout - i * MR > MR else cout - i * MR
+                if rows == MR:
+                    _ukro(kc, a_group + (i * kg + kc0) * MR, x_group + q, offsets + kc0,
+                          y_group + i * MR * P + q, P)
+                else:
+                    memset(tile, 0, MR * NR * sizeof(floating))
+                    _ukro(kc, a_group + (i * kg + kc0) * MR, x_group + q, offsets + kc0,
+                          tile, NR)
+                    for co in range(rows):
+                        dst = y_group + (i * MR + co) * P + q
+                        for k in range(NR):
+                            dst[k] += tile[co * NR + k]
+        if tail:
+            q = q0 + nfull * NR
+            for i in range(npa):
+                rows = MR if cout - i * MR > MR else cout - i * MR
+                memset(tile, 0, MR * NR * sizeof(floating))
+                _ukr(kc, a_group + (i * kg + kc0) * MR, bpack + kc0 * NR, tile, NR)
+                for co in range(rows):
+                    dst = y_group + (i * MR + co) * P + q
+                    for k in range(tail):
+                        dst[k] += tile[co * NR + k]
+        kc0 = kc0 + KC
+
+
+def pointwise_forward(const floating[:, :, ::1] x, const Py_ssize_t[::1] offsets,
+                      const floating[::1] a_packed, floating[:, :, ::1] y,
+                      const floating[::1] bias, bint has_bias, Py_ssize_t groups,
+                      Py_ssize_t block, floating[:, ::1] work, Py_ssize_t KC, int num_threads):
+    """y (N, C_out, P) = W @ x (N, C_in, P) per group (+ bias): a 1x1 convolution with stride
+    1 and no padding, on any number of spatial dims flattened to P.
+
+    offsets : (C_in/groups,) k*P, the in-place row offsets of the GEMM's B.
+    a_packed : weights in panels of MR output channels, (groups, panels, C_in/groups, MR).
+    block : pixels per work item (a multiple of NR); work items are (image, group, block).
+    work : per-thread rows of (C_in/groups + MR) * NR elements (the packed last panel and
+        a register tile).
+    """
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], P = x.shape[2], CO = y.shape[1]
+    cdef Py_ssize_t cig = C // groups, cog = CO // groups
+    cdef Py_ssize_t MR = ISA.mr_f32 if floating is float else ISA.mr_f64
+    cdef Py_ssize_t NR = ISA.nr_f32 if floating is float else ISA.nr_f64
+    cdef Py_ssize_t nblk = (P + block - 1) // block
+    cdef Py_ssize_t npa = (cog + MR - 1) // MR
+    cdef Py_ssize_t item, n, gi, blk, q0, tid
+    cdef const floating* xp = &x[0, 0, 0]
+    cdef const Py_ssize_t* op = &offsets[0]
+    cdef const floating* ap = &a_packed[0]
+    cdef floating* yp = &y[0, 0, 0]
+    cdef const floating* bp = &bias[0] if has_bias else NULL
+    cdef floating* wp = &work[0, 0]
+    cdef Py_ssize_t wstride = work.shape[1]
+    with nogil:
+        for item in prange(N * groups * nblk, schedule="static", num_threads=num_threads):
+            tid = omp_get_thread_num()
+            n = item // (groups * nblk)
+            gi = (item // nblk) % groups
+            blk = item % nblk
+            q0 = blk * block
+            _pointwise_item(xp + (n * C + gi * cig) * P, P, op, ap + gi * npa * cig * MR,
+                            yp + (n * CO + gi * cog) * P,
+                            bp + gi * cog if bp != NULL else NULL, cog, cig, q0,
+                            block if P - q0 > block else P - q0, wp + tid * wstride, MR, NR,
+                            KC)
+
+
+cdef void _backward_input_item(const floating* gy_group, const floating* a_block,
+                               floating* gx_block, Py_ssize_t cout, Py_ssize_t c_lo,
+                               Py_ssize_t c_hi, const Geom* g, Py_ssize_t block,
+                               floating* bpack, floating* ctile, floating* row,
+                               Py_ssize_t MR, Py_ssize_t NR, Py_ssize_t KC) noexcept nogil:
+    """grad_x for input channels [c_lo, c_hi) of one group of one image.
+
+    For each block of output pixels: gcols = W^T @ grad_y (rows = this channel block's taps),
+    then scatter-add gcols onto the input planes. The planes belong to this work item only,
+    so the sums happen in a fixed order whatever the thread count.
+    """
+    cdef Py_ssize_t T = g.KD * g.KH * g.KW
+    cdef Py_ssize_t plane = g.D * g.H * g.W
+    cdef Py_ssize_t P = g.OD * g.OH * g.OW
+    cdef Py_ssize_t r0 = c_lo * T, r1 = c_hi * T
+    cdef Py_ssize_t npa = (r1 - r0 + MR - 1) // MR
+    cdef Py_ssize_t p0, count, npb, ldc, co, j, i, kc0, kc, r, kd, kh, kw
+    memset(gx_block, 0, (c_hi - c_lo) * plane * sizeof(floating))
+    p0 = 0
+    while p0 < P:
+        count = block if P - p0 > block else P - p0
+        npb = (count + NR - 1) // NR
+        ldc = npb * NR
+        memset(row + count, 0, (ldc - count) * sizeof(floating))
+        for co in range(cout):
+            memcpy(row, gy_group + co * P + p0, count * sizeof(floating))
+            for j in range(npb):
+                memcpy(bpack + (j * cout + co) * NR, row + j * NR, NR * sizeof(floating))
+        memset(ctile, 0, npa * MR * ldc * sizeof(floating))
+        kc0 = 0
+        while kc0 < cout:
+            kc = KC if cout - kc0 > KC else cout - kc0
+            for j in range(npb):
+                for i in range(npa):
+                    _ukr(kc, a_block + (i * cout + kc0) * MR, bpack + (j * cout + kc0) * NR,
+                         ctile + i * MR * ldc + j * NR, ldc)
+            kc0 = kc0 + KC
+        for r in range(r0, r1):
+            _tap_of(r % T, g, &kd, &kh, &kw)
+            _scatter_add_taps(gx_block + (r // T - c_lo) * plane, g, kd, kh, kw, p0, count,
+                              ctile + (r - r0) * ldc)
+        p0 = p0 + block
+
+
+def gemm_backward_input(const floating[:, :, ::1] grad_y, const floating[::1] a_packed,
+                        floating[:, :, :, :, ::1] grad_x, Py_ssize_t groups, Geom g,
+                        Py_ssize_t block, Py_ssize_t channel_block, floating[:, ::1] work,
+                        Py_ssize_t KC, int num_threads):
+    """grad_x (N, C_in, D, H, W) = conv^T(grad_y (N, C_out, P), w).
+
+    a_packed : W^T per group as (groups, ceil(K_g/MR), C_out_g, MR), rows past K_g zero.
+    Work items are (image, group, block of ``channel_block`` input channels); a multiple of
+    MR channels, so the channel_block*T rows of a block start on a panel boundary. Larger
+    blocks pack each grad_y block fewer times.
+    work : (num_threads, C_out_g*block + channel_block*T*block + block) scratch.
+    """
+    cdef Py_ssize_t N = grad_x.shape[0], C = grad_x.shape[1], CO = grad_y.shape[1]
+    cdef Py_ssize_t P = grad_y.shape[2]
+    cdef Py_ssize_t cig = C // groups, cog = CO // groups
+    cdef Py_ssize_t T = g.KD * g.KH * g.KW
+    cdef Py_ssize_t kg = cig * T
+    cdef Py_ssize_t plane = g.D * g.H * g.W
+    cdef Py_ssize_t MR, NR, npk, ncb
+    cdef Py_ssize_t item, n, gi, cb, c_lo, c_hi, tid
+    cdef const floating* gyp = &grad_y[0, 0, 0]
+    cdef const floating* ap = &a_packed[0]
+    cdef floating* gxp = &grad_x[0, 0, 0, 0, 0]
+    cdef floating* wp = &work[0, 0]
+    cdef Py_ssize_t wstride = work.shape[1]
+    cdef Py_ssize_t ctile_size
+    if floating is float:
+        MR = ISA.mr_f32
+        NR = ISA.nr_f32
+    else:
+        MR = ISA.mr_f64
+        NR = ISA.nr_f64
+    npk = (kg + MR - 1) // MR
+    ncb = (cig + channel_block - 1) // channel_block
+    ctile_size = channel_block * T * block
+    with nogil:
+        for item in prange(N * groups * ncb, schedule="static", num_threads=num_threads):
+            tid = omp_get_thread_num()
+            n = item // (groups * ncb)
+            gi = (item // ncb) % groups
+            cb = item % ncb
+            c_lo = cb * channel_block
+            c_hi = c_lo + channel_block if cig - c_lo > channel_block else cig
+            _backward_input_item(gyp + (n * CO + gi * cog) * P,
+                                 ap + (gi * npk + c_lo * T // MR) * cog * MR,
+                                 gxp + (n * C + gi * cig + c_lo) * plane,
+                                 cog, c_lo, c_hi, &g, block,
+                                 wp + tid * wstride,
+                                 wp + tid * wstride + cog * block,
+                                 wp + tid * wstride + cog * block + ctile_size,
+                                 MR, NR, KC)
+
+
+cdef void _backward_weight_piece(const floating* gy_group, const floating* x_group,
+                                 floating* part_group, Py_ssize_t cout, Py_ssize_t kg,
+                                 Py_ssize_t cout_pad, Py_ssize_t kg_pad, Py_ssize_t p0,
+                                 Py_ssize_t count, const Geom* g, floating* apack,
+                                 floating* bpack, floating* row, Py_ssize_t MR,
+                                 Py_ssize_t NR) noexcept nogil:
+    """part (C_out_g, K_g) += grad_y[:, p0:p0+count] @ cols[:, p0:p0+count]^T (one group)."""
+    cdef Py_ssize_t T = g.KD * g.KH * g.KW
+    cdef Py_ssize_t plane = g.D * g.H * g.W
+    cdef Py_ssize_t P = g.OD * g.OH * g.OW
+    cdef Py_ssize_t co, q, k, i, j, kd, kh, kw
+    cdef const floating* src
+    cdef floating* dst
+    if cout_pad != cout:
+        memset(apack + (cout_pad - MR) * count, 0, MR * count * sizeof(floating))
+    for co in range(cout):
+        src = gy_group + co * P + p0
+        dst = apack + (co // MR) * count * MR + co % MR
+        for q in range(count):
+            dst[q * MR] = src[q]
+    if kg_pad != kg:
+        memset(bpack + (kg_pad - NR) * count, 0, NR * count * sizeof(floating))
+    for k in range(kg):
+        _tap_of(k % T, g, &kd, &kh, &kw)
+        _gather_taps(x_group + (k // T) * plane, g, kd, kh, kw, p0, count, row)
+        dst = bpack + (k // NR) * count * NR + k % NR
+        for q in range(count):
+            dst[q * NR] = row[q]
+    for j in range(kg_pad // NR):
+        for i in range(cout_pad // MR):
+            _ukr(count, apack + i * count * MR, bpack + j * count * NR,
+                 part_group + i * MR * kg_pad + j * NR, kg_pad)
+
+
+def gemm_backward_weight(const floating[:, :, ::1] grad_y, const floating[:, :, :, :, ::1] x,
+                         floating[:, :, :, ::1] partial, Py_ssize_t groups, Geom g,
+                         Py_ssize_t block, floating[:, ::1] work, int num_threads):
+    """Partial weight gradients, one per reduction chunk (summed in order by the caller).
+
+    The (image, pixel block) pieces are split into ``partial.shape[0]`` contiguous chunks - a
+    number that does not depend on the thread count - and each chunk is reduced by one
+    thread, so the result is bitwise identical for any number of threads.
+    partial : (chunks, groups, C_out_g padded to MR, K_g padded to NR), zero-filled.
+    work : (num_threads, (C_out_g_pad + K_g_pad + 1) * block) scratch.
+    """
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], CO = grad_y.shape[1]
+    cdef Py_ssize_t P = grad_y.shape[2]
+    cdef Py_ssize_t R = partial.shape[0]
+    cdef Py_ssize_t cout_pad = partial.shape[2], kg_pad = partial.shape[3]
+    cdef Py_ssize_t cig = C // groups, cog = CO // groups
+    cdef Py_ssize_t T = g.KD * g.KH * g.KW
+    cdef Py_ssize_t kg = cig * T
+    cdef Py_ssize_t plane = g.D * g.H * g.W
+    cdef Py_ssize_t nblk = (P + block - 1) // block
+    cdef Py_ssize_t pieces = N * nblk
+    cdef Py_ssize_t per_chunk = (pieces + R - 1) // R
+    cdef Py_ssize_t MR, NR
+    cdef Py_ssize_t r, piece, n, p0, count, gi, tid, piece_end
+    cdef const floating* gyp = &grad_y[0, 0, 0]
+    cdef const floating* xp = &x[0, 0, 0, 0, 0]
+    cdef floating* pp = &partial[0, 0, 0, 0]
+    cdef floating* wp = &work[0, 0]
+    cdef Py_ssize_t wstride = work.shape[1]
+    if floating is float:
+        MR = ISA.mr_f32
+        NR = ISA.nr_f32
+    else:
+        MR = ISA.mr_f64
+        NR = ISA.nr_f64
+    with nogil:
+        for r in prange(R, schedule="static", num_threads=num_threads):
+            tid = omp_get_thread_num()
+            piece_end = (r + 1) * per_chunk if (r + 1) * per_chunk < pieces else pieces
+            for piece in range(r * per_chunk, piece_end):
+                n = piece // nblk
+                p0 = (piece % nblk) * block
+                count = block if P - p0 > block else P - p0
+                for gi in range(groups):
+                    _backward_weight_piece(gyp + (n * CO + gi * cog) * P,
+                                           xp + (n * C + gi * cig) * plane,
+                                           pp + (r * groups + gi) * cout_pad * kg_pad,
+                                           cog, kg, cout_pad, kg_pad, p0, count, &g,
+                                           wp + tid * wstride,
+                                           wp + tid * wstride + cout_pad * block,
+                                           wp + tid * wstride + (cout_pad + kg_pad) * block,
+                                           MR, NR)

@@ -1,0 +1,129 @@
+"""Layout kernels of the convolution paths: the zero-padded copy of the input, the phases
+of strided gradients, and grad_output laid on the padded grid.
+
+Parallel copies that NumPy's strided assignments ran on one thread; no arithmetic, so the
+convolution results are the same bits whichever path lays the data out.
+"""
+from cython.parallel cimport prange
+from libc.string cimport memset
+
+from cyconv._kernels._core cimport Geom, _pad_plane_grid, _unpack_tile
+from cyconv._kernels._fused cimport floating
+from cyconv._kernels._isa cimport cyconv_isa_bind, isa_descriptor
+
+# this module's view of the ISA in use (_isa.pxd)
+cyconv_isa_bind(isa_descriptor())
+
+
+def pad_planes(const floating[:, :, :, ::1] x4, floating[::1] flat, Py_ssize_t GD,
+               Py_ssize_t GH, Py_ssize_t GW, Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw,
+               int num_threads):
+    """flat[i*GD*GH*GW ...] = plane i of x4 (planes, D, H, W) placed at (pd, ph, pw) on a
+    zero GD x GH x GW grid; every grid element of the first planes*GD*GH*GW is written.
+
+    Row memcpy and border memset instead of NumPy's zero-fill + strided assignment, which
+    was ~10% of vgg3x3's forward at 2 threads (benchmarks/README.md "Zen 5").
+    """
+    cdef Py_ssize_t planes = x4.shape[0], D = x4.shape[1], H = x4.shape[2], W = x4.shape[3]
+    cdef Py_ssize_t plane = GD * GH * GW
+    cdef Py_ssize_t i
+    if planes == 0 or plane == 0:
+        return
+    with nogil:
+        for i in prange(planes, schedule="static", num_threads=num_threads):
+            _pad_plane_grid(&x4[i, 0, 0, 0], D, H, W, &flat[0] + i * plane, GD, GH, GW, pd,
+                            ph, pw)
+
+
+def scatter_phase(const floating[:, :, :, :, ::1] z, floating[:, :, :, :, ::1] out,
+                  Py_ssize_t rd, Py_ssize_t rh, Py_ssize_t rw, Py_ssize_t sd, Py_ssize_t sh,
+                  Py_ssize_t sw, int num_threads):
+    """out[n, c, rd + sd*i, rh + sh*j, rw + sw*k] = z[n, c, i, j, k]: one output phase of a
+    strided grad_input written into place, one (image, channel) plane per work item (NumPy's
+    strided assignment ran on one thread at ~1/4 of this speed). The caller guarantees that
+    every target index is inside ``out``."""
+    cdef Py_ssize_t N = z.shape[0], C = z.shape[1]
+    cdef Py_ssize_t ZD = z.shape[2], ZH = z.shape[3], ZW = z.shape[4]
+    cdef Py_ssize_t OD = out.shape[2], OH = out.shape[3], OW = out.shape[4]
+    cdef Py_ssize_t r, i, j, k
+    cdef const floating* src
+    cdef floating* dst
+    if N * C == 0 or ZD * ZH * ZW == 0:
+        return
+    with nogil:
+        for r in prange(N * C, schedule="static", num_threads=num_threads):
+            for i in range(ZD):
+                for j in range(ZH):
+                    src = &z[0, 0, 0, 0, 0] + ((r * ZD + i) * ZH + j) * ZW
+                    dst = &out[0, 0, 0, 0, 0] + ((r * OD + rd + sd * i) * OH + rh + sh * j) * OW + rw
+                    for k in range(ZW):
+                        dst[k * sw] = src[k]
+
+
+def pack_grad_output_grid(const floating[:, :, ::1] grad_y, floating[::1] out, Geom g,
+                          Py_ssize_t groups, Py_ssize_t ob, Py_ssize_t Q, int num_threads):
+    """grad_y (N, C_out, P) laid on the padded grid for the stride-1 weight gradient:
+    out[n, gi, panel, q, c] (flat; ob channels per panel, Q grid positions) is output channel
+    gi*C_out/groups + panel*ob + c of grad_y at the output that grid position q holds, and
+    0 at the grid's padding positions and for channels past the group's last. One (image,
+    group, panel) per work item; each output row's channels go in by 16x16 block transposes
+    (the NumPy strided copies ran on one thread while the other waited at the barrier).
+    ``g``: the grid (D, H, W) and the output size (OD, OH, OW)."""
+    cdef Py_ssize_t N = grad_y.shape[0], CO = grad_y.shape[1], P = grad_y.shape[2]
+    cdef Py_ssize_t cog = CO // groups
+    cdef Py_ssize_t npan = (cog + ob - 1) // ob
+    cdef Py_ssize_t item, n, gi, pan, chans, q, d, h, w0, row_end
+    cdef const floating* gyp = &grad_y[0, 0, 0]
+    cdef floating* base
+    cdef const floating* src
+    with nogil:
+        for item in prange(N * groups * npan, schedule="static", num_threads=num_threads):
+            n = item // (groups * npan)
+            gi = (item // npan) % groups
+            pan = item % npan
+            chans = ob if cog - pan * ob > ob else cog - pan * ob
+            base = &out[0] + item * Q * ob
+            src = gyp + (n * CO + gi * cog + pan * ob) * P
+            q = 0
+            while q < Q:
+                d = q // (g.H * g.W)
+                h = (q // g.W) % g.H
+                row_end = q + g.W if Q - q > g.W else Q
+                if d < g.OD and h < g.OH:
+                    _unpack_tile(chans, g.OW, src + (d * g.OH + h) * g.OW, P, base + q * ob,
+                                 ob, NULL)
+                    if chans < ob:
+                        for w0 in range(g.OW):
+                            memset(base + (q + w0) * ob + chans, 0,
+                                   (ob - chans) * sizeof(floating))
+                    w0 = q + g.OW
+                else:
+                    w0 = q
+                if row_end > w0:
+                    memset(base + w0 * ob, 0, (row_end - w0) * ob * sizeof(floating))
+                q = row_end
+
+
+def gather_phase(const floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::1] z,
+                 Py_ssize_t rd, Py_ssize_t rh, Py_ssize_t rw, Py_ssize_t sd, Py_ssize_t sh,
+                 Py_ssize_t sw, int num_threads):
+    """z[n, c, i, j, k] = x[n, c, rd + sd*i, rh + sh*j, rw + sw*k] for the whole of z: one
+    phase of the input made contiguous for a strided weight gradient, one (image, channel)
+    plane per work item (NumPy's strided copy ran on one thread while the other waited).
+    The caller guarantees that every source index is inside ``x``."""
+    cdef Py_ssize_t N = z.shape[0], C = z.shape[1]
+    cdef Py_ssize_t ZD = z.shape[2], ZH = z.shape[3], ZW = z.shape[4]
+    cdef Py_ssize_t XD = x.shape[2], XH = x.shape[3], XW = x.shape[4]
+    cdef Py_ssize_t r, i, j, k
+    cdef const floating* src
+    cdef floating* dst
+    if N * C == 0 or ZD * ZH * ZW == 0:
+        return
+    with nogil:
+        for r in prange(N * C, schedule="static", num_threads=num_threads):
+            for i in range(ZD):
+                for j in range(ZH):
+                    src = &x[0, 0, 0, 0, 0] + ((r * XD + rd + sd * i) * XH + rh + sh * j) * XW + rw
+                    dst = &z[0, 0, 0, 0, 0] + ((r * ZD + i) * ZH + j) * ZW
+                    for k in range(ZW):
+                        dst[k] = src[k * sw]
