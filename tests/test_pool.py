@@ -6,6 +6,7 @@ import cyconv
 from cyconv import pool as _pool
 from cyconv import reference as ref
 from cyconv._kernels import _isa
+from cyconv._kernels import _pool as pool_kernels
 from cyconv.reference import _pool as ref_nd
 
 DTYPES = [np.float32, np.float64]
@@ -583,18 +584,18 @@ def test_results_do_not_depend_on_the_row_prefetch(dtype):
         # the 2-wide tiling max backward prefetches too
         (lambda: cyconv.max_pool2d_backward(g2, x2, 2, 2), lambda: ref.max_pool2d_backward(g2, x2, 2, 2)),
     ]
-    previous = _pool._k.set_prefetch_bytes(0)
+    previous = pool_kernels.set_prefetch_bytes(0)
     try:
         for fwd, rfwd in calls:
             expected = fwd()
             np.testing.assert_allclose(expected, rfwd(), rtol=1e-5 if dtype == np.float32 else 1e-12)
             for nbytes in (1, 4096, 1 << 20):
-                _pool._k.set_prefetch_bytes(nbytes)
+                pool_kernels.set_prefetch_bytes(nbytes)
                 for threads in (1, 2):
                     np.testing.assert_array_equal(_with_threads(fwd, threads), expected)
-                _pool._k.set_prefetch_bytes(0)
+                pool_kernels.set_prefetch_bytes(0)
     finally:
-        _pool._k.set_prefetch_bytes(previous)
+        pool_kernels.set_prefetch_bytes(previous)
 
 
 def _with_threads(call, threads):

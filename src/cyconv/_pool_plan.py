@@ -1,15 +1,18 @@
 """Pooling plans: what a validated pooling call runs, built once per distinct call.
 
-A plan holds the call's parameters, its thread count, its row layout (``PoolRows``) and, per
-layout, the kernels' window and the 5-D shapes and scratch lengths the kernels take - so a
-repeated call only reshapes, allocates and runs. The kernels choose their row algorithm
-(separable rows or wide windows) themselves from the window.
+A plan holds the call's parameters, its thread count, its row layout (``PoolRows``), the
+kernels specialized for its dtype and, per layout, the kernels' packed window and the 5-D
+and scratch shapes the kernels take - so a repeated call only reshapes, allocates and
+runs. The kernels choose their row algorithm (separable rows or wide windows) themselves
+from the window.
 """
 from __future__ import annotations
 
 import enum
 import math
 from typing import NamedTuple
+
+import numpy as np
 
 from . import _threads, _validate
 from ._kernels import _pool as _k
@@ -49,14 +52,33 @@ def stacked_rows(p: _validate.PoolParams, n_threads: int) -> int:
 
 
 class Layout(NamedTuple):
-    """The kernels' view of one row layout: window dict, 5-D shapes of input- and
-    output-shaped arrays, per-thread scratch lengths of the value kernels."""
+    """The kernels' view of one row layout: the packed window, 5-D shapes of input- and
+    output-shaped arrays, and the shapes of the per-thread scratch rows of each kernel."""
 
-    window: dict
+    window: object          # _kernels._pool.PoolWindow
     in5: tuple
     out5: tuple
-    forward_scratch: int        # avg_forward, values-only extremum_forward
-    avg_backward_scratch: int
+    row_scratch: tuple      # an output row (+ pad): index kernels, backward recompute
+    values_scratch: tuple   # values-only extremum_forward
+    avg_scratch: tuple      # avg_forward
+    avg_backward_scratch: tuple
+
+
+class Kernels(NamedTuple):
+    """The pooling kernels specialized for one dtype (chosen once per plan, not per call)."""
+
+    extremum_forward: object
+    extremum_backward_recompute: object
+    extremum_backward: object
+    avg_forward: object
+    avg_backward: object
+
+
+def _specialized(name: str) -> Kernels:
+    return Kernels(*(getattr(_k, field)[name] for field in Kernels._fields))
+
+
+KERNELS = {np.dtype(np.float32): _specialized("float"), np.dtype(np.float64): _specialized("double")}
 
 
 def _window(p: _validate.PoolParams, rows: int) -> dict:
@@ -76,7 +98,7 @@ def _window(p: _validate.PoolParams, rows: int) -> dict:
     return window
 
 
-def _layout(p: _validate.PoolParams, rows: int) -> Layout:
+def _layout(p: _validate.PoolParams, rows: int, n_threads: int) -> Layout:
     window = _window(p, rows)
     if rows > 1:
         planes = p.batch * p.channels // rows
@@ -86,19 +108,25 @@ def _layout(p: _validate.PoolParams, rows: int) -> Layout:
         lead = (1,) * (3 - p.ndim)
         in5 = (p.batch, p.channels) + lead + p.input_shape
         out5 = (p.batch, p.channels) + lead + p.output_shape
-    return Layout(window, in5, out5, _k.forward_scratch_length(window),
-                  _k.avg_backward_scratch_length(window))
+    packed = _k.PoolWindow(window)
+    row = p.output_shape[-1] + ROW_PAD
+    forward = _k.forward_scratch_length(packed)
+    return Layout(packed, in5, out5, _threads.scratch_shape(n_threads, row),
+                  _threads.scratch_shape(n_threads, max(row, forward)),
+                  _threads.scratch_shape(n_threads, forward),
+                  _threads.scratch_shape(n_threads, _k.avg_backward_scratch_length(packed)))
 
 
 class PoolPlan:
     """A validated pooling call: parameters ``p``, ``n_threads``, the row layout ``rows``
     (1 or the stacked row count) and the layouts the kernels take (per row count)."""
 
-    __slots__ = ("p", "n_threads", "rows", "path", "_layouts")
+    __slots__ = ("p", "n_threads", "rows", "path", "kernels", "_layouts")
 
     def __init__(self, p: _validate.PoolParams, n_threads: int):
         work = p.batch * p.channels * math.prod(p.input_shape)
         self.p = p
+        self.kernels = KERNELS[p.dtype]
         self.n_threads = _threads.for_work(n_threads, work, _threads.SMALL_POOL_ELEMENTS)
         self.rows = stacked_rows(p, self.n_threads)
         self.path = PoolRows.STACKED if self.rows > 1 else PoolRows.PLANES
@@ -108,12 +136,8 @@ class PoolPlan:
         """The layout with ``rows`` stacked rows (``self.rows``, or 1 for index outputs)."""
         layout = self._layouts.get(rows)
         if layout is None:
-            layout = self._layouts[rows] = _layout(self.p, rows)
+            layout = self._layouts[rows] = _layout(self.p, rows, self.n_threads)
         return layout
-
-    def scratch(self, length: int, dtype, zero: bool = False):
-        """Per-thread kernel scratch rows of ``length`` elements."""
-        return _threads.scratch_rows(self.n_threads, length, dtype, zero)
 
     def __repr__(self) -> str:
         return f"PoolPlan({self.path.value}, rows={self.rows}, threads={self.n_threads})"

@@ -119,8 +119,13 @@ def scratch_rows(n_threads: int, length: int, dtype, zero: bool = False) -> np.n
     line: without the gap one thread's row buffer shared a line with the other's divisors,
     and the two cores took turns on it every output row (avg 3x3/2 forward, 2 threads: 1.97
     -> 1.74 ms with the gap, OMP_WAIT_POLICY=passive, median of 31)."""
-    shape = (n_threads, -(-length // 16) * 16 + 16)
+    shape = scratch_shape(n_threads, length)
     return np.zeros(shape, dtype) if zero else np.empty(shape, dtype)
+
+
+def scratch_shape(n_threads: int, length: int) -> tuple:
+    """The shape of :func:`scratch_rows` (for callers that keep it with a plan)."""
+    return (n_threads, -(-length // 16) * 16 + 16)
 
 
 # Largest scratch buffer kept between calls (per Python thread and dtype).

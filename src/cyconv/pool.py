@@ -8,8 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _half, _threads, _validate
-from ._kernels import _pool as _k
-from ._pool_plan import CALLS, ROW_PAD, PoolPlan
+from ._pool_plan import CALLS, PoolPlan
 
 
 def _to5d(a: np.ndarray, ndim: int) -> np.ndarray:
@@ -73,13 +72,11 @@ def _extremum(x, kernel_size, stride, padding, dilation, ceil_mode, return_indic
         y, indices = _given_outputs(out, p, return_indices, (x,))
     if p.batch:
         layout = plan.layout(1 if return_indices else plan.rows)
-        row = p.output_shape[-1] + ROW_PAD
-        if not return_indices:
-            row = max(row, layout.forward_scratch)
-        _k.extremum_forward(_validate.for_kernel(x).reshape(layout.in5), y.reshape(layout.out5),
-                            _to5d(indices, ndim), return_indices, largest, layout.window,
-                            plan.scratch(row, p.dtype), plan.scratch(row, np.int32),
-                            plan.n_threads)
+        scratch = layout.row_scratch if return_indices else layout.values_scratch
+        plan.kernels.extremum_forward(
+            _validate.for_kernel(x).reshape(layout.in5), y.reshape(layout.out5),
+            _to5d(indices, ndim), return_indices, largest, layout.window,
+            np.empty(scratch, p.dtype), np.empty(scratch, np.int32), plan.n_threads)
     if out is not None:
         return out
     return (y, indices) if return_indices else y
@@ -113,15 +110,14 @@ def _extremum_backward(grad_output, x, kernel_size, stride, padding, dilation, c
         out, x.shape, p.dtype, (gy, x, indices))
     if p.batch and indices is None:
         layout = plan.layout(plan.rows)
-        row = p.output_shape[-1] + ROW_PAD
-        _k.extremum_backward_recompute(
+        plan.kernels.extremum_backward_recompute(
             _validate.for_kernel(x).reshape(layout.in5),
             _validate.for_kernel(gy).reshape(layout.out5), gx.reshape(layout.in5), largest,
-            layout.window, plan.scratch(row, p.dtype), plan.scratch(row, np.int32),
-            plan.n_threads)
+            layout.window, np.empty(layout.row_scratch, p.dtype),
+            np.empty(layout.row_scratch, np.int32), plan.n_threads)
     elif p.batch:
         layout = plan.layout(1)
-        _k.extremum_backward(_validate.for_kernel(gy).reshape(layout.out5),
+        plan.kernels.extremum_backward(_validate.for_kernel(gy).reshape(layout.out5),
                              _validate.for_kernel(indices).reshape(layout.out5),
                              gx.reshape(layout.in5), plan.n_threads)
     return gx
@@ -152,9 +148,9 @@ def _avg(x, kernel_size, stride, padding, ceil_mode, count_include_pad, num_thre
         out, p.output_array_shape, p.dtype, (x,))
     if p.batch:
         layout = plan.layout(plan.rows)
-        _k.avg_forward(_validate.for_kernel(x).reshape(layout.in5), y.reshape(layout.out5),
-                       layout.window, bool(count_include_pad),
-                       plan.scratch(layout.forward_scratch, p.dtype), plan.n_threads)
+        plan.kernels.avg_forward(_validate.for_kernel(x).reshape(layout.in5),
+                                 y.reshape(layout.out5), layout.window, bool(count_include_pad),
+                                 np.empty(layout.avg_scratch, p.dtype), plan.n_threads)
     return y
 
 
@@ -182,10 +178,10 @@ def _avg_backward(grad_output, x, kernel_size, stride, padding, ceil_mode, count
         out, x.shape, p.dtype, (gy, x))
     if p.batch:
         layout = plan.layout(plan.rows)
-        _k.avg_backward(_validate.for_kernel(gy).reshape(layout.out5), gx.reshape(layout.in5),
-                        layout.window, bool(count_include_pad),
-                        plan.scratch(layout.avg_backward_scratch, p.dtype, zero=True),
-                        plan.n_threads)
+        plan.kernels.avg_backward(_validate.for_kernel(gy).reshape(layout.out5),
+                                  gx.reshape(layout.in5), layout.window, bool(count_include_pad),
+                                  np.zeros(layout.avg_backward_scratch, p.dtype),
+                                  plan.n_threads)
     return gx
 
 

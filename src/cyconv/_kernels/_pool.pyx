@@ -5,6 +5,7 @@ with singleton leading dims - and ``Window`` holds kernel, stride, leading paddi
 and output size in all three dims. Work is split over (image, channel) planes, so every
 thread owns the planes it writes: backward passes need no atomics and are deterministic.
 """
+cimport cython
 from cython.parallel cimport prange
 from libc.string cimport memset
 from libc.math cimport isnan, INFINITY
@@ -115,6 +116,18 @@ ctypedef struct Window:
     Py_ssize_t QD, QH, QW     # padding after the last element (bounds avg's divisor)
     Py_ssize_t DD, DH, DW     # dilation
     Py_ssize_t OD, OH, OW     # output size
+
+
+@cython.auto_pickle(False)
+cdef class PoolWindow:
+    """A pooling window as the kernels take it, packed once per plan (converting a dict to
+    the struct on every call cost a small call a tenth of its time). Built from a dict of
+    the Window fields."""
+
+    cdef Window w
+
+    def __init__(self, dict window):
+        self.w = window
 
 
 cdef inline void _taps(Py_ssize_t start, Py_ssize_t k, Py_ssize_t dil, Py_ssize_t size,
@@ -248,13 +261,14 @@ cdef void _extremum_plane(const floating* xp, floating* yp, int64_t* ip, bint la
 
 def extremum_forward(const floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::1] y,
                      int64_t[:, :, :, :, ::1] indices, bint want_index, bint largest,
-                     Window w, floating[:, ::1] work, int32_t[:, ::1] taps, int num_threads):
+                     PoolWindow window, floating[:, ::1] work, int32_t[:, ::1] taps, int num_threads):
     """y = max (largest) or min pooling of x; flat per-plane argmax/argmin into ``indices``
     when ``want_index`` (``indices`` may then be any 5-D int64 array otherwise).
 
     work, taps : (num_threads, OW + ROW_PAD) scratch rows; work at least
         forward_scratch_length(w) long without ``want_index``.
     """
+    cdef Window w = window.w
     cdef Py_ssize_t planes = x.shape[0] * x.shape[1]
     cdef Py_ssize_t in_plane = w.D * w.H * w.W, out_plane = w.OD * w.OH * w.OW
     cdef Py_ssize_t r
@@ -358,10 +372,11 @@ cdef void _extremum_backward_tiled(const floating* xp, const floating* gyp, floa
 
 def extremum_backward_recompute(const floating[:, :, :, :, ::1] x,
                                 const floating[:, :, :, :, ::1] grad_y,
-                                floating[:, :, :, :, ::1] grad_x, bint largest, Window w,
+                                floating[:, :, :, :, ::1] grad_x, bint largest, PoolWindow window,
                                 floating[:, ::1] work, int32_t[:, ::1] taps, int num_threads):
     """Gradient of max (largest) / min pooling, re-selecting each window's winner from x on
     the fly (no index array is written or read). One thread per (image, channel) plane."""
+    cdef Window w = window.w
     cdef Py_ssize_t planes = x.shape[0] * x.shape[1]
     cdef Py_ssize_t in_plane = w.D * w.H * w.W, out_plane = w.OD * w.OH * w.OW
     cdef Py_ssize_t r
@@ -407,12 +422,13 @@ def extremum_backward(const floating[:, :, :, :, ::1] grad_y,
                     gx[ip[o]] += gy[o]
 
 
-def avg_forward(const floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::1] y, Window w,
+def avg_forward(const floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::1] y, PoolWindow window,
                 bint count_include_pad, floating[:, ::1] work, int num_threads):
     """y = average pooling of x (no dilation, as PyTorch).
 
     work : (num_threads, forward_scratch_length(w)) scratch.
     """
+    cdef Window w = window.w
     cdef Py_ssize_t planes = x.shape[0] * x.shape[1]
     cdef Py_ssize_t in_plane = w.D * w.H * w.W, out_plane = w.OD * w.OH * w.OW
     cdef Py_ssize_t r
@@ -426,11 +442,12 @@ def avg_forward(const floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::1] y, 
 
 
 def avg_backward(const floating[:, :, :, :, ::1] grad_y, floating[:, :, :, :, ::1] grad_x,
-                 Window w, bint count_include_pad, floating[:, ::1] work, int num_threads):
+                 PoolWindow window, bint count_include_pad, floating[:, ::1] work, int num_threads):
     """grad_x = gradient of average pooling.
 
     work : (num_threads, avg_backward_scratch_length(w)) scratch, zero-filled.
     """
+    cdef Window w = window.w
     cdef Py_ssize_t planes = grad_x.shape[0] * grad_x.shape[1]
     cdef Py_ssize_t in_plane = w.D * w.H * w.W, out_plane = w.OD * w.OH * w.OW
     cdef Py_ssize_t r
@@ -484,15 +501,17 @@ cdef inline bint _wide_window(const Window* w) noexcept nogil:
     return _sep_buffer_length(w) > limit or _share_length(w) > limit
 
 
-def forward_scratch_length(Window w):
+def forward_scratch_length(PoolWindow window):
     """Scratch elements per thread for avg_forward and values-only extremum_forward."""
+    cdef Window w = window.w
     if _wide_window(&w):
         return w.W + 2 * w.OW
     return _sep_buffer_length(&w) + w.OW + CYCONV_POOL_LANES
 
 
-def avg_backward_scratch_length(Window w):
+def avg_backward_scratch_length(PoolWindow window):
     """Scratch elements per thread for avg_backward."""
+    cdef Window w = window.w
     if _wide_window(&w):
         return 2 * w.OW
     return _share_length(&w) + w.OW
