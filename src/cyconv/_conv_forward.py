@@ -55,8 +55,8 @@ def depthwise_scratch(p, g, n_threads):
 def _direct(plan, x5, w5, b, has_bias, y):
     p, n_threads = plan.params, plan.n_threads
     work = np.empty((n_threads, plan.depthwise_scratch[0]), dtype=p.dtype)
-    _k_direct.direct_forward(x5, w5, geo.to5d(y, p.ndim), b, has_bias, p.groups, plan.geometry, work,
-                      n_threads)
+    _k_direct.direct_forward(x5, w5, y.reshape(plan.shapes5[2]), b, has_bias, p.groups,
+                             plan.geometry, work, n_threads)
 
 
 def _weight_panels(p, w5, mr):

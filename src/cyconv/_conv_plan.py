@@ -112,6 +112,15 @@ class ForwardPlan:
         p = self.params
         return _k_direct.depthwise_work(p.dtype == np.float32, self.geometry, p.in_channels // p.groups)
 
+    @functools.cached_property
+    def shapes5(self) -> tuple:
+        """The 5-D (N, C, D, H, W) shapes of x, the weight and y, as the kernels view them."""
+        p = self.params
+        lead = (1,) * (3 - p.ndim)
+        return ((p.batch, p.in_channels) + lead + p.input_shape,
+                (p.out_channels, p.in_channels // p.groups) + lead + p.kernel_size,
+                (p.batch, p.out_channels) + lead + p.output_shape)
+
     def __str__(self) -> str:
         mode = f" ({self.input_mode.value})" if self.input_mode else ""
         return f"{self.path.value}{mode}"

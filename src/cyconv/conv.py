@@ -14,7 +14,6 @@ import numpy as np
 
 from . import _conv_backward as grads
 from . import _conv_grad_plan, _conv_plan, _half, _padding_modes, _threads, _validate
-from . import _conv_geometry as geo
 from ._conv_forward import run_forward
 from ._kernels._isa import current_isa as _isa
 from ._conv_plan import (ALGORITHMS, BackwardPlan, ForwardPath, ForwardPlan,  # noqa: F401
@@ -155,9 +154,6 @@ def _forward_op(x, weight, bias, *, stride, padding, dilation, groups, flip, alg
                         out=None if out is None else _validate.unbatched_out(out), ndim=ndim,
                         padding_mode=padding_mode)
         return y[0] if given is None else given
-    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups, flip=flip,
-              algorithm=algorithm, num_threads=num_threads, ndim=ndim,
-              padding_mode=padding_mode)
     try:  # free on the float32/float64 path
         if padding_mode != "zeros":
             x, padding = _mode_padded(x, weight, bias, stride, padding, dilation, groups, ndim,
@@ -173,9 +169,14 @@ def _forward_op(x, weight, bias, *, stride, padding, dilation, groups, flip, alg
             entry = (p, _conv_plan.planned_forward(p, algorithm, n))
             _conv_plan.CALLS.put(key, entry)
     except _validate.Float16Input:  # computed in float32, rounded to float16 once
-        return _half.rerun(lambda x, weight, bias: _forward_op(x, weight, bias, out=None, **kw),
-                           dict(x=x, weight=weight, bias=bias), out)
+        return _half.rerun(
+            lambda x, weight, bias: _forward_op(
+                x, weight, bias, stride=stride, padding=padding, dilation=dilation,
+                groups=groups, flip=flip, algorithm=algorithm, num_threads=num_threads,
+                out=None, ndim=ndim, padding_mode=padding_mode),
+            dict(x=x, weight=weight, bias=bias), out)
     p, plan = entry
+    x5_shape, w5_shape, _ = plan.shapes5
     shape = p.output_array_shape
     y = np.empty(shape, dtype=p.dtype) if out is None else _validate.check_out(
         out, shape, p.dtype, (x, weight, bias))
@@ -183,8 +184,8 @@ def _forward_op(x, weight, bias, *, stride, padding, dilation, groups, flip, alg
         return y
     has_bias = bias is not None
     b = _validate.for_kernel(bias) if has_bias else _NO_BIAS[p.dtype.char]
-    return run_forward(plan, geo.to5d(_validate.for_kernel(x), ndim),
-                       geo.to5d(grads.flipped(weight, flip, ndim), ndim), b, has_bias, y)
+    return run_forward(plan, _validate.for_kernel(x).reshape(x5_shape),
+                       grads.flipped(weight, flip, ndim).reshape(w5_shape), b, has_bias, y)
 
 
 def _mode_padded(x, weight, bias, stride, padding, dilation, groups, ndim, padding_mode,
