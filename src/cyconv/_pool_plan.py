@@ -119,9 +119,10 @@ def _layout(p: _validate.PoolParams, rows: int, n_threads: int) -> Layout:
 
 class PoolPlan:
     """A validated pooling call: parameters ``p``, ``n_threads``, the row layout ``rows``
-    (1 or the stacked row count) and the layouts the kernels take (per row count)."""
+    (1 or the stacked row count), the output shape and the layouts the kernels take (per row
+    count; ``main`` for ``rows``)."""
 
-    __slots__ = ("p", "n_threads", "rows", "path", "kernels", "_layouts")
+    __slots__ = ("p", "n_threads", "rows", "path", "kernels", "out_shape", "main", "_layouts")
 
     def __init__(self, p: _validate.PoolParams, n_threads: int):
         work = p.batch * p.channels * math.prod(p.input_shape)
@@ -130,7 +131,9 @@ class PoolPlan:
         self.n_threads = _threads.for_work(n_threads, work, _threads.SMALL_POOL_ELEMENTS)
         self.rows = stacked_rows(p, self.n_threads)
         self.path = PoolRows.STACKED if self.rows > 1 else PoolRows.PLANES
+        self.out_shape = p.output_array_shape
         self._layouts = {}
+        self.main = self.layout(self.rows) if p.batch else None  # the layout most calls take
 
     def layout(self, rows: int) -> Layout:
         """The layout with ``rows`` stacked rows (``self.rows``, or 1 for index outputs)."""

@@ -98,7 +98,11 @@ def threads(n: int):
 
 def resolve(num_threads) -> int:
     """The thread count for one call, at most ``MAX_THREADS``."""
-    n = get_num_threads() if num_threads is None else _check(num_threads, "num_threads")
+    if num_threads is None:  # get_num_threads, inlined: this runs on every call
+        stack = _local.stack
+        n = stack[-1] if stack else (_global_threads or _ENV_THREADS or _default_threads())
+    else:
+        n = _check(num_threads, "num_threads")
     return n if n < MAX_THREADS else MAX_THREADS
 
 

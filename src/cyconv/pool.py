@@ -11,10 +11,6 @@ from . import _half, _threads, _validate
 from ._pool_plan import CALLS, PoolPlan
 
 
-def _to5d(a: np.ndarray, ndim: int) -> np.ndarray:
-    return a.reshape(a.shape[:2] + (1,) * (3 - ndim) + a.shape[2:])
-
-
 def _validated(kind, x, kernel_size, stride, padding, dilation, ceil_mode, num_threads, ndim,
                flag=None, flag_name="", grad_output=None) -> PoolPlan:
     """The plan of a pooling call, from the cache of validated calls when its arguments were
@@ -35,14 +31,17 @@ def _validated(kind, x, kernel_size, stride, padding, dilation, ceil_mode, num_t
     return plan
 
 
+# the kernels' indices argument when no index is asked for (never read or written)
+_NO_INDICES = np.zeros((1, 1, 1, 1, 1), dtype=np.int64)
+
+
 def _given_outputs(out, p, return_indices, inputs):
     """(values, indices) of a max/min pooling forward from the checked ``out`` (without
     ``return_indices`` the kernels take a dummy indices array)."""
     shape = p.output_array_shape
     if return_indices:
         return _validate.check_out_pair(out, shape, p.dtype, inputs)
-    return (_validate.check_out(out, shape, p.dtype, inputs),
-            np.empty((1,) * len(shape), dtype=np.int64))
+    return _validate.check_out(out, shape, p.dtype, inputs), None
 
 
 def _extremum(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, num_threads,
@@ -63,20 +62,20 @@ def _extremum(x, kernel_size, stride, padding, dilation, ceil_mode, return_indic
                                                ceil_mode, return_indices, num_threads, ndim,
                                                largest), {"x": x}, out)
     p = plan.p
-    return_indices = bool(return_indices)
     if out is None:  # the hot path: no call more than before out= existed
-        y = np.empty(p.output_array_shape, dtype=p.dtype)
-        indices = np.empty(p.output_array_shape if return_indices else (1,) * (ndim + 2),
-                           dtype=np.int64)
+        y = np.empty(plan.out_shape, dtype=p.dtype)
+        indices = np.empty(plan.out_shape, dtype=np.int64) if return_indices else None
     else:
         y, indices = _given_outputs(out, p, return_indices, (x,))
     if p.batch:
-        layout = plan.layout(1 if return_indices else plan.rows)
+        # index outputs keep one row per plane; values alone take the plan's row layout
+        layout = plan.layout(1) if return_indices else plan.main
         scratch = layout.row_scratch if return_indices else layout.values_scratch
         plan.kernels.extremum_forward(
             _validate.for_kernel(x).reshape(layout.in5), y.reshape(layout.out5),
-            _to5d(indices, ndim), return_indices, largest, layout.window,
-            np.empty(scratch, p.dtype), np.empty(scratch, np.int32), plan.n_threads)
+            _NO_INDICES if indices is None else indices.reshape(layout.out5), return_indices,
+            largest, layout.window, np.empty(scratch, p.dtype), np.empty(scratch, np.int32),
+            plan.n_threads)
     if out is not None:
         return out
     return (y, indices) if return_indices else y
@@ -109,7 +108,7 @@ def _extremum_backward(grad_output, x, kernel_size, stride, padding, dilation, c
     gx = np.empty(x.shape, dtype=p.dtype) if out is None else _validate.check_out(
         out, x.shape, p.dtype, (gy, x, indices))
     if p.batch and indices is None:
-        layout = plan.layout(plan.rows)
+        layout = plan.main
         plan.kernels.extremum_backward_recompute(
             _validate.for_kernel(x).reshape(layout.in5),
             _validate.for_kernel(gy).reshape(layout.out5), gx.reshape(layout.in5), largest,
@@ -144,13 +143,13 @@ def _avg(x, kernel_size, stride, padding, ceil_mode, count_include_pad, num_thre
         return _half.rerun(lambda x: _avg(x, kernel_size, stride, padding, ceil_mode,
                                           count_include_pad, num_threads, ndim), {"x": x}, out)
     p = plan.p
-    y = np.empty(p.output_array_shape, dtype=p.dtype) if out is None else _validate.check_out(
-        out, p.output_array_shape, p.dtype, (x,))
-    if p.batch:
-        layout = plan.layout(plan.rows)
+    y = np.empty(plan.out_shape, dtype=p.dtype) if out is None else _validate.check_out(
+        out, plan.out_shape, p.dtype, (x,))
+    layout = plan.main
+    if layout is not None:  # count_include_pad was checked to be a bool: the kernel takes it
         plan.kernels.avg_forward(_validate.for_kernel(x).reshape(layout.in5),
-                                 y.reshape(layout.out5), layout.window, bool(count_include_pad),
-                                 np.empty(layout.avg_scratch, p.dtype), plan.n_threads)
+                                 y.reshape(layout.out5), layout.window, count_include_pad,
+                                 layout.avg_scratch[1], plan.n_threads)
     return y
 
 
@@ -177,7 +176,7 @@ def _avg_backward(grad_output, x, kernel_size, stride, padding, ceil_mode, count
     gx = np.empty(x.shape, dtype=p.dtype) if out is None else _validate.check_out(
         out, x.shape, p.dtype, (gy, x))
     if p.batch:
-        layout = plan.layout(plan.rows)
+        layout = plan.main
         plan.kernels.avg_backward(_validate.for_kernel(gy).reshape(layout.out5),
                                   gx.reshape(layout.in5), layout.window, bool(count_include_pad),
                                   np.zeros(layout.avg_backward_scratch, p.dtype),

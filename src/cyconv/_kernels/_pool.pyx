@@ -6,6 +6,7 @@ and output size in all three dims. Work is split over (image, channel) planes, s
 thread owns the planes it writes: backward passes need no atomics and are deterministic.
 """
 cimport cython
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cython.parallel cimport prange
 from libc.string cimport memset
 from libc.math cimport isnan, INFINITY
@@ -422,11 +423,14 @@ def extremum_backward(const floating[:, :, :, :, ::1] grad_y,
                     gx[ip[o]] += gy[o]
 
 
-def avg_forward(const floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::1] y, PoolWindow window,
-                bint count_include_pad, floating[:, ::1] work, int num_threads):
+def avg_forward(const floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::1] y,
+                PoolWindow window, bint count_include_pad, Py_ssize_t work_stride,
+                int num_threads):
     """y = average pooling of x (no dilation, as PyTorch).
 
-    work : (num_threads, forward_scratch_length(w)) scratch.
+    work_stride : elements between the threads' scratch rows (at least
+        forward_scratch_length(w)); the rows are allocated here, as a small call's scratch
+        array cost as much as its pooling.
     """
     cdef Window w = window.w
     cdef Py_ssize_t planes = x.shape[0] * x.shape[1]
@@ -434,11 +438,17 @@ def avg_forward(const floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::1] y, 
     cdef Py_ssize_t r
     cdef const floating* xp = &x[0, 0, 0, 0, 0]
     cdef floating* yp = &y[0, 0, 0, 0, 0]
-    cdef floating[:, ::1] acc = work
-    with nogil:
-        for r in prange(planes, schedule="static", num_threads=num_threads):
-            _separable_plane(xp + r * in_plane, yp + r * out_plane, &w, SEP_SUM,
-                             count_include_pad, &acc[omp_get_thread_num(), 0])
+    cdef floating* acc = <floating*>PyMem_Malloc(num_threads * work_stride * sizeof(floating))
+    if acc == NULL:
+        raise MemoryError(f"avg_forward: no memory for {num_threads} scratch rows of "
+                          f"{work_stride} elements")
+    try:
+        with nogil:
+            for r in prange(planes, schedule="static", num_threads=num_threads):
+                _separable_plane(xp + r * in_plane, yp + r * out_plane, &w, SEP_SUM,
+                                 count_include_pad, acc + omp_get_thread_num() * work_stride)
+    finally:
+        PyMem_Free(acc)
 
 
 def avg_backward(const floating[:, :, :, :, ::1] grad_y, floating[:, :, :, :, ::1] grad_x,
