@@ -6,7 +6,7 @@ import pytest
 
 import cyconv
 from cyconv import reference as ref
-from hardening_ops import CASES, OPS, as_arrays
+from support.ops import CASES, OPS, as_arrays
 
 ARRAY_ARGS = ("x", "weight", "bias", "grad_output", "indices")
 

@@ -5,7 +5,7 @@ import pytest
 import cyconv
 from cyconv import _shapes, reference as ref
 from cyconv._kernels import _isa as kernels
-from _helpers import DTYPES, assert_close as _assert_close
+from support.helpers import DTYPES, assert_close as _assert_close
 
 ALGORITHMS = ["direct", "im2col", "implicit"]
 

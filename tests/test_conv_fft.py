@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 import cyconv
 from cyconv import reference as ref
 
-import _sweep
-from _helpers import DTYPES, assert_gradients_match_finite_differences
+from support import sweep
+from support.helpers import DTYPES, assert_gradients_match_finite_differences
 
 
 def _check(ndim, dtype, x, w, b, gy, **kw):
@@ -24,15 +24,15 @@ def _check(ndim, dtype, x, w, b, gy, **kw):
     want, wgrads = rfwd(x64, w64, b64, **kw), rbwd(gy64, x64, w64, **kw)
     size = 8 * max(np.prod(a.shape[2:]) for a in (x, w, gy))
     contracted = max(x.shape[:2] + w.shape[:2])
-    nx, nw, ng = (_sweep.plane_norm(a) for a in (x64, w64, gy64))
+    nx, nw, ng = (sweep.plane_norm(a) for a in (x64, w64, gy64))
     bias_part = 0 if b is None else np.abs(b64).max() * np.finfo(dtype).eps
     for what, got, expected, bound in (
-            ("forward", y, want, _sweep.fft_bound(dtype, size, contracted, nx, nw) + bias_part),
+            ("forward", y, want, sweep.fft_bound(dtype, size, contracted, nx, nw) + bias_part),
             ("grad_input", grads.grad_input, wgrads.grad_input,
-             _sweep.fft_bound(dtype, size, contracted, ng, nw)),
+             sweep.fft_bound(dtype, size, contracted, ng, nw)),
             ("grad_weight", grads.grad_weight, wgrads.grad_weight,
-             _sweep.fft_bound(dtype, size, contracted, ng, nx))):
-        _sweep.close_normwise(got, expected, dtype, what, bound)
+             sweep.fft_bound(dtype, size, contracted, ng, nx))):
+        sweep.close_normwise(got, expected, dtype, what, bound)
     np.testing.assert_allclose(grads.grad_bias, wgrads.grad_bias, rtol=1e-5, atol=1e-5)
 
 

@@ -11,7 +11,7 @@ import pytest
 
 import cyconv
 from cyconv import reference as ref
-from _helpers import assert_close, assert_gradients_match_finite_differences, scipy_same_pads
+from support.helpers import assert_close, assert_gradients_match_finite_differences, scipy_same_pads
 
 ALGORITHMS = ["auto", "direct", "im2col", "implicit"]
 OPS = {1: (cyconv.conv1d, cyconv.conv1d_backward, ref.conv1d, ref.conv1d_backward),

@@ -7,7 +7,7 @@ import pytest
 
 import cyconv
 from cyconv import reference as ref
-from _helpers import assert_close, assert_gradients_match_finite_differences
+from support.helpers import assert_close, assert_gradients_match_finite_differences
 
 ALGORITHMS = ["auto", "direct", "im2col", "implicit"]
 CONV = {1: (cyconv.conv1d, cyconv.conv1d_backward), 2: (cyconv.conv2d, cyconv.conv2d_backward),

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 import cyconv
-from _helpers import RTOL
+from support.helpers import RTOL
 from cyconv import filters
 from cyconv import reference as ref
-from hardening_ops import OPS
-from test_hardening_arrays import _bound
+from support.ops import OPS
+from support.ops import bound_call as _bound
 
 HALF_OPS = [name for name in OPS if "pool" in name or name.startswith("conv") or "fold" in name]
 FLOATS = ("x", "weight", "bias", "grad_output")

@@ -12,8 +12,8 @@ import pytest
 
 import cyconv
 from cyconv import reference as ref
-from hardening_ops import OPS
-from test_hardening_arrays import _bound, _digest, _unaligned
+from support.ops import OPS
+from support.ops import bound_call as _bound, digest as _digest, unaligned as _unaligned
 
 OUT_OPS = [name for name in OPS if "pool" in name
            or (name.startswith("conv_transpose") and not name.endswith("_backward"))]

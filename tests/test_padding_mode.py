@@ -11,7 +11,7 @@ import cyconv
 from cyconv import nn
 from cyconv import reference as ref
 
-from _helpers import DTYPES, assert_close, assert_gradients_match_finite_differences
+from support.helpers import DTYPES, assert_close, assert_gradients_match_finite_differences
 
 MODES = ("reflect", "replicate", "circular")
 # float32 tolerance against float64 results: sums of up to a few hundred products of O(1)

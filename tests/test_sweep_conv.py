@@ -2,7 +2,7 @@
 
 Each test forces one path (an ``algorithm``, or through ``cyconv.forced_paths`` one kernel
 and way of reading the input, or one gradient path, wherever it runs) and runs a seeded
-sweep of generated configurations (``_sweep.py``: sizes of 1 and 2, padding beyond the
+sweep of generated configurations (``support/sweep.py``: sizes of 1 and 2, padding beyond the
 input, stride and dilation beyond the kernel, depthwise groups, 1-D/2-D/3-D) through conv
 and conv_transpose, forward and every gradient, against ``cyconv.reference`` in float64.
 Every array cyconv allocates is poisoned with NaN, and the forward also writes into a
@@ -19,8 +19,8 @@ import cyconv
 from cyconv import reference as ref
 from cyconv._kernels import _isa as kernels
 
-import _sweep
-from _sweep import close, close_normwise, data, poisoned_allocations
+from support import sweep
+from support.sweep import close, close_normwise, data, poisoned_allocations
 
 DTYPES = (np.float32, np.float64)
 
@@ -62,14 +62,14 @@ def forced_path(request):
 
 @pytest.fixture
 def count(request):
-    return _sweep.LONG_COUNT if request.config.getoption("--long") else _sweep.DEFAULT_COUNT
+    return sweep.LONG_COUNT if request.config.getoption("--long") else sweep.DEFAULT_COUNT
 
 
 @functools.cache
 def _conv_case(index, transposed, count):
     """Inputs and float64 reference results (values and sum-of-|terms| bounds) of one
     configuration, shared by every path's test."""
-    configs = (_sweep.conv_transpose_configs if transposed else _sweep.conv_configs)(count)
+    configs = (sweep.conv_transpose_configs if transposed else sweep.conv_configs)(count)
     cfg = configs[index]
     rng = np.random.default_rng(index)
     x, w = data(cfg["x"], rng, np.float64), data(cfg["weight"], rng, np.float64)
@@ -106,13 +106,13 @@ def _run(case, algorithm, dtype, monkeypatch, what, taken):
         grads = getattr(cyconv, name + "_backward")(gy, x, w, **kw)
         only_weight = getattr(cyconv, name + "_backward")(gy, x, w, need=("weight",), **kw)
     if algorithm == "fft":  # the FFT path's bound is normwise (README, accuracy contract)
-        nx, nw, ng = (_sweep.plane_norm(case[k]) for k in ("x", "w", "gy"))
+        nx, nw, ng = (sweep.plane_norm(case[k]) for k in ("x", "w", "gy"))
         size = 8 * max(np.prod(a.shape[2:]) for a in (x, w, gy))  # >= the transform size
         contracted = max(x.shape[:2] + w.shape[:2])
         for label, got, want, norms in (("forward", y, case["y"], (nx, nw)),
                                         ("grad_input", grads[0], case["grads"][0], (ng, nw)),
                                         ("grad_weight", grads[1], case["grads"][1], (ng, nx))):
-            bound = _sweep.fft_bound(dtype, size, contracted, *norms)
+            bound = sweep.fft_bound(dtype, size, contracted, *norms)
             if label == "forward" and case["b"] is not None:
                 bound += np.abs(case["b"]).max() * np.finfo(dtype).eps
             close_normwise(got, want, dtype, f"{what} {label}", bound)
@@ -170,8 +170,8 @@ def test_the_sweep_reaches_the_shapes_that_broke():
     """The generator covers what the sweep is for (or a change to it would silently narrow
     it): 3-D inputs of depth 1 with depth padding on depthwise groups, padding beyond the
     input, stride and dilation beyond the kernel, rows for whole row tiles."""
-    curated = len(_sweep.CONV_REGRESSIONS) + len(_sweep.CONV_PATH_CASES)
-    configs = _sweep.conv_configs(_sweep.DEFAULT_COUNT)[curated:]
+    curated = len(sweep.CONV_REGRESSIONS) + len(sweep.CONV_PATH_CASES)
+    configs = sweep.conv_configs(sweep.DEFAULT_COUNT)[curated:]
     assert any(c["ndim"] == 3 and c["x"][2] == 1 and c["weight"][1] == 1
                and c["weight"][2] == 1 and c["kw"]["padding"] not in (0, "valid")
                for c in configs)

@@ -1,6 +1,6 @@
 """Small and degenerate shapes through every pooling op and kernel path.
 
-A seeded sweep of configurations that PyTorch accepts (``_sweep.py``: padding up to half the
+A seeded sweep of configurations that PyTorch accepts (``support/sweep.py``: padding up to half the
 kernel, windows that start in the padding, dilated windows that hold only padding, ceil_mode
 windows that start inside a short input and run past its end; adaptive outputs larger than
 the input), forward and backward, against ``cyconv.reference`` in float64, with every array
@@ -17,21 +17,21 @@ import pytest
 import cyconv
 from cyconv import reference as ref
 
-import _sweep
-from _sweep import close, data, poisoned_allocations
+from support import sweep
+from support.sweep import close, data, poisoned_allocations
 
 DTYPES = (np.float32, np.float64)
 
 
 @pytest.fixture
 def count(request):
-    return (_sweep.LONG_COUNT if request.config.getoption("--long")
-            else _sweep.DEFAULT_POOL_COUNT)
+    return (sweep.LONG_COUNT if request.config.getoption("--long")
+            else sweep.DEFAULT_POOL_COUNT)
 
 
 @functools.cache
 def _pool_case(index, count):
-    cfg = _sweep.pool_configs(count)[index]
+    cfg = sweep.pool_configs(count)[index]
     x = data(cfg["x"], np.random.default_rng(index), np.float64, cfg["ties"])
     name = f"{cfg['kind']}_pool{cfg['ndim']}d"
     forward, backward = getattr(ref, name), getattr(ref, name + "_backward")
@@ -84,7 +84,7 @@ def _sweep_pool(count, monkeypatch):
 
 
 def test_adaptive_pool_small_shapes(count, monkeypatch):
-    for index, cfg in enumerate(_sweep.adaptive_configs(count)):
+    for index, cfg in enumerate(sweep.adaptive_configs(count)):
         name = f"adaptive_{cfg['kind']}_pool{cfg['ndim']}d"
         rng = np.random.default_rng(index)
         x64 = data(cfg["x"], rng, np.float64, cfg["ties"])
@@ -109,7 +109,7 @@ def test_the_sweep_reaches_the_windows_that_broke():
     max/min windows with no input element."""
     from cyconv import _shapes
     short_ceil = empty = 0
-    for cfg in _sweep.pool_configs(_sweep.DEFAULT_POOL_COUNT):
+    for cfg in sweep.pool_configs(sweep.DEFAULT_POOL_COUNT):
         kw, sizes = cfg["kw"], cfg["x"][2:]
         stride = cfg["kernel"] if kw["stride"] is None else kw["stride"]
         dilation = kw.get("dilation", (1,) * cfg["ndim"])

@@ -6,7 +6,7 @@ import pytest
 
 import cyconv
 from cyconv import reference as ref
-from hardening_ops import CASES, OPS
+from support.ops import CASES, OPS
 
 NDIM_OPS = [name for name in OPS if any(f"{d}d" in name for d in "123")]
 

@@ -7,7 +7,7 @@
 #
 # Python itself is not instrumented, so the gcc ASan/UBSan runtimes are preloaded.
 # detect_leaks=0: CPython keeps interned objects and arenas until exit, which LeakSanitizer
-# would report; leaks of ours are caught by tests/test_hardening_memory.py instead.
+# would report; leaks of ours are caught by tests/test_memory.py instead.
 # Any ASan error or UB report aborts the run (halt_on_error / -fno-sanitize-recover).
 set -eu
 

@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 
 import cyconv
+from cyconv._kernels import _info
 
-from hardening_ops import OPS, as_arrays, call
+from support.ops import OPS, as_arrays, call
 
 KERNEL_DIR = pathlib.Path(cyconv.__file__).parent / "_kernels"
 
@@ -236,3 +237,59 @@ def test_small_calls_run_on_one_thread():
     assert cyconv.plan_conv(big_x, big_w, num_threads=2).forward.n_threads == 2
     np.testing.assert_array_equal(cyconv.conv2d(small_x, small_w, num_threads=2),
                                   cyconv.conv2d(small_x, small_w, num_threads=1))
+
+
+def test_openmp_is_compiled_in():
+    # The build probe must find OpenMP with gcc; a silently serial build is a regression.
+    assert _info.openmp_enabled()
+    assert "-O3" in _info.compile_flags()
+    assert "march=native" not in _info.compile_flags()
+
+
+def test_thread_settings():
+    default = cyconv.get_num_threads()
+    assert default >= 1
+    cyconv.set_num_threads(1)
+    try:
+        assert cyconv.get_num_threads() == 1
+        with cyconv.threads(3):
+            assert cyconv.get_num_threads() == 3
+            with cyconv.threads(2):
+                assert cyconv.get_num_threads() == 2
+            assert cyconv.get_num_threads() == 3
+        assert cyconv.get_num_threads() == 1
+    finally:
+        cyconv.set_num_threads(None)
+    assert cyconv.get_num_threads() == default
+    with pytest.raises(ValueError, match="positive"):
+        cyconv.set_num_threads(0)
+    with pytest.raises(TypeError, match="positive int"):
+        with cyconv.threads("2"):
+            pass
+
+
+def test_omp_num_threads_sets_the_default_of_a_fresh_process():
+    code = "import cyconv; print(cyconv.get_num_threads())"
+    env = dict(os.environ, OMP_NUM_THREADS="3")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "3"
+
+
+def test_gil_is_released_and_threads_compose():
+    from concurrent.futures import ThreadPoolExecutor
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal((2, 8, 20, 20)).astype(np.float32) for _ in range(4)]
+    w = rng.standard_normal((8, 8, 3, 3)).astype(np.float32)
+    serial = [cyconv.conv2d(x, w, padding=1) for x in xs]
+    with ThreadPoolExecutor(4) as pool:
+        parallel = list(pool.map(lambda x: cyconv.conv2d(x, w, padding=1), xs))
+    for a, b in zip(serial, parallel):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_threadpoolctl_openmp_limit_is_honoured():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
+        assert cyconv.get_num_threads() == 1
+    assert cyconv.get_num_threads() >= 1

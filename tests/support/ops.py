@@ -1,4 +1,4 @@
-"""Every public op of cyconv with a small valid call, for the hardening tests.
+"""Every public op of cyconv with a small valid call, for the tests that run every op.
 
 ``CASES[name](dtype, rng)`` returns ``(args, kwargs)`` for one small valid call of
 ``getattr(cyconv, name)`` (and of ``cyconv.reference``'s twin, minus num_threads/out). The
@@ -7,6 +7,9 @@ checks; ``test_every_public_op_is_covered`` fails when a public op is missing he
 cannot skip them.
 """
 from __future__ import annotations
+
+import hashlib
+import inspect
 
 import numpy as np
 
@@ -167,3 +170,24 @@ def as_arrays(result):
     if isinstance(result, tuple):
         return [r for r in result if r is not None]
     return [result]
+
+
+def bound_call(name, dtype, seed=0):
+    """(op, {argument: value}) of the small case of ``name``, every argument by name."""
+    fn = getattr(cyconv, name)
+    args, kwargs = CASES[name](dtype, np.random.default_rng(seed))
+    return fn, dict(inspect.signature(fn).bind(*args, **kwargs).arguments)
+
+
+def digest(a):
+    """Contents, shape and strides of ``a``: equal digests mean an untouched array."""
+    return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest(), a.shape, a.strides
+
+
+def unaligned(a):
+    """A copy of ``a`` at an odd byte offset (not aligned for its dtype)."""
+    raw = np.zeros(a.nbytes + 1, np.uint8)
+    b = raw[1:].view(a.dtype).reshape(a.shape)
+    b[...] = a
+    assert not b.flags.aligned
+    return b

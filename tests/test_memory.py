@@ -10,7 +10,7 @@ import pytest
 import cyconv
 from cyconv._kernels import _info
 
-from hardening_ops import CASES, OPS, as_arrays, call
+from support.ops import CASES, OPS, as_arrays, call
 
 
 def _rss_bytes():

@@ -1,5 +1,4 @@
-"""Helpers shared by the kernel test modules (imported as ``_helpers``: pytest puts this
-folder on sys.path because it is not a package)."""
+"""Accuracy-contract checks and gradient checks shared by the kernel test modules."""
 import numpy as np
 
 DTYPES = (np.float32, np.float64)

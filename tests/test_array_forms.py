@@ -4,21 +4,20 @@ C-contiguous copies bitwise, and no op writes to (or returns a view of) its inpu
 arrays (views at an odd byte offset) are copied before the kernels see them: the kernels' typed
 loads from them would be undefined behaviour (UBSan reported them under ``make sanitize``);
 only an unaligned ``out=`` is rejected."""
-import hashlib
 
 import numpy as np
 import pytest
 
 import cyconv
 
-from hardening_ops import CASES, OPS, PUBLIC_OPS, as_arrays
+from support.ops import OPS, PUBLIC_OPS, as_arrays, bound_call, digest, unaligned
 
 ARRAY_ARGS = ("x", "weight", "bias", "grad_output", "indices")
 
 
 def test_every_public_op_is_covered():
     missing = sorted(set(PUBLIC_OPS) - set(OPS))
-    assert not missing, f"add these public ops to tests/hardening_ops.py: {missing}"
+    assert not missing, f"add these public ops to tests/support/ops.py: {missing}"
 
 
 def _fortran(a):
@@ -54,26 +53,7 @@ def _zero_strides(a):
     return np.broadcast_to(a[:1], a.shape)
 
 
-def _unaligned(a):
-    raw = np.zeros(a.nbytes + 1, np.uint8)
-    b = raw[1:].view(a.dtype).reshape(a.shape)
-    b[...] = a
-    assert not b.flags.aligned
-    return b
-
-
-FORMS = [_fortran, _sliced, _transposed, _negative, _read_only, _zero_strides, _unaligned]
-
-
-def _bound(name, dtype, seed=0):
-    import inspect
-    fn = getattr(cyconv, name)
-    args, kwargs = CASES[name](dtype, np.random.default_rng(seed))
-    return fn, dict(inspect.signature(fn).bind(*args, **kwargs).arguments)
-
-
-def _digest(a):
-    return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest(), a.shape, a.strides
+FORMS = [_fortran, _sliced, _transposed, _negative, _read_only, _zero_strides, unaligned]
 
 
 def _takes_indices(name):
@@ -98,7 +78,7 @@ def _with_indices(name, params):
 @pytest.mark.parametrize("name", OPS)
 def test_array_forms_give_the_contiguous_result(name, form):
     dtype = np.float32 if "pool" in name else np.float64
-    fn, base = _bound(name, dtype)
+    fn, base = bound_call(name, dtype)
     for params in _with_indices(name, base):
         arrays = {k: v for k, v in params.items() if k in ARRAY_ARGS and v is not None}
         odd = {k: form(v) for k, v in arrays.items()}
@@ -118,20 +98,20 @@ def test_array_forms_give_the_contiguous_result(name, form):
 @pytest.mark.parametrize("name", OPS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_inputs_are_never_modified_nor_returned(name, dtype):
-    fn, base = _bound(name, dtype)
+    fn, base = bound_call(name, dtype)
     for params in _with_indices(name, base):
         arrays = {k: v for k, v in params.items() if isinstance(v, np.ndarray)}
-        before = {k: _digest(v) for k, v in arrays.items()}
+        before = {k: digest(v) for k, v in arrays.items()}
         # also through non-contiguous views, which the API copies before the kernels run
         views = {k: _negative(v) for k, v in arrays.items()}
-        view_before = {k: _digest(v) for k, v in views.items()}
+        view_before = {k: digest(v) for k, v in views.items()}
         for call_args in (arrays, views):
             results = as_arrays(fn(**dict(params, **call_args)))
             for r in results:
                 for a in call_args.values():
                     assert not np.shares_memory(r, a), f"{name} returned a view of an input"
-        assert {k: _digest(v) for k, v in arrays.items()} == before
-        assert {k: _digest(v) for k, v in views.items()} == view_before
+        assert {k: digest(v) for k, v in arrays.items()} == before
+        assert {k: digest(v) for k, v in views.items()} == view_before
 
 
 def _expected_shapes(name, params, batch):
@@ -144,7 +124,7 @@ def _expected_shapes(name, params, batch):
 
 @pytest.mark.parametrize("name", OPS)
 def test_empty_batch_gives_empty_results_of_the_right_shape(name):
-    fn, params = _bound(name, np.float64)
+    fn, params = bound_call(name, np.float64)
     expected = _expected_shapes(name, params, 0)
     empty = dict(params)
     for arg in ("x", "grad_output"):
@@ -171,7 +151,7 @@ def test_empty_batch_gives_empty_results_of_the_right_shape(name):
 @pytest.mark.parametrize("value", [np.float64(1.0), 1.0, np.ones(7), [1.0, 2.0], None],
                          ids=["0d", "scalar", "1d", "list", "None"])
 def test_scalars_and_vectors_for_x_are_rejected(name, value):
-    fn, params = _bound(name, np.float64)
+    fn, params = bound_call(name, np.float64)
     with pytest.raises((ValueError, TypeError), match="x"):
         fn(**dict(params, x=value))
 
@@ -188,7 +168,7 @@ def test_some_ops_take_out():
 
 @pytest.mark.parametrize("name", OUT_OPS)
 def test_out_receives_the_result(name):
-    fn, params = _bound(name, np.float32)
+    fn, params = bound_call(name, np.float32)
     want = fn(**params)
     out = np.full_like(want, np.nan)
     assert fn(**params, out=out) is out
@@ -206,21 +186,21 @@ def _bad_outs(want, params):
             ("contiguous", wide[..., ::2]),
             ("contiguous", np.asfortranarray(np.empty_like(want))),
             ("writeable", read_only),
-            ("aligned", _unaligned(want)),
+            ("aligned", unaligned(want)),
             ("array", want.tolist()),
             ("array", 3.0)]
 
 
 @pytest.mark.parametrize("name", OUT_OPS)
 def test_bad_out_is_rejected_and_left_untouched(name):
-    fn, params = _bound(name, np.float32)
+    fn, params = bound_call(name, np.float32)
     want = fn(**params)
     for what, out in _bad_outs(want, params):
-        snapshot = _digest(out) if isinstance(out, np.ndarray) else None
+        snapshot = digest(out) if isinstance(out, np.ndarray) else None
         with pytest.raises((ValueError, TypeError), match="out") as err:
             fn(**params, out=out)
         if isinstance(out, np.ndarray):
-            assert _digest(out) == snapshot, (what, str(err.value))
+            assert digest(out) == snapshot, (what, str(err.value))
 
 
 @pytest.mark.parametrize("ndim", [1, 2, 3])
@@ -245,7 +225,7 @@ def test_out_overlapping_an_input_is_rejected(ndim):
 @pytest.mark.parametrize("name", OPS)
 @pytest.mark.parametrize("special", [np.nan, np.inf, -np.inf], ids=["nan", "inf", "-inf"])
 def test_non_finite_inputs_propagate_as_in_the_reference(name, special):
-    fn, params = _bound(name, np.float64)
+    fn, params = bound_call(name, np.float64)
     x = params["x"].copy()
     x.flat[[5, 17]] = special
     params["x"] = x

@@ -1,0 +1,74 @@
+"""The command line (python -m cyconv info / bench) and the benchmark harness."""
+import subprocess
+import sys
+
+import pytest
+
+
+
+def test_cli_info():
+    out = subprocess.run([sys.executable, "-m", "cyconv", "info"], capture_output=True, text=True,
+                         check=True)
+    assert "OpenMP compiled in: yes" in out.stdout
+    assert "compile flags:" in out.stdout
+    assert "threads in use:" in out.stdout
+
+
+def test_cli_bench_rejects_unknown_cases_before_timing(capsys):
+    from cyconv.__main__ import main
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "--cases", "globalavg,nope"])
+    assert exc.value.code == 2
+    assert "unknown benchmark cases ['nope']" in capsys.readouterr().err
+
+
+def test_bench_run_times_only_the_chosen_cases(monkeypatch):
+    from cyconv import _bench
+    monkeypatch.setattr(_bench, "matmul_gflops", lambda: 1.0)  # the ceiling is not the point
+    lines = []
+    _, records, _ = _bench.run(quick=True, num_threads=1, compare=False, print_fn=lines.append,
+                               only=["globalavg"])
+    assert [(r["case"], r["pass"]) for r in records] == [("globalavg", "fwd"),
+                                                         ("globalavg", "fwd+bwd")]
+
+
+def test_bench_conv_rows_carry_the_ceiling_timed_right_before_them(monkeypatch):
+    from cyconv import _bench
+    monkeypatch.setattr(_bench, "matmul_gflops", lambda: 1.0)
+    monkeypatch.setattr(_bench, "CEILING_N", 128)       # small: the plumbing is the point
+    monkeypatch.setattr(_bench, "SETTLE_SECONDS", 0.0)
+    lines = []
+    _, records, _ = _bench.run(quick=True, num_threads=1, compare=False, print_fn=lines.append,
+                               only=["lenet1"])
+    fwd, both = records
+    # re-timed for the row (not the stubbed 1.0 of the start); its value depends on the load
+    assert fwd["ceiling"] != 1.0 and fwd["ceiling"] > 0 and both["ceiling"] == fwd["ceiling"]
+    assert "matmul" not in fwd["seconds"]  # the ceiling is not one of the implementations
+    percent = float(lines[-2].split("|")[5])
+    assert percent == round(fwd["flops"] / fwd["seconds"]["cyconv"] / 1e9 / fwd["ceiling"] * 100)
+
+
+def test_bench_relative_rates_pair_each_round_with_the_base(monkeypatch):
+    from cyconv import _bench
+    monkeypatch.setattr(_bench, "SETTLE_SECONDS", 0.0)
+    # fake clock: a call of "a" takes 1 s; "b"'s timed calls take 4, 2 and 4 s (its warm-up
+    # and untimed calls 9 s)
+    seconds = {"a": iter([1.0] * 7), "b": iter([9.0, 9.0, 4.0, 9.0, 2.0, 9.0, 4.0])}
+    clock = [0.0]
+    calls = []
+
+    def make(name):
+        def fn():
+            calls.append(name)
+            clock[0] += next(seconds[name])
+        return fn
+
+    monkeypatch.setattr(_bench.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(_bench.time, "sleep", lambda s: None)
+    rates = _bench.relative_rates({"a": (make("a"), 10.0), "b": (make("b"), 20.0)}, "a",
+                                  repeats=3)
+    assert rates["a"][1:] == (1.0, 1.0, 1.0)
+    # b's rate relative to a's per round: 20/4 / 10 = 0.5, 20/2 / 10 = 1.0, 0.5
+    assert rates["b"] == (4.0, 0.5, 0.5, 1.0)
+    # one warm-up call each, then per round an untimed and a timed call of each
+    assert calls == ["a", "b"] + ["a", "a", "b", "b"] * 3
