@@ -131,10 +131,11 @@ class _FailingNumpy:
 
 
 def _api_modules():
-    """The public API modules (cyconv.conv, cyconv.pool, ...): each allocates through ``np``."""
+    """The modules behind the ops (cyconv.conv, cyconv.pool, the executors and plans ...):
+    each allocates through ``np``."""
     import sys
     return [module for key, module in sorted(sys.modules.items())
-            if key.startswith("cyconv.") and not key.startswith(("cyconv._", "cyconv.reference"))
+            if key.startswith("cyconv.") and not key.startswith("cyconv.reference")
             and getattr(module, "np", None) is np]
 
 

@@ -12,7 +12,7 @@ import pytest
 
 import cyconv
 from cyconv import reference as ref
-from support.ops import OPS
+from support.ops import GRADS_OUT, OPS
 from support.ops import bound_call as _bound, digest as _digest, unaligned as _unaligned
 
 OUT_OPS = [name for name in OPS if "pool" in name
@@ -211,3 +211,50 @@ def test_an_empty_batch_returns_out(name):
     assert want.shape[0] == 0
     out = np.empty_like(want)
     assert fn(**params, out=out) is out
+
+
+# ---- the convolutions' backward: out=(grad_input, grad_weight, grad_bias) -------------------
+
+GRAD_OPS = [name for name in OPS if GRADS_OUT(name)]
+
+
+@pytest.mark.parametrize("name", GRAD_OPS)
+def test_gradients_are_written_into_the_given_arrays(name):
+    fn, params = _bound(name, np.float64)
+    want = fn(**params)
+    outs = tuple(np.full_like(g, np.nan) for g in want)
+    got = fn(**params, out=outs)
+    assert all(g is o for g, o in zip(got, outs))
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+    # one given, the others fresh; only what need asks for
+    partial = (None, np.full_like(want.grad_weight, np.nan), None)
+    got = fn(**params, out=partial)
+    assert got.grad_weight is partial[1]
+    np.testing.assert_array_equal(got.grad_input, want.grad_input)
+    with pytest.raises(ValueError, match=r"out\[2\] \(grad_bias\) is given but 'bias' is not in need"):
+        fn(**dict(params, need=("input", "weight")), out=(None, None, np.empty_like(want[2])))
+
+
+@pytest.mark.parametrize("name", GRAD_OPS)
+def test_bad_gradient_outs_are_refused_before_anything_is_written(name):
+    fn, params = _bound(name, np.float64)
+    want = fn(**params)
+    good = [np.empty_like(g) for g in want]
+    bad = {"shape": np.empty(want.grad_weight.size + 1),
+           "dtype": np.empty(want.grad_weight.shape, np.float32),
+           "contiguous": np.asfortranarray(np.empty(want.grad_weight.shape + (2,)))[..., 0]}
+    for what, wrong in bad.items():
+        outs = (good[0], wrong, good[2])
+        snapshot = [_digest(o) for o in outs]
+        with pytest.raises(ValueError, match=r"out\[1\] \(grad_weight\)"):
+            fn(**params, out=outs)
+        assert [_digest(o) for o in outs] == snapshot, what
+    with pytest.raises(TypeError, match=r"out must be a \(grad_input, grad_weight, grad_bias\)"):
+        fn(**params, out=good[0])
+    with pytest.raises(ValueError, match="overlap"):
+        fn(**params, out=(params["x"], None, None))
+    shared = np.empty(want.grad_weight.size + want.grad_bias.size)
+    with pytest.raises(ValueError, match="must not overlap each other"):
+        fn(**params, out=(None, shared[:want.grad_weight.size].reshape(want.grad_weight.shape),
+                          shared[:want.grad_bias.size]))

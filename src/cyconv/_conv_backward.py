@@ -37,6 +37,24 @@ def _forward(p: _validate.ConvParams, x, w, y, n_threads) -> None:
     run_forward(plan, geo.to5d(x, p.ndim), geo.to5d(w, p.ndim), np.zeros(1, p.dtype), False, y)
 
 
+def gradient_arrays(need, given, shapes, dtype, zero_input: bool = False) -> tuple:
+    """(grad_input, grad_weight, grad_bias) to compute into, None where not in ``need``: the
+    ``out=`` arrays in ``given`` where there, else fresh ones; zeroed where the kernels add
+    into them (grad_weight, grad_bias, and grad_input with ``zero_input``)."""
+    made = []
+    for name, target, shape in zip(_validate.GRAD_NAMES, given, shapes):
+        zero = name != "input" or zero_input
+        if name not in need:
+            made.append(None)
+        elif target is None:
+            made.append((np.zeros if zero else np.empty)(shape, dtype=dtype))
+        else:
+            if zero:
+                target.fill(0)
+            made.append(target)
+    return tuple(made)
+
+
 def bias_grad(gy, gb, n_threads) -> None:
     """gb[c] = the sum of grad_output's channel c (each reduced in a fixed order)."""
     _k_direct.bias_grad(gy.reshape(gy.shape[0], gy.shape[1], -1), gb, n_threads)

@@ -34,7 +34,7 @@ def rerun(op, arrays: dict, out=None):
     arrays : dict
         The op's float array arguments by keyword (None entries allowed). One float32 or
         float64 array among float16 ones is a TypeError, as float32/float64 mixing is.
-    out : ndarray, (values, indices) tuple or None
+    out : ndarray, (values, indices) or (grad_input, grad_weight, grad_bias) tuple, or None
         The caller's ``out=``: checked strictly as for float32 (dtype float16) before it is
         written; it is what is returned.
     """
@@ -51,6 +51,14 @@ def rerun(op, arrays: dict, out=None):
         return result._make(halves) if hasattr(result, "_make") else tuple(halves)
     if isinstance(result, np.ndarray):
         _write(_validate.check_out(out, result.shape, HALF, inputs), result)
+    elif hasattr(result, "_make"):  # ConvGrads: out is (grad_input, grad_weight, grad_bias)
+        need = {name for name, r in zip(_validate.GRAD_NAMES, result) if r is not None}
+        shapes = tuple(None if r is None else r.shape for r in result)
+        given = _validate.check_grad_outs(out, need, shapes, HALF, inputs)
+        for target, r in zip(given, result):
+            if target is not None:
+                _write(target, r)
+        return result._make(t if t is not None else _to_half(r) for t, r in zip(given, result))
     else:
         values, indices = _validate.check_out_pair(out, result[0].shape, HALF, inputs)
         _write(values, result[0])

@@ -200,6 +200,41 @@ def check_out_pair(out, shape: tuple, dtype, inputs) -> tuple:
     return values, indices
 
 
+GRAD_NAMES = ("input", "weight", "bias")
+
+
+def check_grad_outs(out, need, shapes: tuple, dtype, inputs) -> list:
+    """The arrays a backward op's ``out=`` gives for (grad_input, grad_weight, grad_bias): a
+    3-tuple (or ConvGrads) with an array, checked as :func:`check_out`, for each gradient to
+    write in place and None for the others (None entries get fresh arrays); an array for a
+    gradient not in ``need`` is an error. ``out=None`` gives three Nones."""
+    if out is None:
+        return [None, None, None]
+    if not isinstance(out, tuple) or len(out) != 3:
+        raise TypeError(f"out must be a (grad_input, grad_weight, grad_bias) tuple of arrays or "
+                        f"None, got {type(out).__name__}")
+    given = []
+    for name, o, shape in zip(GRAD_NAMES, out, shapes):
+        label = f"out[{len(given)}] (grad_{name})"
+        if o is not None and name not in need:
+            raise ValueError(f"{label} is given but {name!r} is not in need {sorted(need)}")
+        given.append(None if o is None else check_out(o, shape, dtype, inputs, label))
+    arrays = [o for o in given if o is not None]
+    if any(np.may_share_memory(a, b) for i, a in enumerate(arrays) for b in arrays[i + 1:]):
+        raise ValueError("the arrays of out must not overlap each other")
+    return given
+
+
+def unbatched_grad_out(out):
+    """``out`` of an unbatched backward call: grad_input batched, the others as they are."""
+    if out is None:
+        return None
+    if not isinstance(out, tuple) or len(out) != 3:
+        raise TypeError(f"out must be a (grad_input, grad_weight, grad_bias) tuple of arrays or "
+                        f"None, got {type(out).__name__}")
+    return (unbatched_out(out[0]),) + tuple(out[1:])
+
+
 def unbatched_out(out):
     """``out`` of an unbatched call as the batch-of-one array (or tuple of arrays) the
     batched call writes; None stays None."""

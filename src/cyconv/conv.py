@@ -199,7 +199,7 @@ def _mode_padded(x, weight, bias, stride, padding, dilation, groups, ndim, paddi
 
 
 def _backward_op(grad_output, x, weight, *, stride, padding, dilation, groups, flip, need,
-                 algorithm, num_threads, ndim, padding_mode="zeros"):
+                 algorithm, num_threads, ndim, padding_mode="zeros", out=None):
     grad_output = _validate.array_like(grad_output, "grad_output")
     x = _validate.array_like(x, "x")
     weight = _validate.array_like(weight, "weight")
@@ -209,35 +209,44 @@ def _backward_op(grad_output, x, weight, *, stride, padding, dilation, groups, f
         gx, gw, gb = _backward_op(grad_output, x, weight, stride=stride, padding=padding,
                                   dilation=dilation, groups=groups, flip=flip, need=need,
                                   algorithm=algorithm, num_threads=num_threads, ndim=ndim,
-                                  padding_mode=padding_mode)
-        return ConvGrads(None if gx is None else gx[0], gw, gb)
+                                  padding_mode=padding_mode,
+                                  out=_validate.unbatched_grad_out(out))
+        given = out[0] if out is not None and out[0] is not None else None
+        return ConvGrads(given if given is not None else None if gx is None else gx[0], gw, gb)
     try:  # free on the float32/float64 path
         return _backward_checked(grad_output, x, weight, stride=stride, padding=padding,
                                  dilation=dilation, groups=groups, flip=flip, need=need,
                                  algorithm=algorithm, num_threads=num_threads, ndim=ndim,
-                                 padding_mode=padding_mode)
+                                 padding_mode=padding_mode, out=out)
     except _validate.Float16Input:  # computed in float32, rounded to float16 once
         return _half.rerun(
             lambda grad_output, x, weight: _backward_op(
                 grad_output, x, weight, stride=stride, padding=padding, dilation=dilation,
                 groups=groups, flip=flip, need=need, algorithm=algorithm,
                 num_threads=num_threads, ndim=ndim, padding_mode=padding_mode),
-            dict(grad_output=grad_output, x=x, weight=weight))
+            dict(grad_output=grad_output, x=x, weight=weight), out)
 
 
 def _backward_checked(grad_output, x, weight, *, stride, padding, dilation, groups, flip, need,
-                      algorithm, num_threads, ndim, padding_mode):
+                      algorithm, num_threads, ndim, padding_mode, out):
     """_backward_op on batched array inputs."""
     if padding_mode != "zeros":
+        p = _validate.conv_params(x, weight, None, stride=stride, padding=padding,
+                                  dilation=dilation, groups=groups, ndim=ndim)
+        given = _validate.check_grad_outs(out, _validate.check_need(need),
+                                          (x.shape, weight.shape, (p.out_channels,)), p.dtype,
+                                          (grad_output, x, weight))
         xp, _ = _mode_padded(x, weight, None, stride, padding, dilation, groups, ndim,
                              padding_mode, num_threads)
         gx, gw, gb = _backward_op(grad_output, xp, weight, stride=stride, padding=0,
                                   dilation=dilation, groups=groups, flip=flip, need=need,
-                                  algorithm=algorithm, num_threads=num_threads, ndim=ndim)
+                                  algorithm=algorithm, num_threads=num_threads, ndim=ndim,
+                                  out=(None, given[1], given[2]))
         if gx is not None:
-            p = _validate.conv_params(x, weight, None, stride=stride, padding=padding,
-                                      dilation=dilation, groups=groups, ndim=ndim)
             gx = _padding_modes.fold(gx, x.shape, p.padding, padding_mode, num_threads)
+            if given[0] is not None:
+                given[0][...] = gx
+                gx = given[0]
         return ConvGrads(gx, gw, gb)
     n_threads = _threads.resolve(num_threads)
     key = _validate.call_key((grad_output, x, weight), ("backward", stride, padding, dilation,
@@ -254,9 +263,12 @@ def _backward_checked(grad_output, x, weight, *, stride, padding, dilation, grou
         entry = (p, need, plan, n)
         _conv_plan.CALLS.put(key, entry)
     p, need, plan, n_threads = entry
-    gx = np.empty(x.shape, dtype=p.dtype) if "input" in need else None
-    gw = np.zeros(weight.shape, dtype=p.dtype) if "weight" in need else None
-    gb = np.zeros(p.out_channels, dtype=p.dtype) if "bias" in need else None
+    shapes = (x.shape, weight.shape, (p.out_channels,))
+    if out is None:  # the hot path
+        gx, gw, gb = grads.gradient_arrays(need, (None, None, None), shapes, p.dtype)
+    else:
+        gx, gw, gb = grads.gradient_arrays(need, _validate.check_grad_outs(
+            out, need, shapes, p.dtype, (grad_output, x, weight)), shapes, p.dtype)
     if p.batch == 0:
         if gx is not None:
             gx[...] = 0
@@ -319,7 +331,7 @@ def conv2d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, f
 
 def conv2d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, groups=1,
                     flip=False, need=("input", "weight", "bias"), algorithm="auto",
-                    num_threads=None, padding_mode="zeros"):
+                    num_threads=None, padding_mode="zeros", out=None):
     """Gradients of :func:`conv2d` with respect to its input, weight and bias.
 
     Parameters
@@ -341,6 +353,10 @@ def conv2d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, 
     padding_mode : {'zeros', 'reflect', 'replicate', 'circular'}
         As given to :func:`conv2d`; the gradient of every padded copy of an input element
         flows back to that element.
+    out : (grad_input, grad_weight, grad_bias) tuple, optional
+        Arrays to write the gradients into (each C-contiguous, of the gradient's shape and
+        dtype, not overlapping the inputs or each other); None entries get fresh arrays, and
+        only gradients in ``need`` may be given. The returned ConvGrads holds them.
 
     Returns
     -------
@@ -351,7 +367,7 @@ def conv2d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, 
     return _backward_op(grad_output, x, weight, stride=stride, padding=padding,
                           dilation=dilation, groups=groups, flip=flip, need=need,
                           algorithm=algorithm, num_threads=num_threads, ndim=2,
-                          padding_mode=padding_mode)
+                          padding_mode=padding_mode, out=out)
 
 
 def conv1d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, flip=False,
@@ -409,7 +425,7 @@ def conv3d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, f
 
 def conv1d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, groups=1,
                     flip=False, need=("input", "weight", "bias"), algorithm="auto",
-                    num_threads=None, padding_mode="zeros"):
+                    num_threads=None, padding_mode="zeros", out=None):
     """Gradients of :func:`conv1d`; as :func:`conv2d_backward` with one spatial dim.
 
     Returns
@@ -421,12 +437,12 @@ def conv1d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, 
     return _backward_op(grad_output, x, weight, stride=stride, padding=padding,
                           dilation=dilation, groups=groups, flip=flip, need=need,
                           algorithm=algorithm, num_threads=num_threads, ndim=1,
-                          padding_mode=padding_mode)
+                          padding_mode=padding_mode, out=out)
 
 
 def conv3d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, groups=1,
                     flip=False, need=("input", "weight", "bias"), algorithm="auto",
-                    num_threads=None, padding_mode="zeros"):
+                    num_threads=None, padding_mode="zeros", out=None):
     """Gradients of :func:`conv3d`; as :func:`conv2d_backward` with three spatial dims.
 
     Returns
@@ -438,4 +454,4 @@ def conv3d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, 
     return _backward_op(grad_output, x, weight, stride=stride, padding=padding,
                           dilation=dilation, groups=groups, flip=flip, need=need,
                           algorithm=algorithm, num_threads=num_threads, ndim=3,
-                          padding_mode=padding_mode)
+                          padding_mode=padding_mode, out=out)

@@ -84,7 +84,7 @@ def _checked_grad_output(grad_output, tp, weight, x) -> np.ndarray:
 
 
 def _conv_transpose_backward(grad_output, x, weight, *, stride, padding, output_padding, groups,
-                             dilation, flip, need, algorithm, num_threads, ndim):
+                             dilation, flip, need, algorithm, num_threads, ndim, out=None):
     grad_output = _validate.array_like(grad_output, "grad_output")
     x = _validate.array_like(x, "x")
     weight = _validate.array_like(weight, "weight")
@@ -93,8 +93,10 @@ def _conv_transpose_backward(grad_output, x, weight, *, stride, padding, output_
         gx, gw, gb = _conv_transpose_backward(
             _validate.batched(grad_output, ndim)[0], x, weight, stride=stride, padding=padding,
             output_padding=output_padding, groups=groups, dilation=dilation, flip=flip,
-            need=need, algorithm=algorithm, num_threads=num_threads, ndim=ndim)
-        return ConvGrads(None if gx is None else gx[0], gw, gb)
+            need=need, algorithm=algorithm, num_threads=num_threads, ndim=ndim,
+            out=_validate.unbatched_grad_out(out))
+        given = out[0] if out is not None and out[0] is not None else None
+        return ConvGrads(given if given is not None else None if gx is None else gx[0], gw, gb)
     try:
         tp = _validate.conv_transpose_params(x, weight, None, stride=stride, padding=padding,
                                              output_padding=output_padding, dilation=dilation,
@@ -106,7 +108,8 @@ def _conv_transpose_backward(grad_output, x, weight, *, stride, padding, output_
                 grad_output, x, weight, stride=stride, padding=padding,
                 output_padding=output_padding, groups=groups, dilation=dilation, flip=flip,
                 need=need, algorithm=algorithm, num_threads=num_threads, ndim=ndim)
-        return _half.rerun(in_float32, {"grad_output": grad_output, "x": x, "weight": weight})
+        return _half.rerun(in_float32, {"grad_output": grad_output, "x": x, "weight": weight},
+                           out)
     flip = _validate.check_bool(flip, "flip")
     need = _validate.check_need(need)
     cp = tp.conv
@@ -115,11 +118,9 @@ def _conv_transpose_backward(grad_output, x, weight, *, stride, padding, output_
     algorithm = _conv_plan.check_algorithm(algorithm)
     # every output past the full scatter (or no image at all): nothing depends on x or w
     no_conv = tp.batch == 0 or min(cp.input_shape) < 1
-    gx = None
-    if "input" in need:
-        gx = (np.zeros if no_conv else np.empty)(np.shape(x), dtype=tp.dtype)
-    gw = np.zeros(np.shape(weight), dtype=tp.dtype) if "weight" in need else None
-    gb = np.zeros(tp.out_channels, dtype=tp.dtype) if "bias" in need else None
+    shapes = (np.shape(x), np.shape(weight), (tp.out_channels,))
+    given = _validate.check_grad_outs(out, need, shapes, tp.dtype, (grad_output, x, weight))
+    gx, gw, gb = grads.gradient_arrays(need, given, shapes, tp.dtype, zero_input=no_conv)
     if tp.batch == 0:
         return ConvGrads(gx, gw, gb)
     gy = _validate.for_kernel(gy)
@@ -188,6 +189,8 @@ _BACKWARD_DOC = """Gradients of :func:`conv_transpose{n}d` with respect to x, we
         As given to :func:`conv_transpose{n}d`.
     need : tuple of {{'input', 'weight', 'bias'}}
         Which gradients to compute; the others come back as None.
+    out : (grad_input, grad_weight, grad_bias) tuple, optional
+        Arrays to write the gradients into, as :func:`conv{n}d_backward`.
 
     Returns
     -------
@@ -223,29 +226,29 @@ def conv_transpose3d(x, weight, bias=None, *, stride=1, padding=0, output_paddin
 
 def conv_transpose1d_backward(grad_output, x, weight, *, stride=1, padding=0, output_padding=0,
                               groups=1, dilation=1, flip=False, need=("input", "weight", "bias"),
-                              algorithm="auto", num_threads=None):
+                              algorithm="auto", num_threads=None, out=None):
     return _conv_transpose_backward(grad_output, x, weight, stride=stride, padding=padding,
                                     output_padding=output_padding, groups=groups,
                                     dilation=dilation, flip=flip, need=need, algorithm=algorithm,
-                                    num_threads=num_threads, ndim=1)
+                                    num_threads=num_threads, ndim=1, out=out)
 
 
 def conv_transpose2d_backward(grad_output, x, weight, *, stride=1, padding=0, output_padding=0,
                               groups=1, dilation=1, flip=False, need=("input", "weight", "bias"),
-                              algorithm="auto", num_threads=None):
+                              algorithm="auto", num_threads=None, out=None):
     return _conv_transpose_backward(grad_output, x, weight, stride=stride, padding=padding,
                                     output_padding=output_padding, groups=groups,
                                     dilation=dilation, flip=flip, need=need, algorithm=algorithm,
-                                    num_threads=num_threads, ndim=2)
+                                    num_threads=num_threads, ndim=2, out=out)
 
 
 def conv_transpose3d_backward(grad_output, x, weight, *, stride=1, padding=0, output_padding=0,
                               groups=1, dilation=1, flip=False, need=("input", "weight", "bias"),
-                              algorithm="auto", num_threads=None):
+                              algorithm="auto", num_threads=None, out=None):
     return _conv_transpose_backward(grad_output, x, weight, stride=stride, padding=padding,
                                     output_padding=output_padding, groups=groups,
                                     dilation=dilation, flip=flip, need=need, algorithm=algorithm,
-                                    num_threads=num_threads, ndim=3)
+                                    num_threads=num_threads, ndim=3, out=out)
 
 
 for _n, _spatial, _kernel, _out in ((1, "L", "k", "L_out"), (2, "H, W", "kH, kW", "H_out, W_out"),

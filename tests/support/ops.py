@@ -191,3 +191,8 @@ def unaligned(a):
     b[...] = a
     assert not b.flags.aligned
     return b
+
+
+def GRADS_OUT(name: str) -> bool:  # noqa: N802 - reads as a predicate over op names
+    """Ops whose ``out=`` is a (grad_input, grad_weight, grad_bias) tuple."""
+    return name.startswith("conv") and name.endswith("_backward")
