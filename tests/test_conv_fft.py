@@ -137,3 +137,20 @@ def test_the_plan_names_the_fft_path_and_transposed_convolutions_take_it():
     got = cyconv.conv_transpose2d(xt, wt, stride=2, padding=1, algorithm="fft")
     np.testing.assert_allclose(got, ref.conv_transpose2d(xt, wt, stride=2, padding=1),
                                atol=1e-12)
+
+
+def test_auto_takes_ffts_for_large_float64_kernels_only():
+    image = np.ones((1, 1, 64, 64))
+    big, small = np.ones((1, 1, 15, 15)), np.ones((1, 1, 5, 5))
+    assert cyconv.plan_conv(image, big, padding=7).forward.path == cyconv.ForwardPath.FFT
+    assert cyconv.plan_conv(image, big, padding=7).backward.grad_input == cyconv.GradInputPath.FFT
+    assert cyconv.plan_conv(image, small, padding=2).forward.path != cyconv.ForwardPath.FFT
+    # float32 keeps the per-element accuracy contract: never FFTs unless asked
+    assert cyconv.plan_conv(image.astype(np.float32), big.astype(np.float32),
+                            padding=7).forward.path != cyconv.ForwardPath.FFT
+    # strided, or many channel pairs: the direct paths
+    assert cyconv.plan_conv(image, big, padding=7, stride=2).forward.path != cyconv.ForwardPath.FFT
+    many = np.ones((1, 16, 64, 64)), np.ones((16, 16, 15, 15))
+    assert cyconv.plan_conv(*many, padding=7).forward.path != cyconv.ForwardPath.FFT
+    np.testing.assert_allclose(cyconv.conv2d(image, big, padding=7),
+                               ref.conv2d(image, big, padding=7), atol=1e-11)

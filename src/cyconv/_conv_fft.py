@@ -77,6 +77,14 @@ def _contract(a, a_strides, b, b_strides, shape, k, conj_a, conj_b, dtype, n_thr
     return z.view(a.dtype)
 
 
+def _contraction_threads(p: _validate.ConvParams, F: int, n_threads: int) -> int:
+    """Threads of the contraction: one for a small one - an OpenMP team that then spins
+    idle takes the cores from the FFT workers that run next (benchmarks/README.md, "FFT
+    convolution")."""
+    macs = p.batch * p.out_channels * (p.in_channels // p.groups) * F
+    return _threads.for_work(n_threads, macs, _threads.SMALL_CONV_MACS)
+
+
 def _row_strides(*counts):
     """Float offsets of rows of 2F floats at the given row counts."""
     return tuple(2 * c for c in counts)
@@ -108,7 +116,7 @@ def forward(p: _validate.ConvParams, x, w, b, has_bias: bool, y, n_threads: int)
     xf = _rfftn(x, L, n_threads)
     wf = _rfftn(_shifted_weight(w, p, L), L, n_threads)
     F = math.prod(xf.shape[2:])
-    n = _threads.for_work(n_threads, p.batch * p.out_channels * cig * F, 2**16)
+    n = _contraction_threads(p, F, n_threads)
     z = _contract(xf, _row_strides(cig * F, p.in_channels * F, F),
                   wf, _row_strides(cog * cig * F, cig * F, F),
                   (G, p.batch, cog, F), cig, False, True, p.dtype, n)
@@ -127,7 +135,7 @@ def grad_input(p: _validate.ConvParams, gy, w, gx, n_threads: int) -> None:
     gf = _rfftn(_spread_grad_output(p, gy, L), L, n_threads)
     wf = _rfftn(_shifted_weight(w, p, L), L, n_threads)
     F = math.prod(gf.shape[2:])
-    n = _threads.for_work(n_threads, p.batch * p.out_channels * cig * F, 2**16)
+    n = _contraction_threads(p, F, n_threads)
     z = _contract(gf, _row_strides(cog * F, p.out_channels * F, F),
                   wf, _row_strides(cog * cig * F, F, cig * F),
                   (G, p.batch, cig, F), cog, False, False, p.dtype, n)
@@ -143,7 +151,7 @@ def grad_weight(p: _validate.ConvParams, gy, x, gw, n_threads: int) -> None:
     gf = _rfftn(_spread_grad_output(p, gy, L), L, n_threads)
     xf = _rfftn(x, L, n_threads)
     F = math.prod(gf.shape[2:])
-    n = _threads.for_work(n_threads, p.batch * p.out_channels * cig * F, 2**16)
+    n = _contraction_threads(p, F, n_threads)
     z = _contract(gf, _row_strides(cog * F, F, p.out_channels * F),
                   xf, _row_strides(cig * F, F, p.in_channels * F),
                   (G, cog, cig, F), p.batch, True, False, p.dtype, n)

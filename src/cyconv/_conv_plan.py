@@ -255,6 +255,8 @@ def row_pairs_apply(p: _validate.ConvParams, row_tile_channels_useful: float) ->
 def choose_algorithm(p: _validate.ConvParams) -> str:
     """The 'auto' rule (benchmarks/README.md, "The algorithm='auto' rule").
 
+    fft in float64 for stride-1 kernels of at least FFT_MIN_TAPS taps (times the channel
+    pairs per FFT_CHANNEL_PAIRS_PER_STEP above one);
     direct when each group is tiny ((C_in/groups) * (C_out/groups) <= 4); implicit for 1x1
     stride-1 unpadded kernels, and for kernels with more than one tap and a reduction depth
     (C_in/groups * taps) of at least 32 or at least 25 taps, when the output rows fill the
@@ -262,8 +264,11 @@ def choose_algorithm(p: _validate.ConvParams) -> str:
     grid is outputs; im2col otherwise. The forward pass alone widens the direct case
     (:func:`_forward_algorithm`).
     """
-    if (p.in_channels // p.groups) * (p.out_channels // p.groups) \
-            <= tuning.DIRECT_MAX_GROUP_PRODUCT:
+    pairs = (p.in_channels // p.groups) * (p.out_channels // p.groups)
+    if p.dtype == np.float64 and all(s == 1 for s in p.stride) and math.prod(p.kernel_size) \
+            >= tuning.FFT_MIN_TAPS * max(1, pairs / tuning.FFT_CHANNEL_PAIRS_PER_STEP):
+        return "fft"
+    if pairs <= tuning.DIRECT_MAX_GROUP_PRODUCT:
         return "direct"
     if is_pointwise(p):
         return "implicit"

@@ -14,6 +14,11 @@ DIRECT_MAX_GROUP_PRODUCT = 4
 # the forward pass alone stays direct up to this product where the rule above says im2col
 # (the im2col lowering of so few channels costs more than it saves)
 FORWARD_DIRECT_MAX_GROUP_PRODUCT = 9
+# float64, stride 1: FFTs when the kernel has at least this many taps ...
+FFT_MIN_TAPS = 200
+# ... times (C_in/groups) * (C_out/groups) / this, when that is above 1 (the per-frequency
+# contraction grows with the channel pairs while the FFTs do not)
+FFT_CHANNEL_PAIRS_PER_STEP = 4
 # implicit needs a reduction depth (C_in/groups * taps) of at least this ...
 IMPLICIT_MIN_DEPTH = 32
 # ... or kernels of at least this many taps (their lowering copies each input that often)
