@@ -12,7 +12,7 @@ cache while every j is accumulated in a fixed k order, so results are bitwise th
 thread count.
 """
 from cython.parallel cimport prange
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 from cyconv._kernels._fused cimport floating
 from cyconv._kernels._omp cimport omp_get_thread_num
@@ -26,28 +26,26 @@ def scratch_length():
     return 2 * FREQ_BLOCK
 
 
+cdef extern from "_spectral.h" nogil:
+    void cyconv_cmac_f32(const float* a, const float* b, float* acc, Py_ssize_t nf, float sa,
+                         float sb)
+    void cyconv_cmac_f64(const double* a, const double* b, double* acc, Py_ssize_t nf,
+                         double sa, double sb)
+
+
 cdef void _block(const floating* a_row, Py_ssize_t ak, const floating* b_rows, Py_ssize_t bj,
                  Py_ssize_t bk, floating* z_rows, Py_ssize_t zj, Py_ssize_t J, Py_ssize_t K,
                  Py_ssize_t nf, floating sa, floating sb, floating* acc) noexcept nogil:
     """z[j, f] for f < nf: acc holds 2 * nf floats of scratch. sa/sb are +1 or -1 (conj)."""
-    cdef Py_ssize_t j, k, f
-    cdef const floating* pa
-    cdef const floating* pb
-    cdef floating ar, ai, br, bi
+    cdef Py_ssize_t j, k
     for j in range(J):
         memset(acc, 0, 2 * nf * sizeof(floating))
         for k in range(K):
-            pa = a_row + k * ak
-            pb = b_rows + j * bj + k * bk
-            for f in range(nf):
-                ar = pa[2 * f]
-                ai = sa * pa[2 * f + 1]
-                br = pb[2 * f]
-                bi = sb * pb[2 * f + 1]
-                acc[2 * f] += ar * br - ai * bi
-                acc[2 * f + 1] += ar * bi + ai * br
-        for f in range(2 * nf):
-            z_rows[j * zj + f] = acc[f]
+            if floating is float:
+                cyconv_cmac_f32(a_row + k * ak, b_rows + j * bj + k * bk, acc, nf, sa, sb)
+            else:
+                cyconv_cmac_f64(a_row + k * ak, b_rows + j * bj + k * bk, acc, nf, sa, sb)
+        memcpy(z_rows + j * zj, acc, 2 * nf * sizeof(floating))
 
 
 def contract(const floating[::1] a, tuple a_strides, const floating[::1] b, tuple b_strides,
