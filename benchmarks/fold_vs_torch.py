@@ -11,11 +11,11 @@ first unfold's size (57.8 MB), measured in the same run.
 """
 import argparse
 import math
-import platform
 
 import numpy as np
 
 import cyconv
+from cyconv._machine import cpu_model
 from cyconv import _bench
 from cyconv import reference as ref
 
@@ -50,17 +50,6 @@ def implementations(case, num_threads: int) -> dict:
                 return F.fold(ct, size, **kw)
         impls["unfold"]["torch"], impls["fold"]["torch"] = torch_unfold, torch_fold
     return impls
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ def test_cli_info():
     out = subprocess.run([sys.executable, "-m", "cyconv", "info"], capture_output=True, text=True,
                          check=True)
     assert "OpenMP compiled in: yes" in out.stdout
+    assert "\nCPU: " in out.stdout
     assert "compile flags:" in out.stdout
     assert "threads in use:" in out.stdout
 

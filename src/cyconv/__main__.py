@@ -8,6 +8,8 @@ import pathlib
 import platform
 import sys
 
+from cyconv._machine import cpu_model
+
 
 def build_record() -> dict | None:
     """What setup.py's build_ext recorded beside the kernels (its OpenMP probe), if it did."""
@@ -38,6 +40,7 @@ def info() -> str:
     from cyconv._kernels import _info, _isa
     lines = [
         f"cyconv {cyconv.__version__} (Python {platform.python_version()}, NumPy {np.__version__})",
+        f"CPU: {cpu_model()}",
         openmp_line(_info.openmp_enabled()),
         f"threads in use: {cyconv.get_num_threads()} (OpenMP default {_info.openmp_max_threads()})",
         f"GEMM micro-kernel ISA: {_isa.ISA_NAMES[_isa.current_isa()]} "
@@ -52,7 +55,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cyconv")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("info", help="version, OpenMP, threads, micro-kernel ISA, compile flags")
-    bench = sub.add_parser("bench", help="time the DESIGN shape set against the competitors")
+    bench = sub.add_parser("bench", help="time the benchmark rows against the competitors")
     bench.add_argument("--quick", action="store_true", help="fewer repeats")
     bench.add_argument("--threads", type=int, default=None, help="threads for cyconv and torch")
     bench.add_argument("--compare", action="store_true",

@@ -516,7 +516,8 @@ def run(quick: bool = True, num_threads: int | None = None, compare: bool = True
     n = num_threads or cyconv.get_num_threads()
     repeats = 11 if quick else 25
     ceiling = matmul_gflops()
-    header = [f"float32, {n} threads; cyconv and torch: median of {repeats} interleaved runs "
+    from cyconv._machine import cpu_model
+    header = [f"{cpu_model()}; float32, {n} threads; cyconv and torch: median of {repeats} interleaved runs "
               f"(each timed right after an untimed call), "
               f"numpy and reference: median of 3; NumPy float32 matmul (2048^3) ceiling: "
               f"{ceiling:.0f} GFLOP/s at the start; '% of matmul' divides by the matmul timed "
