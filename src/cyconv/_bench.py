@@ -1,4 +1,4 @@
-"""The DESIGN benchmark shape set and the competitors, shared by `python -m cyconv bench` and
+"""The benchmark rows and the competitors, shared by `python -m cyconv bench` and
 the pytest-benchmark suite in benchmarks/.
 
 Every implementation is timed in the same process, so the ratios are meaningful even when
@@ -69,7 +69,7 @@ CONV2D_CASES = [
     ConvCase("dilated", 8, 64, (56, 56), 64, 3, 1, 2, 2, 1),
 ]
 
-# the 1-D and 3-D rows of the DESIGN shape set (same fields; the op follows len(spatial))
+# the 1-D and 3-D benchmark rows (same fields; the op follows len(spatial))
 CONV_ND_CASES = [
     ConvCase("conv1d", 32, 64, (1024,), 64, 5, 1, 2, 1, 1),
     ConvCase("conv3d", 2, 16, (32, 32, 32), 32, 3, 1, 1, 1, 1),
@@ -319,7 +319,7 @@ def relative_rates(work: dict, base: str, *, repeats: int = 21) -> dict:
 
 
 def conv_nd_against_vgg(num_threads: int, *, repeats: int = 21, backward: bool = False):
-    """Issue 4's bar: conv1d's and conv3d's GFLOP/s (the DESIGN rows) relative to vgg3x3's,
+    """conv1d's and conv3d's GFLOP/s (the benchmark rows) relative to vgg3x3's,
     forward (and forward+backward with ``backward``), from ``relative_rates``."""
     import cyconv
     cases = {c.name: c for c in CONV2D_CASES + CONV_ND_CASES}
@@ -608,7 +608,7 @@ def plot(records, ceiling: float, path: str) -> None:
     ax.axhline(ceiling, color="k", linestyle="--", linewidth=1, label="NumPy matmul ceiling")
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(conv))], labels, fontsize=7)
     ax.set_ylabel("GFLOP/s (float32)")
-    ax.set_title("cyconv convolution rows of the DESIGN shape set")
+    ax.set_title("cyconv convolution benchmark rows")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
