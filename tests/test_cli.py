@@ -2,8 +2,8 @@
 import subprocess
 import sys
 
+import numpy as np
 import pytest
-
 
 
 def test_cli_info():
@@ -25,7 +25,7 @@ def test_cli_bench_rejects_unknown_cases_before_timing(capsys):
 
 def test_bench_run_times_only_the_chosen_cases(monkeypatch):
     from cyconv import _bench
-    monkeypatch.setattr(_bench, "matmul_gflops", lambda: 1.0)  # the ceiling is not the point
+    monkeypatch.setattr(_bench, "matmul_gflops", lambda **kw: 1.0)  # the ceiling is not the point
     lines = []
     _, records, _ = _bench.run(quick=True, num_threads=1, compare=False, print_fn=lines.append,
                                only=["globalavg"])
@@ -33,9 +33,28 @@ def test_bench_run_times_only_the_chosen_cases(monkeypatch):
                                                          ("globalavg", "fwd+bwd")]
 
 
+def test_bench_runs_the_rows_in_float64_with_the_float64_ceiling(monkeypatch):
+    from cyconv import _bench
+    asked = []
+    monkeypatch.setattr(_bench, "matmul_gflops", lambda **kw: asked.append(kw) or 1.0)
+    monkeypatch.setattr(_bench, "CEILING_N", 64)
+    monkeypatch.setattr(_bench, "SETTLE_SECONDS", 0.0)
+    lines = []
+    _, records, _ = _bench.run(quick=True, num_threads=1, compare=False, print_fn=lines.append,
+                               only=["lenet1"], dtype="float64")
+    assert asked == [{"dtype": np.dtype(np.float64)}]
+    assert "float64, 1 threads" in lines[0] and "NumPy float64 matmul" in lines[0]
+    assert [r["case"] for r in records] == ["lenet1", "lenet1"]
+    from cyconv._machine import cpu_model
+    assert lines[0].startswith(cpu_model())
+    cases = _bench.conv_implementations(_bench.CONV2D_CASES[0], 1, include_slow=False,
+                                        dtype=np.float64)
+    assert set(cases) >= {"cyconv"}
+
+
 def test_bench_conv_rows_carry_the_ceiling_timed_right_before_them(monkeypatch):
     from cyconv import _bench
-    monkeypatch.setattr(_bench, "matmul_gflops", lambda: 1.0)
+    monkeypatch.setattr(_bench, "matmul_gflops", lambda **kw: 1.0)
     monkeypatch.setattr(_bench, "CEILING_N", 128)       # small: the plumbing is the point
     monkeypatch.setattr(_bench, "SETTLE_SECONDS", 0.0)
     lines = []

@@ -65,6 +65,8 @@ def main(argv=None) -> int:
                        help="draw GFLOP/s per row and implementation (needs matplotlib)")
     bench.add_argument("--cases", default=None, metavar="NAME,NAME",
                        help="time only these rows (case names, comma-separated)")
+    bench.add_argument("--dtype", default="float32", choices=("float32", "float64"),
+                       help="the rows' dtype (and the matmul ceiling's)")
     bench.add_argument("--dask", action="store_true",
                        help="instead: the cyconv.dask overhead table (needs the bench extra)")
     from cyconv import _demo
@@ -91,7 +93,8 @@ def main(argv=None) -> int:
     try:
         table, records, ceiling = _bench.run(quick=args.quick, num_threads=args.threads,
                                              compare=args.compare,
-                                             only=args.cases.split(",") if args.cases else None)
+                                             only=args.cases.split(",") if args.cases else None,
+                                             dtype=args.dtype)
     except ValueError as err:  # an unknown --cases name
         parser.error(str(err))
     if args.output:
@@ -99,7 +102,7 @@ def main(argv=None) -> int:
             fh.write(table + "\n")
     if args.plot:
         try:
-            _bench.plot(records, ceiling, args.plot)
+            _bench.plot(records, ceiling, args.plot, args.dtype)
             print(f"plot written to {args.plot}")
         except ImportError:
             print("no plot: matplotlib is not installed (pip install 'cyconv[plot]')")

@@ -120,15 +120,15 @@ def conv_nd_against_vgg(num_threads: int, *, repeats: int = 21, backward: bool =
 CEILING_N = 2048
 
 
-def _ceiling_matrix(n: int | None = None) -> np.ndarray:
+def _ceiling_matrix(n: int | None = None, dtype=np.float32) -> np.ndarray:
     n = CEILING_N if n is None else n
-    return np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
+    return np.random.default_rng(0).standard_normal((n, n)).astype(dtype)
 
 
-def matmul_gflops(n: int | None = None, repeats: int = 5) -> float:
-    """NumPy's float32 matmul GFLOP/s: the machine's practical ceiling."""
+def matmul_gflops(n: int | None = None, repeats: int = 5, dtype=np.float32) -> float:
+    """NumPy's matmul GFLOP/s in ``dtype``: the machine's practical ceiling."""
     n = CEILING_N if n is None else n
-    a = _ceiling_matrix(n)
+    a = _ceiling_matrix(n, dtype)
     return 2 * n ** 3 / median_time(lambda: a @ a, repeats=repeats) / 1e9
 
 
@@ -141,15 +141,16 @@ def _torch():
         return None, None
 
 
-def conv_implementations(case: ConvCase, num_threads: int, *, include_slow: bool = True):
+def conv_implementations(case: ConvCase, num_threads: int, *, include_slow: bool = True,
+                         dtype=np.float32):
     """{impl name: (forward callable, forward+backward callable)} for one case (1-3 dims)."""
     import cyconv
     from cyconv import reference
     ndim = len(case.spatial)
     fwd, bwd = getattr(cyconv, f"conv{ndim}d"), getattr(cyconv, f"conv{ndim}d_backward")
-    x, w = case.arrays()
+    x, w = case.arrays(dtype)
     y = fwd(x, w, **case.kwargs)
-    gy = np.random.default_rng(1).standard_normal(y.shape).astype(np.float32)
+    gy = np.random.default_rng(1).standard_normal(y.shape).astype(dtype)
     kw = case.kwargs
 
     def cy_fb():
@@ -196,7 +197,7 @@ def _torch_pair(torch, op, x, w, gy, kw, num_threads):
 
 
 def conv_transpose_implementations(case: ConvTransposeCase, num_threads: int, *,
-                                   include_slow: bool = True):
+                                   include_slow: bool = True, dtype=np.float32):
     """As :func:`conv_implementations` for a transposed convolution (the reference, a
     per-tap einsum scatter, is also the NumPy approach)."""
     import cyconv
@@ -204,9 +205,9 @@ def conv_transpose_implementations(case: ConvTransposeCase, num_threads: int, *,
     ndim = len(case.spatial)
     name = f"conv_transpose{ndim}d"
     fwd, bwd = getattr(cyconv, name), getattr(cyconv, name + "_backward")
-    x, w = case.arrays()
+    x, w = case.arrays(dtype)
     kw = case.kwargs
-    gy = np.random.default_rng(1).standard_normal(fwd(x, w, **kw).shape).astype(np.float32)
+    gy = np.random.default_rng(1).standard_normal(fwd(x, w, **kw).shape).astype(dtype)
 
     def cy_fb():
         fwd(x, w, num_threads=num_threads, **kw)
@@ -227,14 +228,15 @@ def conv_transpose_implementations(case: ConvTransposeCase, num_threads: int, *,
     return impls
 
 
-def pool_implementations(case: PoolCase, num_threads: int, *, include_slow: bool = True):
+def pool_implementations(case: PoolCase, num_threads: int, *, include_slow: bool = True,
+                         dtype=np.float32):
     import cyconv
     from cyconv import reference
-    x = case.arrays()
+    x = case.arrays(dtype)
     name = POOL_OPS[case.op]
     fwd, bwd = getattr(cyconv, name), getattr(cyconv, name + "_backward")
     y = fwd(x, **case.kwargs)
-    gy = np.random.default_rng(1).standard_normal(y.shape).astype(np.float32)
+    gy = np.random.default_rng(1).standard_normal(y.shape).astype(dtype)
 
     def cy_fb():
         fwd(x, num_threads=num_threads, **case.kwargs)
@@ -276,9 +278,10 @@ def pool_implementations(case: PoolCase, num_threads: int, *, include_slow: bool
 
 
 def run(quick: bool = True, num_threads: int | None = None, compare: bool = True,
-        print_fn=print, only=None):
+        print_fn=print, only=None, dtype=np.float32):
     """Time every case; print a markdown table as rows complete.
 
+    ``dtype``: float32 (default) or float64 for every array of every row.
     Returns ``(table_text, records)`` where each record is a dict with the case, the pass,
     the FLOP count (None for pooling) and the median seconds of every implementation timed.
     ``only``: the names of the cases to time (default: all).
@@ -291,11 +294,13 @@ def run(quick: bool = True, num_threads: int | None = None, compare: bool = True
                          f"known: {known}")
     n = num_threads or cyconv.get_num_threads()
     repeats = 11 if quick else 25
-    ceiling = matmul_gflops()
+    dtype = np.dtype(dtype)
+    ceiling = matmul_gflops(dtype=dtype)
     from cyconv._machine import cpu_model
-    header = [f"{cpu_model()}; float32, {n} threads; cyconv and torch: median of {repeats} interleaved runs "
+    header = [f"{cpu_model()}; {dtype.name}, {n} threads; cyconv and torch: median of {repeats} "
+              f"interleaved runs "
               f"(each timed right after an untimed call), "
-              f"numpy and reference: median of 3; NumPy float32 matmul (2048^3) ceiling: "
+              f"numpy and reference: median of 3; NumPy {dtype.name} matmul (2048^3) ceiling: "
               f"{ceiling:.0f} GFLOP/s at the start; '% of matmul' divides by the matmul timed "
               f"right before the row", ""]
     if compare:
@@ -318,9 +323,9 @@ def run(quick: bool = True, num_threads: int | None = None, compare: bool = True
     if only is not None:
         cases = [entry for entry in cases if entry[0].name in only]
     records = []
-    matrix = _ceiling_matrix()
+    matrix = _ceiling_matrix(dtype=dtype)
     for case, make, flops in cases:
-        impls = make(case, n, include_slow=compare)
+        impls = make(case, n, include_slow=compare, dtype=dtype)
         if not compare:
             impls = {"cyconv": impls["cyconv"]}
         row_ceiling = ceiling
@@ -366,7 +371,7 @@ def run(quick: bool = True, num_threads: int | None = None, compare: bool = True
     return "\n".join(lines), records, ceiling
 
 
-def plot(records, ceiling: float, path: str) -> None:
+def plot(records, ceiling: float, path: str, dtype: str = "float32") -> None:
     """Bar chart of GFLOP/s per convolution row and implementation (needs matplotlib)."""
     import matplotlib
     matplotlib.use("Agg")
@@ -383,7 +388,7 @@ def plot(records, ceiling: float, path: str) -> None:
         ax.bar([j + i * width for j in range(len(conv))], values, width, label=name)
     ax.axhline(ceiling, color="k", linestyle="--", linewidth=1, label="NumPy matmul ceiling")
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(conv))], labels, fontsize=7)
-    ax.set_ylabel("GFLOP/s (float32)")
+    ax.set_ylabel(f"GFLOP/s ({dtype})")
     ax.set_title("cyconv convolution benchmark rows")
     ax.legend(fontsize=8)
     fig.tight_layout()
