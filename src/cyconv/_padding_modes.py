@@ -17,6 +17,8 @@ from . import _threads, _validate
 from ._kernels import _padding as _k
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+# the same modes by NumPy's (and dask.array.pad's) names
+NUMPY_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 
 
@@ -55,6 +57,23 @@ def check_pads(input_shape: tuple, padding: tuple, mode: str, x_shape: tuple) ->
         raise ValueError(f"padding_mode={mode!r} needs padding {problem} the input size "
                          f"along each spatial dim: padding {padding} for input of shape "
                          f"{x_shape} (spatial dim {axis} has size {size})")
+
+
+def check(p: _validate.ConvParams, padding_mode, x_shape: tuple) -> str:
+    """``padding_mode`` of the validated call ``p``: a known mode within PyTorch's limits."""
+    check_mode(padding_mode)
+    if padding_mode != "zeros":
+        check_pads(p.input_shape, p.padding, padding_mode, x_shape)
+    return padding_mode
+
+
+def checked_params(x, weight, bias, *, padding_mode, **conv) -> _validate.ConvParams:
+    """The validated params of a convolution (``conv``: stride, padding, dilation, groups,
+    ndim) whose padding is by ``padding_mode``; the mode is checked first."""
+    check_mode(padding_mode)
+    p = _validate.conv_params(x, weight, bias, **conv)
+    check(p, padding_mode, x.shape)
+    return p
 
 
 def _maps(input_shape: tuple, padding: tuple, mode: str) -> list:

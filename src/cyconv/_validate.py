@@ -235,6 +235,14 @@ def unbatched_grad_out(out):
     return (unbatched_out(out[0]),) + tuple(out[1:])
 
 
+def unbatched_grads(grads, out):
+    """The ConvGrads of a batch-of-one backward call as the unbatched call returns them:
+    grad_input without its batch axis - the caller's ``out[0]`` itself where it gave one."""
+    if out is not None and out[0] is not None:
+        return grads._replace(grad_input=out[0])
+    return grads._replace(grad_input=None if grads.grad_input is None else grads.grad_input[0])
+
+
 def unbatched_out(out):
     """``out`` of an unbatched call as the batch-of-one array (or tuple of arrays) the
     batched call writes; None stays None."""

@@ -155,9 +155,11 @@ def _forward_op(x, weight, bias, *, stride, padding, dilation, groups, flip, alg
                         padding_mode=padding_mode)
         return y[0] if given is None else given
     try:  # free on the float32/float64 path
-        if padding_mode != "zeros":
-            x, padding = _mode_padded(x, weight, bias, stride, padding, dilation, groups, ndim,
-                                      padding_mode, num_threads)
+        if padding_mode != "zeros":  # run unpadded on the mode's padded copy
+            p = _padding_modes.checked_params(x, weight, bias, stride=stride, padding=padding,
+                                              dilation=dilation, groups=groups, ndim=ndim,
+                                              padding_mode=padding_mode)
+            x, padding = _padding_modes.pad(x, p.padding, padding_mode, num_threads), 0
         n_threads = _threads.resolve(num_threads)
         key = _validate.call_key((x, weight, bias), ("forward", stride, padding, dilation,
                                                       groups, flip, algorithm, n_threads, ndim,
@@ -188,16 +190,6 @@ def _forward_op(x, weight, bias, *, stride, padding, dilation, groups, flip, alg
                        grads.flipped(weight, flip, ndim).reshape(w5_shape), b, has_bias, y)
 
 
-def _mode_padded(x, weight, bias, stride, padding, dilation, groups, ndim, padding_mode,
-                 num_threads):
-    """(x padded by ``padding_mode``, 0): the call with padding as the mode's own copy."""
-    _padding_modes.check_mode(padding_mode)
-    p = _validate.conv_params(x, weight, bias, stride=stride, padding=padding,
-                              dilation=dilation, groups=groups, ndim=ndim)
-    _padding_modes.check_pads(p.input_shape, p.padding, padding_mode, x.shape)
-    return _padding_modes.pad(x, p.padding, padding_mode, num_threads), 0
-
-
 def _backward_op(grad_output, x, weight, *, stride, padding, dilation, groups, flip, need,
                  algorithm, num_threads, ndim, padding_mode="zeros", out=None):
     grad_output = _validate.array_like(grad_output, "grad_output")
@@ -211,8 +203,7 @@ def _backward_op(grad_output, x, weight, *, stride, padding, dilation, groups, f
                                   algorithm=algorithm, num_threads=num_threads, ndim=ndim,
                                   padding_mode=padding_mode,
                                   out=_validate.unbatched_grad_out(out))
-        given = out[0] if out is not None and out[0] is not None else None
-        return ConvGrads(given if given is not None else None if gx is None else gx[0], gw, gb)
+        return _validate.unbatched_grads(ConvGrads(gx, gw, gb), out)
     try:  # free on the float32/float64 path
         return _backward_checked(grad_output, x, weight, stride=stride, padding=padding,
                                  dilation=dilation, groups=groups, flip=flip, need=need,
@@ -231,13 +222,13 @@ def _backward_checked(grad_output, x, weight, *, stride, padding, dilation, grou
                       algorithm, num_threads, ndim, padding_mode, out):
     """_backward_op on batched array inputs."""
     if padding_mode != "zeros":
-        p = _validate.conv_params(x, weight, None, stride=stride, padding=padding,
-                                  dilation=dilation, groups=groups, ndim=ndim)
+        p = _padding_modes.checked_params(x, weight, None, stride=stride, padding=padding,
+                                          dilation=dilation, groups=groups, ndim=ndim,
+                                          padding_mode=padding_mode)
         given = _validate.check_grad_outs(out, _validate.check_need(need),
                                           (x.shape, weight.shape, (p.out_channels,)), p.dtype,
                                           (grad_output, x, weight))
-        xp, _ = _mode_padded(x, weight, None, stride, padding, dilation, groups, ndim,
-                             padding_mode, num_threads)
+        xp = _padding_modes.pad(x, p.padding, padding_mode, num_threads)
         gx, gw, gb = _backward_op(grad_output, xp, weight, stride=stride, padding=0,
                                   dilation=dilation, groups=groups, flip=flip, need=need,
                                   algorithm=algorithm, num_threads=num_threads, ndim=ndim,

@@ -95,8 +95,7 @@ def _conv_transpose_backward(grad_output, x, weight, *, stride, padding, output_
             output_padding=output_padding, groups=groups, dilation=dilation, flip=flip,
             need=need, algorithm=algorithm, num_threads=num_threads, ndim=ndim,
             out=_validate.unbatched_grad_out(out))
-        given = out[0] if out is not None and out[0] is not None else None
-        return ConvGrads(given if given is not None else None if gx is None else gx[0], gw, gb)
+        return _validate.unbatched_grads(ConvGrads(gx, gw, gb), out)
     try:
         tp = _validate.conv_transpose_params(x, weight, None, stride=stride, padding=padding,
                                              output_padding=output_padding, dilation=dilation,

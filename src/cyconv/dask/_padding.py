@@ -4,25 +4,19 @@ padded input's gradient folded back axis by axis (the padding is separable, so t
 of each axis' padding can be applied in turn)."""
 from __future__ import annotations
 
-from .. import _padding_modes, _validate
+from .. import _padding_modes
 from . import _inputs
-
-_NUMPY_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
-
 
 def padded_params(x, weight, bias, *, stride, padding, dilation, groups, ndim, padding_mode):
     """The validated params of the call (with its padding) after the mode's own checks."""
-    _padding_modes.check_mode(padding_mode)
-    p = _validate.conv_params(_inputs.stand_in(x), _inputs.stand_in(weight),
-                              _inputs.stand_in(bias), stride=stride, padding=padding,
-                              dilation=dilation, groups=groups, ndim=ndim)
-    _padding_modes.check_pads(p.input_shape, p.padding, padding_mode, x.shape)
-    return p
+    return _padding_modes.checked_params(
+        _inputs.stand_in(x), _inputs.stand_in(weight), _inputs.stand_in(bias), stride=stride,
+        padding=padding, dilation=dilation, groups=groups, ndim=ndim, padding_mode=padding_mode)
 
 
 def pad(x, padding: tuple, mode: str):
     da = _inputs._da()
-    return da.pad(x, ((0, 0), (0, 0)) + tuple(padding), mode=_NUMPY_MODES[mode])
+    return da.pad(x, ((0, 0), (0, 0)) + tuple(padding), mode=_padding_modes.NUMPY_MODES[mode])
 
 
 def _place(piece, axis: int, start: int, length: int):

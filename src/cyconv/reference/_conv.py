@@ -27,16 +27,11 @@ def _flip(w: np.ndarray, ndim: int) -> np.ndarray:
     return w[(Ellipsis,) + (slice(None, None, -1),) * ndim]
 
 
-_NUMPY_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge",
-                "circular": "wrap"}
-
-
 def _mode_pad(x: np.ndarray, p: _validate.ConvParams, padding_mode: str) -> np.ndarray:
     """x padded as torch's padding modes are NumPy's pad modes."""
-    _padding_modes.check_mode(padding_mode)
-    if padding_mode != "zeros":
-        _padding_modes.check_pads(p.input_shape, p.padding, padding_mode, x.shape)
-    return np.pad(x, ((0, 0), (0, 0)) + p.padding, mode=_NUMPY_MODES[padding_mode])
+    _padding_modes.check(p, padding_mode, x.shape)
+    return np.pad(x, ((0, 0), (0, 0)) + p.padding,
+                  mode=_padding_modes.NUMPY_MODES[padding_mode])
 
 
 def _mode_unpad(grad_padded: np.ndarray, p: _validate.ConvParams, padding_mode: str):
@@ -47,7 +42,7 @@ def _mode_unpad(grad_padded: np.ndarray, p: _validate.ConvParams, padding_mode: 
             slice(lo, lo + size) for (lo, _), size in zip(p.padding, p.input_shape))
         return np.ascontiguousarray(grad_padded[crop])
     source = np.pad(np.arange(math.prod(p.input_shape)).reshape(p.input_shape), p.padding,
-                    mode=_NUMPY_MODES[padding_mode])
+                    mode=_padding_modes.NUMPY_MODES[padding_mode])
     moved = np.moveaxis(grad_padded, (0, 1), (-2, -1)).reshape(source.size, -1)
     gx = np.zeros((math.prod(p.input_shape), moved.shape[1]), dtype=grad_padded.dtype)
     np.add.at(gx, source.ravel(), moved)
