@@ -90,22 +90,32 @@ def _row_strides(*counts):
     return tuple(2 * c for c in counts)
 
 
+def _taps(p: _validate.ConvParams, L: tuple) -> tuple:
+    """Index of the (dilated) taps on the transform grid, tap k at (d*k - lo) mod L: the
+    leading padding as a circular shift of the small operand, so the input and the output
+    stay at the origin."""
+    return (slice(None), slice(None)) + np.ix_(*[
+        (d * np.arange(k) - lo) % size
+        for d, k, (lo, _), size in zip(p.dilation, p.kernel_size, p.padding, L)])
+
+
+def _outputs(p: _validate.ConvParams) -> tuple:
+    """Index of the outputs on the transform grid: every stride-th position from 0."""
+    return (slice(None), slice(None)) + tuple(slice(0, s * o, s)
+                                              for s, o in zip(p.stride, p.output_shape))
+
+
 def _shifted_weight(w: np.ndarray, p: _validate.ConvParams, L: tuple) -> np.ndarray:
-    """The dilated weight on the (O, C_in/G, *L) transform grid with tap k at (k - lo) mod L:
-    the leading padding as a circular shift of the small operand, so the input and the
-    output stay at the origin (outputs at every stride-th position, no gather)."""
+    """The weight at its taps on the (O, C_in/G, *L) transform grid, zeros elsewhere."""
     out = np.zeros(w.shape[:2] + L, dtype=w.dtype)
-    taps = [(d * np.arange(k) - lo) % n
-            for d, k, (lo, _), n in zip(p.dilation, p.kernel_size, p.padding, L)]
-    out[(slice(None), slice(None)) + np.ix_(*taps)] = w
+    out[_taps(p, L)] = w
     return out
 
 
 def _spread_grad_output(p, gy, L):
-    """grad_output at every stride-th position of the transform grid (zeros between)."""
+    """grad_output at the outputs' positions of the transform grid (zeros between)."""
     spread = np.zeros(gy.shape[:2] + L, dtype=gy.dtype)
-    spread[(slice(None), slice(None)) + tuple(slice(0, s * o, s)
-                                              for s, o in zip(p.stride, p.output_shape))] = gy
+    spread[_outputs(p)] = gy
     return spread
 
 
@@ -122,8 +132,7 @@ def forward(p: _validate.ConvParams, x, w, b, has_bias: bool, y, n_threads: int)
                   (G, p.batch, cog, F), cig, False, True, p.dtype, n)
     spectrum = z.swapaxes(0, 1).reshape((p.batch, p.out_channels) + xf.shape[2:])
     full = _irfftn(spectrum, L, n_threads)
-    y[...] = full[(slice(None), slice(None)) + tuple(slice(0, s * o, s)
-                                                     for s, o in zip(p.stride, p.output_shape))]
+    y[...] = full[_outputs(p)]
     if has_bias:
         y += b.reshape((1, -1) + (1,) * p.ndim)
 
@@ -157,6 +166,4 @@ def grad_weight(p: _validate.ConvParams, gy, x, gw, n_threads: int) -> None:
                   (G, cog, cig, F), p.batch, True, False, p.dtype, n)
     spectrum = z.reshape((p.out_channels, cig) + gf.shape[2:])
     full = _irfftn(spectrum, L, n_threads)
-    taps = [(d * np.arange(k) - lo) % n
-            for d, k, (lo, _), n in zip(p.dilation, p.kernel_size, p.padding, L)]
-    gw[...] = full[(slice(None), slice(None)) + np.ix_(*taps)]
+    gw[...] = full[_taps(p, L)]
