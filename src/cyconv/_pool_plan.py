@@ -60,7 +60,7 @@ class Layout(NamedTuple):
     out5: tuple
     row_scratch: tuple      # an output row (+ pad): index kernels, backward recompute
     values_scratch: tuple   # values-only extremum_forward
-    avg_scratch: tuple      # avg_forward
+    avg_scratch: tuple      # avg_forward (which allocates rows of avg_scratch[1] itself)
     avg_backward_scratch: tuple
 
 
