@@ -255,3 +255,16 @@ def test_random_configurations_match_reference_in_the_same_format(cfg):
     assert nhwc_memory(y) if is_channels_last(xl) else y.flags.c_contiguous
     wf = np.flip(w, tuple(range(2, w.ndim))) if cfg["flip"] else w
     _check(y, x, np.ascontiguousarray(wf), b, dtype, **kw)
+
+
+def test_torch_channels_last_tensor_is_read_in_place():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(7)
+    x, w, b = _data(rng, 2, 16, 32, (9, 11), (3, 3), 1, np.float32)
+    tx = torch.from_numpy(x).contiguous(memory_format=torch.channels_last)
+    assert cyconv.plan_conv(tx, w, b, padding=1).forward.path == ForwardPath.CHANNELS_LAST
+    y = cyconv.conv2d(tx, w, b, padding=1)
+    assert is_channels_last(y)
+    expected = torch.nn.functional.conv2d(tx, torch.from_numpy(w), torch.from_numpy(b),
+                                          padding=1)
+    np.testing.assert_allclose(y, expected.numpy(), rtol=1e-4, atol=1e-4)

@@ -305,6 +305,8 @@ def conv2d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, f
     Parameters
     ----------
     x : ndarray, shape (N, C_in, H, W), float32 or float64
+        A view of channels-last memory (``x_nhwc.transpose(0, 3, 1, 2)``, torch's ``channels_last``)
+        is read where it lies and the result returned in the same memory format.
     weight : ndarray, shape (C_out, C_in/groups, kH, kW), same dtype as x
     bias : ndarray, shape (C_out,), optional
     stride, dilation : int or (int, int)
@@ -389,6 +391,8 @@ def conv1d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, f
     Parameters
     ----------
     x : ndarray, shape (N, C_in, L), float32 or float64
+        A view of channels-last memory (``x_nlc.transpose(0, 2, 1)``, torch's ``channels_last``)
+        is read where it lies and the result returned in the same memory format.
     weight : ndarray, shape (C_out, C_in/groups, k), same dtype as x
     bias : ndarray, shape (C_out,), optional
     stride, dilation : int or (int,)
@@ -417,6 +421,8 @@ def conv3d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, f
     Parameters
     ----------
     x : ndarray, shape (N, C_in, D, H, W), float32 or float64
+        A view of channels-last memory (``np.moveaxis(x_ndhwc, -1, 1)``, torch's ``channels_last``)
+        is read where it lies and the result returned in the same memory format.
     weight : ndarray, shape (C_out, C_in/groups, kD, kH, kW), same dtype as x
     bias : ndarray, shape (C_out,), optional
     stride, padding, dilation, groups, flip, algorithm, num_threads, padding_mode
