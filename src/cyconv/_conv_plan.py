@@ -19,12 +19,12 @@ import numpy as np
 
 from . import _conv_geometry as geo
 from . import _conv_tuning as tuning
-from . import _pool_plan, _validate
+from . import _conv_winograd, _pool_plan, _validate
 from ._kernels import _direct as _k_direct
 from ._kernels import _isa as _k_isa
 from ._kernels import _rows as _k_rows
 
-ALGORITHMS = ("auto", "direct", "im2col", "implicit", "fft")
+ALGORITHMS = ("auto", "direct", "im2col", "implicit", "fft", "winograd")
 
 
 class ForwardPath(enum.Enum):
@@ -40,6 +40,7 @@ class ForwardPath(enum.Enum):
     ROW_PAIRS = "row-pairs"          # 8-pixel-wide output rows two per vector (float32)
     FFT = "fft"                      # real FFTs + per-frequency channel contraction
     CHANNELS_LAST = "channels-last"  # row tiles on channels-last memory, where it lies
+    WINOGRAD = "winograd"            # F(4x4, 3x3): transformed tiles, 36 GEMMs (3x3, stride 1)
 
 
 class InputMode(enum.Enum):
@@ -163,8 +164,10 @@ class BackwardPlan:
 
 def auto_candidates(p: _validate.ConvParams) -> tuple:
     """The algorithms 'auto' may run for ``p`` (and tune() times): 'fft' only in float64,
-    where its normwise error stays far inside the accuracy contract's scale."""
-    return tuple(a for a in ALGORITHMS[1:] if a != "fft" or p.dtype == np.float64)
+    where its normwise error stays far inside the accuracy contract's scale; 'winograd'
+    where it applies (2-D 3x3, stride 1, dilation 1)."""
+    return tuple(a for a in ALGORITHMS[1:] if (a != "fft" or p.dtype == np.float64)
+                 and (a != "winograd" or _conv_winograd.fits(p)))
 
 
 def check_algorithm(algorithm) -> str:
@@ -268,11 +271,22 @@ def row_pairs_apply(p: _validate.ConvParams, row_tile_channels_useful: float) ->
                                  > tuning.TILE_SWITCH_MIN_GAIN * row_tile_channels_useful)
 
 
+def winograd_pays(p: _validate.ConvParams) -> bool:
+    """'auto' takes the Winograd kernel (benchmarks/README.md, "Winograd F(4x4, 3x3)")."""
+    channels = (p.in_channels // p.groups, p.out_channels // p.groups)
+    return (_conv_winograd.fits(p)
+            and tuning.WINOGRAD_MIN_CHANNELS <= min(channels)
+            and max(channels) <= tuning.WINOGRAD_MAX_CHANNELS
+            and min(p.output_shape) >= tuning.WINOGRAD_MIN_SIZE)
+
+
 def choose_algorithm(p: _validate.ConvParams) -> str:
     """The 'auto' rule (benchmarks/README.md, "The algorithm='auto' rule").
 
     fft in float64 for stride-1 kernels of at least FFT_MIN_TAPS taps (times the channel
-    pairs per FFT_CHANNEL_PAIRS_PER_STEP above one);
+    pairs per FFT_CHANNEL_PAIRS_PER_STEP above one); winograd for 2-D 3x3 stride-1
+    convolutions with WINOGRAD_MIN_CHANNELS to WINOGRAD_MAX_CHANNELS input and output
+    channels per group and outputs at least WINOGRAD_MIN_SIZE square;
     direct when each group is tiny ((C_in/groups) * (C_out/groups) <= 4); implicit for 1x1
     stride-1 unpadded kernels, and for kernels with more than one tap and a reduction depth
     (C_in/groups * taps) of at least 32 or at least 25 taps, when the output rows fill the
@@ -284,6 +298,8 @@ def choose_algorithm(p: _validate.ConvParams) -> str:
     if p.dtype == np.float64 and all(s == 1 for s in p.stride) and math.prod(p.kernel_size) \
             >= tuning.FFT_MIN_TAPS * max(1, pairs / tuning.FFT_CHANNEL_PAIRS_PER_STEP):
         return "fft"
+    if winograd_pays(p):
+        return "winograd"
     if pairs <= tuning.DIRECT_MAX_GROUP_PRODUCT:
         return "direct"
     if is_pointwise(p):
@@ -414,6 +430,8 @@ def _check_forced(p: _validate.ConvParams, path: ForwardPath, mode,
         why = "needs an input in channels-last memory"
     elif path == ForwardPath.CHANNELS_LAST and mode is not None:
         why = "reads its input one way only"
+    elif path == ForwardPath.WINOGRAD and not _conv_winograd.fits(p):
+        why = "needs a 2-D 3x3 kernel, stride 1 and dilation 1"
     elif path == ForwardPath.POINTWISE and not is_pointwise(p):
         why = "needs a 1x1 kernel, stride 1 and no padding"
     elif path == ForwardPath.IMPLICIT_GEMM and strided:
@@ -450,9 +468,10 @@ def forward_plan(p: _validate.ConvParams, algorithm: str, n_threads: int, *,
     if path is None and "forward" in _FORCED \
             and _runs(_check_forced, p, _FORCED["forward"], None, channels_last):
         path = _FORCED["forward"]
+    # on channels-last input the row tiles also stand in for 'auto''s Winograd: no copy
     if path == ForwardPath.CHANNELS_LAST or (
-            path is None and channels_last
-            and _forward_algorithm(p, algorithm, n_threads) == "implicit"
+            path is None and channels_last and algorithm in ("auto", "implicit")
+            and _forward_algorithm(p, algorithm, n_threads) in ("implicit", "winograd")
             and channels_last_variant(p) is not None):
         _check_forced(p, ForwardPath.CHANNELS_LAST, input_mode, channels_last)
         narrow = channels_last_variant(p)
@@ -478,6 +497,8 @@ def _nchw_forward_plan(p: _validate.ConvParams, algorithm: str, n_threads: int,
             return ForwardPlan(p, ForwardPath.IM2COL, None, n_threads)
         if algorithm == "fft":
             return ForwardPlan(p, ForwardPath.FFT, None, n_threads)
+        if algorithm == "winograd" and _conv_winograd.fits(p):
+            return ForwardPlan(p, ForwardPath.WINOGRAD, None, n_threads)
         path, input_mode = _implicit_choice(p)
         forced = False
         mode = _FORCED.get("input_mode")
@@ -487,7 +508,7 @@ def _nchw_forward_plan(p: _validate.ConvParams, algorithm: str, n_threads: int,
         _check_forced(p, path, input_mode)
         forced = True
     if path in (ForwardPath.DIRECT, ForwardPath.IM2COL, ForwardPath.POINTWISE,
-                ForwardPath.ROW_PAIRS, ForwardPath.FFT):
+                ForwardPath.ROW_PAIRS, ForwardPath.FFT, ForwardPath.WINOGRAD):
         return ForwardPlan(p, path, None, n_threads)
     pg, shifts = geo.padded_layout(p)[:2]
     itemsize = p.dtype.itemsize

@@ -1,0 +1,204 @@
+"""Winograd F(4x4, 3x3) forward convolution: stride 1, dilation 1, 3x3 kernels, 2-D.
+
+Lavin & Gray's minimal filtering: every 4x4 output tile is A^T [(G g G^T) . (B^T d B)] A
+for its 6x6 input patch d, so a tile costs 36 products per (input, output channel) pair
+instead of 144. The transform matrices come from the caller (their interpolation points
+set the float32 error). Per work item (an image, a group and a block of tile rows), three stages in
+the thread's scratch:
+
+1. input transform, V[e, ci, t] (e = 6*xi + nu, t the tile): B^T along the height over whole
+   padded rows (vectorised along the width), then B along the width per tile;
+2. 36 GEMMs M[e] (C_out/groups x tiles) = U[e] (C_out/groups x C_in/groups, the transformed
+   weights packed in micro-kernel panels) @ V[e], on the register-tiled micro-kernel reading
+   V's rows in place (as the 1x1 pointwise GEMM does);
+3. output transform, A^T along nu per tile, then A along xi over whole rows, plus the bias,
+   clipped to the output.
+
+Compute only: the Python layer (``cyconv/_conv_winograd.py``) transforms and packs the
+weights, sizes the blocks and the scratch.
+"""
+from cython.parallel cimport prange
+from libc.string cimport memset
+
+from cyconv._kernels._core cimport _ukro
+from cyconv._kernels._fused cimport floating
+from cyconv._kernels._isa cimport ISA, cyconv_isa_bind, isa_descriptor
+from cyconv._kernels._omp cimport omp_get_thread_num
+
+cdef extern from "_winograd.h" nogil:
+    void cyconv_wino_input_f32(const float* x, Py_ssize_t x_image, Py_ssize_t H, Py_ssize_t W,
+                               Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t row0, Py_ssize_t rows,
+                               Py_ssize_t tiles_h, Py_ssize_t tw, const float* bt,
+                               float* scratch, float* v, Py_ssize_t v_stride)
+    void cyconv_wino_input_f64(const double* x, Py_ssize_t x_image, Py_ssize_t H,
+                               Py_ssize_t W, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t row0,
+                               Py_ssize_t rows, Py_ssize_t tiles_h, Py_ssize_t tw,
+                               const double* bt, double* scratch, double* v,
+                               Py_ssize_t v_stride)
+    void cyconv_wino_output_f32(const float* m, Py_ssize_t m_stride, const float* at,
+                                float beta, float* scratch, float* y, Py_ssize_t y_image,
+                                Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t row0, Py_ssize_t rows,
+                                Py_ssize_t tiles_h, Py_ssize_t tw)
+    void cyconv_wino_output_f64(const double* m, Py_ssize_t m_stride, const double* at,
+                                double beta, double* scratch, double* y, Py_ssize_t y_image,
+                                Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t row0,
+                                Py_ssize_t rows, Py_ssize_t tiles_h, Py_ssize_t tw)
+    void cyconv_wino_weights_f32(Py_ssize_t lanes, const float* w, Py_ssize_t w_stride,
+                                 const double* g, float* out, Py_ssize_t e_stride)
+    void cyconv_wino_weights_f64(Py_ssize_t lanes, const double* w, Py_ssize_t w_stride,
+                                 const double* g, double* out, Py_ssize_t e_stride)
+    int CYCONV_WINO_LANES
+
+
+# this module's view of the ISA in use (_isa.pxd)
+cyconv_isa_bind(isa_descriptor())
+
+
+cdef inline void _input(const floating* x, Py_ssize_t x_image, Py_ssize_t H, Py_ssize_t W,
+                        Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t row0, Py_ssize_t rows,
+                        Py_ssize_t tiles_h, Py_ssize_t tw, const floating* bt,
+                        floating* scratch, floating* v, Py_ssize_t v_stride) noexcept nogil:
+    if floating is float:
+        cyconv_wino_input_f32(x, x_image, H, W, ph, pw, row0, rows, tiles_h, tw, bt, scratch,
+                              v, v_stride)
+    else:
+        cyconv_wino_input_f64(x, x_image, H, W, ph, pw, row0, rows, tiles_h, tw, bt, scratch,
+                              v, v_stride)
+
+
+cdef inline void _output(const floating* m, Py_ssize_t m_stride, const floating* at,
+                         floating beta, floating* scratch, floating* y, Py_ssize_t y_image,
+                         Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t row0, Py_ssize_t rows,
+                         Py_ssize_t tiles_h, Py_ssize_t tw) noexcept nogil:
+    if floating is float:
+        cyconv_wino_output_f32(m, m_stride, at, beta, scratch, y, y_image, OH, OW, row0, rows,
+                               tiles_h, tw)
+    else:
+        cyconv_wino_output_f64(m, m_stride, at, beta, scratch, y, y_image, OH, OW, row0, rows,
+                               tiles_h, tw)
+
+
+cdef void _item(const floating* x_group, Py_ssize_t x_image, const floating* u_group,
+                floating* y_group, Py_ssize_t y_image, const floating* bias_group,
+                Py_ssize_t cig, Py_ssize_t cog, Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH,
+                Py_ssize_t OW, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t row0, Py_ssize_t rows,
+                Py_ssize_t tiles_h, Py_ssize_t tiles_w, Py_ssize_t TBs,
+                const Py_ssize_t* offsets, const floating* bt, const floating* at,
+                floating* work, Py_ssize_t MR, Py_ssize_t NR, Py_ssize_t KC) noexcept nogil:
+    """Tile rows row0 .. row0+rows-1 of one group, counted over the whole batch (image
+    row // tiles_h, tile row row % tiles_h): small images share a work item, so the GEMMs
+    stay wide. x_group, y_group: image 0's first plane of the group; x_image, y_image: the
+    images' strides."""
+    cdef Py_ssize_t npa = (cog + MR - 1) // MR
+    cdef Py_ssize_t ve = cig * TBs, me = npa * MR * TBs
+    cdef floating* v = work
+    cdef floating* m = v + 36 * ve
+    cdef floating* scratch = m + 36 * me
+    cdef Py_ssize_t ci, co, e, i, j, kc0, kc, used = rows * tiles_w
+    cdef floating beta
+    # 1. input transform (tiles past this block's rows are zero: the GEMM reads whole panels)
+    for ci in range(cig):
+        _input(x_group + ci * H * W, x_image, H, W, ph, pw, row0, rows, tiles_h, tiles_w, bt,
+               scratch, v + ci * TBs, ve)
+        if used < TBs:
+            for e in range(36):
+                memset(v + e * ve + ci * TBs + used, 0, (TBs - used) * sizeof(floating))
+    # 2. one GEMM per transform element, K (C_in/groups) in slices of KC
+    memset(m, 0, 36 * me * sizeof(floating))
+    for e in range(36):
+        kc0 = 0
+        while kc0 < cig:
+            kc = KC if cig - kc0 > KC else cig - kc0
+            for i in range(npa):
+                for j in range(TBs // NR):
+                    _ukro(kc, u_group + ((i * 36 + e) * cig + kc0) * MR,
+                          v + e * ve + kc0 * TBs + j * NR, offsets, m + e * me + i * MR * TBs
+                          + j * NR, TBs)
+            kc0 = kc0 + KC
+    # 3. output transform
+    for co in range(cog):
+        beta = bias_group[co] if bias_group != NULL else 0
+        _output(m + co * TBs, me, at, beta, scratch, y_group + co * OH * OW, y_image, OH, OW,
+                row0, rows, tiles_h, tiles_w)
+
+
+def winograd_forward(const floating[:, :, :, ::1] x, const floating[::1] u_packed,
+                     floating[:, :, :, ::1] y, const floating[::1] bias, bint has_bias,
+                     Py_ssize_t groups, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t rows,
+                     Py_ssize_t TBs, const Py_ssize_t[::1] offsets, const floating[::1] bt,
+                     const floating[::1] at, floating[:, ::1] work, Py_ssize_t KC,
+                     int num_threads):
+    """y (N, C_out, OH, OW) = conv3x3(x (N, C, H, W)) (+ bias), stride 1, dilation 1,
+    leading padding (ph, pw) (trailing padding implied by OH, OW).
+
+    u_packed : (groups, ceil(C_out/groups / MR), 36, C_in/groups, MR) transformed weights
+        U[e] = (G w G^T)[e], in micro-kernel panels, zero past the last output channel.
+    rows : tile rows per work item (work items: group, block of tile rows counted over the
+        batch).
+    TBs : tiles per item rounded up to a multiple of NR (the GEMMs' width).
+    offsets : (KC,) k * TBs, the in-place row offsets of the GEMMs' B.
+    bt, at : B^T (6 x 6) and A^T (4 x 6) of the tile's interpolation points, row-major.
+    work : per-thread scratch: V (36 * C_in/groups * TBs), M (36 * round_up(C_out/groups,
+        MR) * TBs), then the transforms' 49 * rows * (ceil(OW/4) + 1).
+    """
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t CO = y.shape[1], OH = y.shape[2], OW = y.shape[3]
+    cdef Py_ssize_t cig = C // groups, cog = CO // groups
+    cdef Py_ssize_t MR = ISA.mr_f32 if floating is float else ISA.mr_f64
+    cdef Py_ssize_t NR = ISA.nr_f32 if floating is float else ISA.nr_f64
+    cdef Py_ssize_t npa = (cog + MR - 1) // MR
+    cdef Py_ssize_t tiles_h = (OH + 3) // 4, tiles_w = (OW + 3) // 4
+    cdef Py_ssize_t blocks = (N * tiles_h + rows - 1) // rows
+    cdef Py_ssize_t item, gi, blk, row0, count, tid
+    cdef const floating* xp = &x[0, 0, 0, 0]
+    cdef const floating* up = &u_packed[0]
+    cdef floating* yp = &y[0, 0, 0, 0]
+    cdef const floating* bp = &bias[0] if has_bias else NULL
+    cdef floating* wp = &work[0, 0]
+    cdef Py_ssize_t wstride = work.shape[1]
+    cdef const Py_ssize_t* op = &offsets[0]
+    if N == 0 or OH <= 0 or OW <= 0:
+        return
+    with nogil:
+        for item in prange(groups * blocks, schedule="static", num_threads=num_threads):
+            tid = omp_get_thread_num()
+            gi = item // blocks
+            blk = item % blocks
+            row0 = blk * rows
+            count = rows if N * tiles_h - row0 > rows else N * tiles_h - row0
+            _item(xp + gi * cig * H * W, C * H * W, up + gi * 36 * npa * cig * MR,
+                  yp + gi * cog * OH * OW, CO * OH * OW,
+                  bp + gi * cog if bp != NULL else NULL, cig, cog, H, W, OH, OW, ph, pw, row0,
+                  count, tiles_h, tiles_w, TBs, op, &bt[0], &at[0], wp + tid * wstride, MR,
+                  NR, KC)
+
+
+def transform_weights(const floating[:, :, :, ::1] w, const double[:, ::1] g,
+                      floating[::1] u_packed, Py_ssize_t groups, Py_ssize_t MR,
+                      int num_threads):
+    """u_packed (groups, ceil(C_out/groups / MR), 36, C_in/groups, MR) = (G w G^T)[e] of
+    every (output, input channel) pair of w (C_out, C_in/groups, 3, 3), in double, rounded
+    once; zero past the last output channel of each group. MR <= CYCONV_WINO_LANES."""
+    cdef Py_ssize_t CO = w.shape[0], cig = w.shape[1], cog = CO // groups
+    cdef Py_ssize_t npa = (cog + MR - 1) // MR
+    cdef Py_ssize_t e_stride = cig * MR
+    cdef Py_ssize_t item, co, ci, lanes
+    cdef floating* out = &u_packed[0]
+    cdef const floating* wp = &w[0, 0, 0, 0]
+    cdef const double* gp = &g[0, 0]
+    if MR > CYCONV_WINO_LANES:
+        raise ValueError(f"panels of {MR} output channels exceed {CYCONV_WINO_LANES}")
+    memset(out, 0, u_packed.shape[0] * sizeof(floating))
+    with nogil:
+        for item in prange(groups * npa, schedule="static", num_threads=num_threads):
+            co = (item // npa) * cog + (item % npa) * MR
+            lanes = cog - (item % npa) * MR
+            if lanes > MR:
+                lanes = MR
+            for ci in range(cig):
+                if floating is float:
+                    cyconv_wino_weights_f32(lanes, wp + (co * cig + ci) * 9, cig * 9, gp,
+                                            out + item * 36 * e_stride + ci * MR, e_stride)
+                else:
+                    cyconv_wino_weights_f64(lanes, wp + (co * cig + ci) * 9, cig * 9, gp,
+                                            out + item * 36 * e_stride + ci * MR, e_stride)
