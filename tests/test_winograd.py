@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import cyconv
+import cyconv._kernels._winograd
 import cyconv.reference as ref
 from cyconv import ForwardPath, GradInputPath, _conv_winograd
 
@@ -155,7 +156,7 @@ def test_transform_matrices_are_checked():
     y = a_t @ ((g @ w @ g.T) * (b_t @ d @ b_t.T)) @ a_t.T
     want = np.array([[np.sum(d[i:i + 3, j:j + 3] * w) for j in range(4)] for i in range(4)])
     np.testing.assert_allclose(y, want, rtol=1e-12, atol=1e-12)
-    wrong = [list(row) for row in _conv_winograd._B_T]
-    wrong[0][0] = "2"
+    bt, at = (m.copy() for m in cyconv._kernels._winograd.transform_matrices())
+    bt[0, 0] = 2
     with pytest.raises(AssertionError, match="inconsistent"):
-        _conv_winograd.toom_cook(b_t=wrong)
+        _conv_winograd.toom_cook(kernel_matrices=(bt, at))

@@ -23,33 +23,29 @@ from ._kernels import _winograd as _k_winograd
 
 TILE = 4  # output pixels per tile side
 KERNEL = 3
-# The finite interpolation points (infinity is the sixth). Lavin & Gray's 0, +-1, +-2 gave
-# 2.7x the float32 error of these (benchmarks/README.md, "Winograd").
+# The finite interpolation points (infinity is the sixth): those of the kernel's transforms
+# (_winograd.h). Lavin & Gray's 0, +-1, +-2 gave 2.7x the float32 error of these
+# (benchmarks/README.md, "Winograd F(4x4, 3x3)").
 POINTS = (Fraction(0), Fraction(1), Fraction(-1), Fraction(2), Fraction(-1, 2))
 
 
-# B^T for POINTS: the input transform that makes y = A^T [(G g) . (B^T d)] the correlation
-# of g over d (checked exactly by toom_cook; other points need their own)
-_B_T = (("1", "3/2", "-2", "-3/2", "1", "0"),
-        ("0", "-1", "-5/2", "-1/2", "1", "0"),
-        ("0", "1", "1/2", "-5/2", "1", "0"),
-        ("0", "-1/2", "-1", "1/2", "1", "0"),
-        ("0", "2", "-1", "-2", "1", "0"),
-        ("0", "1", "3/2", "-2", "-3/2", "1"))
-
-
-def toom_cook(points=POINTS, b_t=_B_T, m=TILE, r=KERNEL):
-    """(A^T, G, B^T) of F(m, r) on ``points`` and infinity: A^T[j, i] = a_i^j, G[i, k] =
-    a_i^k / prod_{l != i} (a_i - a_l) (infinity: the last row and column), and ``b_t``,
-    checked exactly: sum_i A^T[j, i] G[i, k] B^T[i, l] = [l == j + k] for every j, k, l."""
+def toom_cook(points=POINTS, kernel_matrices=None, m=TILE, r=KERNEL):
+    """(A^T, G, B^T) of F(m, r) on ``points`` and infinity: G[i, k] = a_i^k / prod_{l != i}
+    (a_i - a_l) (infinity: the last row); B^T and A^T those the kernel's transforms compute
+    (``kernel_matrices``, default the compiled ones), checked exactly: A^T[j, i] = a_i^j
+    (infinity: the last column), and sum_i A^T[j, i] G[i, k] B^T[i, l] = [l == j + k] for
+    every j, k, l."""
     alpha = m + r - 1
+    bt_kernel, at_kernel = kernel_matrices or _k_winograd.transform_matrices()
     a_t = [[p ** j for p in points] + [Fraction(int(j == m - 1))] for j in range(m)]
+    if any(Fraction(float(v)) != a for row, krow in zip(a_t, at_kernel) for a, v in zip(row, krow)):
+        raise AssertionError("Winograd transform matrices are inconsistent (A^T)")
     g = []
     for p in points:
         scale = math.prod((p - q for q in points if q != p), start=Fraction(1))
         g.append([p ** k / scale for k in range(r)])
     g.append([Fraction(int(k == r - 1)) for k in range(r)])
-    b = [[Fraction(v) for v in row] for row in b_t]
+    b = [[Fraction(float(v)) for v in row] for row in bt_kernel]
     for j in range(m):
         for k in range(r):
             for col in range(alpha):
@@ -79,6 +75,12 @@ def transformed_weights(weight: np.ndarray, groups: int, mr: int, n_threads: int
     return u
 
 
+def _padded(n: int) -> int:
+    """A row of n tiles in the transforms' scratch (cyconv_wino_padded, _winograd.h): whole
+    vectors of 16 and one more."""
+    return geo.round_up(n, 16) + 16
+
+
 @functools.lru_cache(maxsize=256)
 def blocking(p: _validate.ConvParams) -> tuple:
     """(tile rows per work item, tiles per item rounded up to the GEMM width, scratch
@@ -92,12 +94,11 @@ def blocking(p: _validate.ConvParams) -> tuple:
     tiles_h, tiles_w = geo.ceil_div(oh, TILE), geo.ceil_div(ow, TILE)
     cig, cog = p.in_channels // p.groups, p.out_channels // p.groups
     per_tile = 36 * (cig + geo.round_up(cog, mr))
-    # the transforms' rows: 49 per tile column (and a guard column) of each tile row
     total = p.batch * tiles_h
     best, best_score = None, -1.0
     for rows in range(1, total + 1):
         tbs = geo.round_up(rows * tiles_w, nr)
-        scratch = per_tile * tbs + 49 * rows * (tiles_w + 1)
+        scratch = per_tile * tbs + 60 * _padded(rows * (tiles_w + 1))
         if tbs > nr and scratch * p.dtype.itemsize > tuning.WINOGRAD_SCRATCH_BYTES:
             break
         # a GEMM's padding tiles, and the rows past the batch in the last block
@@ -119,8 +120,7 @@ def forward(p: _validate.ConvParams, n_threads: int, x5, w5, b, has_bias: bool,
     offsets = np.arange(max(kc, 1), dtype=np.intp) * tbs
     _k_winograd.winograd_forward(x5.reshape(x5.shape[:2] + x5.shape[3:]), u, y, b, has_bias,
                                  p.groups, p.padding[0][0], p.padding[1][0], rows, tbs,
-                                 offsets, B_T.astype(p.dtype).ravel(),
-                                 A_T.astype(p.dtype).ravel(), work, tuning.KC, n_threads)
+                                 offsets, work, tuning.KC, n_threads)
 
 
 def multiplications_saved(p: _validate.ConvParams) -> float:

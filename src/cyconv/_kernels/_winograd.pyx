@@ -2,17 +2,18 @@
 
 Lavin & Gray's minimal filtering: every 4x4 output tile is A^T [(G g G^T) . (B^T d B)] A
 for its 6x6 input patch d, so a tile costs 36 products per (input, output channel) pair
-instead of 144. The transform matrices come from the caller (their interpolation points
-set the float32 error). Per work item (an image, a group and a block of tile rows), three stages in
-the thread's scratch:
+instead of 144. Per work item (a group and a block of tile rows counted over the batch),
+three stages in the thread's scratch:
 
-1. input transform, V[e, ci, t] (e = 6*xi + nu, t the tile): B^T along the height over whole
-   padded rows (vectorised along the width), then B along the width per tile;
+1. input transform, V[e, ci, t] (e = 6*xi + nu, t the tile), per input channel: its rows
+   split into the four phases of the width, then B^T d B a vector of tiles at a time
+   (_winograd.h, where B^T and A^T of the interpolation points are code; the points set the
+   float32 error);
 2. 36 GEMMs M[e] (C_out/groups x tiles) = U[e] (C_out/groups x C_in/groups, the transformed
-   weights packed in micro-kernel panels) @ V[e], on the register-tiled micro-kernel reading
-   V's rows in place (as the 1x1 pointwise GEMM does);
-3. output transform, A^T along nu per tile, then A along xi over whole rows, plus the bias,
-   clipped to the output.
+   weights G w G^T packed in micro-kernel panels) @ V[e], on the register-tiled micro-kernel
+   reading V's rows in place (as the 1x1 pointwise GEMM does);
+3. output transform, A^T M A + bias a vector of tiles at a time, written into the output
+   rows, clipped to them.
 
 Compute only: the Python layer (``cyconv/_conv_winograd.py``) transforms and packs the
 weights, sizes the blocks and the scratch.
@@ -28,21 +29,21 @@ from cyconv._kernels._omp cimport omp_get_thread_num
 cdef extern from "_winograd.h" nogil:
     void cyconv_wino_input_f32(const float* x, Py_ssize_t x_image, Py_ssize_t H, Py_ssize_t W,
                                Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t row0, Py_ssize_t rows,
-                               Py_ssize_t tiles_h, Py_ssize_t tw, const float* bt,
-                               float* scratch, float* v, Py_ssize_t v_stride)
+                               Py_ssize_t tiles_h, Py_ssize_t tw, float* scratch, float* v,
+                               Py_ssize_t v_stride)
     void cyconv_wino_input_f64(const double* x, Py_ssize_t x_image, Py_ssize_t H,
                                Py_ssize_t W, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t row0,
                                Py_ssize_t rows, Py_ssize_t tiles_h, Py_ssize_t tw,
-                               const double* bt, double* scratch, double* v,
-                               Py_ssize_t v_stride)
-    void cyconv_wino_output_f32(const float* m, Py_ssize_t m_stride, const float* at,
-                                float beta, float* scratch, float* y, Py_ssize_t y_image,
-                                Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t row0, Py_ssize_t rows,
+                               double* scratch, double* v, Py_ssize_t v_stride)
+    void cyconv_wino_output_f32(const float* m, Py_ssize_t m_stride, float beta,
+                                float* scratch, float* y, Py_ssize_t y_image, Py_ssize_t OH,
+                                Py_ssize_t OW, Py_ssize_t row0, Py_ssize_t rows,
                                 Py_ssize_t tiles_h, Py_ssize_t tw)
-    void cyconv_wino_output_f64(const double* m, Py_ssize_t m_stride, const double* at,
-                                double beta, double* scratch, double* y, Py_ssize_t y_image,
-                                Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t row0,
-                                Py_ssize_t rows, Py_ssize_t tiles_h, Py_ssize_t tw)
+    void cyconv_wino_output_f64(const double* m, Py_ssize_t m_stride, double beta,
+                                double* scratch, double* y, Py_ssize_t y_image, Py_ssize_t OH,
+                                Py_ssize_t OW, Py_ssize_t row0, Py_ssize_t rows,
+                                Py_ssize_t tiles_h, Py_ssize_t tw)
+    void cyconv_wino_matrices(double* bt, double* at)
     void cyconv_wino_weights_f32(Py_ssize_t lanes, const float* w, Py_ssize_t w_stride,
                                  const double* g, float* out, Py_ssize_t e_stride)
     void cyconv_wino_weights_f64(Py_ssize_t lanes, const double* w, Py_ssize_t w_stride,
@@ -56,25 +57,25 @@ cyconv_isa_bind(isa_descriptor())
 
 cdef inline void _input(const floating* x, Py_ssize_t x_image, Py_ssize_t H, Py_ssize_t W,
                         Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t row0, Py_ssize_t rows,
-                        Py_ssize_t tiles_h, Py_ssize_t tw, const floating* bt,
-                        floating* scratch, floating* v, Py_ssize_t v_stride) noexcept nogil:
+                        Py_ssize_t tiles_h, Py_ssize_t tw, floating* scratch, floating* v,
+                        Py_ssize_t v_stride) noexcept nogil:
     if floating is float:
-        cyconv_wino_input_f32(x, x_image, H, W, ph, pw, row0, rows, tiles_h, tw, bt, scratch,
-                              v, v_stride)
+        cyconv_wino_input_f32(x, x_image, H, W, ph, pw, row0, rows, tiles_h, tw, scratch, v,
+                              v_stride)
     else:
-        cyconv_wino_input_f64(x, x_image, H, W, ph, pw, row0, rows, tiles_h, tw, bt, scratch,
-                              v, v_stride)
+        cyconv_wino_input_f64(x, x_image, H, W, ph, pw, row0, rows, tiles_h, tw, scratch, v,
+                              v_stride)
 
 
-cdef inline void _output(const floating* m, Py_ssize_t m_stride, const floating* at,
-                         floating beta, floating* scratch, floating* y, Py_ssize_t y_image,
-                         Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t row0, Py_ssize_t rows,
-                         Py_ssize_t tiles_h, Py_ssize_t tw) noexcept nogil:
+cdef inline void _output(const floating* m, Py_ssize_t m_stride, floating beta,
+                         floating* scratch, floating* y, Py_ssize_t y_image, Py_ssize_t OH,
+                         Py_ssize_t OW, Py_ssize_t row0, Py_ssize_t rows, Py_ssize_t tiles_h,
+                         Py_ssize_t tw) noexcept nogil:
     if floating is float:
-        cyconv_wino_output_f32(m, m_stride, at, beta, scratch, y, y_image, OH, OW, row0, rows,
+        cyconv_wino_output_f32(m, m_stride, beta, scratch, y, y_image, OH, OW, row0, rows,
                                tiles_h, tw)
     else:
-        cyconv_wino_output_f64(m, m_stride, at, beta, scratch, y, y_image, OH, OW, row0, rows,
+        cyconv_wino_output_f64(m, m_stride, beta, scratch, y, y_image, OH, OW, row0, rows,
                                tiles_h, tw)
 
 
@@ -83,8 +84,8 @@ cdef void _item(const floating* x_group, Py_ssize_t x_image, const floating* u_g
                 Py_ssize_t cig, Py_ssize_t cog, Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH,
                 Py_ssize_t OW, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t row0, Py_ssize_t rows,
                 Py_ssize_t tiles_h, Py_ssize_t tiles_w, Py_ssize_t TBs,
-                const Py_ssize_t* offsets, const floating* bt, const floating* at,
-                floating* work, Py_ssize_t MR, Py_ssize_t NR, Py_ssize_t KC) noexcept nogil:
+                const Py_ssize_t* offsets, floating* work, Py_ssize_t MR, Py_ssize_t NR,
+                Py_ssize_t KC) noexcept nogil:
     """Tile rows row0 .. row0+rows-1 of one group, counted over the whole batch (image
     row // tiles_h, tile row row % tiles_h): small images share a work item, so the GEMMs
     stay wide. x_group, y_group: image 0's first plane of the group; x_image, y_image: the
@@ -98,7 +99,7 @@ cdef void _item(const floating* x_group, Py_ssize_t x_image, const floating* u_g
     cdef floating beta
     # 1. input transform (tiles past this block's rows are zero: the GEMM reads whole panels)
     for ci in range(cig):
-        _input(x_group + ci * H * W, x_image, H, W, ph, pw, row0, rows, tiles_h, tiles_w, bt,
+        _input(x_group + ci * H * W, x_image, H, W, ph, pw, row0, rows, tiles_h, tiles_w,
                scratch, v + ci * TBs, ve)
         if used < TBs:
             for e in range(36):
@@ -118,16 +119,15 @@ cdef void _item(const floating* x_group, Py_ssize_t x_image, const floating* u_g
     # 3. output transform
     for co in range(cog):
         beta = bias_group[co] if bias_group != NULL else 0
-        _output(m + co * TBs, me, at, beta, scratch, y_group + co * OH * OW, y_image, OH, OW,
+        _output(m + co * TBs, me, beta, scratch, y_group + co * OH * OW, y_image, OH, OW,
                 row0, rows, tiles_h, tiles_w)
 
 
 def winograd_forward(const floating[:, :, :, ::1] x, const floating[::1] u_packed,
                      floating[:, :, :, ::1] y, const floating[::1] bias, bint has_bias,
                      Py_ssize_t groups, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t rows,
-                     Py_ssize_t TBs, const Py_ssize_t[::1] offsets, const floating[::1] bt,
-                     const floating[::1] at, floating[:, ::1] work, Py_ssize_t KC,
-                     int num_threads):
+                     Py_ssize_t TBs, const Py_ssize_t[::1] offsets, floating[:, ::1] work,
+                     Py_ssize_t KC, int num_threads):
     """y (N, C_out, OH, OW) = conv3x3(x (N, C, H, W)) (+ bias), stride 1, dilation 1,
     leading padding (ph, pw) (trailing padding implied by OH, OW).
 
@@ -137,9 +137,9 @@ def winograd_forward(const floating[:, :, :, ::1] x, const floating[::1] u_packe
         batch).
     TBs : tiles per item rounded up to a multiple of NR (the GEMMs' width).
     offsets : (KC,) k * TBs, the in-place row offsets of the GEMMs' B.
-    bt, at : B^T (6 x 6) and A^T (4 x 6) of the tile's interpolation points, row-major.
     work : per-thread scratch: V (36 * C_in/groups * TBs), M (36 * round_up(C_out/groups,
-        MR) * TBs), then the transforms' 49 * rows * (ceil(OW/4) + 1).
+        MR) * TBs), then the transforms' scratch (the larger of _winograd.h's input and output
+        scratch).
     """
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t CO = y.shape[1], OH = y.shape[2], OW = y.shape[3]
@@ -169,8 +169,18 @@ def winograd_forward(const floating[:, :, :, ::1] x, const floating[::1] u_packe
             _item(xp + gi * cig * H * W, C * H * W, up + gi * 36 * npa * cig * MR,
                   yp + gi * cog * OH * OW, CO * OH * OW,
                   bp + gi * cog if bp != NULL else NULL, cig, cog, H, W, OH, OW, ph, pw, row0,
-                  count, tiles_h, tiles_w, TBs, op, &bt[0], &at[0], wp + tid * wstride, MR,
-                  NR, KC)
+                  count, tiles_h, tiles_w, TBs, op, wp + tid * wstride, MR, NR, KC)
+
+
+def transform_matrices():
+    """(B^T (6, 6), A^T (4, 6)) as the transforms compute them (float64 arrays)."""
+    import numpy as np
+    bt = np.zeros((6, 6))
+    at = np.zeros((4, 6))
+    cdef double[:, ::1] btv = bt
+    cdef double[:, ::1] atv = at
+    cyconv_wino_matrices(&btv[0, 0], &atv[0, 0])
+    return bt, at
 
 
 def transform_weights(const floating[:, :, :, ::1] w, const double[:, ::1] g,
