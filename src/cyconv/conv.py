@@ -319,11 +319,12 @@ def conv2d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, f
     flip : bool
         True computes true convolution (kernel flipped in both spatial dims), matching
         ``scipy.signal.convolve2d`` for a single channel.
-    algorithm : {'auto', 'direct', 'im2col', 'implicit', 'fft'}
+    algorithm : {'auto', 'direct', 'im2col', 'implicit', 'fft', 'winograd'}
         'implicit' reads the zero-padded input in place (no lowering): a row-tiled direct
         kernel, or for stride 1 with uneven rows a GEMM-shaped kernel. 'fft' multiplies
-        real FFTs (any kernel size; stride by decimation), with a normwise error bound
-        (README, accuracy contract).
+        real FFTs (any kernel size; stride by decimation); 'winograd' runs F(4x4, 3x3) on
+        3x3 stride-1 kernels (the implicit kernels elsewhere); both with a normwise error
+        bound (README, accuracy contract).
     num_threads : int, optional
         Threads for this call (default: :func:`cyconv.get_num_threads`).
     out : ndarray, shape (N, C_out, H_out, W_out), optional
@@ -354,14 +355,15 @@ def conv2d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, 
         Gradient of the loss with respect to ``conv2d(x, weight, ...)``.
     x, weight, stride, padding, dilation, groups, flip, num_threads
         As given to :func:`conv2d`.
-    algorithm : {'auto', 'direct', 'im2col', 'implicit', 'fft'}
+    algorithm : {'auto', 'direct', 'im2col', 'implicit', 'fft', 'winograd'}
         The kernel family of both gradients: 'direct' the per-tap kernels; 'im2col' GEMM +
         col2im for grad_input and the lowered weight gradient; 'implicit' the forward
         kernels where they apply (grad_input as one stride-1 forward convolution of
         grad_output, or one per phase for strided kernels a multiple of the stride; the
         weight gradient on the padded micro-kernel, by input phases when strided) and
-        im2col elsewhere. 'auto' picks per gradient by shape; :func:`plan_conv` shows the
-        paths.
+        im2col elsewhere; 'fft' FFTs; 'winograd' as 'implicit' with grad_input of a 3x3
+        stride-1 convolution on the Winograd kernel. 'auto' picks per gradient by shape;
+        :func:`plan_conv` shows the paths.
     need : tuple of {'input', 'weight', 'bias'}
         Which gradients to compute; the others come back as None.
     padding_mode : {'zeros', 'reflect', 'replicate', 'circular'}
