@@ -82,29 +82,40 @@ def _padded(n: int) -> int:
 
 
 @functools.lru_cache(maxsize=256)
-def blocking(p: _validate.ConvParams) -> tuple:
-    """(tile rows per work item, tiles per item rounded up to the GEMM width, scratch
-    elements per thread): the split with the least padding of the GEMMs whose scratch fits
-    WINOGRAD_SCRATCH_BYTES (or whose tiles fit one GEMM panel), the most rows among equals.
-    Tile rows are counted over the batch: small images share an item. Independent of the
-    thread count: a tile's place in its item decides which vector lane transforms it, and
-    so its rounding."""
+def blocking(p: _validate.ConvParams, n_threads: int) -> tuple:
+    """(tile rows per work item, tiles per item rounded up to the GEMM width, blocks of the
+    output channels per item, scratch elements per thread): the split with the least
+    padding of the GEMMs and the best balance over the threads whose scratch fits
+    WINOGRAD_SCRATCH_BYTES (or whose tiles fit one GEMM panel), the most rows among equals;
+    output-channel blocks (each repeating its tiles' input transform) only when there are
+    fewer blocks of tiles than threads can share evenly. Tile rows are counted over the
+    batch: small images share an item. (Every tile is transformed by the same vector code
+    wherever it sits in its item, so the split does not change a bit of the result.)"""
     mr, nr = _k_isa.tile_shape(p.dtype == np.float32)
     oh, ow = p.output_shape
     tiles_h, tiles_w = geo.ceil_div(oh, TILE), geo.ceil_div(ow, TILE)
     cig, cog = p.in_channels // p.groups, p.out_channels // p.groups
     per_tile = 36 * (cig + geo.round_up(cog, mr))
     total = p.batch * tiles_h
+    panels = geo.ceil_div(cog, mr)
     best, best_score = None, -1.0
     for rows in range(1, total + 1):
         tbs = geo.round_up(rows * tiles_w, nr)
         scratch = per_tile * tbs + 60 * _padded(rows * (tiles_w + 1))
         if tbs > nr and scratch * p.dtype.itemsize > tuning.WINOGRAD_SCRATCH_BYTES:
             break
-        # a GEMM's padding tiles, and the rows past the batch in the last block
-        score = rows * tiles_w / tbs * total / (rows * geo.ceil_div(total, rows))
-        if score >= best_score - 1e-9:
-            best, best_score = (rows, tbs, scratch), score
+        for split in (1, 2, 4):
+            if split > panels or (split > 1 and p.groups * geo.ceil_div(total, rows)
+                                  >= 4 * n_threads):
+                break
+            items = p.groups * geo.ceil_div(total, rows) * split
+            balance = items / (n_threads * geo.ceil_div(items, n_threads))
+            # a GEMM's padding tiles, the rows past the batch in the last block, and the
+            # repeated input transforms (about a tenth of an item's time each)
+            score = (balance * rows * tiles_w / tbs * total / (rows * geo.ceil_div(total, rows))
+                     / (1 + 0.1 * (split - 1)))
+            if score >= best_score - 1e-9:
+                best, best_score = (rows, tbs, split, scratch), score
     return best
 
 
@@ -113,14 +124,14 @@ def forward(p: _validate.ConvParams, n_threads: int, x5, w5, b, has_bias: bool,
     """y = conv(x, w) (+ b) for ``p`` (:func:`fits`), x5/w5 5-D C-contiguous views, y
     C-contiguous (N, C_out, OH, OW)."""
     mr = _k_isa.tile_shape(p.dtype == np.float32)[0]
-    rows, tbs, scratch = blocking(p)
+    rows, tbs, split, scratch = blocking(p, n_threads)
     kc = min(p.in_channels // p.groups, tuning.KC)
     u = transformed_weights(w5.reshape(w5.shape[:2] + (3, 3)), p.groups, mr, n_threads)
     work = np.empty((n_threads, scratch), dtype=p.dtype)
     offsets = np.arange(max(kc, 1), dtype=np.intp) * tbs
     _k_winograd.winograd_forward(x5.reshape(x5.shape[:2] + x5.shape[3:]), u, y, b, has_bias,
                                  p.groups, p.padding[0][0], p.padding[1][0], rows, tbs,
-                                 offsets, work, tuning.KC, n_threads)
+                                 split, offsets, work, tuning.KC, n_threads)
 
 
 def multiplications_saved(p: _validate.ConvParams) -> float:

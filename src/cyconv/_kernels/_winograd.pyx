@@ -83,19 +83,20 @@ cdef void _item(const floating* x_group, Py_ssize_t x_image, const floating* u_g
                 floating* y_group, Py_ssize_t y_image, const floating* bias_group,
                 Py_ssize_t cig, Py_ssize_t cog, Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH,
                 Py_ssize_t OW, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t row0, Py_ssize_t rows,
-                Py_ssize_t tiles_h, Py_ssize_t tiles_w, Py_ssize_t TBs,
-                const Py_ssize_t* offsets, floating* work, Py_ssize_t MR, Py_ssize_t NR,
-                Py_ssize_t KC) noexcept nogil:
+                Py_ssize_t tiles_h, Py_ssize_t tiles_w, Py_ssize_t TBs, Py_ssize_t p0,
+                Py_ssize_t p1, const Py_ssize_t* offsets, floating* work, Py_ssize_t MR,
+                Py_ssize_t NR, Py_ssize_t KC) noexcept nogil:
     """Tile rows row0 .. row0+rows-1 of one group, counted over the whole batch (image
     row // tiles_h, tile row row % tiles_h): small images share a work item, so the GEMMs
-    stay wide. x_group, y_group: image 0's first plane of the group; x_image, y_image: the
-    images' strides."""
+    stay wide; the output channels of weight panels p0 .. p1-1. x_group, y_group: image 0's
+    first plane of the group; x_image, y_image: the images' strides."""
     cdef Py_ssize_t npa = (cog + MR - 1) // MR
     cdef Py_ssize_t ve = cig * TBs, me = npa * MR * TBs
     cdef floating* v = work
     cdef floating* m = v + 36 * ve
     cdef floating* scratch = m + 36 * me
     cdef Py_ssize_t ci, co, e, i, j, kc0, kc, used = rows * tiles_w
+    cdef Py_ssize_t co_end = p1 * MR if p1 * MR < cog else cog
     cdef floating beta
     # 1. input transform (tiles past this block's rows are zero: the GEMM reads whole panels)
     for ci in range(cig):
@@ -105,19 +106,19 @@ cdef void _item(const floating* x_group, Py_ssize_t x_image, const floating* u_g
             for e in range(36):
                 memset(v + e * ve + ci * TBs + used, 0, (TBs - used) * sizeof(floating))
     # 2. one GEMM per transform element, K (C_in/groups) in slices of KC
-    memset(m, 0, 36 * me * sizeof(floating))
     for e in range(36):
+        memset(m + e * me + p0 * MR * TBs, 0, (p1 - p0) * MR * TBs * sizeof(floating))
         kc0 = 0
         while kc0 < cig:
             kc = KC if cig - kc0 > KC else cig - kc0
-            for i in range(npa):
+            for i in range(p0, p1):
                 for j in range(TBs // NR):
                     _ukro(kc, u_group + ((i * 36 + e) * cig + kc0) * MR,
                           v + e * ve + kc0 * TBs + j * NR, offsets, m + e * me + i * MR * TBs
                           + j * NR, TBs)
             kc0 = kc0 + KC
     # 3. output transform
-    for co in range(cog):
+    for co in range(p0 * MR, co_end):
         beta = bias_group[co] if bias_group != NULL else 0
         _output(m + co * TBs, me, beta, scratch, y_group + co * OH * OW, y_image, OH, OW,
                 row0, rows, tiles_h, tiles_w)
@@ -126,15 +127,16 @@ cdef void _item(const floating* x_group, Py_ssize_t x_image, const floating* u_g
 def winograd_forward(const floating[:, :, :, ::1] x, const floating[::1] u_packed,
                      floating[:, :, :, ::1] y, const floating[::1] bias, bint has_bias,
                      Py_ssize_t groups, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t rows,
-                     Py_ssize_t TBs, const Py_ssize_t[::1] offsets, floating[:, ::1] work,
-                     Py_ssize_t KC, int num_threads):
+                     Py_ssize_t TBs, Py_ssize_t co_split, const Py_ssize_t[::1] offsets,
+                     floating[:, ::1] work, Py_ssize_t KC, int num_threads):
     """y (N, C_out, OH, OW) = conv3x3(x (N, C, H, W)) (+ bias), stride 1, dilation 1,
     leading padding (ph, pw) (trailing padding implied by OH, OW).
 
     u_packed : (groups, ceil(C_out/groups / MR), 36, C_in/groups, MR) transformed weights
         U[e] = (G w G^T)[e], in micro-kernel panels, zero past the last output channel.
     rows : tile rows per work item (work items: group, block of tile rows counted over the
-        batch).
+        batch, and one of ``co_split`` blocks of the weight panels - which repeat the block's
+        input transform, so they are only for splitting few blocks over the threads).
     TBs : tiles per item rounded up to a multiple of NR (the GEMMs' width).
     offsets : (KC,) k * TBs, the in-place row offsets of the GEMMs' B.
     work : per-thread scratch: V (36 * C_in/groups * TBs), M (36 * round_up(C_out/groups,
@@ -149,7 +151,8 @@ def winograd_forward(const floating[:, :, :, ::1] x, const floating[::1] u_packe
     cdef Py_ssize_t npa = (cog + MR - 1) // MR
     cdef Py_ssize_t tiles_h = (OH + 3) // 4, tiles_w = (OW + 3) // 4
     cdef Py_ssize_t blocks = (N * tiles_h + rows - 1) // rows
-    cdef Py_ssize_t item, gi, blk, row0, count, tid
+    cdef Py_ssize_t per_split = (npa + co_split - 1) // co_split
+    cdef Py_ssize_t item, gi, blk, row0, count, tid, p0, p1
     cdef const floating* xp = &x[0, 0, 0, 0]
     cdef const floating* up = &u_packed[0]
     cdef floating* yp = &y[0, 0, 0, 0]
@@ -160,16 +163,19 @@ def winograd_forward(const floating[:, :, :, ::1] x, const floating[::1] u_packe
     if N == 0 or OH <= 0 or OW <= 0:
         return
     with nogil:
-        for item in prange(groups * blocks, schedule="static", num_threads=num_threads):
+        for item in prange(groups * blocks * co_split, schedule="static",
+                           num_threads=num_threads):
             tid = omp_get_thread_num()
-            gi = item // blocks
-            blk = item % blocks
+            gi = item // (blocks * co_split)
+            blk = (item // co_split) % blocks
+            p0 = (item % co_split) * per_split
+            p1 = p0 + per_split if npa - p0 > per_split else npa
             row0 = blk * rows
             count = rows if N * tiles_h - row0 > rows else N * tiles_h - row0
             _item(xp + gi * cig * H * W, C * H * W, up + gi * 36 * npa * cig * MR,
                   yp + gi * cog * OH * OW, CO * OH * OW,
                   bp + gi * cog if bp != NULL else NULL, cig, cog, H, W, OH, OW, ph, pw, row0,
-                  count, tiles_h, tiles_w, TBs, op, wp + tid * wstride, MR, NR, KC)
+                  count, tiles_h, tiles_w, TBs, p0, p1, op, wp + tid * wstride, MR, NR, KC)
 
 
 def transform_matrices():
