@@ -132,10 +132,11 @@ CYCONV_CLONES static void cyconv_wino_input_##S(                                
                 __builtin_memcpy(out + (6 * xi + nu) * Lp + u, &o[xi], sizeof(V));           \
         }                                                                                    \
     }                                                                                        \
+    /* rows of a few tiles: a loop, not a memcpy call per row */                           \
     for (int e = 0; e < 36; e++)                                                             \
         for (ptrdiff_t r = 0; r < rows; r++)                                                 \
-            __builtin_memcpy(v + e * v_stride + r * tw, out + e * Lp + r * tw1,              \
-                             tw * sizeof(T));                                                \
+            for (ptrdiff_t t = 0; t < tw; t++)                                               \
+                v[e * v_stride + r * tw + t] = out[e * Lp + r * tw1 + t];                    \
 }                                                                                            \
 /* One output channel's tiles back to its outputs: m[e * m_stride + u] for u < rows * tw   \
  * (same tile order as the input), each tile's A^T m A + beta in registers, a vector of     \
