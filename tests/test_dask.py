@@ -267,3 +267,22 @@ def test_global_pooling_over_spatial_chunks_equals_the_single_call(case):
                             x.dtype, "global_avg_pool")
     assert np.array_equal(cd.global_avg_pool_backward(gy, fd, keepdims=keepdims).compute(),
                           cyconv.global_avg_pool_backward(gy, finite, keepdims=keepdims))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("path", [cyconv.ForwardPath.ROWS_WIDE, cyconv.ForwardPath.IMPLICIT_GEMM])
+def test_halo_blocks_are_assembled_into_the_kernels_padded_copy(path, dtype):
+    """A block read from several pieces is written straight onto the padded grid of a plan
+    that copies its input there; the result is the single call's, bitwise (same kernel)."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 8, 19, 23)).astype(dtype)
+    w = rng.standard_normal((16, 8, 3, 3)).astype(dtype)
+    b = rng.standard_normal(16).astype(dtype)
+    xd = da.from_array(x, chunks=(1, 8, 7, 9))
+    with cyconv.forced_paths(forward=path, input_mode=cyconv.InputMode.PADDED_COPY):
+        assert cyconv.plan_conv(x[:, :, :9, :11], w, b).forward.input_mode == \
+            cyconv.InputMode.PADDED_COPY
+        for padding, flip in ((1, False), (((2, 0), (1, 2)), True)):
+            want = cyconv.conv2d(x, w, b, padding=padding, flip=flip)
+            got = cd.conv2d(xd, w, b, padding=padding, flip=flip).compute(scheduler="sync")
+            np.testing.assert_array_equal(got, want)

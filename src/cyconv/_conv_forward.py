@@ -3,6 +3,7 @@ scratch and calling its kernel. Nothing here decides a path (``_conv_plan`` does
 """
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -18,9 +19,14 @@ from ._kernels import _isa as _k_isa
 from ._kernels import _rows as _k_rows
 
 
-def run_forward(plan: ForwardPlan, x5, w5, b, has_bias: bool, y: np.ndarray) -> np.ndarray:
+def run_forward(plan: ForwardPlan, x5, w5, b, has_bias: bool, y: np.ndarray,
+                grid: np.ndarray | None = None) -> np.ndarray:
     """y = conv(x, w) (+ b) by ``plan``; ``x5``/``w5`` contiguous 5-D views, ``b`` a bias
-    array (ignored without ``has_bias``), ``y`` C-contiguous (N, C_out, *out)."""
+    array (ignored without ``has_bias``), ``y`` C-contiguous (N, C_out, *out).
+
+    ``grid``: for a plan whose input mode is PADDED_COPY, the flat padded copy it would make
+    (the input on the padded grid, then ``plan.reach`` zeros), already written by the caller
+    (see :func:`takes_grid`); ``x5`` is then unused."""
     path = plan.path
     if path == ForwardPath.DIRECT:
         _direct(plan, x5, w5, b, has_bias, y)
@@ -41,10 +47,23 @@ def run_forward(plan: ForwardPlan, x5, w5, b, has_bias: bool, y: np.ndarray) -> 
     elif path == ForwardPath.ROW_PAIRS:
         _row_pairs(plan, x5, w5, b, has_bias, y3)
     elif path == ForwardPath.IMPLICIT_GEMM:
-        _implicit_gemm(plan, x5, w5, b, has_bias, y3)
+        _implicit_gemm(plan, x5, w5, b, has_bias, y3, grid)
     else:
-        _rows(plan, x5, w5, b, has_bias, y3)
+        _rows(plan, x5, w5, b, has_bias, y3, grid)
     return y
+
+
+def takes_grid(plan: ForwardPlan) -> bool:
+    """The plan copies its input onto the zero-padded grid: a caller that builds its input
+    anyway can write it there directly (``run_forward(..., grid=)``) and save the copy."""
+    return plan.input_mode == InputMode.PADDED_COPY and (
+        plan.path == ForwardPath.IMPLICIT_GEMM or plan.path in ROW_KERNELS)
+
+
+def grid_length(plan: ForwardPlan) -> int:
+    """Elements of the padded grid of ``plan`` (:func:`takes_grid`) with its slack."""
+    p = plan.params
+    return p.batch * p.in_channels * geo.padded_layout(p)[0].plane + plan.reach
 
 
 def depthwise_scratch(p, g, n_threads):
@@ -102,13 +121,15 @@ def _row_pairs(plan, x5, w5, b, has_bias, y3):
                         np.empty((n_threads, mr * 64), dtype=p.dtype), tuning.KC, n_threads)
 
 
-def _implicit_gemm(plan, x5, w5, b, has_bias, y3):
+def _implicit_gemm(plan, x5, w5, b, has_bias, y3, grid=None):
     p, n_threads = plan.params, plan.n_threads
     pg, _, offsets, geom = geo.padded_layout(p)
     mr = _k_isa.tile_shape(p.dtype == np.float32)[0]
     image_stride = p.in_channels * pg.plane
-    with _threads.scratch(p.batch * image_stride + plan.reach, p.dtype) as buffer:
-        flat = pg.padded_input(x5, plan.reach, n_threads, buffer)
+    copy = (_threads.scratch(p.batch * image_stride + plan.reach, p.dtype) if grid is None
+            else contextlib.nullcontext())
+    with copy as buffer:
+        flat = grid if grid is not None else pg.padded_input(x5, plan.reach, n_threads, buffer)
         work = np.empty((n_threads, geo.round_up(p.out_channels // p.groups, mr) * plan.block),
                         dtype=p.dtype)
         _k_rows.padded_forward(flat, image_stride, offsets, _weight_panels(p, w5, mr), y3, b,
@@ -116,7 +137,7 @@ def _implicit_gemm(plan, x5, w5, b, has_bias, y3):
                           work, tuning.KC, n_threads)
 
 
-def _rows(plan, x5, w5, b, has_bias, y3):
+def _rows(plan, x5, w5, b, has_bias, y3, grid=None):
     """The row kernels (channel-lane tiles wide/narrow, or pixel-lane) in the plan's input
     mode: the input itself, padded per work item, or one padded copy."""
     p, n_threads = plan.params, plan.n_threads
@@ -145,6 +166,9 @@ def _rows(plan, x5, w5, b, has_bias, y3):
                           row_kernel, plan.rows, work, tuning.KC, n_threads, x5,
                           pg.leading_pads,
                           np.empty((n_threads, cig * pg.plane + plan.reach), dtype=p.dtype))
+    elif grid is not None:
+        _k_rows.padded_forward(grid, image_stride, offsets, *common, geom, True, row_kernel,
+                               plan.rows, work, tuning.KC, n_threads)
     else:
         with _threads.scratch(p.batch * image_stride + plan.reach, p.dtype) as buffer:
             flat = pg.padded_input(x5, plan.reach, n_threads, buffer)

@@ -7,6 +7,7 @@ dimensionality.
 """
 from __future__ import annotations
 
+import math
 import numbers
 from typing import NamedTuple
 
@@ -15,6 +16,7 @@ import numpy as np
 from . import _conv_backward as grads
 from . import _conv_channels_last as _channels_last
 from . import _conv_grad_plan, _conv_plan, _half, _padding_modes, _threads, _validate
+from . import _conv_forward
 from ._conv_forward import run_forward
 from ._kernels._isa import current_isa as _isa
 from ._conv_plan import (ALGORITHMS, BackwardPlan, ForwardPath, ForwardPlan,  # noqa: F401
@@ -209,6 +211,33 @@ def _forward_op(x, weight, bias, *, stride, padding, dilation, groups, flip, alg
                                                w.reshape(w5_shape), b, has_bias, y_nchw))
     return run_forward(plan, _validate.for_kernel(x).reshape(x5_shape), w.reshape(w5_shape), b,
                        has_bias, y)
+
+
+def _forward_filled(fill, shape: tuple, dtype, weight, bias, *, stride, dilation, groups,
+                    flip, algorithm, num_threads, ndim):
+    """``conv{ndim}d`` (padding 0) of the C-contiguous (N, C, *spatial) array that
+    ``fill(out)`` writes into ``out``: into the kernels' padded copy itself where the plan
+    makes one, so an input assembled from pieces (``cyconv.dask``'s blocks and their halos)
+    is written once, not assembled and then copied. float32/float64 arrays only."""
+    template = np.broadcast_to(np.zeros((), dtype), shape)  # validation reads shapes only
+    p, algorithm, n = _checked(template, weight, bias, stride, 0, dilation, groups, flip,
+                               algorithm, _threads.resolve(num_threads), ndim)
+    plan = _conv_plan.planned_forward(p, algorithm, n)
+    y = np.empty(p.output_array_shape, dtype=p.dtype)
+    has_bias = bias is not None
+    b = _validate.for_kernel(bias) if has_bias else _NO_BIAS[p.dtype.char]
+    w5 = grads.flipped(weight, flip, ndim).reshape(plan.shapes5[1])
+    if p.batch and _conv_forward.takes_grid(plan):
+        grid = np.empty(_conv_forward.grid_length(plan), dtype=p.dtype)
+        used = math.prod(shape)
+        grid[used:] = 0
+        fill(grid[:used].reshape(shape))
+        return _conv_forward.run_forward(plan, None, w5, b, has_bias, y, grid=grid)
+    x = np.empty(shape, dtype=p.dtype)
+    fill(x)
+    if p.batch == 0:
+        return y
+    return _conv_forward.run_forward(plan, x.reshape(plan.shapes5[0]), w5, b, has_bias, y)
 
 
 def _backward_op(grad_output, x, weight, *, stride, padding, dilation, groups, flip, need,

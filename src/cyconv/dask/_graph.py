@@ -106,8 +106,32 @@ def assemble(pieces, pad=None) -> np.ndarray:
     flat = _flatten(pieces)
     if len(flat) == 1:
         return flat[0][1]
-    first = flat[0][1]
-    ndim = first.ndim
+    shape, _ = assembled_shape(pieces, pad)
+    out = np.empty(shape, flat[0][1].dtype)
+    assemble_into(pieces, pad, out)
+    return out
+
+
+def assembled_shape(pieces, pad=None):
+    """(shape, dtype) of ``assemble(pieces, pad)`` for several pieces."""
+    shape, _ = _layout(_flatten(pieces), pad)
+    return shape, _flatten(pieces)[0][1].dtype
+
+
+def assemble_into(pieces, pad, out) -> None:
+    """``assemble(pieces, pad)`` written into ``out`` (of its shape), zeros in the padding."""
+    flat = _flatten(pieces)
+    _, starts = _layout(flat, pad)
+    if any(lo or hi for lo, hi in pad or ()):
+        out[...] = 0
+    for index, piece in flat:
+        out[tuple(slice(starts[a][0][i], starts[a][0][i] + piece.shape[a])
+                  for a, i in enumerate(index))] = piece
+
+
+def _layout(flat, pad):
+    """(shape, per-axis (offsets of each piece index, total)) of the assembled array."""
+    ndim = flat[0][1].ndim
     pad = ((0, 0),) * (ndim - len(pad or ())) + tuple(pad or ())
     starts = []
     for axis in range(ndim):
@@ -119,13 +143,7 @@ def assemble(pieces, pad=None) -> np.ndarray:
             offsets[i] = at
             at += sizes[i]
         starts.append((offsets, at + pad[axis][1]))
-    shape = tuple(total for _, total in starts)
-    padded = any(lo or hi for lo, hi in pad)
-    out = (np.zeros if padded else np.empty)(shape, first.dtype)
-    for index, piece in flat:
-        out[tuple(slice(starts[a][0][i], starts[a][0][i] + piece.shape[a])
-                  for a, i in enumerate(index))] = piece
-    return out
+    return tuple(total for _, total in starts), starts
 
 
 def product_blocks(*axes):

@@ -9,7 +9,7 @@ import numpy as np
 
 import cyconv
 
-from ._graph import assemble
+from ._graph import assemble, assemble_into, assembled_shape
 
 
 def _op(name: str, ndim: int):
@@ -47,9 +47,20 @@ def _flat(pieces):
 
 
 def conv_forward(x, weight, bias, ndim, keywords):
-    """``conv{ndim}d`` on one block (keywords carry the block's padding)."""
+    """``conv{ndim}d`` on one block (keywords carry the block's padding). A block read from
+    several pieces is assembled straight into the kernels' padded copy of it where the plan
+    makes one (``cyconv.conv._forward_filled``): one copy of the block, not two."""
+    weight, bias = assemble(weight), _first(bias)
+    if isinstance(x, list) and len(_flat(x)) > 1 and keywords.get("padding_mode", "zeros") \
+            == "zeros":
+        shape, dtype = assembled_shape(x, keywords["padding"])
+        if dtype in (np.float32, np.float64) and weight.dtype == dtype:
+            kw = {k: v for k, v in keywords.items() if k not in ("padding", "padding_mode")}
+            return cyconv.conv._forward_filled(
+                lambda out: assemble_into(x, keywords["padding"], out), shape, dtype, weight,
+                bias, ndim=ndim, **kw)
     x, keywords = _padded_input(x, keywords)
-    return _op("conv", ndim)(x, assemble(weight), _first(bias), **keywords)
+    return _op("conv", ndim)(x, weight, bias, **keywords)
 
 
 def padding_only(shape, dtype, bias):
