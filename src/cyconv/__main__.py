@@ -8,6 +8,7 @@ import pathlib
 import platform
 import sys
 
+from cyconv import _conv_tuning as tuning
 from cyconv._machine import cpu_model
 
 
@@ -40,7 +41,8 @@ def info() -> str:
     from cyconv._kernels import _info, _isa
     lines = [
         f"cyconv {cyconv.__version__} (Python {platform.python_version()}, NumPy {np.__version__})",
-        f"CPU: {cpu_model()}",
+        f"CPU: {cpu_model()}; L1D {tuning.L1_BYTES // 2**10} KiB, L2 "
+        f"{tuning.L2_CACHE_BYTES // 2**10} KiB (the plans' blocking scales to them)",
         openmp_line(_info.openmp_enabled()),
         f"threads in use: {cyconv.get_num_threads()} (OpenMP default {_info.openmp_max_threads()})",
         f"GEMM micro-kernel ISA: {_isa.ISA_NAMES[_isa.current_isa()]} "

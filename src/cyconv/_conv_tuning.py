@@ -4,8 +4,14 @@ Each constant carries its rule in one line; the measurements that set it are in
 ``benchmarks/README.md``, section "Thresholds of the convolution plans", under the
 constant's name. Tile sizes are not here: they come from the kernels
 (the ISA descriptor table: ``_kernels._isa.tile_shape``, ``direct_tile_shape``,
-``pixel_rows_tile``, ``rowpairs_panel``).
+``pixel_rows_tile``, ``rowpairs_panel``). The byte budgets scale with this CPU's L1 and L2
+(``_machine.cache_bytes``; measured where L1D = 48 KiB and L2 = 1 MiB, the defaults when the
+sizes cannot be read).
 """
+from . import _machine
+
+L1_BYTES = _machine.cache_bytes(1, 48 * 2**10)
+L2_CACHE_BYTES = _machine.cache_bytes(2, 2**20)
 
 # ---- algorithm='auto' -------------------------------------------------------------------
 # direct when each group's (C_in/groups) * (C_out/groups) is at most this (GEMM tiles would
@@ -37,12 +43,12 @@ TILE_SWITCH_MIN_GAIN = 1.05
 # tiles' fill ...
 PIXEL_ROWS_MIN_SHARE = 0.9
 # ... and one call's input rows and weight panel fit this much of L1
-PIXEL_ROWS_MAX_L1_BYTES = 48 * 2**10
+PIXEL_ROWS_MAX_L1_BYTES = L1_BYTES
 # the row tiles read an input padded along the width alone in place when at most this share
 # of a row's tiles reach past its ends (those read copies of their columns)
 UNPADDED_ROWS_MAX_EDGE = 0.25
 # a work item pads its own image's planes when they (plus slack) fit in this many bytes
-PAD_PER_ITEM_BYTES = 512 * 2**10
+PAD_PER_ITEM_BYTES = L2_CACHE_BYTES // 2
 
 # winograd (2-D 3x3, stride 1) when C_in/groups and C_out/groups are both within these and
 # the output is at least WINOGRAD_MIN_SIZE square (smaller tiles are mostly padding)
@@ -52,9 +58,9 @@ WINOGRAD_MIN_SIZE = 14
 
 # ---- cache blocking ----------------------------------------------------------------------
 # a Winograd work item's transformed input and products (V and M) fit this many bytes
-WINOGRAD_SCRATCH_BYTES = 2 * 2**20
-L2_TARGET_BYTES = 256 * 2**10  # a work item's packed column block or gradient tile
-L2_BYTES = 512 * 2**10         # half of a 1 MiB L2: what one work item may keep hot
+WINOGRAD_SCRATCH_BYTES = 2 * L2_CACHE_BYTES
+L2_TARGET_BYTES = L2_CACHE_BYTES // 4  # a work item's packed column block or gradient tile
+L2_BYTES = L2_CACHE_BYTES // 2         # half of L2: what one work item may keep hot
 KC = 256                       # reduction depth per micro-kernel call
 
 # ---- gradients ---------------------------------------------------------------------------
