@@ -50,6 +50,8 @@ GEOMETRIES = [  # (N, C_in, C_out, (H, W), padding, groups)
     (1, 32, 40, (30, 11), 0, 4),
     (2, 9, 33, (8, 8), "same", 3),
     (1, 4, 8, (2, 5), "full", 1),
+    (1, 300, 20, (5, 6), 1, 1),     # C_in beyond one reduction slice (KC)
+    (2, 8, 70, (6, 5), 1, 1),       # C_out past whole panels
 ]
 
 
