@@ -41,6 +41,7 @@ def rerun(op, arrays: dict, out=None):
     if any(isinstance(a, np.ndarray) and a.dtype in _validate.FLOAT_DTYPES
            for a in arrays.values()):
         raise _mixed_error(arrays)
+    _precheck(out, tuple(arrays.values()))
     result = op(**{name: a.astype(np.float32) if isinstance(a, np.ndarray) and a.dtype == HALF
                    else a for name, a in arrays.items()})
     inputs = tuple(arrays.values())
@@ -64,6 +65,25 @@ def rerun(op, arrays: dict, out=None):
         _write(values, result[0])
         indices[...] = result[1]
     return out
+
+
+def _precheck(out, inputs) -> None:
+    """What of ``out`` can be checked before the computation (its shape is known only from
+    the result): each array's dtype, layout, writeability and overlap with the inputs, so a
+    wrong ``out`` fails before any kernel runs."""
+    if not isinstance(out, tuple):
+        labels = {0: ("out", HALF)}
+        out = (out,)
+    elif len(out) == 2:  # (values, indices)
+        labels = {0: ("out[0] (values)", HALF), 1: ("out[1] (indices)", np.dtype(np.int64))}
+    else:  # (grad_input, grad_weight, grad_bias)
+        labels = {i: (f"out[{i}] (grad_{name})", HALF)
+                  for i, name in enumerate(_validate.GRAD_NAMES)}
+    for index, target in enumerate(out):
+        if isinstance(target, np.ndarray) and index in labels:
+            name, dtype = labels[index]
+            _validate.check_out(target, target.shape, dtype, inputs, name,
+                                channels_last=True)
 
 
 def _to_half(a):
