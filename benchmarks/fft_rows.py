@@ -9,7 +9,10 @@ import timeit
 
 import numpy as np
 import scipy.signal as signal
-import torch
+try:
+    import torch
+except ImportError:  # the SciPy and matmul comparisons run without it
+    torch = None
 
 import cyconv
 
@@ -26,15 +29,15 @@ def medians(fns: dict, rounds: int = 11, number: int = 3) -> dict:
 def image_row(rng):
     image, kernel = rng.standard_normal((512, 512)), rng.standard_normal((31, 31))
     x, w = image[None, None], kernel[None, None]
-    tx = torch.from_numpy(x)
-    tw = torch.from_numpy(np.ascontiguousarray(kernel[::-1, ::-1])[None, None])
     pad = ((15, 15), (15, 15))
-    with torch.no_grad():
-        m = medians({
-            "cyconv auto": lambda: cyconv.conv2d(x, w, padding=pad, flip=True),
-            "scipy fftconvolve": lambda: signal.fftconvolve(image, kernel, mode="same"),
-            "scipy oaconvolve": lambda: signal.oaconvolve(image, kernel, mode="same"),
-            "torch conv2d": lambda: torch.nn.functional.conv2d(tx, tw, padding=15)})
+    fns = {"cyconv auto": lambda: cyconv.conv2d(x, w, padding=pad, flip=True),
+           "scipy fftconvolve": lambda: signal.fftconvolve(image, kernel, mode="same"),
+           "scipy oaconvolve": lambda: signal.oaconvolve(image, kernel, mode="same")}
+    if torch is not None:
+        tx = torch.from_numpy(x)
+        tw = torch.from_numpy(np.ascontiguousarray(kernel[::-1, ::-1])[None, None])
+        fns["torch conv2d"] = lambda: torch.nn.functional.conv2d(tx, tw, padding=15)
+    m = medians(fns)
     faster = min(m["scipy fftconvolve"], m["scipy oaconvolve"])
     print("512x512 float64 * 31x31 ('same', flip):",
           ", ".join(f"{name} {t * 1e3:.2f} ms" for name, t in m.items()),
@@ -49,7 +52,6 @@ def channels_row(rng):
     x = rng.standard_normal((8, 16, 128, 128)).astype(np.float32)
     w = rng.standard_normal((16, 16, 15, 15)).astype(np.float32)
     gy = np.ones((8, 16, 128, 128), np.float32)
-    tx, tw = torch.from_numpy(x), torch.from_numpy(w)
     flops = 2 * 8 * 16 * 16 * 128 * 128 * 225
 
     def training(algorithm):
@@ -57,12 +59,14 @@ def channels_row(rng):
         cyconv.conv2d_backward(gy, x, w, padding=7, algorithm=algorithm,
                                need=("input", "weight"))
 
-    with torch.no_grad():
-        m = medians({"auto fwd": lambda: cyconv.conv2d(x, w, padding=7),
-                     "fft fwd": lambda: cyconv.conv2d(x, w, padding=7, algorithm="fft"),
-                     "torch fwd": lambda: torch.nn.functional.conv2d(tx, tw, padding=7),
-                     "auto fwd+bwd": lambda: training("auto"),
-                     "fft fwd+bwd": lambda: training("fft")}, rounds=5, number=1)
+    fns = {"auto fwd": lambda: cyconv.conv2d(x, w, padding=7),
+           "fft fwd": lambda: cyconv.conv2d(x, w, padding=7, algorithm="fft"),
+           "auto fwd+bwd": lambda: training("auto"),
+           "fft fwd+bwd": lambda: training("fft")}
+    if torch is not None:
+        tx, tw = torch.from_numpy(x), torch.from_numpy(w)
+        fns["torch fwd"] = lambda: torch.nn.functional.conv2d(tx, tw, padding=7)
+    m = medians(fns, rounds=5, number=1)
     print(f"float32 matmul: {ceiling:.0f} GFLOP/s")
     for name, t in m.items():
         rate = flops * (3 if "bwd" in name else 1) / t / 1e9
@@ -72,7 +76,8 @@ def channels_row(rng):
 
 def main():
     cyconv.set_num_threads(2)
-    torch.set_num_threads(2)
+    if torch is not None:
+        torch.set_num_threads(2)
     rng = np.random.default_rng(0)
     image_row(rng)
     channels_row(rng)
