@@ -8,7 +8,7 @@ import pytest
 import cyconv
 import cyconv._kernels._winograd
 import cyconv.reference as ref
-from cyconv import ForwardPath, GradInputPath, _conv_winograd
+from cyconv import ForwardPath, GradInputPath, GradWeightPath, _conv_winograd
 
 from support.helpers import DTYPES, assert_gradients_match_finite_differences
 
@@ -107,8 +107,33 @@ def test_backward_runs_grad_input_on_winograd(dtype):
     assert_within_bound(grads.grad_input, gy, w_t, None, padding=1)
     assert np.abs(grads.grad_input - expected.grad_input).max() <= \
         WINOGRAD_EPS * np.finfo(dtype).eps * winograd_scale(gy, w_t, None)
-    np.testing.assert_allclose(grads.grad_weight, expected.grad_weight,
-                               rtol=1e-4 if dtype == np.float32 else 1e-10, atol=1e-3)
+    # grad_weight: G^T [sum of the tiles' (A g A^T) . (B^T d B)] G, normwise over the sum
+    assert plans.backward.grad_weight == GradWeightPath.WINOGRAD
+    weight_scale = np.abs(gy).max() * np.abs(x).max() * gy.shape[0] * np.prod(gy.shape[2:])
+    assert np.abs(grads.grad_weight - expected.grad_weight).max() <= \
+        WINOGRAD_EPS * np.finfo(dtype).eps * weight_scale
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("geometry", GEOMETRIES)
+def test_weight_gradient_within_its_bound_and_thread_independent(geometry, dtype):
+    n, c_in, c_out, size, padding, groups = geometry
+    rng = np.random.default_rng(c_out * 5 + c_in)
+    x, w, _ = _data(rng, n, c_in, c_out, size, groups, dtype, bias=False)
+    y = cyconv.conv2d(x, w, padding=padding, groups=groups)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    kw = dict(padding=padding, groups=groups, need=("weight",), algorithm="winograd")
+    got = [cyconv.conv2d_backward(gy, x, w, num_threads=t, **kw).grad_weight for t in (1, 2, 3)]
+    for g in got[1:]:
+        np.testing.assert_array_equal(g, got[0])
+    expected = ref.conv2d_backward(gy.astype(np.float64), x.astype(np.float64),
+                                   w.astype(np.float64), padding=padding,
+                                   groups=groups).grad_weight
+    scale = np.abs(gy).max() * np.abs(x).max() * n * np.prod(y.shape[2:])
+    assert np.abs(got[0] - expected).max() <= WINOGRAD_EPS * np.finfo(dtype).eps * scale
+    with cyconv.forced_paths(grad_weight=GradWeightPath.WINOGRAD):
+        np.testing.assert_array_equal(cyconv.conv2d_backward(
+            gy, x, w, padding=padding, groups=groups, need=("weight",)).grad_weight, got[0])
 
 
 def test_gradients_finite_differences():

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from . import _conv_fft
+from . import _conv_fft, _conv_winograd
 from . import _conv_geometry as geo
 from . import _conv_grad_plan as grad_plans
 from . import _conv_plan as plans
@@ -180,6 +180,8 @@ def grad_weight(plan: BackwardPlan, gy, x, gw, flip: bool) -> None:
                          grad_plans.weight_grad_phases(p, variant=lambda phase: True), n_threads)
     elif path == GradWeightPath.FFT:
         _conv_fft.grad_weight(p, gy, x5.reshape(x.shape), target, n_threads)
+    elif path == GradWeightPath.WINOGRAD:
+        _conv_winograd.weight_grad(p, n_threads, gy, x5, target)
     else:
         _im2col_grad_weight(p, gy3, x5, gw5, n_threads)
     if flip:

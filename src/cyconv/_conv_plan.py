@@ -67,6 +67,7 @@ class GradWeightPath(enum.Enum):
     PHASES = "phases"                # one stride-1 padded weight gradient per input phase
     IM2COL = "im2col"                # lowered columns x grad_output
     FFT = "fft"                      # FFTs of grad_output and input, contracted over the batch
+    WINOGRAD = "winograd"            # transformed tiles' products summed, G^T (.) G (3x3, stride 1)
 
 
 ROW_KERNELS = {ForwardPath.ROWS_WIDE: int(_k_rows.RowKernel.ROWS_WIDE),

@@ -56,6 +56,10 @@ WINOGRAD_MIN_CHANNELS = 64
 WINOGRAD_MAX_CHANNELS = 256
 WINOGRAD_MIN_SIZE = 14
 
+# ... and its weight gradient too (where 'auto' takes Winograd) while one transformed weight
+# gradient (36 x C_in/groups x C_out/groups) fits this many bytes
+WINOGRAD_WEIGHT_GRAD_MAX_BYTES = 4 * L2_CACHE_BYTES
+
 # ---- cache blocking ----------------------------------------------------------------------
 # a Winograd work item's transformed input and products (V and M) fit this many bytes
 WINOGRAD_SCRATCH_BYTES = 2 * L2_CACHE_BYTES
@@ -70,8 +74,8 @@ GRAD_INPUT_FORWARD_MIN_CHANNELS = 32
 # ... or, for kernels of this many taps or more (col2im's scatter dominates), this many
 GRAD_INPUT_FORWARD_MANY_TAPS = 27
 GRAD_INPUT_FORWARD_MIN_CHANNELS_MANY_TAPS = 4
-# col2im's work items are balanced as if for this many threads (results must not depend on
-# the thread count)
+# col2im's work items (and the Winograd weight gradient's blocks) are balanced as if for
+# this many threads (results must not depend on the thread count)
 COL2IM_BALANCE_THREADS = 4
 GRAD_INPUT_ROWS = 128   # rows of W^T (input channels x taps) per col2im work item
 WEIGHT_GRAD_BLOCK = 256  # output pixels per reduction step of the im2col weight gradient

@@ -138,3 +138,40 @@ def multiplications_saved(p: _validate.ConvParams) -> float:
     """Direct multiplications / Winograd's GEMM multiplications for ``p`` (tiles padded)."""
     oh, ow = p.output_shape
     return 9 * oh * ow / (36 * math.ceil(oh / TILE) * math.ceil(ow / TILE))
+
+
+def weight_grad_pays(p: _validate.ConvParams) -> bool:
+    """'auto' (having taken Winograd) computes the weight gradient with it too: one
+    transformed weight gradient fits WINOGRAD_WEIGHT_GRAD_MAX_BYTES (benchmarks/README.md,
+    "Winograd F(4x4, 3x3)")."""
+    cig, cog = p.in_channels // p.groups, p.out_channels // p.groups
+    return 36 * cig * cog * p.dtype.itemsize <= tuning.WINOGRAD_WEIGHT_GRAD_MAX_BYTES
+
+
+def weight_grad(p: _validate.ConvParams, n_threads: int, gy: np.ndarray, x5, gw) -> None:
+    """gw (C_out, C_in/groups, 3, 3, C-contiguous) = the weight gradient of ``p`` (:func:`fits`)
+    for grad_output ``gy`` (N, C_out, OH, OW) and the input x5 (5-D view): G^T [sum over the
+    tiles of (A g A^T) . (B^T d B)] G, the tiles' products summed on the micro-kernel in
+    chunks of work items fixed by the shapes (not the threads), the chunks in order."""
+    # the blocks set the order of the sums over the tiles: split as for a fixed thread count
+    rows, tbs = blocking(p, tuning.COL2IM_BALANCE_THREADS)[:2]
+    cig, cog = p.in_channels // p.groups, p.out_channels // p.groups
+    single = p.dtype == np.float32
+    wide, narrow_tile = _k_isa.direct_tile_shape(single, False), _k_isa.direct_tile_shape(single, True)
+    narrow = cig / geo.round_up(cig, narrow_tile[1]) > cig / geo.round_up(cig, wide[1])
+    ob, npx = narrow_tile if narrow else wide
+    cigp, cogp = geo.round_up(cig, npx), geo.round_up(cog, ob)
+    tiles_w = geo.ceil_div(p.output_shape[1], TILE)
+    items = p.groups * geo.ceil_div(p.batch * geo.ceil_div(p.output_shape[0], TILE), rows)
+    partial = p.groups * 36 * cigp * cogp
+    chunks = max(1, min(items, tuning.MAX_WEIGHT_CHUNKS // 2,
+                        tuning.PARTIAL_BYTES // (partial * p.dtype.itemsize)))
+    work = np.empty((n_threads, 36 * (cigp + cogp) * tbs
+                     + 60 * _padded(rows * (tiles_w + 1))), dtype=p.dtype)
+    partials = np.empty((chunks, partial), dtype=p.dtype)
+    x = x5.reshape(x5.shape[:2] + x5.shape[3:])
+    _k_winograd.winograd_weight_grad(x, _validate.for_kernel(gy), partials, p.groups,
+                                     p.padding[0][0], p.padding[1][0], rows, tbs, narrow,
+                                     np.arange(tbs, dtype=np.intp), work, n_threads)
+    du = np.add.reduce(partials, axis=0)  # in chunk order
+    _k_winograd.weight_grad_from_transformed(du, G, gw, p.groups, narrow, n_threads)

@@ -32,6 +32,10 @@ static inline ptrdiff_t cyconv_wino_output_scratch(ptrdiff_t rows, ptrdiff_t tw)
 {
     return 16 * cyconv_wino_padded(rows * tw);
 }
+static inline ptrdiff_t cyconv_wino_gradout_scratch(ptrdiff_t rows, ptrdiff_t tw)
+{
+    return 16 * cyconv_wino_padded(rows * tw);
+}
 
 /* The transform matrices of the interpolation points 0, 1, -1, 2, -1/2 and infinity, as
  * code (zeros and ones cost nothing); cyconv_wino_matrices writes the same numbers out for
@@ -56,6 +60,17 @@ static inline ptrdiff_t cyconv_wino_output_scratch(ptrdiff_t rows, ptrdiff_t tw)
     } while (0)
 
 #define T double
+/* A (6 x 4) of four grad_output values g0..g3 (the adjoint of A^T: the weight gradient) */
+#define CYCONV_WINO_A(T, g0, g1, g2, g3, o0, o1, o2, o3, o4, o5)                             \
+    do {                                                                                     \
+        o0 = g0;                                                                             \
+        o1 = g0 + g1 + g2 + g3;                                                              \
+        o2 = g0 - g1 + g2 - g3;                                                              \
+        o3 = g0 + (T)2 * g1 + (T)4 * g2 + (T)8 * g3;                                         \
+        o4 = g0 - (T)0.5 * g1 + (T)0.25 * g2 - (T)0.125 * g3;                                \
+        o5 = g3;                                                                             \
+    } while (0)
+
 static void cyconv_wino_matrices(double* bt, double* at)
 {
     double e[6];
@@ -185,6 +200,76 @@ CYCONV_CLONES static void cyconv_wino_output_##S(                               
                 dst[ow] = p[(ow % 4) * Lp + ow / 4];                                         \
         }                                                                                    \
     }                                                                                        \
+}                                                                                            \
+/* One output channel's grad_output tiles of `rows` tile rows (row0.. over the batch), each    \
+ * 4x4 tile's A g A^T (6x6) a vector of tiles at a time, written for the weight gradient's   \
+ * micro-kernel: q[e * q_stride + u * ob] for tile u (ob apart: one lane of a panel of ob    \
+ * output channels). Outputs past OH / OW are zero. scratch:                                \
+ * cyconv_wino_gradout_scratch(rows, tw) elements. */                                      \
+CYCONV_CLONES static void cyconv_wino_gradout_##S(                                           \
+    const T* restrict gy, ptrdiff_t gy_image, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t row0,    \
+    ptrdiff_t rows, ptrdiff_t tiles_h, ptrdiff_t tw, T* restrict scratch, T* restrict q,     \
+    ptrdiff_t q_stride, ptrdiff_t ob)                                                        \
+{                                                                                            \
+    typedef T V __attribute__((vector_size(CYCONV_WINO_VBYTES)));                            \
+    enum { VL = CYCONV_WINO_VBYTES / sizeof(T) };                                            \
+    const ptrdiff_t L = rows * tw, Lp = cyconv_wino_padded(L);                               \
+    T* P = scratch;           /* P[i][j][u], 4 x 4 rows of Lp */                             \
+    for (ptrdiff_t r = 0; r < rows; r++) {                                                   \
+        const ptrdiff_t n = (row0 + r) / tiles_h, th = (row0 + r) % tiles_h;                 \
+        for (int i = 0; i < 4; i++) {                                                        \
+            const ptrdiff_t oh = 4 * th + i;                                                 \
+            T* dst = P + i * 4 * Lp + r * tw;                                                \
+            const T* src = gy + n * gy_image + oh * OW;                                      \
+            for (ptrdiff_t t = 0; t < tw; t++)                                               \
+                for (int j = 0; j < 4; j++) {                                                \
+                    const ptrdiff_t ow = 4 * t + j;                                          \
+                    dst[j * Lp + t] = (oh < OH && ow < OW) ? src[ow] : (T)0;                 \
+                }                                                                            \
+        }                                                                                    \
+    }                                                                                        \
+    for (ptrdiff_t u = 0; u < L; u += VL) {                                                  \
+        V s[4][6];                                                                           \
+        for (int i = 0; i < 4; i++) {                                                        \
+            V g[4];                                                                          \
+            for (int j = 0; j < 4; j++)                                                      \
+                __builtin_memcpy(&g[j], P + (i * 4 + j) * Lp + u, sizeof(V));                \
+            CYCONV_WINO_A(T, g[0], g[1], g[2], g[3], s[i][0], s[i][1], s[i][2], s[i][3],     \
+                          s[i][4], s[i][5]);                                                 \
+        }                                                                                    \
+        const ptrdiff_t lanes = L - u < VL ? L - u : VL;                                     \
+        for (int nu = 0; nu < 6; nu++) {                                                     \
+            V o[6];                                                                          \
+            CYCONV_WINO_A(T, s[0][nu], s[1][nu], s[2][nu], s[3][nu], o[0], o[1], o[2], o[3], \
+                          o[4], o[5]);                                                       \
+            for (int xi = 0; xi < 6; xi++) {                                                 \
+                T* dst = q + (6 * xi + nu) * q_stride + u * ob;                              \
+                for (ptrdiff_t l = 0; l < lanes; l++)                                        \
+                    dst[l * ob] = o[xi][l];                                                  \
+            }                                                                                \
+        }                                                                                    \
+    }                                                                                        \
+}                                                                                            \
+/* dW = G^T dU G (3x3) of one 6x6 dU (row stride du_stride between its e = 6 xi + nu       \
+ * elements), in double, rounded once. */                                                  \
+CYCONV_CLONES static void cyconv_wino_weight_grad_##S(                                       \
+    const T* restrict du, ptrdiff_t du_stride, const double* restrict g, T* restrict dw)     \
+{                                                                                            \
+    double t[3][6];                                                                          \
+    for (int l = 0; l < 3; l++)                                                              \
+        for (int nu = 0; nu < 6; nu++) {                                                     \
+            double acc = 0;                                                                  \
+            for (int xi = 0; xi < 6; xi++)                                                   \
+                acc += g[3 * xi + l] * (double)du[(6 * xi + nu) * du_stride];                \
+            t[l][nu] = acc;                                                                  \
+        }                                                                                    \
+    for (int l = 0; l < 3; l++)                                                              \
+        for (int m = 0; m < 3; m++) {                                                        \
+            double acc = 0;                                                                  \
+            for (int nu = 0; nu < 6; nu++)                                                   \
+                acc += t[l][nu] * g[3 * nu + m];                                             \
+            dw[3 * l + m] = (T)acc;                                                          \
+        }                                                                                    \
 }                                                                                            \
 CYCONV_CLONES static void cyconv_wino_weights_##S(                                           \
     ptrdiff_t lanes, const T* restrict w, ptrdiff_t w_stride, const double* restrict g,      \

@@ -21,7 +21,7 @@ weights, sizes the blocks and the scratch.
 from cython.parallel cimport prange
 from libc.string cimport memset
 
-from cyconv._kernels._core cimport _ukro
+from cyconv._kernels._core cimport _ukrb, _ukrn, _ukro
 from cyconv._kernels._fused cimport floating
 from cyconv._kernels._isa cimport ISA, cyconv_isa_bind, isa_descriptor
 from cyconv._kernels._omp cimport omp_get_thread_num
@@ -44,6 +44,18 @@ cdef extern from "_winograd.h" nogil:
                                 Py_ssize_t OW, Py_ssize_t row0, Py_ssize_t rows,
                                 Py_ssize_t tiles_h, Py_ssize_t tw)
     void cyconv_wino_matrices(double* bt, double* at)
+    void cyconv_wino_gradout_f32(const float* gy, Py_ssize_t gy_image, Py_ssize_t OH,
+                                 Py_ssize_t OW, Py_ssize_t row0, Py_ssize_t rows,
+                                 Py_ssize_t tiles_h, Py_ssize_t tw, float* scratch, float* q,
+                                 Py_ssize_t q_stride, Py_ssize_t ob)
+    void cyconv_wino_gradout_f64(const double* gy, Py_ssize_t gy_image, Py_ssize_t OH,
+                                 Py_ssize_t OW, Py_ssize_t row0, Py_ssize_t rows,
+                                 Py_ssize_t tiles_h, Py_ssize_t tw, double* scratch, double* q,
+                                 Py_ssize_t q_stride, Py_ssize_t ob)
+    void cyconv_wino_weight_grad_f32(const float* du, Py_ssize_t du_stride, const double* g,
+                                     float* dw)
+    void cyconv_wino_weight_grad_f64(const double* du, Py_ssize_t du_stride, const double* g,
+                                     double* dw)
     void cyconv_wino_weights_f32(Py_ssize_t lanes, const float* w, Py_ssize_t w_stride,
                                  const double* g, float* out, Py_ssize_t e_stride)
     void cyconv_wino_weights_f64(Py_ssize_t lanes, const double* w, Py_ssize_t w_stride,
@@ -218,3 +230,148 @@ def transform_weights(const floating[:, :, :, ::1] w, const double[:, ::1] g,
                 else:
                     cyconv_wino_weights_f64(lanes, wp + (co * cig + ci) * 9, cig * 9, gp,
                                             out + item * 36 * e_stride + ci * MR, e_stride)
+
+
+cdef void _weight_item(const floating* x_group, Py_ssize_t x_image, const floating* gy_group,
+                       Py_ssize_t gy_image, floating* du, Py_ssize_t cig, Py_ssize_t cog,
+                       Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW,
+                       Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t row0, Py_ssize_t rows,
+                       Py_ssize_t tiles_h, Py_ssize_t tiles_w, Py_ssize_t TBs,
+                       const Py_ssize_t* offsets, bint narrow, Py_ssize_t OB, Py_ssize_t NP,
+                       floating* work) noexcept nogil:
+    """Add tile rows row0 .. row0+rows-1 (over the batch) of one group to its transformed
+    weight gradient du[e, ci, co] (rows round_up(C_in/groups, NP), columns
+    round_up(C_out/groups, OB)): V = B^T d B of the input tiles, Q = A g A^T of the
+    grad_output tiles, du[e] += V[e] Q[e]^T on the channel-lane micro-kernel (the output
+    channels on its lanes, the input channels broadcast, the tiles the reduction)."""
+    cdef Py_ssize_t cigp = (cig + NP - 1) // NP * NP, cogp = (cog + OB - 1) // OB * OB
+    cdef Py_ssize_t npan = cogp // OB
+    cdef Py_ssize_t ve = cigp * TBs, qe = TBs * OB
+    cdef floating* v = work
+    cdef floating* q = v + 36 * ve
+    cdef floating* scratch = q + npan * 36 * qe
+    cdef Py_ssize_t ci, co, e, panel, c0, used = rows * tiles_w
+    # V[e, ci, t] (rows past C_in/groups and tiles past the block: zero)
+    for ci in range(cig):
+        _input(x_group + ci * H * W, x_image, H, W, ph, pw, row0, rows, tiles_h, tiles_w,
+               scratch, v + ci * TBs, ve)
+        if used < TBs:
+            for e in range(36):
+                memset(v + e * ve + ci * TBs + used, 0, (TBs - used) * sizeof(floating))
+    if cigp > cig:
+        for e in range(36):
+            memset(v + e * ve + cig * TBs, 0, (cigp - cig) * TBs * sizeof(floating))
+    # Q[panel, e, t, lane] (lanes past C_out/groups and tiles past the block: zero)
+    memset(q, 0, npan * 36 * qe * sizeof(floating))
+    for co in range(cog):
+        if floating is float:
+            cyconv_wino_gradout_f32(gy_group + co * OH * OW, gy_image, OH, OW, row0, rows,
+                                    tiles_h, tiles_w, scratch,
+                                    q + (co // OB) * 36 * qe + co % OB, qe, OB)
+        else:
+            cyconv_wino_gradout_f64(gy_group + co * OH * OW, gy_image, OH, OW, row0, rows,
+                                    tiles_h, tiles_w, scratch,
+                                    q + (co // OB) * 36 * qe + co % OB, qe, OB)
+    # du[e] += V[e] Q[e]^T: NP input channels broadcast x OB output channels on the lanes
+    for e in range(36):
+        for panel in range(npan):
+            c0 = 0
+            while c0 < cigp:
+                if narrow:
+                    _ukrn(TBs, q + (panel * 36 + e) * qe, v + e * ve + c0 * TBs, offsets, TBs,
+                          du + (e * cigp + c0) * cogp + panel * OB, cogp, True)
+                else:
+                    _ukrb(TBs, q + (panel * 36 + e) * qe, v + e * ve + c0 * TBs, offsets, TBs,
+                          du + (e * cigp + c0) * cogp + panel * OB, cogp, True)
+                c0 = c0 + NP
+
+
+def winograd_weight_grad(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] gy,
+                         floating[:, ::1] partials, Py_ssize_t groups, Py_ssize_t ph,
+                         Py_ssize_t pw, Py_ssize_t rows, Py_ssize_t TBs, bint narrow,
+                         const Py_ssize_t[::1] offsets, floating[:, ::1] work,
+                         int num_threads):
+    """Transformed weight gradients of a 3x3 stride-1 convolution of x (N, C, H, W) with
+    grad_output gy (N, C_out, OH, OW), leading padding (ph, pw): partials[c] (c < chunks =
+    partials.shape[0]) = the sum over chunk c's work items (a group and a block of ``rows``
+    tile rows counted over the batch; items split into the chunks in order, whatever the
+    thread count) of du[g, e, ci, co] (rows of round_up(C_in/groups, NP), columns
+    round_up(C_out/groups, OB); the ``narrow`` tile variant's NP and OB). The caller sums
+    the partials in order and transforms them back (:func:`weight_grad_from_transformed`).
+
+    offsets : (TBs,) 0, 1, ..., TBs - 1 (the tiles, the micro-kernel's reduction).
+    work : per-thread scratch: V (36 * round_up(C_in/groups, NP) * TBs), Q (36 *
+        round_up(C_out/groups, OB) * TBs), then the transforms' scratch.
+    """
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t CO = gy.shape[1], OH = gy.shape[2], OW = gy.shape[3]
+    cdef Py_ssize_t cig = C // groups, cog = CO // groups
+    cdef bint single = floating is float
+    cdef Py_ssize_t OB, NP
+    if narrow:
+        OB = ISA.obn_f32 if single else ISA.obn_f64
+        NP = ISA.npn_f32 if single else ISA.npn_f64
+    else:
+        OB = ISA.ob_f32 if single else ISA.ob_f64
+        NP = ISA.np_f32 if single else ISA.np_f64
+    cdef Py_ssize_t cigp = (cig + NP - 1) // NP * NP, cogp = (cog + OB - 1) // OB * OB
+    cdef Py_ssize_t tiles_h = (OH + 3) // 4, tiles_w = (OW + 3) // 4
+    cdef Py_ssize_t blocks = (N * tiles_h + rows - 1) // rows
+    cdef Py_ssize_t items = groups * blocks
+    cdef Py_ssize_t chunks = partials.shape[0]
+    cdef Py_ssize_t chunk, item, gi, blk, row0, count, tid
+    cdef const floating* xp = &x[0, 0, 0, 0]
+    cdef const floating* gp = &gy[0, 0, 0, 0]
+    cdef floating* pp = &partials[0, 0]
+    cdef Py_ssize_t pstride = partials.shape[1]
+    cdef floating* wp = &work[0, 0]
+    cdef Py_ssize_t wstride = work.shape[1]
+    cdef const Py_ssize_t* op = &offsets[0]
+    memset(pp, 0, chunks * pstride * sizeof(floating))
+    if N == 0 or OH <= 0 or OW <= 0:
+        return
+    with nogil:
+        for chunk in prange(chunks, schedule="static", num_threads=num_threads):
+            tid = omp_get_thread_num()
+            for item in range(chunk * items // chunks, (chunk + 1) * items // chunks):
+                gi = item // blocks
+                blk = item % blocks
+                row0 = blk * rows
+                count = rows if N * tiles_h - row0 > rows else N * tiles_h - row0
+                _weight_item(xp + gi * cig * H * W, C * H * W, gp + gi * cog * OH * OW,
+                             CO * OH * OW, pp + chunk * pstride + gi * 36 * cigp * cogp, cig,
+                             cog, H, W, OH, OW, ph, pw, row0, count, tiles_h, tiles_w, TBs,
+                             op, narrow, OB, NP, wp + tid * wstride)
+
+
+def weight_grad_from_transformed(const floating[::1] du, const double[:, ::1] g,
+                                 floating[:, :, :, ::1] gw, Py_ssize_t groups, bint narrow,
+                                 int num_threads):
+    """gw (C_out, C_in/groups, 3, 3) = G^T du G of every (output, input channel) pair of the
+    summed transformed gradients du (groups, 36, round_up(C_in/groups, NP),
+    round_up(C_out/groups, OB)), in double, rounded once."""
+    cdef Py_ssize_t CO = gw.shape[0], cig = gw.shape[1], cog = CO // groups
+    cdef bint single = floating is float
+    cdef Py_ssize_t OB, NP
+    if narrow:
+        OB = ISA.obn_f32 if single else ISA.obn_f64
+        NP = ISA.npn_f32 if single else ISA.npn_f64
+    else:
+        OB = ISA.ob_f32 if single else ISA.ob_f64
+        NP = ISA.np_f32 if single else ISA.np_f64
+    cdef Py_ssize_t cigp = (cig + NP - 1) // NP * NP, cogp = (cog + OB - 1) // OB * OB
+    cdef Py_ssize_t pair, co, ci, gi
+    cdef const floating* dp = &du[0]
+    cdef const double* gp = &g[0, 0]
+    cdef floating* wp = &gw[0, 0, 0, 0]
+    with nogil:
+        for pair in prange(CO * cig, schedule="static", num_threads=num_threads):
+            co = pair // cig
+            ci = pair % cig
+            gi = co // cog
+            if floating is float:
+                cyconv_wino_weight_grad_f32(dp + gi * 36 * cigp * cogp + ci * cogp + co % cog,
+                                            cigp * cogp, gp, wp + pair * 9)
+            else:
+                cyconv_wino_weight_grad_f64(dp + gi * 36 * cigp * cogp + ci * cogp + co % cog,
+                                            cigp * cogp, gp, wp + pair * 9)
