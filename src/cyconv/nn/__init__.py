@@ -22,12 +22,13 @@ from ._layers import (AvgPool1d, AvgPool2d, AvgPool3d, Conv1d, Conv2d, Conv3d, C
                       Dropout, Flatten, GlobalAvgPool, Linear, MaxPool1d, MaxPool2d, MaxPool3d,
                       MinPool1d, MinPool2d, MinPool3d, ReLU, init_weight)
 from ._module import Module, Sequential
+from ._recurrent import GRU, LSTM, RNN
 from ._optim import SGD, softmax, softmax_cross_entropy
 from ._train import accuracy, predict, train_epoch
 
 __all__ = [
     "AvgPool1d", "AvgPool2d", "AvgPool3d", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose2d",
-    "Dropout", "Flatten", "GlobalAvgPool", "Linear", "MaxPool1d", "MaxPool2d", "MaxPool3d",
+    "Dropout", "Flatten", "GRU", "LSTM", "RNN", "GlobalAvgPool", "Linear", "MaxPool1d", "MaxPool2d", "MaxPool3d",
     "MinPool1d", "MinPool2d", "MinPool3d", "Module", "ReLU", "SGD",
     "Sequential", "accuracy", "init_weight", "predict", "softmax", "softmax_cross_entropy",
     "train_epoch",
