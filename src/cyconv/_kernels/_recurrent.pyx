@@ -1,0 +1,259 @@
+"""Recurrent kernels (RNN, LSTM, GRU): the packed GEMM of the input projection and the weight
+gradients, and the time loops of the forward pass and of backpropagation through time.
+
+Every GEMM runs on the register-tiled micro-kernel of the ISA table (_gemm.h through
+_core.pxd's shim): C += A B over packed panels of A (MR rows, per thread) and B (NR
+columns), in K chunks of KC, one work item per tile of C, so each element's sum runs in the
+same order whatever the thread count. A time step is one parallel loop over (hidden block,
+batch row block) tiles: the hidden GEMM of the tile (h_{t-1} against the packed W_hh, the
+gates of hb = NR / G hidden units in one register tile) followed, while the tile is in L1,
+by the gate nonlinearities and the state update (_recurrent.h). The backward step is the
+same with dG_{t+1} W_hh and the gate gradients. Compute only: the Python layer
+(cyconv/recurrent.py) validates, packs the weights and allocates.
+"""
+from cython.parallel cimport prange
+from libc.string cimport memcpy, memset
+
+from cyconv._kernels._core cimport _ukr
+from cyconv._kernels._fused cimport floating
+from cyconv._kernels._isa cimport ISA, cyconv_isa_bind, isa_descriptor
+from cyconv._kernels._omp cimport omp_get_thread_num
+
+cyconv_isa_bind(isa_descriptor())
+
+cdef extern from "_recurrent.h" nogil:
+    void cyconv_rnn_fwd_tile_f32(int, Py_ssize_t, Py_ssize_t, Py_ssize_t, float*, Py_ssize_t,
+                                 const float*, Py_ssize_t, const Py_ssize_t*, Py_ssize_t,
+                                 const float*, const float*, float*, float*, Py_ssize_t,
+                                 float*, Py_ssize_t, float*, float*, Py_ssize_t, float*,
+                                 Py_ssize_t)
+    void cyconv_rnn_fwd_tile_f64(int, Py_ssize_t, Py_ssize_t, Py_ssize_t, double*, Py_ssize_t,
+                                 const double*, Py_ssize_t, const Py_ssize_t*, Py_ssize_t,
+                                 const double*, const double*, double*, double*, Py_ssize_t,
+                                 double*, Py_ssize_t, double*, double*, Py_ssize_t, double*,
+                                 Py_ssize_t)
+    void cyconv_rnn_bwd_tile_f32(int, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                                 Py_ssize_t, const float*, Py_ssize_t, const Py_ssize_t*,
+                                 Py_ssize_t, const float*, Py_ssize_t, float*, float*,
+                                 Py_ssize_t, const float*, Py_ssize_t, const float*,
+                                 const float*, const float*, float*, float*, Py_ssize_t,
+                                 float*, Py_ssize_t)
+    void cyconv_rnn_bwd_tile_f64(int, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                                 Py_ssize_t, const double*, Py_ssize_t, const Py_ssize_t*,
+                                 Py_ssize_t, const double*, Py_ssize_t, double*, double*,
+                                 Py_ssize_t, const double*, Py_ssize_t, const double*,
+                                 const double*, const double*, double*, double*, Py_ssize_t,
+                                 double*, Py_ssize_t)
+
+# K chunk of the packed GEMM: a B panel of KC x NR stays in L1/L2 while a thread's A panels
+# stream through it
+cdef enum:
+    _KC = 256
+KC = _KC
+# the modes, as _recurrent.h numbers them
+MODES = {"rnn_tanh": 0, "rnn_relu": 1, "lstm": 2, "gru": 3}
+cdef int LSTM = 2
+
+
+def tile_shape(bint double):
+    """(MR, NR) of the GEMM micro-kernel of the ISA in use, for float32 or float64."""
+    return (ISA.mr_f64, ISA.nr_f64) if double else (ISA.mr_f32, ISA.nr_f32)
+
+
+cdef inline Py_ssize_t _mr(floating* dummy) noexcept nogil:
+    return ISA.mr_f32 if floating is float else ISA.mr_f64
+
+
+cdef inline Py_ssize_t _nr(floating* dummy) noexcept nogil:
+    return ISA.nr_f32 if floating is float else ISA.nr_f64
+
+
+cdef void _gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const floating* A, Py_ssize_t ars,
+                Py_ssize_t acs, const floating* B, Py_ssize_t brs, Py_ssize_t bcs,
+                floating* C, Py_ssize_t ldc, floating* bpack, floating* scratch,
+                Py_ssize_t scratch_row, int n_threads) noexcept nogil:
+    """C[M x N] += A B with A[i, k] = A[i*ars + k*acs], B[k, j] = B[k*brs + j*bcs].
+
+    bpack: KC * ceil(N/NR) * NR elements; scratch: one row of ``scratch_row`` >= KC*MR +
+    MR*NR elements per thread (the A panel and an edge tile)."""
+    cdef Py_ssize_t mr = _mr(C), nr = _nr(C)
+    cdef Py_ssize_t ncb = (N + nr - 1) // nr, nrb = (M + mr - 1) // mr
+    cdef Py_ssize_t k0, kc, cb, rb, k, i, j, rows, cols, col, row
+    cdef floating* ap
+    cdef floating* tile
+    cdef floating* bp
+    k0 = 0
+    while k0 < K:
+        kc = K - k0 if K - k0 < _KC else _KC
+        for cb in prange(ncb, schedule="static", num_threads=n_threads):
+            bp = bpack + cb * kc * nr
+            for j in range(nr):
+                col = cb * nr + j
+                if col < N:
+                    for k in range(kc):
+                        bp[k * nr + j] = B[(k0 + k) * brs + col * bcs]
+                else:
+                    for k in range(kc):
+                        bp[k * nr + j] = 0
+        for rb in prange(nrb, schedule="static", num_threads=n_threads):
+            ap = scratch + omp_get_thread_num() * scratch_row
+            tile = ap + _KC * mr
+            rows = M - rb * mr if M - rb * mr < mr else mr
+            for i in range(mr):
+                row = rb * mr + i
+                if i < rows:
+                    for k in range(kc):
+                        ap[k * mr + i] = A[row * ars + (k0 + k) * acs]
+                else:
+                    for k in range(kc):
+                        ap[k * mr + i] = 0
+            for cb in range(ncb):
+                cols = N - cb * nr if N - cb * nr < nr else nr
+                bp = bpack + cb * kc * nr
+                if rows == mr and cols == nr:
+                    _ukr(kc, ap, bp, C + rb * mr * ldc + cb * nr, ldc)
+                else:
+                    memset(tile, 0, mr * nr * sizeof(floating))
+                    _ukr(kc, ap, bp, tile, nr)
+                    for i in range(rows):
+                        for j in range(cols):
+                            C[(rb * mr + i) * ldc + cb * nr + j] += tile[i * nr + j]
+        k0 = k0 + kc
+
+
+def gemm(const floating[::1] a, Py_ssize_t ars, Py_ssize_t acs, const floating[::1] b,
+         Py_ssize_t brs, Py_ssize_t bcs, floating[:, ::1] c, Py_ssize_t K,
+         floating[::1] bpack, floating[:, ::1] scratch, int n_threads):
+    """c += A B (see ``_gemm``); A and B are strided views of the flat ``a`` and ``b``."""
+    with nogil:
+        _gemm(c.shape[0], c.shape[1], K, &a[0], ars, acs, &b[0], brs, bcs, &c[0, 0],
+              c.shape[1], &bpack[0], &scratch[0, 0], scratch.shape[1], n_threads)
+
+
+def forward_steps(int mode, bint reverse, const floating[:, ::1] xproj,
+                  const floating[:, :, ::1] whh_panels, const floating[::1] bhh,
+                  const Py_ssize_t[::1] lengths, floating[:, :, ::1] hs, floating[:, :, ::1] cs,
+                  floating[:, :, ::1] acts, floating[:, :, ::1] aux, floating[:, :, ::1] y,
+                  floating[::1] hpack, floating[:, ::1] tiles, int n_threads):
+    """The time loop of one layer and direction.
+
+    xproj (T*N, Gc): x W_ih^T + b_ih in packed gate columns; whh_panels (Gc/NR, H, NR): the
+    packed W_hh^T; bhh (Gc); hs, cs (T+1, N, H): the states, hs[0] (hs[T] when reverse)
+    holding h0 on entry (cs only for LSTM, else (1, 1, 1)); acts (T, N, Gc) and aux
+    (T, N, H) are saved for the backward; y (T, N, H) the output; hpack 2 panels of
+    ceil(N/MR)*MR x H holding h0 on entry (first half); tiles (threads, >= MR*NR).
+    """
+    cdef Py_ssize_t T = y.shape[0], N = y.shape[1], H = y.shape[2]
+    cdef Py_ssize_t gc = xproj.shape[1]
+    cdef Py_ssize_t mr = _mr(&hpack[0]), nr = _nr(&hpack[0])
+    cdef Py_ssize_t nblk = whh_panels.shape[0], nrb = (N + mr - 1) // mr
+    cdef Py_ssize_t G = 4 if mode == 2 else (3 if mode == 3 else 1)
+    cdef Py_ssize_t hb = nr // G, panel = H * mr, items = nblk * nrb
+    cdef Py_ssize_t s, t, prev, nxt, cur, item, blk, rb, i, rows, u0, units, row0
+    cdef floating* tile
+    cdef floating* cp
+    cdef floating* cn
+    cdef floating* ax
+    cdef bint lstm = mode == LSTM, has_aux = mode >= LSTM
+    if T == 0 or N == 0:
+        return
+    with nogil:
+        for s in range(T):
+            t = T - 1 - s if reverse else s
+            prev = t + 1 if reverse else t
+            nxt = t if reverse else t + 1
+            cur = s % 2
+            for item in prange(items, schedule="static", num_threads=n_threads):
+                blk = item // nrb
+                rb = item % nrb
+                tile = &tiles[omp_get_thread_num(), 0]
+                for i in range(mr):
+                    memcpy(tile + i * nr, &bhh[blk * nr], nr * sizeof(floating))
+                _ukr(H, &hpack[(cur * nrb + rb) * panel], &whh_panels[blk, 0, 0], tile, nr)
+                row0 = rb * mr
+                rows = N - row0 if N - row0 < mr else mr
+                u0 = blk * hb
+                units = H - u0 if H - u0 < hb else hb
+                cp = &cs[prev, row0, u0] if lstm else NULL
+                cn = &cs[nxt, row0, u0] if lstm else NULL
+                ax = &aux[t, row0, u0] if has_aux else NULL
+                if floating is float:
+                    cyconv_rnn_fwd_tile_f32(
+                        mode, rows, units, hb, tile, nr, &xproj[t * N + row0, blk * nr], gc,
+                        &lengths[row0], t, &hs[prev, row0, u0], cp, &hs[nxt, row0, u0], cn, H,
+                        &acts[t, row0, blk * nr], gc, ax, &y[t, row0, u0], H,
+                        &hpack[((1 - cur) * nrb + rb) * panel + u0 * mr], mr)
+                else:
+                    cyconv_rnn_fwd_tile_f64(
+                        mode, rows, units, hb, tile, nr, &xproj[t * N + row0, blk * nr], gc,
+                        &lengths[row0], t, &hs[prev, row0, u0], cp, &hs[nxt, row0, u0], cn, H,
+                        &acts[t, row0, blk * nr], gc, ax, &y[t, row0, u0], H,
+                        &hpack[((1 - cur) * nrb + rb) * panel + u0 * mr], mr)
+
+
+def backward_steps(int mode, bint reverse, const floating[:, :, ::1] dy,
+                   const floating[:, :, ::1] whhT_panels, const Py_ssize_t[::1] lengths,
+                   const floating[:, :, ::1] hs, const floating[:, :, ::1] cs,
+                   const floating[:, :, ::1] acts, const floating[:, :, ::1] aux,
+                   floating[:, :, ::1] dgx, floating[:, :, ::1] dgh, bint separate_dgh,
+                   floating[:, ::1] carry, floating[:, ::1] dc, floating[::1] dpack,
+                   floating[:, ::1] tiles, int n_threads):
+    """Backpropagation through time of one ``forward_steps`` call.
+
+    dy (T, N, H); whhT_panels (ceil(H/NR), Gc, NR): W_hh in packed gate rows; hs, cs, acts,
+    aux: the forward's; dgx, dgh (T, N, Gc) zero on entry: the gate gradients (dgh only
+    written when ``separate_dgh``, GRU); carry, dc (N, H): the final states' gradients on
+    entry, the initial states' on return; dpack 2 zero panels of ceil(N/MR)*MR x Gc.
+    """
+    cdef Py_ssize_t T = dy.shape[0], N = dy.shape[1], H = dy.shape[2]
+    cdef Py_ssize_t gc = dgx.shape[2]
+    cdef Py_ssize_t mr = _mr(&dpack[0]), nr = _nr(&dpack[0])
+    cdef Py_ssize_t ncb = whhT_panels.shape[0], nrb = (N + mr - 1) // mr
+    cdef Py_ssize_t G = 4 if mode == 2 else (3 if mode == 3 else 1)
+    cdef Py_ssize_t hb = nr // G, panel = gc * mr, items = ncb * nrb
+    cdef Py_ssize_t s, t, prev, item, cb, rb, i, j, rows, u0, units, row0, src
+    cdef floating* tile
+    cdef const floating* cp
+    cdef const floating* ax
+    cdef floating* dcp
+    cdef floating* ghp
+    cdef bint lstm = mode == LSTM, has_aux = mode >= LSTM
+    if T == 0 or N == 0:
+        return
+    with nogil:
+        for s in range(T - 1, -2, -1):
+            t = T - 1 - s if reverse else s
+            prev = t + 1 if reverse else t
+            src = (s + 1) % 2
+            for item in prange(items, schedule="static", num_threads=n_threads):
+                cb = item // nrb
+                rb = item % nrb
+                tile = &tiles[omp_get_thread_num(), 0]
+                memset(tile, 0, mr * nr * sizeof(floating))
+                if s + 1 < T:
+                    _ukr(gc, &dpack[(src * nrb + rb) * panel], &whhT_panels[cb, 0, 0], tile, nr)
+                row0 = rb * mr
+                rows = N - row0 if N - row0 < mr else mr
+                u0 = cb * nr
+                units = H - u0 if H - u0 < nr else nr
+                if s < 0:
+                    for i in range(rows):
+                        for j in range(units):
+                            carry[row0 + i, u0 + j] += tile[i * nr + j]
+                    continue
+                cp = &cs[prev, row0, u0] if lstm else NULL
+                dcp = &dc[row0, u0] if lstm else NULL
+                ax = &aux[t, row0, u0] if has_aux else NULL
+                ghp = &dgh[t, row0, 0] if separate_dgh else NULL
+                if floating is float:
+                    cyconv_rnn_bwd_tile_f32(
+                        mode, rows, u0, units, hb, nr, tile, nr, &lengths[row0], t,
+                        &dy[t, row0, u0], H, &carry[row0, u0], dcp, H, &acts[t, row0, 0], gc,
+                        ax, &hs[prev, row0, u0], cp, &dgx[t, row0, 0], ghp, gc,
+                        &dpack[((s % 2) * nrb + rb) * panel], mr)
+                else:
+                    cyconv_rnn_bwd_tile_f64(
+                        mode, rows, u0, units, hb, nr, tile, nr, &lengths[row0], t,
+                        &dy[t, row0, u0], H, &carry[row0, u0], dcp, H, &acts[t, row0, 0], gc,
+                        ax, &hs[prev, row0, u0], cp, &dgx[t, row0, 0], ghp, gc,
+                        &dpack[((s % 2) * nrb + rb) * panel], mr)

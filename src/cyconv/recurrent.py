@@ -1,0 +1,214 @@
+"""Recurrent ops on the compiled kernels: one RNN / LSTM / GRU layer in one direction,
+forward and backpropagation through time. Time-major arrays: ``x`` (T, N, input_size).
+
+The layers of ``cyconv.nn`` (``RNN``, ``LSTM``, ``GRU``) stack and mirror these calls;
+``cyconv.reference.recurrent`` has the same functions in plain NumPy.
+
+How it runs (``_kernels/_recurrent.pyx``): the weights are packed once per call so that the
+G gates of ``hb = NR / G`` hidden units share one register tile of the GEMM micro-kernel
+(NR columns). The input projection of all time steps is one packed GEMM; each time step is
+one parallel loop over (hidden block, batch rows) tiles, each the hidden GEMM of its tile
+followed by the gate nonlinearities and the state update; the backward step likewise. The
+weight gradients are GEMMs over all T*N rows after the time loop (``dG^T x``, ``dG^T h``),
+and the input gradient one GEMM (``dG W_ih``): every sum in a fixed order, so results are
+bitwise the same for any thread count.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _threads
+from ._kernels import _recurrent as _k
+from ._recurrent_params import (RecurrentGrads, RecurrentOutput, check_cache, check_forward,
+                                check_grads)
+
+__all__ = ["recurrent_forward", "recurrent_backward", "RecurrentOutput", "RecurrentGrads"]
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Packed gate columns: gate g of hidden unit u at column (u // hb) * nr + g * hb + u % hb."""
+
+    mr: int
+    nr: int
+    hb: int
+    blocks: int
+    columns: int          # Gc = blocks * nr
+    index: np.ndarray     # packed column of each row of torch's (G*H, .) weights
+
+    @classmethod
+    def of(cls, gates: int, hidden: int, dtype) -> "_Layout":
+        mr, nr = _k.tile_shape(np.dtype(dtype) == np.float64)
+        hb = nr // gates
+        blocks = -(-hidden // hb)
+        g, u = np.divmod(np.arange(gates * hidden), hidden)
+        index = (u // hb) * nr + g * hb + u % hb
+        return cls(mr, nr, hb, blocks, blocks * nr, index)
+
+    def pack_columns(self, w: np.ndarray) -> np.ndarray:
+        """(G*H, K) torch rows -> (K, Gc): W^T in packed gate columns, zero elsewhere."""
+        packed = np.zeros((w.shape[1], self.columns), w.dtype)
+        packed[:, self.index] = w.T
+        return packed
+
+    def pack_vector(self, b, dtype) -> np.ndarray:
+        packed = np.zeros(self.columns, dtype)
+        if b is not None:
+            packed[self.index] = b
+        return packed
+
+
+def _scratch(n_threads: int, mr: int, nr: int, dtype) -> np.ndarray:
+    return _threads.scratch_rows(n_threads, _k.KC * mr + mr * nr, dtype)
+
+
+def _gemm(a: np.ndarray, a_strides: tuple, b: np.ndarray, b_strides: tuple, c: np.ndarray,
+          k: int, layout: _Layout, n_threads: int) -> None:
+    """c += A B on the packed GEMM; A, B strided views (element strides) of flat a, b."""
+    if c.size == 0 or k == 0:
+        return
+    bpack = np.empty(_k.KC * -(-c.shape[1] // layout.nr) * layout.nr, c.dtype)
+    _k.gemm(a.reshape(-1), *a_strides, b.reshape(-1), *b_strides, c, k, bpack,
+            _scratch(n_threads, layout.mr, layout.nr, c.dtype), n_threads)
+
+
+@dataclass
+class CompiledCache:
+    """What ``recurrent_backward`` needs from the forward (opaque to callers)."""
+
+    call: object
+    layout: _Layout
+    w_ih_packed: np.ndarray
+    hs: np.ndarray
+    cs: np.ndarray
+    acts: np.ndarray
+    aux: np.ndarray
+    n_threads: int
+
+
+def _threads_for(p, num_threads) -> int:
+    work = p.steps * p.batch * p.gates * p.hidden_size * (p.input_size + p.hidden_size)
+    return _threads.for_work(_threads.resolve(num_threads), work, _threads.SMALL_CONV_MACS)
+
+
+def recurrent_forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, *,
+                      lengths=None, reverse=False, num_threads=None) -> RecurrentOutput:
+    """One recurrent layer in one direction, on the compiled kernels.
+
+    Parameters
+    ----------
+    mode : {'rnn_tanh', 'rnn_relu', 'lstm', 'gru'}
+        The cell, with torch's equations (see ``cyconv.reference.recurrent``).
+    x : ndarray, shape (T, N, I), float32 or float64 (time-major)
+    w_ih : ndarray, shape (G*H, I); w_hh : ndarray, shape (G*H, H)
+        G = 1 (RNN), 4 (LSTM: gates i, f, g, o), 3 (GRU: r, z, n), as torch's
+        ``weight_ih_l0`` / ``weight_hh_l0``.
+    b_ih, b_hh : ndarray, shape (G*H,), or None (no biases)
+    h0 : ndarray, shape (N, H), optional
+        Initial hidden state (zeros).
+    c0 : ndarray, shape (N, H), optional
+        Initial cell state, LSTM only (zeros).
+    lengths : ints, shape (N,), optional
+        Valid steps of each sequence, in [0, T]: steps at ``t >= lengths[n]`` keep the
+        state and output zeros (torch's packed sequences).
+    reverse : bool
+        Process each sequence from its last valid step back to t = 0 (the backward
+        direction of a bidirectional layer).
+    num_threads : int, optional
+
+    Returns
+    -------
+    RecurrentOutput(output (T, N, H), h_n (N, H), c_n (N, H) or None, cache)
+        ``cache`` is what ``recurrent_backward`` takes.
+    """
+    p = check_forward(mode, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, reverse)
+    n_threads = _threads_for(p, num_threads)
+    steps, batch, hidden, dtype = p.steps, p.batch, p.hidden_size, p.dtype
+    lay = _Layout.of(p.gates, hidden, dtype)
+    w_ih_packed = lay.pack_columns(p.w_ih)
+    whh = lay.pack_columns(p.w_hh)  # (H, Gc) -> panels (blocks, H, NR)
+    whh_panels = np.ascontiguousarray(whh.reshape(hidden, lay.blocks, lay.nr).transpose(1, 0, 2))
+    xproj = np.empty((steps * batch, lay.columns), dtype)
+    xproj[:] = lay.pack_vector(p.b_ih, dtype)
+    _gemm(p.x, (p.input_size, 1), w_ih_packed, (lay.columns, 1), xproj, p.input_size, lay,
+          n_threads)
+    first, last = (steps, 0) if p.reverse else (0, steps)
+    hs = np.empty((steps + 1, batch, hidden), dtype)
+    hs[first] = p.h0
+    lstm = p.mode == "lstm"
+    cs = np.empty((steps + 1, batch, hidden) if lstm else (1, 1, 1), dtype)
+    if lstm:
+        cs[first] = p.c0
+    acts = np.empty((steps, batch, lay.columns), dtype)
+    aux = np.empty((steps, batch, hidden) if p.mode in ("lstm", "gru") else (1, 1, 1), dtype)
+    output = np.empty((steps, batch, hidden), dtype)
+    row_blocks = -(-batch // lay.mr)
+    hpack = np.zeros(2 * row_blocks * lay.mr * hidden, dtype)
+    padded = np.zeros((row_blocks * lay.mr, hidden), dtype)
+    padded[:batch] = p.h0
+    hpack[:padded.size] = padded.reshape(row_blocks, lay.mr, hidden).transpose(0, 2, 1).ravel()
+    _k.forward_steps(_k.MODES[p.mode], p.reverse, xproj, whh_panels,
+                     lay.pack_vector(p.b_hh, dtype), p.lengths.astype(np.intp, copy=False), hs,
+                     cs, acts, aux, output, hpack,
+                     _threads.scratch_rows(n_threads, lay.mr * lay.nr, dtype), n_threads)
+    cache = CompiledCache(p, lay, w_ih_packed, hs, cs, acts, aux, n_threads)
+    return RecurrentOutput(output, hs[last].copy(), cs[last].copy() if lstm else None, cache)
+
+
+def recurrent_backward(cache, grad_output, grad_h_n=None, grad_c_n=None, *,
+                       num_threads=None) -> RecurrentGrads:
+    """Backpropagation through time of one ``recurrent_forward`` call, compiled.
+
+    Parameters
+    ----------
+    cache : the ``cache`` of ``cyconv.recurrent.recurrent_forward``'s result
+    grad_output : ndarray, shape (T, N, H)
+    grad_h_n, grad_c_n : ndarray, shape (N, H), optional (zeros; ``grad_c_n`` LSTM only)
+    num_threads : int, optional
+        Defaults to the forward's thread count.
+
+    Returns
+    -------
+    RecurrentGrads(grad_input (T, N, I), grad_h0 (N, H), grad_c0 (N, H) or None,
+    grad_w_ih (G*H, I), grad_w_hh (G*H, H), grad_b_ih (G*H,) or None, grad_b_hh or None)
+    """
+    cache = check_cache(cache, CompiledCache, "cyconv.recurrent")
+    p, lay = cache.call, cache.layout
+    grad_output, carry, dc = check_grads(p, grad_output, grad_h_n, grad_c_n)
+    n_threads = cache.n_threads if num_threads is None else _threads_for(p, num_threads)
+    steps, batch, hidden, dtype = p.steps, p.batch, p.hidden_size, p.dtype
+    carry = carry.copy()
+    dc = dc.copy() if dc is not None else np.zeros((1, 1), dtype)
+    col_blocks = -(-hidden // lay.nr)
+    whh_rows = np.zeros((lay.columns, col_blocks * lay.nr), dtype)
+    whh_rows[lay.index, :hidden] = p.w_hh
+    whhT_panels = np.ascontiguousarray(
+        whh_rows.reshape(lay.columns, col_blocks, lay.nr).transpose(1, 0, 2))
+    gru = p.mode == "gru"
+    dgx = np.zeros((steps, batch, lay.columns), dtype)
+    dgh = np.zeros_like(dgx) if gru else dgx
+    row_blocks = -(-batch // lay.mr)
+    dpack = np.zeros(2 * row_blocks * lay.mr * lay.columns, dtype)
+    _k.backward_steps(_k.MODES[p.mode], p.reverse, grad_output, whhT_panels,
+                      p.lengths.astype(np.intp, copy=False), cache.hs, cache.cs, cache.acts,
+                      cache.aux, dgx, dgh, gru, carry, dc, dpack,
+                      _threads.scratch_rows(n_threads, lay.mr * lay.nr, dtype), n_threads)
+    rows, cols = steps * batch, lay.columns
+    gw_ih = np.zeros((cols, p.input_size), dtype)
+    _gemm(dgx, (1, cols), p.x, (p.input_size, 1), gw_ih, rows, lay, n_threads)
+    h_prev = cache.hs[1:] if p.reverse else cache.hs[:-1]
+    gw_hh = np.zeros((cols, hidden), dtype)
+    _gemm(dgh, (1, cols), h_prev, (hidden, 1), gw_hh, rows, lay, n_threads)
+    grad_x = np.zeros((steps, batch, p.input_size), dtype)
+    _gemm(dgx, (cols, 1), cache.w_ih_packed, (1, cols), grad_x.reshape(rows, -1), cols, lay,
+          n_threads)
+    gb_ih = gb_hh = None
+    if p.b_ih is not None:
+        # summed in float64 over the T*N rows (a fixed order), rounded once
+        gb_ih = dgx.reshape(rows, cols).sum(axis=0, dtype=np.float64)[lay.index].astype(dtype)
+        gb_hh = (dgh.reshape(rows, cols).sum(axis=0, dtype=np.float64)[lay.index].astype(dtype)
+                 if gru else gb_ih.copy())
+    return RecurrentGrads(grad_x, carry, dc if p.mode == "lstm" else None, gw_ih[lay.index],
+                          gw_hh[lay.index], gb_ih, gb_hh)
