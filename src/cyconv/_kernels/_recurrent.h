@@ -4,9 +4,9 @@
  * Built as AVX-512, AVX2 and baseline clones (target_clones, resolved by the dynamic loader,
  * as _rowops.h) with GCC on x86-64 Linux; plain C elsewhere. float32 activations run 16
  * lanes at a time on a polynomial exp (Cephes' expf: range reduction by ln 2 in two parts,
- * degree-5 polynomial, about 1 ulp) and a tanh that switches to its odd Taylor series below
- * |x| = 0.4, where (1 - e)/(1 + e) with e = exp(-2|x|) would cancel; float64 calls libm's exp
- * and tanh. Every element's result depends on its own inputs only, so the tiles' partition
+ * degree-5 polynomial, about 1 ulp): sigmoid 1 / (1 + exp(-x)), tanh 2 sigmoid(2x) - 1 but
+ * its odd Taylor series below |x| = 0.4, where the difference would cancel (a few ulp in
+ * all); float64 calls libm's exp and tanh. Every element's result depends on its own inputs only, so the tiles' partition
  * over threads cannot change a bit.
  *
  * Packed gate columns: the G gates of hidden unit u sit at column
@@ -25,10 +25,15 @@
 #define CYR_CLONES
 #endif
 #define CYR_INLINE static inline __attribute__((always_inline))
+#if defined(__GNUC__) && !defined(__clang__)
+/* the 64-byte vectors are passed between inlined helpers only: no ABI crosses a call */
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
 
 enum { CYR_RNN_TANH = 0, CYR_RNN_RELU = 1, CYR_LSTM = 2, CYR_GRU = 3 };
 enum { CYR_SIGMOID = 0, CYR_TANH = 1, CYR_RELU = 2 };
 #define CYR_LANES 16
+#define CYR_MAX_RUN 64  /* units per run of the backward tile's inner loops */
 
 typedef float cyr_vf __attribute__((vector_size(64)));
 typedef int cyr_vi __attribute__((vector_size(64)));
@@ -58,27 +63,40 @@ CYR_INLINE cyr_vf cyr_expf(cyr_vf x)
     return y * (cyr_vf)bits;
 }
 
-CYR_INLINE cyr_vf cyr_sigmoidf(cyr_vf x)
-{
-    return 1.0f / (1.0f + cyr_expf(-x));
-}
-
-CYR_INLINE cyr_vf cyr_tanhf(cyr_vf x)
+/* sigmoid on the lanes where scale is 1, tanh where it is 2, for one exp and one division:
+ * tanh(x) = 2 sigmoid(2x) - 1, except below |x| = 0.4, where that difference would cancel
+ * and the odd Taylor series to x^13 (truncation < 1e-8 relative there) takes over. (A float
+ * scale rather than an integer lane mask: GCC 12 built such masks lane by lane.) */
+CYR_INLINE cyr_vf cyr_gatef(cyr_vf x, cyr_vf scale)
 {
     const cyr_vi sign = (cyr_vi){0} + (int)0x80000000;
+    cyr_vf s = 1.0f / (1.0f + cyr_expf(-(x * scale)));
+    cyr_vf big = s * scale - (scale - 1.0f);
     cyr_vf a = (cyr_vf)((cyr_vi)x & ~sign);
-    cyr_vf e = cyr_expf(-2.0f * a);
-    cyr_vf big = (1.0f - e) / (1.0f + e);
-    big = (cyr_vf)((cyr_vi)big | ((cyr_vi)x & sign));
-    cyr_vf t = x * x;
+    cyr_vi near0 = a < 0.4f;
+    cyr_vf xs = cyr_sel(near0, x, (cyr_vf){0});
+    cyr_vf t = xs * xs;
     cyr_vf p = (cyr_vf){0} + 0.00359212803f;
     p = p * t - 0.00886323552f;
     p = p * t + 0.0218694885f;
     p = p * t - 0.0539682540f;
     p = p * t + 0.133333333f;
     p = p * t - 0.333333333f;
-    cyr_vf small = x + x * t * p;
-    return cyr_sel(a < 0.4f, small, big);
+    cyr_vf small = xs + xs * t * p;
+    /* w = 1 on tanh lanes, 0 on sigmoid lanes: an exact blend, and one comparison in all
+     * (GCC 12 built a second mask, from scale, lane by lane) */
+    cyr_vf w = scale - 1.0f;
+    return cyr_sel(near0, w * small + (1.0f - w) * big, big);
+}
+
+CYR_INLINE cyr_vf cyr_sigmoidf(cyr_vf x)
+{
+    return cyr_gatef(x, (cyr_vf){0} + 1.0f);
+}
+
+CYR_INLINE cyr_vf cyr_tanhf(cyr_vf x)
+{
+    return cyr_gatef(x, (cyr_vf){0} + 2.0f);
 }
 
 CYR_INLINE cyr_vf cyr_actv(int kind, cyr_vf v)
@@ -88,24 +106,6 @@ CYR_INLINE cyr_vf cyr_actv(int kind, cyr_vf v)
     if (kind == CYR_TANH)
         return cyr_tanhf(v);
     return cyr_sel(v > 0.0f, v, (cyr_vf){0});
-}
-
-/* x[0:n] = act(x[0:n]) in place, float32, 16 lanes (the tail through a zero-padded vector) */
-CYR_INLINE void cyr_act_f32(int kind, ptrdiff_t n, float* x)
-{
-    ptrdiff_t i = 0;
-    for (; i + CYR_LANES <= n; i += CYR_LANES) {
-        cyr_vf v;
-        memcpy(&v, x + i, sizeof v);
-        v = cyr_actv(kind, v);
-        memcpy(x + i, &v, sizeof v);
-    }
-    if (i < n) {
-        cyr_vf v = {0};
-        memcpy(&v, x + i, (size_t)(n - i) * sizeof(float));
-        v = cyr_actv(kind, v);
-        memcpy(x + i, &v, (size_t)(n - i) * sizeof(float));
-    }
 }
 
 CYR_INLINE void cyr_act_f64(int kind, ptrdiff_t n, double* x)
@@ -119,6 +119,82 @@ CYR_INLINE void cyr_act_f64(int kind, ptrdiff_t n, double* x)
             x[i] = x[i] > 0.0 ? x[i] : 0.0;
     }
 }
+
+/* x[0:n] = act(x[0:n]) in place, float32, 16 lanes (the tail through a zero-padded vector) */
+CYR_INLINE void cyr_act_f32(int kind, ptrdiff_t n, float* x)
+{
+    ptrdiff_t i = 0;
+    for (; i + CYR_LANES <= n; i += CYR_LANES) {
+        cyr_vf v;
+        memcpy(&v, x + i, sizeof v);
+        v = cyr_actv(kind, v);
+        memcpy(x + i, &v, sizeof v);
+    }
+    if (i < n) {
+        float buf[CYR_LANES] = {0};
+        cyr_vf v;
+        for (ptrdiff_t k = 0; k < n - i; k++)
+            buf[k] = x[i + k];
+        memcpy(&v, buf, sizeof v);
+        v = cyr_actv(kind, v);
+        memcpy(buf, &v, sizeof v);
+        for (ptrdiff_t k = 0; k < n - i; k++)
+            x[i + k] = buf[k];
+    }
+}
+
+/* The LSTM gates of one tile row in place: sigmoid on columns [0, 2hb) and [3hb, 4hb), tanh
+ * on [2hb, 3hb). With rows of whole vectors (nr a multiple of 16) each vector of the row is
+ * done once, lane by lane choosing the function; otherwise range by range. */
+CYR_INLINE void cyr_lstm_gates_f32(ptrdiff_t hb, ptrdiff_t nr, float* p)
+{
+    if (nr % CYR_LANES || hb > CYR_LANES) {
+        cyr_act_f32(CYR_SIGMOID, 2 * hb, p);
+        cyr_act_f32(CYR_TANH, hb, p + 2 * hb);
+        cyr_act_f32(CYR_SIGMOID, hb, p + 3 * hb);
+        return;
+    }
+    float scale[4 * CYR_LANES];
+    for (ptrdiff_t c = 0; c < 4 * hb; c++)
+        scale[c] = c >= 2 * hb && c < 3 * hb ? 2.0f : 1.0f;
+    for (ptrdiff_t c = 0; c < 4 * hb; c += CYR_LANES) {
+        cyr_vf v, sc;
+        memcpy(&v, p + c, sizeof v);
+        memcpy(&sc, scale + c, sizeof sc);
+        v = cyr_gatef(v, sc);
+        memcpy(p + c, &v, sizeof v);
+    }
+}
+
+/* tanh of p[0:units] in place (units <= hb); the columns from `units` to the end of the
+ * first vector may be overwritten (a tile row of whole vectors: one full vector, no tail). */
+CYR_INLINE void cyr_tanh_head_f32(ptrdiff_t hb, ptrdiff_t nr, ptrdiff_t units, float* p)
+{
+    if (nr % CYR_LANES || hb > CYR_LANES) {
+        cyr_act_f32(CYR_TANH, units, p);
+        return;
+    }
+    cyr_vf v;
+    memcpy(&v, p, sizeof v);
+    v = cyr_tanhf(v);
+    memcpy(p, &v, sizeof v);
+}
+
+CYR_INLINE void cyr_tanh_head_f64(ptrdiff_t hb, ptrdiff_t nr, ptrdiff_t units, double* p)
+{
+    (void)hb;
+    (void)nr;
+    cyr_act_f64(CYR_TANH, units, p);
+}
+
+CYR_INLINE void cyr_lstm_gates_f64(ptrdiff_t hb, ptrdiff_t nr, double* p)
+{
+    (void)nr;
+    cyr_act_f64(CYR_SIGMOID, 2 * hb, p);
+    cyr_act_f64(CYR_TANH, hb, p + 2 * hb);
+    cyr_act_f64(CYR_SIGMOID, hb, p + 3 * hb);
+}
+
 
 /* Forward of one tile: `rows` batch rows (row i of a tile/array at + i * its ld) x the hb
  * hidden units of one column block, `units` of them real (the last block may be short).
@@ -174,19 +250,22 @@ CYR_CLONES static void cyconv_rnn_fwd_tile_##SUF(                               
             const T* cp = cprev + i * ldh;                                                     \
             T* cn = cnext + i * ldh;                                                           \
             T* ax = aux + i * ldh;                                                             \
+            T* a = acts + i * lda;                                                             \
             for (ptrdiff_t c = 0; c < 4 * hb; c++)                                             \
                 p[c] += xr[c];                                                                 \
-            cyr_act_##SUF(CYR_SIGMOID, 2 * hb, p);                                             \
-            cyr_act_##SUF(CYR_TANH, hb, p + 2 * hb);                                           \
-            cyr_act_##SUF(CYR_SIGMOID, hb, p + 3 * hb);                                        \
+            cyr_lstm_gates_##SUF(hb, ldp, p);                                                  \
+            memcpy(a, p, (size_t)(4 * hb) * sizeof(T));                                        \
+            /* c_t over the (saved) input gate's columns, then tanh(c_t) in place */           \
             for (ptrdiff_t j = 0; j < units; j++) {                                            \
-                T c = p[hb + j] * cp[j] + p[j] * p[2 * hb + j];                                \
+                T c = a[hb + j] * cp[j] + a[j] * a[2 * hb + j];                                \
                 cn[j] = c;                                                                     \
-                ax[j] = c;                                                                     \
+                p[j] = c;                                                                      \
             }                                                                                  \
-            cyr_act_##SUF(CYR_TANH, units, ax);                                                \
-            for (ptrdiff_t j = 0; j < units; j++)                                              \
-                hn[j] = p[3 * hb + j] * ax[j];                                                 \
+            cyr_tanh_head_##SUF(hb, ldp, units, p);                                            \
+            for (ptrdiff_t j = 0; j < units; j++) {                                            \
+                ax[j] = p[j];                                                                  \
+                hn[j] = a[3 * hb + j] * p[j];                                                  \
+            }                                                                                  \
         } else {                                                                               \
             for (ptrdiff_t c = 0; c < hb; c++)                                                 \
                 p[c] += xr[c];                                                                 \
@@ -194,7 +273,8 @@ CYR_CLONES static void cyconv_rnn_fwd_tile_##SUF(                               
             for (ptrdiff_t j = 0; j < units; j++)                                              \
                 hn[j] = p[j];                                                                  \
         }                                                                                      \
-        memcpy(acts + i * lda, p, (size_t)(G * hb) * sizeof(T));                               \
+        if (mode != CYR_LSTM)                                                                  \
+            memcpy(acts + i * lda, p, (size_t)(G * hb) * sizeof(T));                           \
         for (ptrdiff_t j = 0; j < units; j++) {                                                \
             yr[j] = hn[j];                                                                     \
             hpack[j * mr + i] = hn[j];                                                         \
@@ -222,6 +302,7 @@ CYR_CLONES static void cyconv_rnn_bwd_tile_##SUF(                               
     T* restrict dpack, ptrdiff_t mr)                                                           \
 {                                                                                              \
     const int G = mode == CYR_LSTM ? 4 : mode == CYR_GRU ? 3 : 1;                              \
+    T d[4][CYR_MAX_RUN];                                                                       \
     for (ptrdiff_t i = 0; i < rows; i++) {                                                     \
         const T* tr = dhh + i * ldt;                                                           \
         T* cr = carry + i * ldh;                                                               \
@@ -229,56 +310,101 @@ CYR_CLONES static void cyconv_rnn_bwd_tile_##SUF(                               
         T* gx = dgx + i * ldg;                                                                 \
         T* gh = dgh ? dgh + i * ldg : NULL;                                                    \
         const int valid = t < len[i];                                                          \
-        for (ptrdiff_t j = 0; j < units; j++) {                                                \
-            const ptrdiff_t u = u0 + j;                                                        \
-            const ptrdiff_t col = (u / hb) * nr + u % hb;                                      \
+        /* runs of units inside one hidden block: their gate columns are contiguous */         \
+        for (ptrdiff_t j0 = 0; j0 < units;) {                                                  \
+            const ptrdiff_t u = u0 + j0, blk = u / hb, off = u - blk * hb;                     \
+            ptrdiff_t run = hb - off;                                                          \
+            if (run > units - j0)                                                              \
+                run = units - j0;                                                              \
+            if (run > CYR_MAX_RUN)                                                             \
+                run = CYR_MAX_RUN;                                                             \
+            const ptrdiff_t col = blk * nr + off;                                              \
+            const T* tj = tr + j0;                                                             \
+            T* cj = cr + j0;                                                                   \
             if (!valid) {                                                                      \
-                cr[j] += tr[j];                                                                \
-                for (int g = 0; g < G; g++) {                                                  \
-                    gx[col + g * hb] = 0;                                                      \
-                    if (gh)                                                                    \
-                        gh[col + g * hb] = 0;                                                  \
-                    dpack[(col + g * hb) * mr + i] = 0;                                        \
+                for (ptrdiff_t k = 0; k < run; k++)                                            \
+                    cj[k] += tj[k];                                                            \
+                for (int g = 0; g < G; g++)                                                    \
+                    for (ptrdiff_t k = 0; k < run; k++)                                        \
+                        d[g][k] = 0;                                                           \
+                for (int g = 0; g < G; g++)                                                    \
+                    for (ptrdiff_t k = 0; k < run; k++) {                                      \
+                        gx[col + g * hb + k] = 0;                                              \
+                        if (gh)                                                                \
+                            gh[col + g * hb + k] = 0;                                          \
+                    }                                                                          \
+            } else if (mode == CYR_LSTM) {                                                     \
+                const T* ig = ar + col; const T* fg = ig + hb;                                 \
+                const T* gg = fg + hb; const T* og = gg + hb;                                  \
+                const T* tc = aux + i * ldh + j0;                                              \
+                const T* cp = cprev + i * ldh + j0;                                            \
+                const T* dyj = dy + i * ldy + j0;                                              \
+                T* dcj = dc + i * ldh + j0;                                                    \
+                for (ptrdiff_t k = 0; k < run; k++) {                                          \
+                    const T total = dyj[k] + tj[k] + cj[k];                                    \
+                    const T dct = dcj[k] + total * og[k] * (1 - tc[k] * tc[k]);                \
+                    d[0][k] = dct * gg[k] * ig[k] * (1 - ig[k]);                               \
+                    d[1][k] = dct * cp[k] * fg[k] * (1 - fg[k]);                               \
+                    d[2][k] = dct * ig[k] * (1 - gg[k] * gg[k]);                               \
+                    d[3][k] = total * tc[k] * og[k] * (1 - og[k]);                             \
+                    dcj[k] = dct * fg[k];                                                      \
+                    cj[k] = 0;                                                                 \
                 }                                                                              \
-                continue;                                                                      \
-            }                                                                                  \
-            const T total = dy[i * ldy + j] + tr[j] + cr[j];                                   \
-            if (mode == CYR_LSTM) {                                                            \
-                const T ig = ar[col], fg = ar[col + hb], gg = ar[col + 2 * hb];                \
-                const T og = ar[col + 3 * hb], tc = aux[i * ldh + j];                          \
-                const T dct = dc[i * ldh + j] + total * og * (1 - tc * tc);                    \
-                const T d0 = dct * gg * ig * (1 - ig);                                         \
-                const T d1 = dct * cprev[i * ldh + j] * fg * (1 - fg);                         \
-                const T d2 = dct * ig * (1 - gg * gg);                                         \
-                const T d3 = total * tc * og * (1 - og);                                       \
-                dc[i * ldh + j] = dct * fg;                                                    \
-                cr[j] = 0;                                                                     \
-                gx[col] = d0; gx[col + hb] = d1; gx[col + 2 * hb] = d2; gx[col + 3 * hb] = d3; \
-                dpack[col * mr + i] = d0;                                                      \
-                dpack[(col + hb) * mr + i] = d1;                                               \
-                dpack[(col + 2 * hb) * mr + i] = d2;                                           \
-                dpack[(col + 3 * hb) * mr + i] = d3;                                           \
+                for (int g = 0; g < 4; g++)                                                    \
+                    for (ptrdiff_t k = 0; k < run; k++)                                        \
+                        gx[col + g * hb + k] = d[g][k];                                        \
             } else if (mode == CYR_GRU) {                                                      \
-                const T r = ar[col], z = ar[col + hb], n = ar[col + 2 * hb];                   \
-                const T dn = total * (1 - z) * (1 - n * n);                                    \
-                const T dz = total * (hprev[i * ldh + j] - n) * z * (1 - z);                   \
-                const T dr = dn * aux[i * ldh + j] * r * (1 - r);                              \
-                cr[j] = total * z;                                                             \
-                gx[col] = dr; gx[col + hb] = dz; gx[col + 2 * hb] = dn;                        \
-                gh[col] = dr; gh[col + hb] = dz; gh[col + 2 * hb] = dn * r;                    \
-                dpack[col * mr + i] = dr;                                                      \
-                dpack[(col + hb) * mr + i] = dz;                                               \
-                dpack[(col + 2 * hb) * mr + i] = dn * r;                                       \
+                const T* rg = ar + col; const T* zg = rg + hb; const T* ng = zg + hb;          \
+                const T* hn = aux + i * ldh + j0;                                              \
+                const T* hp = hprev + i * ldh + j0;                                            \
+                const T* dyj = dy + i * ldy + j0;                                              \
+                for (ptrdiff_t k = 0; k < run; k++) {                                          \
+                    const T total = dyj[k] + tj[k] + cj[k];                                    \
+                    const T z = zg[k], n = ng[k], r = rg[k];                                   \
+                    const T dn = total * (1 - z) * (1 - n * n);                                \
+                    d[0][k] = dn * hn[k] * r * (1 - r);                                        \
+                    d[1][k] = total * (hp[k] - n) * z * (1 - z);                               \
+                    d[3][k] = dn;                                                              \
+                    d[2][k] = dn * r;                                                          \
+                    cj[k] = total * z;                                                         \
+                }                                                                              \
+                for (ptrdiff_t k = 0; k < run; k++) {                                          \
+                    gx[col + k] = d[0][k];                                                     \
+                    gx[col + hb + k] = d[1][k];                                                \
+                    gx[col + 2 * hb + k] = d[3][k];                                            \
+                    gh[col + k] = d[0][k];                                                     \
+                    gh[col + hb + k] = d[1][k];                                                \
+                    gh[col + 2 * hb + k] = d[2][k];                                            \
+                }                                                                              \
             } else {                                                                           \
-                const T h = ar[col];                                                           \
-                const T d = mode == CYR_RNN_TANH ? total * (1 - h * h)                         \
-                                                 : (h > 0 ? total : (T)0);                     \
-                cr[j] = 0;                                                                     \
-                gx[col] = d;                                                                   \
-                dpack[col * mr + i] = d;                                                       \
+                const T* hg = ar + col;                                                        \
+                const T* dyj = dy + i * ldy + j0;                                              \
+                for (ptrdiff_t k = 0; k < run; k++) {                                          \
+                    const T total = dyj[k] + tj[k] + cj[k];                                    \
+                    d[0][k] = mode == CYR_RNN_TANH ? total * (1 - hg[k] * hg[k])               \
+                                                   : (hg[k] > 0 ? total : (T)0);               \
+                    cj[k] = 0;                                                                 \
+                }                                                                              \
+                for (ptrdiff_t k = 0; k < run; k++)                                            \
+                    gx[col + k] = d[0][k];                                                     \
             }                                                                                  \
+            /* the next step's GEMM panel of the hidden-side gradients */                      \
+            for (int g = 0; g < G; g++)                                                        \
+                for (ptrdiff_t k = 0; k < run; k++)                                            \
+                    dpack[(col + g * hb + k) * mr + i] = d[g][k];                              \
+            j0 += run;                                                                         \
         }                                                                                      \
     }                                                                                          \
+}
+
+/* Prefetch `rows` rows of `bytes` bytes, `ld` bytes apart, into the cache: a tile's inputs
+ * from the large per-step arrays, requested before its GEMM so that their misses overlap it. */
+static inline void cyconv_rnn_prefetch(const void* p, ptrdiff_t rows, ptrdiff_t ld, ptrdiff_t bytes)
+{
+    const char* c = (const char*)p;
+    for (ptrdiff_t i = 0; i < rows; i++)
+        for (ptrdiff_t b = 0; b < bytes; b += 64)
+            __builtin_prefetch(c + i * ld + b);
 }
 
 CYR_DEFINE_FORWARD(float, f32)

@@ -22,6 +22,7 @@ from cyconv._kernels._omp cimport omp_get_thread_num
 cyconv_isa_bind(isa_descriptor())
 
 cdef extern from "_recurrent.h" nogil:
+    void cyconv_rnn_prefetch(const void*, Py_ssize_t, Py_ssize_t, Py_ssize_t)
     void cyconv_rnn_fwd_tile_f32(int, Py_ssize_t, Py_ssize_t, Py_ssize_t, float*, Py_ssize_t,
                                  const float*, Py_ssize_t, const Py_ssize_t*, Py_ssize_t,
                                  const float*, const float*, float*, float*, Py_ssize_t,
@@ -87,26 +88,32 @@ cdef void _gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const floating* A, Py_
         kc = K - k0 if K - k0 < _KC else _KC
         for cb in prange(ncb, schedule="static", num_threads=n_threads):
             bp = bpack + cb * kc * nr
-            for j in range(nr):
-                col = cb * nr + j
-                if col < N:
+            cols = N - cb * nr if N - cb * nr < nr else nr
+            if cols < nr:
+                memset(bp, 0, kc * nr * sizeof(floating))
+            if bcs == 1:  # rows of B contiguous: read them along
+                for k in range(kc):
+                    for j in range(cols):
+                        bp[k * nr + j] = B[(k0 + k) * brs + cb * nr + j]
+            else:
+                for j in range(cols):
                     for k in range(kc):
-                        bp[k * nr + j] = B[(k0 + k) * brs + col * bcs]
-                else:
-                    for k in range(kc):
-                        bp[k * nr + j] = 0
+                        bp[k * nr + j] = B[(k0 + k) * brs + (cb * nr + j) * bcs]
         for rb in prange(nrb, schedule="static", num_threads=n_threads):
             ap = scratch + omp_get_thread_num() * scratch_row
             tile = ap + _KC * mr
             rows = M - rb * mr if M - rb * mr < mr else mr
-            for i in range(mr):
-                row = rb * mr + i
-                if i < rows:
+            if rows < mr:
+                memset(ap, 0, kc * mr * sizeof(floating))
+            if ars == 1:  # columns of A contiguous (a transposed operand): read them along
+                for k in range(kc):
+                    for i in range(rows):
+                        ap[k * mr + i] = A[rb * mr + i + (k0 + k) * acs]
+            else:
+                for i in range(rows):
+                    row = rb * mr + i
                     for k in range(kc):
                         ap[k * mr + i] = A[row * ars + (k0 + k) * acs]
-                else:
-                    for k in range(kc):
-                        ap[k * mr + i] = 0
             for cb in range(ncb):
                 cols = N - cb * nr if N - cb * nr < nr else nr
                 bp = bpack + cb * kc * nr
@@ -167,13 +174,18 @@ def forward_steps(int mode, bint reverse, const floating[:, ::1] xproj,
                 blk = item // nrb
                 rb = item % nrb
                 tile = &tiles[omp_get_thread_num(), 0]
-                for i in range(mr):
-                    memcpy(tile + i * nr, &bhh[blk * nr], nr * sizeof(floating))
-                _ukr(H, &hpack[(cur * nrb + rb) * panel], &whh_panels[blk, 0, 0], tile, nr)
                 row0 = rb * mr
                 rows = N - row0 if N - row0 < mr else mr
                 u0 = blk * hb
                 units = H - u0 if H - u0 < hb else hb
+                cyconv_rnn_prefetch(&xproj[t * N + row0, blk * nr], rows, gc * sizeof(floating),
+                                    nr * sizeof(floating))
+                if lstm:
+                    cyconv_rnn_prefetch(&cs[prev, row0, u0], rows, H * sizeof(floating),
+                                        units * sizeof(floating))
+                for i in range(mr):
+                    memcpy(tile + i * nr, &bhh[blk * nr], nr * sizeof(floating))
+                _ukr(H, &hpack[(cur * nrb + rb) * panel], &whh_panels[blk, 0, 0], tile, nr)
                 cp = &cs[prev, row0, u0] if lstm else NULL
                 cn = &cs[nxt, row0, u0] if lstm else NULL
                 ax = &aux[t, row0, u0] if has_aux else NULL
@@ -229,13 +241,28 @@ def backward_steps(int mode, bint reverse, const floating[:, :, ::1] dy,
                 cb = item // nrb
                 rb = item % nrb
                 tile = &tiles[omp_get_thread_num(), 0]
-                memset(tile, 0, mr * nr * sizeof(floating))
-                if s + 1 < T:
-                    _ukr(gc, &dpack[(src * nrb + rb) * panel], &whhT_panels[cb, 0, 0], tile, nr)
                 row0 = rb * mr
                 rows = N - row0 if N - row0 < mr else mr
                 u0 = cb * nr
                 units = H - u0 if H - u0 < nr else nr
+                if s >= 0:
+                    # this step's saved gates (the columns of units u0.. are one run of
+                    # blocks), output gradient and states
+                    cyconv_rnn_prefetch(&acts[t, row0, (u0 // hb) * nr], rows,
+                                        gc * sizeof(floating),
+                                        ((units + hb - 1) // hb + 1) * nr * sizeof(floating)
+                                        if (u0 // hb + (units + hb - 1) // hb + 1) * nr <= gc
+                                        else (gc - (u0 // hb) * nr) * sizeof(floating))
+                    cyconv_rnn_prefetch(&dy[t, row0, u0], rows, H * sizeof(floating),
+                                        units * sizeof(floating))
+                    cyconv_rnn_prefetch(&hs[prev, row0, u0], rows, H * sizeof(floating),
+                                        units * sizeof(floating))
+                    if has_aux:
+                        cyconv_rnn_prefetch(&aux[t, row0, u0], rows, H * sizeof(floating),
+                                            units * sizeof(floating))
+                memset(tile, 0, mr * nr * sizeof(floating))
+                if s + 1 < T:
+                    _ukr(gc, &dpack[(src * nrb + rb) * panel], &whhT_panels[cb, 0, 0], tile, nr)
                 if s < 0:
                     for i in range(rows):
                         for j in range(units):
