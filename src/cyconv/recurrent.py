@@ -202,7 +202,7 @@ def recurrent_backward(cache, grad_output, grad_h_n=None, grad_c_n=None, *,
     gw_hh = np.zeros((cols, hidden), dtype)
     _gemm(dgh, (1, cols), h_prev, (hidden, 1), gw_hh, rows, lay, n_threads)
     grad_x = np.zeros((steps, batch, p.input_size), dtype)
-    _gemm(dgx, (cols, 1), cache.w_ih_packed, (1, cols), grad_x.reshape(rows, -1), cols, lay,
+    _gemm(dgx, (cols, 1), cache.w_ih_packed, (1, cols), grad_x.reshape(rows, p.input_size), cols, lay,
           n_threads)
     gb_ih = gb_hh = None
     if p.b_ih is not None:

@@ -79,7 +79,7 @@ cdef void _gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const floating* A, Py_
     MR*NR elements per thread (the A panel and an edge tile)."""
     cdef Py_ssize_t mr = _mr(C), nr = _nr(C)
     cdef Py_ssize_t ncb = (N + nr - 1) // nr, nrb = (M + mr - 1) // mr
-    cdef Py_ssize_t k0, kc, cb, rb, k, i, j, rows, cols, col, row
+    cdef Py_ssize_t k0, kc, cb, rb, k, i, j, rows, cols, row
     cdef floating* ap
     cdef floating* tile
     cdef floating* bp
