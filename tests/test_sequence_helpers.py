@@ -140,3 +140,30 @@ def test_lstm_classifier_learns():
         opt.step()
     assert loss < 0.05
     assert nn.accuracy(model, ids, first) == 1.0
+
+
+def test_sequence_demo_runs_on_small_data():
+    from cyconv import _demo_sequence
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 60)
+    x = (rng.random((60, 8, 8)) * 0.2 + labels[:, None, None] / 3).astype(np.float32)
+    lines = []
+    result = _demo_sequence.run(epochs=2, batch_size=16, data=(x[:40], labels[:40], x[40:],
+                                                                  labels[40:]),
+                                echo=lines.append)
+    for name in ("lstm", "tcn"):
+        assert 0 <= result[name]["accuracy"] <= 1
+        assert len(result[name]["epoch_seconds"]) == 2
+        assert result[name]["speedup"] > 0
+    assert any(line.startswith("| LSTM |") for line in lines)
+
+
+def test_demo_parser_has_the_sequence_task():
+    import argparse
+
+    from cyconv import _demo
+    parser = argparse.ArgumentParser()
+    _demo.add_arguments(parser)
+    args = parser.parse_args(["--task", "sequence", "--epochs", "3"])
+    assert args.task == "sequence" and args.epochs == 3 and args.lr is None
+    assert parser.parse_args([]).task == "digits"
