@@ -10,7 +10,8 @@ G gates of ``hb = NR / G`` hidden units share one register tile of the GEMM micr
 one parallel loop over (hidden block, batch rows) tiles, each the hidden GEMM of its tile
 followed by the gate nonlinearities and the state update; the backward step likewise. The
 weight gradients are GEMMs over all T*N rows after the time loop (``dG^T x``, ``dG^T h``),
-and the input gradient one GEMM (``dG W_ih``): every sum in a fixed order, so results are
+the input gradient ``dG W_ih`` computed inside the backward time loop from the gate
+gradients already packed for the recurrence, the bias gradients column sums in float64: every sum in a fixed order, so results are
 bitwise the same for any thread count.
 """
 from __future__ import annotations
@@ -53,6 +54,14 @@ class _Layout:
         packed[:, self.index] = w.T
         return packed
 
+    def pack_rows(self, w: np.ndarray) -> np.ndarray:
+        """(G*H, K) torch rows -> (ceil(K/nr), Gc, nr) GEMM panels of W in packed gate rows
+        (the B operand of dG W), zero elsewhere."""
+        blocks = -(-w.shape[1] // self.nr)
+        rows = np.zeros((self.columns, blocks * self.nr), w.dtype)
+        rows[self.index, :w.shape[1]] = w
+        return np.ascontiguousarray(rows.reshape(self.columns, blocks, self.nr).transpose(1, 0, 2))
+
     def pack_vector(self, b, dtype) -> np.ndarray:
         packed = np.zeros(self.columns, dtype)
         if b is not None:
@@ -74,13 +83,22 @@ def _gemm(a: np.ndarray, a_strides: tuple, b: np.ndarray, b_strides: tuple, c: n
             _scratch(n_threads, layout.mr, layout.nr, c.dtype), n_threads)
 
 
+def _column_sums(a: np.ndarray, n_threads: int) -> np.ndarray:
+    """Sums over the rows of ``a`` (rows, cols), in float64 and a fixed order."""
+    out = np.empty(a.shape[1], np.float64)
+    if a.size:
+        _k.column_sums(a, out, n_threads)
+    else:
+        out[:] = 0
+    return out
+
+
 @dataclass
 class CompiledCache:
     """What ``recurrent_backward`` needs from the forward (opaque to callers)."""
 
     call: object
     layout: _Layout
-    w_ih_packed: np.ndarray
     hs: np.ndarray
     cs: np.ndarray
     acts: np.ndarray
@@ -153,7 +171,7 @@ def recurrent_forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=Non
                      lay.pack_vector(p.b_hh, dtype), p.lengths.astype(np.intp, copy=False), hs,
                      cs, acts, aux, output, hpack,
                      _threads.scratch_rows(n_threads, lay.mr * lay.nr, dtype), n_threads)
-    cache = CompiledCache(p, lay, w_ih_packed, hs, cs, acts, aux, n_threads)
+    cache = CompiledCache(p, lay, hs, cs, acts, aux, n_threads)
     return RecurrentOutput(output, hs[last].copy(), cs[last].copy() if lstm else None, cache)
 
 
@@ -181,34 +199,39 @@ def recurrent_backward(cache, grad_output, grad_h_n=None, grad_c_n=None, *,
     steps, batch, hidden, dtype = p.steps, p.batch, p.hidden_size, p.dtype
     carry = carry.copy()
     dc = dc.copy() if dc is not None else np.zeros((1, 1), dtype)
-    col_blocks = -(-hidden // lay.nr)
-    whh_rows = np.zeros((lay.columns, col_blocks * lay.nr), dtype)
-    whh_rows[lay.index, :hidden] = p.w_hh
-    whhT_panels = np.ascontiguousarray(
-        whh_rows.reshape(lay.columns, col_blocks, lay.nr).transpose(1, 0, 2))
     gru = p.mode == "gru"
+    whhT_panels = lay.pack_rows(p.w_hh)
+    grad_x = np.empty((steps, batch, p.input_size), dtype)
+    # LSTM and RNN: dx from the time loop's packed gate gradients; GRU's input-side gradients
+    # differ from the recurrent ones (the n gate's), so its dx is one GEMM afterwards
+    wih_panels = (np.zeros((0, lay.columns, lay.nr), dtype) if gru
+                  else lay.pack_rows(p.w_ih))
     dgx = np.zeros((steps, batch, lay.columns), dtype)
     dgh = np.zeros_like(dgx) if gru else dgx
     row_blocks = -(-batch // lay.mr)
     dpack = np.zeros(2 * row_blocks * lay.mr * lay.columns, dtype)
     _k.backward_steps(_k.MODES[p.mode], p.reverse, grad_output, whhT_panels,
                       p.lengths.astype(np.intp, copy=False), cache.hs, cache.cs, cache.acts,
-                      cache.aux, dgx, dgh, gru, carry, dc, dpack,
+                      cache.aux, dgx, dgh, gru, carry, dc, dpack, wih_panels, grad_x,
                       _threads.scratch_rows(n_threads, lay.mr * lay.nr, dtype), n_threads)
     rows, cols = steps * batch, lay.columns
-    gw_ih = np.zeros((cols, p.input_size), dtype)
-    _gemm(dgx, (1, cols), p.x, (p.input_size, 1), gw_ih, rows, lay, n_threads)
+    # the weight gradients transposed, (K, Gc) = x^T dG: the transposed operand is then the
+    # narrow one (x or h, rows of I or H elements) and dG is read along its rows (packing dG^T
+    # instead walked T*N rows of Gc elements for every 8 columns)
+    gw_ih = np.zeros((p.input_size, cols), dtype)
+    _gemm(p.x, (1, p.input_size), dgx, (cols, 1), gw_ih, rows, lay, n_threads)
     h_prev = cache.hs[1:] if p.reverse else cache.hs[:-1]
-    gw_hh = np.zeros((cols, hidden), dtype)
-    _gemm(dgh, (1, cols), h_prev, (hidden, 1), gw_hh, rows, lay, n_threads)
-    grad_x = np.zeros((steps, batch, p.input_size), dtype)
-    _gemm(dgx, (cols, 1), cache.w_ih_packed, (1, cols), grad_x.reshape(rows, p.input_size), cols, lay,
-          n_threads)
+    gw_hh = np.zeros((hidden, cols), dtype)
+    _gemm(h_prev, (1, hidden), dgh, (cols, 1), gw_hh, rows, lay, n_threads)
+    if gru:
+        grad_x[:] = 0
+        _gemm(dgx, (cols, 1), lay.pack_columns(p.w_ih), (1, cols),
+              grad_x.reshape(rows, p.input_size), cols, lay, n_threads)
     gb_ih = gb_hh = None
     if p.b_ih is not None:
-        # summed in float64 over the T*N rows (a fixed order), rounded once
-        gb_ih = dgx.reshape(rows, cols).sum(axis=0, dtype=np.float64)[lay.index].astype(dtype)
-        gb_hh = (dgh.reshape(rows, cols).sum(axis=0, dtype=np.float64)[lay.index].astype(dtype)
+        gb_ih = _column_sums(dgx.reshape(rows, cols), n_threads)[lay.index].astype(dtype)
+        gb_hh = (_column_sums(dgh.reshape(rows, cols), n_threads)[lay.index].astype(dtype)
                  if gru else gb_ih.copy())
-    return RecurrentGrads(grad_x, carry, dc if p.mode == "lstm" else None, gw_ih[lay.index],
-                          gw_hh[lay.index], gb_ih, gb_hh)
+    return RecurrentGrads(grad_x, carry, dc if p.mode == "lstm" else None,
+                          np.ascontiguousarray(gw_ih[:, lay.index].T),
+                          np.ascontiguousarray(gw_hh[:, lay.index].T), gb_ih, gb_hh)

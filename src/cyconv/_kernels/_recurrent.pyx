@@ -137,6 +137,22 @@ def gemm(const floating[::1] a, Py_ssize_t ars, Py_ssize_t acs, const floating[:
               c.shape[1], &bpack[0], &scratch[0, 0], scratch.shape[1], n_threads)
 
 
+def column_sums(const floating[:, ::1] a, double[::1] out, int n_threads):
+    """out[j] = sum over the rows of a[:, j], accumulated in double, rows in order (a fixed
+    order: the same bits for any thread count); threads split the columns."""
+    cdef Py_ssize_t rows = a.shape[0], cols = a.shape[1], chunk = 64
+    cdef Py_ssize_t nchunks = (cols + chunk - 1) // chunk, c, r, j, j0, j1
+    with nogil:
+        for c in prange(nchunks, schedule="static", num_threads=n_threads):
+            j0 = c * chunk
+            j1 = cols if j0 + chunk > cols else j0 + chunk
+            for j in range(j0, j1):
+                out[j] = 0
+            for r in range(rows):
+                for j in range(j0, j1):
+                    out[j] += a[r, j]
+
+
 def forward_steps(int mode, bint reverse, const floating[:, ::1] xproj,
                   const floating[:, :, ::1] whh_panels, const floating[::1] bhh,
                   const Py_ssize_t[::1] lengths, floating[:, :, ::1] hs, floating[:, :, ::1] cs,
@@ -209,21 +225,26 @@ def backward_steps(int mode, bint reverse, const floating[:, :, ::1] dy,
                    const floating[:, :, ::1] acts, const floating[:, :, ::1] aux,
                    floating[:, :, ::1] dgx, floating[:, :, ::1] dgh, bint separate_dgh,
                    floating[:, ::1] carry, floating[:, ::1] dc, floating[::1] dpack,
+                   const floating[:, :, ::1] wihT_panels, floating[:, :, ::1] dx,
                    floating[:, ::1] tiles, int n_threads):
     """Backpropagation through time of one ``forward_steps`` call.
 
     dy (T, N, H); whhT_panels (ceil(H/NR), Gc, NR): W_hh in packed gate rows; hs, cs, acts,
     aux: the forward's; dgx, dgh (T, N, Gc) zero on entry: the gate gradients (dgh only
     written when ``separate_dgh``, GRU); carry, dc (N, H): the final states' gradients on
-    entry, the initial states' on return; dpack 2 zero panels of ceil(N/MR)*MR x Gc.
+    entry, the initial states' on return; dpack 2 zero panels of ceil(N/MR)*MR x Gc;
+    wihT_panels (ceil(I/NR), Gc, NR): W_ih in packed gate rows; dx (T, N, I): the input
+    gradient, dG_x W_ih, each step's computed from the packed panel of its gate gradients
+    (dpack, already packed for the recurrence) by extra tiles of the next step's loop.
     """
-    cdef Py_ssize_t T = dy.shape[0], N = dy.shape[1], H = dy.shape[2]
+    cdef Py_ssize_t T = dy.shape[0], N = dy.shape[1], H = dy.shape[2], I = dx.shape[2]
     cdef Py_ssize_t gc = dgx.shape[2]
     cdef Py_ssize_t mr = _mr(&dpack[0]), nr = _nr(&dpack[0])
     cdef Py_ssize_t ncb = whhT_panels.shape[0], nrb = (N + mr - 1) // mr
+    cdef Py_ssize_t ncbx = wihT_panels.shape[0]
     cdef Py_ssize_t G = 4 if mode == 2 else (3 if mode == 3 else 1)
-    cdef Py_ssize_t hb = nr // G, panel = gc * mr, items = ncb * nrb
-    cdef Py_ssize_t s, t, prev, item, cb, rb, i, j, rows, u0, units, row0, src
+    cdef Py_ssize_t hb = nr // G, panel = gc * mr, items = (ncb + ncbx) * nrb
+    cdef Py_ssize_t s, t, prev, item, cb, rb, i, j, rows, u0, units, row0, src, tx
     cdef floating* tile
     cdef const floating* cp
     cdef const floating* ax
@@ -243,6 +264,20 @@ def backward_steps(int mode, bint reverse, const floating[:, :, ::1] dy,
                 tile = &tiles[omp_get_thread_num(), 0]
                 row0 = rb * mr
                 rows = N - row0 if N - row0 < mr else mr
+                if cb >= ncb:
+                    # dx of the step after s (whose gate gradients dpack holds)
+                    if s + 1 >= T:
+                        continue
+                    tx = s + 1
+                    tx = T - 1 - tx if reverse else tx
+                    u0 = (cb - ncb) * nr
+                    units = I - u0 if I - u0 < nr else nr
+                    memset(tile, 0, mr * nr * sizeof(floating))
+                    _ukr(gc, &dpack[(src * nrb + rb) * panel], &wihT_panels[cb - ncb, 0, 0],
+                         tile, nr)
+                    for i in range(rows):
+                        memcpy(&dx[tx, row0 + i, u0], tile + i * nr, units * sizeof(floating))
+                    continue
                 u0 = cb * nr
                 units = H - u0 if H - u0 < nr else nr
                 if s >= 0:
