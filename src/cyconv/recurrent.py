@@ -8,10 +8,11 @@ How it runs (``_kernels/_recurrent.pyx``): the weights are packed once per call 
 G gates of ``hb = NR / G`` hidden units share one register tile of the GEMM micro-kernel
 (NR columns). The input projection of all time steps is one packed GEMM; each time step is
 one parallel loop over (hidden block, batch rows) tiles, each the hidden GEMM of its tile
-followed by the gate nonlinearities and the state update; the backward step likewise. The
-weight gradients are GEMMs over all T*N rows after the time loop (``dG^T x``, ``dG^T h``),
-the input gradient ``dG W_ih`` computed inside the backward time loop from the gate
-gradients already packed for the recurrence, the bias gradients column sums in float64: every sum in a fixed order, so results are
+followed by the gate nonlinearities and the state update; the backward step likewise (the
+recurrent GEMM dG W_hh, then the gate gradients), and for LSTM and RNN the step's input
+gradient dG W_ih from the same packed gate gradients. The weight gradients are GEMMs over
+all T*N rows after the time loop (``x^T dG``, ``h^T dG``), GRU's input gradient too, and
+the bias gradients column sums in float64: every sum runs in a fixed order, so results are
 bitwise the same for any thread count.
 """
 from __future__ import annotations

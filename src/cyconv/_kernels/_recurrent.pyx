@@ -237,7 +237,7 @@ def backward_steps(int mode, bint reverse, const floating[:, :, ::1] dy,
     gradient, dG_x W_ih, each step's computed from the packed panel of its gate gradients
     (dpack, already packed for the recurrence) by extra tiles of the next step's loop.
     """
-    cdef Py_ssize_t T = dy.shape[0], N = dy.shape[1], H = dy.shape[2], I = dx.shape[2]
+    cdef Py_ssize_t T = dy.shape[0], N = dy.shape[1], H = dy.shape[2], n_in = dx.shape[2]
     cdef Py_ssize_t gc = dgx.shape[2]
     cdef Py_ssize_t mr = _mr(&dpack[0]), nr = _nr(&dpack[0])
     cdef Py_ssize_t ncb = whhT_panels.shape[0], nrb = (N + mr - 1) // mr
@@ -271,7 +271,7 @@ def backward_steps(int mode, bint reverse, const floating[:, :, ::1] dy,
                     tx = s + 1
                     tx = T - 1 - tx if reverse else tx
                     u0 = (cb - ncb) * nr
-                    units = I - u0 if I - u0 < nr else nr
+                    units = n_in - u0 if n_in - u0 < nr else nr
                     memset(tile, 0, mr * nr * sizeof(floating))
                     _ukr(gc, &dpack[(src * nrb + rb) * panel], &wihT_panels[cb - ncb, 0, 0],
                          tile, nr)
