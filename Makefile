@@ -41,6 +41,8 @@ bench: $(VENV)/.built $(VENV)/.compare
 	# NumPy's matmul is the ceiling: benchmark it with OpenBLAS's own core detection.
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) -m cyconv bench --quick --compare --output bench-results.md --plot bench-results.png
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) -m cyconv bench --quick --compare --dtype float64 --output bench-results-float64.md
+	# LSTM / GRU layers against torch.nn.LSTM / GRU (README "Sequences")
+	$(PY) benchmarks/rnn_vs_torch.py --output bench-results-rnn.md
 
 bench-full: $(VENV)/.built $(VENV)/.compare
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) -m pytest benchmarks --benchmark-only --benchmark-group-by=group --benchmark-columns=median,iqr,rounds

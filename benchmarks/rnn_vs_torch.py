@@ -1,6 +1,7 @@
 """LSTM and GRU layers against torch.nn.LSTM / GRU, timed round-robin in one process.
 
     python benchmarks/rnn_vs_torch.py [--threads 2] [--repeats 11] [--dtype float32]
+                                      [--output FILE.md]
 
 cyconv.nn.LSTM / GRU (compiled kernels, batch_first) against torch.nn.LSTM / GRU on the CPU
 with the same weights: forward (torch under no_grad) and forward+backward (every parameter
@@ -69,17 +70,26 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=11)
     ap.add_argument("--dtype", default="float32", choices=("float32", "float64"))
+    ap.add_argument("--output", default=None, help="also write the markdown table here")
     args = ap.parse_args()
-    import torch
-    print(f"{cpu_model()}, torch {torch.__version__}, {args.threads} threads, {args.dtype}, "
-          f"median of {args.repeats} interleaved rounds")
-    print("| case | pass | cyconv ms | torch ms | cyconv/torch |")
-    print("|---|---|---|---|---|")
+    try:
+        import torch
+    except ImportError:
+        print("rnn_vs_torch: torch is not installed, nothing to compare with")
+        return
+    lines = [f"{cpu_model()}, torch {torch.__version__}, {args.threads} threads, {args.dtype}, "
+             f"median of {args.repeats} interleaved rounds", "",
+             "| case | pass | cyconv ms | torch ms | cyconv/torch |", "|---|---|---|---|---|"]
+    print("\n".join(lines), flush=True)
     for case in CASES:
         for name, fns in implementations(case, args.threads, np.dtype(args.dtype)).items():
             t = _bench.interleaved_medians(fns, repeats=args.repeats)
-            print(f"| {case[0]} | {name} | {t['cyconv'] * 1e3:.2f} | {t['torch'] * 1e3:.2f} | "
-                  f"{t['cyconv'] / t['torch']:.2f} |", flush=True)
+            lines.append(f"| {case[0]} | {name} | {t['cyconv'] * 1e3:.2f} | "
+                         f"{t['torch'] * 1e3:.2f} | {t['cyconv'] / t['torch']:.2f} |")
+            print(lines[-1], flush=True)
+    if args.output:
+        with open(args.output, "w") as fh:
+            fh.write("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
