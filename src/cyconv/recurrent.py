@@ -160,7 +160,8 @@ def recurrent_forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=Non
     cs = np.empty((steps + 1, batch, hidden) if lstm else (1, 1, 1), dtype)
     if lstm:
         cs[first] = p.c0
-    acts = np.empty((steps, batch, lay.columns), dtype)
+    # the gate activations overwrite the input projection they come from (xproj's memory)
+    acts = xproj.reshape(steps, batch, lay.columns)
     aux = np.empty((steps, batch, hidden) if p.mode in ("lstm", "gru") else (1, 1, 1), dtype)
     output = np.empty((steps, batch, hidden), dtype)
     row_blocks = -(-batch // lay.mr)

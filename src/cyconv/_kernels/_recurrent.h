@@ -199,7 +199,8 @@ CYR_INLINE void cyr_lstm_gates_f64(ptrdiff_t hb, ptrdiff_t nr, double* p)
 /* Forward of one tile: `rows` batch rows (row i of a tile/array at + i * its ld) x the hb
  * hidden units of one column block, `units` of them real (the last block may be short).
  *   pre   rows x (G*hb): the hidden pre-activations h_{t-1} W_hh^T + b_hh (overwritten)
- *   xp    the same columns of the input projection x_t W_ih^T + b_ih
+ *   xp    the same columns of the input projection x_t W_ih^T + b_ih (may be `acts`
+ *         itself: a row's activations are stored after its last read of xp)
  *   len   each row's sequence length; row i is valid at step t when t < len[i]
  *   hprev, cprev -> hnext, cnext; acts: the gate activations (saved for the backward);
  *   aux: tanh(c_t) (LSTM) or W_hn h + b_hn (GRU); y: the output (zero on masked rows);
@@ -208,9 +209,9 @@ CYR_INLINE void cyr_lstm_gates_f64(ptrdiff_t hb, ptrdiff_t nr, double* p)
 #define CYR_DEFINE_FORWARD(T, SUF)                                                             \
 CYR_CLONES static void cyconv_rnn_fwd_tile_##SUF(                                               \
     int mode, ptrdiff_t rows, ptrdiff_t units, ptrdiff_t hb, T* restrict pre, ptrdiff_t ldp,   \
-    const T* restrict xp, ptrdiff_t ldx, const ptrdiff_t* restrict len, ptrdiff_t t,           \
+    const T* xp, ptrdiff_t ldx, const ptrdiff_t* restrict len, ptrdiff_t t,                    \
     const T* restrict hprev, const T* restrict cprev, T* restrict hnext, T* restrict cnext,    \
-    ptrdiff_t ldh, T* restrict acts, ptrdiff_t lda, T* restrict aux, T* restrict y,           \
+    ptrdiff_t ldh, T* acts, ptrdiff_t lda, T* restrict aux, T* restrict y,                    \
     ptrdiff_t ldy, T* restrict hpack, ptrdiff_t mr)                                            \
 {                                                                                              \
     const int G = mode == CYR_LSTM ? 4 : mode == CYR_GRU ? 3 : 1;                              \

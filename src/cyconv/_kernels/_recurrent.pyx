@@ -153,7 +153,7 @@ def column_sums(const floating[:, ::1] a, double[::1] out, int n_threads):
                     out[j] += a[r, j]
 
 
-def forward_steps(int mode, bint reverse, const floating[:, ::1] xproj,
+def forward_steps(int mode, bint reverse, floating[:, ::1] xproj,
                   const floating[:, :, ::1] whh_panels, const floating[::1] bhh,
                   const Py_ssize_t[::1] lengths, floating[:, :, ::1] hs, floating[:, :, ::1] cs,
                   floating[:, :, ::1] acts, floating[:, :, ::1] aux, floating[:, :, ::1] y,
@@ -164,7 +164,8 @@ def forward_steps(int mode, bint reverse, const floating[:, ::1] xproj,
     packed W_hh^T; bhh (Gc); hs, cs (T+1, N, H): the states, hs[0] (hs[T] when reverse)
     holding h0 on entry (cs only for LSTM, else (1, 1, 1)); acts (T, N, Gc) and aux
     (T, N, H) are saved for the backward; y (T, N, H) the output; hpack 2 panels of
-    ceil(N/MR)*MR x H holding h0 on entry (first half); tiles (threads, >= MR*NR).
+    ceil(N/MR)*MR x H holding h0 on entry (first half); tiles (threads, >= MR*NR). ``acts``
+    may be ``xproj`` itself (each tile row reads its projection before storing its gates).
     """
     cdef Py_ssize_t T = y.shape[0], N = y.shape[1], H = y.shape[2]
     cdef Py_ssize_t gc = xproj.shape[1]
