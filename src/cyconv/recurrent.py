@@ -63,6 +63,14 @@ class _Layout:
         rows[self.index, :w.shape[1]] = w
         return np.ascontiguousarray(rows.reshape(self.columns, blocks, self.nr).transpose(1, 0, 2))
 
+    def empty_gates(self, steps: int, batch: int, dtype) -> np.ndarray:
+        """A (T, N, Gc) array whose padding columns (no gate of a real unit) are zero."""
+        out = np.empty((steps, batch, self.columns), dtype)
+        padding = np.setdiff1d(np.arange(self.columns), self.index)
+        if padding.size:
+            out[:, :, padding] = 0
+        return out
+
     def pack_vector(self, b, dtype) -> np.ndarray:
         packed = np.zeros(self.columns, dtype)
         if b is not None:
@@ -75,12 +83,18 @@ def _scratch(n_threads: int, mr: int, nr: int, dtype) -> np.ndarray:
 
 
 def _gemm(a: np.ndarray, a_strides: tuple, b: np.ndarray, b_strides: tuple, c: np.ndarray,
-          k: int, layout: _Layout, n_threads: int) -> None:
-    """c += A B on the packed GEMM; A, B strided views (element strides) of flat a, b."""
-    if c.size == 0 or k == 0:
+          k: int, layout: _Layout, n_threads: int, init: np.ndarray | None = None) -> None:
+    """c += A B on the packed GEMM, or c = init (a row, broadcast) + A B; A, B strided
+    views (element strides) of flat a, b."""
+    if c.size == 0:
+        return
+    if k == 0:
+        if init is not None:
+            c[:] = init
         return
     bpack = np.empty(_k.KC * -(-c.shape[1] // layout.nr) * layout.nr, c.dtype)
-    _k.gemm(a.reshape(-1), *a_strides, b.reshape(-1), *b_strides, c, k, bpack,
+    _k.gemm(a.reshape(-1), *a_strides, b.reshape(-1), *b_strides, c, k, init is not None,
+            c[0] if init is None else init, bpack,
             _scratch(n_threads, layout.mr, layout.nr, c.dtype), n_threads)
 
 
@@ -150,9 +164,8 @@ def recurrent_forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=Non
     whh = lay.pack_columns(p.w_hh)  # (H, Gc) -> panels (blocks, H, NR)
     whh_panels = np.ascontiguousarray(whh.reshape(hidden, lay.blocks, lay.nr).transpose(1, 0, 2))
     xproj = np.empty((steps * batch, lay.columns), dtype)
-    xproj[:] = lay.pack_vector(p.b_ih, dtype)
     _gemm(p.x, (p.input_size, 1), w_ih_packed, (lay.columns, 1), xproj, p.input_size, lay,
-          n_threads)
+          n_threads, init=lay.pack_vector(p.b_ih, dtype))
     first, last = (steps, 0) if p.reverse else (0, steps)
     hs = np.empty((steps + 1, batch, hidden), dtype)
     hs[first] = p.h0
@@ -208,8 +221,9 @@ def recurrent_backward(cache, grad_output, grad_h_n=None, grad_c_n=None, *,
     # differ from the recurrent ones (the n gate's), so its dx is one GEMM afterwards
     wih_panels = (np.zeros((0, lay.columns, lay.nr), dtype) if gru
                   else lay.pack_rows(p.w_ih))
-    dgx = np.zeros((steps, batch, lay.columns), dtype)
-    dgh = np.zeros_like(dgx) if gru else dgx
+    # every real gate column is written by the time loop; the padding columns stay zero
+    dgx = lay.empty_gates(steps, batch, dtype)
+    dgh = lay.empty_gates(steps, batch, dtype) if gru else dgx
     row_blocks = -(-batch // lay.mr)
     dpack = np.zeros(2 * row_blocks * lay.mr * lay.columns, dtype)
     _k.backward_steps(_k.MODES[p.mode], p.reverse, grad_output, whhT_panels,

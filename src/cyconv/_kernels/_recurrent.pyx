@@ -71,9 +71,11 @@ cdef inline Py_ssize_t _nr(floating* dummy) noexcept nogil:
 
 cdef void _gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const floating* A, Py_ssize_t ars,
                 Py_ssize_t acs, const floating* B, Py_ssize_t brs, Py_ssize_t bcs,
-                floating* C, Py_ssize_t ldc, floating* bpack, floating* scratch,
-                Py_ssize_t scratch_row, int n_threads) noexcept nogil:
-    """C[M x N] += A B with A[i, k] = A[i*ars + k*acs], B[k, j] = B[k*brs + j*bcs].
+                floating* C, Py_ssize_t ldc, const floating* c_init, floating* bpack,
+                floating* scratch, Py_ssize_t scratch_row, int n_threads) noexcept nogil:
+    """C[M x N] += A B with A[i, k] = A[i*ars + k*acs], B[k, j] = B[k*brs + j*bcs]; with
+    ``c_init`` (a row of N, or NULL) C = c_init + A B instead, each tile's rows set just
+    before its first micro-kernel call (no separate pass over C).
 
     bpack: KC * ceil(N/NR) * NR elements; scratch: one row of ``scratch_row`` >= KC*MR +
     MR*NR elements per thread (the A panel and an edge tile)."""
@@ -117,6 +119,10 @@ cdef void _gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const floating* A, Py_
             for cb in range(ncb):
                 cols = N - cb * nr if N - cb * nr < nr else nr
                 bp = bpack + cb * kc * nr
+                if k0 == 0 and c_init != NULL:
+                    for i in range(rows):
+                        memcpy(C + (rb * mr + i) * ldc + cb * nr, c_init + cb * nr,
+                               cols * sizeof(floating))
                 if rows == mr and cols == nr:
                     _ukr(kc, ap, bp, C + rb * mr * ldc + cb * nr, ldc)
                 else:
@@ -129,12 +135,15 @@ cdef void _gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const floating* A, Py_
 
 
 def gemm(const floating[::1] a, Py_ssize_t ars, Py_ssize_t acs, const floating[::1] b,
-         Py_ssize_t brs, Py_ssize_t bcs, floating[:, ::1] c, Py_ssize_t K,
-         floating[::1] bpack, floating[:, ::1] scratch, int n_threads):
-    """c += A B (see ``_gemm``); A and B are strided views of the flat ``a`` and ``b``."""
+         Py_ssize_t brs, Py_ssize_t bcs, floating[:, ::1] c, Py_ssize_t K, bint init,
+         const floating[::1] c_init, floating[::1] bpack, floating[:, ::1] scratch,
+         int n_threads):
+    """c += A B, or with ``init`` c = c_init (a row) + A B (see ``_gemm``); A and B are
+    strided views of the flat ``a`` and ``b``."""
     with nogil:
         _gemm(c.shape[0], c.shape[1], K, &a[0], ars, acs, &b[0], brs, bcs, &c[0, 0],
-              c.shape[1], &bpack[0], &scratch[0, 0], scratch.shape[1], n_threads)
+              c.shape[1], &c_init[0] if init else NULL, &bpack[0], &scratch[0, 0],
+              scratch.shape[1], n_threads)
 
 
 def column_sums(const floating[:, ::1] a, double[::1] out, int n_threads):
