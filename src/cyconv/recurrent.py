@@ -5,8 +5,8 @@ The layers of ``cyconv.nn`` (``RNN``, ``LSTM``, ``GRU``) stack and mirror these 
 ``cyconv.reference.recurrent`` has the same functions in plain NumPy.
 
 How it runs (``_kernels/_recurrent.pyx``): the weights are packed once per call so that the
-G gates of ``hb = NR / G`` hidden units share one register tile of the GEMM micro-kernel
-(NR columns). The input projection of all time steps is one packed GEMM; each time step is
+G gates of a block of ``hb`` hidden units are the columns of a few adjacent register tiles
+of the GEMM micro-kernel (NR columns each; ``hb`` a multiple of NR / G). The input projection of all time steps is one packed GEMM; each time step is
 one parallel loop over (hidden block, batch rows) tiles, each the hidden GEMM of its tile
 followed by the gate nonlinearities and the state update; the backward step likewise (the
 recurrent GEMM dG W_hh, then the gate gradients), and for LSTM and RNN the step's input
@@ -17,6 +17,7 @@ bitwise the same for any thread count.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,23 +32,35 @@ __all__ = ["recurrent_forward", "recurrent_backward", "RecurrentOutput", "Recurr
 
 @dataclass(frozen=True)
 class _Layout:
-    """Packed gate columns: gate g of hidden unit u at column (u // hb) * nr + g * hb + u % hb."""
+    """Packed gate columns: gate g of hidden unit u at column (u // hb) * W + g * hb + u % hb,
+    W = G * hb a multiple of the micro-kernel's NR (a block's gates fill W / NR tiles)."""
 
     mr: int
     nr: int
     hb: int
+    width: int            # W, the columns of one block
     blocks: int
-    columns: int          # Gc = blocks * nr
+    columns: int          # Gc = blocks * W
     index: np.ndarray     # packed column of each row of torch's (G*H, .) weights
 
     @classmethod
     def of(cls, gates: int, hidden: int, dtype) -> "_Layout":
         mr, nr = _k.tile_shape(np.dtype(dtype) == np.float64)
-        hb = nr // gates
+        hb = cls.units_per_block(gates, hidden, nr, 64 // np.dtype(dtype).itemsize)
         blocks = -(-hidden // hb)
         g, u = np.divmod(np.arange(gates * hidden), hidden)
-        index = (u // hb) * nr + g * hb + u % hb
-        return cls(mr, nr, hb, blocks, blocks * nr, index)
+        index = (u // hb) * gates * hb + g * hb + u % hb
+        return cls(mr, nr, hb, gates * hb, blocks, blocks * gates * hb, index)
+
+    @staticmethod
+    def units_per_block(gates: int, hidden: int, nr: int, lanes: int) -> int:
+        """hb: a multiple of NR / gcd(NR, G) (so that G * hb fills whole tiles) with runs of
+        at least one 64-byte vector per gate (the gate math runs on whole vectors), the one
+        of the next few that pads H least (ties: the larger), at most 48 units."""
+        base = nr // math.gcd(nr, gates)
+        first = -(-lanes // base)
+        options = [base * m for m in range(first, first + 4) if base * m <= max(48, base * first)]
+        return min(options, key=lambda hb: (-(-hidden // hb) * hb, -hb))
 
     def pack_columns(self, w: np.ndarray) -> np.ndarray:
         """(G*H, K) torch rows -> (K, Gc): W^T in packed gate columns, zero elsewhere."""
@@ -161,8 +174,9 @@ def recurrent_forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=Non
     steps, batch, hidden, dtype = p.steps, p.batch, p.hidden_size, p.dtype
     lay = _Layout.of(p.gates, hidden, dtype)
     w_ih_packed = lay.pack_columns(p.w_ih)
-    whh = lay.pack_columns(p.w_hh)  # (H, Gc) -> panels (blocks, H, NR)
-    whh_panels = np.ascontiguousarray(whh.reshape(hidden, lay.blocks, lay.nr).transpose(1, 0, 2))
+    whh = lay.pack_columns(p.w_hh)  # (H, Gc) -> panels (Gc / NR, H, NR)
+    whh_panels = np.ascontiguousarray(
+        whh.reshape(hidden, lay.columns // lay.nr, lay.nr).transpose(1, 0, 2))
     xproj = np.empty((steps * batch, lay.columns), dtype)
     _gemm(p.x, (p.input_size, 1), w_ih_packed, (lay.columns, 1), xproj, p.input_size, lay,
           n_threads, init=lay.pack_vector(p.b_ih, dtype))
@@ -182,10 +196,10 @@ def recurrent_forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=Non
     padded = np.zeros((row_blocks * lay.mr, hidden), dtype)
     padded[:batch] = p.h0
     hpack[:padded.size] = padded.reshape(row_blocks, lay.mr, hidden).transpose(0, 2, 1).ravel()
-    _k.forward_steps(_k.MODES[p.mode], p.reverse, xproj, whh_panels,
+    _k.forward_steps(_k.MODES[p.mode], p.reverse, lay.hb, xproj, whh_panels,
                      lay.pack_vector(p.b_hh, dtype), p.lengths.astype(np.intp, copy=False), hs,
                      cs, acts, aux, output, hpack,
-                     _threads.scratch_rows(n_threads, lay.mr * lay.nr, dtype), n_threads)
+                     _threads.scratch_rows(n_threads, lay.mr * lay.width, dtype), n_threads)
     cache = CompiledCache(p, lay, hs, cs, acts, aux, n_threads)
     return RecurrentOutput(output, hs[last].copy(), cs[last].copy() if lstm else None, cache)
 
@@ -226,7 +240,7 @@ def recurrent_backward(cache, grad_output, grad_h_n=None, grad_c_n=None, *,
     dgh = lay.empty_gates(steps, batch, dtype) if gru else dgx
     row_blocks = -(-batch // lay.mr)
     dpack = np.zeros(2 * row_blocks * lay.mr * lay.columns, dtype)
-    _k.backward_steps(_k.MODES[p.mode], p.reverse, grad_output, whhT_panels,
+    _k.backward_steps(_k.MODES[p.mode], p.reverse, lay.hb, grad_output, whhT_panels,
                       p.lengths.astype(np.intp, copy=False), cache.hs, cache.cs, cache.acts,
                       cache.aux, dgx, dgh, gru, carry, dc, dpack, wih_panels, grad_x,
                       _threads.scratch_rows(n_threads, lay.mr * lay.nr, dtype), n_threads)

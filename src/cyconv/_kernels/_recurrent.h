@@ -10,8 +10,9 @@
  * over threads cannot change a bit.
  *
  * Packed gate columns: the G gates of hidden unit u sit at column
- *   (u / hb) * nr + g * hb + u % hb        (hb = nr / G units per block of nr columns)
- * so one register tile of the GEMM micro-kernel (nr columns) holds every gate of hb units.
+ *   (u / hb) * G*hb + g * hb + u % hb      (blocks of hb units, G*hb a multiple of nr)
+ * so the register tiles of the GEMM micro-kernel (nr columns) of one block hold every gate
+ * of its hb units.
  */
 #ifndef CYCONV_RECURRENT_H
 #define CYCONV_RECURRENT_H
@@ -34,6 +35,7 @@ enum { CYR_RNN_TANH = 0, CYR_RNN_RELU = 1, CYR_LSTM = 2, CYR_GRU = 3 };
 enum { CYR_SIGMOID = 0, CYR_TANH = 1, CYR_RELU = 2 };
 #define CYR_LANES 16
 #define CYR_MAX_RUN 64  /* units per run of the backward tile's inner loops */
+#define CYR_MAX_GATES_ROW 256  /* longest LSTM tile row (4 hb) done in whole vectors */
 
 typedef float cyr_vf __attribute__((vector_size(64)));
 typedef int cyr_vi __attribute__((vector_size(64)));
@@ -148,13 +150,13 @@ CYR_INLINE void cyr_act_f32(int kind, ptrdiff_t n, float* x)
  * done once, lane by lane choosing the function; otherwise range by range. */
 CYR_INLINE void cyr_lstm_gates_f32(ptrdiff_t hb, ptrdiff_t nr, float* p)
 {
-    if (nr % CYR_LANES || hb > CYR_LANES) {
+    if (nr % CYR_LANES || 4 * hb > CYR_MAX_GATES_ROW) {
         cyr_act_f32(CYR_SIGMOID, 2 * hb, p);
         cyr_act_f32(CYR_TANH, hb, p + 2 * hb);
         cyr_act_f32(CYR_SIGMOID, hb, p + 3 * hb);
         return;
     }
-    float scale[4 * CYR_LANES];
+    float scale[CYR_MAX_GATES_ROW];
     for (ptrdiff_t c = 0; c < 4 * hb; c++)
         scale[c] = c >= 2 * hb && c < 3 * hb ? 2.0f : 1.0f;
     for (ptrdiff_t c = 0; c < 4 * hb; c += CYR_LANES) {
@@ -167,17 +169,20 @@ CYR_INLINE void cyr_lstm_gates_f32(ptrdiff_t hb, ptrdiff_t nr, float* p)
 }
 
 /* tanh of p[0:units] in place (units <= hb); the columns from `units` to the end of the
- * first vector may be overwritten (a tile row of whole vectors: one full vector, no tail). */
+ * last vector may be overwritten (a tile row of whole vectors: whole vectors, no tail). */
 CYR_INLINE void cyr_tanh_head_f32(ptrdiff_t hb, ptrdiff_t nr, ptrdiff_t units, float* p)
 {
-    if (nr % CYR_LANES || hb > CYR_LANES) {
+    (void)hb;
+    if (nr % CYR_LANES || (units + CYR_LANES - 1) / CYR_LANES * CYR_LANES > nr) {
         cyr_act_f32(CYR_TANH, units, p);
         return;
     }
-    cyr_vf v;
-    memcpy(&v, p, sizeof v);
-    v = cyr_tanhf(v);
-    memcpy(p, &v, sizeof v);
+    for (ptrdiff_t c = 0; c < units; c += CYR_LANES) {
+        cyr_vf v;
+        memcpy(&v, p + c, sizeof v);
+        v = cyr_tanhf(v);
+        memcpy(p + c, &v, sizeof v);
+    }
 }
 
 CYR_INLINE void cyr_tanh_head_f64(ptrdiff_t hb, ptrdiff_t nr, ptrdiff_t units, double* p)
@@ -295,7 +300,7 @@ CYR_CLONES static void cyconv_rnn_fwd_tile_##SUF(                               
  * (acts, dgx, dgh, dpack) at column 0. */
 #define CYR_DEFINE_BACKWARD(T, SUF)                                                            \
 CYR_CLONES static void cyconv_rnn_bwd_tile_##SUF(                                               \
-    int mode, ptrdiff_t rows, ptrdiff_t u0, ptrdiff_t units, ptrdiff_t hb, ptrdiff_t nr,       \
+    int mode, ptrdiff_t rows, ptrdiff_t u0, ptrdiff_t units, ptrdiff_t hb, ptrdiff_t bw,       \
     const T* restrict dhh, ptrdiff_t ldt, const ptrdiff_t* restrict len, ptrdiff_t t,          \
     const T* restrict dy, ptrdiff_t ldy, T* restrict carry, T* restrict dc, ptrdiff_t ldh,     \
     const T* restrict acts, ptrdiff_t lda, const T* restrict aux, const T* restrict hprev,     \
@@ -319,7 +324,7 @@ CYR_CLONES static void cyconv_rnn_bwd_tile_##SUF(                               
                 run = units - j0;                                                              \
             if (run > CYR_MAX_RUN)                                                             \
                 run = CYR_MAX_RUN;                                                             \
-            const ptrdiff_t col = blk * nr + off;                                              \
+            const ptrdiff_t col = blk * bw + off;                                              \
             const T* tj = tr + j0;                                                             \
             T* cj = cr + j0;                                                                   \
             if (!valid) {                                                                      \

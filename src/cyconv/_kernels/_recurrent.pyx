@@ -6,9 +6,11 @@ _core.pxd's shim): C += A B over packed panels of A (MR rows, per thread) and B 
 columns), in K chunks of KC, one work item per tile of C, so each element's sum runs in the
 same order whatever the thread count. A time step is one parallel loop over (hidden block,
 batch row block) tiles: the hidden GEMM of the tile (h_{t-1} against the packed W_hh, the
-gates of hb = NR / G hidden units in one register tile) followed, while the tile is in L1,
+gates of a block of hb hidden units in G*hb/NR register tiles) followed, while the tile is in L1,
 by the gate nonlinearities and the state update (_recurrent.h). The backward step is the
-same with dG_{t+1} W_hh and the gate gradients. Compute only: the Python layer
+same with dG_{t+1} W_hh and the gate gradients. (hb is a multiple of NR / G chosen by the
+Python layer so that a gate's run of units fills whole vectors: a block's gates then span
+G*hb / NR register tiles.) Compute only: the Python layer
 (cyconv/recurrent.py) validates, packs the weights and allocates.
 """
 from cython.parallel cimport prange
@@ -162,27 +164,29 @@ def column_sums(const floating[:, ::1] a, double[::1] out, int n_threads):
                     out[j] += a[r, j]
 
 
-def forward_steps(int mode, bint reverse, floating[:, ::1] xproj,
+def forward_steps(int mode, bint reverse, Py_ssize_t hb, floating[:, ::1] xproj,
                   const floating[:, :, ::1] whh_panels, const floating[::1] bhh,
                   const Py_ssize_t[::1] lengths, floating[:, :, ::1] hs, floating[:, :, ::1] cs,
                   floating[:, :, ::1] acts, floating[:, :, ::1] aux, floating[:, :, ::1] y,
                   floating[::1] hpack, floating[:, ::1] tiles, int n_threads):
     """The time loop of one layer and direction.
 
-    xproj (T*N, Gc): x W_ih^T + b_ih in packed gate columns; whh_panels (Gc/NR, H, NR): the
-    packed W_hh^T; bhh (Gc); hs, cs (T+1, N, H): the states, hs[0] (hs[T] when reverse)
+    hb: hidden units per block (a block's G gates are W = G*hb columns, W/NR micro-kernel
+    tiles); xproj (T*N, Gc): x W_ih^T + b_ih in packed gate columns; whh_panels (Gc/NR, H,
+    NR): the packed W_hh^T; bhh (Gc); hs, cs (T+1, N, H): the states, hs[0] (hs[T] when reverse)
     holding h0 on entry (cs only for LSTM, else (1, 1, 1)); acts (T, N, Gc) and aux
     (T, N, H) are saved for the backward; y (T, N, H) the output; hpack 2 panels of
-    ceil(N/MR)*MR x H holding h0 on entry (first half); tiles (threads, >= MR*NR). ``acts``
+    ceil(N/MR)*MR x H holding h0 on entry (first half); tiles (threads, >= MR*W). ``acts``
     may be ``xproj`` itself (each tile row reads its projection before storing its gates).
     """
     cdef Py_ssize_t T = y.shape[0], N = y.shape[1], H = y.shape[2]
     cdef Py_ssize_t gc = xproj.shape[1]
     cdef Py_ssize_t mr = _mr(&hpack[0]), nr = _nr(&hpack[0])
-    cdef Py_ssize_t nblk = whh_panels.shape[0], nrb = (N + mr - 1) // mr
     cdef Py_ssize_t G = 4 if mode == 2 else (3 if mode == 3 else 1)
-    cdef Py_ssize_t hb = nr // G, panel = H * mr, items = nblk * nrb
-    cdef Py_ssize_t s, t, prev, nxt, cur, item, blk, rb, i, rows, u0, units, row0
+    cdef Py_ssize_t bw = G * hb, tpb = bw // nr
+    cdef Py_ssize_t nblk = whh_panels.shape[0] // tpb, nrb = (N + mr - 1) // mr
+    cdef Py_ssize_t panel = H * mr, items = nblk * nrb
+    cdef Py_ssize_t s, t, prev, nxt, cur, item, blk, rb, i, q, rows, u0, units, row0
     cdef floating* tile
     cdef floating* cp
     cdef floating* cn
@@ -204,32 +208,34 @@ def forward_steps(int mode, bint reverse, floating[:, ::1] xproj,
                 rows = N - row0 if N - row0 < mr else mr
                 u0 = blk * hb
                 units = H - u0 if H - u0 < hb else hb
-                cyconv_rnn_prefetch(&xproj[t * N + row0, blk * nr], rows, gc * sizeof(floating),
-                                    nr * sizeof(floating))
+                cyconv_rnn_prefetch(&xproj[t * N + row0, blk * bw], rows, gc * sizeof(floating),
+                                    bw * sizeof(floating))
                 if lstm:
                     cyconv_rnn_prefetch(&cs[prev, row0, u0], rows, H * sizeof(floating),
                                         units * sizeof(floating))
                 for i in range(mr):
-                    memcpy(tile + i * nr, &bhh[blk * nr], nr * sizeof(floating))
-                _ukr(H, &hpack[(cur * nrb + rb) * panel], &whh_panels[blk, 0, 0], tile, nr)
+                    memcpy(tile + i * bw, &bhh[blk * bw], bw * sizeof(floating))
+                for q in range(tpb):
+                    _ukr(H, &hpack[(cur * nrb + rb) * panel], &whh_panels[blk * tpb + q, 0, 0],
+                         tile + q * nr, bw)
                 cp = &cs[prev, row0, u0] if lstm else NULL
                 cn = &cs[nxt, row0, u0] if lstm else NULL
                 ax = &aux[t, row0, u0] if has_aux else NULL
                 if floating is float:
                     cyconv_rnn_fwd_tile_f32(
-                        mode, rows, units, hb, tile, nr, &xproj[t * N + row0, blk * nr], gc,
+                        mode, rows, units, hb, tile, bw, &xproj[t * N + row0, blk * bw], gc,
                         &lengths[row0], t, &hs[prev, row0, u0], cp, &hs[nxt, row0, u0], cn, H,
-                        &acts[t, row0, blk * nr], gc, ax, &y[t, row0, u0], H,
+                        &acts[t, row0, blk * bw], gc, ax, &y[t, row0, u0], H,
                         &hpack[((1 - cur) * nrb + rb) * panel + u0 * mr], mr)
                 else:
                     cyconv_rnn_fwd_tile_f64(
-                        mode, rows, units, hb, tile, nr, &xproj[t * N + row0, blk * nr], gc,
+                        mode, rows, units, hb, tile, bw, &xproj[t * N + row0, blk * bw], gc,
                         &lengths[row0], t, &hs[prev, row0, u0], cp, &hs[nxt, row0, u0], cn, H,
-                        &acts[t, row0, blk * nr], gc, ax, &y[t, row0, u0], H,
+                        &acts[t, row0, blk * bw], gc, ax, &y[t, row0, u0], H,
                         &hpack[((1 - cur) * nrb + rb) * panel + u0 * mr], mr)
 
 
-def backward_steps(int mode, bint reverse, const floating[:, :, ::1] dy,
+def backward_steps(int mode, bint reverse, Py_ssize_t hb, const floating[:, :, ::1] dy,
                    const floating[:, :, ::1] whhT_panels, const Py_ssize_t[::1] lengths,
                    const floating[:, :, ::1] hs, const floating[:, :, ::1] cs,
                    const floating[:, :, ::1] acts, const floating[:, :, ::1] aux,
@@ -253,7 +259,7 @@ def backward_steps(int mode, bint reverse, const floating[:, :, ::1] dy,
     cdef Py_ssize_t ncb = whhT_panels.shape[0], nrb = (N + mr - 1) // mr
     cdef Py_ssize_t ncbx = wihT_panels.shape[0]
     cdef Py_ssize_t G = 4 if mode == 2 else (3 if mode == 3 else 1)
-    cdef Py_ssize_t hb = nr // G, panel = gc * mr, items = (ncb + ncbx) * nrb
+    cdef Py_ssize_t bw = G * hb, panel = gc * mr, items = (ncb + ncbx) * nrb
     cdef Py_ssize_t s, t, prev, item, cb, rb, i, j, rows, u0, units, row0, src, tx
     cdef floating* tile
     cdef const floating* cp
@@ -293,11 +299,11 @@ def backward_steps(int mode, bint reverse, const floating[:, :, ::1] dy,
                 if s >= 0:
                     # this step's saved gates (the columns of units u0.. are one run of
                     # blocks), output gradient and states
-                    cyconv_rnn_prefetch(&acts[t, row0, (u0 // hb) * nr], rows,
+                    cyconv_rnn_prefetch(&acts[t, row0, (u0 // hb) * bw], rows,
                                         gc * sizeof(floating),
-                                        ((units + hb - 1) // hb + 1) * nr * sizeof(floating)
-                                        if (u0 // hb + (units + hb - 1) // hb + 1) * nr <= gc
-                                        else (gc - (u0 // hb) * nr) * sizeof(floating))
+                                        ((units + hb - 1) // hb + 1) * bw * sizeof(floating)
+                                        if (u0 // hb + (units + hb - 1) // hb + 1) * bw <= gc
+                                        else (gc - (u0 // hb) * bw) * sizeof(floating))
                     cyconv_rnn_prefetch(&dy[t, row0, u0], rows, H * sizeof(floating),
                                         units * sizeof(floating))
                     cyconv_rnn_prefetch(&hs[prev, row0, u0], rows, H * sizeof(floating),
@@ -319,13 +325,13 @@ def backward_steps(int mode, bint reverse, const floating[:, :, ::1] dy,
                 ghp = &dgh[t, row0, 0] if separate_dgh else NULL
                 if floating is float:
                     cyconv_rnn_bwd_tile_f32(
-                        mode, rows, u0, units, hb, nr, tile, nr, &lengths[row0], t,
+                        mode, rows, u0, units, hb, bw, tile, nr, &lengths[row0], t,
                         &dy[t, row0, u0], H, &carry[row0, u0], dcp, H, &acts[t, row0, 0], gc,
                         ax, &hs[prev, row0, u0], cp, &dgx[t, row0, 0], ghp, gc,
                         &dpack[((s % 2) * nrb + rb) * panel], mr)
                 else:
                     cyconv_rnn_bwd_tile_f64(
-                        mode, rows, u0, units, hb, nr, tile, nr, &lengths[row0], t,
+                        mode, rows, u0, units, hb, bw, tile, nr, &lengths[row0], t,
                         &dy[t, row0, u0], H, &carry[row0, u0], dcp, H, &acts[t, row0, 0], gc,
                         ax, &hs[prev, row0, u0], cp, &dgx[t, row0, 0], ghp, gc,
                         &dpack[((s % 2) * nrb + rb) * panel], mr)
