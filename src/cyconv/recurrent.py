@@ -76,12 +76,20 @@ class _Layout:
         rows[self.index, :w.shape[1]] = w
         return np.ascontiguousarray(rows.reshape(self.columns, blocks, self.nr).transpose(1, 0, 2))
 
-    def empty_gates(self, steps: int, batch: int, dtype) -> np.ndarray:
-        """A (T, N, Gc) array whose padding columns (no gate of a real unit) are zero."""
-        out = np.empty((steps, batch, self.columns), dtype)
+    def empty_gates(self, rows: int, batch: int, dtype, panels: bool = False) -> np.ndarray:
+        """Gate gradients for rows * batch rows, zero in their padding columns (no gate of a
+        real unit): (rows, batch, Gc), or with ``panels`` (Gc / NR, rows * batch, NR), the
+        GEMM's B panels."""
+        count = rows * batch
         padding = np.setdiff1d(np.arange(self.columns), self.index)
+        if not panels:
+            out = np.empty((rows, batch, self.columns), dtype)
+            if padding.size:
+                out[:, :, padding] = 0
+            return out
+        out = np.empty((self.columns // self.nr, count, self.nr), dtype)
         if padding.size:
-            out[:, :, padding] = 0
+            out[padding // self.nr, :, padding % self.nr] = 0
         return out
 
     def pack_vector(self, b, dtype) -> np.ndarray:
@@ -111,13 +119,13 @@ def _gemm(a: np.ndarray, a_strides: tuple, b: np.ndarray, b_strides: tuple, c: n
             _scratch(n_threads, layout.mr, layout.nr, c.dtype), n_threads)
 
 
-def _column_sums(a: np.ndarray, n_threads: int) -> np.ndarray:
-    """Sums over the rows of ``a`` (rows, cols), in float64 and a fixed order."""
-    out = np.empty(a.shape[1], np.float64)
-    if a.size:
-        _k.column_sums(a, out, n_threads)
-    else:
-        out[:] = 0
+def _column_sums(a: np.ndarray, rows: int, pw: int, ps: int, cols: int,
+                 n_threads: int) -> np.ndarray:
+    """Sums over the rows of a gate array (see ``_k.column_sums``), in float64 and a fixed
+    order."""
+    out = np.zeros(cols, np.float64)
+    if a.size and rows:
+        _k.column_sums(a.reshape(-1), rows, pw, ps, out, n_threads)
     return out
 
 
@@ -235,32 +243,43 @@ def recurrent_backward(cache, grad_output, grad_h_n=None, grad_c_n=None, *,
     # differ from the recurrent ones (the n gate's), so its dx is one GEMM afterwards
     wih_panels = (np.zeros((0, lay.columns, lay.nr), dtype) if gru
                   else lay.pack_rows(p.w_ih))
-    # every real gate column is written by the time loop; the padding columns stay zero
-    dgx = lay.empty_gates(steps, batch, dtype)
-    dgh = lay.empty_gates(steps, batch, dtype) if gru else dgx
+    rows, cols = steps * batch, lay.columns
+    # every real gate column is written by the time loop; the padding columns stay zero.
+    # LSTM and RNN: one array of gate gradients, written straight into the micro-kernel's
+    # B panels (NR columns each) for the weight gradients x^T dG and h^T dG; GRU: two
+    # row-major arrays (its input- and hidden-side n gradients differ)
+    if gru:
+        dgx, dgh = lay.empty_gates(rows, 1, dtype), lay.empty_gates(rows, 1, dtype)
+        pw, ps = cols, 0
+    else:
+        dgx = dgh = lay.empty_gates(rows, 1, dtype, panels=True)
+        pw, ps = lay.nr, rows * lay.nr
     row_blocks = -(-batch // lay.mr)
     dpack = np.zeros(2 * row_blocks * lay.mr * lay.columns, dtype)
     _k.backward_steps(_k.MODES[p.mode], p.reverse, lay.hb, grad_output, whhT_panels,
                       p.lengths.astype(np.intp, copy=False), cache.hs, cache.cs, cache.acts,
-                      cache.aux, dgx, dgh, gru, carry, dc, dpack, wih_panels, grad_x,
+                      cache.aux, dgx.reshape(-1), dgh.reshape(-1), gru, pw, ps, carry, dc, dpack,
+                      wih_panels, grad_x,
                       _threads.scratch_rows(n_threads, lay.mr * lay.nr, dtype), n_threads)
-    rows, cols = steps * batch, lay.columns
-    # the weight gradients transposed, (K, Gc) = x^T dG: the transposed operand is then the
-    # narrow one (x or h, rows of I or H elements) and dG is read along its rows (packing dG^T
-    # instead walked T*N rows of Gc elements for every 8 columns)
-    gw_ih = np.zeros((p.input_size, cols), dtype)
-    _gemm(p.x, (1, p.input_size), dgx, (cols, 1), gw_ih, rows, lay, n_threads)
     h_prev = cache.hs[1:] if p.reverse else cache.hs[:-1]
+    gw_ih = np.zeros((p.input_size, cols), dtype)
     gw_hh = np.zeros((hidden, cols), dtype)
-    _gemm(h_prev, (1, hidden), dgh, (cols, 1), gw_hh, rows, lay, n_threads)
+    # the weight gradients transposed, (K, Gc) = x^T dG: the transposed operand is then the
+    # narrow one (x or h, rows of I or H elements) and dG is read along its rows
     if gru:
+        _gemm(p.x, (1, p.input_size), dgx, (cols, 1), gw_ih, rows, lay, n_threads)
+        _gemm(h_prev, (1, hidden), dgh, (cols, 1), gw_hh, rows, lay, n_threads)
         grad_x[:] = 0
         _gemm(dgx, (cols, 1), lay.pack_columns(p.w_ih), (1, cols),
               grad_x.reshape(rows, p.input_size), cols, lay, n_threads)
+    elif rows:
+        _k.gemm_packed_b(p.x.reshape(-1), 1, p.input_size, gw_ih, h_prev.reshape(-1), 1, hidden,
+                         gw_hh, dgx.reshape(-1), rows,
+                         _scratch(n_threads, lay.mr, lay.nr, dtype), n_threads)
     gb_ih = gb_hh = None
     if p.b_ih is not None:
-        gb_ih = _column_sums(dgx.reshape(rows, cols), n_threads)[lay.index].astype(dtype)
-        gb_hh = (_column_sums(dgh.reshape(rows, cols), n_threads)[lay.index].astype(dtype)
+        gb_ih = _column_sums(dgx, rows, pw, ps, cols, n_threads)[lay.index].astype(dtype)
+        gb_hh = (_column_sums(dgh, rows, pw, ps, cols, n_threads)[lay.index].astype(dtype)
                  if gru else gb_ih.copy())
     return RecurrentGrads(grad_x, carry, dc if p.mode == "lstm" else None,
                           np.ascontiguousarray(gw_ih[:, lay.index].T),

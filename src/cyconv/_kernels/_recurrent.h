@@ -294,27 +294,50 @@ CYR_CLONES static void cyconv_rnn_fwd_tile_##SUF(                               
  *         a masked step's pass-through, GRU's z * dh); dc: the cell gradient (LSTM)
  *   acts, aux, hprev, cprev: the forward's saved values of this step
  *   dgx, dgh: the gate gradients with respect to the input and hidden pre-activations
- *         (packed columns; dgh may be NULL when they are the same, LSTM and RNN)
+ *         (packed columns, rows r0 + i, stored as cyr_store does with pw, ps; dgh may be
+ *         NULL when they are the same, LSTM and RNN)
  *   dpack: the next GEMM's panel of dgh, dpack[column * mr + i].
- * Per-unit arrays (dy, carry, dc, aux, hprev, cprev) point at unit u0; the gate arrays
- * (acts, dgx, dgh, dpack) at column 0. */
+ * Per-unit arrays (dy, carry, dc, aux, hprev, cprev) point at unit u0; acts and dpack at
+ * column 0 of the tile's first row, dgx and dgh at the whole arrays. */
+/* v[0:n] into columns c.. of row `row` of a gate array stored in panels of pw columns, ps
+ * elements apart (row r of a panel at r * pw): pw = Gc, ps = 0 for a plain row-major
+ * (rows, Gc) array; pw = NR, ps = rows * NR for the GEMM's B panels (a run is split where it
+ * crosses a panel). */
+#define CYR_DEFINE_STORE(T, SUF)                                                               \
+CYR_INLINE void cyr_store_##SUF(T* a, ptrdiff_t row, ptrdiff_t c, ptrdiff_t n, const T* v,     \
+                                ptrdiff_t pw, ptrdiff_t ps)                                    \
+{                                                                                              \
+    while (n > 0) {                                                                            \
+        const ptrdiff_t panel = c / pw, off = c - panel * pw;                                  \
+        const ptrdiff_t m = pw - off < n ? pw - off : n;                                       \
+        T* dst = a + panel * ps + row * pw + off;                                              \
+        for (ptrdiff_t k = 0; k < m; k++)                                                      \
+            dst[k] = v[k];                                                                     \
+        c += m;                                                                                \
+        v += m;                                                                                \
+        n -= m;                                                                                \
+    }                                                                                          \
+}
+CYR_DEFINE_STORE(float, f32)
+CYR_DEFINE_STORE(double, f64)
+
 #define CYR_DEFINE_BACKWARD(T, SUF)                                                            \
 CYR_CLONES static void cyconv_rnn_bwd_tile_##SUF(                                               \
     int mode, ptrdiff_t rows, ptrdiff_t u0, ptrdiff_t units, ptrdiff_t hb, ptrdiff_t bw,       \
     const T* restrict dhh, ptrdiff_t ldt, const ptrdiff_t* restrict len, ptrdiff_t t,          \
     const T* restrict dy, ptrdiff_t ldy, T* restrict carry, T* restrict dc, ptrdiff_t ldh,     \
     const T* restrict acts, ptrdiff_t lda, const T* restrict aux, const T* restrict hprev,     \
-    const T* restrict cprev, T* restrict dgx, T* restrict dgh, ptrdiff_t ldg,                  \
-    T* restrict dpack, ptrdiff_t mr)                                                           \
+    const T* restrict cprev, T* restrict dgx, T* restrict dgh, ptrdiff_t r0, ptrdiff_t pw,     \
+    ptrdiff_t ps, T* restrict dpack, ptrdiff_t mr)                                             \
 {                                                                                              \
     const int G = mode == CYR_LSTM ? 4 : mode == CYR_GRU ? 3 : 1;                              \
+    /* GRU's input-side n gradient (dgx) differs from its hidden-side one (dgh, dpack) */      \
+    const int gx_n = mode == CYR_GRU ? 3 : 2;                                                  \
     T d[4][CYR_MAX_RUN];                                                                       \
     for (ptrdiff_t i = 0; i < rows; i++) {                                                     \
         const T* tr = dhh + i * ldt;                                                           \
         T* cr = carry + i * ldh;                                                               \
         const T* ar = acts + i * lda;                                                          \
-        T* gx = dgx + i * ldg;                                                                 \
-        T* gh = dgh ? dgh + i * ldg : NULL;                                                    \
         const int valid = t < len[i];                                                          \
         /* runs of units inside one hidden block: their gate columns are contiguous */         \
         for (ptrdiff_t j0 = 0; j0 < units;) {                                                  \
@@ -330,15 +353,9 @@ CYR_CLONES static void cyconv_rnn_bwd_tile_##SUF(                               
             if (!valid) {                                                                      \
                 for (ptrdiff_t k = 0; k < run; k++)                                            \
                     cj[k] += tj[k];                                                            \
-                for (int g = 0; g < G; g++)                                                    \
+                for (int g = 0; g < 4; g++)                                                    \
                     for (ptrdiff_t k = 0; k < run; k++)                                        \
                         d[g][k] = 0;                                                           \
-                for (int g = 0; g < G; g++)                                                    \
-                    for (ptrdiff_t k = 0; k < run; k++) {                                      \
-                        gx[col + g * hb + k] = 0;                                              \
-                        if (gh)                                                                \
-                            gh[col + g * hb + k] = 0;                                          \
-                    }                                                                          \
             } else if (mode == CYR_LSTM) {                                                     \
                 const T* ig = ar + col; const T* fg = ig + hb;                                 \
                 const T* gg = fg + hb; const T* og = gg + hb;                                  \
@@ -356,9 +373,6 @@ CYR_CLONES static void cyconv_rnn_bwd_tile_##SUF(                               
                     dcj[k] = dct * fg[k];                                                      \
                     cj[k] = 0;                                                                 \
                 }                                                                              \
-                for (int g = 0; g < 4; g++)                                                    \
-                    for (ptrdiff_t k = 0; k < run; k++)                                        \
-                        gx[col + g * hb + k] = d[g][k];                                        \
             } else if (mode == CYR_GRU) {                                                      \
                 const T* rg = ar + col; const T* zg = rg + hb; const T* ng = zg + hb;          \
                 const T* hn = aux + i * ldh + j0;                                              \
@@ -374,14 +388,6 @@ CYR_CLONES static void cyconv_rnn_bwd_tile_##SUF(                               
                     d[2][k] = dn * r;                                                          \
                     cj[k] = total * z;                                                         \
                 }                                                                              \
-                for (ptrdiff_t k = 0; k < run; k++) {                                          \
-                    gx[col + k] = d[0][k];                                                     \
-                    gx[col + hb + k] = d[1][k];                                                \
-                    gx[col + 2 * hb + k] = d[3][k];                                            \
-                    gh[col + k] = d[0][k];                                                     \
-                    gh[col + hb + k] = d[1][k];                                                \
-                    gh[col + 2 * hb + k] = d[2][k];                                            \
-                }                                                                              \
             } else {                                                                           \
                 const T* hg = ar + col;                                                        \
                 const T* dyj = dy + i * ldy + j0;                                              \
@@ -391,13 +397,15 @@ CYR_CLONES static void cyconv_rnn_bwd_tile_##SUF(                               
                                                    : (hg[k] > 0 ? total : (T)0);               \
                     cj[k] = 0;                                                                 \
                 }                                                                              \
-                for (ptrdiff_t k = 0; k < run; k++)                                            \
-                    gx[col + k] = d[0][k];                                                     \
             }                                                                                  \
-            /* the next step's GEMM panel of the hidden-side gradients */                      \
-            for (int g = 0; g < G; g++)                                                        \
+            /* the gate gradients, and the next step's GEMM panel of the hidden-side ones */   \
+            for (int g = 0; g < G; g++) {                                                      \
+                cyr_store_##SUF(dgx, r0 + i, col + g * hb, run, d[g == 2 ? gx_n : g], pw, ps); \
+                if (dgh)                                                                       \
+                    cyr_store_##SUF(dgh, r0 + i, col + g * hb, run, d[g], pw, ps);             \
                 for (ptrdiff_t k = 0; k < run; k++)                                            \
                     dpack[(col + g * hb + k) * mr + i] = d[g][k];                              \
+            }                                                                                  \
             j0 += run;                                                                         \
         }                                                                                      \
     }                                                                                          \

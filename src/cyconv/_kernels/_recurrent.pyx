@@ -40,13 +40,13 @@ cdef extern from "_recurrent.h" nogil:
                                  Py_ssize_t, const float*, Py_ssize_t, float*, float*,
                                  Py_ssize_t, const float*, Py_ssize_t, const float*,
                                  const float*, const float*, float*, float*, Py_ssize_t,
-                                 float*, Py_ssize_t)
+                                 Py_ssize_t, Py_ssize_t, float*, Py_ssize_t)
     void cyconv_rnn_bwd_tile_f64(int, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
                                  Py_ssize_t, const double*, Py_ssize_t, const Py_ssize_t*,
                                  Py_ssize_t, const double*, Py_ssize_t, double*, double*,
                                  Py_ssize_t, const double*, Py_ssize_t, const double*,
                                  const double*, const double*, double*, double*, Py_ssize_t,
-                                 double*, Py_ssize_t)
+                                 Py_ssize_t, Py_ssize_t, double*, Py_ssize_t)
 
 # K chunk of the packed GEMM: a B panel of KC x NR stays in L1/L2 while a thread's A panels
 # stream through it
@@ -148,20 +148,83 @@ def gemm(const floating[::1] a, Py_ssize_t ars, Py_ssize_t acs, const floating[:
               scratch.shape[1], n_threads)
 
 
-def column_sums(const floating[:, ::1] a, double[::1] out, int n_threads):
-    """out[j] = sum over the rows of a[:, j], accumulated in double, rows in order (a fixed
-    order: the same bits for any thread count); threads split the columns."""
-    cdef Py_ssize_t rows = a.shape[0], cols = a.shape[1], chunk = 64
-    cdef Py_ssize_t nchunks = (cols + chunk - 1) // chunk, c, r, j, j0, j1
+def column_sums(const floating[::1] a, Py_ssize_t rows, Py_ssize_t pw, Py_ssize_t ps,
+                double[::1] out, int n_threads):
+    """out[c] = the sum over ``rows`` rows of column c of a gate array stored in panels of
+    ``pw`` columns, ``ps`` elements apart (pw = columns, ps = 0: plain row-major),
+    accumulated in double, rows in order (a fixed order: the same bits for any thread
+    count); threads split the columns."""
+    cdef Py_ssize_t cols = out.shape[0], chunk = 64
+    cdef Py_ssize_t nsub = (pw + chunk - 1) // chunk, npanels = (cols + pw - 1) // pw
+    cdef Py_ssize_t item, panel, r, j, j0, j1, base
     with nogil:
-        for c in prange(nchunks, schedule="static", num_threads=n_threads):
-            j0 = c * chunk
-            j1 = cols if j0 + chunk > cols else j0 + chunk
+        # work items: runs of up to 64 columns inside one panel (contiguous in each row)
+        for item in prange(npanels * nsub, schedule="static", num_threads=n_threads):
+            panel = item // nsub
+            j0 = panel * pw + (item % nsub) * chunk
+            j1 = j0 + chunk
+            if j1 > panel * pw + pw:
+                j1 = panel * pw + pw
+            if j1 > cols:
+                j1 = cols
+            base = panel * ps + j0 - panel * pw
             for j in range(j0, j1):
                 out[j] = 0
             for r in range(rows):
                 for j in range(j0, j1):
-                    out[j] += a[r, j]
+                    out[j] += a[base + r * pw + j - j0]
+
+
+def gemm_packed_b(const floating[::1] a1, Py_ssize_t ars1, Py_ssize_t acs1,
+                  floating[:, ::1] c1, const floating[::1] a2, Py_ssize_t ars2,
+                  Py_ssize_t acs2, floating[:, ::1] c2, const floating[::1] bp, Py_ssize_t K,
+                  floating[:, ::1] scratch, int n_threads):
+    """c1 += A1 B and c2 += A2 B (A strided views of the flat a1, a2) with B (K x N, N the
+    columns of c1 and c2, a multiple of NR) already in the micro-kernel's panels: column j
+    of row k at bp[(j // NR) * K * NR + k * NR + j % NR] - the layout the backward time loop
+    writes the gate gradients in. One parallel loop per K chunk over the row blocks of both
+    products (the weight gradients of W_ih and W_hh share their B)."""
+    cdef Py_ssize_t mr = _mr(&scratch[0, 0]), nr = _nr(&scratch[0, 0])
+    cdef Py_ssize_t N = c1.shape[1], ncb = N // nr
+    cdef Py_ssize_t nrb1 = (c1.shape[0] + mr - 1) // mr, nrb2 = (c2.shape[0] + mr - 1) // mr
+    cdef Py_ssize_t k0 = 0, kc, rb, cb, i, j, k, rows, M, ars, acs, row
+    cdef const floating* A
+    cdef floating* C
+    cdef floating* ap
+    cdef floating* tile
+    if N == 0 or K == 0:
+        return
+    with nogil:
+        while k0 < K:
+            kc = K - k0 if K - k0 < _KC else _KC
+            for rb in prange(nrb1 + nrb2, schedule="static", num_threads=n_threads):
+                if rb < nrb1:
+                    A, ars, acs, C, M, row = &a1[0], ars1, acs1, &c1[0, 0], c1.shape[0], rb
+                else:
+                    A, ars, acs, C, M, row = &a2[0], ars2, acs2, &c2[0, 0], c2.shape[0], rb - nrb1
+                ap = &scratch[omp_get_thread_num(), 0]
+                tile = ap + _KC * mr
+                rows = M - row * mr if M - row * mr < mr else mr
+                if rows < mr:
+                    memset(ap, 0, kc * mr * sizeof(floating))
+                if ars == 1:
+                    for k in range(kc):
+                        for i in range(rows):
+                            ap[k * mr + i] = A[row * mr + i + (k0 + k) * acs]
+                else:
+                    for i in range(rows):
+                        for k in range(kc):
+                            ap[k * mr + i] = A[(row * mr + i) * ars + (k0 + k) * acs]
+                for cb in range(ncb):
+                    if rows == mr:
+                        _ukr(kc, ap, &bp[(cb * K + k0) * nr], C + row * mr * N + cb * nr, N)
+                    else:
+                        memset(tile, 0, mr * nr * sizeof(floating))
+                        _ukr(kc, ap, &bp[(cb * K + k0) * nr], tile, nr)
+                        for i in range(rows):
+                            for j in range(nr):
+                                C[(row * mr + i) * N + cb * nr + j] += tile[i * nr + j]
+            k0 = k0 + kc
 
 
 def forward_steps(int mode, bint reverse, Py_ssize_t hb, floating[:, ::1] xproj,
@@ -239,22 +302,24 @@ def backward_steps(int mode, bint reverse, Py_ssize_t hb, const floating[:, :, :
                    const floating[:, :, ::1] whhT_panels, const Py_ssize_t[::1] lengths,
                    const floating[:, :, ::1] hs, const floating[:, :, ::1] cs,
                    const floating[:, :, ::1] acts, const floating[:, :, ::1] aux,
-                   floating[:, :, ::1] dgx, floating[:, :, ::1] dgh, bint separate_dgh,
+                   floating[::1] dgx, floating[::1] dgh, bint separate_dgh,
+                   Py_ssize_t pw, Py_ssize_t ps,
                    floating[:, ::1] carry, floating[:, ::1] dc, floating[::1] dpack,
                    const floating[:, :, ::1] wihT_panels, floating[:, :, ::1] dx,
                    floating[:, ::1] tiles, int n_threads):
     """Backpropagation through time of one ``forward_steps`` call.
 
     dy (T, N, H); whhT_panels (ceil(H/NR), Gc, NR): W_hh in packed gate rows; hs, cs, acts,
-    aux: the forward's; dgx, dgh (T, N, Gc) zero on entry: the gate gradients (dgh only
-    written when ``separate_dgh``, GRU); carry, dc (N, H): the final states' gradients on
+    aux: the forward's; dgx, dgh (T*N rows of Gc, flat, in panels of pw columns ps elements
+    apart: pw = Gc, ps = 0 row-major, pw = NR, ps = T*N*NR the GEMM's B panels), zero in
+    their padding columns: the gate gradients (dgh only written when ``separate_dgh``, GRU); carry, dc (N, H): the final states' gradients on
     entry, the initial states' on return; dpack 2 zero panels of ceil(N/MR)*MR x Gc;
     wihT_panels (ceil(I/NR), Gc, NR): W_ih in packed gate rows; dx (T, N, I): the input
     gradient, dG_x W_ih, each step's computed from the packed panel of its gate gradients
     (dpack, already packed for the recurrence) by extra tiles of the next step's loop.
     """
     cdef Py_ssize_t T = dy.shape[0], N = dy.shape[1], H = dy.shape[2], n_in = dx.shape[2]
-    cdef Py_ssize_t gc = dgx.shape[2]
+    cdef Py_ssize_t gc = acts.shape[2]
     cdef Py_ssize_t mr = _mr(&dpack[0]), nr = _nr(&dpack[0])
     cdef Py_ssize_t ncb = whhT_panels.shape[0], nrb = (N + mr - 1) // mr
     cdef Py_ssize_t ncbx = wihT_panels.shape[0]
@@ -322,16 +387,16 @@ def backward_steps(int mode, bint reverse, Py_ssize_t hb, const floating[:, :, :
                 cp = &cs[prev, row0, u0] if lstm else NULL
                 dcp = &dc[row0, u0] if lstm else NULL
                 ax = &aux[t, row0, u0] if has_aux else NULL
-                ghp = &dgh[t, row0, 0] if separate_dgh else NULL
+                ghp = &dgh[0] if separate_dgh else NULL
                 if floating is float:
                     cyconv_rnn_bwd_tile_f32(
                         mode, rows, u0, units, hb, bw, tile, nr, &lengths[row0], t,
                         &dy[t, row0, u0], H, &carry[row0, u0], dcp, H, &acts[t, row0, 0], gc,
-                        ax, &hs[prev, row0, u0], cp, &dgx[t, row0, 0], ghp, gc,
+                        ax, &hs[prev, row0, u0], cp, &dgx[0], ghp, t * N + row0, pw, ps,
                         &dpack[((s % 2) * nrb + rb) * panel], mr)
                 else:
                     cyconv_rnn_bwd_tile_f64(
                         mode, rows, u0, units, hb, bw, tile, nr, &lengths[row0], t,
                         &dy[t, row0, u0], H, &carry[row0, u0], dcp, H, &acts[t, row0, 0], gc,
-                        ax, &hs[prev, row0, u0], cp, &dgx[t, row0, 0], ghp, gc,
+                        ax, &hs[prev, row0, u0], cp, &dgx[0], ghp, t * N + row0, pw, ps,
                         &dpack[((s % 2) * nrb + rb) * panel], mr)
