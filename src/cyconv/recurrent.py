@@ -6,14 +6,15 @@ The layers of ``cyconv.nn`` (``RNN``, ``LSTM``, ``GRU``) stack and mirror these 
 
 How it runs (``_kernels/_recurrent.pyx``): the weights are packed once per call so that the
 G gates of a block of ``hb`` hidden units are the columns of a few adjacent register tiles
-of the GEMM micro-kernel (NR columns each; ``hb`` a multiple of NR / G). The input projection of all time steps is one packed GEMM; each time step is
-one parallel loop over (hidden block, batch rows) tiles, each the hidden GEMM of its tile
-followed by the gate nonlinearities and the state update; the backward step likewise (the
-recurrent GEMM dG W_hh, then the gate gradients), and for LSTM and RNN the step's input
-gradient dG W_ih from the same packed gate gradients. The weight gradients are GEMMs over
-all T*N rows after the time loop (``x^T dG``, ``h^T dG``), GRU's input gradient too, and
-the bias gradients column sums in float64: every sum runs in a fixed order, so results are
-bitwise the same for any thread count.
+of the GEMM micro-kernel (NR columns each; ``hb`` a multiple of NR / gcd(NR, G)). The
+input projection of all time steps is one packed GEMM; each time step is one parallel loop
+over (hidden block, batch rows) tiles, each the hidden GEMM of its tile followed by the
+gate nonlinearities and the state update; the backward step likewise (the recurrent GEMM
+dG W_hh, then the gate gradients), and for LSTM and RNN the step's input gradient dG W_ih
+from the same packed gate gradients, which it also stores as the B panels of the weight
+gradients' GEMM (``x^T dG`` and ``h^T dG`` in one pass after the time loop; GRU: two GEMMs
+and one for its input gradient). The bias gradients are column sums in float64: every sum
+runs in a fixed order, so results are bitwise the same for any thread count.
 """
 from __future__ import annotations
 
