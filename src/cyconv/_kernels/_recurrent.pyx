@@ -312,8 +312,9 @@ def backward_steps(int mode, bint reverse, Py_ssize_t hb, const floating[:, :, :
     dy (T, N, H); whhT_panels (ceil(H/NR), Gc, NR): W_hh in packed gate rows; hs, cs, acts,
     aux: the forward's; dgx, dgh (T*N rows of Gc, flat, in panels of pw columns ps elements
     apart: pw = Gc, ps = 0 row-major, pw = NR, ps = T*N*NR the GEMM's B panels), zero in
-    their padding columns: the gate gradients (dgh only written when ``separate_dgh``, GRU); carry, dc (N, H): the final states' gradients on
-    entry, the initial states' on return; dpack 2 zero panels of ceil(N/MR)*MR x Gc;
+    their padding columns: the gate gradients (dgh only written when ``separate_dgh``,
+    GRU); carry, dc (N, H): the final states' gradients on entry, the initial states' on
+    return; dpack 2 zero panels of ceil(N/MR)*MR x Gc;
     wihT_panels (ceil(I/NR), Gc, NR): W_ih in packed gate rows; dx (T, N, I): the input
     gradient, dG_x W_ih, each step's computed from the packed panel of its gate gradients
     (dpack, already packed for the recurrence) by extra tiles of the next step's loop.
