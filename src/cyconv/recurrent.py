@@ -18,6 +18,7 @@ runs in a fixed order, so results are bitwise the same for any thread count.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -31,7 +32,7 @@ from ._recurrent_params import (RecurrentGrads, RecurrentOutput, check_cache, ch
 __all__ = ["recurrent_forward", "recurrent_backward", "RecurrentOutput", "RecurrentGrads"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _Layout:
     """Packed gate columns: gate g of hidden unit u at column (u // hb) * W + g * hb + u % hb,
     W = G * hb a multiple of the micro-kernel's NR (a block's gates fill W / NR tiles)."""
@@ -43,15 +44,14 @@ class _Layout:
     blocks: int
     columns: int          # Gc = blocks * W
     index: np.ndarray     # packed column of each row of torch's (G*H, .) weights
+    source: np.ndarray    # torch row of each packed column (clipped; see padding)
+    padding: np.ndarray   # packed columns of no real unit
 
     @classmethod
     def of(cls, gates: int, hidden: int, dtype) -> "_Layout":
-        mr, nr = _k.tile_shape(np.dtype(dtype) == np.float64)
-        hb = cls.units_per_block(gates, hidden, nr, 64 // np.dtype(dtype).itemsize)
-        blocks = -(-hidden // hb)
-        g, u = np.divmod(np.arange(gates * hidden), hidden)
-        index = (u // hb) * gates * hb + g * hb + u % hb
-        return cls(mr, nr, hb, gates * hb, blocks, blocks * gates * hb, index)
+        """The layout for this cell, size and dtype under the ISA in use (cached)."""
+        return _layout(gates, hidden, np.dtype(dtype).str, _k.tile_shape(True),
+                       _k.tile_shape(False))
 
     @staticmethod
     def units_per_block(gates: int, hidden: int, nr: int, lanes: int) -> int:
@@ -63,32 +63,40 @@ class _Layout:
         options = [base * m for m in range(first, first + 4) if base * m <= max(48, base * first)]
         return min(options, key=lambda hb: (-(-hidden // hb) * hb, -hb))
 
-    def pack_columns(self, w: np.ndarray) -> np.ndarray:
-        """(G*H, K) torch rows -> (K, Gc): W^T in packed gate columns, zero elsewhere."""
-        packed = np.zeros((w.shape[1], self.columns), w.dtype)
-        packed[:, self.index] = w.T
-        return packed
+    def packed_rows(self, w: np.ndarray) -> np.ndarray:
+        """(G*H, K) torch rows -> (Gc, K): the rows in packed gate order, zero rows for the
+        padding (a row gather, then the few padding rows cleared)."""
+        rows = np.take(w, self.source, axis=0)
+        rows[self.padding] = 0
+        return rows
+
+    def pack_panels(self, w: np.ndarray) -> np.ndarray:
+        """(G*H, K) -> (Gc / NR, K, NR): the GEMM panels of W^T in packed gate columns (the
+        B operand of h W^T)."""
+        rows = self.packed_rows(w)
+        return np.ascontiguousarray(
+            rows.reshape(self.columns // self.nr, self.nr, w.shape[1]).transpose(0, 2, 1))
 
     def pack_rows(self, w: np.ndarray) -> np.ndarray:
         """(G*H, K) torch rows -> (ceil(K/nr), Gc, nr) GEMM panels of W in packed gate rows
         (the B operand of dG W), zero elsewhere."""
         blocks = -(-w.shape[1] // self.nr)
-        rows = np.zeros((self.columns, blocks * self.nr), w.dtype)
-        rows[self.index, :w.shape[1]] = w
+        rows = self.packed_rows(w)
+        if blocks * self.nr != w.shape[1]:
+            rows = np.pad(rows, ((0, 0), (0, blocks * self.nr - w.shape[1])))
         return np.ascontiguousarray(rows.reshape(self.columns, blocks, self.nr).transpose(1, 0, 2))
 
     def empty_gates(self, rows: int, batch: int, dtype, panels: bool = False) -> np.ndarray:
         """Gate gradients for rows * batch rows, zero in their padding columns (no gate of a
         real unit): (rows, batch, Gc), or with ``panels`` (Gc / NR, rows * batch, NR), the
         GEMM's B panels."""
-        count = rows * batch
-        padding = np.setdiff1d(np.arange(self.columns), self.index)
+        padding = self.padding
         if not panels:
             out = np.empty((rows, batch, self.columns), dtype)
             if padding.size:
                 out[:, :, padding] = 0
             return out
-        out = np.empty((self.columns // self.nr, count, self.nr), dtype)
+        out = np.empty((self.columns // self.nr, rows * batch, self.nr), dtype)
         if padding.size:
             out[padding // self.nr, :, padding % self.nr] = 0
         return out
@@ -98,6 +106,24 @@ class _Layout:
         if b is not None:
             packed[self.index] = b
         return packed
+
+
+@functools.lru_cache(maxsize=64)
+def _layout(gates: int, hidden: int, dtype: str, tile64: tuple, tile32: tuple) -> _Layout:
+    double = np.dtype(dtype) == np.float64
+    mr, nr = tile64 if double else tile32
+    hb = _Layout.units_per_block(gates, hidden, nr, 64 // np.dtype(dtype).itemsize)
+    blocks = -(-hidden // hb)
+    width = gates * hb
+    g, u = np.divmod(np.arange(gates * hidden), hidden)
+    index = (u // hb) * width + g * hb + u % hb
+    columns = blocks * width
+    source = np.zeros(columns, np.intp)
+    source[index] = np.arange(gates * hidden)
+    padding = np.setdiff1d(np.arange(columns), index)
+    for a in (index, source, padding):
+        a.flags.writeable = False
+    return _Layout(mr, nr, hb, width, blocks, columns, index, source, padding)
 
 
 def _scratch(n_threads: int, mr: int, nr: int, dtype) -> np.ndarray:
@@ -182,12 +208,10 @@ def recurrent_forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=Non
     n_threads = _threads_for(p, num_threads)
     steps, batch, hidden, dtype = p.steps, p.batch, p.hidden_size, p.dtype
     lay = _Layout.of(p.gates, hidden, dtype)
-    w_ih_packed = lay.pack_columns(p.w_ih)
-    whh = lay.pack_columns(p.w_hh)  # (H, Gc) -> panels (Gc / NR, H, NR)
-    whh_panels = np.ascontiguousarray(
-        whh.reshape(hidden, lay.columns // lay.nr, lay.nr).transpose(1, 0, 2))
+    w_ih_rows = lay.packed_rows(p.w_ih)  # (Gc, I): B = its transpose, read along rows
+    whh_panels = lay.pack_panels(p.w_hh)
     xproj = np.empty((steps * batch, lay.columns), dtype)
-    _gemm(p.x, (p.input_size, 1), w_ih_packed, (lay.columns, 1), xproj, p.input_size, lay,
+    _gemm(p.x, (p.input_size, 1), w_ih_rows, (1, p.input_size), xproj, p.input_size, lay,
           n_threads, init=lay.pack_vector(p.b_ih, dtype))
     first, last = (steps, 0) if p.reverse else (0, steps)
     hs = np.empty((steps + 1, batch, hidden), dtype)
@@ -271,7 +295,7 @@ def recurrent_backward(cache, grad_output, grad_h_n=None, grad_c_n=None, *,
         _gemm(p.x, (1, p.input_size), dgx, (cols, 1), gw_ih, rows, lay, n_threads)
         _gemm(h_prev, (1, hidden), dgh, (cols, 1), gw_hh, rows, lay, n_threads)
         grad_x[:] = 0
-        _gemm(dgx, (cols, 1), lay.pack_columns(p.w_ih), (1, cols),
+        _gemm(dgx, (cols, 1), lay.packed_rows(p.w_ih), (p.input_size, 1),
               grad_x.reshape(rows, p.input_size), cols, lay, n_threads)
     elif rows:
         _k.gemm_packed_b(p.x.reshape(-1), 1, p.input_size, gw_ih, h_prev.reshape(-1), 1, hidden,

@@ -411,6 +411,47 @@ CYR_CLONES static void cyconv_rnn_bwd_tile_##SUF(                               
     }                                                                                          \
 }
 
+/* c[0:nr] += sum_k a[k * as] * B[k * nr + 0:nr]: one row of the micro-kernel's product, for
+ * steps of fewer batch rows than half its MR (the 8-row kernel would spend most of its FMAs
+ * on zero rows; one row is bound by the loads of B instead). Sums in k order, as the
+ * micro-kernel does. nr a multiple of 16 (float) / 8 (double) up to 64 floats runs in
+ * registers; other widths in a plain loop. */
+#define CYR_DEFINE_GEMV(T, SUF, LANES)                                                         \
+CYR_CLONES static void cyconv_rnn_gemv_##SUF(ptrdiff_t K, const T* restrict a, ptrdiff_t as,   \
+                                            const T* restrict B, T* restrict c, ptrdiff_t nr) \
+{                                                                                              \
+    typedef T vec __attribute__((vector_size(64)));                                            \
+    if (nr % LANES == 0 && nr <= 4 * LANES) {                                                  \
+        vec acc[4] = {{0}, {0}, {0}, {0}};                                                     \
+        const ptrdiff_t nv = nr / LANES;                                                       \
+        for (ptrdiff_t k = 0; k < K; k++) {                                                    \
+            const T ak = a[k * as];                                                            \
+            for (ptrdiff_t v = 0; v < nv; v++) {                                               \
+                vec b;                                                                         \
+                memcpy(&b, B + k * nr + v * LANES, sizeof b);                                  \
+                acc[v] += ak * b;                                                              \
+            }                                                                                  \
+        }                                                                                      \
+        for (ptrdiff_t v = 0; v < nv; v++) {                                                   \
+            vec x;                                                                             \
+            memcpy(&x, c + v * LANES, sizeof x);                                               \
+            x += acc[v];                                                                       \
+            memcpy(c + v * LANES, &x, sizeof x);                                               \
+        }                                                                                      \
+        return;                                                                                \
+    }                                                                                          \
+    T acc[256];                                                                                \
+    for (ptrdiff_t j = 0; j < nr; j++)                                                         \
+        acc[j] = 0;                                                                            \
+    for (ptrdiff_t k = 0; k < K; k++)                                                          \
+        for (ptrdiff_t j = 0; j < nr; j++)                                                     \
+            acc[j] += a[k * as] * B[k * nr + j];                                               \
+    for (ptrdiff_t j = 0; j < nr; j++)                                                         \
+        c[j] += acc[j];                                                                        \
+}
+CYR_DEFINE_GEMV(float, f32, 16)
+CYR_DEFINE_GEMV(double, f64, 8)
+
 /* Prefetch `rows` rows of `bytes` bytes, `ld` bytes apart, into the cache: a tile's inputs
  * from the large per-step arrays, requested before its GEMM so that their misses overlap it. */
 static inline void cyconv_rnn_prefetch(const void* p, ptrdiff_t rows, ptrdiff_t ld, ptrdiff_t bytes)

@@ -24,6 +24,10 @@ from cyconv._kernels._omp cimport omp_get_thread_num
 cyconv_isa_bind(isa_descriptor())
 
 cdef extern from "_recurrent.h" nogil:
+    void cyconv_rnn_gemv_f32(Py_ssize_t, const float*, Py_ssize_t, const float*, float*,
+                             Py_ssize_t)
+    void cyconv_rnn_gemv_f64(Py_ssize_t, const double*, Py_ssize_t, const double*, double*,
+                             Py_ssize_t)
     void cyconv_rnn_prefetch(const void*, Py_ssize_t, Py_ssize_t, Py_ssize_t)
     void cyconv_rnn_fwd_tile_f32(int, Py_ssize_t, Py_ssize_t, Py_ssize_t, float*, Py_ssize_t,
                                  const float*, Py_ssize_t, const Py_ssize_t*, Py_ssize_t,
@@ -69,6 +73,22 @@ cdef inline Py_ssize_t _mr(floating* dummy) noexcept nogil:
 
 cdef inline Py_ssize_t _nr(floating* dummy) noexcept nogil:
     return ISA.nr_f32 if floating is float else ISA.nr_f64
+
+
+cdef inline void _step_gemm(Py_ssize_t rows, Py_ssize_t K, const floating* A, const floating* B,
+                            floating* C, Py_ssize_t ldc) noexcept nogil:
+    """C[rows x NR] += A B for one tile of a time step: A the (K x MR) panel of the step's
+    rows, B a (K x NR) panel. Below half the micro-kernel's rows, one row at a time
+    (cyconv_rnn_gemv); otherwise the micro-kernel (its zero rows included)."""
+    cdef Py_ssize_t mr = _mr(C), nr = _nr(C), i
+    if 2 * rows > mr:
+        _ukr(K, A, B, C, ldc)
+        return
+    for i in range(rows):
+        if floating is float:
+            cyconv_rnn_gemv_f32(K, A + i, mr, B, C + i * ldc, nr)
+        else:
+            cyconv_rnn_gemv_f64(K, A + i, mr, B, C + i * ldc, nr)
 
 
 cdef void _gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const floating* A, Py_ssize_t ars,
@@ -279,8 +299,8 @@ def forward_steps(int mode, bint reverse, Py_ssize_t hb, floating[:, ::1] xproj,
                 for i in range(mr):
                     memcpy(tile + i * bw, &bhh[blk * bw], bw * sizeof(floating))
                 for q in range(tpb):
-                    _ukr(H, &hpack[(cur * nrb + rb) * panel], &whh_panels[blk * tpb + q, 0, 0],
-                         tile + q * nr, bw)
+                    _step_gemm(rows, H, &hpack[(cur * nrb + rb) * panel],
+                               &whh_panels[blk * tpb + q, 0, 0], tile + q * nr, bw)
                 cp = &cs[prev, row0, u0] if lstm else NULL
                 cn = &cs[nxt, row0, u0] if lstm else NULL
                 ax = &aux[t, row0, u0] if has_aux else NULL
@@ -355,8 +375,8 @@ def backward_steps(int mode, bint reverse, Py_ssize_t hb, const floating[:, :, :
                     u0 = (cb - ncb) * nr
                     units = n_in - u0 if n_in - u0 < nr else nr
                     memset(tile, 0, mr * nr * sizeof(floating))
-                    _ukr(gc, &dpack[(src * nrb + rb) * panel], &wihT_panels[cb - ncb, 0, 0],
-                         tile, nr)
+                    _step_gemm(rows, gc, &dpack[(src * nrb + rb) * panel],
+                               &wihT_panels[cb - ncb, 0, 0], tile, nr)
                     for i in range(rows):
                         memcpy(&dx[tx, row0 + i, u0], tile + i * nr, units * sizeof(floating))
                     continue
@@ -379,7 +399,8 @@ def backward_steps(int mode, bint reverse, Py_ssize_t hb, const floating[:, :, :
                                             units * sizeof(floating))
                 memset(tile, 0, mr * nr * sizeof(floating))
                 if s + 1 < T:
-                    _ukr(gc, &dpack[(src * nrb + rb) * panel], &whhT_panels[cb, 0, 0], tile, nr)
+                    _step_gemm(rows, gc, &dpack[(src * nrb + rb) * panel],
+                               &whhT_panels[cb, 0, 0], tile, nr)
                 if s < 0:
                     for i in range(rows):
                         for j in range(units):
