@@ -355,3 +355,29 @@ def test_layer_bad_arguments():
         nn.RNN(3, 4, nonlinearity="sigmoid")
     with pytest.raises(ValueError, match="c0 is only for LSTM"):
         nn.GRU(3, 4).forward(np.zeros((2, 5, 3), np.float32), c0=np.zeros((1, 2, 4)))
+
+
+@pytest.mark.parametrize("batch_first", [True, False])
+def test_unbatched_sequence_matches_torch(batch_first):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(2)
+    layer = nn.LSTM(3, 4, num_layers=2, bidirectional=True, batch_first=batch_first,
+                    dtype=np.float64, rng=1)
+    tlayer = torch.nn.LSTM(3, 4, num_layers=2, bidirectional=True, batch_first=batch_first,
+                           dtype=torch.float64)
+    with torch.no_grad():
+        for name, value in layer.params().items():
+            getattr(tlayer, name).copy_(torch.from_numpy(value))
+    x, h0, c0 = rng.standard_normal((5, 3)), rng.standard_normal((4, 4)), rng.standard_normal((4, 4))
+    grad, grad_h = rng.standard_normal((5, 8)), rng.standard_normal((4, 4))
+    y = layer.forward(x, (h0, c0))
+    dx = layer.backward(grad, grad_h)
+    xt, ht = torch.tensor(x, requires_grad=True), torch.tensor(h0, requires_grad=True)
+    out, (hn, cn) = tlayer(xt, (ht, torch.tensor(c0)))
+    ((out * torch.tensor(grad)).sum() + (hn * torch.tensor(grad_h)).sum()).backward()
+    assert y.shape == (5, 8) and layer.h_n.shape == layer.c_n.shape == (4, 4)
+    for ours, theirs in ((y, out), (layer.h_n, hn), (layer.c_n, cn), (dx, xt.grad),
+                         (layer.grad_h0, ht.grad)):
+        assert _rel(ours, theirs.detach().numpy()) <= 1e-10
+    with pytest.raises(ValueError, match="lengths= needs a batch"):
+        layer.forward(x, lengths=[5])

@@ -19,6 +19,15 @@ from .._validate import array_like, check_bool
 from ._module import Module, positive_int, resolve_dtype, resolve_ops, resolve_rng
 
 
+def _batch_of_one(state, name: str) -> np.ndarray:
+    """An unbatched sequence's (num_layers * D, hidden_size) state as a batch of one."""
+    state = array_like(state, name)
+    if state.ndim != 2:
+        raise ValueError(f"{name} must be (num_layers * D, hidden_size) for an unbatched "
+                         f"sequence, got shape {state.shape}")
+    return state[:, None]
+
+
 class _Recurrent(Module):
     """Shared parts of RNN, LSTM and GRU (``mode`` names the cell, see
     ``cyconv.recurrent.recurrent_forward``)."""
@@ -57,6 +66,7 @@ class _Recurrent(Module):
         self.h_n = self.c_n = None
         self.grad_h0 = self.grad_c0 = None
         self._caches = None
+        self._unbatched = False
 
     @property
     def directions(self) -> int:
@@ -99,6 +109,12 @@ class _Recurrent(Module):
         ndarray, shape (N, T, D * hidden_size) (``batch_first``) or (T, N, D * hidden_size)
             D = 2 for bidirectional layers. The final states are kept as ``h_n`` (and
             ``c_n``), shape (num_layers * D, N, hidden_size).
+
+        Notes
+        -----
+        An unbatched sequence, x of shape (T, input_size) (either ``batch_first``), runs as
+        a batch of one, as in torch: states (num_layers * D, hidden_size), output
+        (T, D * hidden_size); ``backward`` then takes and returns unbatched arrays too.
         """
         if isinstance(h0, tuple):
             if self.mode != "lstm" or c0 is not None:
@@ -107,6 +123,20 @@ class _Recurrent(Module):
         if c0 is not None and self.mode != "lstm":
             raise ValueError(f"c0 is only for LSTM, not {type(self).__name__}")
         x = array_like(x, "x")
+        self._unbatched = x.ndim == 2
+        if self._unbatched:
+            if lengths is not None:
+                raise ValueError("lengths= needs a batch: x of shape (T, input_size) is one "
+                                 "sequence")
+            y = self._forward(x[None] if self.batch_first else x[:, None],
+                              *(None if s is None else _batch_of_one(s, name)
+                                for s, name in ((h0, "h0"), (c0, "c0"))), None)
+            self.h_n = self.h_n[:, 0]
+            self.c_n = None if self.c_n is None else self.c_n[:, 0]
+            return y[0] if self.batch_first else y[:, 0]
+        return self._forward(x, h0, c0, lengths)
+
+    def _forward(self, x, h0, c0, lengths) -> np.ndarray:
         if x.ndim != 3 or x.shape[2] != self.input_size:
             layout = "(N, T, input_size)" if self.batch_first else "(T, N, input_size)"
             raise ValueError(f"x must have shape {layout} with input_size={self.input_size}, "
@@ -154,7 +184,23 @@ class _Recurrent(Module):
         ndarray, shape of ``x``: the input gradient. The parameter gradients go to
         ``grads()``, the initial states' to ``grad_h0`` (and ``grad_c0``).
         """
-        caches, x_shape = self._saved(self._caches, "state")
+        self._saved(self._caches, "state")
+        if self._unbatched:
+            grad = array_like(grad, "grad")
+            if grad.ndim != 2:
+                raise ValueError(f"grad must be (T, D * hidden_size) like the unbatched "
+                                 f"output, got shape {grad.shape}")
+            dx = self._backward(grad[None] if self.batch_first else grad[:, None],
+                                *(None if g is None else _batch_of_one(g, name)
+                                  for g, name in ((grad_h_n, "grad_h_n"),
+                                                  (grad_c_n, "grad_c_n"))))
+            self.grad_h0 = self.grad_h0[:, 0]
+            self.grad_c0 = None if self.grad_c0 is None else self.grad_c0[:, 0]
+            return dx[0] if self.batch_first else dx[:, 0]
+        return self._backward(grad, grad_h_n, grad_c_n)
+
+    def _backward(self, grad, grad_h_n, grad_c_n) -> np.ndarray:
+        caches, x_shape = self._caches
         grad = array_like(grad, "grad")
         out_shape = x_shape[:2] + (self.directions * self.hidden_size,)
         if grad.shape != out_shape:
