@@ -360,7 +360,10 @@ def backward_steps(int mode, bint reverse, Py_ssize_t hb, const floating[:, :, :
             t = T - 1 - s if reverse else s
             prev = t + 1 if reverse else t
             src = (s + 1) % 2
-            for item in prange(items, schedule="static", num_threads=n_threads):
+            # round robin: the dh tiles (gate math after their GEMM) and the dx tiles (GEMM
+            # only) alternate, so both threads get a share of each (contiguous halves left
+            # one thread most of the gate math: 22.8 -> 21.3 ms per LSTM backward loop)
+            for item in prange(items, schedule="static", chunksize=1, num_threads=n_threads):
                 cb = item // nrb
                 rb = item % nrb
                 tile = &tiles[omp_get_thread_num(), 0]
