@@ -233,7 +233,8 @@ CYR_CLONES static void cyconv_rnn_fwd_tile_##SUF(                               
                 hpack[j * mr + i] = hp[j];                                                     \
             }                                                                                  \
             if (mode == CYR_LSTM)                                                              \
-                memcpy(cnext + i * ldh, cprev + i * ldh, (size_t)units * sizeof(T));           \
+                for (ptrdiff_t j = 0; j < units; j++)                                          \
+                    cnext[i * ldh + j] = cprev[i * ldh + j];                                   \
             continue;                                                                          \
         }                                                                                      \
         if (mode == CYR_GRU) {                                                                 \
@@ -260,7 +261,8 @@ CYR_CLONES static void cyconv_rnn_fwd_tile_##SUF(                               
             for (ptrdiff_t c = 0; c < 4 * hb; c++)                                             \
                 p[c] += xr[c];                                                                 \
             cyr_lstm_gates_##SUF(hb, ldp, p);                                                  \
-            memcpy(a, p, (size_t)(4 * hb) * sizeof(T));                                        \
+            for (ptrdiff_t c = 0; c < 4 * hb; c++) /* a loop: memcpy of a run-time size */     \
+                a[c] = p[c];                                                                   \
             /* c_t over the (saved) input gate's columns, then tanh(c_t) in place */           \
             for (ptrdiff_t j = 0; j < units; j++) {                                            \
                 T c = a[hb + j] * cp[j] + a[j] * a[2 * hb + j];                                \
@@ -280,7 +282,8 @@ CYR_CLONES static void cyconv_rnn_fwd_tile_##SUF(                               
                 hn[j] = p[j];                                                                  \
         }                                                                                      \
         if (mode != CYR_LSTM)                                                                  \
-            memcpy(acts + i * lda, p, (size_t)(G * hb) * sizeof(T));                           \
+            for (ptrdiff_t c = 0; c < G * hb; c++)                                             \
+                acts[i * lda + c] = p[c];                                                      \
         for (ptrdiff_t j = 0; j < units; j++) {                                                \
             yr[j] = hn[j];                                                                     \
             hpack[j * mr + i] = hn[j];                                                         \

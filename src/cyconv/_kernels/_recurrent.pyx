@@ -269,7 +269,7 @@ def forward_steps(int mode, bint reverse, Py_ssize_t hb, floating[:, ::1] xproj,
     cdef Py_ssize_t bw = G * hb, tpb = bw // nr
     cdef Py_ssize_t nblk = whh_panels.shape[0] // tpb, nrb = (N + mr - 1) // mr
     cdef Py_ssize_t panel = H * mr, items = nblk * nrb
-    cdef Py_ssize_t s, t, prev, nxt, cur, item, blk, rb, i, q, rows, u0, units, row0
+    cdef Py_ssize_t s, t, prev, nxt, cur, item, blk, rb, i, j, q, rows, u0, units, row0
     cdef floating* tile
     cdef floating* cp
     cdef floating* cn
@@ -296,8 +296,10 @@ def forward_steps(int mode, bint reverse, Py_ssize_t hb, floating[:, ::1] xproj,
                 if lstm:
                     cyconv_rnn_prefetch(&cs[prev, row0, u0], rows, H * sizeof(floating),
                                         units * sizeof(floating))
+                # (loops, not memcpy/memset: a libc call per tile row cost more than the copy)
                 for i in range(mr):
-                    memcpy(tile + i * bw, &bhh[blk * bw], bw * sizeof(floating))
+                    for j in range(bw):
+                        tile[i * bw + j] = bhh[blk * bw + j]
                 for q in range(tpb):
                     _step_gemm(rows, H, &hpack[(cur * nrb + rb) * panel],
                                &whh_panels[blk * tpb + q, 0, 0], tile + q * nr, bw)
@@ -377,11 +379,13 @@ def backward_steps(int mode, bint reverse, Py_ssize_t hb, const floating[:, :, :
                     tx = T - 1 - tx if reverse else tx
                     u0 = (cb - ncb) * nr
                     units = n_in - u0 if n_in - u0 < nr else nr
-                    memset(tile, 0, mr * nr * sizeof(floating))
+                    for j in range(mr * nr):
+                        tile[j] = 0
                     _step_gemm(rows, gc, &dpack[(src * nrb + rb) * panel],
                                &wihT_panels[cb - ncb, 0, 0], tile, nr)
                     for i in range(rows):
-                        memcpy(&dx[tx, row0 + i, u0], tile + i * nr, units * sizeof(floating))
+                        for j in range(units):
+                            dx[tx, row0 + i, u0 + j] = tile[i * nr + j]
                     continue
                 u0 = cb * nr
                 units = H - u0 if H - u0 < nr else nr
@@ -400,7 +404,8 @@ def backward_steps(int mode, bint reverse, Py_ssize_t hb, const floating[:, :, :
                     if has_aux:
                         cyconv_rnn_prefetch(&aux[t, row0, u0], rows, H * sizeof(floating),
                                             units * sizeof(floating))
-                memset(tile, 0, mr * nr * sizeof(floating))
+                for j in range(mr * nr):
+                    tile[j] = 0
                 if s + 1 < T:
                     _step_gemm(rows, gc, &dpack[(src * nrb + rb) * panel],
                                &whhT_panels[cb, 0, 0], tile, nr)
