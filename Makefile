@@ -41,6 +41,9 @@ bench: $(VENV)/.built $(VENV)/.compare
 	# NumPy's matmul is the ceiling: benchmark it with OpenBLAS's own core detection.
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) -m cyconv bench --quick --compare --output bench-results.md --plot bench-results.png
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) -m cyconv bench --quick --compare --dtype float64 --output bench-results-float64.md
+	# vgg3x3/res3x3 with each algorithm, and the large-kernel (FFT) rows against SciPy
+	$(PY) benchmarks/winograd.py > bench-results-algorithms.md
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benchmarks/fft_rows.py >> bench-results-algorithms.md
 	# LSTM / GRU layers against torch.nn.LSTM / GRU (README "Sequences")
 	$(PY) benchmarks/rnn_vs_torch.py --output bench-results-rnn.md
 

@@ -308,7 +308,7 @@ def _ok():
     (lambda x, w: ((x.astype(np.float16), w), {}), TypeError, r"float16 inputs are computed in float32 only when every float array is float16"),
     (lambda x, w: ((x, w, np.ones(5, np.float32)), {}), ValueError, r"bias must have shape \(6,\)"),
     (lambda x, w: ((x, w, np.ones(6, np.float64)), {}), TypeError, r"bias must share the dtype"),
-    (lambda x, w: ((x, w), {"algorithm": "winograd"}), ValueError, r"algorithm must be one of"),
+    (lambda x, w: ((x, w), {"algorithm": "toom-cook"}), ValueError, r"algorithm must be one of"),
     (lambda x, w: ((x, w), {"num_threads": 0}), ValueError, r"num_threads must be a positive int"),
     (lambda x, w: ((x, w), {"flip": "yes"}), TypeError, r"flip must be a bool"),
     (lambda x, w: ((None, w), {}), TypeError, r"x must be an array"),
@@ -338,7 +338,7 @@ def test_tune_caches_the_faster_algorithm():
     x = np.ones((2, 8, 12, 12), np.float32)
     w = np.ones((8, 1, 3, 3), np.float32)
     timings = cyconv.tune(x, w, padding=1, groups=8, num_threads=1, repeats=1)
-    assert set(timings) == {"direct", "im2col", "implicit"}
+    assert set(timings) == {"direct", "im2col", "implicit", "winograd"}  # 2-D 3x3, stride 1
     assert all(t > 0 for t in timings.values())
     winner = min(timings, key=timings.get)
     p = conv._validate.conv_params(x, w, None, stride=1, padding=1, dilation=1, groups=8, ndim=2)
@@ -351,7 +351,10 @@ def test_tune_caches_the_faster_algorithm():
     # float64 may also take the FFT path
     timings = cyconv.tune(x.astype(np.float64), w.astype(np.float64), padding=1, groups=8,
                           num_threads=1, repeats=1, backward=False)
-    assert set(timings) == {"direct", "im2col", "implicit", "fft"}
+    assert set(timings) == {"direct", "im2col", "implicit", "fft", "winograd"}
+    timings = cyconv.tune(x[:, :, :, :5], w[:, :, :, :2], padding=1, groups=8, num_threads=1,
+                          repeats=1, backward=False)
+    assert set(timings) == {"direct", "im2col", "implicit"}  # winograd is for 3x3 only
 
 
 # The row-tiled kernel's [pixel][channel] tiles leave through a 16x16 block transpose:

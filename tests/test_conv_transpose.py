@@ -224,9 +224,9 @@ def test_validation(fn, kwargs, exc, match):
 def test_algorithm_and_backward_validation():
     x, w = np.ones((2, 4, 5, 5)), np.ones((4, 2, 3, 3))
     with pytest.raises(ValueError, match="algorithm must be one of"):
-        cyconv.conv_transpose2d(x, w, algorithm="winograd")
+        cyconv.conv_transpose2d(x, w, algorithm="toom-cook")
     with pytest.raises(ValueError, match="algorithm must be one of"):
-        cyconv.conv_transpose2d_backward(np.ones((2, 2, 7, 7)), x, w, algorithm="winograd")
+        cyconv.conv_transpose2d_backward(np.ones((2, 2, 7, 7)), x, w, algorithm="toom-cook")
     with pytest.raises(ValueError, match=r"grad_output must have shape \(2, 2, 11, 11\)"):
         cyconv.conv_transpose2d_backward(np.ones((2, 2, 11, 10)), x, w, stride=2)
     with pytest.raises(ValueError, match="need has unknown entries"):

@@ -19,8 +19,9 @@ from cyconv.conv import ALGORITHMS
 
 from support.ops import CASES
 
-# the per-element accuracy contract; 'fft' has its normwise bound (tests/test_conv_fft.py)
-ELEMENTWISE_ALGORITHMS = tuple(a for a in ALGORITHMS if a != "fft")
+# the per-element accuracy contract; 'fft' and 'winograd' have their normwise bounds
+# (tests/test_conv_fft.py, tests/test_winograd.py)
+ELEMENTWISE_ALGORITHMS = tuple(a for a in ALGORITHMS if a not in ("fft", "winograd"))
 
 DTYPES = st.sampled_from([np.float32, np.float64])
 # Accuracy contract (README): error within tol * (the same op on |terms|).

@@ -31,9 +31,14 @@ def flipped(weight: np.ndarray, flip: bool, ndim: int) -> np.ndarray:
     return _validate.for_kernel(weight)
 
 
-def _forward(p: _validate.ConvParams, x, w, y, n_threads) -> None:
-    """y = conv(x, w) for the validated ``p`` (no bias), on its 'auto' plan."""
-    plan = plans.planned_forward(p, "auto", n_threads)
+def _forward(p: _validate.ConvParams, x, w, y, n_threads, winograd: bool = False) -> None:
+    """y = conv(x, w) for the validated ``p`` (no bias), on its 'auto' plan - Winograd's
+    only with ``winograd`` (the gradient of a convolution that ran it), the implicit
+    kernels where 'auto' would take it otherwise."""
+    algorithm = "winograd" if winograd else "auto"
+    if not winograd and plans.resolve_algorithm(p, "auto", n_threads) == "winograd":
+        algorithm = "implicit"
+    plan = plans.planned_forward(p, algorithm, n_threads)
     run_forward(plan, geo.to5d(x, p.ndim), geo.to5d(w, p.ndim), np.zeros(1, p.dtype), False, y)
 
 
@@ -69,7 +74,7 @@ def grad_input(plan: BackwardPlan, gy, weight, gx, flip: bool) -> None:
     p, n_threads, path = plan.params, plan.n_threads, plan.grad_input
     w5 = geo.to5d(flipped(weight, flip, p.ndim), p.ndim)
     if path in (GradInputPath.DEPTHWISE_FORWARD, GradInputPath.FORWARD):
-        _by_forward_conv(p, gy, w5, gx, n_threads)
+        _by_forward_conv(p, gy, w5, gx, n_threads, plan.algorithm == "winograd")
     elif path == GradInputPath.DIRECT:
         _k_direct.direct_backward_input(geo.to5d(gy, p.ndim), w5, geo.to5d(gx, p.ndim), p.groups,
                                  plan.geometry, n_threads)
@@ -90,9 +95,10 @@ def _swapped_kernel(p, kernel):
                                              + kernel.shape[3:])
 
 
-def _by_forward_conv(p, gy, w5, gx, n_threads):
+def _by_forward_conv(p, gy, w5, gx, n_threads, winograd=False):
     """Stride 1: grad_input is a stride-1 convolution of grad_output with the flipped,
-    channel-swapped kernel, padded by dilation*(k-1) - padding."""
+    channel-swapped kernel, padded by dilation*(k-1) - padding (on Winograd's kernel with
+    ``winograd``)."""
     G, cog, cig = p.groups, p.out_channels // p.groups, p.in_channels // p.groups
     w_t = _swapped_kernel(p, w5.reshape((G, cog, cig) + p.kernel_size))
     pads = tuple((d * (k - 1) - lo, d * (k - 1) - hi)
@@ -101,7 +107,7 @@ def _by_forward_conv(p, gy, w5, gx, n_threads):
         ndim=p.ndim, batch=p.batch, in_channels=p.out_channels, out_channels=p.in_channels,
         groups=G, input_shape=p.output_shape, kernel_size=p.kernel_size, stride=p.stride,
         padding=pads, dilation=p.dilation, output_shape=p.input_shape, dtype=p.dtype)
-    _forward(t, gy, w_t, gx, n_threads)
+    _forward(t, gy, w_t, gx, n_threads, winograd)
 
 
 def _by_phases(p, gy, w5, gx, phases, n_threads):

@@ -105,11 +105,32 @@ def _outputs(p: _validate.ConvParams) -> tuple:
                                               for s, o in zip(p.stride, p.output_shape))
 
 
-def _shifted_weight(w: np.ndarray, p: _validate.ConvParams, L: tuple) -> np.ndarray:
-    """The weight at its taps on the (O, C_in/G, *L) transform grid, zeros elsewhere."""
-    out = np.zeros(w.shape[:2] + L, dtype=w.dtype)
-    out[_taps(p, L)] = w
-    return out
+def _weight_spectrum(w: np.ndarray, p: _validate.ConvParams, L: tuple, n_threads: int):
+    """The real FFT of the weight at its taps on the (O, C_in/G, *L) transform grid (zeros
+    elsewhere), one axis at a time from the last: each axis's transforms run only over the
+    lines the taps occupy (k of L along the axes not yet transformed), not the zero ones."""
+    index = _taps(p, L)[2:]
+    ndim = len(L)
+    last = np.zeros(w.shape[:-1] + (L[-1],), dtype=w.dtype)
+    last[..., index[-1].reshape(-1)] = w
+    spectrum = _fft_axis(last, None, 2 + ndim - 1, n_threads, real=True)
+    for axis in range(ndim - 2, -1, -1):
+        shape = list(spectrum.shape)
+        shape[2 + axis] = L[axis]
+        full = np.zeros(shape, dtype=spectrum.dtype)
+        where = [slice(None)] * len(shape)
+        where[2 + axis] = index[axis].reshape(-1)
+        full[tuple(where)] = spectrum
+        spectrum = _fft_axis(full, L[axis], 2 + axis, n_threads, real=False)
+    return spectrum
+
+
+def _fft_axis(a, n, axis, n_threads, *, real):
+    """The forward (real for ``real``) FFT of ``a`` along one axis."""
+    if _scipy_fft is not None:
+        fn = _scipy_fft.rfft if real else _scipy_fft.fft
+        return fn(a, n=n, axis=axis, workers=n_threads)
+    return (np.fft.rfft if real else np.fft.fft)(a, n=n, axis=axis)
 
 
 def _spread_grad_output(p, gy, L):
@@ -124,7 +145,7 @@ def forward(p: _validate.ConvParams, x, w, b, has_bias: bool, y, n_threads: int)
     L = lengths(p)
     G, cig, cog = p.groups, p.in_channels // p.groups, p.out_channels // p.groups
     xf = _rfftn(x, L, n_threads)
-    wf = _rfftn(_shifted_weight(w, p, L), L, n_threads)
+    wf = _weight_spectrum(w, p, L, n_threads)
     F = math.prod(xf.shape[2:])
     n = _contraction_threads(p, F, n_threads)
     z = _contract(xf, _row_strides(cig * F, p.in_channels * F, F),
@@ -142,7 +163,7 @@ def grad_input(p: _validate.ConvParams, gy, w, gx, n_threads: int) -> None:
     L = lengths(p)
     G, cig, cog = p.groups, p.in_channels // p.groups, p.out_channels // p.groups
     gf = _rfftn(_spread_grad_output(p, gy, L), L, n_threads)
-    wf = _rfftn(_shifted_weight(w, p, L), L, n_threads)
+    wf = _weight_spectrum(w, p, L, n_threads)
     F = math.prod(gf.shape[2:])
     n = _contraction_threads(p, F, n_threads)
     z = _contract(gf, _row_strides(cog * F, p.out_channels * F, F),

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from . import _conv_fft
+from . import _conv_fft, _conv_winograd
 from . import _conv_geometry as geo
 from . import _conv_tuning as tuning
 from . import _threads
@@ -29,6 +29,9 @@ def run_forward(plan: ForwardPlan, x5, w5, b, has_bias: bool, y: np.ndarray) -> 
         p = plan.params
         _conv_fft.forward(p, x5.reshape((p.batch, p.in_channels) + p.input_shape),
                           w5.reshape(p.weight_shape), b, has_bias, y, plan.n_threads)
+        return y
+    if path == ForwardPath.WINOGRAD:
+        _conv_winograd.forward(plan.params, plan.n_threads, x5, w5, b, has_bias, y)
         return y
     y3 = y.reshape(plan.params.batch, plan.params.out_channels, -1)
     if path == ForwardPath.IM2COL:

@@ -149,6 +149,8 @@ def backward_plan(p: _validate.ConvParams, algorithm: str, n_threads: int, *,
     """
     requested = algorithm
     algorithm = resolve_algorithm(p, algorithm, n_threads)
+    # Winograd runs where grad_input is a forward convolution; the rest as 'implicit'
+    family = "implicit" if algorithm == "winograd" else algorithm
     if grad_input is None and "grad_input" in _FORCED \
             and _runs(_check_forced_backward, p, _FORCED["grad_input"], None):
         grad_input = _FORCED["grad_input"]
@@ -164,9 +166,9 @@ def backward_plan(p: _validate.ConvParams, algorithm: str, n_threads: int, *,
         if algorithm == "direct":
             grad_input = (GradInputPath.DEPTHWISE_FORWARD if depthwise_stride1(p)
                           else GradInputPath.DIRECT)
-        elif algorithm == "implicit" and grad_input_as_forward(p):
+        elif family == "implicit" and grad_input_as_forward(p):
             grad_input = GradInputPath.FORWARD
-        elif algorithm == "implicit" and grad_input_phases(p) is not None:
+        elif family == "implicit" and grad_input_phases(p) is not None:
             grad_input = GradInputPath.PHASES
         else:
             grad_input = GradInputPath.IM2COL

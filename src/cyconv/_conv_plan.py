@@ -9,6 +9,7 @@ The gradient rules and ``backward_plan`` are in ``_conv_grad_plan``; the thresho
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import enum
 import functools
 import math
@@ -18,12 +19,12 @@ import numpy as np
 
 from . import _conv_geometry as geo
 from . import _conv_tuning as tuning
-from . import _pool_plan, _validate
+from . import _conv_winograd, _pool_plan, _validate
 from ._kernels import _direct as _k_direct
 from ._kernels import _isa as _k_isa
 from ._kernels import _rows as _k_rows
 
-ALGORITHMS = ("auto", "direct", "im2col", "implicit", "fft")
+ALGORITHMS = ("auto", "direct", "im2col", "implicit", "fft", "winograd")
 
 
 class ForwardPath(enum.Enum):
@@ -38,6 +39,8 @@ class ForwardPath(enum.Enum):
     PIXEL_ROWS = "pixel-rows"        # row tiles, output pixels on the lanes (float32)
     ROW_PAIRS = "row-pairs"          # 8-pixel-wide output rows two per vector (float32)
     FFT = "fft"                      # real FFTs + per-frequency channel contraction
+    CHANNELS_LAST = "channels-last"  # row tiles on channels-last memory, where it lies
+    WINOGRAD = "winograd"            # F(4x4, 3x3): transformed tiles, 36 GEMMs (3x3, stride 1)
 
 
 class InputMode(enum.Enum):
@@ -77,6 +80,8 @@ class ForwardPlan:
 
     ``rows``: output rows per work item (row paths); ``block``: output pixels per work item
     (GEMM paths); ``reach``: slack elements after a padded input (taps past the last plane).
+    ``channels_last``: the call's input (and so its output) is in channels-last memory;
+    ``narrow``: the channels-last path's tile variant.
     """
 
     params: _validate.ConvParams
@@ -86,6 +91,8 @@ class ForwardPlan:
     rows: int = 0
     block: int = 0
     reach: int = 0
+    channels_last: bool = False
+    narrow: bool = False
 
     @functools.cached_property
     def geometry(self) -> dict:
@@ -123,7 +130,9 @@ class ForwardPlan:
 
     def __str__(self) -> str:
         mode = f" ({self.input_mode.value})" if self.input_mode else ""
-        return f"{self.path.value}{mode}"
+        copy = " on an NCHW copy" if self.channels_last and \
+            self.path != ForwardPath.CHANNELS_LAST else ""
+        return f"{self.path.value}{mode}{copy}"
 
 
 @dataclass(frozen=True, eq=False)
@@ -155,8 +164,10 @@ class BackwardPlan:
 
 def auto_candidates(p: _validate.ConvParams) -> tuple:
     """The algorithms 'auto' may run for ``p`` (and tune() times): 'fft' only in float64,
-    where its normwise error stays far inside the accuracy contract's scale."""
-    return tuple(a for a in ALGORITHMS[1:] if a != "fft" or p.dtype == np.float64)
+    where its normwise error stays far inside the accuracy contract's scale; 'winograd'
+    where it applies (2-D 3x3, stride 1, dilation 1)."""
+    return tuple(a for a in ALGORITHMS[1:] if (a != "fft" or p.dtype == np.float64)
+                 and (a != "winograd" or _conv_winograd.fits(p)))
 
 
 def check_algorithm(algorithm) -> str:
@@ -237,6 +248,14 @@ def pixel_rows_apply(p: _validate.ConvParams, row_tile_useful: float) -> bool:
             and useful >= tuning.PIXEL_ROWS_MIN_SHARE * row_tile_useful)
 
 
+def channels_last_variant(p: _validate.ConvParams):
+    """The tile variant (narrow: bool) of the channels-last row kernel with the fewest
+    wasted lanes and pixels (a 1x1 stride-1 unpadded kernel sees each image as one row), or
+    None when the output channels per group fill too few of its lanes."""
+    pixels = math.prod(p.output_shape) if is_pointwise(p) else p.output_shape[-1]
+    return least_waste_variant(p, p.out_channels // p.groups, pixels, 0.0)[0]
+
+
 def row_pairs_fit(p: _validate.ConvParams) -> bool:
     """The 8-pixel-row kernel can run: float32, 2-D, stride 1, outputs 8 wide and a multiple
     of 8 high, AVX-512 built and present."""
@@ -252,11 +271,22 @@ def row_pairs_apply(p: _validate.ConvParams, row_tile_channels_useful: float) ->
                                  > tuning.TILE_SWITCH_MIN_GAIN * row_tile_channels_useful)
 
 
+def winograd_pays(p: _validate.ConvParams) -> bool:
+    """'auto' takes the Winograd kernel (benchmarks/README.md, "Winograd F(4x4, 3x3)")."""
+    channels = (p.in_channels // p.groups, p.out_channels // p.groups)
+    return (_conv_winograd.fits(p)
+            and tuning.WINOGRAD_MIN_CHANNELS <= min(channels)
+            and max(channels) <= tuning.WINOGRAD_MAX_CHANNELS
+            and min(p.output_shape) >= tuning.WINOGRAD_MIN_SIZE)
+
+
 def choose_algorithm(p: _validate.ConvParams) -> str:
     """The 'auto' rule (benchmarks/README.md, "The algorithm='auto' rule").
 
     fft in float64 for stride-1 kernels of at least FFT_MIN_TAPS taps (times the channel
-    pairs per FFT_CHANNEL_PAIRS_PER_STEP above one);
+    pairs per FFT_CHANNEL_PAIRS_PER_STEP above one); winograd for 2-D 3x3 stride-1
+    convolutions with WINOGRAD_MIN_CHANNELS to WINOGRAD_MAX_CHANNELS input and output
+    channels per group and outputs at least WINOGRAD_MIN_SIZE square;
     direct when each group is tiny ((C_in/groups) * (C_out/groups) <= 4); implicit for 1x1
     stride-1 unpadded kernels, and for kernels with more than one tap and a reduction depth
     (C_in/groups * taps) of at least 32 or at least 25 taps, when the output rows fill the
@@ -268,6 +298,8 @@ def choose_algorithm(p: _validate.ConvParams) -> str:
     if p.dtype == np.float64 and all(s == 1 for s in p.stride) and math.prod(p.kernel_size) \
             >= tuning.FFT_MIN_TAPS * max(1, pairs / tuning.FFT_CHANNEL_PAIRS_PER_STEP):
         return "fft"
+    if winograd_pays(p):
+        return "winograd"
     if pairs <= tuning.DIRECT_MAX_GROUP_PRODUCT:
         return "direct"
     if is_pointwise(p):
@@ -389,11 +421,18 @@ def _row_tile(p: _validate.ConvParams, path: ForwardPath) -> tuple:
     return _k_isa.direct_tile_shape(p.dtype == np.float32, path == ForwardPath.ROWS_NARROW)
 
 
-def _check_forced(p: _validate.ConvParams, path: ForwardPath, mode) -> None:
+def _check_forced(p: _validate.ConvParams, path: ForwardPath, mode,
+                  channels_last: bool = False) -> None:
     """A forced path (and input mode) must be one the kernels can run for ``p``."""
     strided = any(s != 1 for s in p.stride)
     why = None
-    if path == ForwardPath.POINTWISE and not is_pointwise(p):
+    if path == ForwardPath.CHANNELS_LAST and not channels_last:
+        why = "needs an input in channels-last memory"
+    elif path == ForwardPath.CHANNELS_LAST and mode is not None:
+        why = "reads its input one way only"
+    elif path == ForwardPath.WINOGRAD and not _conv_winograd.fits(p):
+        why = "needs a 2-D 3x3 kernel, stride 1 and dilation 1"
+    elif path == ForwardPath.POINTWISE and not is_pointwise(p):
         why = "needs a 1x1 kernel, stride 1 and no padding"
     elif path == ForwardPath.IMPLICIT_GEMM and strided:
         why = "needs stride 1"
@@ -417,12 +456,36 @@ def _check_forced(p: _validate.ConvParams, path: ForwardPath, mode) -> None:
 
 def forward_plan(p: _validate.ConvParams, algorithm: str, n_threads: int, *,
                  path: ForwardPath | None = None, input_mode: InputMode | None = None,
-                 ) -> ForwardPlan:
+                 channels_last: bool = False) -> ForwardPlan:
     """The forward plan of ``p``: by ``algorithm`` (resolved for 'auto'), or the forced
-    ``path`` (and ``input_mode`` for the implicit row and GEMM kernels)."""
+    ``path`` (and ``input_mode`` for the implicit row and GEMM kernels).
+
+    ``channels_last``: the input is in channels-last memory. The implicit algorithm then
+    reads it where it lies (``ForwardPath.CHANNELS_LAST``) unless the output channels per
+    group fill too few lanes; any other path runs on an NCHW copy. Either way the plan
+    says so, and the output comes back channels-last.
+    """
     if path is None and "forward" in _FORCED \
-            and _runs(_check_forced, p, _FORCED["forward"], None):
+            and _runs(_check_forced, p, _FORCED["forward"], None, channels_last):
         path = _FORCED["forward"]
+    # on channels-last input the row tiles also stand in for 'auto''s Winograd: no copy
+    if path == ForwardPath.CHANNELS_LAST or (
+            path is None and channels_last and algorithm in ("auto", "implicit")
+            and _forward_algorithm(p, algorithm, n_threads) in ("implicit", "winograd")
+            and channels_last_variant(p) is not None):
+        _check_forced(p, ForwardPath.CHANNELS_LAST, input_mode, channels_last)
+        narrow = channels_last_variant(p)
+        return ForwardPlan(p, ForwardPath.CHANNELS_LAST, None, n_threads,
+                           channels_last=True, narrow=bool(narrow))
+    plan = _nchw_forward_plan(p, algorithm, n_threads, path, input_mode)
+    if channels_last:
+        plan = dataclasses.replace(plan, channels_last=True)
+    return plan
+
+
+def _nchw_forward_plan(p: _validate.ConvParams, algorithm: str, n_threads: int,
+                       path: ForwardPath | None, input_mode: InputMode | None) -> ForwardPlan:
+    """forward_plan of an NCHW input."""
     if path is not None and input_mode is None and "input_mode" in _FORCED \
             and _runs(_check_forced, p, path, _FORCED["input_mode"]):
         input_mode = _FORCED["input_mode"]
@@ -434,6 +497,8 @@ def forward_plan(p: _validate.ConvParams, algorithm: str, n_threads: int, *,
             return ForwardPlan(p, ForwardPath.IM2COL, None, n_threads)
         if algorithm == "fft":
             return ForwardPlan(p, ForwardPath.FFT, None, n_threads)
+        if algorithm == "winograd" and _conv_winograd.fits(p):
+            return ForwardPlan(p, ForwardPath.WINOGRAD, None, n_threads)
         path, input_mode = _implicit_choice(p)
         forced = False
         mode = _FORCED.get("input_mode")
@@ -443,7 +508,7 @@ def forward_plan(p: _validate.ConvParams, algorithm: str, n_threads: int, *,
         _check_forced(p, path, input_mode)
         forced = True
     if path in (ForwardPath.DIRECT, ForwardPath.IM2COL, ForwardPath.POINTWISE,
-                ForwardPath.ROW_PAIRS, ForwardPath.FFT):
+                ForwardPath.ROW_PAIRS, ForwardPath.FFT, ForwardPath.WINOGRAD):
         return ForwardPlan(p, path, None, n_threads)
     pg, shifts = geo.padded_layout(p)[:2]
     itemsize = p.dtype.itemsize
@@ -485,17 +550,18 @@ def forward_plan(p: _validate.ConvParams, algorithm: str, n_threads: int, *,
 
 @functools.lru_cache(maxsize=512)
 def cached_forward_plan(p: _validate.ConvParams, algorithm: str, n_threads: int,
-                        isa: int) -> ForwardPlan:
+                        isa: int, channels_last: bool = False) -> ForwardPlan:
     """forward_plan, kept per configuration and micro-kernel ISA (tile shapes and scratch
     sizes differ per ISA): a repeated call skips the rules."""
-    return forward_plan(p, algorithm, n_threads)
+    return forward_plan(p, algorithm, n_threads, channels_last=channels_last)
 
 
-def planned_forward(p: _validate.ConvParams, algorithm: str, n_threads: int) -> ForwardPlan:
+def planned_forward(p: _validate.ConvParams, algorithm: str, n_threads: int,
+                    channels_last: bool = False) -> ForwardPlan:
     """The cached forward plan, or a fresh one while paths are forced."""
     if _FORCED:
-        return forward_plan(p, algorithm, n_threads)
-    return cached_forward_plan(p, algorithm, n_threads, _k_isa.current_isa())
+        return forward_plan(p, algorithm, n_threads, channels_last=channels_last)
+    return cached_forward_plan(p, algorithm, n_threads, _k_isa.current_isa(), channels_last)
 
 
 # validated calls of the public ops: call key -> (params, plan, ...); see _validate.call_key

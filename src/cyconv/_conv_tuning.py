@@ -44,7 +44,15 @@ UNPADDED_ROWS_MAX_EDGE = 0.25
 # a work item pads its own image's planes when they (plus slack) fit in this many bytes
 PAD_PER_ITEM_BYTES = 512 * 2**10
 
+# winograd (2-D 3x3, stride 1) when C_in/groups and C_out/groups are both within these and
+# the output is at least WINOGRAD_MIN_SIZE square (smaller tiles are mostly padding)
+WINOGRAD_MIN_CHANNELS = 64
+WINOGRAD_MAX_CHANNELS = 256
+WINOGRAD_MIN_SIZE = 14
+
 # ---- cache blocking ----------------------------------------------------------------------
+# a Winograd work item's transformed input and products (V and M) fit this many bytes
+WINOGRAD_SCRATCH_BYTES = 2 * 2**20
 L2_TARGET_BYTES = 256 * 2**10  # a work item's packed column block or gradient tile
 L2_BYTES = 512 * 2**10         # half of a 1 MiB L2: what one work item may keep hot
 KC = 256                       # reduction depth per micro-kernel call

@@ -171,17 +171,29 @@ def for_kernel(a: np.ndarray) -> np.ndarray:
     return np.require(a, requirements=("C", "A"))
 
 
-def check_out(out, shape: tuple, dtype, inputs, name: str = "out") -> np.ndarray:
+def is_channels_last(a: np.ndarray) -> bool:
+    """``a`` (N, C, *spatial) is not C-contiguous but its channels-last view
+    (N, *spatial, C) is, and aligned: an NCHW view of NHWC memory (PyTorch's
+    ``channels_last``), which the channels-last kernels read and write where it lies."""
+    return (a.ndim >= 3 and not a.flags.c_contiguous and a.flags.aligned
+            and np.moveaxis(a, 1, -1).flags.c_contiguous)
+
+
+def check_out(out, shape: tuple, dtype, inputs, name: str = "out",
+              channels_last: bool = False) -> np.ndarray:
     """``out`` as the result array of a call: an ndarray of exactly this shape and dtype,
-    C-contiguous, writeable and aligned (the kernels write it as they would a fresh array),
-    sharing no memory with ``inputs`` (None entries skipped)."""
+    C-contiguous (or, with ``channels_last``, in channels-last memory), writeable and
+    aligned (the kernels write it as they would a fresh array), sharing no memory with
+    ``inputs`` (None entries skipped)."""
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{name} must be a numpy array, got {type(out).__name__}")
     if out.shape != shape or out.dtype != dtype:
         raise ValueError(f"{name} must have shape {shape} and dtype {dtype}, "
                          f"got shape {out.shape} and dtype {out.dtype}")
-    if not out.flags.c_contiguous or not out.flags.writeable or not out.flags.aligned:
-        raise ValueError(f"{name} must be a writeable, aligned, C-contiguous array")
+    layout_ok = out.flags.c_contiguous or (channels_last and is_channels_last(out))
+    if not layout_ok or not out.flags.writeable or not out.flags.aligned:
+        raise ValueError(f"{name} must be a writeable, aligned, C-contiguous array"
+                         + (" (or channels-last, as x is)" if channels_last else ""))
     if any(a is not None and np.may_share_memory(out, a) for a in inputs):
         raise ValueError(f"{name} must not overlap the inputs")
     return out

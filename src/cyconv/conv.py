@@ -13,6 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _conv_backward as grads
+from . import _conv_channels_last as _channels_last
 from . import _conv_grad_plan, _conv_plan, _half, _padding_modes, _threads, _validate
 from ._conv_forward import run_forward
 from ._kernels._isa import current_isa as _isa
@@ -94,7 +95,8 @@ def plan_conv(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1
     Parameters
     ----------
     x, weight, bias, stride, padding, dilation, groups, algorithm, num_threads
-        As for :func:`conv2d` (only shapes and dtypes matter).
+        As for :func:`conv2d` (only shapes, dtypes and whether ``x`` is in channels-last
+        memory matter).
 
     Returns
     -------
@@ -121,7 +123,8 @@ def plan_conv(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1
     algorithm = _conv_plan.check_algorithm(algorithm)
     n_threads = _threads.for_work(_threads.resolve(num_threads), p.flops // 2,
                                   _threads.SMALL_CONV_MACS)
-    return ConvPlans(_conv_plan.planned_forward(p, algorithm, n_threads),
+    channels_last = isinstance(x, np.ndarray) and _validate.is_channels_last(x)
+    return ConvPlans(_conv_plan.planned_forward(p, algorithm, n_threads, channels_last),
                      _conv_grad_plan.backward_plan(p, algorithm, n_threads))
 
 
@@ -154,21 +157,29 @@ def _forward_op(x, weight, bias, *, stride, padding, dilation, groups, flip, alg
                         out=None if out is None else _validate.unbatched_out(out), ndim=ndim,
                         padding_mode=padding_mode)
         return y[0] if given is None else given
+    # an NCHW view of NHWC memory: read where it lies, the result in the same format
+    channels_last = isinstance(x, np.ndarray) and _validate.is_channels_last(x)
     try:  # free on the float32/float64 path
         if padding_mode != "zeros":  # run unpadded on the mode's padded copy
             p = _padding_modes.checked_params(x, weight, bias, stride=stride, padding=padding,
                                               dilation=dilation, groups=groups, ndim=ndim,
                                               padding_mode=padding_mode)
-            x, padding = _padding_modes.pad(x, p.padding, padding_mode, num_threads), 0
+            xp = _padding_modes.pad(x, p.padding, padding_mode, num_threads)
+            y = _forward_op(xp, weight, bias, stride=stride, padding=0, dilation=dilation,
+                            groups=groups, flip=flip, algorithm=algorithm,
+                            num_threads=num_threads, out=out, ndim=ndim)
+            if channels_last and out is None:
+                return _channels_last.like_input(y, _threads.resolve(num_threads))
+            return y
         n_threads = _threads.resolve(num_threads)
         key = _validate.call_key((x, weight, bias), ("forward", stride, padding, dilation,
                                                       groups, flip, algorithm, n_threads, ndim,
-                                                      _isa()))
+                                                      _isa(), channels_last))
         entry = _conv_plan.CALLS.get(key)
         if entry is None:
             p, algorithm, n = _checked(x, weight, bias, stride, padding, dilation, groups, flip,
                                        algorithm, n_threads, ndim)
-            entry = (p, _conv_plan.planned_forward(p, algorithm, n))
+            entry = (p, _conv_plan.planned_forward(p, algorithm, n, channels_last))
             _conv_plan.CALLS.put(key, entry)
     except _validate.Float16Input:  # computed in float32, rounded to float16 once
         return _half.rerun(
@@ -180,14 +191,24 @@ def _forward_op(x, weight, bias, *, stride, padding, dilation, groups, flip, alg
     p, plan = entry
     x5_shape, w5_shape, _ = plan.shapes5
     shape = p.output_array_shape
-    y = np.empty(shape, dtype=p.dtype) if out is None else _validate.check_out(
-        out, shape, p.dtype, (x, weight, bias))
+    if out is not None:  # C-contiguous or channels-last, whatever the input's layout
+        y = _validate.check_out(out, shape, p.dtype, (x, weight, bias), channels_last=True)
+    elif channels_last:
+        y = _channels_last.empty(shape, p.dtype)
+    else:
+        y = np.empty(shape, dtype=p.dtype)
     if p.batch == 0:
         return y
     has_bias = bias is not None
     b = _validate.for_kernel(bias) if has_bias else _NO_BIAS[p.dtype.char]
-    return run_forward(plan, _validate.for_kernel(x).reshape(x5_shape),
-                       grads.flipped(weight, flip, ndim).reshape(w5_shape), b, has_bias, y)
+    w = grads.flipped(weight, flip, ndim)
+    if channels_last or not y.flags.c_contiguous:
+        return _channels_last.run(
+            plan, x, w, b, has_bias, y,
+            lambda x_nchw, y_nchw: run_forward(plan, x_nchw.reshape(x5_shape),
+                                               w.reshape(w5_shape), b, has_bias, y_nchw))
+    return run_forward(plan, _validate.for_kernel(x).reshape(x5_shape), w.reshape(w5_shape), b,
+                       has_bias, y)
 
 
 def _backward_op(grad_output, x, weight, *, stride, padding, dilation, groups, flip, need,
@@ -284,6 +305,8 @@ def conv2d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, f
     Parameters
     ----------
     x : ndarray, shape (N, C_in, H, W), float32 or float64
+        A view of channels-last memory (``x_nhwc.transpose(0, 3, 1, 2)``, torch's ``channels_last``)
+        is read where it lies and the result returned in the same memory format.
     weight : ndarray, shape (C_out, C_in/groups, kH, kW), same dtype as x
     bias : ndarray, shape (C_out,), optional
     stride, dilation : int or (int, int)
@@ -296,11 +319,12 @@ def conv2d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, f
     flip : bool
         True computes true convolution (kernel flipped in both spatial dims), matching
         ``scipy.signal.convolve2d`` for a single channel.
-    algorithm : {'auto', 'direct', 'im2col', 'implicit', 'fft'}
+    algorithm : {'auto', 'direct', 'im2col', 'implicit', 'fft', 'winograd'}
         'implicit' reads the zero-padded input in place (no lowering): a row-tiled direct
         kernel, or for stride 1 with uneven rows a GEMM-shaped kernel. 'fft' multiplies
-        real FFTs (any kernel size; stride by decimation), with a normwise error bound
-        (README, accuracy contract).
+        real FFTs (any kernel size; stride by decimation); 'winograd' runs F(4x4, 3x3) on
+        3x3 stride-1 kernels (the implicit kernels elsewhere); both with a normwise error
+        bound (README, accuracy contract).
     num_threads : int, optional
         Threads for this call (default: :func:`cyconv.get_num_threads`).
     out : ndarray, shape (N, C_out, H_out, W_out), optional
@@ -331,14 +355,15 @@ def conv2d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, 
         Gradient of the loss with respect to ``conv2d(x, weight, ...)``.
     x, weight, stride, padding, dilation, groups, flip, num_threads
         As given to :func:`conv2d`.
-    algorithm : {'auto', 'direct', 'im2col', 'implicit', 'fft'}
+    algorithm : {'auto', 'direct', 'im2col', 'implicit', 'fft', 'winograd'}
         The kernel family of both gradients: 'direct' the per-tap kernels; 'im2col' GEMM +
         col2im for grad_input and the lowered weight gradient; 'implicit' the forward
         kernels where they apply (grad_input as one stride-1 forward convolution of
         grad_output, or one per phase for strided kernels a multiple of the stride; the
         weight gradient on the padded micro-kernel, by input phases when strided) and
-        im2col elsewhere. 'auto' picks per gradient by shape; :func:`plan_conv` shows the
-        paths.
+        im2col elsewhere; 'fft' FFTs; 'winograd' as 'implicit' with grad_input of a 3x3
+        stride-1 convolution on the Winograd kernel. 'auto' picks per gradient by shape;
+        :func:`plan_conv` shows the paths.
     need : tuple of {'input', 'weight', 'bias'}
         Which gradients to compute; the others come back as None.
     padding_mode : {'zeros', 'reflect', 'replicate', 'circular'}
@@ -368,6 +393,8 @@ def conv1d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, f
     Parameters
     ----------
     x : ndarray, shape (N, C_in, L), float32 or float64
+        A view of channels-last memory (``x_nlc.transpose(0, 2, 1)``, torch's ``channels_last``)
+        is read where it lies and the result returned in the same memory format.
     weight : ndarray, shape (C_out, C_in/groups, k), same dtype as x
     bias : ndarray, shape (C_out,), optional
     stride, dilation : int or (int,)
@@ -396,6 +423,8 @@ def conv3d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, f
     Parameters
     ----------
     x : ndarray, shape (N, C_in, D, H, W), float32 or float64
+        A view of channels-last memory (``np.moveaxis(x_ndhwc, -1, 1)``, torch's ``channels_last``)
+        is read where it lies and the result returned in the same memory format.
     weight : ndarray, shape (C_out, C_in/groups, kD, kH, kW), same dtype as x
     bias : ndarray, shape (C_out,), optional
     stride, padding, dilation, groups, flip, algorithm, num_threads, padding_mode

@@ -1,0 +1,140 @@
+"""Winograd F(4x4, 3x3) convolution (``algorithm='winograd'``): which convolutions it
+runs, the weight transform, the work split, and the executor of its forward plan.
+
+The kernel (``_kernels/_winograd.pyx``) transforms the input tiles, multiplies per transform
+element on the GEMM micro-kernel and transforms the products back; this module gives it the
+transformed weights U = G w G^T in the micro-kernel's panels (computed in float64, rounded
+once) and the blocking. grad_input of a 3x3 stride-1 convolution is itself one, so the
+gradient plans run it there too (``_conv_backward``).
+"""
+from __future__ import annotations
+
+import functools
+import math
+from fractions import Fraction
+
+import numpy as np
+
+from . import _conv_geometry as geo
+from . import _conv_tuning as tuning
+from . import _validate
+from ._kernels import _isa as _k_isa
+from ._kernels import _winograd as _k_winograd
+
+TILE = 4  # output pixels per tile side
+KERNEL = 3
+# The finite interpolation points (infinity is the sixth): those of the kernel's transforms
+# (_winograd.h). Lavin & Gray's 0, +-1, +-2 gave 2.7x the float32 error of these
+# (benchmarks/README.md, "Winograd F(4x4, 3x3)").
+POINTS = (Fraction(0), Fraction(1), Fraction(-1), Fraction(2), Fraction(-1, 2))
+
+
+def toom_cook(points=POINTS, kernel_matrices=None, m=TILE, r=KERNEL):
+    """(A^T, G, B^T) of F(m, r) on ``points`` and infinity: G[i, k] = a_i^k / prod_{l != i}
+    (a_i - a_l) (infinity: the last row); B^T and A^T those the kernel's transforms compute
+    (``kernel_matrices``, default the compiled ones), checked exactly: A^T[j, i] = a_i^j
+    (infinity: the last column), and sum_i A^T[j, i] G[i, k] B^T[i, l] = [l == j + k] for
+    every j, k, l."""
+    alpha = m + r - 1
+    bt_kernel, at_kernel = kernel_matrices or _k_winograd.transform_matrices()
+    a_t = [[p ** j for p in points] + [Fraction(int(j == m - 1))] for j in range(m)]
+    if any(Fraction(float(v)) != a for row, krow in zip(a_t, at_kernel) for a, v in zip(row, krow)):
+        raise AssertionError("Winograd transform matrices are inconsistent (A^T)")
+    g = []
+    for p in points:
+        scale = math.prod((p - q for q in points if q != p), start=Fraction(1))
+        g.append([p ** k / scale for k in range(r)])
+    g.append([Fraction(int(k == r - 1)) for k in range(r)])
+    b = [[Fraction(float(v)) for v in row] for row in bt_kernel]
+    for j in range(m):
+        for k in range(r):
+            for col in range(alpha):
+                total = sum(a_t[j][i] * g[i][k] * b[i][col] for i in range(alpha))
+                if total != (col == j + k):
+                    raise AssertionError("Winograd transform matrices are inconsistent")
+    return (np.array(a_t, dtype=float), np.array(g, dtype=float), np.array(b, dtype=float))
+
+
+A_T, G, B_T = toom_cook()
+
+
+def fits(p: _validate.ConvParams) -> bool:
+    """A 2-D 3x3 convolution with stride 1 and dilation 1 (any padding, groups)."""
+    return (p.ndim == 2 and p.kernel_size == (3, 3) and p.stride == (1, 1)
+            and p.dilation == (1, 1))
+
+
+def transformed_weights(weight: np.ndarray, groups: int, mr: int, n_threads: int) -> np.ndarray:
+    """U[g, e] = (G w G^T)[e] (e = 6*xi + nu) of (C_out, C_in/groups, 3, 3) ``weight``, as
+    (groups, panels of ``mr`` output channels, 36, C_in/groups, mr), flat; computed in
+    double, rounded once."""
+    cout, cig = weight.shape[:2]
+    panels = geo.ceil_div(cout // groups, mr)
+    u = np.empty(groups * 36 * panels * cig * mr, dtype=weight.dtype)
+    _k_winograd.transform_weights(weight, G, u, groups, mr, n_threads)
+    return u
+
+
+def _padded(n: int) -> int:
+    """A row of n tiles in the transforms' scratch (cyconv_wino_padded, _winograd.h): whole
+    vectors of 16 and one more."""
+    return geo.round_up(n, 16) + 16
+
+
+@functools.lru_cache(maxsize=256)
+def blocking(p: _validate.ConvParams, n_threads: int) -> tuple:
+    """(tile rows per work item, tiles per item rounded up to the GEMM width, blocks of the
+    output channels per item, scratch elements per thread): the split with the least
+    padding of the GEMMs and the best balance over the threads whose scratch fits
+    WINOGRAD_SCRATCH_BYTES (or whose tiles fit one GEMM panel), the most rows among equals;
+    output-channel blocks (each repeating its tiles' input transform) only when there are
+    fewer blocks of tiles than threads can share evenly. Tile rows are counted over the
+    batch: small images share an item. (Every tile is transformed by the same vector code
+    wherever it sits in its item, so the split does not change a bit of the result.)"""
+    mr, nr = _k_isa.tile_shape(p.dtype == np.float32)
+    oh, ow = p.output_shape
+    tiles_h, tiles_w = geo.ceil_div(oh, TILE), geo.ceil_div(ow, TILE)
+    cig, cog = p.in_channels // p.groups, p.out_channels // p.groups
+    per_tile = 36 * (cig + geo.round_up(cog, mr))
+    total = p.batch * tiles_h
+    panels = geo.ceil_div(cog, mr)
+    best, best_score = None, -1.0
+    for rows in range(1, total + 1):
+        tbs = geo.round_up(rows * tiles_w, nr)
+        scratch = per_tile * tbs + 60 * _padded(rows * (tiles_w + 1))
+        if tbs > nr and scratch * p.dtype.itemsize > tuning.WINOGRAD_SCRATCH_BYTES:
+            break
+        for split in (1, 2, 4):
+            if split > panels or (split > 1 and p.groups * geo.ceil_div(total, rows)
+                                  >= 4 * n_threads):
+                break
+            items = p.groups * geo.ceil_div(total, rows) * split
+            balance = items / (n_threads * geo.ceil_div(items, n_threads))
+            # a GEMM's padding tiles, the rows past the batch in the last block, and the
+            # repeated input transforms (about a tenth of an item's time each)
+            score = (balance * rows * tiles_w / tbs * total / (rows * geo.ceil_div(total, rows))
+                     / (1 + 0.1 * (split - 1)))
+            if score >= best_score - 1e-9:
+                best, best_score = (rows, tbs, split, scratch), score
+    return best
+
+
+def forward(p: _validate.ConvParams, n_threads: int, x5, w5, b, has_bias: bool,
+            y: np.ndarray) -> None:
+    """y = conv(x, w) (+ b) for ``p`` (:func:`fits`), x5/w5 5-D C-contiguous views, y
+    C-contiguous (N, C_out, OH, OW)."""
+    mr = _k_isa.tile_shape(p.dtype == np.float32)[0]
+    rows, tbs, split, scratch = blocking(p, n_threads)
+    kc = min(p.in_channels // p.groups, tuning.KC)
+    u = transformed_weights(w5.reshape(w5.shape[:2] + (3, 3)), p.groups, mr, n_threads)
+    work = np.empty((n_threads, scratch), dtype=p.dtype)
+    offsets = np.arange(max(kc, 1), dtype=np.intp) * tbs
+    _k_winograd.winograd_forward(x5.reshape(x5.shape[:2] + x5.shape[3:]), u, y, b, has_bias,
+                                 p.groups, p.padding[0][0], p.padding[1][0], rows, tbs,
+                                 split, offsets, work, tuning.KC, n_threads)
+
+
+def multiplications_saved(p: _validate.ConvParams) -> float:
+    """Direct multiplications / Winograd's GEMM multiplications for ``p`` (tiles padded)."""
+    oh, ow = p.output_shape
+    return 9 * oh * ow / (36 * math.ceil(oh / TILE) * math.ceil(ow / TILE))

@@ -1,0 +1,216 @@
+/* The transforms of the Winograd F(4x4, 3x3) convolution (_winograd.pyx), built as
+ * AVX-512, AVX2 and baseline clones like the row primitives: the kernel module itself is
+ * compiled for baseline x86-64, where these loops ran 4 floats (2 doubles) wide.
+ *
+ *   input:    V = B^T d B of one input channel's tiles in a block of tile rows
+ *   output:   y = A^T M A + beta of one output channel's tiles in the block
+ *   matrices: B^T and A^T as numbers (the transforms have them as code)
+ *   weights:  out[e * e_stride + lane] = (G w_lane G^T)[e]    (one panel's lanes, in double)
+ */
+#ifndef CYCONV_WINOGRAD_H
+#define CYCONV_WINOGRAD_H
+
+#include <stddef.h>
+
+#include "_rowops.h" /* CYCONV_CLONES */
+
+#define CYCONV_WINO_LANES 8 /* the most output channels in a micro-kernel panel */
+#define CYCONV_WINO_VBYTES 64 /* tiles transformed at a time: one AVX-512 vector's bytes */
+
+/* A row of n tiles in the transforms' scratch: whole vectors and one more (the input's
+ * last tile reads one element further), so the vector loops never leave their rows. */
+static inline ptrdiff_t cyconv_wino_padded(ptrdiff_t n)
+{
+    const ptrdiff_t vl = CYCONV_WINO_VBYTES / sizeof(float);
+    return (n + vl - 1) / vl * vl + vl;
+}
+static inline ptrdiff_t cyconv_wino_input_scratch(ptrdiff_t rows, ptrdiff_t tw)
+{
+    return 60 * cyconv_wino_padded(rows * (tw + 1));
+}
+static inline ptrdiff_t cyconv_wino_output_scratch(ptrdiff_t rows, ptrdiff_t tw)
+{
+    return 16 * cyconv_wino_padded(rows * tw);
+}
+
+/* The transform matrices of the interpolation points 0, 1, -1, 2, -1/2 and infinity, as
+ * code (zeros and ones cost nothing); cyconv_wino_matrices writes the same numbers out for
+ * the Python layer, which checks them exactly against the weight transform G it derives.
+ * B^T (6 x 6) of six inputs d0..d5: */
+#define CYCONV_WINO_BT(T, d0, d1, d2, d3, d4, d5, o0, o1, o2, o3, o4, o5)                    \
+    do {                                                                                     \
+        o0 = d0 + (T)1.5 * (d1 - d3) - (T)2 * d2 + d4;                                       \
+        o1 = -d1 - (T)2.5 * d2 - (T)0.5 * d3 + d4;                                           \
+        o2 = d1 + (T)0.5 * d2 - (T)2.5 * d3 + d4;                                            \
+        o3 = (T)0.5 * (d3 - d1) - d2 + d4;                                                   \
+        o4 = (T)2 * (d1 - d3) - d2 + d4;                                                     \
+        o5 = d1 + (T)1.5 * (d2 - d4) - (T)2 * d3 + d5;                                       \
+    } while (0)
+/* A^T (4 x 6) of six products m0..m5: */
+#define CYCONV_WINO_AT(T, m0, m1, m2, m3, m4, m5, o0, o1, o2, o3)                            \
+    do {                                                                                     \
+        o0 = m0 + m1 + m2 + m3 + m4;                                                         \
+        o1 = m1 - m2 + (T)2 * m3 - (T)0.5 * m4;                                              \
+        o2 = m1 + m2 + (T)4 * m3 + (T)0.25 * m4;                                             \
+        o3 = m1 - m2 + (T)8 * m3 - (T)0.125 * m4 + m5;                                       \
+    } while (0)
+
+#define T double
+static void cyconv_wino_matrices(double* bt, double* at)
+{
+    double e[6];
+    for (int c = 0; c < 6; c++) { /* column c: the transform of the unit vector */
+        T d[6] = {0, 0, 0, 0, 0, 0};
+        d[c] = 1;
+        CYCONV_WINO_BT(T, d[0], d[1], d[2], d[3], d[4], d[5], e[0], e[1], e[2], e[3], e[4], e[5]);
+        for (int r = 0; r < 6; r++)
+            bt[6 * r + c] = e[r];
+        CYCONV_WINO_AT(T, d[0], d[1], d[2], d[3], d[4], d[5], e[0], e[1], e[2], e[3]);
+        for (int r = 0; r < 4; r++)
+            at[6 * r + c] = e[r];
+    }
+}
+#undef T
+
+#define CYCONV_DEFINE_WINOGRAD(T, S)                                                          \
+/* One input channel's tiles of `rows` tile rows (row0.. counted over the batch: image      \
+ * (row0 + r) / tiles_h, tile row (row0 + r) % tiles_h): v[e * v_stride + r * tw + t].       \
+ * The rows are first split into the four phases of the width (4 t + j), so tile u's        \
+ * 6 x 6 inputs are six contiguous rows at u and u + 1: the loop over tiles vectorises,     \
+ * each tile's B^T d B in registers, a vector of tiles at a time (column tw of each row      \
+ * holds the next tile's first two inputs, which the last tile reads). scratch:            \
+ * cyconv_wino_input_scratch(rows, tw) elements. */                                         \
+CYCONV_CLONES static void cyconv_wino_input_##S(                                             \
+    const T* restrict x, ptrdiff_t x_image, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph,          \
+    ptrdiff_t pw, ptrdiff_t row0, ptrdiff_t rows, ptrdiff_t tiles_h, ptrdiff_t tw,           \
+    T* restrict scratch, T* restrict v, ptrdiff_t v_stride)                                  \
+{                                                                                            \
+    typedef T V __attribute__((vector_size(CYCONV_WINO_VBYTES)));                            \
+    enum { VL = CYCONV_WINO_VBYTES / sizeof(T) };                                            \
+    const ptrdiff_t tw1 = tw + 1, L = rows * tw1, Lp = cyconv_wino_padded(L);                \
+    T* R = scratch;           /* R[k][j][u], 6 x 4 rows of Lp */                             \
+    T* out = R + 24 * Lp;     /* out[e][u], 36 rows of Lp */                                 \
+    for (ptrdiff_t r = 0; r < rows; r++) {                                                   \
+        const ptrdiff_t n = (row0 + r) / tiles_h, th = (row0 + r) % tiles_h;                 \
+        for (int k = 0; k < 6; k++) {                                                        \
+            const ptrdiff_t ih = 4 * th - ph + k;                                            \
+            T* dst = R + k * 4 * Lp + r * tw1;                                               \
+            if (ih < 0 || ih >= H) {                                                         \
+                for (int j = 0; j < 4; j++)                                                  \
+                    for (ptrdiff_t t = 0; t < tw1; t++)                                      \
+                        dst[j * Lp + t] = 0;                                                 \
+                continue;                                                                    \
+            }                                                                                \
+            const T* src = x + n * x_image + ih * W;                                         \
+            for (ptrdiff_t t = 0; t < tw1; t++)                                              \
+                for (int j = 0; j < 4; j++) {                                                \
+                    const ptrdiff_t iw = 4 * t + j - pw;                                     \
+                    dst[j * Lp + t] = (iw >= 0 && iw < W) ? src[iw] : (T)0;                  \
+                }                                                                            \
+        }                                                                                    \
+    }                                                                                        \
+    /* whole vectors: the lanes past L - 1 read the rows' padding and write into out's */   \
+    for (ptrdiff_t u = 0; u + 1 < L; u += VL) {                                              \
+        V z[6][6];                                                                           \
+        for (int k = 0; k < 6; k++) {                                                        \
+            const T* rk = R + k * 4 * Lp + u;                                                \
+            V d0, d1, d2, d3, d4, d5;                                                        \
+            __builtin_memcpy(&d0, rk, sizeof(V));                                            \
+            __builtin_memcpy(&d1, rk + Lp, sizeof(V));                                       \
+            __builtin_memcpy(&d2, rk + 2 * Lp, sizeof(V));                                   \
+            __builtin_memcpy(&d3, rk + 3 * Lp, sizeof(V));                                   \
+            __builtin_memcpy(&d4, rk + 1, sizeof(V));                                        \
+            __builtin_memcpy(&d5, rk + Lp + 1, sizeof(V));                                   \
+            CYCONV_WINO_BT(T, d0, d1, d2, d3, d4, d5, z[k][0], z[k][1], z[k][2], z[k][3],    \
+                           z[k][4], z[k][5]);                                                \
+        }                                                                                    \
+        for (int nu = 0; nu < 6; nu++) {                                                     \
+            V o[6];                                                                          \
+            CYCONV_WINO_BT(T, z[0][nu], z[1][nu], z[2][nu], z[3][nu], z[4][nu], z[5][nu],    \
+                           o[0], o[1], o[2], o[3], o[4], o[5]);                              \
+            for (int xi = 0; xi < 6; xi++)                                                   \
+                __builtin_memcpy(out + (6 * xi + nu) * Lp + u, &o[xi], sizeof(V));           \
+        }                                                                                    \
+    }                                                                                        \
+    /* rows of a few tiles: a loop, not a memcpy call per row */                           \
+    for (int e = 0; e < 36; e++)                                                             \
+        for (ptrdiff_t r = 0; r < rows; r++)                                                 \
+            for (ptrdiff_t t = 0; t < tw; t++)                                               \
+                v[e * v_stride + r * tw + t] = out[e * Lp + r * tw1 + t];                    \
+}                                                                                            \
+/* One output channel's tiles back to its outputs: m[e * m_stride + u] for u < rows * tw   \
+ * (same tile order as the input), each tile's A^T m A + beta in registers, a vector of     \
+ * tiles at a time (m has room for whole vectors: its rows are a multiple of them), then    \
+ * written into y rows of OW, images y_image apart. scratch:                                \
+ * cyconv_wino_output_scratch(rows, tw) elements. */                                        \
+CYCONV_CLONES static void cyconv_wino_output_##S(                                            \
+    const T* restrict m, ptrdiff_t m_stride, T beta, T* restrict scratch, T* restrict y,     \
+    ptrdiff_t y_image, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t row0, ptrdiff_t rows,           \
+    ptrdiff_t tiles_h, ptrdiff_t tw)                                                         \
+{                                                                                            \
+    typedef T V __attribute__((vector_size(CYCONV_WINO_VBYTES)));                            \
+    enum { VL = CYCONV_WINO_VBYTES / sizeof(T) };                                            \
+    const ptrdiff_t L = rows * tw, Lp = cyconv_wino_padded(L);                               \
+    T* P = scratch;           /* P[i][j][u], 4 x 4 rows of Lp */                             \
+    for (ptrdiff_t u = 0; u < L; u += VL) {                                                  \
+        V s[6][4];                                                                           \
+        for (int xi = 0; xi < 6; xi++) {                                                     \
+            const T* mx = m + 6 * xi * m_stride + u;                                         \
+            V a[6];                                                                          \
+            for (int nu = 0; nu < 6; nu++)                                                   \
+                __builtin_memcpy(&a[nu], mx + nu * m_stride, sizeof(V));                     \
+            CYCONV_WINO_AT(T, a[0], a[1], a[2], a[3], a[4], a[5], s[xi][0], s[xi][1],        \
+                           s[xi][2], s[xi][3]);                                              \
+        }                                                                                    \
+        for (int j = 0; j < 4; j++) {                                                        \
+            V o[4];                                                                          \
+            CYCONV_WINO_AT(T, s[0][j], s[1][j], s[2][j], s[3][j], s[4][j], s[5][j], o[0],    \
+                           o[1], o[2], o[3]);                                                \
+            for (int i = 0; i < 4; i++) {                                                    \
+                o[i] += beta;                                                                \
+                __builtin_memcpy(P + (i * 4 + j) * Lp + u, &o[i], sizeof(V));                \
+            }                                                                                \
+        }                                                                                    \
+    }                                                                                        \
+    for (ptrdiff_t r = 0; r < rows; r++) {                                                   \
+        const ptrdiff_t n = (row0 + r) / tiles_h, th = (row0 + r) % tiles_h;                 \
+        for (int i = 0; i < 4 && 4 * th + i < OH; i++) {                                     \
+            T* dst = y + n * y_image + (4 * th + i) * OW;                                    \
+            const T* p = P + i * 4 * Lp + r * tw;                                            \
+            const ptrdiff_t full = OW / 4;                                                   \
+            for (ptrdiff_t t = 0; t < full; t++)                                             \
+                for (int j = 0; j < 4; j++)                                                  \
+                    dst[4 * t + j] = p[j * Lp + t];                                          \
+            for (ptrdiff_t ow = 4 * full; ow < OW; ow++)                                     \
+                dst[ow] = p[(ow % 4) * Lp + ow / 4];                                         \
+        }                                                                                    \
+    }                                                                                        \
+}                                                                                            \
+CYCONV_CLONES static void cyconv_wino_weights_##S(                                           \
+    ptrdiff_t lanes, const T* restrict w, ptrdiff_t w_stride, const double* restrict g,      \
+    T* restrict out, ptrdiff_t e_stride)                                                     \
+{                                                                                            \
+    double k[9][CYCONV_WINO_LANES], t[6][3][CYCONV_WINO_LANES];                              \
+    for (int q = 0; q < 9; q++)                                                              \
+        for (ptrdiff_t l = 0; l < CYCONV_WINO_LANES; l++)                                    \
+            k[q][l] = l < lanes ? (double)w[l * w_stride + q] : 0.0;                         \
+    for (int i = 0; i < 6; i++)                                                              \
+        for (int c = 0; c < 3; c++)                                                          \
+            for (ptrdiff_t l = 0; l < CYCONV_WINO_LANES; l++)                                \
+                t[i][c][l] = g[3 * i] * k[c][l] + g[3 * i + 1] * k[3 + c][l]                 \
+                             + g[3 * i + 2] * k[6 + c][l];                                   \
+    for (int i = 0; i < 6; i++)                                                              \
+        for (int j = 0; j < 6; j++) {                                                        \
+            T* o = out + (6 * i + j) * e_stride;                                             \
+            for (ptrdiff_t l = 0; l < lanes; l++)                                            \
+                o[l] = (T)(t[i][0][l] * g[3 * j] + t[i][1][l] * g[3 * j + 1]                 \
+                           + t[i][2][l] * g[3 * j + 2]);                                     \
+        }                                                                                    \
+}
+
+CYCONV_DEFINE_WINOGRAD(float, f32)
+CYCONV_DEFINE_WINOGRAD(double, f64)
+
+#undef CYCONV_DEFINE_WINOGRAD
+
+#endif

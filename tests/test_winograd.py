@@ -1,0 +1,162 @@
+"""Winograd F(4x4, 3x3) (``algorithm='winograd'``): the documented normwise error bound
+against the float64 reference on every geometry it runs (tiny, odd, padded, grouped), at
+most 20x the direct path's error on a network layer, the same bits for any thread count,
+gradients through it, and where the plans take it."""
+import numpy as np
+import pytest
+
+import cyconv
+import cyconv._kernels._winograd
+import cyconv.reference as ref
+from cyconv import ForwardPath, GradInputPath, _conv_winograd
+
+from support.helpers import DTYPES, assert_gradients_match_finite_differences
+
+# README, accuracy contract: max |error| <= WINOGRAD_EPS * eps * (max|x| * max over output
+# channels of sum |w[co]| + max|b|) - every tap's weight counts, padded or not: the
+# transformed weights mix all nine
+WINOGRAD_EPS = 64
+
+
+def winograd_scale(x, w, b):
+    wsum = np.abs(w.astype(np.float64)).reshape(w.shape[0], -1).sum(axis=1).max()
+    return np.abs(x).max() * wsum + (0.0 if b is None else np.abs(b).max())
+
+
+def assert_within_bound(y, x, w, b, **kw):
+    x64, w64 = x.astype(np.float64), w.astype(np.float64)
+    b64 = None if b is None else b.astype(np.float64)
+    expected = ref.conv2d(x64, w64, b64, **kw)
+    err = np.abs(y.astype(np.float64) - expected).max()
+    limit = WINOGRAD_EPS * np.finfo(y.dtype).eps * winograd_scale(x, w, b)
+    assert err <= limit, (err, limit, kw)
+
+
+def _data(rng, n, c_in, c_out, size, groups, dtype, bias=True):
+    x = rng.standard_normal((n, c_in) + size).astype(dtype)
+    w = rng.standard_normal((c_out, c_in // groups, 3, 3)).astype(dtype)
+    b = rng.standard_normal(c_out).astype(dtype) if bias else None
+    return x, w, b
+
+
+GEOMETRIES = [  # (N, C_in, C_out, (H, W), padding, groups)
+    (1, 1, 1, (3, 3), 0, 1),
+    (1, 1, 1, (1, 1), 1, 1),
+    (2, 3, 5, (4, 4), 1, 1),
+    (2, 4, 6, (5, 7), 1, 1),
+    (1, 8, 9, (9, 2), 1, 1),
+    (3, 6, 4, (13, 17), 2, 2),
+    (2, 16, 24, (14, 14), ((1, 0), (0, 2)), 1),
+    (1, 32, 40, (30, 11), 0, 4),
+    (2, 9, 33, (8, 8), "same", 3),
+    (1, 4, 8, (2, 5), "full", 1),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("geometry", GEOMETRIES)
+def test_forward_within_the_documented_bound(geometry, dtype):
+    n, c_in, c_out, size, padding, groups = geometry
+    rng = np.random.default_rng(c_in * 7 + c_out)
+    for bias in (True, False):
+        x, w, b = _data(rng, n, c_in, c_out, size, groups, dtype, bias)
+        kw = dict(padding=padding, groups=groups)
+        assert cyconv.plan_conv(x, w, b, algorithm="winograd", **kw).forward.path == \
+            ForwardPath.WINOGRAD
+        y = cyconv.conv2d(x, w, b, algorithm="winograd", **kw)
+        assert y.dtype == dtype and y.flags.c_contiguous
+        assert_within_bound(y, x, w, b, **kw)
+        with cyconv.forced_paths(forward=ForwardPath.WINOGRAD):
+            np.testing.assert_array_equal(cyconv.conv2d(x, w, b, **kw), y)
+
+
+def test_error_at_most_20x_the_direct_path_on_a_network_layer():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 64, 28, 28)).astype(np.float32)
+    w = (rng.standard_normal((64, 64, 3, 3)) / 24).astype(np.float32)
+    expected = ref.conv2d(x.astype(np.float64), w.astype(np.float64), padding=1)
+    wino = np.abs(cyconv.conv2d(x, w, padding=1, algorithm="winograd") - expected).max()
+    direct = np.abs(cyconv.conv2d(x, w, padding=1, algorithm="implicit") - expected).max()
+    assert wino <= 20 * direct, (wino, direct)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_identical_for_any_thread_count(dtype):
+    rng = np.random.default_rng(1)
+    x, w, b = _data(rng, 3, 16, 24, (19, 23), 1, dtype)
+    ys = [cyconv.conv2d(x, w, b, padding=1, algorithm="winograd", num_threads=t)
+          for t in (1, 2, 3)]
+    for y in ys[1:]:
+        np.testing.assert_array_equal(y, ys[0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_backward_runs_grad_input_on_winograd(dtype):
+    rng = np.random.default_rng(2)
+    x, w, _ = _data(rng, 2, 32, 40, (11, 13), 1, dtype)
+    plans = cyconv.plan_conv(x, w, padding=1, algorithm="winograd")
+    assert plans.backward.grad_input == GradInputPath.FORWARD
+    gy = rng.standard_normal((2, 40, 11, 13)).astype(dtype)
+    grads = cyconv.conv2d_backward(gy, x, w, padding=1, algorithm="winograd")
+    expected = ref.conv2d_backward(gy.astype(np.float64), x.astype(np.float64),
+                                   w.astype(np.float64), padding=1)
+    # grad_input is the 3x3 stride-1 convolution of gy with the swapped, flipped kernel
+    w_t = np.ascontiguousarray(w.swapaxes(0, 1)[:, :, ::-1, ::-1])
+    assert_within_bound(grads.grad_input, gy, w_t, None, padding=1)
+    assert np.abs(grads.grad_input - expected.grad_input).max() <= \
+        WINOGRAD_EPS * np.finfo(dtype).eps * winograd_scale(gy, w_t, None)
+    np.testing.assert_allclose(grads.grad_weight, expected.grad_weight,
+                               rtol=1e-4 if dtype == np.float32 else 1e-10, atol=1e-3)
+
+
+def test_gradients_finite_differences():
+    rng = np.random.default_rng(3)
+    x, w, b = _data(rng, 2, 32, 32, (6, 7), 1, np.float64)
+    gy = rng.standard_normal((2, 32, 6, 7))
+
+    def forward(x_, w_, b_):
+        return cyconv.conv2d(x_, w_, b_, padding=1, algorithm="winograd")
+
+    grads = cyconv.conv2d_backward(gy, x, w, padding=1, algorithm="winograd")
+    assert_gradients_match_finite_differences(forward, grads, x, w, b, gy, rng)
+
+
+def test_where_the_plans_take_it():
+    f32 = np.float32
+    vgg = (np.ones((8, 64, 56, 56), f32), np.ones((64, 64, 3, 3), f32))
+    assert cyconv.plan_conv(*vgg, padding=1).forward.path == ForwardPath.WINOGRAD
+    assert cyconv.plan_conv(*vgg, padding=1, algorithm="implicit").forward.path != \
+        ForwardPath.WINOGRAD
+    # too few channels, too small an output, a 5x5 kernel, a stride, a dilation: not 'auto'
+    for x, w, kw in [(np.ones((8, 16, 56, 56), f32), np.ones((16, 16, 3, 3), f32), {}),
+                     (np.ones((8, 64, 7, 7), f32), np.ones((64, 64, 3, 3), f32), {}),
+                     (np.ones((8, 64, 28, 28), f32), np.ones((64, 64, 5, 5), f32), {}),
+                     (np.ones((8, 64, 28, 28), f32), np.ones((64, 64, 3, 3), f32),
+                      {"stride": 2}),
+                     (np.ones((8, 64, 28, 28), f32), np.ones((64, 64, 3, 3), f32),
+                      {"dilation": 2})]:
+        assert cyconv.plan_conv(x, w, padding=1, **kw).forward.path != ForwardPath.WINOGRAD
+    # 'winograd' where it does not apply runs the implicit kernels; forcing it is ignored
+    x, w = np.ones((2, 8, 9, 9), f32), np.ones((8, 8, 3, 3), f32)
+    assert cyconv.plan_conv(x, w, stride=2, algorithm="winograd").forward.path == \
+        cyconv.plan_conv(x, w, stride=2, algorithm="implicit").forward.path
+    with cyconv.forced_paths(forward=ForwardPath.WINOGRAD):
+        assert cyconv.plan_conv(x, w[:, :, :2], padding=1).forward.path != \
+            ForwardPath.WINOGRAD
+    # 1-D and 3-D 3-tap convolutions run the implicit kernels under 'winograd' too
+    y = cyconv.conv1d(np.ones((1, 4, 9)), np.ones((2, 4, 3)), algorithm="winograd")
+    np.testing.assert_allclose(y, 12.0)
+
+
+def test_transform_matrices_are_checked():
+    a_t, g, b_t = _conv_winograd.toom_cook()
+    # the 2-D identity on a random patch: A^T [(G w G^T) . (B^T d B)] A = correlation
+    rng = np.random.default_rng(4)
+    d, w = rng.standard_normal((6, 6)), rng.standard_normal((3, 3))
+    y = a_t @ ((g @ w @ g.T) * (b_t @ d @ b_t.T)) @ a_t.T
+    want = np.array([[np.sum(d[i:i + 3, j:j + 3] * w) for j in range(4)] for i in range(4)])
+    np.testing.assert_allclose(y, want, rtol=1e-12, atol=1e-12)
+    bt, at = (m.copy() for m in cyconv._kernels._winograd.transform_matrices())
+    bt[0, 0] = 2
+    with pytest.raises(AssertionError, match="inconsistent"):
+        _conv_winograd.toom_cook(kernel_matrices=(bt, at))
