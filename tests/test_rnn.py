@@ -4,6 +4,7 @@ final states, every gradient; 1-2 layers, both directions, batch_first both ways
 lengths through pack_padded_sequence), float64 within 1e-10 and float32 within the
 accuracy contract, finite differences in float64, reference against compiled, degenerate
 shapes, thread-count invariance (bitwise) and argument errors."""
+import copy
 import zlib
 
 import numpy as np
@@ -381,3 +382,24 @@ def test_unbatched_sequence_matches_torch(batch_first):
         assert _rel(ours, theirs.detach().numpy()) <= 1e-10
     with pytest.raises(ValueError, match="lengths= needs a batch"):
         layer.forward(x, lengths=[5])
+
+
+def test_reused_work_arrays_give_the_same_results():
+    """A layer's second call borrows the first call's arrays (reuse=): the same bits as a
+    fresh layer, and the spent cache refuses a backward."""
+    rng = np.random.default_rng(4)
+    for cell in ("lstm", "gru"):
+        layer, args = _case(cell, rng, layers=2, bidirectional=True, batch_first=True,
+                            lengths=True, dtype=np.float32, ops=cyconv)
+        fresh = copy.deepcopy(layer)
+        _ours(layer, *args)
+        other = [a if a is None or a.dtype.kind == "i" else a[::-1].copy() for a in args]
+        again = _ours(layer, *other)          # reuses the first call's buffers
+        expected = _ours(fresh, *other)
+        for key in expected:
+            assert again[key].tobytes() == expected[key].tobytes(), (cell, key)
+    x, w_ih, w_hh, b_ih, b_hh, h0, c0 = _op_args("lstm", rng, 3, 2, 4, 5)
+    first = compiled.recurrent_forward("lstm", x, w_ih, w_hh)
+    compiled.recurrent_forward("lstm", x, w_ih, w_hh, reuse=first.cache)
+    with pytest.raises(ValueError, match="cache was spent"):
+        compiled.recurrent_backward(first.cache, np.zeros((3, 2, 5)))

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -86,18 +86,19 @@ class _Layout:
             rows = np.pad(rows, ((0, 0), (0, blocks * self.nr - w.shape[1])))
         return np.ascontiguousarray(rows.reshape(self.columns, blocks, self.nr).transpose(1, 0, 2))
 
-    def empty_gates(self, rows: int, batch: int, dtype, panels: bool = False) -> np.ndarray:
+    def empty_gates(self, rows: int, batch: int, dtype, panels: bool = False,
+                    out: np.ndarray | None = None) -> np.ndarray:
         """Gate gradients for rows * batch rows, zero in their padding columns (no gate of a
         real unit): (rows, batch, Gc), or with ``panels`` (Gc / NR, rows * batch, NR), the
-        GEMM's B panels."""
+        GEMM's B panels; ``out`` is used when it has that shape and dtype."""
         padding = self.padding
-        if not panels:
-            out = np.empty((rows, batch, self.columns), dtype)
-            if padding.size:
-                out[:, :, padding] = 0
-            return out
-        out = np.empty((self.columns // self.nr, rows * batch, self.nr), dtype)
-        if padding.size:
+        shape = ((rows, batch, self.columns) if not panels
+                 else (self.columns // self.nr, rows * batch, self.nr))
+        if out is None or out.shape != shape or out.dtype != dtype:
+            out = np.empty(shape, dtype)
+        if padding.size and not panels:
+            out[:, :, padding] = 0
+        elif padding.size:
             out[padding // self.nr, :, padding % self.nr] = 0
         return out
 
@@ -158,7 +159,9 @@ def _column_sums(a: np.ndarray, rows: int, pw: int, ps: int, cols: int,
 
 @dataclass
 class CompiledCache:
-    """What ``recurrent_backward`` needs from the forward (opaque to callers)."""
+    """What ``recurrent_backward`` needs from the forward (opaque to callers). Its large
+    arrays (and the backward's gate gradients, once it ran) can serve a later call of the
+    same shapes (``recurrent_forward(..., reuse=cache)``); the cache is spent then."""
 
     call: object
     layout: _Layout
@@ -167,6 +170,18 @@ class CompiledCache:
     acts: np.ndarray
     aux: np.ndarray
     n_threads: int
+    buffers: dict = field(default_factory=dict)
+    spent: bool = False
+
+
+def _buffer(reuse, name: str, shape: tuple, dtype) -> np.ndarray:
+    """``reuse.buffers[name]`` when it has this shape and dtype, else a new array. Reusing
+    the arrays of the previous call saves the page faults of fresh ones (tens of MB per
+    call: the kernel zeroes every new page)."""
+    old = None if reuse is None else reuse.buffers.get(name)
+    if old is not None and old.shape == shape and old.dtype == dtype:
+        return old
+    return np.empty(shape, dtype)
 
 
 def _threads_for(p, num_threads) -> int:
@@ -175,7 +190,8 @@ def _threads_for(p, num_threads) -> int:
 
 
 def recurrent_forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, *,
-                      lengths=None, reverse=False, num_threads=None) -> RecurrentOutput:
+                      lengths=None, reverse=False, num_threads=None,
+                      reuse=None) -> RecurrentOutput:
     """One recurrent layer in one direction, on the compiled kernels.
 
     Parameters
@@ -198,6 +214,9 @@ def recurrent_forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=Non
         Process each sequence from its last valid step back to t = 0 (the backward
         direction of a bidirectional layer).
     num_threads : int, optional
+    reuse : the cache of an earlier call, optional
+        Its work arrays serve this call where the shapes match (the layers pass their
+        previous call's); that cache is spent: its backward raises.
 
     Returns
     -------
@@ -205,24 +224,28 @@ def recurrent_forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=Non
         ``cache`` is what ``recurrent_backward`` takes.
     """
     p = check_forward(mode, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, reverse)
+    if reuse is not None:
+        reuse = check_cache(reuse, CompiledCache, "cyconv.recurrent")
+        reuse.spent = True
     n_threads = _threads_for(p, num_threads)
     steps, batch, hidden, dtype = p.steps, p.batch, p.hidden_size, p.dtype
     lay = _Layout.of(p.gates, hidden, dtype)
     w_ih_rows = lay.packed_rows(p.w_ih)  # (Gc, I): B = its transpose, read along rows
     whh_panels = lay.pack_panels(p.w_hh)
-    xproj = np.empty((steps * batch, lay.columns), dtype)
+    xproj = _buffer(reuse, "xproj", (steps * batch, lay.columns), dtype)
     _gemm(p.x, (p.input_size, 1), w_ih_rows, (1, p.input_size), xproj, p.input_size, lay,
           n_threads, init=lay.pack_vector(p.b_ih, dtype))
     first, last = (steps, 0) if p.reverse else (0, steps)
-    hs = np.empty((steps + 1, batch, hidden), dtype)
+    hs = _buffer(reuse, "hs", (steps + 1, batch, hidden), dtype)
     hs[first] = p.h0
     lstm = p.mode == "lstm"
-    cs = np.empty((steps + 1, batch, hidden) if lstm else (1, 1, 1), dtype)
+    cs = _buffer(reuse, "cs", (steps + 1, batch, hidden) if lstm else (1, 1, 1), dtype)
     if lstm:
         cs[first] = p.c0
     # the gate activations overwrite the input projection they come from (xproj's memory)
     acts = xproj.reshape(steps, batch, lay.columns)
-    aux = np.empty((steps, batch, hidden) if p.mode in ("lstm", "gru") else (1, 1, 1), dtype)
+    aux = _buffer(reuse, "aux",
+                  (steps, batch, hidden) if p.mode in ("lstm", "gru") else (1, 1, 1), dtype)
     output = np.empty((steps, batch, hidden), dtype)
     row_blocks = -(-batch // lay.mr)
     hpack = np.zeros(2 * row_blocks * lay.mr * hidden, dtype)
@@ -233,7 +256,12 @@ def recurrent_forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=Non
                      lay.pack_vector(p.b_hh, dtype), p.lengths.astype(np.intp, copy=False), hs,
                      cs, acts, aux, output, hpack,
                      _threads.scratch_rows(n_threads, lay.mr * lay.width, dtype), n_threads)
-    cache = CompiledCache(p, lay, hs, cs, acts, aux, n_threads)
+    cache = CompiledCache(p, lay, hs, cs, acts, aux, n_threads,
+                          dict(xproj=xproj, hs=hs, cs=cs, aux=aux))
+    if reuse is not None:
+        for name in ("dgx", "dgh"):  # the backward's, kept for the next backward
+            if name in reuse.buffers:
+                cache.buffers[name] = reuse.buffers[name]
     return RecurrentOutput(output, hs[last].copy(), cs[last].copy() if lstm else None, cache)
 
 
@@ -255,6 +283,9 @@ def recurrent_backward(cache, grad_output, grad_h_n=None, grad_c_n=None, *,
     grad_w_ih (G*H, I), grad_w_hh (G*H, H), grad_b_ih (G*H,) or None, grad_b_hh or None)
     """
     cache = check_cache(cache, CompiledCache, "cyconv.recurrent")
+    if cache.spent:
+        raise ValueError("cache was spent: a later recurrent_forward(..., reuse=cache) took "
+                         "its arrays")
     p, lay = cache.call, cache.layout
     grad_output, carry, dc = check_grads(p, grad_output, grad_h_n, grad_c_n)
     n_threads = cache.n_threads if num_threads is None else _threads_for(p, num_threads)
@@ -274,11 +305,13 @@ def recurrent_backward(cache, grad_output, grad_h_n=None, grad_c_n=None, *,
     # B panels (NR columns each) for the weight gradients x^T dG and h^T dG; GRU: two
     # row-major arrays (its input- and hidden-side n gradients differ)
     if gru:
-        dgx, dgh = lay.empty_gates(rows, 1, dtype), lay.empty_gates(rows, 1, dtype)
+        dgx = lay.empty_gates(rows, 1, dtype, out=cache.buffers.get("dgx"))
+        dgh = lay.empty_gates(rows, 1, dtype, out=cache.buffers.get("dgh"))
         pw, ps = cols, 0
     else:
-        dgx = dgh = lay.empty_gates(rows, 1, dtype, panels=True)
+        dgx = dgh = lay.empty_gates(rows, 1, dtype, panels=True, out=cache.buffers.get("dgx"))
         pw, ps = lay.nr, rows * lay.nr
+    cache.buffers.update(dgx=dgx, dgh=dgh)
     row_blocks = -(-batch // lay.mr)
     dpack = np.zeros(2 * row_blocks * lay.mr * lay.columns, dtype)
     _k.backward_steps(_k.MODES[p.mode], p.reverse, lay.hb, grad_output, whhT_panels,

@@ -146,6 +146,10 @@ class _Recurrent(Module):
         h0s = self._states(h0, "h0", batch)
         c0s = self._states(c0, "c0", batch) if self.mode == "lstm" else None
         backend = self.ops.recurrent
+        # the previous call's caches lend their work arrays to this call (same backend)
+        previous = (self._caches[0] if self._caches and self._caches[2] == backend.__name__
+                    else None)
+        self._caches = None
         caches, h_n, c_n = [], [], []
         for layer in range(self.num_layers):
             outputs, layer_caches = [], []
@@ -153,7 +157,8 @@ class _Recurrent(Module):
                 k = layer * self.directions + d
                 result = backend.recurrent_forward(
                     self.mode, seq, *self._weights(layer, d), h0s[k],
-                    None if c0s is None else c0s[k], lengths=lengths, reverse=bool(d))
+                    None if c0s is None else c0s[k], lengths=lengths, reverse=bool(d),
+                    reuse=None if previous is None else previous[layer][0][d])
                 outputs.append(result.output)
                 layer_caches.append(result.cache)
                 h_n.append(result.h_n)
@@ -165,7 +170,7 @@ class _Recurrent(Module):
                 mask = keep.astype(self.dtype) / self.dtype.type(1.0 - self.dropout)
                 seq = seq * mask
             caches.append((layer_caches, mask))
-        self._caches = (caches, x.shape)
+        self._caches = (caches, x.shape, backend.__name__)
         self.h_n = np.stack(h_n)
         self.c_n = np.stack(c_n) if self.mode == "lstm" else None
         return np.ascontiguousarray(seq.transpose(1, 0, 2)) if self.batch_first else seq
@@ -200,7 +205,7 @@ class _Recurrent(Module):
         return self._backward(grad, grad_h_n, grad_c_n)
 
     def _backward(self, grad, grad_h_n, grad_c_n) -> np.ndarray:
-        caches, x_shape = self._caches
+        caches, x_shape, _ = self._caches
         grad = array_like(grad, "grad")
         out_shape = x_shape[:2] + (self.directions * self.hidden_size,)
         if grad.shape != out_shape:

@@ -43,7 +43,7 @@ class ReferenceCache:
 
 
 def recurrent_forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, *,
-                      lengths=None, reverse=False) -> RecurrentOutput:
+                      lengths=None, reverse=False, reuse=None) -> RecurrentOutput:
     """One recurrent layer in one direction (see ``cyconv.recurrent.recurrent_forward``).
 
     Parameters
@@ -57,6 +57,8 @@ def recurrent_forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=Non
     lengths : ints, shape (N,), optional
     reverse : bool
         Run from the last valid step of each sequence back to t = 0.
+    reuse : ignored
+        (The compiled op's work arrays of an earlier call; the reference allocates anew.)
 
     Returns
     -------
