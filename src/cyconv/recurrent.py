@@ -80,11 +80,14 @@ class _Layout:
     def pack_rows(self, w: np.ndarray) -> np.ndarray:
         """(G*H, K) torch rows -> (ceil(K/nr), Gc, nr) GEMM panels of W in packed gate rows
         (the B operand of dG W), zero elsewhere."""
-        blocks = -(-w.shape[1] // self.nr)
+        k, nr = w.shape[1], self.nr
         rows = self.packed_rows(w)
-        if blocks * self.nr != w.shape[1]:
-            rows = np.pad(rows, ((0, 0), (0, blocks * self.nr - w.shape[1])))
-        return np.ascontiguousarray(rows.reshape(self.columns, blocks, self.nr).transpose(1, 0, 2))
+        out = np.empty((-(-k // nr), self.columns, nr), w.dtype)
+        for b in range(out.shape[0]):
+            width = min(nr, k - b * nr)
+            out[b, :, :width] = rows[:, b * nr:b * nr + width]
+            out[b, :, width:] = 0
+        return out
 
     def empty_gates(self, rows: int, batch: int, dtype, panels: bool = False,
                     out: np.ndarray | None = None) -> np.ndarray:
