@@ -4,9 +4,10 @@
                                       [--output FILE.md]
 
 cyconv.nn.LSTM / GRU (compiled kernels, batch_first) against torch.nn.LSTM / GRU on the CPU
-with the same weights: forward (torch under no_grad) and forward+backward (every parameter
-gradient and the input gradient; torch's x requires grad) on (64, 100, 128) -> 256, and the
-forward of a batch of one (inference, T = 100). Medians in ms of interleaved rounds
+with the same weights: forward (inference: torch under no_grad, cyconv with
+need_grad=False) and forward+backward (every parameter gradient and the input gradient;
+torch's x requires grad) on (64, 100, 128) -> 256, and the forward of a batch of one
+(inference, T = 100). Medians in ms of interleaved rounds
 (cyconv._bench.interleaved_medians: a burst of machine noise hits both alike) and the
 cyconv/torch time ratio (below 1: cyconv is faster).
 """
@@ -44,7 +45,7 @@ def implementations(case, num_threads: int, dtype) -> dict:
 
     def cy_forward():
         with threads(num_threads):
-            layer.forward(x)
+            layer.forward(x, need_grad=False)
 
     def cy_both():
         with threads(num_threads):

@@ -403,3 +403,28 @@ def test_reused_work_arrays_give_the_same_results():
     compiled.recurrent_forward("lstm", x, w_ih, w_hh, reuse=first.cache)
     with pytest.raises(ValueError, match="cache was spent"):
         compiled.recurrent_backward(first.cache, np.zeros((3, 2, 5)))
+
+
+@pytest.mark.parametrize("mode", list(GATES))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_inference_keeps_nothing_and_gives_the_same_bits(mode, dtype):
+    """keep=False (need_grad=False on the layers): the same output and final states, bit
+    for bit, with the states in a ring of two and the gates in the tile scratch."""
+    rng = np.random.default_rng(12)
+    args = _op_args(mode, rng, 7, 35, 29, 61, dtype=dtype)
+    lengths = rng.integers(0, 8, 35)
+    for reverse in (False, True):
+        full = compiled.recurrent_forward(mode, *args, lengths=lengths, reverse=reverse,
+                                          num_threads=2)
+        lean = compiled.recurrent_forward(mode, *args, lengths=lengths, reverse=reverse,
+                                          num_threads=2, keep=False)
+        assert lean.cache is None
+        for a, b in zip(full[:3], lean[:3]):
+            assert (a is None and b is None) or a.tobytes() == b.tobytes()
+    layer = nn.LSTM(5, 6, num_layers=2, bidirectional=True, rng=0)
+    x = rng.standard_normal((3, 4, 5)).astype(np.float32)
+    y = layer.forward(x)
+    np.testing.assert_array_equal(layer.forward(x, need_grad=False), y)
+    with pytest.raises(RuntimeError, match="backward called before forward"):
+        layer.backward(np.ones_like(y))
+    assert ref.recurrent.recurrent_forward(mode, *args[:5], keep=False).cache is None

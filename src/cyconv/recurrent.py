@@ -193,8 +193,8 @@ def _threads_for(p, num_threads) -> int:
 
 
 def recurrent_forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, *,
-                      lengths=None, reverse=False, num_threads=None,
-                      reuse=None) -> RecurrentOutput:
+                      lengths=None, reverse=False, num_threads=None, reuse=None,
+                      keep=True) -> RecurrentOutput:
     """One recurrent layer in one direction, on the compiled kernels.
 
     Parameters
@@ -220,11 +220,15 @@ def recurrent_forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=Non
     reuse : the cache of an earlier call, optional
         Its work arrays serve this call where the shapes match (the layers pass their
         previous call's); that cache is spent: its backward raises.
+    keep : bool
+        Keep what the backward needs (default). ``keep=False`` is inference: the states
+        and gates of each step are dropped as soon as the next one is computed, and
+        ``cache`` is None.
 
     Returns
     -------
     RecurrentOutput(output (T, N, H), h_n (N, H), c_n (N, H) or None, cache)
-        ``cache`` is what ``recurrent_backward`` takes.
+        ``cache`` is what ``recurrent_backward`` takes (None without ``keep``).
     """
     p = check_forward(mode, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, reverse)
     if reuse is not None:
@@ -238,17 +242,21 @@ def recurrent_forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=Non
     xproj = _buffer(reuse, "xproj", (steps * batch, lay.columns), dtype)
     _gemm(p.x, (p.input_size, 1), w_ih_rows, (1, p.input_size), xproj, p.input_size, lay,
           n_threads, init=lay.pack_vector(p.b_ih, dtype))
-    first, last = (steps, 0) if p.reverse else (0, steps)
-    hs = _buffer(reuse, "hs", (steps + 1, batch, hidden), dtype)
-    hs[first] = p.h0
+    keep = bool(keep)
     lstm = p.mode == "lstm"
-    cs = _buffer(reuse, "cs", (steps + 1, batch, hidden) if lstm else (1, 1, 1), dtype)
+    # kept: every step's state (T + 1 of them); inference: a ring of two
+    slots = steps + 1 if keep else 2
+    first, last = ((steps, 0) if p.reverse else (0, steps)) if keep else (0, steps % 2)
+    hs = _buffer(reuse, "hs", (slots, batch, hidden), dtype)
+    hs[first] = p.h0
+    cs = _buffer(reuse, "cs", (slots, batch, hidden) if lstm else (1, 1, 1), dtype)
     if lstm:
         cs[first] = p.c0
-    # the gate activations overwrite the input projection they come from (xproj's memory)
+    # the gate activations overwrite the input projection they come from (xproj's memory);
+    # inference keeps them (and tanh(c)) in each thread's tile scratch instead
     acts = xproj.reshape(steps, batch, lay.columns)
-    aux = _buffer(reuse, "aux",
-                  (steps, batch, hidden) if p.mode in ("lstm", "gru") else (1, 1, 1), dtype)
+    aux = _buffer(reuse, "aux", (steps, batch, hidden)
+                  if keep and p.mode in ("lstm", "gru") else (1, 1, 1), dtype)
     output = np.empty((steps, batch, hidden), dtype)
     row_blocks = -(-batch // lay.mr)
     hpack = np.zeros(2 * row_blocks * lay.mr * hidden, dtype)
@@ -258,14 +266,19 @@ def recurrent_forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=Non
     _k.forward_steps(_k.MODES[p.mode], p.reverse, lay.hb, xproj, whh_panels,
                      lay.pack_vector(p.b_hh, dtype), p.lengths.astype(np.intp, copy=False), hs,
                      cs, acts, aux, output, hpack,
-                     _threads.scratch_rows(n_threads, lay.mr * lay.width, dtype), n_threads)
+                     _threads.scratch_rows(n_threads, lay.mr * (lay.width if keep else
+                                                                2 * lay.width + hidden), dtype),
+                     keep, n_threads)
+    h_n, c_n = hs[last].copy(), cs[last].copy() if lstm else None
+    if not keep:
+        return RecurrentOutput(output, h_n, c_n, None)
     cache = CompiledCache(p, lay, hs, cs, acts, aux, n_threads,
                           dict(xproj=xproj, hs=hs, cs=cs, aux=aux))
     if reuse is not None:
         for name in ("dgx", "dgh"):  # the backward's, kept for the next backward
             if name in reuse.buffers:
                 cache.buffers[name] = reuse.buffers[name]
-    return RecurrentOutput(output, hs[last].copy(), cs[last].copy() if lstm else None, cache)
+    return RecurrentOutput(output, h_n, c_n, cache)
 
 
 def recurrent_backward(cache, grad_output, grad_h_n=None, grad_c_n=None, *,

@@ -251,7 +251,7 @@ def forward_steps(int mode, bint reverse, Py_ssize_t hb, floating[:, ::1] xproj,
                   const floating[:, :, ::1] whh_panels, const floating[::1] bhh,
                   const Py_ssize_t[::1] lengths, floating[:, :, ::1] hs, floating[:, :, ::1] cs,
                   floating[:, :, ::1] acts, floating[:, :, ::1] aux, floating[:, :, ::1] y,
-                  floating[::1] hpack, floating[:, ::1] tiles, int n_threads):
+                  floating[::1] hpack, floating[:, ::1] tiles, bint keep, int n_threads):
     """The time loop of one layer and direction.
 
     hb: hidden units per block (a block's G gates are W = G*hb columns, W/NR micro-kernel
@@ -261,6 +261,9 @@ def forward_steps(int mode, bint reverse, Py_ssize_t hb, floating[:, ::1] xproj,
     (T, N, H) are saved for the backward; y (T, N, H) the output; hpack 2 panels of
     ceil(N/MR)*MR x H holding h0 on entry (first half); tiles (threads, >= MR*W). ``acts``
     may be ``xproj`` itself (each tile row reads its projection before storing its gates).
+    Without ``keep`` (inference: nothing saved for a backward) hs and cs are rings of two
+    (2, N, H), h0 in slot 0 and the final state in slot T % 2, and the gates and tanh(c)
+    go to each thread's tile scratch (tiles >= 2*MR*W + MR*H) instead of acts and aux.
     """
     cdef Py_ssize_t T = y.shape[0], N = y.shape[1], H = y.shape[2]
     cdef Py_ssize_t gc = xproj.shape[1]
@@ -274,14 +277,20 @@ def forward_steps(int mode, bint reverse, Py_ssize_t hb, floating[:, ::1] xproj,
     cdef floating* cp
     cdef floating* cn
     cdef floating* ax
+    cdef floating* ac
+    cdef Py_ssize_t lda = gc if keep else bw
     cdef bint lstm = mode == LSTM, has_aux = mode >= LSTM
     if T == 0 or N == 0:
         return
     with nogil:
         for s in range(T):
             t = T - 1 - s if reverse else s
-            prev = t + 1 if reverse else t
-            nxt = t if reverse else t + 1
+            if keep:
+                prev = t + 1 if reverse else t
+                nxt = t if reverse else t + 1
+            else:
+                prev = s % 2
+                nxt = (s + 1) % 2
             cur = s % 2
             for item in prange(items, schedule="static", num_threads=n_threads):
                 blk = item // nrb
@@ -305,18 +314,23 @@ def forward_steps(int mode, bint reverse, Py_ssize_t hb, floating[:, ::1] xproj,
                                &whh_panels[blk * tpb + q, 0, 0], tile + q * nr, bw)
                 cp = &cs[prev, row0, u0] if lstm else NULL
                 cn = &cs[nxt, row0, u0] if lstm else NULL
-                ax = &aux[t, row0, u0] if has_aux else NULL
+                if keep:
+                    ax = &aux[t, row0, u0] if has_aux else NULL
+                    ac = &acts[t, row0, blk * bw]
+                else:
+                    ax = tile + 2 * mr * bw + u0 if has_aux else NULL
+                    ac = tile + mr * bw
                 if floating is float:
                     cyconv_rnn_fwd_tile_f32(
                         mode, rows, units, hb, tile, bw, &xproj[t * N + row0, blk * bw], gc,
                         &lengths[row0], t, &hs[prev, row0, u0], cp, &hs[nxt, row0, u0], cn, H,
-                        &acts[t, row0, blk * bw], gc, ax, &y[t, row0, u0], H,
+                        ac, lda, ax, &y[t, row0, u0], H,
                         &hpack[((1 - cur) * nrb + rb) * panel + u0 * mr], mr)
                 else:
                     cyconv_rnn_fwd_tile_f64(
                         mode, rows, units, hb, tile, bw, &xproj[t * N + row0, blk * bw], gc,
                         &lengths[row0], t, &hs[prev, row0, u0], cp, &hs[nxt, row0, u0], cn, H,
-                        &acts[t, row0, blk * bw], gc, ax, &y[t, row0, u0], H,
+                        ac, lda, ax, &y[t, row0, u0], H,
                         &hpack[((1 - cur) * nrb + rb) * panel + u0 * mr], mr)
 
 

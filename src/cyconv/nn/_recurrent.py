@@ -90,7 +90,7 @@ class _Recurrent(Module):
                              f"hidden_size), got {value.shape}")
         return list(value)
 
-    def forward(self, x, h0=None, c0=None, *, lengths=None) -> np.ndarray:
+    def forward(self, x, h0=None, c0=None, *, lengths=None, need_grad=True) -> np.ndarray:
         """Run the layers over a batch of sequences.
 
         Parameters
@@ -103,6 +103,10 @@ class _Recurrent(Module):
             Valid steps of each sequence (the rest is padding), as torch's packed
             sequences: outputs there are zero and the final states are those of each
             sequence's last valid step (its first step for the reverse direction).
+        need_grad : bool
+            False: inference (as under torch's ``no_grad``): nothing is kept for a
+            backward (each step's states and gates are dropped as soon as the next one is
+            computed); ``backward`` then raises until the next forward with gradients.
 
         Returns
         -------
@@ -130,13 +134,13 @@ class _Recurrent(Module):
                                  "sequence")
             y = self._forward(x[None] if self.batch_first else x[:, None],
                               *(None if s is None else _batch_of_one(s, name)
-                                for s, name in ((h0, "h0"), (c0, "c0"))), None)
+                                for s, name in ((h0, "h0"), (c0, "c0"))), None, need_grad)
             self.h_n = self.h_n[:, 0]
             self.c_n = None if self.c_n is None else self.c_n[:, 0]
             return y[0] if self.batch_first else y[:, 0]
-        return self._forward(x, h0, c0, lengths)
+        return self._forward(x, h0, c0, lengths, need_grad)
 
-    def _forward(self, x, h0, c0, lengths) -> np.ndarray:
+    def _forward(self, x, h0, c0, lengths, need_grad=True) -> np.ndarray:
         if x.ndim != 3 or x.shape[2] != self.input_size:
             layout = "(N, T, input_size)" if self.batch_first else "(T, N, input_size)"
             raise ValueError(f"x must have shape {layout} with input_size={self.input_size}, "
@@ -158,7 +162,8 @@ class _Recurrent(Module):
                 result = backend.recurrent_forward(
                     self.mode, seq, *self._weights(layer, d), h0s[k],
                     None if c0s is None else c0s[k], lengths=lengths, reverse=bool(d),
-                    reuse=None if previous is None else previous[layer][0][d])
+                    reuse=None if previous is None else previous[layer][0][d],
+                    keep=bool(need_grad))
                 outputs.append(result.output)
                 layer_caches.append(result.cache)
                 h_n.append(result.h_n)
@@ -170,7 +175,8 @@ class _Recurrent(Module):
                 mask = keep.astype(self.dtype) / self.dtype.type(1.0 - self.dropout)
                 seq = seq * mask
             caches.append((layer_caches, mask))
-        self._caches = (caches, x.shape, backend.__name__)
+        # without gradients nothing is kept (the previous caches were spent or dropped)
+        self._caches = (caches, x.shape, backend.__name__) if need_grad else None
         self.h_n = np.stack(h_n)
         self.c_n = np.stack(c_n) if self.mode == "lstm" else None
         return np.ascontiguousarray(seq.transpose(1, 0, 2)) if self.batch_first else seq

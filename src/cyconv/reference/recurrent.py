@@ -43,7 +43,8 @@ class ReferenceCache:
 
 
 def recurrent_forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, *,
-                      lengths=None, reverse=False, reuse=None) -> RecurrentOutput:
+                      lengths=None, reverse=False, reuse=None,
+                      keep=True) -> RecurrentOutput:
     """One recurrent layer in one direction (see ``cyconv.recurrent.recurrent_forward``).
 
     Parameters
@@ -59,6 +60,8 @@ def recurrent_forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=Non
         Run from the last valid step of each sequence back to t = 0.
     reuse : ignored
         (The compiled op's work arrays of an earlier call; the reference allocates anew.)
+    keep : bool
+        False: inference, ``cache`` is None.
 
     Returns
     -------
@@ -99,7 +102,7 @@ def recurrent_forward(mode, x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=Non
             cache.acts[t] = (h_new,)
         output[t] = np.where(valid, h_new, 0)
         h = np.where(valid, h_new, h)
-    return RecurrentOutput(output, h, c, cache)
+    return RecurrentOutput(output, h, c, cache if keep else None)
 
 
 def recurrent_backward(cache, grad_output, grad_h_n=None, grad_c_n=None) -> RecurrentGrads:
