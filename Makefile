@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 KERNEL_SOURCES := $(wildcard src/cyconv/_kernels/*.pyx src/cyconv/_kernels/*.pxd src/cyconv/_kernels/*.h)
 
-.PHONY: test lint bench bench-full bench-dask build clean info demo sanitize wheel wheel-check sdist-check
+.PHONY: test lint bench bench-full bench-dask build clean info demo demo-sequence sanitize wheel wheel-check sdist-check
 
 $(VENV)/.installed: pyproject.toml setup.py MANIFEST.in
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,8 @@ bench: $(VENV)/.built $(VENV)/.compare
 	# vgg3x3/res3x3 with each algorithm, and the large-kernel (FFT) rows against SciPy
 	$(PY) benchmarks/winograd.py > bench-results-algorithms.md
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benchmarks/fft_rows.py >> bench-results-algorithms.md
+	# LSTM / GRU layers against torch.nn.LSTM / GRU (README "Sequences")
+	$(PY) benchmarks/rnn_vs_torch.py --output bench-results-rnn.md
 
 bench-full: $(VENV)/.built $(VENV)/.compare
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) -m pytest benchmarks --benchmark-only --benchmark-group-by=group --benchmark-columns=median,iqr,rounds
@@ -65,6 +67,10 @@ $(VENV)/.demo: $(VENV)/.installed
 # against cyconv.reference.
 demo: $(VENV)/.built $(VENV)/.demo
 	$(PY) -m cyconv demo
+
+# The sequence demo: an LSTM and a causal TCN on the digits read row by row (8 steps x 8).
+demo-sequence: $(VENV)/.built $(VENV)/.demo
+	$(PY) -m cyconv demo --task sequence
 
 # The test suite against kernels built with ASan + UBSan in build/sanitize (see tools/sanitize.sh).
 sanitize: $(VENV)/.installed $(VENV)/.compare

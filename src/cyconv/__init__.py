@@ -58,6 +58,9 @@ __all__ += [
 # `cyconv.reference.<op>` works after a plain `import cyconv` (as the README's examples use it)
 from . import reference  # noqa: E402, F401
 
+# the recurrent ops (one RNN/LSTM/GRU layer, one direction) behind cyconv.nn's RNN/LSTM/GRU
+from . import recurrent  # noqa: E402, F401
+
 # unfold / fold (im2col / col2im as functions) and their gradients
 from .fold import fold, fold_backward, unfold, unfold_backward  # noqa: E402
 

@@ -1,5 +1,5 @@
 """Command line: ``python -m cyconv info``, ``python -m cyconv bench [--quick]`` and
-``python -m cyconv demo [--plots DIR]``."""
+``python -m cyconv demo [--task sequence] [--plots DIR]``."""
 from __future__ import annotations
 
 import argparse
@@ -72,7 +72,8 @@ def main(argv=None) -> int:
     bench.add_argument("--dask", action="store_true",
                        help="instead: the cyconv.dask overhead table (needs the bench extra)")
     from cyconv import _demo
-    demo = sub.add_parser("demo", help="train a CNN on scikit-learn's digits (needs the demo "
+    demo = sub.add_parser("demo", help="train a CNN on scikit-learn's digits (--task sequence: "
+                          "an LSTM and a causal TCN on the digits row by row; needs the demo "
                           "extra) and time it against cyconv.reference")
     _demo.add_arguments(demo)
     args = parser.parse_args(argv)

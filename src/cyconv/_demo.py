@@ -214,10 +214,15 @@ def _run(cyconv, reference, *, epochs, batch_size, lr, momentum, weight_decay, p
 
 
 def add_arguments(parser) -> None:
-    """The demo's command-line options (shared by ``python -m cyconv demo`` and the example)."""
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=0.05)
+    """The demo's command-line options (shared by ``python -m cyconv demo`` and the example).
+    Unset ``--epochs``/``--batch-size``/``--lr`` take the task's defaults."""
+    parser.add_argument("--task", choices=("digits", "sequence"), default="digits",
+                        help="digits: the CNN on 8x8 images (default); sequence: an LSTM and a "
+                        "causal TCN on the digits read row by row (8 steps of 8 features)")
+    parser.add_argument("--epochs", type=int, default=None, help="default 20")
+    parser.add_argument("--batch-size", type=int, default=None, help="default 32")
+    parser.add_argument("--lr", type=float, default=None,
+                        help="default 0.05 (digits, SGD) or 0.01 (sequence, Adam)")
     parser.add_argument("--threads", type=int, default=1,
                         help="OpenMP threads for the kernels (default 1: the per-call work is "
                         "too small for more; 0 means cyconv's default)")
@@ -228,11 +233,14 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
+    if getattr(args, "task", "digits") == "sequence":
+        from . import _demo_sequence
+        return _demo_sequence.main(args)
     try:
         import sklearn  # noqa: F401
     except ImportError:
         print("the digits demo needs scikit-learn: pip install 'cyconv[demo]' (or make demo)")
         return 1
-    run(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, plots=args.plots,
-        threads=args.threads or None, compare=not args.no_compare)
+    run(epochs=args.epochs or 20, batch_size=args.batch_size or 32, lr=args.lr or 0.05,
+        plots=args.plots, threads=args.threads or None, compare=not args.no_compare)
     return 0

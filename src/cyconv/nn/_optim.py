@@ -1,8 +1,9 @@
-"""The loss and the optimizer: softmax cross-entropy and SGD with momentum."""
+"""The loss and the optimizer: softmax cross-entropy and SGD with momentum (and clipping)."""
 from __future__ import annotations
 
 import numpy as np
 
+from ._adam import _positive, clip_factor
 from ._module import Module
 
 
@@ -65,10 +66,14 @@ class SGD:
     momentum : float, optional
     weight_decay : float, optional
         L2 penalty coefficient, applied to every parameter (biases too).
+    clip_norm : float, optional
+        Clip the gradients to this global norm first (as ``torch.nn.utils.
+        clip_grad_norm_`` before the step), without changing the model's gradient arrays;
+        the norm before clipping is kept as ``last_norm``.
     """
 
     def __init__(self, model: Module, lr: float, momentum: float = 0.0,
-                 weight_decay: float = 0.0):
+                 weight_decay: float = 0.0, clip_norm: float | None = None):
         if not isinstance(model, Module):
             raise TypeError(f"model must be a cyconv.nn Module, got {model!r}")
         if lr <= 0:
@@ -80,12 +85,19 @@ class SGD:
         self.model, self.lr = model, float(lr)
         self.momentum, self.weight_decay = float(momentum), float(weight_decay)
         self._velocity: dict[str, np.ndarray] = {}
+        self.clip_norm = None if clip_norm is None else _positive(clip_norm, "clip_norm")
+        self.last_norm = None
 
     def step(self) -> None:
         """Update every parameter of the model from its last gradient."""
         grads = self.model.grads()
+        factor = 1.0
+        if self.clip_norm is not None:
+            self.last_norm, factor = clip_factor(list(grads.values()), self.clip_norm)
         for name, param in self.model.params().items():
             step = grads[name].astype(param.dtype, copy=True)
+            if factor < 1.0:
+                step *= param.dtype.type(factor)
             if self.weight_decay:
                 step += self.weight_decay * param
             if self.momentum:

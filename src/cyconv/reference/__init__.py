@@ -61,3 +61,6 @@ def _accept_unbatched() -> None:
 
 
 _accept_unbatched()
+
+# the recurrent ops (one layer, one direction, time-major), as ``cyconv.recurrent``
+from . import recurrent  # noqa: E402, F401
