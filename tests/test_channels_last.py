@@ -120,6 +120,21 @@ def test_auto_reads_channels_last_for_1x1_and_3x3(dtype):
         _check(y, x, w, b, dtype, padding=padding)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_winograd_reads_channels_last_where_it_lies(dtype):
+    rng = np.random.default_rng(8)
+    x, w, b = _data(rng, 2, 64, 64, (14, 17), (3, 3), 1, dtype)
+    xl = channels_last(x)
+    plan = cyconv.plan_conv(xl, w, b, padding=1).forward  # 'auto' takes Winograd here
+    assert plan.path == ForwardPath.WINOGRAD and plan.channels_last
+    assert str(plan) == "winograd"
+    y = cyconv.conv2d(xl, w, b, padding=1)
+    assert is_channels_last(y)
+    np.testing.assert_array_equal(y, cyconv.conv2d(x, w, b, padding=1))  # same kernel
+    out = np.empty(y.shape, dtype)  # an NCHW out= is written directly as well
+    np.testing.assert_array_equal(cyconv.conv2d(xl, w, b, padding=1, out=out), y)
+
+
 @pytest.mark.parametrize("algorithm", ["direct", "im2col", "implicit", "fft"])
 def test_other_paths_run_on_a_copy_and_return_channels_last(algorithm):
     rng = np.random.default_rng(1)
@@ -150,7 +165,8 @@ def test_forcing_the_path_on_nchw_input_keeps_the_usual_choice():
 @pytest.mark.parametrize("kernel, padding", [((1, 1), 0), ((3, 3), 1)])
 def test_no_full_size_copy(kernel, padding):
     rng = np.random.default_rng(3)
-    x, w, b = _data(rng, 4, 64, 64, (64, 64), kernel, 1, np.float32)
+    # large enough that per-thread scratch (Winograd's tiles for the 3x3) is well below it
+    x, w, b = _data(rng, 8, 64, 64, (128, 128), kernel, 1, np.float32)
     xl = channels_last(x)
     cyconv.conv2d(xl, w, b, padding=padding)  # plans cached, pools warm
     tracemalloc.start()

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _conv_geometry as geo
+from . import _conv_winograd
 from . import _conv_tuning as tuning
 from . import _validate
 from ._kernels import _channels_last as _k_channels_last
@@ -141,6 +142,10 @@ def run(plan: ForwardPlan, x: np.ndarray, weight: np.ndarray, bias, has_bias: bo
     (C_out, C_in/groups, *kernel). Other paths run ``run_nchw(x, y)`` on C-contiguous
     arrays (copies where they are not)."""
     p = plan.params
+    if plan.path == ForwardPath.WINOGRAD and _validate.is_channels_last(x):
+        # reads and writes either memory format where it lies
+        _conv_winograd.forward(p, plan.n_threads, x[:, :, None], weight, bias, has_bias, y)
+        return y
     if plan.path != ForwardPath.CHANNELS_LAST:
         y_nchw = y if y.flags.c_contiguous else np.empty(y.shape, y.dtype)
         run_nchw(to_nchw(x, plan.n_threads) if _validate.is_channels_last(x)

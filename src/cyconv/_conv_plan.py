@@ -132,7 +132,7 @@ class ForwardPlan:
     def __str__(self) -> str:
         mode = f" ({self.input_mode.value})" if self.input_mode else ""
         copy = " on an NCHW copy" if self.channels_last and \
-            self.path != ForwardPath.CHANNELS_LAST else ""
+            self.path not in (ForwardPath.CHANNELS_LAST, ForwardPath.WINOGRAD) else ""
         return f"{self.path.value}{mode}{copy}"
 
 
@@ -463,16 +463,19 @@ def forward_plan(p: _validate.ConvParams, algorithm: str, n_threads: int, *,
 
     ``channels_last``: the input is in channels-last memory. The implicit algorithm then
     reads it where it lies (``ForwardPath.CHANNELS_LAST``) unless the output channels per
-    group fill too few lanes; any other path runs on an NCHW copy. Either way the plan
-    says so, and the output comes back channels-last.
+    group fill too few lanes, and so does Winograd; any other path runs on an NCHW copy.
+    Either way the plan says so, and the output comes back channels-last.
     """
     if path is None and "forward" in _FORCED \
             and _runs(_check_forced, p, _FORCED["forward"], None, channels_last):
         path = _FORCED["forward"]
-    # on channels-last input the row tiles also stand in for 'auto''s Winograd: no copy
+    if path is None and channels_last and _conv_winograd.fits(p) \
+            and _forward_algorithm(p, algorithm, n_threads) == "winograd":
+        # its transforms read and write rows with element strides: no copy either
+        return ForwardPlan(p, ForwardPath.WINOGRAD, None, n_threads, channels_last=True)
     if path == ForwardPath.CHANNELS_LAST or (
-            path is None and channels_last and algorithm in ("auto", "implicit")
-            and _forward_algorithm(p, algorithm, n_threads) in ("implicit", "winograd")
+            path is None and channels_last
+            and _forward_algorithm(p, algorithm, n_threads) == "implicit"
             and channels_last_variant(p) is not None):
         _check_forced(p, ForwardPath.CHANNELS_LAST, input_mode, channels_last)
         narrow = channels_last_variant(p)

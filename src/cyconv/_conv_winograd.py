@@ -121,17 +121,26 @@ def blocking(p: _validate.ConvParams, n_threads: int) -> tuple:
 
 def forward(p: _validate.ConvParams, n_threads: int, x5, w5, b, has_bias: bool,
             y: np.ndarray) -> None:
-    """y = conv(x, w) (+ b) for ``p`` (:func:`fits`), x5/w5 5-D C-contiguous views, y
-    C-contiguous (N, C_out, OH, OW)."""
+    """y = conv(x, w) (+ b) for ``p`` (:func:`fits`), w5 a 5-D C-contiguous view; x5 (5-D)
+    and y (N, C_out, OH, OW) each C-contiguous or in channels-last memory (read and written
+    where they lie)."""
     mr = _k_isa.tile_shape(p.dtype == np.float32)[0]
     rows, tbs, split, scratch = blocking(p, n_threads)
     kc = min(p.in_channels // p.groups, tuning.KC)
     u = transformed_weights(w5.reshape(w5.shape[:2] + (3, 3)), p.groups, mr, n_threads)
     work = np.empty((n_threads, scratch), dtype=p.dtype)
     offsets = np.arange(max(kc, 1), dtype=np.intp) * tbs
-    _k_winograd.winograd_forward(x5.reshape(x5.shape[:2] + x5.shape[3:]), u, y, b, has_bias,
-                                 p.groups, p.padding[0][0], p.padding[1][0], rows, tbs,
-                                 split, offsets, work, tuning.KC, n_threads)
+    x = x5.reshape(x5.shape[:2] + x5.shape[3:])
+    x_last, y_last = not x.flags.c_contiguous, not y.flags.c_contiguous
+    _k_winograd.winograd_forward(_flat(x, x_last), x.shape, x_last, u, _flat(y, y_last),
+                                 y.shape, y_last, b, has_bias, p.groups, p.padding[0][0],
+                                 p.padding[1][0], rows, tbs, split, offsets, work, tuning.KC,
+                                 n_threads)
+
+
+def _flat(a: np.ndarray, channels_last: bool) -> np.ndarray:
+    """The memory of ``a`` (N, C, H, W) as a flat view: NCHW, or channels-last (N, H, W, C)."""
+    return (np.moveaxis(a, 1, -1) if channels_last else a).reshape(-1)
 
 
 def multiplications_saved(p: _validate.ConvParams) -> float:

@@ -93,12 +93,14 @@ static void cyconv_wino_matrices(double* bt, double* at)
  * The rows are first split into the four phases of the width (4 t + j), so tile u's        \
  * 6 x 6 inputs are six contiguous rows at u and u + 1: the loop over tiles vectorises,     \
  * each tile's B^T d B in registers, a vector of tiles at a time (column tw of each row      \
- * holds the next tile's first two inputs, which the last tile reads). scratch:            \
+ * holds the next tile's first two inputs, which the last tile reads); the input's rows   \
+ * are x_row apart, their elements x_elem apart (1 in NCHW, C in channels-last memory).     \
+ * scratch:                                                                                 \
  * cyconv_wino_input_scratch(rows, tw) elements. */                                         \
 CYCONV_CLONES static void cyconv_wino_input_##S(                                             \
-    const T* restrict x, ptrdiff_t x_image, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph,          \
-    ptrdiff_t pw, ptrdiff_t row0, ptrdiff_t rows, ptrdiff_t tiles_h, ptrdiff_t tw,           \
-    T* restrict scratch, T* restrict v, ptrdiff_t v_stride)                                  \
+    const T* restrict x, ptrdiff_t x_image, ptrdiff_t x_row, ptrdiff_t x_elem, ptrdiff_t H,  \
+    ptrdiff_t W, ptrdiff_t ph, ptrdiff_t pw, ptrdiff_t row0, ptrdiff_t rows,                 \
+    ptrdiff_t tiles_h, ptrdiff_t tw, T* restrict scratch, T* restrict v, ptrdiff_t v_stride) \
 {                                                                                            \
     typedef T V __attribute__((vector_size(CYCONV_WINO_VBYTES)));                            \
     enum { VL = CYCONV_WINO_VBYTES / sizeof(T) };                                            \
@@ -116,11 +118,11 @@ CYCONV_CLONES static void cyconv_wino_input_##S(                                
                         dst[j * Lp + t] = 0;                                                 \
                 continue;                                                                    \
             }                                                                                \
-            const T* src = x + n * x_image + ih * W;                                         \
+            const T* src = x + n * x_image + ih * x_row;                                     \
             for (ptrdiff_t t = 0; t < tw1; t++)                                              \
                 for (int j = 0; j < 4; j++) {                                                \
                     const ptrdiff_t iw = 4 * t + j - pw;                                     \
-                    dst[j * Lp + t] = (iw >= 0 && iw < W) ? src[iw] : (T)0;                  \
+                    dst[j * Lp + t] = (iw >= 0 && iw < W) ? src[iw * x_elem] : (T)0;         \
                 }                                                                            \
         }                                                                                    \
     }                                                                                        \
@@ -156,12 +158,13 @@ CYCONV_CLONES static void cyconv_wino_input_##S(                                
 /* One output channel's tiles back to its outputs: m[e * m_stride + u] for u < rows * tw   \
  * (same tile order as the input), each tile's A^T m A + beta in registers, a vector of     \
  * tiles at a time (m has room for whole vectors: its rows are a multiple of them), then    \
- * written into y rows of OW, images y_image apart. scratch:                                \
+ * written into y rows of OW (y_row apart, their elements y_elem apart: 1 in NCHW, C_out  \
+ * in channels-last memory), images y_image apart. scratch:                                \
  * cyconv_wino_output_scratch(rows, tw) elements. */                                        \
 CYCONV_CLONES static void cyconv_wino_output_##S(                                            \
     const T* restrict m, ptrdiff_t m_stride, T beta, T* restrict scratch, T* restrict y,     \
-    ptrdiff_t y_image, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t row0, ptrdiff_t rows,           \
-    ptrdiff_t tiles_h, ptrdiff_t tw)                                                         \
+    ptrdiff_t y_image, ptrdiff_t y_row, ptrdiff_t y_elem, ptrdiff_t OH, ptrdiff_t OW,        \
+    ptrdiff_t row0, ptrdiff_t rows, ptrdiff_t tiles_h, ptrdiff_t tw)                         \
 {                                                                                            \
     typedef T V __attribute__((vector_size(CYCONV_WINO_VBYTES)));                            \
     enum { VL = CYCONV_WINO_VBYTES / sizeof(T) };                                            \
@@ -190,14 +193,14 @@ CYCONV_CLONES static void cyconv_wino_output_##S(                               
     for (ptrdiff_t r = 0; r < rows; r++) {                                                   \
         const ptrdiff_t n = (row0 + r) / tiles_h, th = (row0 + r) % tiles_h;                 \
         for (int i = 0; i < 4 && 4 * th + i < OH; i++) {                                     \
-            T* dst = y + n * y_image + (4 * th + i) * OW;                                    \
+            T* dst = y + n * y_image + (4 * th + i) * y_row;                                 \
             const T* p = P + i * 4 * Lp + r * tw;                                            \
             const ptrdiff_t full = OW / 4;                                                   \
             for (ptrdiff_t t = 0; t < full; t++)                                             \
                 for (int j = 0; j < 4; j++)                                                  \
-                    dst[4 * t + j] = p[j * Lp + t];                                          \
+                    dst[(4 * t + j) * y_elem] = p[j * Lp + t];                               \
             for (ptrdiff_t ow = 4 * full; ow < OW; ow++)                                     \
-                dst[ow] = p[(ow % 4) * Lp + ow / 4];                                         \
+                dst[ow * y_elem] = p[(ow % 4) * Lp + ow / 4];                                \
         }                                                                                    \
     }                                                                                        \
 }                                                                                            \

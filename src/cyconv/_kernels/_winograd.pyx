@@ -27,20 +27,24 @@ from cyconv._kernels._isa cimport ISA, cyconv_isa_bind, isa_descriptor
 from cyconv._kernels._omp cimport omp_get_thread_num
 
 cdef extern from "_winograd.h" nogil:
-    void cyconv_wino_input_f32(const float* x, Py_ssize_t x_image, Py_ssize_t H, Py_ssize_t W,
-                               Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t row0, Py_ssize_t rows,
+    void cyconv_wino_input_f32(const float* x, Py_ssize_t x_image, Py_ssize_t x_row,
+                               Py_ssize_t x_elem, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ph,
+                               Py_ssize_t pw, Py_ssize_t row0, Py_ssize_t rows,
                                Py_ssize_t tiles_h, Py_ssize_t tw, float* scratch, float* v,
                                Py_ssize_t v_stride)
-    void cyconv_wino_input_f64(const double* x, Py_ssize_t x_image, Py_ssize_t H,
-                               Py_ssize_t W, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t row0,
-                               Py_ssize_t rows, Py_ssize_t tiles_h, Py_ssize_t tw,
-                               double* scratch, double* v, Py_ssize_t v_stride)
+    void cyconv_wino_input_f64(const double* x, Py_ssize_t x_image, Py_ssize_t x_row,
+                               Py_ssize_t x_elem, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ph,
+                               Py_ssize_t pw, Py_ssize_t row0, Py_ssize_t rows,
+                               Py_ssize_t tiles_h, Py_ssize_t tw, double* scratch, double* v,
+                               Py_ssize_t v_stride)
     void cyconv_wino_output_f32(const float* m, Py_ssize_t m_stride, float beta,
-                                float* scratch, float* y, Py_ssize_t y_image, Py_ssize_t OH,
-                                Py_ssize_t OW, Py_ssize_t row0, Py_ssize_t rows,
-                                Py_ssize_t tiles_h, Py_ssize_t tw)
+                                float* scratch, float* y, Py_ssize_t y_image, Py_ssize_t y_row,
+                                Py_ssize_t y_elem, Py_ssize_t OH, Py_ssize_t OW,
+                                Py_ssize_t row0, Py_ssize_t rows, Py_ssize_t tiles_h,
+                                Py_ssize_t tw)
     void cyconv_wino_output_f64(const double* m, Py_ssize_t m_stride, double beta,
-                                double* scratch, double* y, Py_ssize_t y_image, Py_ssize_t OH,
+                                double* scratch, double* y, Py_ssize_t y_image,
+                                Py_ssize_t y_row, Py_ssize_t y_elem, Py_ssize_t OH,
                                 Py_ssize_t OW, Py_ssize_t row0, Py_ssize_t rows,
                                 Py_ssize_t tiles_h, Py_ssize_t tw)
     void cyconv_wino_matrices(double* bt, double* at)
@@ -67,32 +71,48 @@ cdef extern from "_winograd.h" nogil:
 cyconv_isa_bind(isa_descriptor())
 
 
-cdef inline void _input(const floating* x, Py_ssize_t x_image, Py_ssize_t H, Py_ssize_t W,
+ctypedef struct Strides:
+    # elements between images, channel planes, rows and a row's elements: NCHW or
+    # channels-last memory
+    Py_ssize_t image, channel, row, elem
+
+
+cdef Strides _strides(Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, bint channels_last) noexcept:
+    cdef Strides s
+    s.image = C * H * W
+    if channels_last:
+        s.channel, s.row, s.elem = 1, W * C, C
+    else:
+        s.channel, s.row, s.elem = H * W, W, 1
+    return s
+
+
+cdef inline void _input(const floating* plane, const Strides* xs, Py_ssize_t H, Py_ssize_t W,
                         Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t row0, Py_ssize_t rows,
                         Py_ssize_t tiles_h, Py_ssize_t tw, floating* scratch, floating* v,
                         Py_ssize_t v_stride) noexcept nogil:
     if floating is float:
-        cyconv_wino_input_f32(x, x_image, H, W, ph, pw, row0, rows, tiles_h, tw, scratch, v,
-                              v_stride)
+        cyconv_wino_input_f32(plane, xs.image, xs.row, xs.elem, H, W, ph, pw, row0, rows,
+                              tiles_h, tw, scratch, v, v_stride)
     else:
-        cyconv_wino_input_f64(x, x_image, H, W, ph, pw, row0, rows, tiles_h, tw, scratch, v,
-                              v_stride)
+        cyconv_wino_input_f64(plane, xs.image, xs.row, xs.elem, H, W, ph, pw, row0, rows,
+                              tiles_h, tw, scratch, v, v_stride)
 
 
 cdef inline void _output(const floating* m, Py_ssize_t m_stride, floating beta,
-                         floating* scratch, floating* y, Py_ssize_t y_image, Py_ssize_t OH,
+                         floating* scratch, floating* plane, const Strides* ys, Py_ssize_t OH,
                          Py_ssize_t OW, Py_ssize_t row0, Py_ssize_t rows, Py_ssize_t tiles_h,
                          Py_ssize_t tw) noexcept nogil:
     if floating is float:
-        cyconv_wino_output_f32(m, m_stride, beta, scratch, y, y_image, OH, OW, row0, rows,
-                               tiles_h, tw)
+        cyconv_wino_output_f32(m, m_stride, beta, scratch, plane, ys.image, ys.row, ys.elem,
+                               OH, OW, row0, rows, tiles_h, tw)
     else:
-        cyconv_wino_output_f64(m, m_stride, beta, scratch, y, y_image, OH, OW, row0, rows,
-                               tiles_h, tw)
+        cyconv_wino_output_f64(m, m_stride, beta, scratch, plane, ys.image, ys.row, ys.elem,
+                               OH, OW, row0, rows, tiles_h, tw)
 
 
-cdef void _item(const floating* x_group, Py_ssize_t x_image, const floating* u_group,
-                floating* y_group, Py_ssize_t y_image, const floating* bias_group,
+cdef void _item(const floating* x_group, const Strides* xs, const floating* u_group,
+                floating* y_group, const Strides* ys, const floating* bias_group,
                 Py_ssize_t cig, Py_ssize_t cog, Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH,
                 Py_ssize_t OW, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t row0, Py_ssize_t rows,
                 Py_ssize_t tiles_h, Py_ssize_t tiles_w, Py_ssize_t TBs, Py_ssize_t p0,
@@ -101,7 +121,7 @@ cdef void _item(const floating* x_group, Py_ssize_t x_image, const floating* u_g
     """Tile rows row0 .. row0+rows-1 of one group, counted over the whole batch (image
     row // tiles_h, tile row row % tiles_h): small images share a work item, so the GEMMs
     stay wide; the output channels of weight panels p0 .. p1-1. x_group, y_group: image 0's
-    first plane of the group; x_image, y_image: the images' strides."""
+    first plane of the group; xs, ys: the strides of their memory (NCHW or channels-last)."""
     cdef Py_ssize_t npa = (cog + MR - 1) // MR
     cdef Py_ssize_t ve = cig * TBs, me = npa * MR * TBs
     cdef floating* v = work
@@ -112,7 +132,7 @@ cdef void _item(const floating* x_group, Py_ssize_t x_image, const floating* u_g
     cdef floating beta
     # 1. input transform (tiles past this block's rows are zero: the GEMM reads whole panels)
     for ci in range(cig):
-        _input(x_group + ci * H * W, x_image, H, W, ph, pw, row0, rows, tiles_h, tiles_w,
+        _input(x_group + ci * xs.channel, xs, H, W, ph, pw, row0, rows, tiles_h, tiles_w,
                scratch, v + ci * TBs, ve)
         if used < TBs:
             for e in range(36):
@@ -132,17 +152,21 @@ cdef void _item(const floating* x_group, Py_ssize_t x_image, const floating* u_g
     # 3. output transform
     for co in range(p0 * MR, co_end):
         beta = bias_group[co] if bias_group != NULL else 0
-        _output(m + co * TBs, me, beta, scratch, y_group + co * OH * OW, y_image, OH, OW,
-                row0, rows, tiles_h, tiles_w)
+        _output(m + co * TBs, me, beta, scratch, y_group + co * ys.channel, ys, OH, OW, row0,
+                rows, tiles_h, tiles_w)
 
 
-def winograd_forward(const floating[:, :, :, ::1] x, const floating[::1] u_packed,
-                     floating[:, :, :, ::1] y, const floating[::1] bias, bint has_bias,
+def winograd_forward(const floating[::1] x, tuple x_shape, bint x_last,
+                     const floating[::1] u_packed, floating[::1] y, tuple y_shape, bint y_last,
+                     const floating[::1] bias, bint has_bias,
                      Py_ssize_t groups, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t rows,
                      Py_ssize_t TBs, Py_ssize_t co_split, const Py_ssize_t[::1] offsets,
                      floating[:, ::1] work, Py_ssize_t KC, int num_threads):
     """y (N, C_out, OH, OW) = conv3x3(x (N, C, H, W)) (+ bias), stride 1, dilation 1,
-    leading padding (ph, pw) (trailing padding implied by OH, OW).
+    leading padding (ph, pw) (trailing padding implied by OH, OW). x and y are flat, of the
+    shapes ``x_shape`` and ``y_shape`` (N, C, H, W), each in NCHW or (``x_last``,
+    ``y_last``) channels-last memory: the transforms read and write rows with element
+    strides, so channels-last input needs no copy.
 
     u_packed : (groups, ceil(C_out/groups / MR), 36, C_in/groups, MR) transformed weights
         U[e] = (G w G^T)[e], in micro-kernel panels, zero past the last output channel.
@@ -155,9 +179,11 @@ def winograd_forward(const floating[:, :, :, ::1] x, const floating[::1] u_packe
         MR) * TBs), then the transforms' scratch (the larger of _winograd.h's input and output
         scratch).
     """
-    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
-    cdef Py_ssize_t CO = y.shape[1], OH = y.shape[2], OW = y.shape[3]
+    cdef Py_ssize_t N = x_shape[0], C = x_shape[1], H = x_shape[2], W = x_shape[3]
+    cdef Py_ssize_t CO = y_shape[1], OH = y_shape[2], OW = y_shape[3]
     cdef Py_ssize_t cig = C // groups, cog = CO // groups
+    cdef Strides xs = _strides(C, H, W, x_last)
+    cdef Strides ys = _strides(CO, OH, OW, y_last)
     cdef Py_ssize_t MR = ISA.mr_f32 if floating is float else ISA.mr_f64
     cdef Py_ssize_t NR = ISA.nr_f32 if floating is float else ISA.nr_f64
     cdef Py_ssize_t npa = (cog + MR - 1) // MR
@@ -165,9 +191,9 @@ def winograd_forward(const floating[:, :, :, ::1] x, const floating[::1] u_packe
     cdef Py_ssize_t blocks = (N * tiles_h + rows - 1) // rows
     cdef Py_ssize_t per_split = (npa + co_split - 1) // co_split
     cdef Py_ssize_t item, gi, blk, row0, count, tid, p0, p1
-    cdef const floating* xp = &x[0, 0, 0, 0]
+    cdef const floating* xp = &x[0]
     cdef const floating* up = &u_packed[0]
-    cdef floating* yp = &y[0, 0, 0, 0]
+    cdef floating* yp = &y[0]
     cdef const floating* bp = &bias[0] if has_bias else NULL
     cdef floating* wp = &work[0, 0]
     cdef Py_ssize_t wstride = work.shape[1]
@@ -184,8 +210,8 @@ def winograd_forward(const floating[:, :, :, ::1] x, const floating[::1] u_packe
             p1 = p0 + per_split if npa - p0 > per_split else npa
             row0 = blk * rows
             count = rows if N * tiles_h - row0 > rows else N * tiles_h - row0
-            _item(xp + gi * cig * H * W, C * H * W, up + gi * 36 * npa * cig * MR,
-                  yp + gi * cog * OH * OW, CO * OH * OW,
+            _item(xp + gi * cig * xs.channel, &xs, up + gi * 36 * npa * cig * MR,
+                  yp + gi * cog * ys.channel, &ys,
                   bp + gi * cog if bp != NULL else NULL, cig, cog, H, W, OH, OW, ph, pw, row0,
                   count, tiles_h, tiles_w, TBs, p0, p1, op, wp + tid * wstride, MR, NR, KC)
 
@@ -252,8 +278,10 @@ cdef void _weight_item(const floating* x_group, Py_ssize_t x_image, const floati
     cdef floating* scratch = q + npan * 36 * qe
     cdef Py_ssize_t ci, co, e, panel, c0, used = rows * tiles_w
     # V[e, ci, t] (rows past C_in/groups and tiles past the block: zero)
+    cdef Strides xs
+    xs.image, xs.channel, xs.row, xs.elem = x_image, H * W, W, 1
     for ci in range(cig):
-        _input(x_group + ci * H * W, x_image, H, W, ph, pw, row0, rows, tiles_h, tiles_w,
+        _input(x_group + ci * H * W, &xs, H, W, ph, pw, row0, rows, tiles_h, tiles_w,
                scratch, v + ci * TBs, ve)
         if used < TBs:
             for e in range(36):
