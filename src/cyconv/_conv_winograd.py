@@ -75,12 +75,6 @@ def transformed_weights(weight: np.ndarray, groups: int, mr: int, n_threads: int
     return u
 
 
-def _padded(n: int) -> int:
-    """A row of n tiles in the transforms' scratch (cyconv_wino_padded, _winograd.h): whole
-    vectors of 16 and one more."""
-    return geo.round_up(n, 16) + 16
-
-
 @functools.lru_cache(maxsize=256)
 def blocking(p: _validate.ConvParams, n_threads: int) -> tuple:
     """(tile rows per work item, tiles per item rounded up to the GEMM width, blocks of the
@@ -101,7 +95,7 @@ def blocking(p: _validate.ConvParams, n_threads: int) -> tuple:
     best, best_score = None, -1.0
     for rows in range(1, total + 1):
         tbs = geo.round_up(rows * tiles_w, nr)
-        scratch = per_tile * tbs + 60 * _padded(rows * (tiles_w + 1))
+        scratch = per_tile * tbs + _k_winograd.transform_scratch(rows, tiles_w)
         if tbs > nr and scratch * p.dtype.itemsize > tuning.WINOGRAD_SCRATCH_BYTES:
             break
         for split in (1, 2, 4):
@@ -175,8 +169,8 @@ def weight_grad(p: _validate.ConvParams, n_threads: int, gy: np.ndarray, x5, gw)
     partial = p.groups * 36 * cigp * cogp
     chunks = max(1, min(items, tuning.MAX_WEIGHT_CHUNKS // 2,
                         tuning.PARTIAL_BYTES // (partial * p.dtype.itemsize)))
-    work = np.empty((n_threads, 36 * (cigp + cogp) * tbs
-                     + 60 * _padded(rows * (tiles_w + 1))), dtype=p.dtype)
+    scratch = 36 * (cigp + cogp) * tbs + _k_winograd.transform_scratch(rows, tiles_w)
+    work = np.empty((n_threads, scratch), dtype=p.dtype)
     partials = np.empty((chunks, partial), dtype=p.dtype)
     x = x5.reshape(x5.shape[:2] + x5.shape[3:])
     _k_winograd.winograd_weight_grad(x, _validate.for_kernel(gy), partials, p.groups,

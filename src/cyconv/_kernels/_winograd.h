@@ -24,13 +24,14 @@ static inline ptrdiff_t cyconv_wino_padded(ptrdiff_t n)
     const ptrdiff_t vl = CYCONV_WINO_VBYTES / sizeof(float);
     return (n + vl - 1) / vl * vl + vl;
 }
+#define CYCONV_WINO_CHANNELS 16 /* channels per call of the transforms (a cache line of them) */
 static inline ptrdiff_t cyconv_wino_input_scratch(ptrdiff_t rows, ptrdiff_t tw)
 {
-    return 60 * cyconv_wino_padded(rows * (tw + 1));
+    return (36 + 24 * CYCONV_WINO_CHANNELS) * cyconv_wino_padded(rows * (tw + 1));
 }
 static inline ptrdiff_t cyconv_wino_output_scratch(ptrdiff_t rows, ptrdiff_t tw)
 {
-    return 16 * cyconv_wino_padded(rows * tw);
+    return 16 * CYCONV_WINO_CHANNELS * cyconv_wino_padded(rows * tw);
 }
 static inline ptrdiff_t cyconv_wino_gradout_scratch(ptrdiff_t rows, ptrdiff_t tw)
 {
@@ -88,105 +89,116 @@ static void cyconv_wino_matrices(double* bt, double* at)
 #undef T
 
 #define CYCONV_DEFINE_WINOGRAD(T, S)                                                          \
-/* One input channel's tiles of `rows` tile rows (row0.. counted over the batch: image      \
- * (row0 + r) / tiles_h, tile row (row0 + r) % tiles_h): v[e * v_stride + r * tw + t].       \
- * The rows are first split into the four phases of the width (4 t + j), so tile u's        \
- * 6 x 6 inputs are six contiguous rows at u and u + 1: the loop over tiles vectorises,     \
- * each tile's B^T d B in registers, a vector of tiles at a time (column tw of each row      \
- * holds the next tile's first two inputs, which the last tile reads); the input's rows   \
- * are x_row apart, their elements x_elem apart (1 in NCHW, C in channels-last memory).     \
- * scratch:                                                                                 \
- * cyconv_wino_input_scratch(rows, tw) elements. */                                         \
+/* The tiles of `nch` input channels (up to CYCONV_WINO_CHANNELS; x_channel apart) in `rows` \
+ * tile rows (row0.. counted over the batch: image (row0 + r) / tiles_h, tile row            \
+ * (row0 + r) % tiles_h): v[c * v_channel + e * v_stride + r * tw + t]. The rows are first   \
+ * split into the four phases of the width (4 t + j), so tile u's 6 x 6 inputs are six      \
+ * contiguous rows at u and u + 1: the loop over tiles vectorises, each tile's B^T d B in   \
+ * registers, a vector of tiles at a time (column tw of each row holds the next tile's     \
+ * first two inputs, which the last tile reads). The input's rows are x_row apart, their    \
+ * elements x_elem apart: NCHW (x_elem 1), or channels-last memory, where a block of        \
+ * channels is read pixel by pixel, each pixel's channels in one go.                        \
+ * scratch: cyconv_wino_input_scratch(rows, tw) elements. */                               \
 CYCONV_CLONES static void cyconv_wino_input_##S(                                             \
-    const T* restrict x, ptrdiff_t x_image, ptrdiff_t x_row, ptrdiff_t x_elem, ptrdiff_t H,  \
-    ptrdiff_t W, ptrdiff_t ph, ptrdiff_t pw, ptrdiff_t row0, ptrdiff_t rows,                 \
-    ptrdiff_t tiles_h, ptrdiff_t tw, T* restrict scratch, T* restrict v, ptrdiff_t v_stride) \
+    const T* restrict x, ptrdiff_t x_image, ptrdiff_t x_row, ptrdiff_t x_elem,               \
+    ptrdiff_t x_channel, ptrdiff_t nch, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph, ptrdiff_t pw, \
+    ptrdiff_t row0, ptrdiff_t rows, ptrdiff_t tiles_h, ptrdiff_t tw, T* restrict scratch,    \
+    T* restrict v, ptrdiff_t v_stride, ptrdiff_t v_channel)                                  \
 {                                                                                            \
     typedef T V __attribute__((vector_size(CYCONV_WINO_VBYTES)));                            \
     enum { VL = CYCONV_WINO_VBYTES / sizeof(T) };                                            \
     const ptrdiff_t tw1 = tw + 1, L = rows * tw1, Lp = cyconv_wino_padded(L);                \
-    T* R = scratch;           /* R[k][j][u], 6 x 4 rows of Lp */                             \
-    T* out = R + 24 * Lp;     /* out[e][u], 36 rows of Lp */                                 \
+    T* out = scratch;         /* out[e][u], 36 rows of Lp */                                 \
+    T* R = out + 36 * Lp;     /* R[c][k][j][u], nch x 6 x 4 rows of Lp */                    \
+    const ptrdiff_t rc = 24 * Lp;                                                            \
     for (ptrdiff_t r = 0; r < rows; r++) {                                                   \
         const ptrdiff_t n = (row0 + r) / tiles_h, th = (row0 + r) % tiles_h;                 \
         for (int k = 0; k < 6; k++) {                                                        \
             const ptrdiff_t ih = 4 * th - ph + k;                                            \
             T* dst = R + k * 4 * Lp + r * tw1;                                               \
-            if (ih < 0 || ih >= H) {                                                         \
-                for (int j = 0; j < 4; j++)                                                  \
-                    for (ptrdiff_t t = 0; t < tw1; t++)                                      \
-                        dst[j * Lp + t] = 0;                                                 \
-                continue;                                                                    \
-            }                                                                                \
             const T* src = x + n * x_image + ih * x_row;                                     \
             for (ptrdiff_t t = 0; t < tw1; t++)                                              \
                 for (int j = 0; j < 4; j++) {                                                \
                     const ptrdiff_t iw = 4 * t + j - pw;                                     \
-                    dst[j * Lp + t] = (iw >= 0 && iw < W) ? src[iw * x_elem] : (T)0;         \
+                    const int inside = ih >= 0 && ih < H && iw >= 0 && iw < W;               \
+                    for (ptrdiff_t c = 0; c < nch; c++)                                      \
+                        dst[c * rc + j * Lp + t] =                                           \
+                            inside ? src[iw * x_elem + c * x_channel] : (T)0;                \
                 }                                                                            \
         }                                                                                    \
     }                                                                                        \
-    /* whole vectors: the lanes past L - 1 read the rows' padding and write into out's */   \
-    for (ptrdiff_t u = 0; u + 1 < L; u += VL) {                                              \
-        V z[6][6];                                                                           \
-        for (int k = 0; k < 6; k++) {                                                        \
-            const T* rk = R + k * 4 * Lp + u;                                                \
-            V d0, d1, d2, d3, d4, d5;                                                        \
-            __builtin_memcpy(&d0, rk, sizeof(V));                                            \
-            __builtin_memcpy(&d1, rk + Lp, sizeof(V));                                       \
-            __builtin_memcpy(&d2, rk + 2 * Lp, sizeof(V));                                   \
-            __builtin_memcpy(&d3, rk + 3 * Lp, sizeof(V));                                   \
-            __builtin_memcpy(&d4, rk + 1, sizeof(V));                                        \
-            __builtin_memcpy(&d5, rk + Lp + 1, sizeof(V));                                   \
-            CYCONV_WINO_BT(T, d0, d1, d2, d3, d4, d5, z[k][0], z[k][1], z[k][2], z[k][3],    \
-                           z[k][4], z[k][5]);                                                \
+    for (ptrdiff_t c = 0; c < nch; c++) {                                                    \
+        const T* Rc = R + c * rc;                                                            \
+        /* whole vectors: the lanes past L - 1 read the rows' padding, write out's */       \
+        for (ptrdiff_t u = 0; u + 1 < L; u += VL) {                                          \
+            V z[6][6];                                                                       \
+            for (int k = 0; k < 6; k++) {                                                    \
+                const T* rk = Rc + k * 4 * Lp + u;                                           \
+                V d0, d1, d2, d3, d4, d5;                                                    \
+                __builtin_memcpy(&d0, rk, sizeof(V));                                        \
+                __builtin_memcpy(&d1, rk + Lp, sizeof(V));                                   \
+                __builtin_memcpy(&d2, rk + 2 * Lp, sizeof(V));                               \
+                __builtin_memcpy(&d3, rk + 3 * Lp, sizeof(V));                               \
+                __builtin_memcpy(&d4, rk + 1, sizeof(V));                                    \
+                __builtin_memcpy(&d5, rk + Lp + 1, sizeof(V));                               \
+                CYCONV_WINO_BT(T, d0, d1, d2, d3, d4, d5, z[k][0], z[k][1], z[k][2],         \
+                               z[k][3], z[k][4], z[k][5]);                                   \
+            }                                                                                \
+            for (int nu = 0; nu < 6; nu++) {                                                 \
+                V o[6];                                                                      \
+                CYCONV_WINO_BT(T, z[0][nu], z[1][nu], z[2][nu], z[3][nu], z[4][nu],          \
+                               z[5][nu], o[0], o[1], o[2], o[3], o[4], o[5]);                \
+                for (int xi = 0; xi < 6; xi++)                                               \
+                    __builtin_memcpy(out + (6 * xi + nu) * Lp + u, &o[xi], sizeof(V));       \
+            }                                                                                \
         }                                                                                    \
-        for (int nu = 0; nu < 6; nu++) {                                                     \
-            V o[6];                                                                          \
-            CYCONV_WINO_BT(T, z[0][nu], z[1][nu], z[2][nu], z[3][nu], z[4][nu], z[5][nu],    \
-                           o[0], o[1], o[2], o[3], o[4], o[5]);                              \
-            for (int xi = 0; xi < 6; xi++)                                                   \
-                __builtin_memcpy(out + (6 * xi + nu) * Lp + u, &o[xi], sizeof(V));           \
-        }                                                                                    \
+        /* rows of a few tiles: a loop, not a memcpy call per row */                       \
+        T* vc = v + c * v_channel;                                                           \
+        for (int e = 0; e < 36; e++)                                                         \
+            for (ptrdiff_t r = 0; r < rows; r++)                                             \
+                for (ptrdiff_t t = 0; t < tw; t++)                                           \
+                    vc[e * v_stride + r * tw + t] = out[e * Lp + r * tw1 + t];               \
     }                                                                                        \
-    /* rows of a few tiles: a loop, not a memcpy call per row */                           \
-    for (int e = 0; e < 36; e++)                                                             \
-        for (ptrdiff_t r = 0; r < rows; r++)                                                 \
-            for (ptrdiff_t t = 0; t < tw; t++)                                               \
-                v[e * v_stride + r * tw + t] = out[e * Lp + r * tw1 + t];                    \
 }                                                                                            \
-/* One output channel's tiles back to its outputs: m[e * m_stride + u] for u < rows * tw   \
- * (same tile order as the input), each tile's A^T m A + beta in registers, a vector of     \
- * tiles at a time (m has room for whole vectors: its rows are a multiple of them), then    \
- * written into y rows of OW (y_row apart, their elements y_elem apart: 1 in NCHW, C_out  \
- * in channels-last memory), images y_image apart. scratch:                                \
- * cyconv_wino_output_scratch(rows, tw) elements. */                                        \
+/* The tiles of `nco` output channels (up to CYCONV_WINO_CHANNELS) back to their outputs:   \
+ * channel c's products m[c * m_channel + e * m_stride + u] for u < rows * tw (same tile     \
+ * order as the input), each tile's A^T m A + beta[c] (beta NULL: 0) in registers, a vector  \
+ * of tiles at a time (m has room for whole vectors: its rows are a multiple of them), then \
+ * written into y rows of OW (y_row apart, their elements y_elem apart, channels y_channel  \
+ * apart: NCHW, or channels-last memory, where each pixel's block of channels is written    \
+ * in one go), images y_image apart. scratch: cyconv_wino_output_scratch(rows, tw). */     \
 CYCONV_CLONES static void cyconv_wino_output_##S(                                            \
-    const T* restrict m, ptrdiff_t m_stride, T beta, T* restrict scratch, T* restrict y,     \
-    ptrdiff_t y_image, ptrdiff_t y_row, ptrdiff_t y_elem, ptrdiff_t OH, ptrdiff_t OW,        \
+    const T* restrict m, ptrdiff_t m_stride, ptrdiff_t m_channel, ptrdiff_t nco,             \
+    const T* restrict beta, T* restrict scratch, T* restrict y, ptrdiff_t y_image,           \
+    ptrdiff_t y_row, ptrdiff_t y_elem, ptrdiff_t y_channel, ptrdiff_t OH, ptrdiff_t OW,      \
     ptrdiff_t row0, ptrdiff_t rows, ptrdiff_t tiles_h, ptrdiff_t tw)                         \
 {                                                                                            \
     typedef T V __attribute__((vector_size(CYCONV_WINO_VBYTES)));                            \
     enum { VL = CYCONV_WINO_VBYTES / sizeof(T) };                                            \
     const ptrdiff_t L = rows * tw, Lp = cyconv_wino_padded(L);                               \
-    T* P = scratch;           /* P[i][j][u], 4 x 4 rows of Lp */                             \
-    for (ptrdiff_t u = 0; u < L; u += VL) {                                                  \
-        V s[6][4];                                                                           \
-        for (int xi = 0; xi < 6; xi++) {                                                     \
-            const T* mx = m + 6 * xi * m_stride + u;                                         \
-            V a[6];                                                                          \
-            for (int nu = 0; nu < 6; nu++)                                                   \
-                __builtin_memcpy(&a[nu], mx + nu * m_stride, sizeof(V));                     \
-            CYCONV_WINO_AT(T, a[0], a[1], a[2], a[3], a[4], a[5], s[xi][0], s[xi][1],        \
-                           s[xi][2], s[xi][3]);                                              \
-        }                                                                                    \
-        for (int j = 0; j < 4; j++) {                                                        \
-            V o[4];                                                                          \
-            CYCONV_WINO_AT(T, s[0][j], s[1][j], s[2][j], s[3][j], s[4][j], s[5][j], o[0],    \
-                           o[1], o[2], o[3]);                                                \
-            for (int i = 0; i < 4; i++) {                                                    \
-                o[i] += beta;                                                                \
-                __builtin_memcpy(P + (i * 4 + j) * Lp + u, &o[i], sizeof(V));                \
+    const ptrdiff_t pc = 16 * Lp;                                                            \
+    T* P = scratch;           /* P[c][i][j][u], nco x 4 x 4 rows of Lp */                    \
+    for (ptrdiff_t c = 0; c < nco; c++) {                                                    \
+        const T b = beta != NULL ? beta[c] : (T)0;                                           \
+        const T* mc = m + c * m_channel;                                                     \
+        for (ptrdiff_t u = 0; u < L; u += VL) {                                              \
+            V s[6][4];                                                                       \
+            for (int xi = 0; xi < 6; xi++) {                                                 \
+                const T* mx = mc + 6 * xi * m_stride + u;                                    \
+                V a[6];                                                                      \
+                for (int nu = 0; nu < 6; nu++)                                               \
+                    __builtin_memcpy(&a[nu], mx + nu * m_stride, sizeof(V));                 \
+                CYCONV_WINO_AT(T, a[0], a[1], a[2], a[3], a[4], a[5], s[xi][0], s[xi][1],    \
+                               s[xi][2], s[xi][3]);                                          \
+            }                                                                                \
+            for (int j = 0; j < 4; j++) {                                                    \
+                V o[4];                                                                      \
+                CYCONV_WINO_AT(T, s[0][j], s[1][j], s[2][j], s[3][j], s[4][j], s[5][j],      \
+                               o[0], o[1], o[2], o[3]);                                      \
+                for (int i = 0; i < 4; i++) {                                                \
+                    o[i] += b;                                                               \
+                    __builtin_memcpy(P + c * pc + (i * 4 + j) * Lp + u, &o[i], sizeof(V));   \
+                }                                                                            \
             }                                                                                \
         }                                                                                    \
     }                                                                                        \
@@ -195,12 +207,10 @@ CYCONV_CLONES static void cyconv_wino_output_##S(                               
         for (int i = 0; i < 4 && 4 * th + i < OH; i++) {                                     \
             T* dst = y + n * y_image + (4 * th + i) * y_row;                                 \
             const T* p = P + i * 4 * Lp + r * tw;                                            \
-            const ptrdiff_t full = OW / 4;                                                   \
-            for (ptrdiff_t t = 0; t < full; t++)                                             \
-                for (int j = 0; j < 4; j++)                                                  \
-                    dst[(4 * t + j) * y_elem] = p[j * Lp + t];                               \
-            for (ptrdiff_t ow = 4 * full; ow < OW; ow++)                                     \
-                dst[ow * y_elem] = p[(ow % 4) * Lp + ow / 4];                                \
+            for (ptrdiff_t t = 0; t < tw; t++)                                               \
+                for (int j = 0; j < 4 && 4 * t + j < OW; j++)                                \
+                    for (ptrdiff_t c = 0; c < nco; c++)                                      \
+                        dst[(4 * t + j) * y_elem + c * y_channel] = p[c * pc + j * Lp + t];  \
         }                                                                                    \
     }                                                                                        \
 }                                                                                            \

@@ -28,25 +28,32 @@ from cyconv._kernels._omp cimport omp_get_thread_num
 
 cdef extern from "_winograd.h" nogil:
     void cyconv_wino_input_f32(const float* x, Py_ssize_t x_image, Py_ssize_t x_row,
-                               Py_ssize_t x_elem, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ph,
-                               Py_ssize_t pw, Py_ssize_t row0, Py_ssize_t rows,
-                               Py_ssize_t tiles_h, Py_ssize_t tw, float* scratch, float* v,
-                               Py_ssize_t v_stride)
+                               Py_ssize_t x_elem, Py_ssize_t x_channel, Py_ssize_t nch,
+                               Py_ssize_t H, Py_ssize_t W, Py_ssize_t ph, Py_ssize_t pw,
+                               Py_ssize_t row0, Py_ssize_t rows, Py_ssize_t tiles_h,
+                               Py_ssize_t tw, float* scratch, float* v, Py_ssize_t v_stride,
+                               Py_ssize_t v_channel)
     void cyconv_wino_input_f64(const double* x, Py_ssize_t x_image, Py_ssize_t x_row,
-                               Py_ssize_t x_elem, Py_ssize_t H, Py_ssize_t W, Py_ssize_t ph,
-                               Py_ssize_t pw, Py_ssize_t row0, Py_ssize_t rows,
-                               Py_ssize_t tiles_h, Py_ssize_t tw, double* scratch, double* v,
-                               Py_ssize_t v_stride)
-    void cyconv_wino_output_f32(const float* m, Py_ssize_t m_stride, float beta,
-                                float* scratch, float* y, Py_ssize_t y_image, Py_ssize_t y_row,
-                                Py_ssize_t y_elem, Py_ssize_t OH, Py_ssize_t OW,
+                               Py_ssize_t x_elem, Py_ssize_t x_channel, Py_ssize_t nch,
+                               Py_ssize_t H, Py_ssize_t W, Py_ssize_t ph, Py_ssize_t pw,
+                               Py_ssize_t row0, Py_ssize_t rows, Py_ssize_t tiles_h,
+                               Py_ssize_t tw, double* scratch, double* v, Py_ssize_t v_stride,
+                               Py_ssize_t v_channel)
+    void cyconv_wino_output_f32(const float* m, Py_ssize_t m_stride, Py_ssize_t m_channel,
+                                Py_ssize_t nco, const float* beta, float* scratch, float* y,
+                                Py_ssize_t y_image, Py_ssize_t y_row, Py_ssize_t y_elem,
+                                Py_ssize_t y_channel, Py_ssize_t OH, Py_ssize_t OW,
                                 Py_ssize_t row0, Py_ssize_t rows, Py_ssize_t tiles_h,
                                 Py_ssize_t tw)
-    void cyconv_wino_output_f64(const double* m, Py_ssize_t m_stride, double beta,
-                                double* scratch, double* y, Py_ssize_t y_image,
-                                Py_ssize_t y_row, Py_ssize_t y_elem, Py_ssize_t OH,
-                                Py_ssize_t OW, Py_ssize_t row0, Py_ssize_t rows,
-                                Py_ssize_t tiles_h, Py_ssize_t tw)
+    void cyconv_wino_output_f64(const double* m, Py_ssize_t m_stride, Py_ssize_t m_channel,
+                                Py_ssize_t nco, const double* beta, double* scratch, double* y,
+                                Py_ssize_t y_image, Py_ssize_t y_row, Py_ssize_t y_elem,
+                                Py_ssize_t y_channel, Py_ssize_t OH, Py_ssize_t OW,
+                                Py_ssize_t row0, Py_ssize_t rows, Py_ssize_t tiles_h,
+                                Py_ssize_t tw)
+    int CYCONV_WINO_CHANNELS
+    Py_ssize_t cyconv_wino_input_scratch(Py_ssize_t rows, Py_ssize_t tw)
+    Py_ssize_t cyconv_wino_output_scratch(Py_ssize_t rows, Py_ssize_t tw)
     void cyconv_wino_matrices(double* bt, double* at)
     void cyconv_wino_gradout_f32(const float* gy, Py_ssize_t gy_image, Py_ssize_t OH,
                                  Py_ssize_t OW, Py_ssize_t row0, Py_ssize_t rows,
@@ -87,28 +94,36 @@ cdef Strides _strides(Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, bint channels_la
     return s
 
 
-cdef inline void _input(const floating* plane, const Strides* xs, Py_ssize_t H, Py_ssize_t W,
-                        Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t row0, Py_ssize_t rows,
-                        Py_ssize_t tiles_h, Py_ssize_t tw, floating* scratch, floating* v,
-                        Py_ssize_t v_stride) noexcept nogil:
+cdef inline Py_ssize_t _channel_block(const Strides* s) noexcept nogil:
+    """Channels per transform call: a cache line of them where a pixel's channels are
+    contiguous (channels-last), one plane at a time in NCHW."""
+    return CYCONV_WINO_CHANNELS if s.channel == 1 else 1
+
+
+cdef inline void _input(const floating* first, const Strides* xs, Py_ssize_t nch,
+                        Py_ssize_t H, Py_ssize_t W, Py_ssize_t ph, Py_ssize_t pw,
+                        Py_ssize_t row0, Py_ssize_t rows, Py_ssize_t tiles_h, Py_ssize_t tw,
+                        floating* scratch, floating* v, Py_ssize_t v_stride,
+                        Py_ssize_t v_channel) noexcept nogil:
     if floating is float:
-        cyconv_wino_input_f32(plane, xs.image, xs.row, xs.elem, H, W, ph, pw, row0, rows,
-                              tiles_h, tw, scratch, v, v_stride)
+        cyconv_wino_input_f32(first, xs.image, xs.row, xs.elem, xs.channel, nch, H, W, ph, pw,
+                              row0, rows, tiles_h, tw, scratch, v, v_stride, v_channel)
     else:
-        cyconv_wino_input_f64(plane, xs.image, xs.row, xs.elem, H, W, ph, pw, row0, rows,
-                              tiles_h, tw, scratch, v, v_stride)
+        cyconv_wino_input_f64(first, xs.image, xs.row, xs.elem, xs.channel, nch, H, W, ph, pw,
+                              row0, rows, tiles_h, tw, scratch, v, v_stride, v_channel)
 
 
-cdef inline void _output(const floating* m, Py_ssize_t m_stride, floating beta,
-                         floating* scratch, floating* plane, const Strides* ys, Py_ssize_t OH,
-                         Py_ssize_t OW, Py_ssize_t row0, Py_ssize_t rows, Py_ssize_t tiles_h,
+cdef inline void _output(const floating* m, Py_ssize_t m_stride, Py_ssize_t m_channel,
+                         Py_ssize_t nco, const floating* beta, floating* scratch,
+                         floating* first, const Strides* ys, Py_ssize_t OH, Py_ssize_t OW,
+                         Py_ssize_t row0, Py_ssize_t rows, Py_ssize_t tiles_h,
                          Py_ssize_t tw) noexcept nogil:
     if floating is float:
-        cyconv_wino_output_f32(m, m_stride, beta, scratch, plane, ys.image, ys.row, ys.elem,
-                               OH, OW, row0, rows, tiles_h, tw)
+        cyconv_wino_output_f32(m, m_stride, m_channel, nco, beta, scratch, first, ys.image,
+                               ys.row, ys.elem, ys.channel, OH, OW, row0, rows, tiles_h, tw)
     else:
-        cyconv_wino_output_f64(m, m_stride, beta, scratch, plane, ys.image, ys.row, ys.elem,
-                               OH, OW, row0, rows, tiles_h, tw)
+        cyconv_wino_output_f64(m, m_stride, m_channel, nco, beta, scratch, first, ys.image,
+                               ys.row, ys.elem, ys.channel, OH, OW, row0, rows, tiles_h, tw)
 
 
 cdef void _item(const floating* x_group, const Strides* xs, const floating* u_group,
@@ -127,14 +142,18 @@ cdef void _item(const floating* x_group, const Strides* xs, const floating* u_gr
     cdef floating* v = work
     cdef floating* m = v + 36 * ve
     cdef floating* scratch = m + 36 * me
-    cdef Py_ssize_t ci, co, e, i, j, kc0, kc, used = rows * tiles_w
+    cdef Py_ssize_t ci, co, e, i, j, kc0, kc, n_block, used = rows * tiles_w
     cdef Py_ssize_t co_end = p1 * MR if p1 * MR < cog else cog
-    cdef floating beta
+    cdef Py_ssize_t block_in = _channel_block(xs), block_out = _channel_block(ys)
     # 1. input transform (tiles past this block's rows are zero: the GEMM reads whole panels)
-    for ci in range(cig):
-        _input(x_group + ci * xs.channel, xs, H, W, ph, pw, row0, rows, tiles_h, tiles_w,
-               scratch, v + ci * TBs, ve)
-        if used < TBs:
+    ci = 0
+    while ci < cig:
+        n_block = block_in if cig - ci > block_in else cig - ci
+        _input(x_group + ci * xs.channel, xs, n_block, H, W, ph, pw, row0, rows, tiles_h,
+               tiles_w, scratch, v + ci * TBs, ve, TBs)
+        ci = ci + n_block
+    if used < TBs:
+        for ci in range(cig):
             for e in range(36):
                 memset(v + e * ve + ci * TBs + used, 0, (TBs - used) * sizeof(floating))
     # 2. one GEMM per transform element, K (C_in/groups) in slices of KC
@@ -150,10 +169,12 @@ cdef void _item(const floating* x_group, const Strides* xs, const floating* u_gr
                           + j * NR, TBs)
             kc0 = kc0 + KC
     # 3. output transform
-    for co in range(p0 * MR, co_end):
-        beta = bias_group[co] if bias_group != NULL else 0
-        _output(m + co * TBs, me, beta, scratch, y_group + co * ys.channel, ys, OH, OW, row0,
-                rows, tiles_h, tiles_w)
+    co = p0 * MR
+    while co < co_end:
+        n_block = block_out if co_end - co > block_out else co_end - co
+        _output(m + co * TBs, me, TBs, n_block, bias_group + co if bias_group != NULL else NULL,
+                scratch, y_group + co * ys.channel, ys, OH, OW, row0, rows, tiles_h, tiles_w)
+        co = co + n_block
 
 
 def winograd_forward(const floating[::1] x, tuple x_shape, bint x_last,
@@ -177,7 +198,7 @@ def winograd_forward(const floating[::1] x, tuple x_shape, bint x_last,
     offsets : (KC,) k * TBs, the in-place row offsets of the GEMMs' B.
     work : per-thread scratch: V (36 * C_in/groups * TBs), M (36 * round_up(C_out/groups,
         MR) * TBs), then the transforms' scratch (the larger of _winograd.h's input and output
-        scratch).
+        scratch: see ``_conv_winograd.transform_scratch``).
     """
     cdef Py_ssize_t N = x_shape[0], C = x_shape[1], H = x_shape[2], W = x_shape[3]
     cdef Py_ssize_t CO = y_shape[1], OH = y_shape[2], OW = y_shape[3]
@@ -214,6 +235,13 @@ def winograd_forward(const floating[::1] x, tuple x_shape, bint x_last,
                   yp + gi * cog * ys.channel, &ys,
                   bp + gi * cog if bp != NULL else NULL, cig, cog, H, W, OH, OW, ph, pw, row0,
                   count, tiles_h, tiles_w, TBs, p0, p1, op, wp + tid * wstride, MR, NR, KC)
+
+
+def transform_scratch(Py_ssize_t rows, Py_ssize_t tiles_w):
+    """Elements of the transforms' per-thread scratch for work items of ``rows`` tile rows
+    of ``tiles_w`` tiles (the larger of the input and output transforms' needs)."""
+    return max(cyconv_wino_input_scratch(rows, tiles_w),
+               cyconv_wino_output_scratch(rows, tiles_w))
 
 
 def transform_matrices():
@@ -281,8 +309,8 @@ cdef void _weight_item(const floating* x_group, Py_ssize_t x_image, const floati
     cdef Strides xs
     xs.image, xs.channel, xs.row, xs.elem = x_image, H * W, W, 1
     for ci in range(cig):
-        _input(x_group + ci * H * W, &xs, H, W, ph, pw, row0, rows, tiles_h, tiles_w,
-               scratch, v + ci * TBs, ve)
+        _input(x_group + ci * H * W, &xs, 1, H, W, ph, pw, row0, rows, tiles_h, tiles_w,
+               scratch, v + ci * TBs, ve, TBs)
         if used < TBs:
             for e in range(36):
                 memset(v + e * ve + ci * TBs + used, 0, (TBs - used) * sizeof(floating))
