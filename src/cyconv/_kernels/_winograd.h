@@ -116,14 +116,33 @@ CYCONV_CLONES static void cyconv_wino_input_##S(                                
         for (int k = 0; k < 6; k++) {                                                        \
             const ptrdiff_t ih = 4 * th - ph + k;                                            \
             T* dst = R + k * 4 * Lp + r * tw1;                                               \
+            if (ih < 0 || ih >= H) {                                                         \
+                for (ptrdiff_t c = 0; c < nch; c++)                                          \
+                    for (int j = 0; j < 4; j++)                                              \
+                        for (ptrdiff_t t = 0; t < tw1; t++)                                  \
+                            dst[c * rc + j * Lp + t] = 0;                                    \
+                continue;                                                                    \
+            }                                                                                \
             const T* src = x + n * x_image + ih * x_row;                                     \
+            if (nch == 1 && x_elem == 1) { /* an NCHW plane: its row, contiguous */         \
+                for (ptrdiff_t t = 0; t < tw1; t++)                                          \
+                    for (int j = 0; j < 4; j++) {                                            \
+                        const ptrdiff_t iw = 4 * t + j - pw;                                 \
+                        dst[j * Lp + t] = (iw >= 0 && iw < W) ? src[iw] : (T)0;              \
+                    }                                                                        \
+                continue;                                                                    \
+            }                                                                                \
             for (ptrdiff_t t = 0; t < tw1; t++)                                              \
                 for (int j = 0; j < 4; j++) {                                                \
                     const ptrdiff_t iw = 4 * t + j - pw;                                     \
-                    const int inside = ih >= 0 && ih < H && iw >= 0 && iw < W;               \
+                    if (iw < 0 || iw >= W) {                                                 \
+                        for (ptrdiff_t c = 0; c < nch; c++)                                  \
+                            dst[c * rc + j * Lp + t] = 0;                                    \
+                        continue;                                                            \
+                    }                                                                        \
+                    const T* pixel = src + iw * x_elem; /* its channels, x_channel apart */  \
                     for (ptrdiff_t c = 0; c < nch; c++)                                      \
-                        dst[c * rc + j * Lp + t] =                                           \
-                            inside ? src[iw * x_elem + c * x_channel] : (T)0;                \
+                        dst[c * rc + j * Lp + t] = pixel[c * x_channel];                     \
                 }                                                                            \
         }                                                                                    \
     }                                                                                        \
@@ -207,10 +226,21 @@ CYCONV_CLONES static void cyconv_wino_output_##S(                               
         for (int i = 0; i < 4 && 4 * th + i < OH; i++) {                                     \
             T* dst = y + n * y_image + (4 * th + i) * y_row;                                 \
             const T* p = P + i * 4 * Lp + r * tw;                                            \
-            for (ptrdiff_t t = 0; t < tw; t++)                                               \
-                for (int j = 0; j < 4 && 4 * t + j < OW; j++)                                \
-                    for (ptrdiff_t c = 0; c < nco; c++)                                      \
-                        dst[(4 * t + j) * y_elem + c * y_channel] = p[c * pc + j * Lp + t];  \
+            const ptrdiff_t full = OW / 4;                                                   \
+            if (nco == 1 && y_elem == 1) { /* an NCHW plane: its row, contiguous */         \
+                for (ptrdiff_t t = 0; t < full; t++)                                         \
+                    for (int j = 0; j < 4; j++)                                              \
+                        dst[4 * t + j] = p[j * Lp + t];                                      \
+                for (ptrdiff_t ow = 4 * full; ow < OW; ow++)                                 \
+                    dst[ow] = p[(ow % 4) * Lp + ow / 4];                                     \
+                continue;                                                                    \
+            }                                                                                \
+            for (ptrdiff_t ow = 0; ow < OW; ow++) {                                          \
+                const T* q = p + (ow % 4) * Lp + ow / 4;                                     \
+                T* pixel = dst + ow * y_elem; /* its channels, y_channel apart */            \
+                for (ptrdiff_t c = 0; c < nco; c++)                                          \
+                    pixel[c * y_channel] = q[c * pc];                                        \
+            }                                                                                \
         }                                                                                    \
     }                                                                                        \
 }                                                                                            \
