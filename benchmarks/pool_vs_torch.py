@@ -1,6 +1,6 @@
 """Pooling rows of the DESIGN shape set against PyTorch, and the memory-bandwidth floor.
 
-    python benchmarks/pool_vs_torch.py [--threads 2] [--repeats 15]
+    python benchmarks/pool_vs_torch.py [--threads 2] [--repeats 15] [--dtype float64]
 
 cyconv and torch (torch.nn.functional.max_pool2d / avg_pool2d; forward under no_grad,
 forward+backward through autograd on a requires_grad tensor) are timed round-robin in one
@@ -19,9 +19,9 @@ import cyconv
 from cyconv import _bench
 
 
-def bandwidth(shape, threads: int, repeats: int) -> dict:
+def bandwidth(shape, threads: int, repeats: int, dtype) -> dict:
     """Copy GB/s (bytes read + written) on arrays of the benchmark's input size."""
-    a = np.ones(shape, np.float32)
+    a = np.ones(shape, dtype)
     b = np.empty_like(a)
     t = _bench.interleaved_medians({
         "numpy copy (1 thread)": lambda: np.copyto(b, a),
@@ -35,27 +35,29 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     args = ap.parse_args()
+    dtype = np.dtype(args.dtype)
     import torch
     import torch.nn.functional as F
     torch.set_num_threads(args.threads)
     nt = args.threads
     rng = np.random.default_rng(0)
-    gbs = bandwidth(_bench.POOL2D_CASES[0].shape, nt, args.repeats)
+    gbs = bandwidth(_bench.POOL2D_CASES[0].shape, nt, args.repeats, dtype)
     for name, v in gbs.items():
         print(f"copy bandwidth, {name}: {v:.1f} GB/s (read + write bytes)")
     copy_gbs = max(gbs.values())
-    print(f"torch {torch.__version__}, {nt} threads, float32, median of {args.repeats}")
+    print(f"torch {torch.__version__}, {nt} threads, {dtype.name}, median of {args.repeats}")
     print("| case | pass | cyconv ms | torch ms | torch/cyconv | floor ms (no RFO / with RFO) |")
     print("|---|---|---|---|---|---|")
     for case in _bench.POOL2D_CASES[:2]:
-        x = rng.standard_normal(case.shape).astype(np.float32)
+        x = rng.standard_normal(case.shape).astype(dtype)
         fwd = {"max": cyconv.max_pool2d, "avg": cyconv.avg_pool2d}[case.op]
         bwd = {"max": cyconv.max_pool2d_backward, "avg": cyconv.avg_pool2d_backward}[case.op]
         tf = {"max": F.max_pool2d, "avg": F.avg_pool2d}[case.op]
         kw = case.kwargs
         y = fwd(x, **kw)
-        gy = rng.standard_normal(y.shape).astype(np.float32)
+        gy = rng.standard_normal(y.shape).astype(dtype)
         xt, gyt = torch.from_numpy(x), torch.from_numpy(gy)
         xr = xt.clone().requires_grad_()
 
