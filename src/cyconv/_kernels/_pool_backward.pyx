@@ -16,7 +16,8 @@ from cyconv._kernels._pool cimport PoolWindow, prefetch_bytes
 from cyconv._kernels._pool_core cimport (
     MIN_ROW, SEP_MAX, SEP_MIN, Window, _avg_factor, _covering, _extremum_plane, _row_init,
     _row_select, _rows_ahead, _share_length, _share_padding, _vector_count, _wide_window,
-    cyconv_pool_prefetch, cyconv_pool_route_f32, cyconv_pool_route_f64)
+    cyconv_pool_prefetch, cyconv_pool_prefetch_write, cyconv_pool_route_f32,
+    cyconv_pool_route_f64)
 
 
 # this module's view of the ISA in use (_isa.pxd), as _pool.pyx's
@@ -37,7 +38,7 @@ cdef void _extremum_backward_tiled(const floating* xp, const floating* gyp, floa
                                    int32_t* best) noexcept nogil:
     """Max/min backward for windows that tile the input: select each window's winner (same
     rule and tap order as the forward), then write every covered input element once."""
-    cdef Py_ssize_t od, oh, td, th, tw, tap, sd, sh, idd, ih, m, n = w.OW, ahead
+    cdef Py_ssize_t od, oh, td, th, tw, tap, sd, sh, idd, ih, m, n = w.OW, ahead, lo, hi
     cdef Py_ssize_t covered_w = w.OW * w.SW
     cdef const floating* src
     cdef floating* dst
@@ -59,9 +60,13 @@ cdef void _extremum_backward_tiled(const floating* xp, const floating* gyp, floa
             for oh in range(w.OH):
                 tap = (od * w.SD * w.H + oh * w.SH) * w.W
                 if ahead > 0:
-                    # the input rows of output row oh + ahead (the forward's prefetch)
-                    cyconv_pool_prefetch(xp, (tap + ahead * w.SH * w.W) * <Py_ssize_t>sizeof(floating),
-                                         (tap + (ahead + 1) * w.SH * w.W) * <Py_ssize_t>sizeof(floating))
+                    # the input rows of output row oh + ahead (the forward's prefetch), and the
+                    # rows of grad_x it writes: two read and two write streams per output row,
+                    # whose stores otherwise wait on their lines (benchmarks/README.md)
+                    lo = (tap + ahead * w.SH * w.W) * <Py_ssize_t>sizeof(floating)
+                    hi = (tap + (ahead + 1) * w.SH * w.W) * <Py_ssize_t>sizeof(floating)
+                    cyconv_pool_prefetch(xp, lo, hi)
+                    cyconv_pool_prefetch_write(gxp, lo, hi)
                 if floating is float:
                     ISA.pool_route2_f32(SEP_MAX if largest else SEP_MIN, n, xp + tap, w.KD,
                                         w.H * w.W, w.KH, w.W,
