@@ -62,8 +62,8 @@ cdef Py_ssize_t _prefetch_bytes = 4096
 
 def set_prefetch_bytes(Py_ssize_t nbytes):
     """Bytes of input ahead that the forward prefetches (0: none; the 2-wide tiling max/min
-    backward prefetches its input and grad_x rows as far ahead); returns the previous value.
-    For measurements and tests: results do not depend on it."""
+    backward prefetches its input rows, and in float64 its grad_x rows, as far ahead);
+    returns the previous value. For measurements and tests: results do not depend on it."""
     global _prefetch_bytes
     previous = _prefetch_bytes
     _prefetch_bytes = nbytes

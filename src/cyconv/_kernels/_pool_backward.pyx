@@ -60,13 +60,14 @@ cdef void _extremum_backward_tiled(const floating* xp, const floating* gyp, floa
             for oh in range(w.OH):
                 tap = (od * w.SD * w.H + oh * w.SH) * w.W
                 if ahead > 0:
-                    # the input rows of output row oh + ahead (the forward's prefetch), and the
-                    # rows of grad_x it writes: two read and two write streams per output row,
-                    # whose stores otherwise wait on their lines (benchmarks/README.md)
+                    # the input rows of output row oh + ahead (the forward's prefetch); in
+                    # float64 also the rows of grad_x it writes, whose stores otherwise wait
+                    # on their lines (benchmarks/README.md: no gain in float32)
                     lo = (tap + ahead * w.SH * w.W) * <Py_ssize_t>sizeof(floating)
                     hi = (tap + (ahead + 1) * w.SH * w.W) * <Py_ssize_t>sizeof(floating)
                     cyconv_pool_prefetch(xp, lo, hi)
-                    cyconv_pool_prefetch_write(gxp, lo, hi)
+                    if floating is double:
+                        cyconv_pool_prefetch_write(gxp, lo, hi)
                 if floating is float:
                     ISA.pool_route2_f32(SEP_MAX if largest else SEP_MIN, n, xp + tap, w.KD,
                                         w.H * w.W, w.KH, w.W,
