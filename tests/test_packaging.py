@@ -12,6 +12,7 @@ pytest.importorskip("mypy", reason="mypy is in the test extra")
 
 KERNELS = ["cyconv._kernels._isa", "cyconv._kernels._im2col", "cyconv._kernels._rows",
            "cyconv._kernels._direct", "cyconv._kernels._layout", "cyconv._kernels._pool",
+           "cyconv._kernels._pool_backward",
            "cyconv._kernels._adaptive_pool", "cyconv._kernels._info", "cyconv._kernels._call_keys",
            "cyconv._kernels._padding", "cyconv._kernels._spectral", "cyconv._kernels._fold"]
 HERE = pathlib.Path(__file__).parent

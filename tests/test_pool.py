@@ -581,7 +581,8 @@ def test_results_do_not_depend_on_the_row_prefetch(dtype):
          lambda: ref.avg_pool2d(x2, (2, 3), (3, 1), ceil_mode=True)),
         (lambda: cyconv.max_pool1d(x1, 4, 3), lambda: ref.max_pool1d(x1, 4, 3)),
         (lambda: cyconv.avg_pool3d(x3, 2, 2), lambda: ref.avg_pool3d(x3, 2, 2)),
-        # the 2-wide tiling max backward prefetches too
+        # the 2-wide tiling max backward prefetches too (its input rows; in float64 also the
+        # grad_x rows it writes, past the last plane at the end)
         (lambda: cyconv.max_pool2d_backward(g2, x2, 2, 2), lambda: ref.max_pool2d_backward(g2, x2, 2, 2)),
     ]
     previous = pool_kernels.set_prefetch_bytes(0)

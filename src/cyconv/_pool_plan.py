@@ -16,6 +16,7 @@ import numpy as np
 
 from . import _threads, _validate
 from ._kernels import _pool as _k
+from ._kernels import _pool_backward as _kb
 
 
 class PoolRows(enum.Enum):
@@ -75,7 +76,9 @@ class Kernels(NamedTuple):
 
 
 def _specialized(name: str) -> Kernels:
-    return Kernels(*(getattr(_k, field)[name] for field in Kernels._fields))
+    # the gradients (every field named *backward*) are in _pool_backward, the forwards in _pool
+    return Kernels(*(getattr(_kb if "backward" in field else _k, field)[name]
+                     for field in Kernels._fields))
 
 
 KERNELS = {np.dtype(np.float32): _specialized("float"), np.dtype(np.float64): _specialized("double")}

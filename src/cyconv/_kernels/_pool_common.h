@@ -19,6 +19,16 @@ static inline void cyconv_pool_prefetch(const void* base, ptrdiff_t from, ptrdif
         __builtin_prefetch((const void*)a, 0, 3);
 }
 
+/* The same for lines about to be written (prefetch with intent to write): the stores then
+ * find their lines owned instead of each waiting for its read-for-ownership. */
+static inline void cyconv_pool_prefetch_write(const void* base, ptrdiff_t from, ptrdiff_t to)
+{
+    uintptr_t a = ((uintptr_t)base + (uintptr_t)from) & ~(uintptr_t)63;
+    uintptr_t end = (uintptr_t)base + (uintptr_t)to;
+    for (; a < end; a += 64)
+        __builtin_prefetch((const void*)a, 1, 3);
+}
+
 /* lanes of the widest vector (float32 on AVX-512), for the scratch sizes */
 #define CYCONV_POOL_LANES (CYCONV_VB_avx512 / 4)
 #endif
