@@ -47,17 +47,24 @@ def fast_length(n: int) -> int:
     return best
 
 
+def _workers(a, n_threads: int) -> int:
+    """SciPy's FFT workers split a batch of planes between them, not one plane: a single
+    plane gets one (the second thread only waited, and lost its core to any other spinning
+    thread pool: benchmarks/README.md, "FFT convolution")."""
+    return n_threads if a.shape[0] * a.shape[1] > 1 else 1
+
+
 def _rfftn(a, lengths, n_threads):
     axes = tuple(range(2, 2 + len(lengths)))
     if _scipy_fft is not None:
-        return _scipy_fft.rfftn(a, s=lengths, axes=axes, workers=n_threads)
+        return _scipy_fft.rfftn(a, s=lengths, axes=axes, workers=_workers(a, n_threads))
     return np.fft.rfftn(a, s=lengths, axes=axes)
 
 
 def _irfftn(a, lengths, n_threads):
     axes = tuple(range(2, 2 + len(lengths)))
     if _scipy_fft is not None:
-        return _scipy_fft.irfftn(a, s=lengths, axes=axes, workers=n_threads)
+        return _scipy_fft.irfftn(a, s=lengths, axes=axes, workers=_workers(a, n_threads))
     return np.fft.irfftn(a, s=lengths, axes=axes)
 
 
@@ -129,7 +136,7 @@ def _fft_axis(a, n, axis, n_threads, *, real):
     """The forward (real for ``real``) FFT of ``a`` along one axis."""
     if _scipy_fft is not None:
         fn = _scipy_fft.rfft if real else _scipy_fft.fft
-        return fn(a, n=n, axis=axis, workers=n_threads)
+        return fn(a, n=n, axis=axis, workers=_workers(a, n_threads))
     return (np.fft.rfft if real else np.fft.fft)(a, n=n, axis=axis)
 
 
