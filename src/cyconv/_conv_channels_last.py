@@ -21,7 +21,7 @@ from . import _conv_winograd
 from . import _conv_tuning as tuning
 from . import _validate
 from ._kernels import _channels_last as _k_channels_last
-from ._conv_plan import ForwardPath, ForwardPlan
+from ._conv_plan import ForwardPath, ForwardPlan, is_pointwise
 from ._kernels import _isa as _k_isa
 from ._kernels import _layout as _k_layout
 
@@ -78,17 +78,11 @@ class Layout:
     work: int
 
 
-def _flattens(p: _validate.ConvParams) -> bool:
-    """1x1, stride 1, unpadded: every image's pixels form one row in channels-last memory."""
-    return (all(k == 1 for k in p.kernel_size) and all(s == 1 for s in p.stride)
-            and all(lo == 0 and hi == 0 for lo, hi in p.padding))
-
-
 @functools.lru_cache(maxsize=256)
 def layout(p: _validate.ConvParams, narrow: bool, n_threads: int) -> Layout:
     """The channels-last kernel's layout of ``p`` with tile variant ``narrow``."""
     g = geo.conv_geometry(p)
-    if _flattens(p):
+    if is_pointwise(p):  # 1x1, stride 1, unpadded: each image one row of pixels
         size = math.prod(p.input_shape)
         g = dict(g, D=1, H=1, W=size, OD=1, OH=1, OW=size)
     ob, npx = _k_isa.direct_tile_shape(p.dtype == np.float32, narrow)

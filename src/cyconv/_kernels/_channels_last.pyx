@@ -14,9 +14,9 @@ tap offsets and sizes the bands.
 from cython.parallel cimport prange
 from libc.string cimport memset, memcpy
 
-from cyconv._kernels._core cimport Geom, _ukrb, _ukrn
+from cyconv._kernels._core cimport Geom, _direct_tile, _ukrb, _ukrn
 from cyconv._kernels._fused cimport floating
-from cyconv._kernels._isa cimport ISA, cyconv_isa_bind, isa_descriptor
+from cyconv._kernels._isa cimport cyconv_isa_bind, isa_descriptor
 from cyconv._kernels._omp cimport omp_get_thread_num
 
 # this module's view of the ISA in use (_isa.pxd)
@@ -149,12 +149,7 @@ def channels_last_forward(const floating[::1] x, Py_ssize_t batch, Py_ssize_t ch
     cdef floating* wp = &work[0, 0]
     cdef Py_ssize_t wstride = work.shape[1]
     cdef const floating* src
-    if narrow:
-        OB = ISA.obn_f32 if single else ISA.obn_f64
-        NP = ISA.npn_f32 if single else ISA.npn_f64
-    else:
-        OB = ISA.ob_f32 if single else ISA.ob_f64
-        NP = ISA.np_f32 if single else ISA.np_f64
+    _direct_tile(single, narrow, &OB, &NP)
     if not in_place:
         BD, BH, BW = band
         band_elems = BD * BH * BW * C

@@ -69,6 +69,17 @@ cdef inline void _ukrb(Py_ssize_t K, const floating* A, const floating* B,
         ISA.ukrb_f64(K, A, B, boff, bs, C, ldc, accumulate)
 
 
+cdef inline void _direct_tile(bint single, bint narrow, Py_ssize_t* ob,
+                              Py_ssize_t* npx) noexcept nogil:
+    """(output channels, broadcasts) of the channel-lane row tile ``narrow`` in use."""
+    if narrow:
+        ob[0] = ISA.obn_f32 if single else ISA.obn_f64
+        npx[0] = ISA.npn_f32 if single else ISA.npn_f64
+    else:
+        ob[0] = ISA.ob_f32 if single else ISA.ob_f64
+        npx[0] = ISA.np_f32 if single else ISA.np_f64
+
+
 cdef inline void _ukrn(Py_ssize_t K, const floating* A, const floating* B,
                        const Py_ssize_t* boff, Py_ssize_t bs, floating* C,
                        Py_ssize_t ldc, bint accumulate=True) noexcept nogil:

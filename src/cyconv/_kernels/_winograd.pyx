@@ -21,7 +21,7 @@ weights, sizes the blocks and the scratch.
 from cython.parallel cimport prange
 from libc.string cimport memset
 
-from cyconv._kernels._core cimport _ukrb, _ukrn, _ukro
+from cyconv._kernels._core cimport _direct_tile, _ukrb, _ukrn, _ukro
 from cyconv._kernels._fused cimport floating
 from cyconv._kernels._isa cimport ISA, cyconv_isa_bind, isa_descriptor
 from cyconv._kernels._omp cimport omp_get_thread_num
@@ -364,12 +364,7 @@ def winograd_weight_grad(const floating[:, :, :, ::1] x, const floating[:, :, :,
     cdef Py_ssize_t cig = C // groups, cog = CO // groups
     cdef bint single = floating is float
     cdef Py_ssize_t OB, NP
-    if narrow:
-        OB = ISA.obn_f32 if single else ISA.obn_f64
-        NP = ISA.npn_f32 if single else ISA.npn_f64
-    else:
-        OB = ISA.ob_f32 if single else ISA.ob_f64
-        NP = ISA.np_f32 if single else ISA.np_f64
+    _direct_tile(single, narrow, &OB, &NP)
     cdef Py_ssize_t cigp = (cig + NP - 1) // NP * NP, cogp = (cog + OB - 1) // OB * OB
     cdef Py_ssize_t tiles_h = (OH + 3) // 4, tiles_w = (OW + 3) // 4
     cdef Py_ssize_t blocks = (N * tiles_h + rows - 1) // rows
@@ -409,12 +404,7 @@ def weight_grad_from_transformed(const floating[::1] du, const double[:, ::1] g,
     cdef Py_ssize_t CO = gw.shape[0], cig = gw.shape[1], cog = CO // groups
     cdef bint single = floating is float
     cdef Py_ssize_t OB, NP
-    if narrow:
-        OB = ISA.obn_f32 if single else ISA.obn_f64
-        NP = ISA.npn_f32 if single else ISA.npn_f64
-    else:
-        OB = ISA.ob_f32 if single else ISA.ob_f64
-        NP = ISA.np_f32 if single else ISA.np_f64
+    _direct_tile(single, narrow, &OB, &NP)
     cdef Py_ssize_t cigp = (cig + NP - 1) // NP * NP, cogp = (cog + OB - 1) // OB * OB
     cdef Py_ssize_t pair, co, ci, gi
     cdef const floating* dp = &du[0]
