@@ -378,12 +378,15 @@ def winograd_weight_grad(const floating[:, :, :, ::1] x, const floating[:, :, :,
     cdef floating* wp = &work[0, 0]
     cdef Py_ssize_t wstride = work.shape[1]
     cdef const Py_ssize_t* op = &offsets[0]
-    memset(pp, 0, chunks * pstride * sizeof(floating))
     if N == 0 or OH <= 0 or OW <= 0:
+        memset(pp, 0, chunks * pstride * sizeof(floating))
         return
+    # each chunk zeroes its own partial inside the parallel loop: a fresh buffer's first
+    # touch (page faults) must not run under the GIL, where concurrent callers wait on it
     with nogil:
         for chunk in prange(chunks, schedule="static", num_threads=num_threads):
             tid = omp_get_thread_num()
+            memset(pp + chunk * pstride, 0, pstride * sizeof(floating))
             for item in range(chunk * items // chunks, (chunk + 1) * items // chunks):
                 gi = item // blocks
                 blk = item % blocks
