@@ -191,26 +191,18 @@ def test_grad_weight_is_a_tree_of_partials():
     gw = cd.conv2d_backward(da.from_array(gy, chunks=(1, 3, 8, 8)),
                             da.from_array(x, chunks=(1, 2, 8, 8)), w, padding=1,
                             need=("weight",), split_every=4).grad_weight
-    partial_tasks = sum(1 for key in _layer(_Named(gw.dask, _grad_layer(gw)))
-                        if key[0] == _grad_layer(gw))
-    assert partial_tasks == 128  # one per grad_output block
-    levels = sorted(len(layer) for name, layer in gw.dask.layers.items()
-                    if name.startswith("sum-partial"))
+    tasks = _layer(gw)
+    partials = [k for k in tasks if k[0] == gw.name + "-partial"]
+    assert len(partials) == 128  # one per grad_output block
+    levels = sorted(sum(1 for k in tasks if k[0] == f"{gw.name}-sum{level}") for level in range(3))
     assert levels == [2, 8, 32]  # 128 -> 32 -> 8 -> 2 -> 1: fan-in 4, not one 128-way sum
+    final = tasks[(gw.name, 0, 0, 0, 0)]
+    assert len(final) == 3 and all(k[0] == f"{gw.name}-sum2" for k in final[1:])
+    assert not any(name.startswith(("sum", "getitem", "reshape")) for name in gw.dask.layers)
     with dask.config.set(scheduler="sync"):
         got = gw.compute()
     np.testing.assert_allclose(got, cyconv.conv2d_backward(gy, x, w, padding=1).grad_weight,
                                rtol=0, atol=1e-12 * 8 * 32 * 32 * 10)  # contract: vs sum |terms|
-
-
-class _Named:
-    def __init__(self, graph, name):
-        self.dask, self.name = graph, name
-
-
-def _grad_layer(arr):
-    return next(name for name in arr.dask.layers
-                if "grad-weight" in name and not name.endswith("-halo"))
 
 
 def test_dask_weights_and_a_cyconv_nn_layer_with_ops_cyconv_dask():
@@ -254,3 +246,22 @@ def test_an_unknown_algorithm_is_refused_before_any_task_runs():
     x = da.ones((1, 2, 8, 8), dtype=np.float32, chunks=(1, 2, 4, 4))
     with pytest.raises(ValueError, match="algorithm must be one of"):
         cd.conv2d(x, np.ones((2, 2, 3, 3), np.float32), algorithm="toom-cook")
+
+
+def test_small_numpy_weights_ride_inline_and_large_ones_by_key():
+    from cyconv.dask import _graph
+    c_in = _graph.INLINE_BYTES // (4 * 8 * 9) + 1  # weight (8, c_in, 3, 3) just too large
+    x = da.ones((4, c_in, 6, 6), dtype=np.float32, chunks=(2, c_in, 6, 6))
+    small = np.ones((8, 8, 3, 3), np.float32)
+    large = np.full((8, c_in, 3, 3), 0.5, np.float32)
+    for w, inline in ((small, True), (large, False)):
+        xw = x[:, :w.shape[1]]
+        y = cd.conv2d(xw, w, np.zeros(8, np.float32), padding=1)
+        for key, task in _layer(y).items():
+            weight_arg, bias_arg = task[2], task[3]
+            assert isinstance(weight_arg, np.ndarray) is inline, key
+            assert isinstance(bias_arg, np.ndarray), key  # 32 bytes: always inline
+        with dask.config.set(scheduler="sync"):
+            got = y.compute()
+        np.testing.assert_array_equal(got, cyconv.conv2d(np.ones(xw.shape, np.float32), w,
+                                                         np.zeros(8, np.float32), padding=1))

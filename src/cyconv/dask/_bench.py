@@ -6,7 +6,9 @@ interleaved (single, then each dask variant, round after round), medians and ran
 * image: 1x16x4096^2 float32, 3x3 16->16 'same', forward; data created on the workers and the
   result kept there (``persist``), LocalCluster 2 workers x 1 thread, chunks 2048^2 and 1024^2;
 * batch: 64x64x56^2 float32, 3x3 64->64 'same', forward + backward (all three gradients),
-  chunks of 8 images; threaded scheduler and LocalCluster 2 x 1 (data on the workers);
+  chunks of 8 images; threaded scheduler (results gathered into NumPy arrays, and kept as
+  blocks) and LocalCluster 2 x 1 (data on the workers, each grad_output block on its input
+  block's worker, the results kept there);
 * dask-image's own job: 1-channel 5x5 convolution of 4096^2 float32 at 1024^2 chunks, zero
   padding, ``dask_image.ndfilters.convolve`` against ``cyconv.dask.conv2d`` (threaded).
 
@@ -53,10 +55,12 @@ def _cluster(n_workers=2, threads_per_worker=1):
 
 
 def _persist_wait(arrays):
+    """The arrays persisted on the cluster in one submission (``dask.persist``), waited for."""
+    import dask
     from distributed import wait
-    kept = [a.persist() for a in arrays]
-    wait(kept)
-    return kept
+    kept = dask.persist(*arrays)
+    wait(list(kept))
+    return list(kept)
 
 
 def image_fns(size=4096, channels=16):
@@ -100,15 +104,22 @@ def batch_fns(client, n=64, c=64, hw=56, chunk=8):
 
     local = tuple(da.from_array(a, chunks=(chunk, c, hw, hw)) for a in (x, gy))
 
-    def threaded():
-        with dask.config.set(scheduler="threads"):
-            dask.compute(*graph(*local), scheduler="threads")
+    def threaded():  # results gathered into NumPy arrays (dask concatenates the blocks)
+        dask.compute(*graph(*local), scheduler="threads")
 
-    fns = {"single call": single, f"threaded scheduler, chunks of {chunk}": threaded}
-    if client is not None:  # same shapes, created on the workers (no 50 MB graph)
-        state = da.random.RandomState(1)
-        remote = _persist_wait([state.standard_normal((n, c, hw, hw), chunks=(chunk, c, hw, hw))
-                                .astype(np.float32) for _ in range(2)])
+    def threaded_kept():  # results kept as blocks, as a next layer on dask would take them
+        dask.persist(*graph(*local), scheduler="threads")
+
+    fns = {"single call": single,
+           f"threaded scheduler, chunks of {chunk}, results as NumPy (compute)": threaded,
+           f"threaded scheduler, chunks of {chunk}, results kept as blocks (persist)":
+               threaded_kept}
+    if client is not None:  # same shapes, created on the workers (no 50 MB graph); each
+        # grad_output block made from its input block, so on its worker, where a backward pass
+        # finds it (it is computed where the forward ran)
+        xr = da.random.RandomState(1).standard_normal((n, c, hw, hw), chunks=(chunk, c, hw, hw))
+        xr = xr.astype(np.float32)
+        remote = _persist_wait([xr, xr * np.float32(-0.5) + np.float32(0.25)])
         fns[f"LocalCluster 2x1, chunks of {chunk}"] = lambda: _persist_wait(graph(*remote))
     return fns
 

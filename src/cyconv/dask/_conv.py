@@ -16,7 +16,7 @@ from functools import partial
 import numpy as np
 
 from .. import _validate
-from . import _geometry, _inputs, _padding, _tasks, _threads
+from . import _geometry, _inputs, _padding, _tasks, _threads, _tree
 from ._graph import GraphBuilder, product_blocks
 
 
@@ -94,21 +94,21 @@ def scatter(op_name, src, weight, bias, p, target_ranges, batch_bounds, keywords
 
 def weight_grad(op_name, grad_output, src, weight, p, keywords, split_every, with_bias=False):
     """grad_weight of the convolution ``p`` (input ``src``, grad_output chunked as given):
-    one partial per grad_output block, tree-summed. ``with_bias``: ``(grad_weight,
-    grad_bias)``, the bias shares riding in the same partials (one task and one tree for
-    both: on a LocalCluster each task costs scheduler latency)."""
+    one flat partial per grad_output block, tree-summed (``_tree``). ``with_bias``:
+    ``(grad_weight, grad_bias)``, the bias shares riding in the same partials (one task and
+    one tree for both: on a LocalCluster each task costs scheduler latency)."""
     import dask.array as da
     windows = _windows(p)
     builder = GraphBuilder(op_name, grad_output.name, src.name, weight.name, keywords, p,
-                           with_bias)
+                           with_bias, _tree.fan_in(split_every))
     w_keys = builder.read(weight, [(0, s) for s in weight.shape])
     out_ranges = [_geometry.chunk_bounds(c) for c in grad_output.chunks[2:]]
     weight_size = int(np.prod(weight.shape))
-    count = 0
+    leaves = []
     for n0, n1 in _geometry.chunk_bounds(grad_output.chunks[0]):
         for _, ranges in product_blocks(*out_ranges):
             spans = [_geometry.span(w, o0, o1) for w, (o0, o1) in zip(windows, ranges)]
-            key = (builder.name, count) + (0,) * (1 if with_bias else weight.ndim)
+            key = (builder.name + "-partial", len(leaves))
             if n1 == n0:
                 continue
             g_keys = builder.read(grad_output, [(n0, n1), (0, p.out_channels)] + list(ranges))
@@ -116,7 +116,7 @@ def weight_grad(op_name, grad_output, src, weight, p, keywords, split_every, wit
                 if with_bias:
                     builder.tasks[key] = (partial(_tasks.bias_grad_only,
                                                   weight_size=weight_size), g_keys)
-                    count += 1
+                    leaves.append(key)
                 continue
             x_keys = builder.read(src, [(n0, n1), (0, p.in_channels)]
                                   + [(s.r0, s.r1) for s in spans])
@@ -124,18 +124,21 @@ def weight_grad(op_name, grad_output, src, weight, p, keywords, split_every, wit
             builder.tasks[key] = (partial(_tasks.conv_weight_grad, ndim=p.ndim,
                                           keywords=block_kw, with_bias=with_bias),
                                   g_keys, x_keys, w_keys)
-            count += 1
-    if count == 0:
+            leaves.append(key)
+    if not leaves:
         gw = da.zeros(weight.shape, dtype=p.dtype, chunks=-1)
         return (gw, _bias_grad(grad_output, split_every)) if with_bias else gw
+    last = _tree.reduce(builder.tasks, builder.name, leaves, split_every)
+    deps = [grad_output, src, weight]
+    builder.tasks[(builder.name,) + (0,) * weight.ndim] = (
+        partial(_tree.weight_from, shape=weight.shape), *last)
+    gw = builder.array(tuple((s,) for s in weight.shape), p.dtype, deps, weight.ndim)
     if not with_bias:
-        chunks = ((1,) * count,) + tuple((s,) for s in weight.shape)
-        partials = builder.array(chunks, p.dtype, [grad_output, src, weight], weight.ndim + 1)
-        return partials.sum(axis=0, split_every=split_every)
-    chunks = ((1,) * count, (weight_size + p.out_channels,))
-    total = builder.array(chunks, p.dtype, [grad_output, src, weight], 2).sum(
-        axis=0, split_every=split_every)
-    return total[:weight_size].reshape(weight.shape), total[weight_size:]
+        return gw
+    bias_name = builder.name + "-bias"
+    builder.tasks = {(bias_name, 0): (partial(_tree.bias_from, weight_size=weight_size), *last)}
+    gb = builder.array(((p.out_channels,),), p.dtype, [gw], 1, name=bias_name)
+    return gw, gb
 
 
 def _bias_grad(grad_output, split_every):

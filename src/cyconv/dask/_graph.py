@@ -16,6 +16,24 @@ import numpy as np
 from . import _geometry
 
 
+#: a one-block operand held in the graph as plain NumPy data (a weight, a bias) and at most
+#: this large is passed to the tasks inline rather than by key: on a distributed scheduler
+#: a key is placed on one worker and fetched by the others before their first task
+#: (benchmarks/README.md, "cyconv.dask": the LocalCluster batch row)
+INLINE_BYTES = 256 * 1024
+
+
+def _inline_value(array):
+    """The NumPy data of a small one-block array that is literal data in its graph, else
+    None."""
+    if any(len(c) != 1 for c in array.chunks):
+        return None
+    value = array.__dask_graph__().get((array.name,) + (0,) * array.ndim)
+    if isinstance(value, np.ndarray) and value.nbytes <= INLINE_BYTES:
+        return value
+    return None
+
+
 class GraphBuilder:
     """Collects the tasks of one output layer and its halo strips; the layer is named
     ``op-<token of parts>`` (``parts``: whatever decides the result)."""
@@ -29,8 +47,13 @@ class GraphBuilder:
     def read(self, array, ranges) -> list:
         """Nested lists (one level per axis) of the keys that hold ``array[ranges]``.
 
-        ``ranges`` is one ``(start, stop)`` per axis of ``array``, each non-empty.
+        ``ranges`` is one ``(start, stop)`` per axis of ``array``, each non-empty. A small
+        one-block operand read whole is the data itself (``INLINE_BYTES``).
         """
+        if all((start, stop) == (0, n) for (start, stop), n in zip(ranges, array.shape)):
+            value = _inline_value(array)
+            if value is not None:
+                return value
         per_axis = []
         for (start, stop), chunks in zip(ranges, array.chunks):
             touched = []

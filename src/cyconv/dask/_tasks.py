@@ -72,16 +72,16 @@ def padding_only(shape, dtype, bias):
 
 
 def conv_weight_grad(grad_output, x, weight, ndim, keywords, with_bias=False):
-    """This block's share of grad_weight of ``conv{ndim}d`` with a leading axis of 1 (the
-    tree reduction over blocks sums along it); ``with_bias``: flattened, followed by the
-    block's share of grad_bias, so one tree sums both."""
+    """This block's share of grad_weight of ``conv{ndim}d``, flattened (the tree sums flat
+    vectors); ``with_bias``: followed by the block's share of grad_bias, so one tree sums
+    both."""
     x, keywords = _padded_input(x, keywords)
     need = ("weight", "bias") if with_bias else ("weight",)
     grads = getattr(cyconv, f"conv{ndim}d_backward")(assemble(grad_output), x,
                                                      assemble(weight), need=need, **keywords)
     if with_bias:
-        return np.concatenate([grads.grad_weight.ravel(), grads.grad_bias])[np.newaxis]
-    return grads.grad_weight[np.newaxis]
+        return np.concatenate([grads.grad_weight.ravel(), grads.grad_bias])
+    return grads.grad_weight.ravel()
 
 
 def bias_grad_only(grad_output, weight_size):
@@ -90,7 +90,7 @@ def bias_grad_only(grad_output, weight_size):
     gy = assemble(grad_output)
     share = np.zeros(weight_size + gy.shape[1], gy.dtype)
     share[weight_size:] = gy.sum(axis=(0,) + tuple(range(2, gy.ndim)))
-    return share[np.newaxis]
+    return share
 
 
 def scatter(grad_output, weight, bias, ndim, keywords, shape, offsets):
