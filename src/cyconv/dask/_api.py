@@ -1,7 +1,8 @@
 """The public names of ``cyconv.dask``: the top-level ops' signatures, dask arrays in and out.
 
 Backward ops take one extra keyword, ``split_every`` (the fan-in of the tree that sums the
-per-block weight and bias gradients; dask's default when None).
+per-block weight and bias gradients; when None, dask's ``split_every`` config if set,
+else 8).
 """
 from __future__ import annotations
 

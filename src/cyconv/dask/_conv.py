@@ -143,7 +143,7 @@ def weight_grad(op_name, grad_output, src, weight, p, keywords, split_every, wit
 
 def _bias_grad(grad_output, split_every):
     axes = (0,) + tuple(range(2, grad_output.ndim))
-    return grad_output.sum(axis=axes, split_every=split_every)
+    return grad_output.sum(axis=axes, split_every=_tree.fan_in(split_every))
 
 
 def _common(x, weight, bias, ndim, num_threads, flip, algorithm, out=None):
