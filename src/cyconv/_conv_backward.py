@@ -100,14 +100,20 @@ def _by_forward_conv(p, gy, w5, gx, n_threads, winograd=False):
     channel-swapped kernel, padded by dilation*(k-1) - padding (on Winograd's kernel with
     ``winograd``)."""
     G, cog, cig = p.groups, p.out_channels // p.groups, p.in_channels // p.groups
-    w_t = _swapped_kernel(p, w5.reshape((G, cog, cig) + p.kernel_size))
+    kernel = w5.reshape((G, cog, cig) + p.kernel_size)
     pads = tuple((d * (k - 1) - lo, d * (k - 1) - hi)
                  for (lo, hi), d, k in zip(p.padding, p.dilation, p.kernel_size))
     t = _validate.ConvParams(
         ndim=p.ndim, batch=p.batch, in_channels=p.out_channels, out_channels=p.in_channels,
         groups=G, input_shape=p.output_shape, kernel_size=p.kernel_size, stride=p.stride,
         padding=pads, dilation=p.dilation, output_shape=p.input_shape, dtype=p.dtype)
-    _forward(t, gy, w_t, gx, n_threads, winograd)
+    if winograd and _conv_winograd.fits(t):
+        # Winograd transforms the swapped, flipped kernel where it lies (no copy of it)
+        flipped = kernel.swapaxes(1, 2)[(Ellipsis,) + (slice(None, None, -1),) * p.ndim]
+        _conv_winograd.forward(t, n_threads, geo.to5d(gy, p.ndim), None,
+                               np.zeros(1, p.dtype), False, gx, weight_groups=flipped)
+        return
+    _forward(t, gy, _swapped_kernel(p, kernel), gx, n_threads, winograd)
 
 
 def _by_phases(p, gy, w5, gx, phases, n_threads):

@@ -64,14 +64,14 @@ def fits(p: _validate.ConvParams) -> bool:
             and p.dilation == (1, 1))
 
 
-def transformed_weights(weight: np.ndarray, groups: int, mr: int, n_threads: int) -> np.ndarray:
-    """U[g, e] = (G w G^T)[e] (e = 6*xi + nu) of (C_out, C_in/groups, 3, 3) ``weight``, as
-    (groups, panels of ``mr`` output channels, 36, C_in/groups, mr), flat; computed in
-    double, rounded once."""
-    cout, cig = weight.shape[:2]
-    panels = geo.ceil_div(cout // groups, mr)
+def transformed_weights(weight: np.ndarray, mr: int, n_threads: int) -> np.ndarray:
+    """U[g, e] = (G w G^T)[e] (e = 6*xi + nu) of (groups, C_out/groups, C_in/groups, 3, 3)
+    ``weight`` (any strides), as (groups, panels of ``mr`` output channels, 36,
+    C_in/groups, mr), flat; computed in double, rounded once."""
+    groups, cog, cig = weight.shape[:3]
+    panels = geo.ceil_div(cog, mr)
     u = np.empty(groups * 36 * panels * cig * mr, dtype=weight.dtype)
-    _k_winograd.transform_weights(weight, G, u, groups, mr, n_threads)
+    _k_winograd.transform_weights(weight, G, u, mr, n_threads)
     return u
 
 
@@ -113,15 +113,26 @@ def blocking(p: _validate.ConvParams, n_threads: int) -> tuple:
     return best
 
 
+def grouped_weight(p: _validate.ConvParams, weight: np.ndarray) -> np.ndarray:
+    """The (C_out, C_in/groups, [1,] 3, 3) C-contiguous weight as a (groups, C_out/groups,
+    C_in/groups, 3, 3) view."""
+    return weight.reshape((p.groups, p.out_channels // p.groups, p.in_channels // p.groups,
+                           3, 3))
+
+
 def forward(p: _validate.ConvParams, n_threads: int, x5, w5, b, has_bias: bool,
-            y: np.ndarray) -> None:
-    """y = conv(x, w) (+ b) for ``p`` (:func:`fits`), w5 a 5-D C-contiguous view; x5 (5-D)
+            y: np.ndarray, weight_groups: np.ndarray | None = None) -> None:
+    """y = conv(x, w) (+ b) for ``p`` (:func:`fits`), w5 a C-contiguous (C_out, C_in/groups,
+    [1,] 3, 3) weight, or ``weight_groups`` any (groups, C_out/groups, C_in/groups, 3, 3)
+    view of one (read where it lies: the swapped, flipped kernel of a gradient); x5 (5-D)
     and y (N, C_out, OH, OW) each C-contiguous or in channels-last memory (read and written
     where they lie)."""
     mr = _k_isa.tile_shape(p.dtype == np.float32)[0]
     rows, tbs, split, scratch = blocking(p, n_threads)
     kc = min(p.in_channels // p.groups, tuning.KC)
-    u = transformed_weights(w5.reshape(w5.shape[:2] + (3, 3)), p.groups, mr, n_threads)
+    if weight_groups is None:
+        weight_groups = grouped_weight(p, w5)
+    u = transformed_weights(weight_groups, mr, n_threads)
     work = np.empty((n_threads, scratch), dtype=p.dtype)
     offsets = np.arange(max(kc, 1), dtype=np.intp) * tbs
     x = x5.reshape(x5.shape[:2] + x5.shape[3:])

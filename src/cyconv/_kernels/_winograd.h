@@ -11,10 +11,12 @@
 #define CYCONV_WINOGRAD_H
 
 #include <stddef.h>
+#include <string.h>
 
 #include "_rowops.h" /* CYCONV_CLONES */
 
 #define CYCONV_WINO_LANES 8 /* the most output channels in a micro-kernel panel */
+#define CYCONV_WINO_WBLOCK 16 /* input channels per buffered block of the weight transform */
 #define CYCONV_WINO_VBYTES 64 /* tiles transformed at a time: one AVX-512 vector's bytes */
 
 /* A row of n tiles in the transforms' scratch: whole vectors and one more (the input's
@@ -314,14 +316,19 @@ CYCONV_CLONES static void cyconv_wino_weight_grad_##S(                          
             dw[3 * l + m] = (T)acc;                                                          \
         }                                                                                    \
 }                                                                                            \
+/* out[e * e_stride + l] = (G w_l G^T)[e] for the panel's lanes l < lanes and 0 for       \
+ * lanes <= l < width (the panel's padding); w_l's tap (r, c) at w[l*lane_stride +          \
+ * r*row_stride + c*col_stride] (any strides: a swapped, flipped kernel is read in place). */ \
 CYCONV_CLONES static void cyconv_wino_weights_##S(                                           \
-    ptrdiff_t lanes, const T* restrict w, ptrdiff_t w_stride, const double* restrict g,      \
+    ptrdiff_t lanes, ptrdiff_t width, const T* restrict w, ptrdiff_t lane_stride,            \
+    ptrdiff_t row_stride, ptrdiff_t col_stride, const double* restrict g,                    \
     T* restrict out, ptrdiff_t e_stride)                                                     \
 {                                                                                            \
     double k[9][CYCONV_WINO_LANES], t[6][3][CYCONV_WINO_LANES];                              \
     for (int q = 0; q < 9; q++)                                                              \
         for (ptrdiff_t l = 0; l < CYCONV_WINO_LANES; l++)                                    \
-            k[q][l] = l < lanes ? (double)w[l * w_stride + q] : 0.0;                         \
+            k[q][l] = l < lanes ? (double)w[l * lane_stride + (q / 3) * row_stride           \
+                                            + (q % 3) * col_stride] : 0.0;                   \
     for (int i = 0; i < 6; i++)                                                              \
         for (int c = 0; c < 3; c++)                                                          \
             for (ptrdiff_t l = 0; l < CYCONV_WINO_LANES; l++)                                \
@@ -330,10 +337,38 @@ CYCONV_CLONES static void cyconv_wino_weights_##S(                              
     for (int i = 0; i < 6; i++)                                                              \
         for (int j = 0; j < 6; j++) {                                                        \
             T* o = out + (6 * i + j) * e_stride;                                             \
-            for (ptrdiff_t l = 0; l < lanes; l++)                                            \
-                o[l] = (T)(t[i][0][l] * g[3 * j] + t[i][1][l] * g[3 * j + 1]                 \
+            T v[CYCONV_WINO_LANES];                                                          \
+            for (ptrdiff_t l = 0; l < CYCONV_WINO_LANES; l++) /* k is 0 past lanes */         \
+                v[l] = (T)(t[i][0][l] * g[3 * j] + t[i][1][l] * g[3 * j + 1]                 \
                            + t[i][2][l] * g[3 * j + 2]);                                     \
+            if (width == CYCONV_WINO_LANES)                                                  \
+                for (ptrdiff_t l = 0; l < CYCONV_WINO_LANES; l++)                            \
+                    o[l] = v[l];                                                             \
+            else                                                                             \
+                for (ptrdiff_t l = 0; l < width; l++)                                        \
+                    o[l] = v[l];                                                             \
         }                                                                                    \
+}                                                                                            \
+/* The panel's transforms for input channels 0..count-1 (channel c's taps at               \
+ * w + c*ci_stride), out[e * e_stride + c * width + l]: computed CYCONV_WINO_WBLOCK          \
+ * channels at a time into a buffer and copied out a row of e at a time, so the 36 rows     \
+ * of e (e_stride apart) take whole runs, not 36 scattered stores per channel. */           \
+CYCONV_CLONES static void cyconv_wino_weight_panel_##S(                                      \
+    ptrdiff_t lanes, ptrdiff_t width, ptrdiff_t count, const T* restrict w,                  \
+    ptrdiff_t ci_stride, ptrdiff_t lane_stride, ptrdiff_t row_stride, ptrdiff_t col_stride,  \
+    const double* restrict g, T* restrict out, ptrdiff_t e_stride)                           \
+{                                                                                            \
+    T buf[36 * CYCONV_WINO_WBLOCK * CYCONV_WINO_LANES];                                      \
+    const ptrdiff_t run = CYCONV_WINO_WBLOCK * width;                                        \
+    for (ptrdiff_t c0 = 0; c0 < count; c0 += CYCONV_WINO_WBLOCK) {                           \
+        const ptrdiff_t n = count - c0 < CYCONV_WINO_WBLOCK ? count - c0 : CYCONV_WINO_WBLOCK; \
+        for (ptrdiff_t c = 0; c < n; c++)                                                    \
+            cyconv_wino_weights_##S(lanes, width, w + (c0 + c) * ci_stride, lane_stride,     \
+                                    row_stride, col_stride, g, buf + c * width, run);        \
+        for (int e = 0; e < 36; e++)                                                         \
+            memcpy(out + e * e_stride + c0 * width, buf + e * run,                           \
+                   (size_t)(n * width) * sizeof(T));                                         \
+    }                                                                                        \
 }
 
 CYCONV_DEFINE_WINOGRAD(float, f32)

@@ -67,10 +67,24 @@ cdef extern from "_winograd.h" nogil:
                                      float* dw)
     void cyconv_wino_weight_grad_f64(const double* du, Py_ssize_t du_stride, const double* g,
                                      double* dw)
-    void cyconv_wino_weights_f32(Py_ssize_t lanes, const float* w, Py_ssize_t w_stride,
-                                 const double* g, float* out, Py_ssize_t e_stride)
-    void cyconv_wino_weights_f64(Py_ssize_t lanes, const double* w, Py_ssize_t w_stride,
-                                 const double* g, double* out, Py_ssize_t e_stride)
+    void cyconv_wino_weights_f32(Py_ssize_t lanes, Py_ssize_t width, const float* w,
+                                 Py_ssize_t lane_stride, Py_ssize_t row_stride,
+                                 Py_ssize_t col_stride, const double* g, float* out,
+                                 Py_ssize_t e_stride)
+    void cyconv_wino_weights_f64(Py_ssize_t lanes, Py_ssize_t width, const double* w,
+                                 Py_ssize_t lane_stride, Py_ssize_t row_stride,
+                                 Py_ssize_t col_stride, const double* g, double* out,
+                                 Py_ssize_t e_stride)
+    void cyconv_wino_weight_panel_f32(Py_ssize_t lanes, Py_ssize_t width, Py_ssize_t count,
+                                      const float* w, Py_ssize_t ci_stride,
+                                      Py_ssize_t lane_stride, Py_ssize_t row_stride,
+                                      Py_ssize_t col_stride, const double* g, float* out,
+                                      Py_ssize_t e_stride)
+    void cyconv_wino_weight_panel_f64(Py_ssize_t lanes, Py_ssize_t width, Py_ssize_t count,
+                                      const double* w, Py_ssize_t ci_stride,
+                                      Py_ssize_t lane_stride, Py_ssize_t row_stride,
+                                      Py_ssize_t col_stride, const double* g, double* out,
+                                      Py_ssize_t e_stride)
     int CYCONV_WINO_LANES
 
 
@@ -255,35 +269,41 @@ def transform_matrices():
     return bt, at
 
 
-def transform_weights(const floating[:, :, :, ::1] w, const double[:, ::1] g,
-                      floating[::1] u_packed, Py_ssize_t groups, Py_ssize_t MR,
-                      int num_threads):
+def transform_weights(const floating[:, :, :, :, :] w, const double[:, ::1] g,
+                      floating[::1] u_packed, Py_ssize_t MR, int num_threads):
     """u_packed (groups, ceil(C_out/groups / MR), 36, C_in/groups, MR) = (G w G^T)[e] of
-    every (output, input channel) pair of w (C_out, C_in/groups, 3, 3), in double, rounded
-    once; zero past the last output channel of each group. MR <= CYCONV_WINO_LANES."""
-    cdef Py_ssize_t CO = w.shape[0], cig = w.shape[1], cog = CO // groups
+    every (output, input channel) pair of w (groups, C_out/groups, C_in/groups, 3, 3), any
+    strides (a swapped or flipped view is read in place), in double, rounded once; zero past
+    the last output channel of each group. MR <= CYCONV_WINO_LANES."""
+    cdef Py_ssize_t G = w.shape[0], cog = w.shape[1], cig = w.shape[2]
     cdef Py_ssize_t npa = (cog + MR - 1) // MR
     cdef Py_ssize_t e_stride = cig * MR
-    cdef Py_ssize_t item, co, ci, lanes
+    cdef Py_ssize_t item, gi, co, lanes
+    cdef Py_ssize_t s_co = w.strides[1] // <Py_ssize_t>sizeof(floating)
+    cdef Py_ssize_t s_ci = w.strides[2] // <Py_ssize_t>sizeof(floating)
+    cdef Py_ssize_t s_row = w.strides[3] // <Py_ssize_t>sizeof(floating)
+    cdef Py_ssize_t s_col = w.strides[4] // <Py_ssize_t>sizeof(floating)
     cdef floating* out = &u_packed[0]
-    cdef const floating* wp = &w[0, 0, 0, 0]
     cdef const double* gp = &g[0, 0]
+    cdef const floating* wp
     if MR > CYCONV_WINO_LANES:
         raise ValueError(f"panels of {MR} output channels exceed {CYCONV_WINO_LANES}")
-    memset(out, 0, u_packed.shape[0] * sizeof(floating))
+    if G * cog * cig == 0:
+        return
     with nogil:
-        for item in prange(groups * npa, schedule="static", num_threads=num_threads):
-            co = (item // npa) * cog + (item % npa) * MR
-            lanes = cog - (item % npa) * MR
+        for item in prange(G * npa, schedule="static", num_threads=num_threads):
+            gi = item // npa
+            co = (item % npa) * MR
+            lanes = cog - co
             if lanes > MR:
                 lanes = MR
-            for ci in range(cig):
-                if floating is float:
-                    cyconv_wino_weights_f32(lanes, wp + (co * cig + ci) * 9, cig * 9, gp,
-                                            out + item * 36 * e_stride + ci * MR, e_stride)
-                else:
-                    cyconv_wino_weights_f64(lanes, wp + (co * cig + ci) * 9, cig * 9, gp,
-                                            out + item * 36 * e_stride + ci * MR, e_stride)
+            wp = &w[gi, co, 0, 0, 0]
+            if floating is float:
+                cyconv_wino_weight_panel_f32(lanes, MR, cig, wp, s_ci, s_co, s_row, s_col, gp,
+                                             out + item * 36 * e_stride, e_stride)
+            else:
+                cyconv_wino_weight_panel_f64(lanes, MR, cig, wp, s_ci, s_co, s_row, s_col, gp,
+                                             out + item * 36 * e_stride, e_stride)
 
 
 cdef void _weight_item(const floating* x_group, Py_ssize_t x_image, const floating* gy_group,
