@@ -64,8 +64,32 @@ def test_bench_conv_rows_carry_the_ceiling_timed_right_before_them(monkeypatch):
     # re-timed for the row (not the stubbed 1.0 of the start); its value depends on the load
     assert fwd["ceiling"] != 1.0 and fwd["ceiling"] > 0 and both["ceiling"] == fwd["ceiling"]
     assert "matmul" not in fwd["seconds"]  # the ceiling is not one of the implementations
-    percent = float(lines[-2].split("|")[5])
+    row = next(line for line in lines if line.startswith("| lenet1 | fwd |"))
+    percent = float(row.split("|")[5])
     assert percent == round(fwd["flops"] / fwd["seconds"]["cyconv"] / 1e9 / fwd["ceiling"] * 100)
+
+
+def test_bench_training_summary_backward_rate_and_geometric_means():
+    from cyconv import _bench
+    records = [
+        {"case": "vgg3x3", "pass": "fwd", "flops": 10e9, "seconds": {"cyconv": 1.0, "torch": 2.0}},
+        {"case": "vgg3x3", "pass": "fwd+bwd", "flops": 30e9,
+         "seconds": {"cyconv": 3.5, "torch": 3.5}},
+        {"case": "res3x3", "pass": "fwd", "flops": 10e9, "seconds": {"cyconv": 1.0, "torch": 0.5}},
+        {"case": "res3x3", "pass": "fwd+bwd", "flops": 30e9,
+         "seconds": {"cyconv": 2.0, "torch": 3.5}},
+        {"case": "max2x2/2", "pass": "fwd", "flops": None, "seconds": {"cyconv": 1.0}},
+    ]
+    lines = _bench.training_summary(records)
+    # vgg3x3: backward 2.5 s for 20 GFLOP = 8 GFLOP/s against the forward's 10
+    assert "| vgg3x3 | 10.0 | 8.0 | 0.80 |" in lines
+    assert "| res3x3 | 10.0 | 20.0 | 2.00 |" in lines
+    assert not any("max2x2" in line for line in lines)
+    # forward ratios 0.5 and 2.0 (geometric mean 1.00); fwd+bwd 1.0 and 4/7
+    assert any(line.startswith("Geometric mean cyconv/torch time, fwd, over the 2") and
+               "1.00 (max 2.00)" in line for line in lines)
+    assert any(line.startswith("Geometric mean cyconv/torch time, fwd+bwd") and
+               "0.76 (max 1.00)" in line for line in lines)
 
 
 def test_bench_relative_rates_pair_each_round_with_the_base(monkeypatch):

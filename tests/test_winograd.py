@@ -187,3 +187,64 @@ def test_transform_matrices_are_checked():
     bt[0, 0] = 2
     with pytest.raises(AssertionError, match="inconsistent"):
         _conv_winograd.toom_cook(kernel_matrices=(bt, at))
+
+
+STAGED_GEOMETRIES = [  # (N, C_in, C_out, (H, W), padding, groups): the staged weight gradient
+    (1, 1, 1, (3, 3), 0, 1),
+    (2, 3, 5, (4, 4), 1, 1),
+    (3, 6, 4, (13, 17), 2, 2),
+    (2, 16, 24, (14, 14), ((1, 0), (0, 2)), 1),
+    (1, 32, 40, (30, 11), 0, 4),
+    (1, 300, 20, (5, 6), 1, 1),
+    (2, 8, 70, (6, 5), 1, 1),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("geometry", STAGED_GEOMETRIES)
+def test_staged_weight_gradient_within_its_bound_and_thread_independent(geometry, dtype):
+    n, c_in, c_out, size, padding, groups = geometry
+    rng = np.random.default_rng(c_out * 7 + c_in)
+    x, w, _ = _data(rng, n, c_in, c_out, size, groups, dtype, bias=False)
+    y = cyconv.conv2d(x, w, padding=padding, groups=groups)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    kw = dict(padding=padding, groups=groups, need=("weight",))
+    with cyconv.forced_paths(grad_weight=GradWeightPath.WINOGRAD_STAGED):
+        assert cyconv.plan_conv(x, w, padding=padding, groups=groups).backward.grad_weight == \
+            GradWeightPath.WINOGRAD_STAGED
+        got = [cyconv.conv2d_backward(gy, x, w, num_threads=t, **kw).grad_weight
+               for t in (1, 2, 3)]
+    for g in got[1:]:
+        np.testing.assert_array_equal(g, got[0])
+    expected = ref.conv2d_backward(gy.astype(np.float64), x.astype(np.float64),
+                                   w.astype(np.float64), padding=padding,
+                                   groups=groups).grad_weight
+    scale = np.abs(gy).max() * np.abs(x).max() * n * np.prod(y.shape[2:])
+    assert np.abs(got[0] - expected).max() <= WINOGRAD_EPS * np.finfo(dtype).eps * scale
+
+
+def test_staged_weight_gradient_in_several_segments_and_where_auto_takes_it():
+    # 256 -> 256 channels: one transformed gradient (9.4 MB in float32) is past the
+    # partials' bound, so 'auto' stages it
+    f32 = np.float32
+    res = (np.ones((8, 256, 14, 14), f32), np.ones((256, 256, 3, 3), f32))
+    assert cyconv.plan_conv(*res, padding=1).backward.grad_weight == \
+        GradWeightPath.WINOGRAD_STAGED
+    vgg = (np.ones((8, 64, 56, 56), f32), np.ones((64, 64, 3, 3), f32))
+    assert cyconv.plan_conv(*vgg, padding=1).backward.grad_weight == GradWeightPath.WINOGRAD
+    # an image tall enough for two segments of the stage (8 -> 12 float64 channels take
+    # 36 x (8 + 16) values per tile): the segments add up in order, within the reference's
+    # rounding, and to the same bits for any thread count
+    from cyconv import _conv_tuning
+    per_tile_row = 36 * (8 + 16) * 3 * 8
+    height = 4 * (_conv_tuning.WINOGRAD_STAGE_BYTES // per_tile_row) + 8
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((1, 8, height, 10))
+    w = rng.standard_normal((12, 8, 3, 3))
+    gy = rng.standard_normal((1, 12, height, 10))
+    with cyconv.forced_paths(grad_weight=GradWeightPath.WINOGRAD_STAGED):
+        got = [cyconv.conv2d_backward(gy, x, w, padding=1, need=("weight",),
+                                      num_threads=t).grad_weight for t in (1, 2)]
+    np.testing.assert_array_equal(got[0], got[1])
+    expected = ref.conv2d_backward(gy, x, w, padding=1).grad_weight
+    np.testing.assert_allclose(got[0], expected, rtol=1e-10, atol=1e-9)

@@ -7,6 +7,7 @@ the machine's absolute speed drifts.
 from __future__ import annotations
 
 import functools
+import math
 import statistics
 import time
 
@@ -356,6 +357,10 @@ def run(quick: bool = True, num_threads: int | None = None, compare: bool = True
                          f"{fmt(t['reference'] / cy if t.get('reference') else None, '.1f')} |")
             lines.append(line)
             print_fn(line)
+    summary = training_summary(records)
+    lines += summary
+    for line in summary:
+        print_fn(line)
     if only is None or {"vgg3x3", "conv1d", "conv3d"} <= set(only):
         # the rows above are timed minutes apart on a host whose speed drifts; the bar
         # compares them within the same rounds
@@ -369,6 +374,45 @@ def run(quick: bool = True, num_threads: int | None = None, compare: bool = True
         for line in tail:
             print_fn(line)
     return "\n".join(lines), records, ceiling
+
+
+#: the dense rows of issue 17's targets (with conv1d and conv3d)
+DENSE_ROWS = ("vgg3x3", "res3x3", "res1x1", "stem7x7", "strided", "dilated", "lenet2",
+              "conv1d", "conv3d")
+
+
+def training_summary(records) -> list:
+    """Lines after the table: each convolution row's backward pass alone (the fwd+bwd median
+    minus the fwd median, twice the forward's FLOPs) in GFLOP/s beside the forward's, and the
+    geometric means of cyconv/torch time over the dense rows."""
+    by_row = {}
+    for r in records:
+        if r["flops"]:
+            by_row.setdefault(r["case"], {})[r["pass"]] = r
+    lines = ["", "Backward pass alone (fwd+bwd median - fwd median; 2x the forward's FLOPs):", "",
+             "| case | fwd GFLOP/s | bwd GFLOP/s | bwd / fwd rate |", "|---|---|---|---|"]
+    ratios = {"fwd": [], "fwd+bwd": []}
+    for name, passes in by_row.items():
+        if {"fwd", "fwd+bwd"} - set(passes):
+            continue
+        fwd, both = passes["fwd"], passes["fwd+bwd"]
+        t_fwd, t_both = fwd["seconds"]["cyconv"], both["seconds"]["cyconv"]
+        fwd_rate = fwd["flops"] / t_fwd / 1e9
+        bwd_rate = 2 * fwd["flops"] / (t_both - t_fwd) / 1e9 if t_both > t_fwd else None
+        lines.append(f"| {name} | {fwd_rate:.1f} | "
+                     f"{'-' if bwd_rate is None else format(bwd_rate, '.1f')} | "
+                     f"{'-' if bwd_rate is None else format(bwd_rate / fwd_rate, '.2f')} |")
+        if name in DENSE_ROWS:
+            for label, rec in (("fwd", fwd), ("fwd+bwd", both)):
+                if rec["seconds"].get("torch"):
+                    ratios[label].append(rec["seconds"]["cyconv"] / rec["seconds"]["torch"])
+    for label, values in ratios.items():
+        if values:
+            geo = math.exp(sum(math.log(v) for v in values) / len(values))
+            lines.append("")
+            lines.append(f"Geometric mean cyconv/torch time, {label}, over the "
+                         f"{len(values)} dense rows present: {geo:.2f} (max {max(values):.2f})")
+    return lines
 
 
 def plot(records, ceiling: float, path: str, dtype: str = "float32") -> None:

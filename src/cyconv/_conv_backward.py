@@ -187,7 +187,9 @@ def grad_weight(plan: BackwardPlan, gy, x, gw, flip: bool) -> None:
     elif path == GradWeightPath.FFT:
         _conv_fft.grad_weight(p, gy, x5.reshape(x.shape), target, n_threads)
     elif path == GradWeightPath.WINOGRAD:
-        _conv_winograd.weight_grad(p, n_threads, gy, x5, target)
+        _conv_winograd.weight_grad_partials(p, n_threads, gy, x5, target)
+    elif path == GradWeightPath.WINOGRAD_STAGED:
+        _conv_winograd.weight_grad_staged(p, n_threads, gy, x5, target)
     else:
         _im2col_grad_weight(p, gy3, x5, gw5, n_threads)
     if flip:

@@ -67,7 +67,9 @@ class GradWeightPath(enum.Enum):
     PHASES = "phases"                # one stride-1 padded weight gradient per input phase
     IM2COL = "im2col"                # lowered columns x grad_output
     FFT = "fft"                      # FFTs of grad_output and input, contracted over the batch
-    WINOGRAD = "winograd"            # transformed tiles' products summed, G^T (.) G (3x3, stride 1)
+    WINOGRAD = "winograd"            # transformed tiles' products summed in per-chunk partials,
+    #                                  G^T (.) G (3x3, stride 1)
+    WINOGRAD_STAGED = "winograd-staged"  # ... all tiles transformed first, one GEMM per element
 
 
 ROW_KERNELS = {ForwardPath.ROWS_WIDE: int(_k_rows.RowKernel.ROWS_WIDE),

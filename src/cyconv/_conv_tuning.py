@@ -56,13 +56,15 @@ WINOGRAD_MIN_CHANNELS = 64
 WINOGRAD_MAX_CHANNELS = 256
 WINOGRAD_MIN_SIZE = 14
 
-# ... and its weight gradient too (where 'auto' takes Winograd) while one transformed weight
-# gradient (36 x C_in/groups x C_out/groups) fits this many bytes
-WINOGRAD_WEIGHT_GRAD_MAX_BYTES = 4 * L2_CACHE_BYTES
+# its weight gradient sums per-chunk partials of the transformed gradient while one
+# (36 x C_in/groups x C_out/groups) fits this many bytes, else runs staged
+WINOGRAD_PARTIALS_MAX_BYTES = 4 * L2_CACHE_BYTES
 
 # ---- cache blocking ----------------------------------------------------------------------
 # a Winograd work item's transformed input and products (V and M) fit this many bytes
 WINOGRAD_SCRATCH_BYTES = 2 * L2_CACHE_BYTES
+# the staged Winograd weight gradient's transformed tiles per segment
+WINOGRAD_STAGE_BYTES = 16 * L2_CACHE_BYTES
 L2_TARGET_BYTES = L2_CACHE_BYTES // 4  # a work item's packed column block or gradient tile
 L2_BYTES = L2_CACHE_BYTES // 2         # half of L2: what one work item may keep hot
 KC = 256                       # reduction depth per micro-kernel call

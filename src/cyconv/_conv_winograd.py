@@ -154,27 +154,62 @@ def multiplications_saved(p: _validate.ConvParams) -> float:
     return 9 * oh * ow / (36 * math.ceil(oh / TILE) * math.ceil(ow / TILE))
 
 
-def weight_grad_pays(p: _validate.ConvParams) -> bool:
-    """'auto' (having taken Winograd) computes the weight gradient with it too: one
-    transformed weight gradient fits WINOGRAD_WEIGHT_GRAD_MAX_BYTES (benchmarks/README.md,
-    "Winograd F(4x4, 3x3)")."""
-    cig, cog = p.in_channels // p.groups, p.out_channels // p.groups
-    return 36 * cig * cog * p.dtype.itemsize <= tuning.WINOGRAD_WEIGHT_GRAD_MAX_BYTES
-
-
-def weight_grad(p: _validate.ConvParams, n_threads: int, gy: np.ndarray, x5, gw) -> None:
-    """gw (C_out, C_in/groups, 3, 3, C-contiguous) = the weight gradient of ``p`` (:func:`fits`)
-    for grad_output ``gy`` (N, C_out, OH, OW) and the input x5 (5-D view): G^T [sum over the
-    tiles of (A g A^T) . (B^T d B)] G, the tiles' products summed on the micro-kernel in
-    chunks of work items fixed by the shapes (not the threads), the chunks in order."""
-    # the blocks set the order of the sums over the tiles: split as for a fixed thread count
-    rows, tbs = blocking(p, tuning.COL2IM_BALANCE_THREADS)[:2]
+def _weight_grad_tile(p: _validate.ConvParams) -> tuple:
+    """(narrow, OB, NP, C_in/groups rounded up to NP, C_out/groups rounded up to OB): the
+    channel-lane tile of the weight gradient's GEMMs, the variant that wastes fewer input
+    channels."""
     cig, cog = p.in_channels // p.groups, p.out_channels // p.groups
     single = p.dtype == np.float32
     wide, narrow_tile = _k_isa.direct_tile_shape(single, False), _k_isa.direct_tile_shape(single, True)
     narrow = cig / geo.round_up(cig, narrow_tile[1]) > cig / geo.round_up(cig, wide[1])
     ob, npx = narrow_tile if narrow else wide
-    cigp, cogp = geo.round_up(cig, npx), geo.round_up(cog, ob)
+    return narrow, ob, npx, geo.round_up(cig, npx), geo.round_up(cog, ob)
+
+
+def partials_pay(p: _validate.ConvParams) -> bool:
+    """Per-chunk partials of the transformed gradient (each item adding its tiles into its
+    chunk's whole du) while one du fits WINOGRAD_PARTIALS_MAX_BYTES; past it each item
+    streams du through memory and the staged path wins (benchmarks/README.md, "Winograd
+    F(4x4, 3x3)")."""
+    _, _, _, cigp, cogp = _weight_grad_tile(p)
+    return 36 * p.groups * cigp * cogp * p.dtype.itemsize <= tuning.WINOGRAD_PARTIALS_MAX_BYTES
+
+
+def weight_grad_staged(p: _validate.ConvParams, n_threads: int, gy: np.ndarray, x5,
+                       gw) -> None:
+    """gw (C_out, C_in/groups, 3, 3, C-contiguous) = the weight gradient of ``p``
+    (:func:`fits`) for grad_output ``gy`` (N, C_out, OH, OW) and the input x5 (5-D view):
+    G^T [sum over the tiles of (A g A^T) . (B^T d B)] G. Each segment of tile rows (fixed
+    by the shapes, its transforms fitting WINOGRAD_STAGE_BYTES) transformed once, then one
+    GEMM per transform element and panel of output channels over the segment's tiles, the
+    segments added in order."""
+    narrow, _, _, cigp, cogp = _weight_grad_tile(p)
+    tiles_h = geo.ceil_div(p.output_shape[0], TILE)
+    tiles_w = geo.ceil_div(p.output_shape[1], TILE)
+    total_rows = p.batch * tiles_h
+    per_row = 36 * p.groups * (cigp + cogp) * tiles_w * p.dtype.itemsize
+    segment_rows = max(1, min(total_rows, tuning.WINOGRAD_STAGE_BYTES // per_row))
+    # transform blocks: a few per thread (the split changes no bit: every tile takes the
+    # same vector code wherever it sits in its block)
+    rows = max(1, geo.ceil_div(segment_rows, 4 * n_threads))
+    stage = np.empty(per_row // p.dtype.itemsize * segment_rows, dtype=p.dtype)
+    du = np.empty(p.groups * 36 * cigp * cogp, dtype=p.dtype)
+    work = np.empty((n_threads, _k_winograd.transform_scratch(rows, tiles_w)), dtype=p.dtype)
+    x = x5.reshape(x5.shape[:2] + x5.shape[3:])
+    _k_winograd.winograd_weight_grad_staged(
+        x, _validate.for_kernel(gy), du, p.groups, p.padding[0][0], p.padding[1][0], rows,
+        segment_rows, narrow, np.arange(segment_rows * tiles_w, dtype=np.intp), stage, work,
+        n_threads)
+    _k_winograd.weight_grad_from_transformed(du, G, gw, p.groups, narrow, n_threads)
+
+
+def weight_grad_partials(p: _validate.ConvParams, n_threads: int, gy: np.ndarray, x5,
+                         gw) -> None:
+    """As :func:`weight_grad_staged`, the tiles' products summed on the micro-kernel in
+    chunks of work items fixed by the shapes (not the threads), the chunks in order."""
+    # the blocks set the order of the sums over the tiles: split as for a fixed thread count
+    rows, tbs = blocking(p, tuning.COL2IM_BALANCE_THREADS)[:2]
+    narrow, _, _, cigp, cogp = _weight_grad_tile(p)
     tiles_w = geo.ceil_div(p.output_shape[1], TILE)
     items = p.groups * geo.ceil_div(p.batch * geo.ceil_div(p.output_shape[0], TILE), rows)
     partial = p.groups * 36 * cigp * cogp

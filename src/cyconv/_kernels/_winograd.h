@@ -316,6 +316,42 @@ CYCONV_CLONES static void cyconv_wino_weight_grad_##S(                          
             dw[3 * l + m] = (T)acc;                                                          \
         }                                                                                    \
 }                                                                                            \
+/* dW_l = G^T dU_l G (3x3) for lanes l < lanes (output channels) and input channels      \
+ * 0..count-1: channel c's dU_l element e at du[e * e_stride + c * ci_stride + l], its dW_l  \
+ * at dw[l * lane_stride + 9 * c]; in double, rounded once, the same sums in the same order \
+ * as cyconv_wino_weight_grad_##S, a vector of lanes at a time (du read by whole runs). */    \
+CYCONV_CLONES static void cyconv_wino_weight_grad_panel_##S(                                 \
+    ptrdiff_t lanes, ptrdiff_t count, const T* restrict du, ptrdiff_t e_stride,              \
+    ptrdiff_t ci_stride, const double* restrict g, T* restrict dw, ptrdiff_t lane_stride)    \
+{                                                                                            \
+    for (ptrdiff_t c = 0; c < count; c++) {                                                  \
+        double d[36][CYCONV_WINO_LANES], t[3][6][CYCONV_WINO_LANES];                         \
+        const T* src = du + c * ci_stride;                                                   \
+        for (int e = 0; e < 36; e++)                                                         \
+            for (ptrdiff_t l = 0; l < CYCONV_WINO_LANES; l++)                                \
+                d[e][l] = l < lanes ? (double)src[e * e_stride + l] : 0.0;                   \
+        for (int l3 = 0; l3 < 3; l3++)                                                       \
+            for (int nu = 0; nu < 6; nu++)                                                   \
+                for (ptrdiff_t l = 0; l < CYCONV_WINO_LANES; l++) {                          \
+                    double acc = 0;                                                          \
+                    for (int xi = 0; xi < 6; xi++)                                           \
+                        acc += g[3 * xi + l3] * d[6 * xi + nu][l];                           \
+                    t[l3][nu][l] = acc;                                                      \
+                }                                                                            \
+        for (int l3 = 0; l3 < 3; l3++)                                                       \
+            for (int m = 0; m < 3; m++) {                                                    \
+                double r[CYCONV_WINO_LANES];                                                 \
+                for (ptrdiff_t l = 0; l < CYCONV_WINO_LANES; l++) {                          \
+                    double acc = 0;                                                          \
+                    for (int nu = 0; nu < 6; nu++)                                           \
+                        acc += t[l3][nu][l] * g[3 * nu + m];                                 \
+                    r[l] = acc;                                                              \
+                }                                                                            \
+                for (ptrdiff_t l = 0; l < lanes; l++)                                        \
+                    dw[l * lane_stride + 9 * c + 3 * l3 + m] = (T)r[l];                      \
+            }                                                                                \
+    }                                                                                        \
+}                                                                                            \
 /* out[e * e_stride + l] = (G w_l G^T)[e] for the panel's lanes l < lanes and 0 for       \
  * lanes <= l < width (the panel's padding); w_l's tap (r, c) at w[l*lane_stride +          \
  * r*row_stride + c*col_stride] (any strides: a swapped, flipped kernel is read in place). */ \

@@ -16,6 +16,10 @@ def winograd_forward(x: _Array, x_shape: tuple[int, ...], x_last: bool, u_packed
                      has_bias: bool, groups: int, ph: int, pw: int, rows: int, TBs: int,
                      co_split: int, offsets: _Array, work: _Array, KC: int,
                      num_threads: int) -> None: ...
+def winograd_weight_grad_staged(x: _Array, gy: _Array, du: _Array, groups: int, ph: int,
+                                pw: int, rows: int, segment_rows: int, narrow: bool,
+                                offsets: _Array, stage: _Array, work: _Array,
+                                num_threads: int) -> None: ...
 def winograd_weight_grad(x: _Array, gy: _Array, partials: _Array, groups: int, ph: int, pw: int,
                          rows: int, TBs: int, narrow: bool, offsets: _Array, work: _Array,
                          num_threads: int) -> None: ...

@@ -67,6 +67,13 @@ cdef extern from "_winograd.h" nogil:
                                      float* dw)
     void cyconv_wino_weight_grad_f64(const double* du, Py_ssize_t du_stride, const double* g,
                                      double* dw)
+    void cyconv_wino_weight_grad_panel_f32(Py_ssize_t lanes, Py_ssize_t count, const float* du,
+                                           Py_ssize_t e_stride, Py_ssize_t ci_stride,
+                                           const double* g, float* dw, Py_ssize_t lane_stride)
+    void cyconv_wino_weight_grad_panel_f64(Py_ssize_t lanes, Py_ssize_t count,
+                                           const double* du, Py_ssize_t e_stride,
+                                           Py_ssize_t ci_stride, const double* g, double* dw,
+                                           Py_ssize_t lane_stride)
     void cyconv_wino_weights_f32(Py_ssize_t lanes, Py_ssize_t width, const float* w,
                                  Py_ssize_t lane_stride, Py_ssize_t row_stride,
                                  Py_ssize_t col_stride, const double* g, float* out,
@@ -418,6 +425,125 @@ def winograd_weight_grad(const floating[:, :, :, ::1] x, const floating[:, :, :,
                              op, narrow, OB, NP, wp + tid * wstride)
 
 
+def winograd_weight_grad_staged(const floating[:, :, :, ::1] x,
+                                const floating[:, :, :, ::1] gy, floating[::1] du,
+                                Py_ssize_t groups, Py_ssize_t ph, Py_ssize_t pw,
+                                Py_ssize_t rows, Py_ssize_t segment_rows, bint narrow,
+                                const Py_ssize_t[::1] offsets, floating[::1] stage,
+                                floating[:, ::1] work, int num_threads):
+    """du (groups, 36, round_up(C_in/groups, NP), round_up(C_out/groups, OB)) = the
+    transformed weight gradient of a 3x3 stride-1 convolution of x (N, C, H, W) with
+    grad_output gy (N, C_out, OH, OW), leading padding (ph, pw), in two stages per segment
+    of ``segment_rows`` tile rows (counted over the batch; fixed by the shapes):
+
+    1. every tile of the segment transformed once into ``stage``: V[g, e, ci, t] = B^T d B
+       and Q[g, panel, e, t, lane] = A g A^T (blocks of ``rows`` tile rows over the threads);
+    2. du[g, e] (+)= V[g, e] Q[g, e]^T, one micro-kernel GEMM per (group, element, panel of
+       OB output channels) over the threads, its reduction the segment's tiles in order.
+
+    Each du element is one sum in a fixed order whatever the thread count, and no thread
+    keeps a partial du of its own (the partials path's cost when du is large).
+
+    offsets : (segment_rows * tiles_w,) 0, 1, ... (the tiles, the reduction).
+    stage : 36 * groups * (round_up(C_in/groups, NP) + round_up(C_out/groups, OB)) *
+        segment_rows * tiles_w elements.
+    work : per-thread scratch of the transforms (transform_scratch(rows, tiles_w)).
+    """
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t CO = gy.shape[1], OH = gy.shape[2], OW = gy.shape[3]
+    cdef Py_ssize_t cig = C // groups, cog = CO // groups
+    cdef bint single = floating is float
+    cdef Py_ssize_t OB, NP
+    _direct_tile(single, narrow, &OB, &NP)
+    cdef Py_ssize_t cigp = (cig + NP - 1) // NP * NP, cogp = (cog + OB - 1) // OB * OB
+    cdef Py_ssize_t npan = cogp // OB
+    cdef Py_ssize_t tiles_h = (OH + 3) // 4, tiles_w = (OW + 3) // 4
+    cdef Py_ssize_t total_rows = N * tiles_h
+    cdef Py_ssize_t seg0, seg_rows, T, blocks, item, gi, blk, row0, count, tid, t0, ci, co
+    cdef Py_ssize_t e, panel, c0, rest
+    cdef Py_ssize_t ve, qe, v_group, q_group
+    cdef const floating* xp = &x[0, 0, 0, 0]
+    cdef const floating* gp = &gy[0, 0, 0, 0]
+    cdef floating* dp = &du[0]
+    cdef floating* sp = &stage[0]
+    cdef floating* v
+    cdef floating* q
+    cdef floating* scratch
+    cdef floating* wp = &work[0, 0]
+    cdef Py_ssize_t wstride = work.shape[1]
+    cdef const Py_ssize_t* op = &offsets[0]
+    cdef Strides xs
+    xs.image, xs.channel, xs.row, xs.elem = C * H * W, H * W, W, 1
+    if N == 0 or OH <= 0 or OW <= 0:
+        memset(dp, 0, du.shape[0] * sizeof(floating))
+        return
+    with nogil:
+        seg0 = 0
+        while seg0 < total_rows:
+            seg_rows = segment_rows if total_rows - seg0 > segment_rows else total_rows - seg0
+            T = seg_rows * tiles_w
+            ve = cigp * T
+            qe = T * OB
+            v_group = 36 * ve
+            q_group = npan * 36 * qe
+            blocks = (seg_rows + rows - 1) // rows
+            # stage 1: the segment's tiles; channel rows past C_in/groups and lanes past
+            # C_out/groups stay zero (the GEMMs read whole NP x OB blocks)
+            for item in prange(groups * blocks, schedule="static", num_threads=num_threads):
+                tid = omp_get_thread_num()
+                gi = item // blocks
+                blk = item % blocks
+                row0 = seg0 + blk * rows
+                count = rows if seg0 + seg_rows - row0 > rows else seg0 + seg_rows - row0
+                t0 = (row0 - seg0) * tiles_w
+                scratch = wp + tid * wstride
+                v = sp + gi * v_group
+                q = sp + groups * v_group + gi * q_group
+                for ci in range(cig):
+                    _input(xp + gi * cig * H * W + ci * H * W, &xs, 1, H, W, ph, pw, row0,
+                           count, tiles_h, tiles_w, scratch, v + ci * T + t0, ve, T)
+                for ci in range(cig, cigp):
+                    for e in range(36):
+                        memset(v + e * ve + ci * T + t0, 0, count * tiles_w * sizeof(floating))
+                if cogp > cog:
+                    for e in range(36):
+                        for c0 in range(t0, t0 + count * tiles_w):
+                            memset(q + ((npan - 1) * 36 + e) * qe + c0 * OB + cog % OB, 0,
+                                   (OB - cog % OB) * sizeof(floating))
+                for co in range(cog):
+                    if floating is float:
+                        cyconv_wino_gradout_f32(gp + (gi * cog + co) * OH * OW, CO * OH * OW,
+                                                OH, OW, row0, count, tiles_h, tiles_w, scratch,
+                                                q + (co // OB) * 36 * qe + t0 * OB + co % OB,
+                                                qe, OB)
+                    else:
+                        cyconv_wino_gradout_f64(gp + (gi * cog + co) * OH * OW, CO * OH * OW,
+                                                OH, OW, row0, count, tiles_h, tiles_w, scratch,
+                                                q + (co // OB) * 36 * qe + t0 * OB + co % OB,
+                                                qe, OB)
+            # stage 2: du[g, e] (+)= V[g, e] Q[g, e]^T, NP input channels broadcast x OB
+            # output channels on the lanes, the reduction over the segment's tiles
+            for item in prange(groups * 36 * npan, schedule="static", num_threads=num_threads):
+                gi = item // (36 * npan)
+                rest = item % (36 * npan)
+                e = rest // npan
+                panel = rest % npan
+                v = sp + gi * v_group + e * ve
+                q = sp + groups * v_group + gi * q_group + (panel * 36 + e) * qe
+                c0 = 0
+                while c0 < cigp:
+                    if narrow:
+                        _ukrn(T, q, v + c0 * T, op, T,
+                              dp + ((gi * 36 + e) * cigp + c0) * cogp + panel * OB, cogp,
+                              seg0 > 0)
+                    else:
+                        _ukrb(T, q, v + c0 * T, op, T,
+                              dp + ((gi * 36 + e) * cigp + c0) * cogp + panel * OB, cogp,
+                              seg0 > 0)
+                    c0 = c0 + NP
+            seg0 = seg0 + seg_rows
+
+
 def weight_grad_from_transformed(const floating[::1] du, const double[:, ::1] g,
                                  floating[:, :, :, ::1] gw, Py_ssize_t groups, bint narrow,
                                  int num_threads):
@@ -429,18 +555,26 @@ def weight_grad_from_transformed(const floating[::1] du, const double[:, ::1] g,
     cdef Py_ssize_t OB, NP
     _direct_tile(single, narrow, &OB, &NP)
     cdef Py_ssize_t cigp = (cig + NP - 1) // NP * NP, cogp = (cog + OB - 1) // OB * OB
-    cdef Py_ssize_t pair, co, ci, gi
+    cdef Py_ssize_t npb = (cog + CYCONV_WINO_LANES - 1) // CYCONV_WINO_LANES
+    cdef Py_ssize_t item, co, gi, lanes
     cdef const floating* dp = &du[0]
     cdef const double* gp = &g[0, 0]
     cdef floating* wp = &gw[0, 0, 0, 0]
+    if CO * cig == 0:
+        return
     with nogil:
-        for pair in prange(CO * cig, schedule="static", num_threads=num_threads):
-            co = pair // cig
-            ci = pair % cig
-            gi = co // cog
+        # a block of output channels (a vector of lanes) per item, every input channel
+        for item in prange(groups * npb, schedule="static", num_threads=num_threads):
+            gi = item // npb
+            co = (item % npb) * CYCONV_WINO_LANES
+            lanes = cog - co
+            if lanes > CYCONV_WINO_LANES:
+                lanes = CYCONV_WINO_LANES
             if floating is float:
-                cyconv_wino_weight_grad_f32(dp + gi * 36 * cigp * cogp + ci * cogp + co % cog,
-                                            cigp * cogp, gp, wp + pair * 9)
+                cyconv_wino_weight_grad_panel_f32(lanes, cig, dp + gi * 36 * cigp * cogp + co,
+                                                  cigp * cogp, cogp, gp,
+                                                  wp + (gi * cog + co) * cig * 9, cig * 9)
             else:
-                cyconv_wino_weight_grad_f64(dp + gi * 36 * cigp * cogp + ci * cogp + co % cog,
-                                            cigp * cogp, gp, wp + pair * 9)
+                cyconv_wino_weight_grad_panel_f64(lanes, cig, dp + gi * 36 * cigp * cogp + co,
+                                                  cigp * cogp, cogp, gp,
+                                                  wp + (gi * cog + co) * cig * 9, cig * 9)
