@@ -248,3 +248,47 @@ def test_staged_weight_gradient_in_several_segments_and_where_auto_takes_it():
     np.testing.assert_array_equal(got[0], got[1])
     expected = ref.conv2d_backward(gy, x, w, padding=1).grad_weight
     np.testing.assert_allclose(got[0], expected, rtol=1e-10, atol=1e-9)
+
+
+def test_transformed_weights_are_kept_for_unchanged_weights_only():
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((2, 8, 9, 9)).astype(np.float32)
+    w = rng.standard_normal((6, 8, 3, 3)).astype(np.float32)
+    gy = rng.standard_normal((2, 6, 9, 9)).astype(np.float32)
+    kw = dict(padding=1, algorithm="winograd")
+    kept = _conv_winograd.TRANSFORMED
+    kept.clear()
+    first = cyconv.conv2d(x, w, **kw)
+    assert len(kept._entries) == 1
+    np.testing.assert_array_equal(cyconv.conv2d(x, w.copy(), **kw), first)  # same bits: kept
+    w[0, 0, 1, 1] += 1.0  # changed in place (as an optimizer step does): not kept
+    changed = cyconv.conv2d(x, w, **kw)
+    kept.clear()
+    np.testing.assert_array_equal(changed, cyconv.conv2d(x, w, **kw))
+    assert not np.array_equal(changed, first)
+    # -0.0 and 0.0 compare equal but are different bits: a weight of -0.0 is not served
+    # the transform of 0.0
+    w0 = np.zeros_like(w)
+    cyconv.conv2d(x, w0, **kw)
+    negative = -w0
+    kept_result = cyconv.conv2d(x, negative, **kw)
+    kept.clear()
+    np.testing.assert_array_equal(np.signbit(kept_result),
+                                  np.signbit(cyconv.conv2d(x, negative, **kw)))
+    # grad_input's swapped, flipped kernel is kept apart from the forward's
+    grads = cyconv.conv2d_backward(gy, x, w, **kw)
+    kept.clear()
+    np.testing.assert_array_equal(grads.grad_input,
+                                  cyconv.conv2d_backward(gy, x, w, **kw).grad_input)
+
+
+def test_transformed_weights_cache_stays_within_its_budget():
+    cache = _conv_winograd.TransformedWeights(budget=3000)
+    sources = [np.full(100, float(i)) for i in range(4)]  # 800 bytes each
+    for i, s in enumerate(sources):
+        cache.put(i, s, np.zeros(50))  # + 400 bytes: two entries fit
+    assert list(cache._entries) == [2, 3]
+    assert cache.get(3, sources[3]) is not None and cache.get(1, sources[1]) is None
+    assert cache.get(3, sources[2]) is None  # same key, other bits
+    cache.put(9, np.zeros(1000), np.zeros(1))  # larger than the budget: not kept
+    assert 9 not in cache._entries

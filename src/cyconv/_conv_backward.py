@@ -111,7 +111,8 @@ def _by_forward_conv(p, gy, w5, gx, n_threads, winograd=False):
         # Winograd transforms the swapped, flipped kernel where it lies (no copy of it)
         flipped = kernel.swapaxes(1, 2)[(Ellipsis,) + (slice(None, None, -1),) * p.ndim]
         _conv_winograd.forward(t, n_threads, geo.to5d(gy, p.ndim), None,
-                               np.zeros(1, p.dtype), False, gx, weight_groups=flipped)
+                               np.zeros(1, p.dtype), False, gx, weight_groups=flipped,
+                               source=w5)
         return
     _forward(t, gy, _swapped_kernel(p, kernel), gx, n_threads, winograd)
 

@@ -575,7 +575,9 @@ CALLS = _validate.ValidatedCalls(keep=lambda: not _FORCED)
 
 
 def clear_caches() -> None:
-    """Forget cached plans (after tune() or a change of thresholds)."""
+    """Forget cached plans (after tune() or a change of thresholds) and kept transformed
+    weights."""
     cached_forward_plan.cache_clear()
+    _conv_winograd.TRANSFORMED.clear()
     CALLS.clear()
     _pool_plan.clear_caches()

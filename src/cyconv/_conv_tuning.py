@@ -65,6 +65,9 @@ WINOGRAD_PARTIALS_MAX_BYTES = 4 * L2_CACHE_BYTES
 WINOGRAD_SCRATCH_BYTES = 2 * L2_CACHE_BYTES
 # the staged Winograd weight gradient's transformed tiles per segment
 WINOGRAD_STAGE_BYTES = 16 * L2_CACHE_BYTES
+# transformed Winograd weights kept for repeated calls with the same weights (and copies
+# of those weights to compare with): at most this many bytes
+WINOGRAD_WEIGHT_CACHE_BYTES = 64 * 2**20
 L2_TARGET_BYTES = L2_CACHE_BYTES // 4  # a work item's packed column block or gradient tile
 L2_BYTES = L2_CACHE_BYTES // 2         # half of L2: what one work item may keep hot
 KC = 256                       # reduction depth per micro-kernel call

@@ -9,8 +9,10 @@ gradient plans run it there too (``_conv_backward``).
 """
 from __future__ import annotations
 
+import collections
 import functools
 import math
+import threading
 from fractions import Fraction
 
 import numpy as np
@@ -64,15 +66,71 @@ def fits(p: _validate.ConvParams) -> bool:
             and p.dilation == (1, 1))
 
 
-def transformed_weights(weight: np.ndarray, mr: int, n_threads: int) -> np.ndarray:
+def transformed_weights(weight: np.ndarray, mr: int, n_threads: int,
+                        source: np.ndarray | None = None) -> np.ndarray:
     """U[g, e] = (G w G^T)[e] (e = 6*xi + nu) of (groups, C_out/groups, C_in/groups, 3, 3)
     ``weight`` (any strides), as (groups, panels of ``mr`` output channels, 36,
-    C_in/groups, mr), flat; computed in double, rounded once."""
+    C_in/groups, mr), flat; computed in double, rounded once.
+
+    ``source``: the C-contiguous array ``weight`` is a view of; with it the result is kept
+    (:data:`TRANSFORMED`) and returned again while a later call's source has the same bits,
+    so repeated calls with unchanged weights (inference) skip the transform."""
+    key = None
+    if source is not None:
+        key = (source.shape, source.dtype.str, weight.shape, weight.strides,
+               weight.__array_interface__["data"][0] - source.__array_interface__["data"][0],
+               mr)
+        kept = TRANSFORMED.get(key, source)
+        if kept is not None:
+            return kept
     groups, cog, cig = weight.shape[:3]
     panels = geo.ceil_div(cog, mr)
     u = np.empty(groups * 36 * panels * cig * mr, dtype=weight.dtype)
     _k_winograd.transform_weights(weight, G, u, mr, n_threads)
+    if key is not None:
+        TRANSFORMED.put(key, source, u)
     return u
+
+
+class TransformedWeights:
+    """The transformed weights of the last few weights seen, each with a copy of its
+    source, at most ``budget`` bytes (least recently used first out). A lookup compares the
+    source's bits with the copy (one pass over the weight, stopping at the first
+    difference: a training step's updated weights miss at once). Entries are never changed
+    in place, so a caller may keep using one another thread replaces."""
+
+    def __init__(self, budget: int):
+        self.budget = budget
+        self._entries: collections.OrderedDict = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key, source: np.ndarray):
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            self._entries.move_to_end(key)
+        copy, u = entry
+        bits = np.dtype(f"u{source.dtype.itemsize}")
+        return u if np.array_equal(copy.view(bits), source.view(bits)) else None
+
+    def put(self, key, source: np.ndarray, u: np.ndarray) -> None:
+        size = source.nbytes + u.nbytes
+        if size > self.budget:
+            return
+        entry = (source.copy(), u)
+        with self._lock:
+            self._entries[key] = entry
+            self._entries.move_to_end(key)
+            while sum(c.nbytes + t.nbytes for c, t in self._entries.values()) > self.budget:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+TRANSFORMED = TransformedWeights(tuning.WINOGRAD_WEIGHT_CACHE_BYTES)
 
 
 @functools.lru_cache(maxsize=256)
@@ -121,18 +179,20 @@ def grouped_weight(p: _validate.ConvParams, weight: np.ndarray) -> np.ndarray:
 
 
 def forward(p: _validate.ConvParams, n_threads: int, x5, w5, b, has_bias: bool,
-            y: np.ndarray, weight_groups: np.ndarray | None = None) -> None:
+            y: np.ndarray, weight_groups: np.ndarray | None = None,
+            source: np.ndarray | None = None) -> None:
     """y = conv(x, w) (+ b) for ``p`` (:func:`fits`), w5 a C-contiguous (C_out, C_in/groups,
     [1,] 3, 3) weight, or ``weight_groups`` any (groups, C_out/groups, C_in/groups, 3, 3)
-    view of one (read where it lies: the swapped, flipped kernel of a gradient); x5 (5-D)
-    and y (N, C_out, OH, OW) each C-contiguous or in channels-last memory (read and written
-    where they lie)."""
+    view of one (read where it lies: the swapped, flipped kernel of a gradient) of the
+    C-contiguous ``source`` (the transformed weights are kept per source:
+    :func:`transformed_weights`); x5 (5-D) and y (N, C_out, OH, OW) each C-contiguous or in
+    channels-last memory (read and written where they lie)."""
     mr = _k_isa.tile_shape(p.dtype == np.float32)[0]
     rows, tbs, split, scratch = blocking(p, n_threads)
     kc = min(p.in_channels // p.groups, tuning.KC)
     if weight_groups is None:
-        weight_groups = grouped_weight(p, w5)
-    u = transformed_weights(weight_groups, mr, n_threads)
+        weight_groups, source = grouped_weight(p, w5), w5
+    u = transformed_weights(weight_groups, mr, n_threads, source)
     work = np.empty((n_threads, scratch), dtype=p.dtype)
     offsets = np.arange(max(kc, 1), dtype=np.intp) * tbs
     x = x5.reshape(x5.shape[:2] + x5.shape[3:])
