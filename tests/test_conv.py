@@ -338,7 +338,7 @@ def test_tune_caches_the_faster_algorithm():
     x = np.ones((2, 8, 12, 12), np.float32)
     w = np.ones((8, 1, 3, 3), np.float32)
     timings = cyconv.tune(x, w, padding=1, groups=8, num_threads=1, repeats=1)
-    assert set(timings) == {"direct", "im2col", "implicit", "winograd"}  # 2-D 3x3, stride 1
+    assert set(timings) == {"direct", "im2col", "implicit", "fft", "winograd"}  # 2-D 3x3
     assert all(t > 0 for t in timings.values())
     winner = min(timings, key=timings.get)
     p = conv._validate.conv_params(x, w, None, stride=1, padding=1, dilation=1, groups=8, ndim=2)
@@ -348,13 +348,18 @@ def test_tune_caches_the_faster_algorithm():
                                ref.conv2d(x, w, padding=1, groups=8), rtol=1e-6)
     with pytest.raises(ValueError, match="x must have"):
         cyconv.tune(np.ones(3, np.float32), w)
-    # float64 may also take the FFT path
     timings = cyconv.tune(x.astype(np.float64), w.astype(np.float64), padding=1, groups=8,
                           num_threads=1, repeats=1, backward=False)
     assert set(timings) == {"direct", "im2col", "implicit", "fft", "winograd"}
     timings = cyconv.tune(x[:, :, :, :5], w[:, :, :, :2], padding=1, groups=8, num_threads=1,
                           repeats=1, backward=False)
-    assert set(timings) == {"direct", "im2col", "implicit"}  # winograd is for 3x3 only
+    assert set(timings) == {"direct", "im2col", "implicit", "fft"}  # winograd: 3x3 only
+    # 1-D: FFTs in float64 only (float32's direct kernels stay faster)
+    x1, w1 = np.ones((2, 8, 12), np.float32), np.ones((8, 8, 3), np.float32)
+    assert set(cyconv.tune(x1, w1, num_threads=1, repeats=1, backward=False)) == \
+        {"direct", "im2col", "implicit"}
+    assert "fft" in cyconv.tune(x1.astype(np.float64), w1.astype(np.float64), num_threads=1,
+                                repeats=1, backward=False)
 
 
 # The row-tiled kernel's [pixel][channel] tiles leave through a 16x16 block transpose:

@@ -139,18 +139,26 @@ def test_the_plan_names_the_fft_path_and_transposed_convolutions_take_it():
                                atol=1e-12)
 
 
-def test_auto_takes_ffts_for_large_float64_kernels_only():
+def test_auto_takes_ffts_for_large_kernels():
     image = np.ones((1, 1, 64, 64))
     big, small = np.ones((1, 1, 15, 15)), np.ones((1, 1, 5, 5))
     assert cyconv.plan_conv(image, big, padding=7).forward.path == cyconv.ForwardPath.FFT
     assert cyconv.plan_conv(image, big, padding=7).backward.grad_input == cyconv.GradInputPath.FFT
     assert cyconv.plan_conv(image, small, padding=2).forward.path != cyconv.ForwardPath.FFT
-    # float32 keeps the per-element accuracy contract: never FFTs unless asked
-    assert cyconv.plan_conv(image.astype(np.float32), big.astype(np.float32),
-                            padding=7).forward.path != cyconv.ForwardPath.FFT
-    # strided, or many channel pairs: the direct paths
-    assert cyconv.plan_conv(image, big, padding=7, stride=2).forward.path != cyconv.ForwardPath.FFT
+    # float32 2-D/3-D kernels of 200+ taps too (the normwise bound, as Winograd's), with
+    # many channel pairs as well; 1-D float32 kernels never unless asked
+    f32 = np.float32
+    assert cyconv.plan_conv(image.astype(f32), big.astype(f32),
+                            padding=7).forward.path == cyconv.ForwardPath.FFT
     many = np.ones((1, 16, 64, 64)), np.ones((16, 16, 15, 15))
-    assert cyconv.plan_conv(*many, padding=7).forward.path != cyconv.ForwardPath.FFT
+    assert cyconv.plan_conv(*many, padding=7).forward.path == cyconv.ForwardPath.FFT
+    line = np.ones((1, 1, 4096), f32), np.ones((1, 1, 401), f32)
+    assert cyconv.plan_conv(*line, padding=200).forward.path != cyconv.ForwardPath.FFT
+    assert cyconv.plan_conv(*(a.astype(np.float64) for a in line),
+                            padding=200).forward.path == cyconv.ForwardPath.FFT
+    # strided, or a 1-D float64 kernel with many channel pairs: the direct paths
+    assert cyconv.plan_conv(image, big, padding=7, stride=2).forward.path != cyconv.ForwardPath.FFT
+    pairs_1d = np.ones((1, 16, 4096)), np.ones((16, 16, 401))
+    assert cyconv.plan_conv(*pairs_1d, padding=200).forward.path != cyconv.ForwardPath.FFT
     np.testing.assert_allclose(cyconv.conv2d(image, big, padding=7),
                                ref.conv2d(image, big, padding=7), atol=1e-11)

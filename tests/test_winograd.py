@@ -8,7 +8,7 @@ import pytest
 import cyconv
 import cyconv._kernels._winograd
 import cyconv.reference as ref
-from cyconv import ForwardPath, GradInputPath, GradWeightPath, _conv_winograd
+from cyconv import ForwardPath, GradInputPath, GradWeightPath, _conv_winograd, _weight_cache
 
 from support.helpers import DTYPES, assert_gradients_match_finite_differences
 
@@ -256,7 +256,7 @@ def test_transformed_weights_are_kept_for_unchanged_weights_only():
     w = rng.standard_normal((6, 8, 3, 3)).astype(np.float32)
     gy = rng.standard_normal((2, 6, 9, 9)).astype(np.float32)
     kw = dict(padding=1, algorithm="winograd")
-    kept = _conv_winograd.TRANSFORMED
+    kept = _weight_cache.KEPT
     kept.clear()
     first = cyconv.conv2d(x, w, **kw)
     assert len(kept._entries) == 1
@@ -283,7 +283,7 @@ def test_transformed_weights_are_kept_for_unchanged_weights_only():
 
 
 def test_transformed_weights_cache_stays_within_its_budget():
-    cache = _conv_winograd.TransformedWeights(budget=3000)
+    cache = _weight_cache.WeightCache(budget=3000)
     sources = [np.full(100, float(i)) for i in range(4)]  # 800 bytes each
     for i, s in enumerate(sources):
         cache.put(i, s, np.zeros(50))  # + 400 bytes: two entries fit

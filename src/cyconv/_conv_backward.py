@@ -67,6 +67,20 @@ def bias_grad(gy, gb, n_threads) -> None:
 
 # ---- grad_input ----------------------------------------------------------------------------
 
+def fft_gradients(plan: BackwardPlan, gy, x, weight, gx, gw, flip: bool) -> None:
+    """grad_input and grad_weight of a plan that runs both on FFTs, grad_output's spectrum
+    computed once for the two."""
+    p, n_threads = plan.params, plan.n_threads
+    gf = _conv_fft.grad_output_spectrum(p, gy, n_threads)
+    w5 = geo.to5d(flipped(weight, flip, p.ndim), p.ndim)
+    _conv_fft.grad_input(p, gy, w5.reshape(p.weight_shape), gx, n_threads, gf)
+    target = np.zeros_like(gw) if flip else gw
+    _conv_fft.grad_weight(p, gy, geo.to5d(_validate.for_kernel(x), p.ndim).reshape(x.shape),
+                          target, n_threads, gf)
+    if flip:
+        gw[...] = target[(Ellipsis,) + (slice(None, None, -1),) * p.ndim]
+
+
 def grad_input(plan: BackwardPlan, gy, weight, gx, flip: bool) -> None:
     """grad_input of the plan's convolution into ``gx`` (N, C_in, *input). Needs only the
     input's shape, never the input, so the transposed convolution runs on it. ``gy`` is

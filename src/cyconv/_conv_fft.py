@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from . import _threads, _validate
+from . import _threads, _validate, _weight_cache
 from ._kernels import _spectral as _k
 
 try:  # optional: multi-threaded FFTs and the best transform lengths
@@ -74,13 +74,15 @@ def lengths(p: _validate.ConvParams) -> tuple:
 
 
 def _contract(a, a_strides, b, b_strides, shape, k, conj_a, conj_b, dtype, n_threads):
-    """The per-frequency contraction into a new (G, I, J, F) complex array (see _spectral)."""
+    """The per-frequency contraction into a new (G, I, J, F) complex array (see _spectral),
+    its work items shared by ``n_threads`` Python threads (``_threads.run_parts``: the
+    inverse FFT that follows gets the cores; an OpenMP team would spin on them)."""
     real = np.dtype(dtype)
     a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
+    a_flat, b_flat = a.view(real).reshape(-1), b.view(real).reshape(-1)
     z = np.empty(shape[:3] + (2 * shape[3],), dtype=real)
-    work = np.empty((n_threads, _k.scratch_length()), dtype=real)
-    _k.contract(a.view(real).reshape(-1), a_strides, b.view(real).reshape(-1), b_strides, z, k,
-                conj_a, conj_b, work, n_threads)
+    _threads.run_parts(lambda part: _k.contract(a_flat, a_strides, b_flat, b_strides, z, k,
+                                                conj_a, conj_b, part, n_threads, 1), n_threads)
     return z.view(a.dtype)
 
 
@@ -114,8 +116,21 @@ def _outputs(p: _validate.ConvParams) -> tuple:
 
 def _weight_spectrum(w: np.ndarray, p: _validate.ConvParams, L: tuple, n_threads: int):
     """The real FFT of the weight at its taps on the (O, C_in/G, *L) transform grid (zeros
-    elsewhere), one axis at a time from the last: each axis's transforms run only over the
-    lines the taps occupy (k of L along the axes not yet transformed), not the zero ones."""
+    elsewhere); kept for a later call with the same weight bits (``_weight_cache``: the
+    forward and grad_input of one step share it, inference reuses it)."""
+    w = np.ascontiguousarray(w)
+    key = ("fft", w.shape, w.dtype.str, L, tuple(lo for lo, _ in p.padding), p.dilation)
+    kept = _weight_cache.KEPT.get(key, w)
+    if kept is None:
+        kept = _transformed_weight(w, p, L, n_threads)
+        _weight_cache.KEPT.put(key, w, kept)
+    return kept
+
+
+def _transformed_weight(w: np.ndarray, p: _validate.ConvParams, L: tuple, n_threads: int):
+    """The weight spectrum, one axis at a time from the last: each axis's transforms run
+    only over the lines the taps occupy (k of L along the axes not yet transformed), not
+    the zero ones."""
     index = _taps(p, L)[2:]
     ndim = len(L)
     last = np.zeros(w.shape[:-1] + (L[-1],), dtype=w.dtype)
@@ -165,11 +180,20 @@ def forward(p: _validate.ConvParams, x, w, b, has_bias: bool, y, n_threads: int)
         y += b.reshape((1, -1) + (1,) * p.ndim)
 
 
-def grad_input(p: _validate.ConvParams, gy, w, gx, n_threads: int) -> None:
-    """gx (N, C_in, *in) = the gradient of conv(x, w) with respect to x."""
+def grad_output_spectrum(p: _validate.ConvParams, gy, n_threads: int):
+    """The real FFT of grad_output spread on the transform grid: what both gradients read
+    (computed once when a backward pass needs both)."""
+    L = lengths(p)
+    return _rfftn(_spread_grad_output(p, gy, L), L, n_threads)
+
+
+def grad_input(p: _validate.ConvParams, gy, w, gx, n_threads: int, gf=None) -> None:
+    """gx (N, C_in, *in) = the gradient of conv(x, w) with respect to x (``gf``: the
+    :func:`grad_output_spectrum` if already computed)."""
     L = lengths(p)
     G, cig, cog = p.groups, p.in_channels // p.groups, p.out_channels // p.groups
-    gf = _rfftn(_spread_grad_output(p, gy, L), L, n_threads)
+    if gf is None:
+        gf = grad_output_spectrum(p, gy, n_threads)
     wf = _weight_spectrum(w, p, L, n_threads)
     F = math.prod(gf.shape[2:])
     n = _contraction_threads(p, F, n_threads)
@@ -181,11 +205,13 @@ def grad_input(p: _validate.ConvParams, gy, w, gx, n_threads: int) -> None:
     gx[...] = full[(slice(None), slice(None)) + tuple(slice(0, s) for s in p.input_shape)]
 
 
-def grad_weight(p: _validate.ConvParams, gy, x, gw, n_threads: int) -> None:
-    """gw (C_out, C_in/G, *k) = the gradient of conv(x, w) with respect to w."""
+def grad_weight(p: _validate.ConvParams, gy, x, gw, n_threads: int, gf=None) -> None:
+    """gw (C_out, C_in/G, *k) = the gradient of conv(x, w) with respect to w (``gf`` as in
+    :func:`grad_input`)."""
     L = lengths(p)
     G, cig, cog = p.groups, p.in_channels // p.groups, p.out_channels // p.groups
-    gf = _rfftn(_spread_grad_output(p, gy, L), L, n_threads)
+    if gf is None:
+        gf = grad_output_spectrum(p, gy, n_threads)
     xf = _rfftn(x, L, n_threads)
     F = math.prod(gf.shape[2:])
     n = _contraction_threads(p, F, n_threads)

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import _conv_geometry as geo
 from . import _conv_tuning as tuning
-from . import _conv_winograd, _pool_plan, _validate
+from . import _conv_winograd, _pool_plan, _validate, _weight_cache
 from ._kernels import _direct as _k_direct
 from ._kernels import _isa as _k_isa
 from ._kernels import _rows as _k_rows
@@ -166,10 +166,11 @@ class BackwardPlan:
 
 
 def auto_candidates(p: _validate.ConvParams) -> tuple:
-    """The algorithms 'auto' may run for ``p`` (and tune() times): 'fft' only in float64,
-    where its normwise error stays far inside the accuracy contract's scale; 'winograd'
-    where it applies (2-D 3x3, stride 1, dilation 1)."""
-    return tuple(a for a in ALGORITHMS[1:] if (a != "fft" or p.dtype == np.float64)
+    """The algorithms 'auto' may run for ``p`` (and tune() times): 'fft' in float64, and in
+    float32 for 2-D and 3-D kernels (its normwise bound, as Winograd's); 'winograd' where
+    it applies (2-D 3x3, stride 1, dilation 1)."""
+    return tuple(a for a in ALGORITHMS[1:] if (a != "fft" or p.dtype == np.float64
+                                               or p.ndim >= 2)
                  and (a != "winograd" or _conv_winograd.fits(p)))
 
 
@@ -283,11 +284,25 @@ def winograd_pays(p: _validate.ConvParams) -> bool:
             and min(p.output_shape) >= tuning.WINOGRAD_MIN_SIZE)
 
 
+def fft_pays(p: _validate.ConvParams, pairs: int) -> bool:
+    """'auto' takes FFTs (benchmarks/README.md, "FFT convolution"): stride 1 and a 2-D or
+    3-D kernel of at least FFT_MIN_TAPS taps (float32 too: the normwise bound of the
+    accuracy contract), or in float64 any kernel of FFT_MIN_TAPS taps times the channel
+    pairs per FFT_CHANNEL_PAIRS_PER_STEP above one (1-D: the direct kernels stay faster in
+    float32)."""
+    if any(s != 1 for s in p.stride):
+        return False
+    taps = math.prod(p.kernel_size)
+    if p.ndim >= 2 and taps >= tuning.FFT_MIN_TAPS:
+        return True
+    return p.dtype == np.float64 and taps >= tuning.FFT_MIN_TAPS * max(
+        1, pairs / tuning.FFT_CHANNEL_PAIRS_PER_STEP)
+
+
 def choose_algorithm(p: _validate.ConvParams) -> str:
     """The 'auto' rule (benchmarks/README.md, "The algorithm='auto' rule").
 
-    fft in float64 for stride-1 kernels of at least FFT_MIN_TAPS taps (times the channel
-    pairs per FFT_CHANNEL_PAIRS_PER_STEP above one); winograd for 2-D 3x3 stride-1
+    fft where :func:`fft_pays`; winograd for 2-D 3x3 stride-1
     convolutions with WINOGRAD_MIN_CHANNELS to WINOGRAD_MAX_CHANNELS input and output
     channels per group and outputs at least WINOGRAD_MIN_SIZE square;
     direct when each group is tiny ((C_in/groups) * (C_out/groups) <= 4); implicit for 1x1
@@ -298,8 +313,7 @@ def choose_algorithm(p: _validate.ConvParams) -> str:
     (:func:`_forward_algorithm`).
     """
     pairs = (p.in_channels // p.groups) * (p.out_channels // p.groups)
-    if p.dtype == np.float64 and all(s == 1 for s in p.stride) and math.prod(p.kernel_size) \
-            >= tuning.FFT_MIN_TAPS * max(1, pairs / tuning.FFT_CHANNEL_PAIRS_PER_STEP):
+    if fft_pays(p, pairs):
         return "fft"
     if winograd_pays(p):
         return "winograd"
@@ -578,6 +592,6 @@ def clear_caches() -> None:
     """Forget cached plans (after tune() or a change of thresholds) and kept transformed
     weights."""
     cached_forward_plan.cache_clear()
-    _conv_winograd.TRANSFORMED.clear()
+    _weight_cache.KEPT.clear()
     CALLS.clear()
     _pool_plan.clear_caches()

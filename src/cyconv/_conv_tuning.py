@@ -20,10 +20,10 @@ DIRECT_MAX_GROUP_PRODUCT = 4
 # the forward pass alone stays direct up to this product where the rule above says im2col
 # (the im2col lowering of so few channels costs more than it saves)
 FORWARD_DIRECT_MAX_GROUP_PRODUCT = 9
-# float64, stride 1: FFTs when the kernel has at least this many taps ...
+# stride 1: FFTs for 2-D/3-D kernels of at least this many taps (both dtypes); in float64
+# also 1-D kernels of this many taps ...
 FFT_MIN_TAPS = 200
-# ... times (C_in/groups) * (C_out/groups) / this, when that is above 1 (the per-frequency
-# contraction grows with the channel pairs while the FFTs do not)
+# ... times (C_in/groups) * (C_out/groups) / this, when that is above 1
 FFT_CHANNEL_PAIRS_PER_STEP = 4
 # implicit needs a reduction depth (C_in/groups * taps) of at least this ...
 IMPLICIT_MIN_DEPTH = 32
@@ -65,9 +65,9 @@ WINOGRAD_PARTIALS_MAX_BYTES = 4 * L2_CACHE_BYTES
 WINOGRAD_SCRATCH_BYTES = 2 * L2_CACHE_BYTES
 # the staged Winograd weight gradient's transformed tiles per segment
 WINOGRAD_STAGE_BYTES = 16 * L2_CACHE_BYTES
-# transformed Winograd weights kept for repeated calls with the same weights (and copies
-# of those weights to compare with): at most this many bytes
-WINOGRAD_WEIGHT_CACHE_BYTES = 64 * 2**20
+# transformed weights (Winograd, FFT spectra) kept for repeated calls with the same weights
+# (and copies of those weights to compare with): at most this many bytes
+TRANSFORMED_WEIGHT_CACHE_BYTES = 64 * 2**20
 L2_TARGET_BYTES = L2_CACHE_BYTES // 4  # a work item's packed column block or gradient tile
 L2_BYTES = L2_CACHE_BYTES // 2         # half of L2: what one work item may keep hot
 KC = 256                       # reduction depth per micro-kernel call

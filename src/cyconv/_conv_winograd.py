@@ -9,17 +9,15 @@ gradient plans run it there too (``_conv_backward``).
 """
 from __future__ import annotations
 
-import collections
 import functools
 import math
-import threading
 from fractions import Fraction
 
 import numpy as np
 
 from . import _conv_geometry as geo
 from . import _conv_tuning as tuning
-from . import _validate
+from . import _validate, _weight_cache
 from ._kernels import _isa as _k_isa
 from ._kernels import _winograd as _k_winograd
 
@@ -73,14 +71,14 @@ def transformed_weights(weight: np.ndarray, mr: int, n_threads: int,
     C_in/groups, mr), flat; computed in double, rounded once.
 
     ``source``: the C-contiguous array ``weight`` is a view of; with it the result is kept
-    (:data:`TRANSFORMED`) and returned again while a later call's source has the same bits,
-    so repeated calls with unchanged weights (inference) skip the transform."""
+    (``_weight_cache.KEPT``) and returned again while a later call's source has the same
+    bits, so repeated calls with unchanged weights (inference) skip the transform."""
     key = None
     if source is not None:
-        key = (source.shape, source.dtype.str, weight.shape, weight.strides,
+        key = ("winograd", source.shape, source.dtype.str, weight.shape, weight.strides,
                weight.__array_interface__["data"][0] - source.__array_interface__["data"][0],
                mr)
-        kept = TRANSFORMED.get(key, source)
+        kept = _weight_cache.KEPT.get(key, source)
         if kept is not None:
             return kept
     groups, cog, cig = weight.shape[:3]
@@ -88,49 +86,10 @@ def transformed_weights(weight: np.ndarray, mr: int, n_threads: int,
     u = np.empty(groups * 36 * panels * cig * mr, dtype=weight.dtype)
     _k_winograd.transform_weights(weight, G, u, mr, n_threads)
     if key is not None:
-        TRANSFORMED.put(key, source, u)
+        _weight_cache.KEPT.put(key, source, u)
     return u
 
 
-class TransformedWeights:
-    """The transformed weights of the last few weights seen, each with a copy of its
-    source, at most ``budget`` bytes (least recently used first out). A lookup compares the
-    source's bits with the copy (one pass over the weight, stopping at the first
-    difference: a training step's updated weights miss at once). Entries are never changed
-    in place, so a caller may keep using one another thread replaces."""
-
-    def __init__(self, budget: int):
-        self.budget = budget
-        self._entries: collections.OrderedDict = collections.OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key, source: np.ndarray):
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                return None
-            self._entries.move_to_end(key)
-        copy, u = entry
-        bits = np.dtype(f"u{source.dtype.itemsize}")
-        return u if np.array_equal(copy.view(bits), source.view(bits)) else None
-
-    def put(self, key, source: np.ndarray, u: np.ndarray) -> None:
-        size = source.nbytes + u.nbytes
-        if size > self.budget:
-            return
-        entry = (source.copy(), u)
-        with self._lock:
-            self._entries[key] = entry
-            self._entries.move_to_end(key)
-            while sum(c.nbytes + t.nbytes for c, t in self._entries.values()) > self.budget:
-                self._entries.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
-
-TRANSFORMED = TransformedWeights(tuning.WINOGRAD_WEIGHT_CACHE_BYTES)
 
 
 @functools.lru_cache(maxsize=256)

@@ -166,3 +166,33 @@ def scratch(length: int, dtype, slot: str = "padded_input"):
 def release_scratch() -> None:
     """Free this thread's cached scratch buffers (see :func:`scratch`)."""
     _local.__dict__.pop("scratch", None)
+
+
+# Python threads for kernels that must not leave an OpenMP team behind (see run_parts)
+_pool = None
+_pool_lock = threading.Lock()
+
+
+def run_parts(fn, parts: int) -> None:
+    """``fn(part)`` for part < ``parts``: part 0 on this thread, the others on a pool of
+    Python threads (kept for the process), all joined before returning. For a nogil kernel
+    whose next step is another library's thread pool: an OpenMP team spins on its cores
+    for a while after its region ends (libgomp's GOMP_SPINCOUNT), and SciPy's FFT workers
+    that run next lose those cores; idle Python threads wait without spinning."""
+    if parts <= 1:
+        fn(0)
+        return
+    global _pool
+    if _pool is None:
+        with _pool_lock:
+            if _pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+                _pool = ThreadPoolExecutor(max_workers=MAX_THREADS,
+                                           thread_name_prefix="cyconv-parts")
+    futures = [_pool.submit(fn, part) for part in range(1, parts)]
+    try:
+        fn(0)
+    finally:
+        for future in futures:
+            future.result()
+

@@ -320,6 +320,10 @@ def _backward_checked(grad_output, x, weight, *, stride, padding, dilation, grou
         return ConvGrads(gx, gw, gb)
     if gb is not None:
         grads.bias_grad(gy, gb, n_threads)
+    if gx is not None and gw is not None and plan.grad_input == GradInputPath.FFT \
+            and plan.grad_weight == GradWeightPath.FFT:
+        grads.fft_gradients(plan, gy, x, weight, gx, gw, flip)
+        return ConvGrads(gx, gw, gb)
     if gx is not None:
         grads.grad_input(plan, gy, weight, gx, flip)
     if gw is not None:
