@@ -55,10 +55,35 @@ def _workers(a, n_threads: int) -> int:
 
 
 def _rfftn(a, lengths, n_threads):
+    """The real FFT of ``a`` (N, C, *spatial) zero-padded to ``lengths``, the padded copy
+    written into this thread's kept grid buffer (``_threads.scratch``): a fresh one per call
+    was thousands of page faults."""
     axes = tuple(range(2, 2 + len(lengths)))
+    if tuple(a.shape[2:]) == tuple(lengths):
+        return _rfftn_grid(a, axes, n_threads)
+    with _threads.scratch(math.prod(a.shape[:2] + tuple(lengths)), a.dtype,
+                          slot="fft_grid") as flat:
+        grid = flat.reshape(a.shape[:2] + tuple(lengths))
+        _place(a, grid)
+        return _rfftn_grid(grid, axes, n_threads)
+
+
+def _place(a, grid) -> None:
+    """``a`` at the origin of ``grid``, zeros elsewhere."""
+    ndim = a.ndim - 2
+    for axis in range(ndim):  # the zeros past a along each axis
+        tail = [slice(None)] * grid.ndim
+        for before in range(axis):
+            tail[2 + before] = slice(0, a.shape[2 + before])
+        tail[2 + axis] = slice(a.shape[2 + axis], None)
+        grid[tuple(tail)] = 0
+    grid[(slice(None), slice(None)) + tuple(slice(0, n) for n in a.shape[2:])] = a
+
+
+def _rfftn_grid(a, axes, n_threads):
     if _scipy_fft is not None:
-        return _scipy_fft.rfftn(a, s=lengths, axes=axes, workers=_workers(a, n_threads))
-    return np.fft.rfftn(a, s=lengths, axes=axes)
+        return _scipy_fft.rfftn(a, axes=axes, workers=_workers(a, n_threads))
+    return np.fft.rfftn(a, axes=axes)
 
 
 def _irfftn(a, lengths, n_threads):
@@ -73,17 +98,23 @@ def lengths(p: _validate.ConvParams) -> tuple:
     return tuple(fast_length(s + lo + hi) for s, (lo, hi) in zip(p.input_shape, p.padding))
 
 
-def _contract(a, a_strides, b, b_strides, shape, k, conj_a, conj_b, dtype, n_threads):
-    """The per-frequency contraction into a new (G, I, J, F) complex array (see _spectral),
-    its work items shared by ``n_threads`` Python threads (``_threads.run_parts``: the
+def _contract_inverse(a, a_strides, b, b_strides, shape, k, conj_a, conj_b, dtype,
+                      n_contract, arrange, L, n_threads):
+    """The inverse real FFT (lengths ``L``) of ``arrange(z)``, z the per-frequency
+    contraction (G, I, J, F) of ``a`` and ``b`` (see _spectral) held in this thread's kept
+    products buffer (``_threads.scratch``: fresh, it was thousands of page faults per call),
+    its work items shared by ``n_contract`` Python threads (``_threads.run_parts``: the
     inverse FFT that follows gets the cores; an OpenMP team would spin on them)."""
     real = np.dtype(dtype)
     a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
     a_flat, b_flat = a.view(real).reshape(-1), b.view(real).reshape(-1)
-    z = np.empty(shape[:3] + (2 * shape[3],), dtype=real)
-    _threads.run_parts(lambda part: _k.contract(a_flat, a_strides, b_flat, b_strides, z, k,
-                                                conj_a, conj_b, part, n_threads, 1), n_threads)
-    return z.view(a.dtype)
+    size = math.prod(shape[:3]) * 2 * shape[3]
+    with _threads.scratch(size, real, slot="fft_products") as flat:
+        z = flat.reshape(shape[:3] + (2 * shape[3],))
+        _threads.run_parts(lambda part: _k.contract(a_flat, a_strides, b_flat, b_strides, z,
+                                                    k, conj_a, conj_b, part, n_contract, 1),
+                           n_contract)
+        return _irfftn(arrange(z.view(a.dtype)), L, n_threads)
 
 
 def _contraction_threads(p: _validate.ConvParams, F: int, n_threads: int) -> int:
@@ -155,11 +186,6 @@ def _fft_axis(a, n, axis, n_threads, *, real):
     return (np.fft.rfft if real else np.fft.fft)(a, n=n, axis=axis)
 
 
-def _spread_grad_output(p, gy, L):
-    """grad_output at the outputs' positions of the transform grid (zeros between)."""
-    spread = np.zeros(gy.shape[:2] + L, dtype=gy.dtype)
-    spread[_outputs(p)] = gy
-    return spread
 
 
 def forward(p: _validate.ConvParams, x, w, b, has_bias: bool, y, n_threads: int) -> None:
@@ -170,11 +196,11 @@ def forward(p: _validate.ConvParams, x, w, b, has_bias: bool, y, n_threads: int)
     wf = _weight_spectrum(w, p, L, n_threads)
     F = math.prod(xf.shape[2:])
     n = _contraction_threads(p, F, n_threads)
-    z = _contract(xf, _row_strides(cig * F, p.in_channels * F, F),
-                  wf, _row_strides(cog * cig * F, cig * F, F),
-                  (G, p.batch, cog, F), cig, False, True, p.dtype, n)
-    spectrum = z.swapaxes(0, 1).reshape((p.batch, p.out_channels) + xf.shape[2:])
-    full = _irfftn(spectrum, L, n_threads)
+    full = _contract_inverse(
+        xf, _row_strides(cig * F, p.in_channels * F, F),
+        wf, _row_strides(cog * cig * F, cig * F, F), (G, p.batch, cog, F), cig, False, True,
+        p.dtype, n, lambda z: z.swapaxes(0, 1).reshape((p.batch, p.out_channels)
+                                                        + xf.shape[2:]), L, n_threads)
     y[...] = full[_outputs(p)]
     if has_bias:
         y += b.reshape((1, -1) + (1,) * p.ndim)
@@ -184,7 +210,14 @@ def grad_output_spectrum(p: _validate.ConvParams, gy, n_threads: int):
     """The real FFT of grad_output spread on the transform grid: what both gradients read
     (computed once when a backward pass needs both)."""
     L = lengths(p)
-    return _rfftn(_spread_grad_output(p, gy, L), L, n_threads)
+    if all(st == 1 for st in p.stride):
+        return _rfftn(gy, L, n_threads)
+    # strided: grad_output at the outputs' positions of the grid (zeros between)
+    with _threads.scratch(math.prod(gy.shape[:2] + L), gy.dtype, slot="fft_grid") as flat:
+        spread = flat.reshape(gy.shape[:2] + L)
+        spread[...] = 0
+        spread[_outputs(p)] = gy
+        return _rfftn_grid(spread, tuple(range(2, 2 + len(L))), n_threads)
 
 
 def grad_input(p: _validate.ConvParams, gy, w, gx, n_threads: int, gf=None) -> None:
@@ -197,11 +230,11 @@ def grad_input(p: _validate.ConvParams, gy, w, gx, n_threads: int, gf=None) -> N
     wf = _weight_spectrum(w, p, L, n_threads)
     F = math.prod(gf.shape[2:])
     n = _contraction_threads(p, F, n_threads)
-    z = _contract(gf, _row_strides(cog * F, p.out_channels * F, F),
-                  wf, _row_strides(cog * cig * F, F, cig * F),
-                  (G, p.batch, cig, F), cog, False, False, p.dtype, n)
-    spectrum = z.swapaxes(0, 1).reshape((p.batch, p.in_channels) + gf.shape[2:])
-    full = _irfftn(spectrum, L, n_threads)
+    full = _contract_inverse(
+        gf, _row_strides(cog * F, p.out_channels * F, F),
+        wf, _row_strides(cog * cig * F, F, cig * F), (G, p.batch, cig, F), cog, False, False,
+        p.dtype, n, lambda z: z.swapaxes(0, 1).reshape((p.batch, p.in_channels)
+                                                        + gf.shape[2:]), L, n_threads)
     gx[...] = full[(slice(None), slice(None)) + tuple(slice(0, s) for s in p.input_shape)]
 
 
@@ -215,9 +248,9 @@ def grad_weight(p: _validate.ConvParams, gy, x, gw, n_threads: int, gf=None) -> 
     xf = _rfftn(x, L, n_threads)
     F = math.prod(gf.shape[2:])
     n = _contraction_threads(p, F, n_threads)
-    z = _contract(gf, _row_strides(cog * F, F, p.out_channels * F),
-                  xf, _row_strides(cig * F, F, p.in_channels * F),
-                  (G, cog, cig, F), p.batch, True, False, p.dtype, n)
-    spectrum = z.reshape((p.out_channels, cig) + gf.shape[2:])
-    full = _irfftn(spectrum, L, n_threads)
+    full = _contract_inverse(
+        gf, _row_strides(cog * F, F, p.out_channels * F),
+        xf, _row_strides(cig * F, F, p.in_channels * F), (G, cog, cig, F), p.batch, True,
+        False, p.dtype, n, lambda z: z.reshape((p.out_channels, cig) + gf.shape[2:]), L,
+        n_threads)
     gw[...] = full[_taps(p, L)]
