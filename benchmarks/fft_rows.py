@@ -18,10 +18,14 @@ import cyconv
 
 
 def medians(fns: dict, rounds: int = 11, number: int = 3) -> dict:
-    """Median over interleaved rounds of each function's best-of-2 time (seconds)."""
+    """Median over interleaved rounds of each function's best-of-2 time (seconds), each
+    timed right after an untimed call of its own (as ``make bench`` does: the thread pool
+    of whatever ran before - torch's spins for a while after its call - is not charged to
+    the next row)."""
     times = {name: [] for name in fns}
     for _ in range(rounds):
         for name, fn in fns.items():
+            fn()
             times[name].append(min(timeit.repeat(fn, number=number, repeat=2)) / number)
     return {name: statistics.median(v) for name, v in times.items()}
 
