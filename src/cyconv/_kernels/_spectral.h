@@ -28,7 +28,7 @@ CYCONV_CMAC(cyconv_cmac_f64, double)
  * CYCONV_SPECTRAL_FB: a register block of JB outputs, each a[k] row chunk loaded once for
  * all of them (a row at a + k*ak, b's at b + j*bj + k*bk, z's at z + j*zj; interleaved
  * complex, as the rows above). */
-#define CYCONV_SPECTRAL_FB 16
+#define CYCONV_SPECTRAL_FB 32
 #define CYCONV_CBLOCK(NAME, T, JB)                                                         \
     static inline __attribute__((always_inline)) void NAME##_n(                            \
         const T *restrict a, ptrdiff_t ak, const T *restrict b, ptrdiff_t bj,              \
