@@ -222,7 +222,8 @@ def weight_grad_staged(p: _validate.ConvParams, n_threads: int, gy: np.ndarray, 
             x, _validate.for_kernel(gy), du, p.groups, p.padding[0][0], p.padding[1][0],
             rows, segment_rows, narrow, np.arange(segment_rows * tiles_w, dtype=np.intp),
             stage, work, n_threads)
-        _k_winograd.weight_grad_from_transformed(du, G, gw, p.groups, narrow, n_threads)
+        _k_winograd.weight_grad_from_transformed(du, G, gw, p.groups, narrow, True,
+                                                 n_threads)
 
 
 def weight_grad_partials(p: _validate.ConvParams, n_threads: int, gy: np.ndarray, x5,
@@ -248,4 +249,4 @@ def weight_grad_partials(p: _validate.ConvParams, n_threads: int, gy: np.ndarray
                                          np.arange(tbs, dtype=np.intp),
                                          work.reshape(n_threads, scratch), n_threads)
         du = np.add.reduce(partials, axis=0)  # in chunk order
-    _k_winograd.weight_grad_from_transformed(du, G, gw, p.groups, narrow, n_threads)
+    _k_winograd.weight_grad_from_transformed(du, G, gw, p.groups, narrow, False, n_threads)

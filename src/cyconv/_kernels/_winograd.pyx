@@ -431,7 +431,7 @@ def winograd_weight_grad_staged(const floating[:, :, :, ::1] x,
                                 Py_ssize_t rows, Py_ssize_t segment_rows, bint narrow,
                                 const Py_ssize_t[::1] offsets, floating[::1] stage,
                                 floating[:, ::1] work, int num_threads):
-    """du (groups, 36, round_up(C_in/groups, NP), round_up(C_out/groups, OB)) = the
+    """du (groups, panels of OB output channels, round_up(C_in/groups, NP), 36, OB) = the
     transformed weight gradient of a 3x3 stride-1 convolution of x (N, C, H, W) with
     grad_output gy (N, C_out, OH, OW), leading padding (ph, pw), in two stages per segment
     of ``segment_rows`` tile rows (counted over the batch; fixed by the shapes):
@@ -534,29 +534,36 @@ def winograd_weight_grad_staged(const floating[:, :, :, ::1] x,
                 while c0 < cigp:
                     if narrow:
                         _ukrn(T, q, v + c0 * T, op, T,
-                              dp + ((gi * 36 + e) * cigp + c0) * cogp + panel * OB, cogp,
-                              seg0 > 0)
+                              dp + ((gi * npan + panel) * cigp + c0) * 36 * OB + e * OB,
+                              36 * OB, seg0 > 0)
                     else:
                         _ukrb(T, q, v + c0 * T, op, T,
-                              dp + ((gi * 36 + e) * cigp + c0) * cogp + panel * OB, cogp,
-                              seg0 > 0)
+                              dp + ((gi * npan + panel) * cigp + c0) * 36 * OB + e * OB,
+                              36 * OB, seg0 > 0)
                     c0 = c0 + NP
             seg0 = seg0 + seg_rows
 
 
 def weight_grad_from_transformed(const floating[::1] du, const double[:, ::1] g,
                                  floating[:, :, :, ::1] gw, Py_ssize_t groups, bint narrow,
-                                 int num_threads):
+                                 bint panel_major, int num_threads):
     """gw (C_out, C_in/groups, 3, 3) = G^T du G of every (output, input channel) pair of the
-    summed transformed gradients du (groups, 36, round_up(C_in/groups, NP),
-    round_up(C_out/groups, OB)), in double, rounded once."""
+    summed transformed gradients du, in double, rounded once. du is (groups, 36,
+    round_up(C_in/groups, NP), round_up(C_out/groups, OB)) (the partials' layout), or with
+    ``panel_major`` (groups, panels of OB, round_up(C_in/groups, NP), 36, OB) (the staged
+    path's: a channel pair's 36 elements within one run)."""
     cdef Py_ssize_t CO = gw.shape[0], cig = gw.shape[1], cog = CO // groups
     cdef bint single = floating is float
     cdef Py_ssize_t OB, NP
     _direct_tile(single, narrow, &OB, &NP)
     cdef Py_ssize_t cigp = (cig + NP - 1) // NP * NP, cogp = (cog + OB - 1) // OB * OB
     cdef Py_ssize_t npb = (cog + CYCONV_WINO_LANES - 1) // CYCONV_WINO_LANES
-    cdef Py_ssize_t item, co, gi, lanes
+    cdef Py_ssize_t group_stride = 36 * cigp * cogp, panel_stride, e_stride, ci_stride
+    if panel_major:
+        panel_stride, e_stride, ci_stride = cigp * 36 * OB, OB, 36 * OB
+    else:
+        panel_stride, e_stride, ci_stride = OB, cigp * cogp, cogp
+    cdef Py_ssize_t item, co, gi, lanes, base
     cdef const floating* dp = &du[0]
     cdef const double* gp = &g[0, 0]
     cdef floating* wp = &gw[0, 0, 0, 0]
@@ -570,11 +577,11 @@ def weight_grad_from_transformed(const floating[::1] du, const double[:, ::1] g,
             lanes = cog - co
             if lanes > CYCONV_WINO_LANES:
                 lanes = CYCONV_WINO_LANES
+            base = gi * group_stride + (co // OB) * panel_stride + co % OB
             if floating is float:
-                cyconv_wino_weight_grad_panel_f32(lanes, cig, dp + gi * 36 * cigp * cogp + co,
-                                                  cigp * cogp, cogp, gp,
-                                                  wp + (gi * cog + co) * cig * 9, cig * 9)
+                cyconv_wino_weight_grad_panel_f32(lanes, cig, dp + base, e_stride, ci_stride,
+                                                  gp, wp + (gi * cog + co) * cig * 9, cig * 9)
             else:
-                cyconv_wino_weight_grad_panel_f64(lanes, cig, dp + gi * 36 * cigp * cogp + co,
-                                                  cigp * cogp, cogp, gp,
-                                                  wp + (gi * cog + co) * cig * 9, cig * 9)
+                cyconv_wino_weight_grad_panel_f64(lanes, cig, dp + base, e_stride, ci_stride,
+                                                  gp, wp + (gi * cog + co) * cig * 9, cig * 9)
+
