@@ -584,4 +584,3 @@ def weight_grad_from_transformed(const floating[::1] du, const double[:, ::1] g,
             else:
                 cyconv_wino_weight_grad_panel_f64(lanes, cig, dp + base, e_stride, ci_stride,
                                                   gp, wp + (gi * cog + co) * cig * 9, cig * 9)
-
