@@ -293,3 +293,31 @@ def test_threadpoolctl_openmp_limit_is_honoured():
     with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
         assert cyconv.get_num_threads() == 1
     assert cyconv.get_num_threads() >= 1
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX-only")
+def test_fft_contraction_threads_work_in_a_forked_child():
+    # the FFT path's contraction runs on a pool of Python threads: a child forked after the
+    # parent used it must start its own pool (the parent's threads do not exist there)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((8, 16, 32, 32))  # a contraction large enough for two threads
+    w = rng.standard_normal((16, 16, 5, 5))
+    expected = cyconv.conv2d(x, w, padding=2, algorithm="fft", num_threads=2)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through its exit code
+        code = 1
+        try:
+            got = cyconv.conv2d(x, w, padding=2, algorithm="fft", num_threads=2)
+            code = 0 if np.array_equal(got, expected) else 2
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    pytest.fail("the forked child's FFT convolution did not finish (its thread pool hung)")

@@ -173,6 +173,17 @@ _pool = None
 _pool_lock = threading.Lock()
 
 
+def _forget_pool_after_fork() -> None:
+    # a forked child has none of the parent's pool threads: submitting to that pool would
+    # wait forever, so the child starts its own
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_after_fork)
+
+
 def run_parts(fn, parts: int) -> None:
     """``fn(part)`` for part < ``parts``: part 0 on this thread, the others on a pool of
     Python threads (kept for the process), all joined before returning. For a nogil kernel
