@@ -156,6 +156,11 @@ def test_auto_takes_ffts_for_large_kernels():
     assert cyconv.plan_conv(*line, padding=200).forward.path != cyconv.ForwardPath.FFT
     assert cyconv.plan_conv(*(a.astype(np.float64) for a in line),
                             padding=200).forward.path == cyconv.ForwardPath.FFT
+    # depthwise and grouped kernels stay on the direct and implicit paths
+    for groups in (4, 16):
+        grouped = np.ones((1, 16, 64, 64)), np.ones((16, 16 // groups, 15, 15))
+        assert cyconv.plan_conv(*grouped, padding=7, groups=groups).forward.path != \
+            cyconv.ForwardPath.FFT
     # strided, or a 1-D float64 kernel with many channel pairs: the direct paths
     assert cyconv.plan_conv(image, big, padding=7, stride=2).forward.path != cyconv.ForwardPath.FFT
     pairs_1d = np.ones((1, 16, 4096)), np.ones((16, 16, 401))

@@ -285,12 +285,12 @@ def winograd_pays(p: _validate.ConvParams) -> bool:
 
 
 def fft_pays(p: _validate.ConvParams, pairs: int) -> bool:
-    """'auto' takes FFTs (benchmarks/README.md, "FFT convolution"): stride 1 and a 2-D or
-    3-D kernel of at least FFT_MIN_TAPS taps (float32 too: the normwise bound of the
-    accuracy contract), or in float64 any kernel of FFT_MIN_TAPS taps times the channel
+    """'auto' takes FFTs (benchmarks/README.md, "FFT convolution"): ungrouped, stride 1 and
+    a 2-D or 3-D kernel of at least FFT_MIN_TAPS taps (float32 too: the normwise bound of
+    the accuracy contract), or in float64 any kernel of FFT_MIN_TAPS taps times the channel
     pairs per FFT_CHANNEL_PAIRS_PER_STEP above one (1-D: the direct kernels stay faster in
-    float32)."""
-    if any(s != 1 for s in p.stride):
+    float32; grouped and depthwise kernels: the direct and implicit ones)."""
+    if any(s != 1 for s in p.stride) or p.groups != 1:
         return False
     taps = math.prod(p.kernel_size)
     if p.ndim >= 2 and taps >= tuning.FFT_MIN_TAPS:
