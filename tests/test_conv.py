@@ -687,16 +687,30 @@ def test_grad_weight_by_phases_matches_reference(spatial, kernel, stride, paddin
     x = rng.standard_normal((2, 32 * groups) + spatial).astype(dtype)
     w = rng.standard_normal((32 * groups, 32) + kernel).astype(dtype)
     kw = dict(stride=stride, padding=padding, groups=groups)
-    assert cyconv.plan_conv(x, w, **kw).backward.grad_weight == cyconv.GradWeightPath.PHASES
     y = getattr(ref, f"conv{ndim}d")(x, w, **kw)
     gy = rng.standard_normal(y.shape).astype(dtype)
     expected = getattr(ref, f"conv{ndim}d_backward")(gy, x, w, flip=flip, **kw).grad_weight
     backward = getattr(cyconv, f"conv{ndim}d_backward")
-    got = backward(gy, x, w, need=("weight",), flip=flip, **kw).grad_weight
+    with cyconv.forced_paths(grad_weight=cyconv.GradWeightPath.PHASES):
+        assert cyconv.plan_conv(x, w, **kw).backward.grad_weight == \
+            cyconv.GradWeightPath.PHASES
+        got = backward(gy, x, w, need=("weight",), flip=flip, **kw).grad_weight
+        again = backward(gy, x, w, need=("weight",), flip=flip, num_threads=3,
+                         **kw).grad_weight
     tol = 2e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * np.abs(expected).max())
-    again = backward(gy, x, w, need=("weight",), flip=flip, num_threads=3, **kw).grad_weight
     np.testing.assert_array_equal(again, got)
+
+
+def test_auto_takes_weight_gradient_phases_where_each_has_two_taps():
+    def path(kernel, stride):
+        x = np.ones((2, 32, 28, 28), np.float32)
+        w = np.ones((32, 32) + kernel, np.float32)
+        return cyconv.plan_conv(x, w, stride=stride, padding=1).backward.grad_weight
+    assert path((4, 4), 2) == cyconv.GradWeightPath.PHASES
+    assert path((5, 5), 2) == cyconv.GradWeightPath.PHASES
+    for kernel, stride in (((3, 3), 2), ((2, 2), 2), ((3, 3), 3), ((5, 3), 2)):
+        assert path(kernel, stride) == cyconv.GradWeightPath.IM2COL, (kernel, stride)
 
 
 # 8-pixel-wide outputs (float32, AVX-512): the row-pair kernel holds two output rows per

@@ -132,6 +132,13 @@ def weight_grad_phases(p: _validate.ConvParams, variant=weight_grad_variant):
     return plans
 
 
+def weight_grad_phases_pay(p: _validate.ConvParams) -> bool:
+    """'auto' takes the phases when every phase has two or more taps per dim (kernel >= 2 x
+    stride); with one tap in a dim (3x3/2, 2x2/2, 3x3/3) the lowered gradient is 1.2-2x
+    faster (benchmarks/README.md, "weight gradient by input phases")."""
+    return all(k >= 2 * s for k, s in zip(p.kernel_size, p.stride))
+
+
 def _padded_weight_path(narrow: bool) -> GradWeightPath:
     return GradWeightPath.PADDED_NARROW if narrow else GradWeightPath.PADDED_WIDE
 
@@ -182,7 +189,7 @@ def backward_plan(p: _validate.ConvParams, algorithm: str, n_threads: int, *,
             grad_weight = GradWeightPath.IM2COL
         elif (variant := weight_grad_variant(p)) is not None:
             grad_weight = _padded_weight_path(variant)
-        elif weight_grad_phases(p) is not None:
+        elif weight_grad_phases_pay(p) and weight_grad_phases(p) is not None:
             grad_weight = GradWeightPath.PHASES
         else:
             grad_weight = GradWeightPath.IM2COL
