@@ -167,3 +167,78 @@ def test_every_allocation_failure_is_a_clean_memory_error(name, monkeypatch):
     # and nothing was left half-done: the next calls are still right
     for g, w in zip(as_arrays(call(name, np.float32)), want, strict=True):
         np.testing.assert_array_equal(g, w)
+
+
+# ---- large results: recycled buffers (cyconv._outputs) --------------------------------------
+
+BIG = (1, 8, 1024, 1024)  # float32: 32 MiB, the smallest recycled result
+
+
+def _big_conv(rng):
+    x = rng.standard_normal(BIG).astype(np.float32)
+    w = rng.standard_normal((8, 8, 1, 1)).astype(np.float32)
+    return x, w
+
+
+def test_a_large_result_reuses_a_freed_buffer_and_is_right():
+    from cyconv import _outputs
+    rng = np.random.default_rng(3)
+    x, w = _big_conv(rng)
+    first = cyconv.conv2d(x, w)
+    assert first.nbytes >= _outputs.RECYCLE_MIN_BYTES
+    assert first.flags.writeable and first.flags.c_contiguous and first.ctypes.data % 64 == 0
+    address, expected = first.ctypes.data, first.copy()
+    del first
+    x2 = x * 2
+    second = cyconv.conv2d(x2, w)
+    assert second.ctypes.data == address  # its pages are in place already
+    np.testing.assert_array_equal(second, 2 * expected)
+    # the pooling gradients recycle too, and never hand out a buffer that is still in use
+    gx = cyconv.max_pool2d_backward(np.ones((1, 8, 512, 512), np.float32), x, 2)
+    assert not np.shares_memory(gx, second)
+    assert gx.sum() == 8 * 512 * 512  # one 1 per window (no ties among random floats)
+
+
+def test_a_view_keeps_its_buffer_from_reuse():
+    rng = np.random.default_rng(4)
+    x, w = _big_conv(rng)
+    y = cyconv.conv2d(x, w)
+    tail = y[0, 7]
+    kept = tail.copy()
+    del y
+    z = cyconv.conv2d(x + 1, w)
+    assert not np.shares_memory(z, tail)
+    np.testing.assert_array_equal(tail, kept)
+
+
+def test_recycling_is_bounded_and_can_be_turned_off():
+    from cyconv import _outputs
+    rng = np.random.default_rng(5)
+    x, w = _big_conv(rng)
+    saved = _outputs.capacity()
+    try:
+        results = [cyconv.conv2d(x, w) for _ in range(4)]
+        _outputs.set_capacity(2 * results[0].nbytes + 2 * 64)
+        del results
+        gc.collect()
+        assert 0 < _outputs.cached_bytes() <= _outputs.capacity()
+        cyconv.release_memory()
+        assert _outputs.cached_bytes() == 0
+        _outputs.set_capacity(0)
+        y = cyconv.conv2d(x, w)
+        assert y.flags.owndata  # a plain NumPy array
+        del y
+        assert _outputs.cached_bytes() == 0
+        with pytest.raises(ValueError, match="nbytes"):
+            _outputs.set_capacity(-1)
+    finally:
+        _outputs.set_capacity(saved)
+
+
+def test_output_cache_size_from_the_environment(monkeypatch):
+    from cyconv import _outputs
+    monkeypatch.setenv("CYCONV_OUTPUT_CACHE_MB", "64")
+    assert _outputs._capacity_from_env() == 64 * 2**20
+    monkeypatch.setenv("CYCONV_OUTPUT_CACHE_MB", "lots")
+    with pytest.raises(ValueError, match="CYCONV_OUTPUT_CACHE_MB"):
+        _outputs._capacity_from_env()

@@ -2,6 +2,7 @@
 
 All ops take NumPy arrays in NCHW layout (N, C, *spatial) with PyTorch's argument names.
 """
+from ._outputs import release_memory
 from ._pool_plan import PoolRows
 from ._threads import get_num_threads, set_num_threads, threads
 from ._validate import ConvGrads
@@ -33,7 +34,7 @@ __all__ = [
     "min_pool3d", "min_pool3d_backward",
     "set_num_threads", "threads", "tune",
     "ConvPlans", "ForwardPath", "GradInputPath", "GradWeightPath", "InputMode", "forced_paths",
-    "plan_conv", "PoolRows",
+    "plan_conv", "PoolRows", "release_memory",
     "conv_transpose1d", "conv_transpose1d_backward", "conv_transpose2d",
     "conv_transpose2d_backward", "conv_transpose3d", "conv_transpose3d_backward",
 ]

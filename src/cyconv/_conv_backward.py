@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from . import _conv_fft, _conv_winograd
+from . import _conv_fft, _conv_winograd, _outputs
 from . import _conv_geometry as geo
 from . import _conv_grad_plan as grad_plans
 from . import _conv_plan as plans
@@ -52,7 +52,7 @@ def gradient_arrays(need, given, shapes, dtype, zero_input: bool = False) -> tup
         if name not in need:
             made.append(None)
         elif target is None:
-            made.append((np.zeros if zero else np.empty)(shape, dtype=dtype))
+            made.append(np.zeros(shape, dtype) if zero else _outputs.empty(shape, dtype))
         else:
             if zero:
                 target.fill(0)

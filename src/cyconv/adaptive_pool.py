@@ -11,7 +11,7 @@ import functools
 
 import numpy as np
 
-from . import _half, _shapes, _threads, _validate
+from . import _half, _outputs, _shapes, _threads, _validate
 from ._kernels import _adaptive_pool as _k
 
 
@@ -46,7 +46,7 @@ def _views(p: _validate.AdaptivePoolParams):
 def _result(out, shape, dtype, inputs) -> np.ndarray:
     """A result array: fresh, or the checked ``out``."""
     if out is None:
-        return np.empty(shape, dtype=dtype)
+        return _outputs.empty(shape, dtype)
     return _validate.check_out(out, shape, dtype, inputs)
 
 
@@ -118,7 +118,7 @@ def _max(x, output_size, return_indices, num_threads, ndim, out=None, shape=None
     if not return_indices:
         y, indices = _result(out, shape, p.dtype, (x,)), np.empty((1,) * 5, dtype=np.int64)
     elif out is None:
-        y, indices = np.empty(shape, dtype=p.dtype), np.empty(shape, dtype=np.int64)
+        y, indices = _outputs.empty(shape, p.dtype), _outputs.empty(shape, np.int64)
     else:
         y, indices = _validate.check_out_pair(out, shape, p.dtype, (x,))
     if p.batch:

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _conv_backward as grads
 from . import _conv_channels_last as _channels_last
-from . import _conv_grad_plan, _conv_plan, _half, _padding_modes, _threads, _validate
+from . import _conv_grad_plan, _conv_plan, _half, _outputs, _padding_modes, _threads, _validate
 from . import _conv_forward
 from ._conv_forward import run_forward
 from ._kernels._isa import current_isa as _isa
@@ -198,7 +198,7 @@ def _forward_op(x, weight, bias, *, stride, padding, dilation, groups, flip, alg
     elif channels_last:
         y = _channels_last.empty(shape, p.dtype)
     else:
-        y = np.empty(shape, dtype=p.dtype)
+        y = _outputs.empty(shape, p.dtype)
     if p.batch == 0:
         return y
     has_bias = bias is not None

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _conv_backward as grads
 from . import _conv_geometry as geo
-from . import _conv_grad_plan, _conv_plan, _half, _threads, _validate
+from . import _conv_grad_plan, _conv_plan, _half, _outputs, _threads, _validate
 from ._conv_forward import run_forward
 from ._validate import ConvGrads
 
@@ -56,7 +56,8 @@ def _conv_transpose_forward(x, weight, bias, *, stride, padding, output_padding,
     algorithm = _conv_plan.check_algorithm(algorithm)
     trimmed = any(tp.trailing_zeros)
     if out is None:
-        y = (np.zeros if trimmed else np.empty)(tp.output_array_shape, dtype=tp.dtype)
+        y = (np.zeros(tp.output_array_shape, tp.dtype) if trimmed
+             else _outputs.empty(tp.output_array_shape, tp.dtype))
     else:
         y = _validate.check_out(out, tp.output_array_shape, tp.dtype, (x, weight, bias))
         if trimmed:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _half, _threads, _validate
+from . import _half, _outputs, _threads, _validate
 from ._pool_plan import CALLS, PoolPlan
 
 
@@ -63,8 +63,8 @@ def _extremum(x, kernel_size, stride, padding, dilation, ceil_mode, return_indic
                                                largest), {"x": x}, out)
     p = plan.p
     if out is None:  # the hot path: no call more than before out= existed
-        y = np.empty(plan.out_shape, dtype=p.dtype)
-        indices = np.empty(plan.out_shape, dtype=np.int64) if return_indices else None
+        y = _outputs.empty(plan.out_shape, p.dtype)
+        indices = _outputs.empty(plan.out_shape, np.int64) if return_indices else None
     else:
         y, indices = _given_outputs(out, p, return_indices, (x,))
     if p.batch:
@@ -105,7 +105,7 @@ def _extremum_backward(grad_output, x, kernel_size, stride, padding, dilation, c
     if indices is not None:
         indices = _validate.check_indices(indices, p.output_array_shape, p.input_shape,
                                             empty_windows=True)
-    gx = np.empty(x.shape, dtype=p.dtype) if out is None else _validate.check_out(
+    gx = _outputs.empty(x.shape, p.dtype) if out is None else _validate.check_out(
         out, x.shape, p.dtype, (gy, x, indices))
     if p.batch and indices is None:
         layout = plan.main
@@ -143,7 +143,7 @@ def _avg(x, kernel_size, stride, padding, ceil_mode, count_include_pad, num_thre
         return _half.rerun(lambda x: _avg(x, kernel_size, stride, padding, ceil_mode,
                                           count_include_pad, num_threads, ndim), {"x": x}, out)
     p = plan.p
-    y = np.empty(plan.out_shape, dtype=p.dtype) if out is None else _validate.check_out(
+    y = _outputs.empty(plan.out_shape, p.dtype) if out is None else _validate.check_out(
         out, plan.out_shape, p.dtype, (x,))
     layout = plan.main
     if layout is not None:  # count_include_pad was checked to be a bool: the kernel takes it
@@ -173,7 +173,7 @@ def _avg_backward(grad_output, x, kernel_size, stride, padding, ceil_mode, count
             num_threads, ndim), {"grad_output": grad_output, "x": x}, out)
     p = plan.p
     gy = _validate.check_grad_output(grad_output, p.output_array_shape, p.dtype)
-    gx = np.empty(x.shape, dtype=p.dtype) if out is None else _validate.check_out(
+    gx = _outputs.empty(x.shape, p.dtype) if out is None else _validate.check_out(
         out, x.shape, p.dtype, (gy, x))
     if p.batch:
         layout = plan.main

@@ -19,7 +19,7 @@ import cyconv.reference
 # Public names that are not array ops.
 NOT_OPS = {"ConvGrads", "get_num_threads", "set_num_threads", "threads", "tune", "ConvPlans",
            "ForwardPath", "GradInputPath", "GradWeightPath", "InputMode", "forced_paths",
-           "plan_conv", "PoolRows"}
+           "plan_conv", "PoolRows", "release_memory"}
 
 SPATIAL = {1: (9,), 2: (7, 9), 3: (5, 6, 7)}
 KERNEL = {1: (3,), 2: (3, 2), 3: (2, 3, 2)}
