@@ -242,3 +242,24 @@ def test_output_cache_size_from_the_environment(monkeypatch):
     monkeypatch.setenv("CYCONV_OUTPUT_CACHE_MB", "lots")
     with pytest.raises(ValueError, match="CYCONV_OUTPUT_CACHE_MB"):
         _outputs._capacity_from_env()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_recycles_although_the_parent_held_the_lock():
+    import signal
+    from cyconv import _outputs
+    rng = np.random.default_rng(6)
+    x, w = _big_conv(rng)
+    with _outputs._lock:  # as if another thread were inside the recycler at the fork
+        pid = os.fork()
+        if pid == 0:  # the child: a deadlock here ends in SIGALRM, not a hung test
+            signal.alarm(20)
+            ok = False
+            try:
+                y = cyconv.conv2d(x, w, num_threads=1)
+                del y
+                ok = cyconv.conv2d(x, w, num_threads=1).shape == (1, 8, 1024, 1024)
+            finally:
+                os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status

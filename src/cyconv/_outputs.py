@@ -44,6 +44,16 @@ _free: list = []        # unused buffers (1-D uint8 arrays), oldest first
 _free_bytes = 0
 
 
+def _after_fork_in_child() -> None:
+    # a fork while another thread held the lock would leave the child's copy held forever
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def capacity() -> int:
     """Bytes of unused result buffers kept for reuse (``CYCONV_OUTPUT_CACHE_MB``, default
     512; 0 turns recycling off)."""
@@ -93,19 +103,25 @@ class _Lease:
                                     "data": (address + (-address % _ALIGN), False)}
 
     def __del__(self):
-        global _free_bytes
-        raw = self.raw
-        # never wait here: this runs wherever the last view dies, perhaps inside empty()
-        # itself (a garbage collection) with the lock held - then the buffer is just freed
-        if raw.nbytes > _capacity or not _lock.acquire(blocking=False):
-            return
         try:
-            _free.append(raw)
-            _free_bytes += raw.nbytes
-            while _free_bytes > _capacity:
-                _free_bytes -= _free.pop(0).nbytes
-        finally:
-            _lock.release()
+            _give_back(self.raw)
+        except (NameError, TypeError, AttributeError):
+            pass  # at interpreter exit this module's globals may be gone first
+
+
+def _give_back(raw: np.ndarray) -> None:
+    global _free_bytes
+    # never wait here: this runs wherever the last view dies, perhaps inside _take itself
+    # (a garbage collection) with the lock held - then the buffer is just freed
+    if raw.nbytes > _capacity or not _lock.acquire(blocking=False):
+        return
+    try:
+        _free.append(raw)
+        _free_bytes += raw.nbytes
+        while _free_bytes > _capacity:
+            _free_bytes -= _free.pop(0).nbytes
+    finally:
+        _lock.release()
 
 
 def _take(nbytes: int):
