@@ -9,7 +9,7 @@ KERNEL_SOURCES := $(wildcard src/cyconv/_kernels/*.pyx src/cyconv/_kernels/*.pxd
 $(VENV)/.installed: pyproject.toml setup.py MANIFEST.in
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet "setuptools>=77" "Cython>=3.0" "numpy>=2.0"
+	$(PY) -m pip install --quiet "setuptools>=77" "Cython>=3.2.1" "numpy>=2.0"
 	$(PY) -m pip install --quiet --no-build-isolation -e ".[test]"
 	touch $@
 

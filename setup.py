@@ -81,7 +81,8 @@ class BuildExtWithOpenMP(build_ext):
         cflags = base + compile_omp + extra_c
         flags_text = " ".join(cflags).replace('"', "")
         record = {"openmp": bool(compile_omp), "openmp_probe": tried,
-                  "flags": [cflags, link_omp + extra_l], "directives": DIRECTIVES}
+                  "flags": [cflags, link_omp + extra_l], "directives": DIRECTIVES,
+                  "shared_utility": SHARED_UTILITY}
         # distutils rebuilds when a source changes, not when the flags or Cython directives
         # do: a build with other ones than the kernels already there recompiles them all
         if self.read_build_info() != json.loads(json.dumps(record)):  # (tuples as lists)
@@ -90,7 +91,8 @@ class BuildExtWithOpenMP(build_ext):
         # and `make wheel` must not rewrite the checkout's .c files with the build env's Cython.
         # (only the C sources are taken: setuptools has already set up the Extension objects)
         generated = cythonize(self.extensions, compiler_directives=DIRECTIVES, nthreads=2,
-                              force=self.force)
+                              force=self.force,
+                              shared_utility_qualified_name=SHARED_UTILITY)
         c_sources = {ext.name: ext.sources for ext in generated}
         for ext in self.extensions:
             ext.sources = c_sources[ext.name]
@@ -130,6 +132,11 @@ KERNELS = sorted(os.path.splitext(os.path.basename(p))[0]
 if os.environ.get("CYCONV_ONLY"):
     KERNELS = [k for k in KERNELS if k in os.environ["CYCONV_ONLY"].split(",")]
 
+# Cython's own run-time code (typed memoryviews above all) once, in a module of its own that
+# the kernels import, instead of a copy in each: 73% of a small kernel module's size
+# (benchmarks/README.md, "Wheel size").
+SHARED_UTILITY = "cyconv._kernels._cyutility"
+
 extensions = [
     Extension(
         f"cyconv._kernels.{name}",
@@ -139,7 +146,7 @@ extensions = [
         depends=sorted(glob.glob("src/cyconv/_kernels/*.h") + glob.glob("src/cyconv/_kernels/*.pxd")),
     )
     for name in KERNELS
-]
+] + [Extension(SHARED_UTILITY, ["src/cyconv/_kernels/_cyutility.c"])]
 
 DIRECTIVES = {
     "language_level": 3,
