@@ -68,6 +68,31 @@ def test_backward_matches_reference(case, flip, algorithm, dtype):
         _assert_close(getattr(grads, name), getattr(expected, name), getattr(bound, name), dtype)
 
 
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("path", [cyconv.GradWeightPath.PADDED_WIDE,
+                                  cyconv.GradWeightPath.PADDED_NARROW])
+@pytest.mark.parametrize("n, size", [(300, 6), (37, 8), (3, 70)])
+def test_padded_weight_gradient_over_many_small_images(n, size, path, dtype):
+    """The padded weight gradient sums several small images in working precision before each
+    double accumulation (_conv_tuning.WEIGHT_GRAD_PARTIAL_POSITIONS): still within the
+    contract, the same bits for any thread count, whatever the batch's remainder."""
+    rng = np.random.default_rng(n + size)
+    x = rng.standard_normal((n, 12, size, size)).astype(dtype)
+    w = rng.standard_normal((20, 12, 3, 3)).astype(dtype)
+    gy = rng.standard_normal((n, 20, size, size)).astype(dtype)
+    with cyconv.forced_paths(grad_weight=path):
+        assert cyconv.plan_conv(x, w, padding=1).backward.grad_weight == path
+        got = [cyconv.conv2d_backward(gy, x, w, padding=1, need=("weight",),
+                                      num_threads=t).grad_weight for t in (1, 2, 3)]
+    for g in got[1:]:
+        np.testing.assert_array_equal(g, got[0])
+    x64, w64, gy64 = (a.astype(np.float64) for a in (x, w, gy))
+    expected = ref.conv2d_backward(gy64, x64, w64, padding=1).grad_weight
+    bound = ref.conv2d_backward(np.abs(gy64), np.abs(x64), np.abs(w64), padding=1).grad_weight
+    _assert_close(got[0], expected, bound, dtype)
+
+
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 @pytest.mark.parametrize("case", [CASES[0], CASES[2], CASES[4], CASES[5]])
 def test_gradients_finite_differences(case, algorithm):

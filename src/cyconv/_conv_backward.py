@@ -259,7 +259,8 @@ def _padded_weight_grad(p, gy3, x5, gw5, narrow, n_threads):
                               gw5.reshape(p.out_channels, cig, -1), G, N, pg.plane, tap_block,
                               np.empty((n_threads, tap_block * npx * ob), p.dtype),
                               np.empty((n_threads, tap_block * npx * ob), np.float64),
-                              tuning.KC, narrow, n_threads)
+                              tuning.KC, max(1, tuning.WEIGHT_GRAD_PARTIAL_POSITIONS // Q),
+                              narrow, n_threads)
 
 
 def _im2col_grad_weight(p, gy3, x5, gw5, n_threads):

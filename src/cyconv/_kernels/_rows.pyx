@@ -362,8 +362,8 @@ cdef void _padded_weight_item(const floating* x_first, Py_ssize_t image_stride,
                               const floating* gy_first, Py_ssize_t gy_image, Py_ssize_t N,
                               Py_ssize_t Q, Py_ssize_t plane, const Py_ssize_t* shifts,
                               Py_ssize_t taps, const Py_ssize_t* ident, Py_ssize_t OB,
-                              Py_ssize_t NP, Py_ssize_t KC, bint narrow, floating* ctiles,
-                              double* accs) noexcept nogil:
+                              Py_ssize_t NP, Py_ssize_t KC, Py_ssize_t images_per_partial,
+                              bint narrow, floating* ctiles, double* accs) noexcept nogil:
     """grad_w for NP input channels x OB output channels at ``taps`` taps (stride 1).
 
     The direct micro-kernel runs with the roles turned: output channels along the lanes come
@@ -371,16 +371,18 @@ cdef void _padded_weight_item(const floating* x_first, Py_ssize_t image_stride,
     broadcast values are the same tap of NP consecutive input channels (one plane apart), and
     the reduction runs over the grid positions. Each KC-position chunk of grad_y is used by
     every tap of the block while it is in L1 (grad_y streamed once per item, not once per
-    tap: the weight gradient was memory-bound on 1-D/3-D rows). Per image the float tiles are
-    added into double accumulators, so long reductions stay within the accuracy contract;
-    each weight is reduced over (image, chunk) in the same order whatever the tap blocking.
+    tap: the weight gradient was memory-bound on 1-D/3-D rows). Every ``images_per_partial``
+    images the float tiles are added into double accumulators, so long reductions stay
+    within the accuracy contract while small images do not pay for a flush each; each
+    weight is reduced over (image, chunk) in the same order whatever the tap blocking.
     """
     cdef Py_ssize_t n, q0, kc, lane, t, tile = NP * OB
     cdef const floating* gy_chunk
     cdef const floating* x_chunk
     memset(accs, 0, taps * tile * sizeof(double))
     for n in range(N):
-        memset(ctiles, 0, taps * tile * sizeof(floating))
+        if n % images_per_partial == 0:
+            memset(ctiles, 0, taps * tile * sizeof(floating))
         q0 = 0
         while q0 < Q:
             kc = KC if Q - q0 > KC else Q - q0
@@ -392,8 +394,9 @@ cdef void _padded_weight_item(const floating* x_first, Py_ssize_t image_stride,
                 else:
                     _ukrb(kc, gy_chunk, x_chunk + shifts[t], ident, plane, ctiles + t * tile, OB)
             q0 = q0 + KC
-        for lane in range(taps * tile):
-            accs[lane] += ctiles[lane]
+        if (n + 1) % images_per_partial == 0 or n == N - 1:
+            for lane in range(taps * tile):
+                accs[lane] += ctiles[lane]
 
 
 def padded_weight_grad(const floating[::1] x_padded, Py_ssize_t image_stride,
@@ -401,7 +404,8 @@ def padded_weight_grad(const floating[::1] x_padded, Py_ssize_t image_stride,
                        const Py_ssize_t[::1] ident, floating[:, :, ::1] grad_w,
                        Py_ssize_t groups, Py_ssize_t batch, Py_ssize_t plane,
                        Py_ssize_t tap_block, floating[:, ::1] tiles, double[:, ::1] accs,
-                       Py_ssize_t KC, bint narrow, int num_threads):
+                       Py_ssize_t KC, Py_ssize_t images_per_partial, bint narrow,
+                       int num_threads):
     """grad_w (C_out, C_in/groups, T) for a stride-1 convolution, without lowering.
 
     x_padded : as for :func:`padded_forward`, with NP extra planes of slack at the end.
@@ -411,6 +415,8 @@ def padded_weight_grad(const floating[::1] x_padded, Py_ssize_t image_stride,
     tap_block : taps per work item (any value gives the same bits; it only sets the
         parallelism and the scratch size).
     tiles, accs : (num_threads, tap_block*NP*OB) scratch (working precision and double).
+    images_per_partial : images summed in working precision before each addition into the
+        double accumulators (>= 1).
     narrow : use the narrow direct micro-kernel (its OB x NP tile; see direct_tile_shape).
     Work items are (group, panel of OB output channels, block of NP input channels, block of
     taps); each weight is reduced by one item in a fixed order, so any thread count gives the
@@ -446,7 +452,7 @@ def padded_weight_grad(const floating[::1] x_padded, Py_ssize_t image_stride,
             _padded_weight_item(xp + (gi * cig + cb * NP) * plane, image_stride,
                                 gp + ((gi * npan + pan) * Q) * OB, groups * npan * Q * OB,
                                 batch, Q, plane, sp + tb * tap_block, taps, ip, OB, NP, KC,
-                                narrow, &tiles[tid, 0], &accs[tid, 0])
+                                images_per_partial, narrow, &tiles[tid, 0], &accs[tid, 0])
             for t in range(taps):
                 acc = &accs[tid, t * NP * OB]
                 for p in range(NP):
