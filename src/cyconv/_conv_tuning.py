@@ -86,6 +86,6 @@ GRAD_INPUT_ROWS = 128   # rows of W^T (input channels x taps) per col2im work it
 WEIGHT_GRAD_BLOCK = 256  # output pixels per reduction step of the im2col weight gradient
 # the padded weight gradient sums whole images in working precision, as many as fit this
 # many grid positions (at least one), before each addition into its double accumulators
-WEIGHT_GRAD_PARTIAL_POSITIONS = 4096
+WEIGHT_GRAD_PARTIAL_POSITIONS = 4096  # benchmarks/README.md, "images per partial"
 MAX_WEIGHT_CHUNKS = 16   # partial weight gradients summed in order (fixed by the shapes)
 PARTIAL_BYTES = 64 * 2**20  # ... and at most this much memory for them
