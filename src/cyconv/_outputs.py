@@ -85,10 +85,15 @@ def cached_bytes() -> int:
 
 
 def _trim(limit: int) -> None:
-    global _free_bytes
     with _lock:
-        while _free and _free_bytes > limit:
-            _free_bytes -= _free.pop(0).nbytes
+        _evict_to(limit)
+
+
+def _evict_to(limit: int) -> None:
+    """Free the oldest unused buffers until at most ``limit`` bytes wait (lock held)."""
+    global _free_bytes
+    while _free and _free_bytes > limit:
+        _free_bytes -= _free.pop(0).nbytes
 
 
 class _Lease:
@@ -118,8 +123,7 @@ def _give_back(raw: np.ndarray) -> None:
     try:
         _free.append(raw)
         _free_bytes += raw.nbytes
-        while _free_bytes > _capacity:
-            _free_bytes -= _free.pop(0).nbytes
+        _evict_to(_capacity)
     finally:
         _lock.release()
 
