@@ -590,6 +590,18 @@ def test_pixel_rows_where_they_apply():
     if not kernels.pixel_rows_available():
         assert not applies((32, 64, 1024), 64, (5,), padding=2)
         return
+    assert not applies((32, 64, 1024), 64, (5,), dtype=np.float64, padding=2)
+    assert not applies((32, 64, 1024), 64, (5,), stride=2)
+    if kernels.current_isa() == 1:
+        # AVX2's 4 x 24 tiles only where the row tiles waste clearly more
+        assert applies((64, 20, 12, 12), 50, (5, 5))                # lenet2: 8 of 12 pixels
+        assert applies((32, 50, 1000), 50, (5,), padding=2)         # 50 of 64 channels
+        assert applies((16, 64, 14, 14), 64, (3, 3), padding=1)     # 14 of 18 pixels
+        assert not applies((32, 64, 1024), 64, (5,), padding=2)     # both full: row tiles
+        assert not applies((2, 16, 32, 32, 32), 32, (3, 3, 3), padding=1)
+        assert not applies((8, 64, 56, 56), 64, (3, 3), padding=1)
+        assert not applies((8, 128, 64, 64), 64, (3, 3), padding=1)  # 45 KiB: beyond L1
+        return
     assert applies((32, 64, 1024), 64, (5,), padding=2)             # the conv1d row
     assert applies((2, 16, 32, 32, 32), 32, (3, 3, 3), padding=1)   # the conv3d row
     assert applies((64, 16, 4096), 16, (7,), padding=3)             # 16 channels

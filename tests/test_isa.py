@@ -61,7 +61,8 @@ def test_cyconv_isa_at_import_governs_pooling():
 
 def test_tile_shapes_are_the_levels(level):
     """Python's tile shapes come from the level's descriptor: one float64 vector holds half
-    the float32 lanes, and the AVX-512-only row kernels exist at level 2 alone."""
+    the float32 lanes, the pixel-lane rows exist from AVX2 up and the row pairs at level 2
+    alone."""
     (mr32, nr32), (mr64, nr64) = _isa.tile_shape(True), _isa.tile_shape(False)
     assert mr32 == mr64 and nr32 == 2 * nr64
     (ob32, np32), (ob64, np64) = _isa.direct_tile_shape(True), _isa.direct_tile_shape(False)
@@ -70,4 +71,5 @@ def test_tile_shapes_are_the_levels(level):
     assert pixels % lanes == 0 and _isa.pixel_rows_tile(False)[2] * 2 == lanes
     assert _isa.rowpairs_panel() > 0
     if level < 2:
-        assert not _isa.pixel_rows_available() and not _isa.rowpairs_available()
+        assert not _isa.rowpairs_available()
+    assert _isa.pixel_rows_available() == (level > 0)

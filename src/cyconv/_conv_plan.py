@@ -229,7 +229,7 @@ def row_tile_variant(p: _validate.ConvParams):
 
 
 def pixel_rows_fit(p: _validate.ConvParams) -> bool:
-    """The pixel-lane row kernel can run: width stride 1, AVX-512 built and present."""
+    """The pixel-lane row kernel can run: width stride 1, AVX2 or AVX-512 built and present."""
     return p.stride[-1] == 1 and _k_isa.pixel_rows_available()
 
 
@@ -249,7 +249,7 @@ def pixel_rows_apply(p: _validate.ConvParams, row_tile_useful: float) -> bool:
     # a row's last tile is shorter by whole vectors
     useful = geo.useful_share(p.out_channels // p.groups, p.output_shape[-1], (channels, lanes))
     return (useful >= tuning.ROW_TILE_MIN_USEFUL
-            and useful >= tuning.PIXEL_ROWS_MIN_SHARE * row_tile_useful)
+            and useful >= tuning.PIXEL_ROWS_MIN_SHARE[_k_isa.current_isa()] * row_tile_useful)
 
 
 def channels_last_variant(p: _validate.ConvParams):
@@ -454,7 +454,7 @@ def _check_forced(p: _validate.ConvParams, path: ForwardPath, mode,
     elif path == ForwardPath.IMPLICIT_GEMM and strided:
         why = "needs stride 1"
     elif path == ForwardPath.PIXEL_ROWS and not pixel_rows_fit(p):
-        why = "needs width stride 1 and AVX-512"
+        why = "needs width stride 1 and AVX2 or AVX-512"
     elif path == ForwardPath.ROW_PAIRS and not row_pairs_fit(p):
         why = "needs float32, 2-D, stride 1, outputs 8 wide and a multiple of 8 high"
     elif mode is not None and path not in ROW_KERNELS and path != ForwardPath.IMPLICIT_GEMM:

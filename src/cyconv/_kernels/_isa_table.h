@@ -12,16 +12,11 @@
 #include "_ukr_pixel_rows.h"
 #include "_poolsimd.h"
 
-/* the AVX-512-only kernels: what each level runs (NULL: not this level) */
+/* the AVX-512-only kernels: what each level runs (NULL: not this level); the pixel-lane
+ * rows' per-level names are _ukr_pixel_rows.h's (NULL at the generic level) */
 #define CYCONV_ROWPAIRS_generic NULL
 #define CYCONV_ROWPAIRS_avx2 NULL
 #define CYCONV_ROWPAIRS_avx512 CYCONV_ROWPAIRS_KERNEL
-#define CYCONV_PIXROWS_F32_generic NULL
-#define CYCONV_PIXROWS_F64_generic NULL
-#define CYCONV_PIXROWS_F32_avx2 NULL
-#define CYCONV_PIXROWS_F64_avx2 NULL
-#define CYCONV_PIXROWS_F32_avx512 CYCONV_PIXROWS_KERNEL_F32
-#define CYCONV_PIXROWS_F64_avx512 CYCONV_PIXROWS_KERNEL_F64
 
 /* Level LEVEL's descriptor from the instances named *_ISA (vector bytes CYCONV_VB_ISA). */
 #define CYCONV_ISA_ENTRY(LEVEL, ISA)                                                         \
@@ -59,10 +54,10 @@
         .dw_pad_f64 = cyconv_dw_pad_f64_##ISA,                                               \
         .rowpairs_mr = CYCONV_ROWPAIRS_MR,                                                   \
         .ukr_rowpairs_f32 = CYCONV_ROWPAIRS_##ISA,                                           \
-        .pixrows_channels = CYCONV_PIXROWS_MR,                                               \
+        .pixrows_channels = CYCONV_PIXROWS_MR_##ISA,                                         \
         .pixrows_vectors = CYCONV_PIXROWS_NV,                                                \
-        .pixrows_lanes_f32 = CYCONV_VB_avx512 / 4,                                           \
-        .pixrows_lanes_f64 = CYCONV_VB_avx512 / 8,                                           \
+        .pixrows_lanes_f32 = CYCONV_VB_##ISA / 4,                                            \
+        .pixrows_lanes_f64 = CYCONV_VB_##ISA / 8,                                            \
         .ukr_pixrows_f32 = CYCONV_PIXROWS_F32_##ISA,                                         \
         .ukr_pixrows_f64 = CYCONV_PIXROWS_F64_##ISA,                                         \
         .pool_vreduce_f32 = CYCONV_POOL_FN(vreduce, f32, ISA),                               \

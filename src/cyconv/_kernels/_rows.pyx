@@ -164,28 +164,30 @@ cdef void _rows_item(const floating* x_group, const Py_ssize_t* offsets,
     cdef Py_ssize_t vlen[3]
     cdef Py_ssize_t q, q_end, rr, cc
     cdef int nvec, j
-    # rows per block of the pixel-lane kernel: 3 when a row is 1 or 2 vectors (whole calls of
-    # 3 pieces), else 1 (a wider row's last call may have fewer pieces: 3 rows of 128 pixels
-    # with 32 input channels and a 3x3 kernel, 83 KiB of input rows, left L1 and ran 1.14x
-    # slower than row by row)
-    cdef Py_ssize_t block_rows = 3 if per_row < 3 else 1
-    cdef Py_ssize_t rb
+    # vectors per block of the pixel-lane kernel: a row's vectors rounded up to whole calls
+    # of 3, the block running on into the next row (3 rows when a row is 1 or 2 vectors), so
+    # no call but a work item's last has fewer than 3 vectors (AVX2 rows of 28 or 32 pixels,
+    # 4 vectors, ran a 3 + 1 split with the 1-vector call latency-bound: 1.25-1.36x slower);
+    # about one row's input, not whole blocks of rows (3 rows of 128 pixels with 32 input
+    # channels and a 3x3 kernel, 83 KiB of input rows, left L1 and ran 1.14x slower)
+    cdef Py_ssize_t block_vectors = 3 * per_row if per_row < 3 else 3 * ((per_row + 2) // 3)
+    cdef Py_ssize_t vb0, vb1
     if pixels:
-        # row block by row block, panel by panel: the block's input rows stay in L1 across
-        # the panels, a panel's weights (kg x 8) across the block (tile by tile, all panels,
+        # block by block, panel by panel: the block's input rows stay in L1 across the
+        # panels, a panel's weights (kg x MR) across the block (tile by tile, all panels,
         # streamed the weights from L2: conv1d 3.2 vs 2.9 ms; all rows of a work item per
-        # panel streamed its input from L3: 2-D 32 -> 64 3x3 112 wide 1.4x slower); within a
-        # block, the rows' pieces of a vector each, three per call, so rows narrower than
-        # three vectors share calls (conv3d's rows of 32)
-        rb = r0
-        while rb < r1:
-            q_end = ((r1 - rb if r1 - rb < block_rows else block_rows)) * per_row
+        # panel streamed its input from L3: 2-D 32 -> 64 3x3 112 wide 1.4x slower); a block
+        # is the work item's rows' pieces of a vector each in order, three per call, so rows
+        # narrower than three vectors share calls (conv3d's rows of 32)
+        vb0 = r0 * per_row
+        while vb0 < r1 * per_row:
+            vb1 = vb0 + block_vectors if r1 * per_row - vb0 > block_vectors else r1 * per_row
             for i in range(npo):
-                q = 0
-                while q < q_end:
-                    nvec = 3 if q_end - q > 3 else <int>(q_end - q)
+                q = vb0
+                while q < vb1:
+                    nvec = 3 if vb1 - q > 3 else <int>(vb1 - q)
                     for j in range(nvec):
-                        rr = rb + (q + j) // per_row
+                        rr = (q + j) // per_row
                         cc = ((q + j) % per_row) * lanes
                         voff[j] = ((rr // g.OH) * g.SD * g.H + (rr % g.OH) * g.SH) * g.W + cc
                         yoff[j] = rr * g.OW + cc
@@ -195,7 +197,7 @@ cdef void _rows_item(const floating* x_group, const Py_ssize_t* offsets,
                                  OB if cout - i * OB > OB else cout - i * OB,
                                  bias_group + i * OB if bias_group != NULL else NULL)
                     q = q + nvec
-            rb = rb + block_rows
+            vb0 = vb1
         return
     # the first reduction chunk stores every tile element (all rows, tiles and channel
     # panels), so ctile needs no zero-fill
