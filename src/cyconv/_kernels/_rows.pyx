@@ -162,7 +162,7 @@ cdef void _rows_item(const floating* x_group, const Py_ssize_t* offsets,
     cdef Py_ssize_t voff[3]
     cdef Py_ssize_t yoff[3]
     cdef Py_ssize_t vlen[3]
-    cdef Py_ssize_t q, q_end, rr, cc
+    cdef Py_ssize_t q, rr, cc
     cdef int nvec, j
     # vectors per block of the pixel-lane kernel: a row's vectors rounded up to whole calls
     # of 3, the block running on into the next row (3 rows when a row is 1 or 2 vectors), so
