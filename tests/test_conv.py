@@ -147,6 +147,34 @@ def forced_isa(request):
     kernels.select_isa(previous)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("stride,mode", [(1, None), (2, None), (1, "in-place")])
+def test_row_tiles_cover_every_width(forced_isa, dtype, stride, mode):
+    """The wide row tiles end each row on short tiles (one pixel less) where the level has
+    them: every output width from 1 to 40 (1, 2 and 3 short tiles, none, rows narrower than
+    one tile), with a bias, on 16 + 3 output channels (a partial panel), read as a padded
+    copy and in place, match the reference."""
+    rng = np.random.default_rng(stride)
+    c_in, c_out = 5, 19
+    w = rng.standard_normal((c_out, c_in, 1, 3)).astype(dtype)
+    b = rng.standard_normal(c_out).astype(dtype)
+    in_place = cyconv.InputMode.IN_PLACE if mode else cyconv.InputMode.PADDED_COPY
+    for out_w in range(1, 41):
+        x = rng.standard_normal((2, c_in, 3, (out_w - 1) * stride + 1)).astype(dtype)
+        kw = dict(stride=(1, stride), padding=(0, 1))
+        with cyconv.forced_paths(forward=cyconv.ForwardPath.ROWS_WIDE, input_mode=in_place):
+            plan = cyconv.plan_conv(x, w, b, **kw)
+            assert plan.forward.path == cyconv.ForwardPath.ROWS_WIDE
+            assert plan.forward.input_mode == in_place
+            y = cyconv.conv2d(x, w, b, **kw)
+        expected = ref.conv2d(x.astype(np.float64), w.astype(np.float64),
+                              b.astype(np.float64), **kw)
+        assert y.shape == expected.shape
+        tol = 2e-5 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(y, expected, rtol=tol, atol=tol * np.abs(expected).max(),
+                                   err_msg=f"output width {out_w}")
+
+
 def test_every_microkernel_isa_agrees(forced_isa):
     """Force each micro-kernel family the CPU supports; all must satisfy the contract."""
     for dtype in DTYPES:

@@ -69,6 +69,25 @@ cdef inline void _ukrb(Py_ssize_t K, const floating* A, const floating* B,
         ISA.ukrb_f64(K, A, B, boff, bs, C, ldc, accumulate)
 
 
+cdef inline void _ukrs(Py_ssize_t K, const floating* A, const floating* B,
+                       const Py_ssize_t* boff, Py_ssize_t bs, floating* C,
+                       Py_ssize_t ldc, bint accumulate=True) noexcept nogil:
+    """_ukrb's short variant (ISA.nps pixels; only where ISA.nps > 0)."""
+    if floating is float:
+        ISA.ukrs_f32(K, A, B, boff, bs, C, ldc, accumulate)
+    else:
+        ISA.ukrs_f64(K, A, B, boff, bs, C, ldc, accumulate)
+
+
+cdef inline Py_ssize_t _short_tiles(Py_ssize_t width, Py_ssize_t NP, Py_ssize_t NPS) noexcept nogil:
+    """How many of a row's ceil(width / NP) tiles run the short variant (NPS = NP - 1
+    pixels, 0: none), the full ones first: as many as cover the row with the least waste."""
+    cdef Py_ssize_t tiles = (width + NP - 1) // NP
+    if NPS <= 0 or NPS != NP - 1:
+        return 0
+    return tiles if tiles * NP - width > tiles else tiles * NP - width
+
+
 cdef inline void _direct_tile(bint single, bint narrow, Py_ssize_t* ob,
                               Py_ssize_t* npx) noexcept nogil:
     """(output channels, broadcasts) of the channel-lane row tile ``narrow`` in use."""

@@ -32,6 +32,12 @@
  * core: 64 x 7 241, 32 x 14 256 GFLOP/s; benchmarks/README.md "Zen 5"). 14 pixels still tile
  * the row widths 14, 28, 56, 112, 224 exactly. */
 #define CYCONV_DIRECT_NP_avx512 14
+/* the short variant, one pixel less: a row's tiles mix it with the wide one so that they
+ * cover the row exactly (AVX2 5 + 6: 28 = 6+6+6+5+5, 32, 56; 0 = none, AVX-512's 14 pixels
+ * already tile the common widths) */
+#define CYCONV_DIRECT_NPS_generic 3
+#define CYCONV_DIRECT_NPS_avx2 5
+#define CYCONV_DIRECT_NPS_avx512 0
 #define CYCONV_DIRECT_NPN_generic CYCONV_DIRECT_NP_generic
 #define CYCONV_DIRECT_NPN_avx2 CYCONV_DIRECT_NP_avx2
 #define CYCONV_DIRECT_NPN_avx512 8
@@ -222,6 +228,48 @@
 #undef UKR_NV
 #undef UKR_NP
 #endif
+
+/* The short variant (CYCONV_DIRECT_NPS_*), generic and AVX2. */
+#define UKR_TARGET
+#define UKR_VB CYCONV_VB_generic
+#define UKR_NV CYCONV_DIRECT_NV
+#define UKR_NP CYCONV_DIRECT_NPS_generic
+#define UKR_NAME cyconv_ukrs_f32_generic
+#define UKR_T float
+#include "_ukr_bcast_template.h"
+#undef UKR_NAME
+#undef UKR_T
+#define UKR_NAME cyconv_ukrs_f64_generic
+#define UKR_T double
+#include "_ukr_bcast_template.h"
+#undef UKR_NAME
+#undef UKR_T
+#undef UKR_TARGET
+#undef UKR_VB
+#undef UKR_NV
+#undef UKR_NP
+#if CYCONV_X86
+#define UKR_TARGET CYCONV_TARGET_AVX2
+#define UKR_VB CYCONV_VB_avx2
+#define UKR_NV CYCONV_DIRECT_NV
+#define UKR_NP CYCONV_DIRECT_NPS_avx2
+#define UKR_NAME cyconv_ukrs_f32_avx2
+#define UKR_T float
+#include "_ukr_bcast_template.h"
+#undef UKR_NAME
+#undef UKR_T
+#define UKR_NAME cyconv_ukrs_f64_avx2
+#define UKR_T double
+#include "_ukr_bcast_template.h"
+#undef UKR_NAME
+#undef UKR_T
+#undef UKR_TARGET
+#undef UKR_VB
+#undef UKR_NV
+#undef UKR_NP
+#endif
+#define cyconv_ukrs_f32_avx512 NULL
+#define cyconv_ukrs_f64_avx512 NULL
 
 /* the ISAs without a narrow instance run their wide one */
 #define cyconv_ukrn_f32_generic cyconv_ukrb_f32_generic

@@ -97,6 +97,11 @@ typedef struct cyconv_isa_desc {
     cyconv_ukrb_f32_t ukrb_f32;
     cyconv_ukrb_f64_t ukrb_f64;
     int obn_f32, npn_f32, obn_f64, npn_f64;
+    /* the short variant (ob x nps, nps = np - 1) a wide row mixes in to end exactly on the
+     * row's last pixel; nps 0 and NULL where the level has none */
+    int nps;
+    cyconv_ukrb_f32_t ukrs_f32;
+    cyconv_ukrb_f64_t ukrs_f64;
     cyconv_ukrb_f32_t ukrn_f32;
     cyconv_ukrb_f64_t ukrn_f64;
     /* [pixel][channel] tile -> NCHW rows (_tile_unpack.h) */

@@ -92,6 +92,9 @@ cdef extern from "_isa.h" nogil:
         cyconv_ukrb_f32_t ukrb_f32
         cyconv_ukrb_f64_t ukrb_f64
         int obn_f32, npn_f32, obn_f64, npn_f64
+        int nps
+        cyconv_ukrb_f32_t ukrs_f32
+        cyconv_ukrb_f64_t ukrs_f64
         cyconv_ukrb_f32_t ukrn_f32
         cyconv_ukrb_f64_t ukrn_f64
         cyconv_unpack_f32_t unpack_tile_f32

@@ -40,6 +40,9 @@
         .npn_f32 = CYCONV_DIRECT_NPN_##ISA,                                                  \
         .obn_f64 = CYCONV_DIRECT_NV * CYCONV_VB_##ISA / 8,                                   \
         .npn_f64 = CYCONV_DIRECT_NPN_##ISA,                                                  \
+        .nps = CYCONV_DIRECT_NPS_##ISA,                                                      \
+        .ukrs_f32 = cyconv_ukrs_f32_##ISA,                                                   \
+        .ukrs_f64 = cyconv_ukrs_f64_##ISA,                                                   \
         .ukrn_f32 = cyconv_ukrn_f32_##ISA,                                                   \
         .ukrn_f64 = cyconv_ukrn_f64_##ISA,                                                   \
         .unpack_tile_f32 = cyconv_unpack_tile_f32_##ISA,                                     \

@@ -10,7 +10,8 @@ packs the weights for its tile and allocates the scratch.
 from cython.parallel cimport prange
 from libc.string cimport memset, memcpy
 
-from cyconv._kernels._core cimport Geom, _pad_item, _ukrb, _ukrn, _ukro, _unpack_tile
+from cyconv._kernels._core cimport (Geom, _pad_item, _short_tiles, _ukrb, _ukrn, _ukro,
+                                    _ukrs, _unpack_tile)
 from cyconv._kernels._fused cimport floating
 from cyconv._kernels._isa cimport ISA, cyconv_isa_bind, isa_descriptor
 from cyconv._kernels._omp cimport omp_get_thread_num
@@ -146,7 +147,13 @@ cdef void _rows_item(const floating* x_group, const Py_ssize_t* offsets,
     cdef Py_ssize_t npo = (cout + OB - 1) // OB
     cdef Py_ssize_t ldc = npo * OB
     cdef Py_ssize_t tiles = (g.OW + NP - 1) // NP
-    cdef Py_ssize_t width = tiles * NP
+    # the wide tiles end a row with short ones (one pixel less) where the level has them
+    cdef Py_ssize_t NPS = NP - 1
+    cdef Py_ssize_t shorts = (_short_tiles(g.OW, NP, ISA.nps) if kernel == ROWS_WIDE
+                              and ISA.nps > 0 else 0)
+    cdef Py_ssize_t fulls = tiles - shorts
+    cdef Py_ssize_t width = fulls * NP + shorts * NPS
+    cdef Py_ssize_t ts
     cdef Py_ssize_t P = g.OD * g.OH * g.OW
     cdef bint pixels = kernel == ROWS_PIXELS
     cdef Py_ssize_t kc0, kc, i, r, t, nch, done, end, c0
@@ -212,10 +219,11 @@ cdef void _rows_item(const floating* x_group, const Py_ssize_t* offsets,
                 y_rows = y_group + n * y_image_stride + i * OB * P + r * g.OW
                 done = 0
                 for t in range(tiles):
-                    src_tile = row + t * NP * g.SW
+                    ts = t * NP if t < fulls else fulls * NP + (t - fulls) * NPS
+                    src_tile = row + ts * g.SW
                     offs = offsets
                     if edge_offsets != NULL:
-                        c0 = t * NP * g.SW - pw
+                        c0 = ts * g.SW - pw
                         if c0 < 0 or c0 + lb > g.W:
                             # just the channels of this reduction chunk
                             _fill_edge_tile(edge_buf, x_group, kc0 // taps,
@@ -224,16 +232,19 @@ cdef void _rows_item(const floating* x_group, const Py_ssize_t* offsets,
                             offs = edge_offsets
                     if kernel == ROWS_NARROW:
                         _ukrn(kc, a_group + (i * kg + kc0) * OB, src_tile, offs + kc0, g.SW,
-                              ctile + ((r - r0) * width + t * NP) * ldc + i * OB, ldc, kc0 > 0)
-                    else:
+                              ctile + ((r - r0) * width + ts) * ldc + i * OB, ldc, kc0 > 0)
+                    elif t < fulls:
                         _ukrb(kc, a_group + (i * kg + kc0) * OB, src_tile, offs + kc0, g.SW,
-                              ctile + ((r - r0) * width + t * NP) * ldc + i * OB, ldc, kc0 > 0)
+                              ctile + ((r - r0) * width + ts) * ldc + i * OB, ldc, kc0 > 0)
+                    else:
+                        _ukrs(kc, a_group + (i * kg + kc0) * OB, src_tile, offs + kc0, g.SW,
+                              ctile + ((r - r0) * width + ts) * ldc + i * OB, ldc, kc0 > 0)
                     if kc0 + kc < kg:
                         continue
                     # transposing 16-pixel runs as soon as they are final keeps them in L1
                     # and spreads y's stores over the computation (vgg3x3 forward at 2
                     # threads, interleaved medians: 4.30 -> 4.23 ms)
-                    end = (t + 1) * NP
+                    end = ts + (NP if t < fulls else NPS)
                     if end >= g.OW:
                         end = g.OW
                     else:
