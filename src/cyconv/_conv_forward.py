@@ -105,7 +105,9 @@ def _pointwise(plan, x5, w5, b, has_bias, y3):
     offsets = np.arange(cig, dtype=np.intp) * P
     block = geo.pixel_block(nr, min(cig, tuning.KC) * p.dtype.itemsize, P, p.batch * p.groups,
                             n_threads)
-    work = np.empty((n_threads, (cig + mr) * nr), dtype=p.dtype)
+    work = np.empty((n_threads, _k_im2col.pointwise_work_length(cig, block, tuning.KC,
+                                                                 p.dtype == np.float32)),
+                    dtype=p.dtype)
     _k_im2col.pointwise_forward(x5.reshape(p.batch, p.in_channels, P), offsets, a, y3, b, has_bias,
                          p.groups, block, work, tuning.KC, n_threads)
 

@@ -10,7 +10,7 @@ C-contiguous 5-D arrays (N, C, D, H, W) and a ``Geom`` (_core.pxd); the Python l
 from cython.parallel cimport prange
 from libc.string cimport memset, memcpy
 
-from cyconv._kernels._core cimport Geom, _ukr, _ukro, _valid_range
+from cyconv._kernels._core cimport Geom, _ukr, _valid_range
 from cyconv._kernels._fused cimport floating
 from cyconv._kernels._isa cimport ISA, cyconv_isa_bind, isa_descriptor
 from cyconv._kernels._omp cimport omp_get_thread_num
@@ -235,22 +235,28 @@ def gemm_forward(const floating[:, :, :, :, ::1] x, const floating[::1] a_packed
 cdef void _pointwise_item(const floating* x_group, Py_ssize_t P, const Py_ssize_t* offsets,
                           const floating* a_group, floating* y_group,
                           const floating* bias_group, Py_ssize_t cout, Py_ssize_t kg,
-                          Py_ssize_t q0, Py_ssize_t count, floating* bpack, Py_ssize_t MR,
-                          Py_ssize_t NR, Py_ssize_t KC) noexcept nogil:
+                          Py_ssize_t q0, Py_ssize_t count, floating* bpack,
+                          floating* panels, Py_ssize_t MR, Py_ssize_t NR,
+                          Py_ssize_t KC) noexcept nogil:
     """y[co, q0:q0+count] = bias + W_group @ x_group[:, q0:q0+count] of one image and group.
 
     A 1x1, stride-1, unpadded convolution is a plain GEMM on NCHW: row k of the GEMM's B is
-    input channel k's plane, read in place (offsets[k] = k*P) and written straight into y's
-    rows (ldc = P) - no lowering, no padded copy, no transpose. Only a last panel narrower
-    than NR is packed (zero-filled) into ``bpack``, because reading NR pixels in place would
-    run past the last plane, and accumulated through ``bpack``'s tile.
+    input channel k's plane (at offsets[k] = k*P), and the results go straight into y's rows
+    (ldc = P) - no lowering, no padded copy, no transpose. Per reduction chunk, the block's
+    full NR-pixel panels of B are first copied into ``panels`` ([panel][k][NR]), each input
+    row read as one run of the block's pixels: read in place, every panel's KC rows (KC
+    lines of different planes, a plane apart) fell on a few L1 sets and were fetched again
+    for each weight panel. A last panel narrower than NR is packed zero-filled into
+    ``bpack`` and accumulated through ``bpack``'s tile.
     """
     cdef Py_ssize_t nfull = count // NR
     cdef Py_ssize_t tail = count - nfull * NR
     cdef Py_ssize_t npa = (cout + MR - 1) // MR
-    cdef Py_ssize_t kc0, kc, j, i, co, k, rows, q
+    cdef Py_ssize_t kc0, kc, j, i, co, k, e, rows, q
     cdef floating beta
     cdef floating* dst
+    cdef const floating* src
+    cdef floating* panel
     cdef floating* tile = bpack + kg * NR
     for co in range(cout):
         beta = bias_group[co] if bias_group != NULL else 0
@@ -265,17 +271,21 @@ cdef void _pointwise_item(const floating* x_group, Py_ssize_t P, const Py_ssize_
     kc0 = 0
     while kc0 < kg:
         kc = KC if kg - kc0 > KC else kg - kc0
+        for k in range(kc):
+            src = x_group + offsets[kc0 + k] + q0
+            for j in range(nfull):
+                for e in range(NR):
+                    panels[(j * kc + k) * NR + e] = src[j * NR + e]
         for j in range(nfull):
             q = q0 + j * NR
+            panel = panels + j * kc * NR
             for i in range(npa):
                 rows = MR if cout - i * MR > MR else cout - i * MR
                 if rows == MR:
-                    _ukro(kc, a_group + (i * kg + kc0) * MR, x_group + q, offsets + kc0,
-                          y_group + i * MR * P + q, P)
+                    _ukr(kc, a_group + (i * kg + kc0) * MR, panel, y_group + i * MR * P + q, P)
                 else:
                     memset(tile, 0, MR * NR * sizeof(floating))
-                    _ukro(kc, a_group + (i * kg + kc0) * MR, x_group + q, offsets + kc0,
-                          tile, NR)
+                    _ukr(kc, a_group + (i * kg + kc0) * MR, panel, tile, NR)
                     for co in range(rows):
                         dst = y_group + (i * MR + co) * P + q
                         for k in range(NR):
@@ -300,11 +310,11 @@ def pointwise_forward(const floating[:, :, ::1] x, const Py_ssize_t[::1] offsets
     """y (N, C_out, P) = W @ x (N, C_in, P) per group (+ bias): a 1x1 convolution with stride
     1 and no padding, on any number of spatial dims flattened to P.
 
-    offsets : (C_in/groups,) k*P, the in-place row offsets of the GEMM's B.
+    offsets : (C_in/groups,) k*P, the row offsets of the GEMM's B.
     a_packed : weights in panels of MR output channels, (groups, panels, C_in/groups, MR).
     block : pixels per work item (a multiple of NR); work items are (image, group, block).
-    work : per-thread rows of (C_in/groups + MR) * NR elements (the packed last panel and
-        a register tile).
+    work : per-thread rows of at least pointwise_work_length(C_in/groups, block, KC)
+        elements (the packed last panel, a register tile and the block's packed panels).
     """
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], P = x.shape[2], CO = y.shape[1]
     cdef Py_ssize_t cig = C // groups, cog = CO // groups
@@ -320,6 +330,11 @@ def pointwise_forward(const floating[:, :, ::1] x, const Py_ssize_t[::1] offsets
     cdef const floating* bp = &bias[0] if has_bias else NULL
     cdef floating* wp = &work[0, 0]
     cdef Py_ssize_t wstride = work.shape[1]
+    cdef Py_ssize_t packed_at = (cig + MR) * NR
+    cdef Py_ssize_t needed = packed_at + (cig if cig < KC else KC) * block
+    if block % NR or wstride < needed:
+        raise ValueError(f"pointwise_forward: block {block} must be a multiple of {NR} and "
+                         f"the work rows ({wstride}) at least {needed} long")
     with nogil:
         for item in prange(N * groups * nblk, schedule="static", num_threads=num_threads):
             tid = omp_get_thread_num()
@@ -330,8 +345,17 @@ def pointwise_forward(const floating[:, :, ::1] x, const Py_ssize_t[::1] offsets
             _pointwise_item(xp + (n * C + gi * cig) * P, P, op, ap + gi * npa * cig * MR,
                             yp + (n * CO + gi * cog) * P,
                             bp + gi * cog if bp != NULL else NULL, cog, cig, q0,
-                            block if P - q0 > block else P - q0, wp + tid * wstride, MR, NR,
-                            KC)
+                            block if P - q0 > block else P - q0, wp + tid * wstride,
+                            wp + tid * wstride + packed_at, MR, NR, KC)
+
+
+def pointwise_work_length(Py_ssize_t cig, Py_ssize_t block, Py_ssize_t KC, bint single):
+    """Elements of one thread's pointwise_forward work row: the packed last panel and a
+    register tile ((C_in/groups + MR) * NR), then a reduction chunk of the block's panels
+    (min(C_in/groups, KC) * block)."""
+    cdef Py_ssize_t MR = ISA.mr_f32 if single else ISA.mr_f64
+    cdef Py_ssize_t NR = ISA.nr_f32 if single else ISA.nr_f64
+    return (cig + MR) * NR + (cig if cig < KC else KC) * block
 
 
 cdef void _backward_input_item(const floating* gy_group, const floating* a_block,
