@@ -1,8 +1,8 @@
 """The pixel-lane row kernel (``ForwardPath.PIXEL_ROWS``) against the channel-lane row tiles
 and the GEMM-shaped implicit kernel, forced through the public plan, in one process,
-interleaved rounds, medians (2 threads by default); float32 (the only dtype that takes it).
+interleaved rounds, medians (2 threads by default).
 
-    python benchmarks/pixel_rows.py [--repeats 7]
+    python benchmarks/pixel_rows.py [--repeats 7] [--dtype float32|float64]
 
 ``pixel / best other`` below 1 is a row where the pixel-lane kernel is the fastest; the
 'implicit' column is the path ``algorithm='implicit'`` picks (the rule
@@ -41,18 +41,20 @@ PATHS = {"pixel": ForwardPath.PIXEL_ROWS, "row tiles": ForwardPath.ROWS_WIDE,
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     args = ap.parse_args()
+    dtype = np.dtype(args.dtype)
     if not _isa.pixel_rows_available():
         raise SystemExit("the pixel-lane row kernel does not run on this CPU (needs AVX2)")
     rng = np.random.default_rng(0)
-    print(f"ISA level {_isa.current_isa()}, {cyconv.get_num_threads()} threads, "
+    print(f"ISA level {_isa.current_isa()}, {dtype.name}, {cyconv.get_num_threads()} threads, "
           f"median of {args.repeats} rounds (ms)")
     print("| x | weight | args | 'implicit' picks | " + " | ".join(PATHS)
           + " | pixel / best other |")
     print("|---|---|---|---|" + "---|" * len(PATHS) + "---|")
     for x_shape, w_shape, kw in CASES:
-        x = rng.standard_normal(x_shape).astype(np.float32)
-        w = rng.standard_normal(w_shape).astype(np.float32)
+        x = rng.standard_normal(x_shape).astype(dtype)
+        w = rng.standard_normal(w_shape).astype(dtype)
         op = {3: cyconv.conv1d, 4: cyconv.conv2d, 5: cyconv.conv3d}[x.ndim]
 
         def forced(path):

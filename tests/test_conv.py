@@ -147,6 +147,18 @@ def forced_isa(request):
     kernels.select_isa(previous)
 
 
+@pytest.mark.parametrize("width,npx,short,computed", [
+    (28, 6, 5, 28), (32, 6, 5, 32), (56, 6, 5, 56), (14, 6, 5, 15), (8, 6, 5, 10),
+    (7, 6, 5, 10), (1, 6, 5, 5), (6, 6, 5, 6), (112, 14, 0, 112), (32, 14, 0, 42),
+    (30, 6, 0, 30), (5, 4, 3, 6), (7, 6, 4, 12)])
+def test_row_tiles_width(width, npx, short, computed):
+    """The pixels the wide row tiles compute for a row: the plan's accounting of the
+    kernels' short tiles (none where the level has no short instance, or one that is not
+    one pixel shorter)."""
+    from cyconv import _conv_geometry
+    assert _conv_geometry.row_tiles_width(width, npx, short) == computed
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("stride,mode", [(1, None), (2, None), (1, "in-place")])
 def test_row_tiles_cover_every_width(forced_isa, dtype, stride, mode):
@@ -275,7 +287,13 @@ def test_algorithm_auto_rule():
                             padding=0, dilation=1, groups=1, ndim=2)
     assert choose_algorithm(depthwise) == "direct"
     assert choose_algorithm(dense) == "implicit"
-    assert choose_algorithm(strided) == "im2col"   # 5-pixel rows: tiles of 7 waste too much
+    # 5-pixel rows: the row tiles take them where they cover 5 pixels exactly (AVX2's short
+    # tile; 1.4-2.7x faster than im2col there, benchmarks/README.md "AVX2 row kernels"),
+    # else they waste too much (AVX-512's tiles of 8 or 14)
+    from cyconv import _conv_geometry
+    npx = kernels.direct_tile_shape(False)[1]
+    exact = _conv_geometry.row_tiles_width(5, npx, kernels.short_tile_pixels()) == 5
+    assert choose_algorithm(strided) == ("implicit" if exact else "im2col")
     padded_1x1 = conv_params(np.ones((1, 8, 5, 5)), np.ones((16, 8, 1, 1)), None, stride=1,
                              padding=1, dilation=1, groups=1, ndim=2)
     strided_1x1 = conv_params(np.ones((1, 8, 5, 5)), np.ones((16, 8, 1, 1)), None, stride=2,
@@ -620,11 +638,15 @@ def test_pixel_rows_where_they_apply():
         return
     assert not applies((32, 64, 1024), 64, (5,), dtype=np.float64, padding=2)
     assert not applies((32, 64, 1024), 64, (5,), stride=2)
+    if kernels.current_isa() == 2:
+        # AVX-512's float64 pixel-lane tiles (24 pixels) lost to the row tiles everywhere
+        assert not applies((64, 20, 12, 12), 50, (5, 5), dtype=np.float64)
     if kernels.current_isa() == 1:
         # AVX2's 4 x 24 tiles only where the row tiles waste clearly more
-        assert applies((64, 20, 12, 12), 50, (5, 5))                # lenet2: 8 of 12 pixels
+        assert applies((64, 20, 12, 12), 50, (5, 5))                # lenet2: 8 of 10 pixels
+        assert applies((64, 20, 12, 12), 50, (5, 5), dtype=np.float64)
         assert applies((32, 50, 1000), 50, (5,), padding=2)         # 50 of 64 channels
-        assert applies((16, 64, 14, 14), 64, (3, 3), padding=1)     # 14 of 18 pixels
+        assert not applies((16, 64, 14, 14), 64, (3, 3), padding=1)  # 14 of 15: row tiles
         assert not applies((32, 64, 1024), 64, (5,), padding=2)     # both full: row tiles
         assert not applies((2, 16, 32, 32, 32), 32, (3, 3, 3), padding=1)
         assert not applies((8, 64, 56, 56), 64, (3, 3), padding=1)

@@ -199,6 +199,16 @@ def pixel_block(nr: int, row_bytes: int, P: int, items_per_block: int, n_threads
     return best * nr
 
 
+def row_tiles_width(width: int, npx: int, short: int) -> int:
+    """Pixels the wide row tiles compute for a row of ``width``: ceil(width / npx) tiles, the
+    last ones ``short`` = npx - 1 pixels where the level has them (0: none), as many as
+    cover the row with the least waste (the kernels' _core._short_tiles)."""
+    tiles = ceil_div(width, npx)
+    if short <= 0 or short != npx - 1:
+        return tiles * npx
+    return tiles * npx - min(tiles, tiles * npx - width)
+
+
 def useful_share(channels: int, pixels: int, tile: tuple) -> float:
     """Share of a (channels x pixels) tiling's computed outputs that are real."""
     ob, npx = tile

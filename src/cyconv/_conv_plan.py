@@ -195,18 +195,33 @@ def implicit_useful_fraction(p: _validate.ConvParams) -> float:
     return math.prod(p.output_shape) / geo.PaddedGrid.of(p).last_position()
 
 
+def row_tile_useful(p: _validate.ConvParams, narrow: bool) -> float:
+    """Share of the row tiles' (variant ``narrow``) computed outputs that are real: output
+    channels per group in tiles of OB, each output row in the variant's tiles
+    (geo.row_tiles_width for the wide one)."""
+    ob, npx = _k_isa.direct_tile_shape(p.dtype == np.float32, narrow)
+    width = p.output_shape[-1]
+    computed = (geo.round_up(width, npx) if narrow
+                else geo.row_tiles_width(width, npx, _k_isa.short_tile_pixels()))
+    cog = p.out_channels // p.groups
+    return cog / geo.round_up(cog, ob) * width / computed
+
+
 def least_waste_variant(p: _validate.ConvParams, lanes: int, broadcasts: int,
-                        broadcasts_min_useful: float):
+                        broadcasts_min_useful: float, rows: bool = False):
     """(narrow, useful share) of the direct micro-kernel variant that wastes the least, or
     (None, 0.0) when none fills its tiles: ``lanes`` (output channels) in tiles of its
     vector lanes, at least CHANNEL_TILE_MIN_USEFUL real, and ``broadcasts`` (row pixels, or
     input channels for the weight gradient) in tiles of its broadcast count, at least
-    ``broadcasts_min_useful`` real."""
+    ``broadcasts_min_useful`` real. ``rows``: the broadcasts are the forward row kernel's
+    output rows, which the wide variant ends on short tiles (geo.row_tiles_width)."""
     best, best_useful = None, 0.0
     for narrow in (False, True):
         ob, npx = _k_isa.direct_tile_shape(p.dtype == np.float32, narrow)
         lanes_useful = lanes / geo.round_up(lanes, ob)
-        broadcasts_useful = broadcasts / geo.round_up(broadcasts, npx)
+        computed = (geo.row_tiles_width(broadcasts, npx, _k_isa.short_tile_pixels())
+                    if rows and not narrow else geo.round_up(broadcasts, npx))
+        broadcasts_useful = broadcasts / computed
         if lanes_useful >= tuning.CHANNEL_TILE_MIN_USEFUL \
                 and broadcasts_useful >= broadcasts_min_useful \
                 and lanes_useful * broadcasts_useful > best_useful:
@@ -219,7 +234,7 @@ def row_tile_variant(p: _validate.ConvParams):
     fills its tiles or, for stride 1, the GEMM-shaped kernel wastes clearly less."""
     cog = p.out_channels // p.groups
     best, best_useful = least_waste_variant(p, cog, p.output_shape[-1],
-                                            tuning.ROW_TILE_MIN_USEFUL)
+                                            tuning.ROW_TILE_MIN_USEFUL, rows=True)
     if best is not None and all(st == 1 for st in p.stride):
         mr = _k_isa.tile_shape(p.dtype == np.float32)[0]
         gemm_useful = implicit_useful_fraction(p) * cog / geo.round_up(cog, mr)
@@ -235,11 +250,12 @@ def pixel_rows_fit(p: _validate.ConvParams) -> bool:
 
 def pixel_rows_apply(p: _validate.ConvParams, row_tile_useful: float) -> bool:
     """The pixel-lane rows fill their tiles (ROW_TILE_MIN_USEFUL, and PIXEL_ROWS_MIN_SHARE of
-    the channel-lane row tiles' ``row_tile_useful``) and one call's operands fit L1; float32
-    only (float64's 24-pixel tiles lost to the row tiles)."""
-    if p.dtype != np.float32 or not pixel_rows_fit(p):
+    the channel-lane row tiles' ``row_tile_useful``, for this level and dtype: AVX-512
+    float64's 24-pixel tiles lost to the row tiles) and one call's operands fit L1."""
+    min_share = tuning.PIXEL_ROWS_MIN_SHARE.get((_k_isa.current_isa(), p.dtype.name))
+    if min_share is None or not pixel_rows_fit(p):
         return False
-    channels, tile_pixels, lanes = _k_isa.pixel_rows_tile(True)
+    channels, tile_pixels, lanes = _k_isa.pixel_rows_tile(p.dtype == np.float32)
     cig = p.in_channels // p.groups
     kernel = geo.lift(p.kernel_size, p.ndim, 1)
     tile_input = cig * kernel[0] * kernel[1] * (tile_pixels + (kernel[2] - 1) * p.dilation[-1])
@@ -249,7 +265,7 @@ def pixel_rows_apply(p: _validate.ConvParams, row_tile_useful: float) -> bool:
     # a row's last tile is shorter by whole vectors
     useful = geo.useful_share(p.out_channels // p.groups, p.output_shape[-1], (channels, lanes))
     return (useful >= tuning.ROW_TILE_MIN_USEFUL
-            and useful >= tuning.PIXEL_ROWS_MIN_SHARE[_k_isa.current_isa()] * row_tile_useful)
+            and useful >= min_share * row_tile_useful)
 
 
 def channels_last_variant(p: _validate.ConvParams):
@@ -420,8 +436,7 @@ def _implicit_choice(p: _validate.ConvParams):
     cog = p.out_channels // p.groups
     variant = row_tile_variant(p)
     ob, npx = _k_isa.direct_tile_shape(p.dtype == np.float32, bool(variant))
-    row_useful = geo.useful_share(cog, p.output_shape[-1], (ob, npx)) if variant is not None \
-        else 0.0
+    row_useful = row_tile_useful(p, bool(variant)) if variant is not None else 0.0
     if row_pairs_apply(p, cog / geo.round_up(cog, ob) if variant is not None else 0.0):
         return ForwardPath.ROW_PAIRS, None
     if pixel_rows_apply(p, row_useful):

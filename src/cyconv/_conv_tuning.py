@@ -39,9 +39,10 @@ ROW_TILE_MIN_USEFUL = 0.85
 CHANNEL_TILE_MIN_USEFUL = 0.5
 # stride 1: another kernel replaces the row tiles only when it wastes this much less
 TILE_SWITCH_MIN_GAIN = 1.05
-# pixel-lane rows (float32) when their tiles are at least this share of the row tiles' fill,
-# per ISA level (AVX2's 4-channel tiles only tie the row tiles when both are full) ...
-PIXEL_ROWS_MIN_SHARE = {1: 1.15, 2: 0.9}
+# pixel-lane rows when their tiles are at least this share of the row tiles' fill, per ISA
+# level and dtype (AVX2's 4-channel tiles only tie the row tiles when both are full; absent:
+# never, AVX-512 float64) ...
+PIXEL_ROWS_MIN_SHARE = {(1, "float32"): 1.15, (1, "float64"): 1.15, (2, "float32"): 0.9}
 # ... and one call's input rows and weight panel fit this much of L1
 PIXEL_ROWS_MAX_L1_BYTES = L1_BYTES
 # the row tiles read an input padded along the width alone in place when at most this share

@@ -58,6 +58,12 @@ def direct_tile_shape(bint single, bint narrow=False):
     return (d.ob_f32, d.np_f32) if single else (d.ob_f64, d.np_f64)
 
 
+def short_tile_pixels():
+    """Pixels of the short channel-lane row tile that ends a wide row exactly (one less than
+    the wide tile's), 0 where the level has none (see _core._short_tiles)."""
+    return cyconv_isa_current.nps
+
+
 def pixel_rows_available():
     """Whether the pixel-lane row kernels (_ukr_pixel_rows.h) run at this level and build."""
     return cyconv_isa_current.ukr_pixrows_f32 != NULL
