@@ -800,6 +800,32 @@ def test_auto_takes_weight_gradient_phases_where_each_has_two_taps():
         assert path(kernel, stride) == cyconv.GradWeightPath.IM2COL, (kernel, stride)
 
 
+def test_padded_weight_gradient_needs_its_broadcast_tiles_filled():
+    """The padded weight gradient broadcasts input channels in tiles of the direct kernel's
+    pixels: with too few input channels (the RGB stem: 3) the lowered gradient runs instead,
+    at a share of the tile set per ISA level (AVX2: 0.75 of its 6; others 0.5)."""
+    from cyconv import _conv_tuning as tuning
+
+    def path(c_in, **kw):
+        x = np.ones((2, c_in, 28, 28), np.float32)
+        w = np.ones((32, c_in, 7, 7), np.float32)
+        return cyconv.plan_conv(x, w, padding=3, **kw).backward.grad_weight
+
+    padded = {cyconv.GradWeightPath.PADDED_WIDE, cyconv.GradWeightPath.PADDED_NARROW}
+    share = tuning.WEIGHT_GRAD_MIN_BROADCAST_USEFUL.get(kernels.current_isa(),
+                                                        tuning.CHANNEL_TILE_MIN_USEFUL)
+    for c_in in range(1, 9):
+        best = max(c_in / (-(-c_in // kernels.direct_tile_shape(True, narrow)[1])
+                           * kernels.direct_tile_shape(True, narrow)[1])
+                   for narrow in (False, True))
+        fills = best >= share
+        assert (path(c_in) in padded) == fills, c_in
+        assert (path(c_in, stride=2) == cyconv.GradWeightPath.PHASES) == fills, c_in
+    if kernels.current_isa() == 1:
+        assert path(3, stride=2) == cyconv.GradWeightPath.IM2COL    # stem7x7
+        assert path(5) in padded
+
+
 # 8-pixel-wide outputs (float32, AVX-512): the row-pair kernel holds two output rows per
 # vector and writes whole 8x8 blocks of the output planes.
 @pytest.mark.parametrize("spatial,c_in,c_out,kernel,padding,groups,with_bias", [

@@ -13,6 +13,7 @@ import math
 from . import _conv_geometry as geo
 from . import _conv_tuning as tuning
 from . import _conv_winograd, _validate
+from ._kernels import _isa as _k_isa
 from ._conv_plan import (_FORCED, BackwardPlan, GradInputPath, GradWeightPath, _runs,
                          least_waste_variant, resolve_algorithm)
 
@@ -84,7 +85,8 @@ def weight_grad_variant(p: _validate.ConvParams):
     if any(st != 1 for st in p.stride):
         return None
     cog, cig = p.out_channels // p.groups, p.in_channels // p.groups
-    return least_waste_variant(p, cog, cig, tuning.CHANNEL_TILE_MIN_USEFUL)[0]
+    return least_waste_variant(p, cog, cig, tuning.WEIGHT_GRAD_MIN_BROADCAST_USEFUL.get(
+        _k_isa.current_isa(), tuning.CHANNEL_TILE_MIN_USEFUL))[0]
 
 
 def weight_grad_phases(p: _validate.ConvParams, variant=weight_grad_variant):

@@ -74,6 +74,10 @@ L2_BYTES = L2_CACHE_BYTES // 2         # half of L2: what one work item may keep
 KC = 256                       # reduction depth per micro-kernel call
 
 # ---- gradients ---------------------------------------------------------------------------
+# the padded weight gradient (and its phases) broadcasts input channels: at least this share
+# of its broadcast tile real, per ISA level (AVX2's tiles of 6 lost to im2col at 3 and 4
+# input channels); other levels CHANNEL_TILE_MIN_USEFUL
+WEIGHT_GRAD_MIN_BROADCAST_USEFUL = {1: 0.75}
 # grad_input as a forward convolution of grad_output (stride 1) or by phases (strided) when
 # the input channels per group fill the forward kernels' channel tiles ...
 GRAD_INPUT_FORWARD_MIN_CHANNELS = 32
