@@ -167,3 +167,18 @@ def test_auto_takes_ffts_for_large_kernels():
     assert cyconv.plan_conv(*pairs_1d, padding=200).forward.path != cyconv.ForwardPath.FFT
     np.testing.assert_allclose(cyconv.conv2d(image, big, padding=7),
                                ref.conv2d(image, big, padding=7), atol=1e-11)
+
+
+def test_scipy_is_imported_at_the_first_fft_not_with_cyconv():
+    """SciPy (half of import cyconv's time, and an OpenBLAS whose threads spin) loads only
+    when an FFT path first runs."""
+    import subprocess
+    import sys
+    code = ("import sys, numpy as np, cyconv\n"
+            "assert 'scipy' not in sys.modules\n"
+            "x = np.ones((1, 1, 8, 8)); w = np.ones((1, 1, 3, 3))\n"
+            "cyconv.conv2d(x, w, algorithm='fft')\n"
+            "import importlib.util\n"
+            "have = importlib.util.find_spec('scipy') is not None\n"
+            "assert ('scipy.fft' in sys.modules) == have\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
