@@ -159,6 +159,24 @@ def test_row_tiles_width(width, npx, short, computed):
     assert _conv_geometry.row_tiles_width(width, npx, short) == computed
 
 
+def test_weight_chunks_are_powers_of_two_within_their_bounds():
+    """The partial weight gradients: a power of two, within the pieces, the most allowed and
+    the memory budget, but at least MIN_WEIGHT_CHUNKS where the pieces allow."""
+    from cyconv import _conv_geometry, _conv_tuning as tuning
+    budget = tuning.PARTIAL_BYTES
+    assert _conv_geometry.weight_chunks(32, 16, 1) == 16
+    assert _conv_geometry.weight_chunks(32, 16, budget // 6) == 4      # 6 fit: 4
+    assert _conv_geometry.weight_chunks(32, 16, budget * 10) == tuning.MIN_WEIGHT_CHUNKS
+    assert _conv_geometry.weight_chunks(3, 16, 1) == 2
+    assert _conv_geometry.weight_chunks(1, 16, budget * 10) == 1
+    assert _conv_geometry.weight_chunks(0, 16, 1) == 1
+    for pieces in range(1, 40):
+        for most in (1, 8, 16):
+            for size in (1, budget // 5, budget):
+                c = _conv_geometry.weight_chunks(pieces, most, size)
+                assert c & (c - 1) == 0 and 1 <= c <= max(1, min(pieces, most))
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("stride,mode", [(1, None), (2, None), (1, "in-place")])
 def test_row_tiles_cover_every_width(forced_isa, dtype, stride, mode):

@@ -272,8 +272,8 @@ def _im2col_grad_weight(p, gy3, x5, gw5, n_threads):
     block = min(P, tuning.WEIGHT_GRAD_BLOCK)
     cog_pad, kg_pad = geo.round_up(cog, mr), geo.round_up(kg, nr)
     chunk_bytes = G * cog_pad * kg_pad * p.dtype.itemsize
-    chunks = max(1, min(p.batch * geo.ceil_div(P, block), tuning.MAX_WEIGHT_CHUNKS,
-                        tuning.PARTIAL_BYTES // chunk_bytes))
+    chunks = geo.weight_chunks(p.batch * geo.ceil_div(P, block), tuning.MAX_WEIGHT_CHUNKS,
+                               chunk_bytes)
     partial = np.zeros((chunks, G, cog_pad, kg_pad), dtype=p.dtype)
     work = np.empty((n_threads, (cog_pad + kg_pad + 1) * block), dtype=p.dtype)
     _k_im2col.gemm_backward_weight(gy3, x5, partial, G, geo.conv_geometry(p), block, work, n_threads)

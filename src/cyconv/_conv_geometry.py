@@ -209,6 +209,18 @@ def row_tiles_width(width: int, npx: int, short: int) -> int:
     return tiles * npx - min(tiles, tiles * npx - width)
 
 
+def weight_chunks(pieces: int, most: int, chunk_bytes: int) -> int:
+    """How many partial weight gradients (each ``chunk_bytes``, summed in order afterwards)
+    a reduction over ``pieces`` work pieces is split into: a power of two, at most ``most``
+    and as many as fit PARTIAL_BYTES, but not fewer than MIN_WEIGHT_CHUNKS (nor than the
+    pieces allow); powers of two split the pieces evenly over 2 or 4 threads (6 chunks of
+    32 pieces gave one thread 18, and ran as slowly as 16). Shapes and constants alone set
+    it, never the thread count (bitwise-equal results)."""
+    fit = tuning.PARTIAL_BYTES // max(chunk_bytes, 1)
+    chunks = max(1, min(pieces, most, max(tuning.MIN_WEIGHT_CHUNKS, fit)))
+    return 1 << (chunks.bit_length() - 1)
+
+
 def useful_share(channels: int, pixels: int, tile: tuple) -> float:
     """Share of a (channels x pixels) tiling's computed outputs that are real."""
     ob, npx = tile

@@ -93,4 +93,7 @@ WEIGHT_GRAD_BLOCK = 256  # output pixels per reduction step of the im2col weight
 # many grid positions (at least one), before each addition into its double accumulators
 WEIGHT_GRAD_PARTIAL_POSITIONS = 4096  # benchmarks/README.md, "images per partial"
 MAX_WEIGHT_CHUNKS = 16   # partial weight gradients summed in order (fixed by the shapes)
-PARTIAL_BYTES = 64 * 2**20  # ... and at most this much memory for them
+# ... and at most this much memory for them (zero-filled and summed on every call: strided's
+# 16 partials of 1.2 MB cost 18%, benchmarks/README.md "partial weight gradients") ...
+PARTIAL_BYTES = 8 * L2_CACHE_BYTES
+MIN_WEIGHT_CHUNKS = 4    # ... but at least this many (while the pieces allow)

@@ -236,8 +236,7 @@ def weight_grad_partials(p: _validate.ConvParams, n_threads: int, gy: np.ndarray
     tiles_w = geo.ceil_div(p.output_shape[1], TILE)
     items = p.groups * geo.ceil_div(p.batch * geo.ceil_div(p.output_shape[0], TILE), rows)
     partial = p.groups * 36 * cigp * cogp
-    chunks = max(1, min(items, tuning.MAX_WEIGHT_CHUNKS // 2,
-                        tuning.PARTIAL_BYTES // (partial * p.dtype.itemsize)))
+    chunks = geo.weight_chunks(items, tuning.MAX_WEIGHT_CHUNKS // 2, partial * p.dtype.itemsize)
     scratch = 36 * (cigp + cogp) * tbs + _k_winograd.transform_scratch(rows, tiles_w)
     x = x5.reshape(x5.shape[:2] + x5.shape[3:])
     # the partials and the work rows in this thread's kept buffers (no page faults per call)
