@@ -93,6 +93,31 @@ def test_padded_weight_gradient_over_many_small_images(n, size, path, dtype):
     _assert_close(got[0], expected, bound, dtype)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("c_in,c_out,groups", [(40, 24, 1), (13, 7, 1), (24, 16, 2)])
+def test_padded_weight_gradient_channel_blocks(c_in, c_out, groups, dtype):
+    """A padded weight-gradient work item covers several blocks of input channels (each
+    grad_output chunk used by all of them); the thread count changes that blocking
+    (1 thread: every block of a panel in one item; 16: one block, then fewer taps, per
+    item) but not a bit of the result, which matches the reference."""
+    rng = np.random.default_rng(c_in)
+    x = rng.standard_normal((3, c_in, 9, 11)).astype(dtype)
+    w = rng.standard_normal((c_out, c_in // groups, 3, 3)).astype(dtype)
+    gy = rng.standard_normal((3, c_out, 9, 11)).astype(dtype)
+    kw = dict(padding=1, groups=groups)
+    with cyconv.forced_paths(grad_weight=cyconv.GradWeightPath.PADDED_WIDE):
+        assert cyconv.plan_conv(x, w, **kw).backward.grad_weight == \
+            cyconv.GradWeightPath.PADDED_WIDE
+        got = [cyconv.conv2d_backward(gy, x, w, need=("weight",), num_threads=t,
+                                      **kw).grad_weight for t in (1, 2, 3, 16)]
+    for g in got[1:]:
+        np.testing.assert_array_equal(g, got[0])
+    x64, w64, gy64 = (a.astype(np.float64) for a in (x, w, gy))
+    expected = ref.conv2d_backward(gy64, x64, w64, **kw).grad_weight
+    bound = ref.conv2d_backward(np.abs(gy64), np.abs(x64), np.abs(w64), **kw).grad_weight
+    _assert_close(got[0], expected, bound, dtype)
+
+
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 @pytest.mark.parametrize("case", [CASES[0], CASES[2], CASES[4], CASES[5]])
 def test_gradients_finite_differences(case, algorithm):

@@ -242,13 +242,23 @@ def _padded_weight_grad(p, gy3, x5, gw5, narrow, n_threads):
     grid_geom = geo.geometry(pg.grid, (1, 1, 1), (1, 1, 1), (0, 0, 0), (1, 1, 1), pg.out)
     # the last channel block may read up to NP planes past the last channel (dropped rows)
     slack = npx * pg.plane + Q + int(shifts[-1])
-    # taps per work item: all of them (grad_y streamed once per item) unless that leaves
-    # fewer than two items per thread; the blocking does not change any result bit
-    T = len(shifts)
-    blocks = G * npan * geo.ceil_div(cig, npx)
-    tap_block = T
-    while tap_block > 1 and blocks * geo.ceil_div(T, tap_block) < 2 * n_threads:
+    # taps and input-channel blocks per work item: all of them (grad_y streamed once per
+    # panel of output channels) while their tiles fit WEIGHT_GRAD_TILE_BYTES, fewer channel
+    # blocks and then fewer taps while that leaves under two items per thread; the blocking
+    # does not change any result bit
+    T, ncb = len(shifts), geo.ceil_div(cig, npx)
+    tile_bytes = npx * ob * (p.dtype.itemsize + 8)
+    channel_blocks, tap_block = ncb, T
+    while channel_blocks > 1 and channel_blocks * T * tile_bytes > tuning.WEIGHT_GRAD_TILE_BYTES:
+        channel_blocks = geo.ceil_div(channel_blocks, 2)
+
+    def items():
+        return G * npan * geo.ceil_div(ncb, channel_blocks) * geo.ceil_div(T, tap_block)
+    while channel_blocks > 1 and items() < 2 * n_threads:
+        channel_blocks = geo.ceil_div(channel_blocks, 2)
+    while tap_block > 1 and items() < 2 * n_threads:
         tap_block = geo.ceil_div(tap_block, 2)
+    scratch = channel_blocks * tap_block * npx * ob
     image_stride = p.in_channels * pg.plane
     with _threads.scratch(N * G * npan * Q * ob, p.dtype, slot="grad_output_grid") as gy_grid, \
             _threads.scratch(N * image_stride + slack, p.dtype) as buffer:
@@ -257,8 +267,8 @@ def _padded_weight_grad(p, gy3, x5, gw5, narrow, n_threads):
         _k_rows.padded_weight_grad(flat, image_stride, gy_grid, Q, shifts,
                               np.arange(tuning.KC, dtype=np.intp),
                               gw5.reshape(p.out_channels, cig, -1), G, N, pg.plane, tap_block,
-                              np.empty((n_threads, tap_block * npx * ob), p.dtype),
-                              np.empty((n_threads, tap_block * npx * ob), np.float64),
+                              channel_blocks, np.empty((n_threads, scratch), p.dtype),
+                              np.empty((n_threads, scratch), np.float64),
                               tuning.KC, max(1, tuning.WEIGHT_GRAD_PARTIAL_POSITIONS // Q),
                               narrow, n_threads)
 

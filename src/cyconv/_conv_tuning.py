@@ -97,3 +97,6 @@ MAX_WEIGHT_CHUNKS = 16   # partial weight gradients summed in order (fixed by th
 # 16 partials of 1.2 MB cost 18%, benchmarks/README.md "partial weight gradients") ...
 PARTIAL_BYTES = 8 * L2_CACHE_BYTES
 MIN_WEIGHT_CHUNKS = 4    # ... but at least this many (while the pieces allow)
+# the padded weight gradient's work item: as many input-channel blocks' tiles (working
+# precision + double accumulators) as fit this, each grad_y chunk used by all of them
+WEIGHT_GRAD_TILE_BYTES = L2_CACHE_BYTES // 4
