@@ -843,6 +843,25 @@ def test_auto_takes_weight_gradient_phases_where_each_has_two_taps():
         assert path(kernel, stride) == cyconv.GradWeightPath.IM2COL, (kernel, stride)
 
 
+def test_grad_input_as_forward_with_few_channels_where_the_level_allows():
+    """grad_input runs as a forward convolution with 16-31 input channels only on levels
+    that list them (AVX2's 16-lane tiles) and only where grad_output is nearly the input's
+    size ('same' or a small valid kernel), not for lenet2's 'full' correlation."""
+    from cyconv import _conv_tuning as tuning
+
+    def path(shape, c_out, kernel, **kw):
+        x = np.ones(shape, np.float32)
+        w = np.ones((c_out, shape[1]) + kernel, np.float32)
+        return cyconv.plan_conv(x, w, **kw).backward.grad_input
+
+    few = tuning.GRAD_INPUT_FORWARD_MIN_CHANNELS_SAME.get(kernels.current_isa())
+    same = path((16, 16, 28, 28), 32, (3, 3), padding=1)
+    assert (same == cyconv.GradInputPath.FORWARD) == (few is not None and few <= 16)
+    assert path((64, 20, 12, 12), 50, (5, 5)) == cyconv.GradInputPath.IM2COL     # lenet2
+    assert path((16, 32, 28, 28), 32, (3, 3), padding=1) == cyconv.GradInputPath.FORWARD
+    assert path((16, 8, 28, 28), 32, (3, 3), padding=1) == cyconv.GradInputPath.IM2COL
+
+
 def test_padded_weight_gradient_needs_its_broadcast_tiles_filled():
     """The padded weight gradient broadcasts input channels in tiles of the direct kernel's
     pixels: with too few input channels (the RGB stem: 3) the lowered gradient runs instead,

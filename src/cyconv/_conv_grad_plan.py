@@ -20,12 +20,18 @@ from ._conv_plan import (_FORCED, BackwardPlan, GradInputPath, GradWeightPath, _
 
 def grad_input_as_forward(p: _validate.ConvParams) -> bool:
     """Stride 1, padding at most dilation*(k-1), and enough input channels per group for
-    the forward kernels' channel tiles (fewer with GRAD_INPUT_FORWARD_MANY_TAPS taps)."""
+    the forward kernels' channel tiles (fewer with GRAD_INPUT_FORWARD_MANY_TAPS taps, and on
+    levels with narrower tiles where grad_output is nearly the input's size: its forward
+    then computes little on padding)."""
     many_taps = math.prod(p.kernel_size) >= tuning.GRAD_INPUT_FORWARD_MANY_TAPS
+    min_channels = (tuning.GRAD_INPUT_FORWARD_MIN_CHANNELS_MANY_TAPS if many_taps
+                    else tuning.GRAD_INPUT_FORWARD_MIN_CHANNELS)
+    if math.prod(p.output_shape) >= tuning.GRAD_INPUT_FORWARD_SAME_SHARE * math.prod(
+            p.input_shape):
+        min_channels = min(min_channels, tuning.GRAD_INPUT_FORWARD_MIN_CHANNELS_SAME.get(
+            _k_isa.current_isa(), min_channels))
     return (all(st == 1 for st in p.stride)
-            and p.in_channels // p.groups >= (
-                tuning.GRAD_INPUT_FORWARD_MIN_CHANNELS_MANY_TAPS if many_taps
-                else tuning.GRAD_INPUT_FORWARD_MIN_CHANNELS)
+            and p.in_channels // p.groups >= min_channels
             and all(lo <= d * (k - 1) and hi <= d * (k - 1)
                     for (lo, hi), d, k in zip(p.padding, p.dilation, p.kernel_size)))
 

@@ -84,6 +84,11 @@ GRAD_INPUT_FORWARD_MIN_CHANNELS = 32
 # ... or, for kernels of this many taps or more (col2im's scatter dominates), this many
 GRAD_INPUT_FORWARD_MANY_TAPS = 27
 GRAD_INPUT_FORWARD_MIN_CHANNELS_MANY_TAPS = 4
+# ... or, per ISA level, this many where grad_output has at least GRAD_INPUT_FORWARD_SAME_SHARE
+# of the input's pixels (AVX2's 16-lane tiles: 16-24 channels 0.46-0.94x im2col's time;
+# lenet2's 'full' grad_input, 44%, 1.3-1.8x)
+GRAD_INPUT_FORWARD_MIN_CHANNELS_SAME = {1: 16}
+GRAD_INPUT_FORWARD_SAME_SHARE = 0.75
 # col2im's work items (and the Winograd weight gradient's blocks) are balanced as if for
 # this many threads (results must not depend on the thread count)
 COL2IM_BALANCE_THREADS = 4
