@@ -641,7 +641,7 @@ def test_unpadded_rows_and_pixel_rows_match_reference(shape, kernel, kw, row_ker
     conv = getattr(cyconv, f"conv{ndim}d")
     if row_kernel == "pixels":
         if not kernels.pixel_rows_available():
-            pytest.skip("CPU lacks AVX-512 for the pixel-lane row kernel")
+            pytest.skip("CPU lacks AVX2 for the pixel-lane row kernel")
         path, first_mode = cyconv.ForwardPath.PIXEL_ROWS, cyconv.InputMode.PER_ITEM
     else:
         path = cyconv.ForwardPath.ROWS_NARROW
