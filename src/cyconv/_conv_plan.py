@@ -435,7 +435,7 @@ def _implicit_choice(p: _validate.ConvParams):
         return ForwardPath.POINTWISE, None
     cog = p.out_channels // p.groups
     variant = row_tile_variant(p)
-    ob, npx = _k_isa.direct_tile_shape(p.dtype == np.float32, bool(variant))
+    ob = _k_isa.direct_tile_shape(p.dtype == np.float32, bool(variant))[0]
     row_useful = row_tile_useful(p, bool(variant)) if variant is not None else 0.0
     if row_pairs_apply(p, cog / geo.round_up(cog, ob) if variant is not None else 0.0):
         return ForwardPath.ROW_PAIRS, None
