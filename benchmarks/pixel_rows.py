@@ -6,7 +6,7 @@ interleaved rounds, medians (2 threads by default).
 
 ``pixel / best other`` below 1 is a row where the pixel-lane kernel is the fastest; the
 'implicit' column is the path ``algorithm='implicit'`` picks (the rule
-``_conv_plan.pixel_rows_apply`` with ``PIXEL_ROWS_MIN_SHARE`` of this ISA level).
+``_conv_tiles.pixel_rows_apply`` with ``PIXEL_ROWS_MIN_SHARE`` of this ISA level).
 benchmarks/README.md, "Thresholds of the convolution plans".
 """
 import argparse

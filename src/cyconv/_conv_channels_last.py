@@ -21,7 +21,8 @@ from . import _conv_winograd
 from . import _conv_tuning as tuning
 from . import _validate
 from ._kernels import _channels_last as _k_channels_last
-from ._conv_plan import ForwardPath, ForwardPlan, is_pointwise
+from ._conv_plan import ForwardPath, ForwardPlan
+from ._conv_tiles import is_pointwise
 from ._kernels import _isa as _k_isa
 from ._kernels import _layout as _k_layout
 

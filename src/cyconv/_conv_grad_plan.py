@@ -15,7 +15,8 @@ from . import _conv_tuning as tuning
 from . import _conv_winograd, _validate
 from ._kernels import _isa as _k_isa
 from ._conv_plan import (_FORCED, BackwardPlan, GradInputPath, GradWeightPath, _runs,
-                         least_waste_variant, resolve_algorithm)
+                         resolve_algorithm)
+from ._conv_tiles import least_waste_variant
 
 
 def grad_input_as_forward(p: _validate.ConvParams) -> bool:
