@@ -331,7 +331,8 @@ def pointwise_forward(const floating[:, :, ::1] x, const Py_ssize_t[::1] offsets
     cdef floating* wp = &work[0, 0]
     cdef Py_ssize_t wstride = work.shape[1]
     cdef Py_ssize_t packed_at = (cig + MR) * NR
-    cdef Py_ssize_t needed = packed_at + (cig if cig < KC else KC) * block
+    cdef Py_ssize_t needed = pointwise_work_length(cig, block, KC,
+                                                   sizeof(floating) == sizeof(float))
     if block % NR or wstride < needed:
         raise ValueError(f"pointwise_forward: block {block} must be a multiple of {NR} and "
                          f"the work rows ({wstride}) at least {needed} long")
