@@ -18,7 +18,8 @@ from cyconv._kernels._omp cimport omp_get_thread_num
 from cyconv._kernels._pool_core cimport (
     CYCONV_POOL_LANES, ROW_PAD, SEP_MAX, SEP_MIN, SEP_SUM, Window, _avg_factor,
     _extremum_plane, _fill, _rows_ahead, _sep_buffer_length, _share_length, _taps,
-    _wide_window, cyconv_pool_prefetch)
+    _wide_window)
+from cyconv._kernels._prefetch cimport cyconv_prefetch
 
 
 # this module's view of the ISA in use (_isa.pxd): CYCONV_ISA and select_isa govern pooling too
@@ -191,7 +192,7 @@ cdef void _separable_plane(const floating* xp, floating* yp, const Window* w, in
                 # the rows that output row oh + ahead adds to its window (ends past the plane
                 # reach into the next plane, which static scheduling gives the same thread)
                 nxt = (oh + ahead) * w.SH - w.PH + (w.KH - 1) * w.DH + 1
-                cyconv_pool_prefetch(xp, ((sd * w.H + nxt - w.SH) * w.W) * <Py_ssize_t>sizeof(floating),
+                cyconv_prefetch(xp, ((sd * w.H + nxt - w.SH) * w.W) * <Py_ssize_t>sizeof(floating),
                                      ((sd * w.H + nxt) * w.W) * <Py_ssize_t>sizeof(floating))
             if bd > ad and bh > ah:
                 if floating is float:

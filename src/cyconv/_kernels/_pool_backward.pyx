@@ -16,8 +16,8 @@ from cyconv._kernels._pool cimport PoolWindow, prefetch_bytes
 from cyconv._kernels._pool_core cimport (
     MIN_ROW, SEP_MAX, SEP_MIN, Window, _avg_factor, _covering, _extremum_plane, _row_init,
     _row_select, _rows_ahead, _share_length, _share_padding, _vector_count, _wide_window,
-    cyconv_pool_prefetch, cyconv_pool_prefetch_write, cyconv_pool_route_f32,
-    cyconv_pool_route_f64)
+    cyconv_pool_route_f32, cyconv_pool_route_f64)
+from cyconv._kernels._prefetch cimport cyconv_prefetch, cyconv_prefetch_write
 
 
 # this module's view of the ISA in use (_isa.pxd), as _pool.pyx's
@@ -65,9 +65,9 @@ cdef void _extremum_backward_tiled(const floating* xp, const floating* gyp, floa
                     # on their lines (benchmarks/README.md: no gain in float32)
                     lo = (tap + ahead * w.SH * w.W) * <Py_ssize_t>sizeof(floating)
                     hi = (tap + (ahead + 1) * w.SH * w.W) * <Py_ssize_t>sizeof(floating)
-                    cyconv_pool_prefetch(xp, lo, hi)
+                    cyconv_prefetch(xp, lo, hi)
                     if floating is double:
-                        cyconv_pool_prefetch_write(gxp, lo, hi)
+                        cyconv_prefetch_write(gxp, lo, hi)
                 if floating is float:
                     ISA.pool_route2_f32(SEP_MAX if largest else SEP_MIN, n, xp + tap, w.KD,
                                         w.H * w.W, w.KH, w.W,

@@ -1,33 +1,10 @@
 /* What the pooling driver (_pool.pyx) takes from the SIMD rows besides their dispatched
- * kernels (which it reads from the ISA descriptor): a prefetch helper and the lanes of the
- * widest vector, for the scratch sizes. */
+ * kernels (which it reads from the ISA descriptor): the lanes of the widest vector, for the
+ * scratch sizes (its prefetch helpers are _prefetch.h's). */
 #ifndef CYCONV_POOL_COMMON_H
 #define CYCONV_POOL_COMMON_H
 #include <stddef.h>
-#include <stdint.h>
 #include "_isa.h"
-
-/* Prefetch the bytes [base + from, base + to) into the cache, one hint per 64-byte line.
- * The range may run past the array (into the next plane, or beyond the last one): prefetch
- * hints never fault, and the addresses are formed as integers, never as pointers out of
- * bounds. */
-static inline void cyconv_pool_prefetch(const void* base, ptrdiff_t from, ptrdiff_t to)
-{
-    uintptr_t a = ((uintptr_t)base + (uintptr_t)from) & ~(uintptr_t)63;
-    uintptr_t end = (uintptr_t)base + (uintptr_t)to;
-    for (; a < end; a += 64)
-        __builtin_prefetch((const void*)a, 0, 3);
-}
-
-/* The same for lines about to be written (prefetch with intent to write): the stores then
- * find their lines owned instead of each waiting for its read-for-ownership. */
-static inline void cyconv_pool_prefetch_write(const void* base, ptrdiff_t from, ptrdiff_t to)
-{
-    uintptr_t a = ((uintptr_t)base + (uintptr_t)from) & ~(uintptr_t)63;
-    uintptr_t end = (uintptr_t)base + (uintptr_t)to;
-    for (; a < end; a += 64)
-        __builtin_prefetch((const void*)a, 1, 3);
-}
 
 /* lanes of the widest vector (float32 on AVX-512), for the scratch sizes */
 #define CYCONV_POOL_LANES (CYCONV_VB_avx512 / 4)

@@ -27,8 +27,6 @@ cdef extern from "_poolrows.h" nogil:
 
 cdef extern from "_pool_common.h" nogil:
     int CYCONV_POOL_LANES
-    void cyconv_pool_prefetch(const void* base, Py_ssize_t start, Py_ssize_t end)
-    void cyconv_pool_prefetch_write(const void* base, Py_ssize_t start, Py_ssize_t end)
 
 
 ctypedef struct Window:
