@@ -193,7 +193,7 @@ cdef void _separable_plane(const floating* xp, floating* yp, const Window* w, in
                 # reach into the next plane, which static scheduling gives the same thread)
                 nxt = (oh + ahead) * w.SH - w.PH + (w.KH - 1) * w.DH + 1
                 cyconv_prefetch(xp, ((sd * w.H + nxt - w.SH) * w.W) * <Py_ssize_t>sizeof(floating),
-                                     ((sd * w.H + nxt) * w.W) * <Py_ssize_t>sizeof(floating))
+                                ((sd * w.H + nxt) * w.W) * <Py_ssize_t>sizeof(floating))
             if bd > ad and bh > ah:
                 if floating is float:
                     ISA.pool_vreduce_f32(op, w.W, xp + ((sd + ad * w.DD) * w.H + sh
