@@ -363,12 +363,14 @@ def test_forward_stays_direct_for_few_channels_while_the_gradients_follow_the_sh
 
 
 # The 1x1 GEMM path: pixel counts around the micro-kernel's NR (full panels, a narrow last
-# panel, blocks across images), channel counts around MR, groups, 1-3 spatial dims.
+# panel, blocks across images), channel counts around MR and past KC, groups, 1-3 spatial
+# dims.
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape,c_in,c_out,groups", [
     ((1,), 3, 5, 1), ((47,), 8, 8, 1), ((48,), 16, 9, 1), ((49,), 7, 17, 1),
     ((97,), 12, 6, 3), ((7, 7), 64, 64, 1), ((13, 11), 20, 50, 2), ((56, 56), 32, 16, 1),
     ((3, 4, 5), 6, 10, 2), ((2, 9, 9), 33, 24, 1),
+    ((5, 7), 300, 7, 1),  # more input channels than one reduction chunk (KC)
 ])
 def test_pointwise_forward_matches_reference(shape, c_in, c_out, groups, dtype):
     rng = np.random.default_rng(len(shape) * 1000 + c_in * 10 + c_out)

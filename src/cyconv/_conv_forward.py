@@ -109,7 +109,8 @@ def _pointwise(plan, x5, w5, b, has_bias, y3):
                                                                  p.dtype == np.float32)),
                     dtype=p.dtype)
     _k_im2col.pointwise_forward(x5.reshape(p.batch, p.in_channels, P), offsets, a, y3, b, has_bias,
-                         p.groups, block, work, tuning.KC, n_threads)
+                         p.groups, block, work, tuning.KC, tuning.POINTWISE_ROWS_AHEAD,
+                         n_threads)
 
 
 def _row_pairs(plan, x5, w5, b, has_bias, y3):

@@ -72,6 +72,9 @@ TRANSFORMED_WEIGHT_CACHE_BYTES = 64 * 2**20
 L2_TARGET_BYTES = L2_CACHE_BYTES // 4  # a work item's packed column block or gradient tile
 L2_BYTES = L2_CACHE_BYTES // 2         # half of L2: what one work item may keep hot
 KC = 256                       # reduction depth per micro-kernel call
+# the 1x1 GEMM prefetches the input row this many rows after the one it packs
+# (benchmarks/README.md, "The pointwise GEMM's packing")
+POINTWISE_ROWS_AHEAD = 16
 
 # ---- gradients ---------------------------------------------------------------------------
 # the padded weight gradient (and its phases) broadcasts input channels: at least this share
