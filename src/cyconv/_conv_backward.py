@@ -171,10 +171,10 @@ def _im2col_grad_input(p, gy3, w5, gx5, n_threads):
     rows = channel_block * T
     # col2im adds each block's taps into the input in block order, so the block size must
     # not depend on the thread count (bitwise identical results): balance for a fixed count
-    block = geo.pixel_block(nr, (rows + cog + 1) * p.dtype.itemsize, gy3.shape[2],
+    block = geo.pixel_block(nr, (rows + cog) * p.dtype.itemsize, gy3.shape[2],
                             p.batch * G * geo.ceil_div(cig, channel_block),
                             tuning.COL2IM_BALANCE_THREADS, tuning.L2_BYTES)
-    work = np.empty((n_threads, (cog + rows + 1) * block), dtype=p.dtype)
+    work = np.empty((n_threads, (cog + rows) * block), dtype=p.dtype)
     _k_im2col.gemm_backward_input(gy3, a, gx5, G, geo.conv_geometry(p), block, channel_block, work,
                            tuning.KC, n_threads)
 

@@ -375,11 +375,34 @@ def pointwise_work_length(Py_ssize_t cig, Py_ssize_t block, Py_ssize_t KC, bint 
     return (cig + MR) * NR + (cig if cig < KC else KC) * block
 
 
+cdef void _pack_rows(const floating* src, Py_ssize_t ld, Py_ssize_t rows, Py_ssize_t count,
+                     Py_ssize_t NR, floating* panels) noexcept nogil:
+    """panels[j][r][:] = src[r * ld + j * NR:][:NR] for r < rows, j < ceil(count / NR): the
+    micro-kernel's B panels ([panel][k][NR]) of ``rows`` rows of ``count`` elements, the
+    last panel zero-filled past ``count``."""
+    cdef Py_ssize_t nfull = count // NR, tail = count - count // NR * NR
+    cdef Py_ssize_t line_bytes = NR * sizeof(floating)
+    cdef Py_ssize_t r, j
+    cdef const floating* s
+    for r in range(rows):
+        s = src + r * ld
+        # a constant size lets the compiler inline the copy (AVX2's NR lines are 64 bytes)
+        if line_bytes == 64:
+            for j in range(nfull):
+                memcpy(panels + (j * rows + r) * NR, s + j * NR, 64)
+        else:
+            for j in range(nfull):
+                memcpy(panels + (j * rows + r) * NR, s + j * NR, line_bytes)
+        if tail:
+            memcpy(panels + (nfull * rows + r) * NR, s + nfull * NR, tail * sizeof(floating))
+            memset(panels + (nfull * rows + r) * NR + tail, 0, (NR - tail) * sizeof(floating))
+
+
 cdef void _backward_input_item(const floating* gy_group, const floating* a_block,
                                floating* gx_block, Py_ssize_t cout, Py_ssize_t c_lo,
                                Py_ssize_t c_hi, const Geom* g, Py_ssize_t block,
-                               floating* bpack, floating* ctile, floating* row,
-                               Py_ssize_t MR, Py_ssize_t NR, Py_ssize_t KC) noexcept nogil:
+                               floating* bpack, floating* ctile, Py_ssize_t MR, Py_ssize_t NR,
+                               Py_ssize_t KC) noexcept nogil:
     """grad_x for input channels [c_lo, c_hi) of one group of one image.
 
     For each block of output pixels: gcols = W^T @ grad_y (rows = this channel block's taps),
@@ -391,18 +414,14 @@ cdef void _backward_input_item(const floating* gy_group, const floating* a_block
     cdef Py_ssize_t P = g.OD * g.OH * g.OW
     cdef Py_ssize_t r0 = c_lo * T, r1 = c_hi * T
     cdef Py_ssize_t npa = (r1 - r0 + MR - 1) // MR
-    cdef Py_ssize_t p0, count, npb, ldc, co, j, i, kc0, kc, r, kd, kh, kw
+    cdef Py_ssize_t p0, count, npb, ldc, j, i, kc0, kc, r, kd, kh, kw
     memset(gx_block, 0, (c_hi - c_lo) * plane * sizeof(floating))
     p0 = 0
     while p0 < P:
         count = block if P - p0 > block else P - p0
         npb = (count + NR - 1) // NR
         ldc = npb * NR
-        memset(row + count, 0, (ldc - count) * sizeof(floating))
-        for co in range(cout):
-            memcpy(row, gy_group + co * P + p0, count * sizeof(floating))
-            for j in range(npb):
-                memcpy(bpack + (j * cout + co) * NR, row + j * NR, NR * sizeof(floating))
+        _pack_rows(gy_group + p0, P, cout, count, NR, bpack)
         memset(ctile, 0, npa * MR * ldc * sizeof(floating))
         kc0 = 0
         while kc0 < cout:
@@ -429,7 +448,7 @@ def gemm_backward_input(const floating[:, :, ::1] grad_y, const floating[::1] a_
     Work items are (image, group, block of ``channel_block`` input channels); a multiple of
     MR channels, so the channel_block*T rows of a block start on a panel boundary. Larger
     blocks pack each grad_y block fewer times.
-    work : (num_threads, C_out_g*block + channel_block*T*block + block) scratch.
+    work : (num_threads, C_out_g*block + channel_block*T*block) scratch.
     """
     cdef Py_ssize_t N = grad_x.shape[0], C = grad_x.shape[1], CO = grad_y.shape[1]
     cdef Py_ssize_t P = grad_y.shape[2]
@@ -454,6 +473,10 @@ def gemm_backward_input(const floating[:, :, ::1] grad_y, const floating[::1] a_
     npk = (kg + MR - 1) // MR
     ncb = (cig + channel_block - 1) // channel_block
     ctile_size = channel_block * T * block
+    if block % NR or channel_block % MR or wstride < cog * block + ctile_size:
+        raise ValueError(f"gemm_backward_input: block {block} must be a multiple of {NR}, "
+                         f"channel_block {channel_block} of {MR}, and the work rows "
+                         f"({wstride}) at least {cog * block + ctile_size} long")
     with nogil:
         for item in prange(N * groups * ncb, schedule="static", num_threads=num_threads):
             tid = omp_get_thread_num()
@@ -467,9 +490,7 @@ def gemm_backward_input(const floating[:, :, ::1] grad_y, const floating[::1] a_
                                  gxp + (n * C + gi * cig + c_lo) * plane,
                                  cog, c_lo, c_hi, &g, block,
                                  wp + tid * wstride,
-                                 wp + tid * wstride + cog * block,
-                                 wp + tid * wstride + cog * block + ctile_size,
-                                 MR, NR, KC)
+                                 wp + tid * wstride + cog * block, MR, NR, KC)
 
 
 cdef void _backward_weight_piece(const floating* gy_group, const floating* x_group,
