@@ -785,6 +785,39 @@ def test_grad_input_by_phases_matches_reference(spatial, kernel, stride, padding
     np.testing.assert_array_equal(again.grad_input, got)
 
 
+# col2im adds stride-2 kernel rows (dilation 1 along W) two taps at a time, interleaved:
+# odd and even kernel widths, more taps than one batch of clip ranges (16), clipped and
+# asymmetric padding, a stride only along W, 1-D and 3-D, tiny inputs.
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("spatial,kernel,stride,padding", [
+    ((17, 19), (7, 7), 2, 3),
+    ((17, 19), (5, 4), 2, (1, 2)),
+    ((11, 13), (4, 6), (1, 2), 2),
+    ((9,), (21,), 2, 10),
+    ((40,), (33,), 2, 5),
+    ((7, 8, 9), (3, 3, 3), 2, 1),
+    ((5, 5), (5, 5), 2, 4),
+    ((6, 6), (2, 2), 2, 0),
+    ((1, 3), (1, 2), 2, ((0, 0), (1, 0))),
+])
+def test_col2im_tap_pairs_match_reference(spatial, kernel, stride, padding, dtype):
+    ndim = len(spatial)
+    rng = np.random.default_rng(sum(spatial) + sum(kernel))
+    x = rng.standard_normal((3, 3) + spatial).astype(dtype)
+    w = rng.standard_normal((4, 3) + kernel).astype(dtype)
+    kw = dict(stride=stride, padding=padding)
+    y = getattr(ref, f"conv{ndim}d")(x, w, **kw)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    expected = getattr(ref, f"conv{ndim}d_backward")(gy, x, w, **kw).grad_input
+    with cyconv.forced_paths(grad_input=cyconv.GradInputPath.IM2COL):
+        backward = getattr(cyconv, f"conv{ndim}d_backward")
+        got = backward(gy, x, w, need=("input",), **kw).grad_input
+        again = backward(gy, x, w, need=("input",), num_threads=3, **kw).grad_input
+    tol = 2e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * np.abs(expected).max())
+    np.testing.assert_array_equal(again, got)
+
+
 def test_grad_input_phases_only_for_overlapping_even_kernels():
     from cyconv._conv_grad_plan import grad_input_phases as _grad_input_phases
     from cyconv._validate import conv_params

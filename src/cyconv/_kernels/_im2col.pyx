@@ -93,6 +93,90 @@ cdef inline void _scatter_add_taps(floating* plane, const Geom* g, Py_ssize_t kd
     _tap_segments(plane, g, kd, kh, kw, p0, count, <floating*>row, False)
 
 
+cdef enum:
+    ROW_TAPS = 16  # taps of a kernel row scattered together (their clip ranges on the stack)
+
+
+cdef inline void _add_strided(floating* dst, Py_ssize_t stride, const floating* src,
+                              Py_ssize_t n) noexcept nogil:
+    """dst[t * stride] += src[t] for t < n (none for n <= 0)."""
+    cdef Py_ssize_t t
+    for t in range(n):
+        dst[t * stride] += src[t]
+
+
+cdef void _scatter_add_tap_pairs(floating* plane, const Geom* g, Py_ssize_t kd, Py_ssize_t kh,
+                                 Py_ssize_t p0, Py_ssize_t count, const floating* rows,
+                                 Py_ssize_t ldr) noexcept nogil:
+    """_scatter_add_taps for all the taps (kd, kh, 0..KW-1) of a kernel row (rows[kw * ldr
+    + q]), for stride 2 and dilation 1 along W: taps kw and kw + 1 then land on alternate
+    input elements, and each pair is added as one interleaved run (the per-tap strided
+    adds ran one element at a time). One walk over the output rows serves the kernel row
+    (the clip ranges computed once, ROW_TAPS taps at a time), and each input element still
+    receives its taps in kw order, as the per-tap walk added them: the same bits.
+    """
+    cdef Py_ssize_t lo[ROW_TAPS]
+    cdef Py_ssize_t hi[ROW_TAPS]
+    cdef Py_ssize_t kw0, kw1, kw, od, oh, ow, q, seg, idd, ih, a0, b0, a1, b1, a, b, t, off
+    cdef floating* dst
+    cdef floating* d
+    cdef const floating* r0
+    cdef const floating* r1
+    kw0 = 0
+    while kw0 < g.KW:
+        kw1 = kw0 + ROW_TAPS if g.KW - kw0 > ROW_TAPS else g.KW
+        for kw in range(kw0, kw1):
+            _valid_range(kw - g.PW, 2, g.W, g.OW, &lo[kw - kw0], &hi[kw - kw0])
+        od = p0 // (g.OH * g.OW)
+        oh = (p0 // g.OW) % g.OH
+        ow = p0 % g.OW
+        q = 0
+        while q < count:
+            seg = g.OW - ow
+            if seg > count - q:
+                seg = count - q
+            idd = od * g.SD - g.PD + kd * g.DD
+            ih = oh * g.SH - g.PH + kh * g.DH
+            if 0 <= idd < g.D and 0 <= ih < g.H:
+                dst = plane + (idd * g.H + ih) * g.W
+                for kw in range(kw0, kw1, 2):
+                    off = kw - g.PW
+                    r0 = rows + kw * ldr + q - ow
+                    a0 = lo[kw - kw0] if lo[kw - kw0] > ow else ow
+                    b0 = hi[kw - kw0] if hi[kw - kw0] < ow + seg else ow + seg
+                    if kw + 1 == kw1:  # an odd tap out
+                        if b0 > a0:
+                            _add_strided(dst + a0 * 2 + off, 2, r0 + a0, b0 - a0)
+                        continue
+                    r1 = r0 + ldr
+                    a1 = lo[kw + 1 - kw0] if lo[kw + 1 - kw0] > ow else ow
+                    b1 = hi[kw + 1 - kw0] if hi[kw + 1 - kw0] < ow + seg else ow + seg
+                    # the two taps write alternate elements, so how their runs are split
+                    # does not change any element's sum: the shared run interleaved, the
+                    # rest of each tap alone
+                    a = a0 if a0 > a1 else a1
+                    b = b0 if b0 < b1 else b1
+                    if b <= a:
+                        _add_strided(dst + a0 * 2 + off, 2, r0 + a0, b0 - a0)
+                        _add_strided(dst + a1 * 2 + off + 1, 2, r1 + a1, b1 - a1)
+                        continue
+                    _add_strided(dst + a0 * 2 + off, 2, r0 + a0, a - a0)
+                    _add_strided(dst + a1 * 2 + off + 1, 2, r1 + a1, a - a1)
+                    d = dst + off
+                    for t in range(a, b):
+                        d[t * 2] += r0[t]
+                        d[t * 2 + 1] += r1[t]
+                    _add_strided(dst + b * 2 + off, 2, r0 + b, b0 - b)
+                    _add_strided(dst + b * 2 + off + 1, 2, r1 + b, b1 - b)
+            q = q + seg
+            ow = 0
+            oh = oh + 1
+            if oh == g.OH:
+                oh = 0
+                od = od + 1
+        kw0 = kw1
+
+
 cdef inline void _tap_of(Py_ssize_t tap, const Geom* g, Py_ssize_t* kd, Py_ssize_t* kh,
                          Py_ssize_t* kw) noexcept nogil:
     kd[0] = tap // (g.KH * g.KW)
@@ -431,10 +515,19 @@ cdef void _backward_input_item(const floating* gy_group, const floating* a_block
                     _ukr(kc, a_block + (i * cout + kc0) * MR, bpack + (j * cout + kc0) * NR,
                          ctile + i * MR * ldc + j * NR, ldc)
             kc0 = kc0 + KC
-        for r in range(r0, r1):
-            _tap_of(r % T, g, &kd, &kh, &kw)
-            _scatter_add_taps(gx_block + (r // T - c_lo) * plane, g, kd, kh, kw, p0, count,
-                              ctile + (r - r0) * ldc)
+        if g.SW == 2 and g.DW == 1:
+            # whole kernel rows at a time (r0 and T are multiples of KW)
+            r = r0
+            while r < r1:
+                _tap_of(r % T, g, &kd, &kh, &kw)
+                _scatter_add_tap_pairs(gx_block + (r // T - c_lo) * plane, g, kd, kh, p0,
+                                       count, ctile + (r - r0) * ldc, ldc)
+                r = r + g.KW
+        else:
+            for r in range(r0, r1):
+                _tap_of(r % T, g, &kd, &kh, &kw)
+                _scatter_add_taps(gx_block + (r // T - c_lo) * plane, g, kd, kh, kw, p0,
+                                  count, ctile + (r - r0) * ldc)
         p0 = p0 + block
 
 
