@@ -16,6 +16,7 @@ from ._conv_plan import ROW_KERNELS, ForwardPath, ForwardPlan, InputMode
 from ._kernels import _direct as _k_direct
 from ._kernels import _im2col as _k_im2col
 from ._kernels import _isa as _k_isa
+from ._kernels import _pointwise as _k_pointwise
 from ._kernels import _rows as _k_rows
 
 
@@ -105,10 +106,10 @@ def _pointwise(plan, x5, w5, b, has_bias, y3):
     offsets = np.arange(cig, dtype=np.intp) * P
     block = geo.pixel_block(nr, min(cig, tuning.KC) * p.dtype.itemsize, P, p.batch * p.groups,
                             n_threads)
-    work = np.empty((n_threads, _k_im2col.pointwise_work_length(cig, block, tuning.KC,
+    work = np.empty((n_threads, _k_pointwise.pointwise_work_length(cig, block, tuning.KC,
                                                                  p.dtype == np.float32)),
                     dtype=p.dtype)
-    _k_im2col.pointwise_forward(x5.reshape(p.batch, p.in_channels, P), offsets, a, y3, b, has_bias,
+    _k_pointwise.pointwise_forward(x5.reshape(p.batch, p.in_channels, P), offsets, a, y3, b, has_bias,
                          p.groups, block, work, tuning.KC, tuning.POINTWISE_ROWS_AHEAD,
                          n_threads)
 
