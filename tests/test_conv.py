@@ -94,17 +94,18 @@ def test_padded_weight_gradient_over_many_small_images(n, size, path, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("c_in,c_out,groups", [(40, 24, 1), (13, 7, 1), (24, 16, 2)])
-def test_padded_weight_gradient_channel_blocks(c_in, c_out, groups, dtype):
+@pytest.mark.parametrize("c_in,c_out,groups,k", [(40, 24, 1, 3), (13, 7, 1, 3), (24, 16, 2, 3),
+                                                 (256, 40, 1, 1)])
+def test_padded_weight_gradient_channel_blocks(c_in, c_out, groups, k, dtype):
     """A padded weight-gradient work item covers several blocks of input channels (each
     grad_output chunk used by all of them); the thread count changes that blocking
     (1 thread: every block of a panel in one item; 16: one block, then fewer taps, per
     item) but not a bit of the result, which matches the reference."""
     rng = np.random.default_rng(c_in)
     x = rng.standard_normal((3, c_in, 9, 11)).astype(dtype)
-    w = rng.standard_normal((c_out, c_in // groups, 3, 3)).astype(dtype)
+    w = rng.standard_normal((c_out, c_in // groups, k, k)).astype(dtype)
     gy = rng.standard_normal((3, c_out, 9, 11)).astype(dtype)
-    kw = dict(padding=1, groups=groups)
+    kw = dict(padding=k // 2, groups=groups)
     with cyconv.forced_paths(grad_weight=cyconv.GradWeightPath.PADDED_WIDE):
         assert cyconv.plan_conv(x, w, **kw).backward.grad_weight == \
             cyconv.GradWeightPath.PADDED_WIDE
@@ -182,6 +183,65 @@ def test_row_tiles_width(width, npx, short, computed):
     one pixel shorter)."""
     from cyconv import _conv_geometry
     assert _conv_geometry.row_tiles_width(width, npx, short) == computed
+
+
+def test_weight_grad_blocking_takes_panels_only_where_they_cut_the_traffic():
+    """The padded weight gradient's items take several output-channel panels only where
+    the input does not fit L3 and that cuts the input + grad_output traffic
+    WEIGHT_GRAD_PANELS_MIN_CUT-fold, keep their tiles within WEIGHT_GRAD_TILE_BYTES (beyond
+    one panel and block) and leave two items per thread (fewer taps as the last resort)."""
+    from cyconv import _conv_geometry, _conv_tuning as tuning
+    blocking = _conv_geometry.weight_grad_blocking
+    big = tuning.L3_CACHE_BYTES // 8 + 1  # doubles past L3
+    # res1x1-like: the input is 4x grad_output, 8 panels: all panels, blocks for 2 threads
+    assert blocking(8, 43, 1, 1, 768, big, big // 4, 8, 2) == (8, 11, 1)
+    # ... but one panel while the input fits L3
+    assert blocking(8, 43, 1, 1, 768, big // 2, big // 8, 8, 2) == (1, 43, 1)
+    # input and grad_output alike: one panel, every block
+    assert blocking(8, 11, 9, 1, 768, big, big, 8, 2) == (1, 11, 9)
+    # one thread: fewer, larger items
+    assert blocking(8, 43, 1, 1, 768, big, big // 4, 8, 1)[0] == 8
+    # many threads: one panel and one block, then fewer taps
+    assert blocking(2, 2, 27, 1, 768, big, big // 4, 8, 16) == (1, 1, 2)
+    for panels, blocks, taps in [(8, 43, 1), (3, 5, 25), (1, 7, 401), (16, 2, 9)]:
+        for n_threads in (1, 2, 4):
+            pb, cb, tb = blocking(panels, blocks, taps, 2, 1152, big * 2, big // 4, 4,
+                                  n_threads)
+            assert 1 <= pb <= panels and 1 <= cb <= blocks and 1 <= tb <= taps
+            assert pb * cb == 1 or pb * cb * tb * 1152 <= tuning.WEIGHT_GRAD_TILE_BYTES
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("c_in,c_out,groups,k", [(256, 40, 1, 1), (96, 72, 2, 1),
+                                                 (20, 50, 1, 5), (13, 40, 1, 3)])
+def test_padded_weight_gradient_any_blocking_same_bits(c_in, c_out, groups, k, dtype):
+    """Work items of several output-channel panels, input-channel blocks and tap blocks
+    (what weight_grad_blocking picks by the input's size and the thread count) give the
+    same bits as one panel, block and tap per item, and match the reference."""
+    from cyconv import _conv_backward, _conv_geometry as geo
+    from cyconv._kernels import _isa
+    from cyconv._validate import conv_params
+    rng = np.random.default_rng(c_in + k)
+    x = rng.standard_normal((3, c_in, 9, 11)).astype(dtype)
+    w = rng.standard_normal((c_out, c_in // groups, k, k)).astype(dtype)
+    gy = rng.standard_normal((3, c_out, 9, 11)).astype(dtype)
+    p = conv_params(x, w, None, stride=1, padding=k // 2, dilation=1, groups=groups, ndim=2)
+    ob, npx = _isa.direct_tile_shape(dtype == np.float32, False)
+    panels, blocks = geo.ceil_div(c_out // groups, ob), geo.ceil_div(c_in // groups, npx)
+    got = []
+    for blocking in [(1, 1, 1), (panels, blocks, k * k), (2, 3, 2), (panels, 1, 1),
+                     (1, blocks, 3)]:
+        gw = np.zeros_like(w)
+        _conv_backward._padded_weight_grad(p, gy.reshape(3, c_out, -1), geo.to5d(x, 2),
+                                           geo.to5d(gw, 2), False, 2, blocking=blocking)
+        got.append(gw)
+    for g in got[1:]:
+        np.testing.assert_array_equal(g, got[0])
+    x64, w64, gy64 = (a.astype(np.float64) for a in (x, w, gy))
+    kw = dict(padding=k // 2, groups=groups)
+    expected = ref.conv2d_backward(gy64, x64, w64, **kw).grad_weight
+    bound = ref.conv2d_backward(np.abs(gy64), np.abs(x64), np.abs(w64), **kw).grad_weight
+    _assert_close(got[0], expected, bound, dtype)
 
 
 def test_weight_chunks_are_powers_of_two_within_their_bounds():

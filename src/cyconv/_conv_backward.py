@@ -229,10 +229,12 @@ def _by_input_phases(p, gy3, x5, gw, phase_plans, n_threads):
             gw_phase
 
 
-def _padded_weight_grad(p, gy3, x5, gw5, narrow, n_threads):
+def _padded_weight_grad(p, gy3, x5, gw5, narrow, n_threads, blocking=None):
     """grad_weight (stride 1) on the direct micro-kernel with the roles turned: grad_y laid
     on the padded grid [position][channel] (packed in C, into a per-thread scratch buffer),
-    the padded input's channels broadcast, the reduction over grid positions."""
+    the padded input's channels broadcast, the reduction over grid positions. ``blocking``:
+    (panel_block, channel_blocks, tap_block) of the work items, else
+    ``geo.weight_grad_blocking``'s (any gives the same bits)."""
     G, N = p.groups, p.batch
     cig, cog = p.in_channels // G, p.out_channels // G
     ob, npx = _k_isa.direct_tile_shape(p.dtype == np.float32, narrow)
@@ -242,23 +244,11 @@ def _padded_weight_grad(p, gy3, x5, gw5, narrow, n_threads):
     grid_geom = geo.geometry(pg.grid, (1, 1, 1), (1, 1, 1), (0, 0, 0), (1, 1, 1), pg.out)
     # the last channel block may read up to NP planes past the last channel (dropped rows)
     slack = npx * pg.plane + Q + int(shifts[-1])
-    # taps and input-channel blocks per work item: all of them (grad_y streamed once per
-    # panel of output channels) while their tiles fit WEIGHT_GRAD_TILE_BYTES, fewer channel
-    # blocks and then fewer taps while that leaves under two items per thread; the blocking
-    # does not change any result bit
-    T, ncb = len(shifts), geo.ceil_div(cig, npx)
-    tile_bytes = npx * ob * (p.dtype.itemsize + 8)
-    channel_blocks, tap_block = ncb, T
-    while channel_blocks > 1 and channel_blocks * T * tile_bytes > tuning.WEIGHT_GRAD_TILE_BYTES:
-        channel_blocks = geo.ceil_div(channel_blocks, 2)
-
-    def items():
-        return G * npan * geo.ceil_div(ncb, channel_blocks) * geo.ceil_div(T, tap_block)
-    while channel_blocks > 1 and items() < 2 * n_threads:
-        channel_blocks = geo.ceil_div(channel_blocks, 2)
-    while tap_block > 1 and items() < 2 * n_threads:
-        tap_block = geo.ceil_div(tap_block, 2)
-    scratch = channel_blocks * tap_block * npx * ob
+    T = len(shifts)
+    panel_block, channel_blocks, tap_block = blocking or geo.weight_grad_blocking(
+        npan, geo.ceil_div(cig, npx), T, G, npx * ob * (p.dtype.itemsize + 8),
+        N * cig * pg.plane, N * npan * Q * ob, p.dtype.itemsize, n_threads)
+    scratch = panel_block * channel_blocks * tap_block * npx * ob
     image_stride = p.in_channels * pg.plane
     with _threads.scratch(N * G * npan * Q * ob, p.dtype, slot="grad_output_grid") as gy_grid, \
             _threads.scratch(N * image_stride + slack, p.dtype) as buffer:
@@ -267,7 +257,7 @@ def _padded_weight_grad(p, gy3, x5, gw5, narrow, n_threads):
         _k_rows.padded_weight_grad(flat, image_stride, gy_grid, Q, shifts,
                               np.arange(tuning.KC, dtype=np.intp),
                               gw5.reshape(p.out_channels, cig, -1), G, N, pg.plane, tap_block,
-                              channel_blocks, np.empty((n_threads, scratch), p.dtype),
+                              channel_blocks, panel_block, np.empty((n_threads, scratch), p.dtype),
                               np.empty((n_threads, scratch), np.float64),
                               tuning.KC, max(1, tuning.WEIGHT_GRAD_PARTIAL_POSITIONS // Q),
                               narrow, n_threads)

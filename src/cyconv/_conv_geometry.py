@@ -199,6 +199,54 @@ def pixel_block(nr: int, row_bytes: int, P: int, items_per_block: int, n_threads
     return best * nr
 
 
+def weight_grad_blocking(panels: int, blocks: int, taps: int, groups: int, tile_bytes: int,
+                         input_elements: int, grad_output_elements: int, itemsize: int,
+                         n_threads: int) -> tuple[int, int, int]:
+    """(panel_block, channel_blocks, tap_block) of the padded weight gradient's work items:
+    how many of a group's ``panels`` panels of output channels, ``blocks`` blocks of input
+    channels and ``taps`` taps one item reduces.
+
+    An item streams its input channels once for all its panels and its grad_output panels
+    once for all its channel blocks, so the input is read once per panel group and
+    grad_output once per channel-block group. Among the blockings whose tiles
+    (``tile_bytes`` each, panels x blocks x taps of them) fit WEIGHT_GRAD_TILE_BYTES and
+    that leave at least two items per thread, the one with the least of that traffic
+    (``input_elements`` and ``grad_output_elements`` per group) - but one panel per item
+    (grad_output's chunk used by every block and tap from L1) unless the input does not
+    fit L3 (re-read from memory per panel) and several panels cut the traffic
+    WEIGHT_GRAD_PANELS_MIN_CUT-fold. Without such a blocking: one panel and one block per
+    item, then fewer taps, until two items per thread. Any blocking gives the same result
+    bits."""
+    def halvings(n):
+        out = [n]
+        while n > 1:
+            n = ceil_div(n, 2)
+            out.append(n)
+        return out
+
+    best = {}  # one panel per item / several: (traffic, panel_block, channel_blocks)
+    for pb in sorted(set(halvings(panels))):
+        for cb in sorted(set(halvings(blocks)), reverse=True):
+            fits = pb * cb * taps * tile_bytes <= tuning.WEIGHT_GRAD_TILE_BYTES
+            items = groups * ceil_div(panels, pb) * ceil_div(blocks, cb)
+            if (fits or pb == cb == 1) and items >= 2 * n_threads:
+                traffic = (input_elements * ceil_div(panels, pb)
+                           + grad_output_elements * ceil_div(blocks, cb))
+                several = pb > 1
+                if several not in best or traffic < best[several][0]:
+                    best[several] = (traffic, pb, cb)
+    from_memory = input_elements * itemsize > tuning.L3_CACHE_BYTES
+    if from_memory and True in best and (
+            False not in best or best[True][0] * tuning.WEIGHT_GRAD_PANELS_MIN_CUT <= best[False][0]):
+        return best[True][1], best[True][2], taps
+    if False in best:
+        return best[False][1], best[False][2], taps
+    tap_block = taps
+    while tap_block > 1 and groups * panels * blocks * ceil_div(taps, tap_block) < 2 * n_threads:
+        tap_block = ceil_div(tap_block, 2)
+    return 1, 1, tap_block
+
+
 def row_tiles_width(width: int, npx: int, short: int) -> int:
     """Pixels the wide row tiles compute for a row of ``width``: ceil(width / npx) tiles, the
     last ones ``short`` = npx - 1 pixels where the level has them (0: none), as many as

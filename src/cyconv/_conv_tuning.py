@@ -12,6 +12,7 @@ from . import _machine
 
 L1_BYTES = _machine.cache_bytes(1, 48 * 2**10)
 L2_CACHE_BYTES = _machine.cache_bytes(2, 2**20)
+L3_CACHE_BYTES = _machine.cache_bytes(3, 32 * 2**20)
 
 # ---- algorithm='auto' -------------------------------------------------------------------
 # direct when each group's (C_in/groups) * (C_out/groups) is at most this (GEMM tiles would
@@ -108,3 +109,7 @@ MIN_WEIGHT_CHUNKS = 4    # ... but at least this many (while the pieces allow)
 # the padded weight gradient's work item: as many input-channel blocks' tiles (working
 # precision + double accumulators) as fit this, each grad_y chunk used by all of them
 WEIGHT_GRAD_TILE_BYTES = L2_CACHE_BYTES // 4
+# ... and several panels of output channels when the input does not fit L3 and that cuts
+# the input + grad_output traffic this many times (benchmarks/README.md, "output-channel
+# panels per work item")
+WEIGHT_GRAD_PANELS_MIN_CUT = 2.0

@@ -374,12 +374,12 @@ def padded_forward(const floating[::1] x_padded, Py_ssize_t image_stride,
 cdef void _padded_weight_item(const floating* x_first, Py_ssize_t image_stride,
                               const floating* gy_first, Py_ssize_t gy_image, Py_ssize_t N,
                               Py_ssize_t Q, Py_ssize_t plane, const Py_ssize_t* shifts,
-                              Py_ssize_t taps, Py_ssize_t blocks, const Py_ssize_t* ident,
-                              Py_ssize_t OB, Py_ssize_t NP, Py_ssize_t KC,
-                              Py_ssize_t images_per_partial, bint narrow, floating* ctiles,
-                              double* accs) noexcept nogil:
-    """grad_w for ``blocks`` blocks of NP input channels x OB output channels at ``taps``
-    taps (stride 1).
+                              Py_ssize_t taps, Py_ssize_t blocks, Py_ssize_t panels,
+                              const Py_ssize_t* ident, Py_ssize_t OB, Py_ssize_t NP,
+                              Py_ssize_t KC, Py_ssize_t images_per_partial, bint narrow,
+                              floating* ctiles, double* accs) noexcept nogil:
+    """grad_w for ``blocks`` blocks of NP input channels x ``panels`` panels of OB output
+    channels at ``taps`` taps (stride 1).
 
     The direct micro-kernel runs with the roles turned: output channels along the lanes come
     from grad_y packed [position][channel] on the padded grid (zeros off the outputs), the NP
@@ -387,15 +387,19 @@ cdef void _padded_weight_item(const floating* x_first, Py_ssize_t image_stride,
     the reduction runs over the grid positions. Each KC-position chunk of grad_y is used by
     every tap of every channel block of the item while it is in L1 (grad_y streamed once
     per item, not once per tap or per channel block: the weight gradient was memory-bound
-    on 1-D/3-D rows). Every ``images_per_partial`` images the float tiles are added into
-    double accumulators, so long reductions stay within the accuracy contract while small
-    images do not pay for a flush each; each weight is reduced over (image, chunk) in the
-    same order whatever the blocking. Tile (block b, tap t) is at (b * taps + t) * NP * OB.
+    on 1-D/3-D rows), and each chunk of a channel block's input by every panel while it is
+    in L1 (the input streamed once per item, not once per panel). Every
+    ``images_per_partial`` images the float tiles are added into double accumulators, so
+    long reductions stay within the accuracy contract while small images do not pay for a
+    flush each; each weight is reduced over (image, chunk) in the same order whatever the
+    blocking. Tile (panel i, block b, tap t) is at ((i * blocks + b) * taps + t) * NP * OB;
+    the panels' grad_y are Q * OB apart.
     """
-    cdef Py_ssize_t n, q0, kc, lane, t, b, tile = NP * OB
-    cdef Py_ssize_t lanes = blocks * taps * tile
+    cdef Py_ssize_t n, q0, kc, lane, t, b, i, tile = NP * OB
+    cdef Py_ssize_t lanes = panels * blocks * taps * tile
     cdef const floating* gy_chunk
     cdef const floating* x_chunk
+    cdef floating* ctile
     memset(accs, 0, lanes * sizeof(double))
     for n in range(N):
         if n % images_per_partial == 0:
@@ -403,16 +407,16 @@ cdef void _padded_weight_item(const floating* x_first, Py_ssize_t image_stride,
         q0 = 0
         while q0 < Q:
             kc = KC if Q - q0 > KC else Q - q0
-            gy_chunk = gy_first + n * gy_image + q0 * OB
             for b in range(blocks):
                 x_chunk = x_first + b * NP * plane + n * image_stride + q0
                 for t in range(taps):
-                    if narrow:
-                        _ukrn(kc, gy_chunk, x_chunk + shifts[t], ident, plane,
-                              ctiles + (b * taps + t) * tile, OB)
-                    else:
-                        _ukrb(kc, gy_chunk, x_chunk + shifts[t], ident, plane,
-                              ctiles + (b * taps + t) * tile, OB)
+                    for i in range(panels):
+                        gy_chunk = gy_first + n * gy_image + (i * Q + q0) * OB
+                        ctile = ctiles + ((i * blocks + b) * taps + t) * tile
+                        if narrow:
+                            _ukrn(kc, gy_chunk, x_chunk + shifts[t], ident, plane, ctile, OB)
+                        else:
+                            _ukrb(kc, gy_chunk, x_chunk + shifts[t], ident, plane, ctile, OB)
             q0 = q0 + KC
         if (n + 1) % images_per_partial == 0 or n == N - 1:
             for lane in range(lanes):
@@ -423,7 +427,7 @@ def padded_weight_grad(const floating[::1] x_padded, Py_ssize_t image_stride,
                        const floating[::1] gy_grid, Py_ssize_t Q, const Py_ssize_t[::1] shifts,
                        const Py_ssize_t[::1] ident, floating[:, :, ::1] grad_w,
                        Py_ssize_t groups, Py_ssize_t batch, Py_ssize_t plane,
-                       Py_ssize_t tap_block, Py_ssize_t channel_blocks,
+                       Py_ssize_t tap_block, Py_ssize_t channel_blocks, Py_ssize_t panel_block,
                        floating[:, ::1] tiles, double[:, ::1] accs,
                        Py_ssize_t KC, Py_ssize_t images_per_partial, bint narrow,
                        int num_threads):
@@ -433,22 +437,22 @@ def padded_weight_grad(const floating[::1] x_padded, Py_ssize_t image_stride,
     gy_grid : grad_y on the padded grid, (N, groups, ceil(C_out_g/OB), Q, OB), zeros off the
         output positions and past C_out_g.
     shifts : (T,) flat offset of each tap on the grid; ident : arange(KC).
-    tap_block, channel_blocks : taps and blocks of NP input channels per work item (any
-        values give the same bits; they only set the parallelism, the traffic and the
-        scratch size).
-    tiles, accs : (num_threads, channel_blocks*tap_block*NP*OB) scratch (working precision
-        and double).
+    tap_block, channel_blocks, panel_block : taps, blocks of NP input channels and panels of
+        OB output channels per work item (any values give the same bits; they only set the
+        parallelism, the traffic and the scratch size).
+    tiles, accs : (num_threads, panel_block*channel_blocks*tap_block*NP*OB) scratch
+        (working precision and double).
     images_per_partial : images summed in working precision before each addition into the
         double accumulators (>= 1).
     narrow : use the narrow direct micro-kernel (its OB x NP tile; see direct_tile_shape).
-    Work items are (group, panel of OB output channels, channel_blocks blocks of NP input
-    channels, block of taps); each weight is reduced by one item in a fixed order, so any
-    thread count gives the same bits.
+    Work items are (group, panel_block panels of OB output channels, channel_blocks blocks
+    of NP input channels, block of taps); each weight is reduced by one item in a fixed
+    order, so any thread count gives the same bits.
     """
     cdef Py_ssize_t CO = grad_w.shape[0], cig = grad_w.shape[1], T = grad_w.shape[2]
     cdef Py_ssize_t cog = CO // groups
-    cdef Py_ssize_t OB, NP, npan, ncb, ncg, ntb, items, taps, nb
-    cdef Py_ssize_t item, gi, tb, cb, cg, b, pan, tid, p, o, ci, co, t
+    cdef Py_ssize_t OB, NP, npan, ncb, ncg, npg, ntb, items, taps, nb, npi, scratch
+    cdef Py_ssize_t item, gi, tb, cb, cg, pg, b, i, pan, tid, p, o, ci, co, t
     cdef const floating* xp = &x_padded[0]
     cdef const floating* gp = &gy_grid[0]
     cdef const Py_ssize_t* sp = &shifts[0]
@@ -462,44 +466,51 @@ def padded_weight_grad(const floating[::1] x_padded, Py_ssize_t image_stride,
         NP = ISA.npn_f64 if narrow else ISA.np_f64
     npan = (cog + OB - 1) // OB
     ncb = (cig + NP - 1) // NP
+    if tap_block < 1 or channel_blocks < 1 or panel_block < 1:
+        raise ValueError(f"padded_weight_grad: tap_block {tap_block}, channel_blocks "
+                         f"{channel_blocks} and panel_block {panel_block} must be >= 1")
     ncg = (ncb + channel_blocks - 1) // channel_blocks
+    npg = (npan + panel_block - 1) // panel_block
     ntb = (T + tap_block - 1) // tap_block
-    items = groups * npan * ncg * ntb
-    if tap_block < 1 or channel_blocks < 1 \
-            or tiles.shape[1] < channel_blocks * tap_block * NP * OB \
-            or accs.shape[1] < channel_blocks * tap_block * NP * OB:
+    items = groups * npg * ncg * ntb
+    scratch = panel_block * channel_blocks * tap_block * NP * OB
+    if tiles.shape[1] < scratch or accs.shape[1] < scratch:
         raise ValueError(f"padded_weight_grad: scratch rows ({tiles.shape[1]}, "
-                         f"{accs.shape[1]}) shorter than {channel_blocks} x {tap_block} "
-                         f"tiles of {NP} x {OB}")
+                         f"{accs.shape[1]}) shorter than {panel_block} x {channel_blocks} x "
+                         f"{tap_block} tiles of {NP} x {OB}")
     with nogil:
         for item in prange(items, schedule="static", num_threads=num_threads):
             tid = omp_get_thread_num()
-            gi = item // (npan * ncg * ntb)
-            pan = (item // (ncg * ntb)) % npan
+            gi = item // (npg * ncg * ntb)
+            pg = (item // (ncg * ntb)) % npg
             cg = (item // ntb) % ncg
             tb = item % ntb
             taps = tap_block if T - tb * tap_block > tap_block else T - tb * tap_block
             nb = channel_blocks if ncb - cg * channel_blocks > channel_blocks \
                 else ncb - cg * channel_blocks
+            npi = panel_block if npan - pg * panel_block > panel_block \
+                else npan - pg * panel_block
             _padded_weight_item(xp + (gi * cig + cg * channel_blocks * NP) * plane,
-                                image_stride, gp + ((gi * npan + pan) * Q) * OB,
+                                image_stride, gp + ((gi * npan + pg * panel_block) * Q) * OB,
                                 groups * npan * Q * OB, batch, Q, plane,
-                                sp + tb * tap_block, taps, nb, ip, OB, NP, KC,
+                                sp + tb * tap_block, taps, nb, npi, ip, OB, NP, KC,
                                 images_per_partial, narrow, &tiles[tid, 0], &accs[tid, 0])
-            for b in range(nb):
-                cb = cg * channel_blocks + b
-                for t in range(taps):
-                    acc = &accs[tid, (b * taps + t) * NP * OB]
-                    for p in range(NP):
-                        ci = cb * NP + p
-                        if ci >= cig:
-                            break
-                        for o in range(OB):
-                            co = pan * OB + o
-                            if co >= cog:
+            for i in range(npi):
+                pan = pg * panel_block + i
+                for b in range(nb):
+                    cb = cg * channel_blocks + b
+                    for t in range(taps):
+                        acc = &accs[tid, ((i * nb + b) * taps + t) * NP * OB]
+                        for p in range(NP):
+                            ci = cb * NP + p
+                            if ci >= cig:
                                 break
-                            grad_w[gi * cog + co, ci, tb * tap_block + t] = \
-                                <floating>acc[p * OB + o]
+                            for o in range(OB):
+                                co = pan * OB + o
+                                if co >= cog:
+                                    break
+                                grad_w[gi * cog + co, ci, tb * tap_block + t] = \
+                                    <floating>acc[p * OB + o]
 
 
 def rowpairs_forward(const float[:, :, :, :, ::1] x_raw, tuple pads,
