@@ -15,6 +15,15 @@
 
 #include "_rowops.h" /* CYCONV_CLONES */
 
+/* The transforms' row copies are runs of a few tiles (4 for a 14-wide image): GCC turned
+ * those loops into memcpy calls through the PLT, 9% of res3x3's weight gradient
+ * (benchmarks/README.md, "Winograd transforms without memcpy calls"). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define CYCONV_WINO_INLINE_COPIES __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#define CYCONV_WINO_INLINE_COPIES
+#endif
+
 #define CYCONV_WINO_LANES 8 /* the most output channels in a micro-kernel panel */
 #define CYCONV_WINO_WBLOCK 16 /* input channels per buffered block of the weight transform */
 #define CYCONV_WINO_VBYTES 64 /* tiles transformed at a time: one AVX-512 vector's bytes */
@@ -101,7 +110,7 @@ static void cyconv_wino_matrices(double* bt, double* at)
  * elements x_elem apart: NCHW (x_elem 1), or channels-last memory, where a block of        \
  * channels is read pixel by pixel, each pixel's channels in one go.                        \
  * scratch: cyconv_wino_input_scratch(rows, tw) elements. */                               \
-CYCONV_CLONES static void cyconv_wino_input_##S(                                             \
+CYCONV_CLONES CYCONV_WINO_INLINE_COPIES static void cyconv_wino_input_##S(                                             \
     const T* restrict x, ptrdiff_t x_image, ptrdiff_t x_row, ptrdiff_t x_elem,               \
     ptrdiff_t x_channel, ptrdiff_t nch, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph, ptrdiff_t pw, \
     ptrdiff_t row0, ptrdiff_t rows, ptrdiff_t tiles_h, ptrdiff_t tw, T* restrict scratch,    \
@@ -251,7 +260,7 @@ CYCONV_CLONES static void cyconv_wino_output_##S(                               
  * micro-kernel: q[e * q_stride + u * ob] for tile u (ob apart: one lane of a panel of ob    \
  * output channels). Outputs past OH / OW are zero. scratch:                                \
  * cyconv_wino_gradout_scratch(rows, tw) elements. */                                      \
-CYCONV_CLONES static void cyconv_wino_gradout_##S(                                           \
+CYCONV_CLONES CYCONV_WINO_INLINE_COPIES static void cyconv_wino_gradout_##S(                                           \
     const T* restrict gy, ptrdiff_t gy_image, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t row0,    \
     ptrdiff_t rows, ptrdiff_t tiles_h, ptrdiff_t tw, T* restrict scratch, T* restrict q,     \
     ptrdiff_t q_stride, ptrdiff_t ob)                                                        \
