@@ -19,6 +19,20 @@ ctypedef struct Geom:
     Py_ssize_t OD, OH, OW     # output spatial size
 
 
+cdef inline void _copy_panel_lines(floating* dst, Py_ssize_t dst_step, const floating* src,
+                                   Py_ssize_t lines, Py_ssize_t NR) noexcept nogil:
+    """dst[j * dst_step:][:NR] = src[j * NR:][:NR] for j < lines: one row's NR-element lines
+    into the micro-kernel's B panels. A constant size lets the compiler inline the copy
+    (AVX2's NR lines are 64 bytes); other sizes call memcpy."""
+    cdef Py_ssize_t j
+    if NR * sizeof(floating) == 64:
+        for j in range(lines):
+            memcpy(dst + j * dst_step, src + j * NR, 64)
+    else:
+        for j in range(lines):
+            memcpy(dst + j * dst_step, src + j * NR, NR * sizeof(floating))
+
+
 cdef inline Py_ssize_t _ceil_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
     # b > 0; exact for negative a as well
     if a >= 0:

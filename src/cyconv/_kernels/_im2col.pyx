@@ -11,7 +11,7 @@ C-contiguous 5-D arrays (N, C, D, H, W) and a ``Geom`` (_core.pxd); the Python l
 from cython.parallel cimport prange
 from libc.string cimport memset, memcpy
 
-from cyconv._kernels._core cimport Geom, _ukr, _valid_range
+from cyconv._kernels._core cimport Geom, _copy_panel_lines, _ukr, _valid_range
 from cyconv._kernels._fused cimport floating
 from cyconv._kernels._isa cimport ISA, cyconv_isa_bind, isa_descriptor
 from cyconv._kernels._omp cimport omp_get_thread_num
@@ -323,18 +323,11 @@ cdef void _pack_rows(const floating* src, Py_ssize_t ld, Py_ssize_t rows, Py_ssi
     micro-kernel's B panels ([panel][k][NR]) of ``rows`` rows of ``count`` elements, the
     last panel zero-filled past ``count``."""
     cdef Py_ssize_t nfull = count // NR, tail = count - count // NR * NR
-    cdef Py_ssize_t line_bytes = NR * sizeof(floating)
-    cdef Py_ssize_t r, j
+    cdef Py_ssize_t r
     cdef const floating* s
     for r in range(rows):
         s = src + r * ld
-        # a constant size lets the compiler inline the copy (AVX2's NR lines are 64 bytes)
-        if line_bytes == 64:
-            for j in range(nfull):
-                memcpy(panels + (j * rows + r) * NR, s + j * NR, 64)
-        else:
-            for j in range(nfull):
-                memcpy(panels + (j * rows + r) * NR, s + j * NR, line_bytes)
+        _copy_panel_lines(panels + r * NR, rows * NR, s, nfull, NR)
         if tail:
             memcpy(panels + (nfull * rows + r) * NR, s + nfull * NR, tail * sizeof(floating))
             memset(panels + (nfull * rows + r) * NR + tail, 0, (NR - tail) * sizeof(floating))

@@ -9,7 +9,7 @@ Compute only: the Python layer (``cyconv/_conv_forward.py``) validates and alloc
 from cython.parallel cimport prange
 from libc.string cimport memset, memcpy
 
-from cyconv._kernels._core cimport _ukr
+from cyconv._kernels._core cimport _copy_panel_lines, _ukr
 from cyconv._kernels._fused cimport floating
 from cyconv._kernels._isa cimport ISA, cyconv_isa_bind, isa_descriptor
 from cyconv._kernels._omp cimport omp_get_thread_num
@@ -47,7 +47,6 @@ cdef void _pointwise_item(const floating* x_group, Py_ssize_t P, const Py_ssize_
     cdef const floating* src
     cdef floating* panel
     cdef floating* tile = bpack + kg * NR
-    cdef Py_ssize_t line_bytes = NR * sizeof(floating)
     cdef Py_ssize_t run_bytes = count * sizeof(floating)
     for co in range(cout):
         beta = bias_group[co] if bias_group != NULL else 0
@@ -66,13 +65,7 @@ cdef void _pointwise_item(const floating* x_group, Py_ssize_t P, const Py_ssize_
             src = x_group + offsets[kc0 + k] + q0
             if rows_ahead and kc0 + k + rows_ahead < kg:
                 cyconv_prefetch(x_group + offsets[kc0 + k + rows_ahead] + q0, 0, run_bytes)
-            # a constant size lets the compiler inline the copy (AVX2's NR lines are 64 bytes)
-            if line_bytes == 64:
-                for j in range(nfull):
-                    memcpy(panels + (j * kc + k) * NR, src + j * NR, 64)
-            else:
-                for j in range(nfull):
-                    memcpy(panels + (j * kc + k) * NR, src + j * NR, line_bytes)
+            _copy_panel_lines(panels + k * NR, kc * NR, src, nfull, NR)
         for j in range(nfull):
             q = q0 + j * NR
             panel = panels + j * kc * NR
