@@ -52,6 +52,7 @@ GEOMETRIES = [  # (N, C_in, C_out, (H, W), padding, groups)
     (1, 4, 8, (2, 5), "full", 1),
     (1, 300, 20, (5, 6), 1, 1),     # C_in beyond one reduction slice (KC)
     (2, 8, 70, (6, 5), 1, 1),       # C_out past whole panels
+    (1, 5, 20, (6, 141), 1, 1),     # a tile row past one transposed block of the gradient
 ]
 
 
@@ -197,6 +198,7 @@ STAGED_GEOMETRIES = [  # (N, C_in, C_out, (H, W), padding, groups): the staged w
     (1, 32, 40, (30, 11), 0, 4),
     (1, 300, 20, (5, 6), 1, 1),
     (2, 8, 70, (6, 5), 1, 1),
+    (1, 5, 20, (6, 141), 1, 1),
 ]
 
 

@@ -44,9 +44,13 @@ static inline ptrdiff_t cyconv_wino_output_scratch(ptrdiff_t rows, ptrdiff_t tw)
 {
     return 16 * CYCONV_WINO_CHANNELS * cyconv_wino_padded(rows * tw);
 }
-static inline ptrdiff_t cyconv_wino_gradout_scratch(ptrdiff_t rows, ptrdiff_t tw)
+/* The grad-output transform's transposed block of tiles: 16 x (tiles) x (a panel of output
+ * channels), bytes; panels are at most two AVX-512 vectors, 128 bytes, so a block holds 8
+ * tiles or more. */
+#define CYCONV_WINO_GRADOUT_BYTES 16384
+static inline ptrdiff_t cyconv_wino_gradout_scratch(void)
 {
-    return 16 * cyconv_wino_padded(rows * tw);
+    return CYCONV_WINO_GRADOUT_BYTES / sizeof(float); /* elements of either type */
 }
 
 /* The transform matrices of the interpolation points 0, 1, -1, 2, -1/2 and infinity, as
@@ -255,51 +259,67 @@ CYCONV_CLONES static void cyconv_wino_output_##S(                               
         }                                                                                    \
     }                                                                                        \
 }                                                                                            \
-/* One output channel's grad_output tiles of `rows` tile rows (row0.. over the batch), each    \
- * 4x4 tile's A g A^T (6x6) a vector of tiles at a time, written for the weight gradient's   \
- * micro-kernel: q[e * q_stride + u * ob] for tile u (ob apart: one lane of a panel of ob    \
- * output channels). Outputs past OH / OW are zero. scratch:                                \
- * cyconv_wino_gradout_scratch(rows, tw) elements. */                                      \
-CYCONV_CLONES CYCONV_WINO_INLINE_COPIES static void cyconv_wino_gradout_##S(                                           \
-    const T* restrict gy, ptrdiff_t gy_image, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t row0,    \
-    ptrdiff_t rows, ptrdiff_t tiles_h, ptrdiff_t tw, T* restrict scratch, T* restrict q,     \
-    ptrdiff_t q_stride, ptrdiff_t ob)                                                        \
+/* The grad_output tiles of a panel of `nco` (<= ob) output channels (gy_channel apart) in   \
+ * `rows` tile rows (row0.. over the batch), each 4x4 tile's A g A^T (6x6) with the panel's  \
+ * channels on the vector lanes, written for the weight gradient's micro-kernel:             \
+ * q[e * q_stride + u * ob + l] for tile u and lane l < ob (lanes past nco and outputs past  \
+ * OH / OW are zero). A block of tiles is first transposed into scratch (P[i][j][t][l], read \
+ * row by row from gy); each tile's 36 rows of ob lanes are then whole-vector stores, where  \
+ * a transform per channel with the tiles on the lanes stored one lane at a time          \
+ * (benchmarks/README.md, "Winograd grad-output transform by panels"). ob * sizeof(T) is a   \
+ * multiple of 32 bytes and at most CYCONV_WINO_GRADOUT_BYTES / 16.                          \
+ * scratch: cyconv_wino_gradout_scratch() elements. */                                     \
+CYCONV_CLONES CYCONV_WINO_INLINE_COPIES static void cyconv_wino_gradout_##S(                 \
+    const T* restrict gy, ptrdiff_t gy_image, ptrdiff_t gy_channel, ptrdiff_t nco,           \
+    ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t row0, ptrdiff_t rows, ptrdiff_t tiles_h,           \
+    ptrdiff_t tw, T* restrict scratch, T* restrict q, ptrdiff_t q_stride, ptrdiff_t ob)      \
 {                                                                                            \
-    typedef T V __attribute__((vector_size(CYCONV_WINO_VBYTES)));                            \
-    enum { VL = CYCONV_WINO_VBYTES / sizeof(T) };                                            \
-    const ptrdiff_t L = rows * tw, Lp = cyconv_wino_padded(L);                               \
-    T* P = scratch;           /* P[i][j][u], 4 x 4 rows of Lp */                             \
+    typedef T V __attribute__((vector_size(32)));                                            \
+    enum { VL = 32 / sizeof(T) };                                                            \
+    const ptrdiff_t block = CYCONV_WINO_GRADOUT_BYTES / (16 * ob * (ptrdiff_t)sizeof(T));    \
+    T* P = scratch;           /* P[((i * 4 + j) * block + t) * ob + l] */                    \
     for (ptrdiff_t r = 0; r < rows; r++) {                                                   \
         const ptrdiff_t n = (row0 + r) / tiles_h, th = (row0 + r) % tiles_h;                 \
-        for (int i = 0; i < 4; i++) {                                                        \
-            const ptrdiff_t oh = 4 * th + i;                                                 \
-            T* dst = P + i * 4 * Lp + r * tw;                                                \
-            const T* src = gy + n * gy_image + oh * OW;                                      \
-            for (ptrdiff_t t = 0; t < tw; t++)                                               \
-                for (int j = 0; j < 4; j++) {                                                \
-                    const ptrdiff_t ow = 4 * t + j;                                          \
-                    dst[j * Lp + t] = (oh < OH && ow < OW) ? src[ow] : (T)0;                 \
+        for (ptrdiff_t t0 = 0; t0 < tw; t0 += block) {                                       \
+            const ptrdiff_t nt = tw - t0 < block ? tw - t0 : block;                          \
+            for (ptrdiff_t l = 0; l < ob; l++)                                               \
+                for (int i = 0; i < 4; i++) {                                                \
+                    const ptrdiff_t oh = 4 * th + i;                                         \
+                    T* dst = P + i * 4 * block * ob + l;                                     \
+                    if (l >= nco || oh >= OH) {                                              \
+                        for (ptrdiff_t t = 0; t < nt; t++)                                   \
+                            for (int j = 0; j < 4; j++)                                      \
+                                dst[(j * block + t) * ob] = 0;                               \
+                        continue;                                                            \
+                    }                                                                        \
+                    const T* src = gy + l * gy_channel + n * gy_image + oh * OW;             \
+                    for (ptrdiff_t t = 0; t < nt; t++)                                       \
+                        for (int j = 0; j < 4; j++) {                                        \
+                            const ptrdiff_t ow = 4 * (t0 + t) + j;                           \
+                            dst[(j * block + t) * ob] = ow < OW ? src[ow] : (T)0;            \
+                        }                                                                    \
                 }                                                                            \
-        }                                                                                    \
-    }                                                                                        \
-    for (ptrdiff_t u = 0; u < L; u += VL) {                                                  \
-        V s[4][6];                                                                           \
-        for (int i = 0; i < 4; i++) {                                                        \
-            V g[4];                                                                          \
-            for (int j = 0; j < 4; j++)                                                      \
-                __builtin_memcpy(&g[j], P + (i * 4 + j) * Lp + u, sizeof(V));                \
-            CYCONV_WINO_A(T, g[0], g[1], g[2], g[3], s[i][0], s[i][1], s[i][2], s[i][3],     \
-                          s[i][4], s[i][5]);                                                 \
-        }                                                                                    \
-        const ptrdiff_t lanes = L - u < VL ? L - u : VL;                                     \
-        for (int nu = 0; nu < 6; nu++) {                                                     \
-            V o[6];                                                                          \
-            CYCONV_WINO_A(T, s[0][nu], s[1][nu], s[2][nu], s[3][nu], o[0], o[1], o[2], o[3], \
-                          o[4], o[5]);                                                       \
-            for (int xi = 0; xi < 6; xi++) {                                                 \
-                T* dst = q + (6 * xi + nu) * q_stride + u * ob;                              \
-                for (ptrdiff_t l = 0; l < lanes; l++)                                        \
-                    dst[l * ob] = o[xi][l];                                                  \
+            for (ptrdiff_t t = 0; t < nt; t++) {                                             \
+                T* dst = q + (r * tw + t0 + t) * ob;                                         \
+                for (ptrdiff_t c = 0; c < ob; c += VL) {                                     \
+                    V s[4][6];                                                               \
+                    for (int i = 0; i < 4; i++) {                                            \
+                        V g[4];                                                              \
+                        for (int j = 0; j < 4; j++)                                          \
+                            __builtin_memcpy(&g[j], P + ((i * 4 + j) * block + t) * ob + c,  \
+                                             sizeof(V));                                     \
+                        CYCONV_WINO_A(T, g[0], g[1], g[2], g[3], s[i][0], s[i][1], s[i][2],  \
+                                      s[i][3], s[i][4], s[i][5]);                            \
+                    }                                                                        \
+                    for (int nu = 0; nu < 6; nu++) {                                         \
+                        V o[6];                                                              \
+                        CYCONV_WINO_A(T, s[0][nu], s[1][nu], s[2][nu], s[3][nu], o[0], o[1], \
+                                      o[2], o[3], o[4], o[5]);                               \
+                        for (int xi = 0; xi < 6; xi++)                                       \
+                            __builtin_memcpy(dst + (6 * xi + nu) * q_stride + c, &o[xi],     \
+                                             sizeof(V));                                     \
+                    }                                                                        \
+                }                                                                            \
             }                                                                                \
         }                                                                                    \
     }                                                                                        \

@@ -55,14 +55,16 @@ cdef extern from "_winograd.h" nogil:
     Py_ssize_t cyconv_wino_input_scratch(Py_ssize_t rows, Py_ssize_t tw)
     Py_ssize_t cyconv_wino_output_scratch(Py_ssize_t rows, Py_ssize_t tw)
     void cyconv_wino_matrices(double* bt, double* at)
-    void cyconv_wino_gradout_f32(const float* gy, Py_ssize_t gy_image, Py_ssize_t OH,
-                                 Py_ssize_t OW, Py_ssize_t row0, Py_ssize_t rows,
-                                 Py_ssize_t tiles_h, Py_ssize_t tw, float* scratch, float* q,
-                                 Py_ssize_t q_stride, Py_ssize_t ob)
-    void cyconv_wino_gradout_f64(const double* gy, Py_ssize_t gy_image, Py_ssize_t OH,
-                                 Py_ssize_t OW, Py_ssize_t row0, Py_ssize_t rows,
-                                 Py_ssize_t tiles_h, Py_ssize_t tw, double* scratch, double* q,
-                                 Py_ssize_t q_stride, Py_ssize_t ob)
+    void cyconv_wino_gradout_f32(const float* gy, Py_ssize_t gy_image, Py_ssize_t gy_channel,
+                                 Py_ssize_t nco, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t row0,
+                                 Py_ssize_t rows, Py_ssize_t tiles_h, Py_ssize_t tw,
+                                 float* scratch, float* q, Py_ssize_t q_stride, Py_ssize_t ob)
+    void cyconv_wino_gradout_f64(const double* gy, Py_ssize_t gy_image, Py_ssize_t gy_channel,
+                                 Py_ssize_t nco, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t row0,
+                                 Py_ssize_t rows, Py_ssize_t tiles_h, Py_ssize_t tw,
+                                 double* scratch, double* q, Py_ssize_t q_stride,
+                                 Py_ssize_t ob)
+    Py_ssize_t cyconv_wino_gradout_scratch()
     void cyconv_wino_weight_grad_f32(const float* du, Py_ssize_t du_stride, const double* g,
                                      float* dw)
     void cyconv_wino_weight_grad_f64(const double* du, Py_ssize_t du_stride, const double* g,
@@ -260,9 +262,10 @@ def winograd_forward(const floating[::1] x, tuple x_shape, bint x_last,
 
 def transform_scratch(Py_ssize_t rows, Py_ssize_t tiles_w):
     """Elements of the transforms' per-thread scratch for work items of ``rows`` tile rows
-    of ``tiles_w`` tiles (the larger of the input and output transforms' needs)."""
+    of ``tiles_w`` tiles (the largest of the input, output and grad-output transforms'
+    needs)."""
     return max(cyconv_wino_input_scratch(rows, tiles_w),
-               cyconv_wino_output_scratch(rows, tiles_w))
+               cyconv_wino_output_scratch(rows, tiles_w), cyconv_wino_gradout_scratch())
 
 
 def transform_matrices():
@@ -331,7 +334,7 @@ cdef void _weight_item(const floating* x_group, Py_ssize_t x_image, const floati
     cdef floating* v = work
     cdef floating* q = v + 36 * ve
     cdef floating* scratch = q + npan * 36 * qe
-    cdef Py_ssize_t ci, co, e, panel, c0, used = rows * tiles_w
+    cdef Py_ssize_t ci, e, panel, c0, used = rows * tiles_w
     # V[e, ci, t] (rows past C_in/groups and tiles past the block: zero)
     cdef Strides xs
     xs.image, xs.channel, xs.row, xs.elem = x_image, H * W, W, 1
@@ -345,16 +348,19 @@ cdef void _weight_item(const floating* x_group, Py_ssize_t x_image, const floati
         for e in range(36):
             memset(v + e * ve + cig * TBs, 0, (cigp - cig) * TBs * sizeof(floating))
     # Q[panel, e, t, lane] (lanes past C_out/groups and tiles past the block: zero)
-    memset(q, 0, npan * 36 * qe * sizeof(floating))
-    for co in range(cog):
+    for panel in range(npan):
         if floating is float:
-            cyconv_wino_gradout_f32(gy_group + co * OH * OW, gy_image, OH, OW, row0, rows,
-                                    tiles_h, tiles_w, scratch,
-                                    q + (co // OB) * 36 * qe + co % OB, qe, OB)
+            cyconv_wino_gradout_f32(gy_group + panel * OB * OH * OW, gy_image, OH * OW,
+                                    min(OB, cog - panel * OB), OH, OW, row0, rows, tiles_h,
+                                    tiles_w, scratch, q + panel * 36 * qe, qe, OB)
         else:
-            cyconv_wino_gradout_f64(gy_group + co * OH * OW, gy_image, OH, OW, row0, rows,
-                                    tiles_h, tiles_w, scratch,
-                                    q + (co // OB) * 36 * qe + co % OB, qe, OB)
+            cyconv_wino_gradout_f64(gy_group + panel * OB * OH * OW, gy_image, OH * OW,
+                                    min(OB, cog - panel * OB), OH, OW, row0, rows, tiles_h,
+                                    tiles_w, scratch, q + panel * 36 * qe, qe, OB)
+        if used < TBs:
+            for e in range(36):
+                memset(q + (panel * 36 + e) * qe + used * OB, 0,
+                       (TBs - used) * OB * sizeof(floating))
     # du[e] += V[e] Q[e]^T: NP input channels broadcast x OB output channels on the lanes
     for e in range(36):
         for panel in range(npan):
@@ -459,7 +465,7 @@ def winograd_weight_grad_staged(const floating[:, :, :, ::1] x,
     cdef Py_ssize_t npan = cogp // OB
     cdef Py_ssize_t tiles_h = (OH + 3) // 4, tiles_w = (OW + 3) // 4
     cdef Py_ssize_t total_rows = N * tiles_h
-    cdef Py_ssize_t seg0, seg_rows, T, blocks, item, gi, blk, row0, count, tid, t0, ci, co
+    cdef Py_ssize_t seg0, seg_rows, T, blocks, item, gi, blk, row0, count, tid, t0, ci
     cdef Py_ssize_t e, panel, c0, rest
     cdef Py_ssize_t ve, qe, v_group, q_group
     cdef const floating* xp = &x[0, 0, 0, 0]
@@ -505,22 +511,19 @@ def winograd_weight_grad_staged(const floating[:, :, :, ::1] x,
                 for ci in range(cig, cigp):
                     for e in range(36):
                         memset(v + e * ve + ci * T + t0, 0, count * tiles_w * sizeof(floating))
-                if cogp > cog:
-                    for e in range(36):
-                        for c0 in range(t0, t0 + count * tiles_w):
-                            memset(q + ((npan - 1) * 36 + e) * qe + c0 * OB + cog % OB, 0,
-                                   (OB - cog % OB) * sizeof(floating))
-                for co in range(cog):
+                for panel in range(npan):
                     if floating is float:
-                        cyconv_wino_gradout_f32(gp + (gi * cog + co) * OH * OW, CO * OH * OW,
-                                                OH, OW, row0, count, tiles_h, tiles_w, scratch,
-                                                q + (co // OB) * 36 * qe + t0 * OB + co % OB,
-                                                qe, OB)
+                        cyconv_wino_gradout_f32(gp + (gi * cog + panel * OB) * OH * OW,
+                                                CO * OH * OW, OH * OW,
+                                                min(OB, cog - panel * OB), OH, OW, row0, count,
+                                                tiles_h, tiles_w, scratch,
+                                                q + panel * 36 * qe + t0 * OB, qe, OB)
                     else:
-                        cyconv_wino_gradout_f64(gp + (gi * cog + co) * OH * OW, CO * OH * OW,
-                                                OH, OW, row0, count, tiles_h, tiles_w, scratch,
-                                                q + (co // OB) * 36 * qe + t0 * OB + co % OB,
-                                                qe, OB)
+                        cyconv_wino_gradout_f64(gp + (gi * cog + panel * OB) * OH * OW,
+                                                CO * OH * OW, OH * OW,
+                                                min(OB, cog - panel * OB), OH, OW, row0, count,
+                                                tiles_h, tiles_w, scratch,
+                                                q + panel * 36 * qe + t0 * OB, qe, OB)
             # stage 2: du[g, e] (+)= V[g, e] Q[g, e]^T, NP input channels broadcast x OB
             # output channels on the lanes, the reduction over the segment's tiles
             for item in prange(groups * 36 * npan, schedule="static", num_threads=num_threads):
