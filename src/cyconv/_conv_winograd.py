@@ -202,7 +202,7 @@ def weight_grad_staged(p: _validate.ConvParams, n_threads: int, gy: np.ndarray, 
     by the shapes, its transforms fitting WINOGRAD_STAGE_BYTES) transformed once, then one
     GEMM per transform element and panel of output channels over the segment's tiles, the
     segments added in order."""
-    narrow, _, _, cigp, cogp = _weight_grad_tile(p)
+    narrow, _, npx, cigp, cogp = _weight_grad_tile(p)
     tiles_h = geo.ceil_div(p.output_shape[0], TILE)
     tiles_w = geo.ceil_div(p.output_shape[1], TILE)
     total_rows = p.batch * tiles_h
@@ -220,7 +220,7 @@ def weight_grad_staged(p: _validate.ConvParams, n_threads: int, gy: np.ndarray, 
             _threads.scratch(p.groups * 36 * cigp * cogp, p.dtype, slot="winograd_du") as du:
         _k_winograd.winograd_weight_grad_staged(
             x, _validate.for_kernel(gy), du, p.groups, p.padding[0][0], p.padding[1][0],
-            rows, segment_rows, narrow, np.arange(segment_rows * tiles_w, dtype=np.intp),
+            rows, segment_rows, narrow, np.arange(segment_rows * tiles_w, dtype=np.intp) * npx,
             stage, work, n_threads)
         _k_winograd.weight_grad_from_transformed(du, G, gw, p.groups, narrow, True,
                                                  n_threads)

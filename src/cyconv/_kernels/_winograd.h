@@ -106,10 +106,11 @@ static void cyconv_wino_matrices(double* bt, double* at)
 #define CYCONV_DEFINE_WINOGRAD(T, S)                                                          \
 /* The tiles of `nch` input channels (up to CYCONV_WINO_CHANNELS; x_channel apart) in `rows` \
  * tile rows (row0.. counted over the batch: image (row0 + r) / tiles_h, tile row            \
- * (row0 + r) % tiles_h): v[c * v_channel + e * v_stride + r * tw + t]. The rows are first   \
- * split into the four phases of the width (4 t + j), so tile u's 6 x 6 inputs are six      \
- * contiguous rows at u and u + 1: the loop over tiles vectorises, each tile's B^T d B in   \
- * registers, a vector of tiles at a time (column tw of each row holds the next tile's     \
+ * (row0 + r) % tiles_h): v[c * v_channel + e * v_stride + (r * tw + t) * v_tile] (v_tile  \
+ * 1: a row of tiles; the staged weight gradient interleaves NP channels). The rows are     \
+ * first split into the four phases of the width (4 t + j), so tile u's 6 x 6 inputs are    \
+ * six contiguous rows at u and u + 1: the loop over tiles vectorises, each tile's B^T d B  \
+ * in registers, a vector of tiles at a time (column tw of each row holds the next tile's  \
  * first two inputs, which the last tile reads). The input's rows are x_row apart, their    \
  * elements x_elem apart: NCHW (x_elem 1), or channels-last memory, where a block of        \
  * channels is read pixel by pixel, each pixel's channels in one go.                        \
@@ -118,7 +119,7 @@ CYCONV_CLONES CYCONV_WINO_INLINE_COPIES static void cyconv_wino_input_##S(      
     const T* restrict x, ptrdiff_t x_image, ptrdiff_t x_row, ptrdiff_t x_elem,               \
     ptrdiff_t x_channel, ptrdiff_t nch, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph, ptrdiff_t pw, \
     ptrdiff_t row0, ptrdiff_t rows, ptrdiff_t tiles_h, ptrdiff_t tw, T* restrict scratch,    \
-    T* restrict v, ptrdiff_t v_stride, ptrdiff_t v_channel)                                  \
+    T* restrict v, ptrdiff_t v_stride, ptrdiff_t v_channel, ptrdiff_t v_tile)                \
 {                                                                                            \
     typedef T V __attribute__((vector_size(CYCONV_WINO_VBYTES)));                            \
     enum { VL = CYCONV_WINO_VBYTES / sizeof(T) };                                            \
@@ -186,12 +187,20 @@ CYCONV_CLONES CYCONV_WINO_INLINE_COPIES static void cyconv_wino_input_##S(      
                     __builtin_memcpy(out + (6 * xi + nu) * Lp + u, &o[xi], sizeof(V));       \
             }                                                                                \
         }                                                                                    \
-        /* rows of a few tiles: a loop, not a memcpy call per row */                       \
+        /* rows of a few tiles: a loop, not a memcpy call per row (unit stride apart: the  \
+         * forward's copy stays a contiguous one) */                                         \
         T* vc = v + c * v_channel;                                                           \
-        for (int e = 0; e < 36; e++)                                                         \
-            for (ptrdiff_t r = 0; r < rows; r++)                                             \
-                for (ptrdiff_t t = 0; t < tw; t++)                                           \
-                    vc[e * v_stride + r * tw + t] = out[e * Lp + r * tw1 + t];               \
+        if (v_tile == 1)                                                                     \
+            for (int e = 0; e < 36; e++)                                                     \
+                for (ptrdiff_t r = 0; r < rows; r++)                                         \
+                    for (ptrdiff_t t = 0; t < tw; t++)                                       \
+                        vc[e * v_stride + r * tw + t] = out[e * Lp + r * tw1 + t];           \
+        else                                                                                 \
+            for (int e = 0; e < 36; e++)                                                     \
+                for (ptrdiff_t r = 0; r < rows; r++)                                         \
+                    for (ptrdiff_t t = 0; t < tw; t++)                                       \
+                        vc[e * v_stride + (r * tw + t) * v_tile] =                           \
+                            out[e * Lp + r * tw1 + t];                                       \
     }                                                                                        \
 }                                                                                            \
 /* The tiles of `nco` output channels (up to CYCONV_WINO_CHANNELS) back to their outputs:   \

@@ -32,13 +32,13 @@ cdef extern from "_winograd.h" nogil:
                                Py_ssize_t H, Py_ssize_t W, Py_ssize_t ph, Py_ssize_t pw,
                                Py_ssize_t row0, Py_ssize_t rows, Py_ssize_t tiles_h,
                                Py_ssize_t tw, float* scratch, float* v, Py_ssize_t v_stride,
-                               Py_ssize_t v_channel)
+                               Py_ssize_t v_channel, Py_ssize_t v_tile)
     void cyconv_wino_input_f64(const double* x, Py_ssize_t x_image, Py_ssize_t x_row,
                                Py_ssize_t x_elem, Py_ssize_t x_channel, Py_ssize_t nch,
                                Py_ssize_t H, Py_ssize_t W, Py_ssize_t ph, Py_ssize_t pw,
                                Py_ssize_t row0, Py_ssize_t rows, Py_ssize_t tiles_h,
                                Py_ssize_t tw, double* scratch, double* v, Py_ssize_t v_stride,
-                               Py_ssize_t v_channel)
+                               Py_ssize_t v_channel, Py_ssize_t v_tile)
     void cyconv_wino_output_f32(const float* m, Py_ssize_t m_stride, Py_ssize_t m_channel,
                                 Py_ssize_t nco, const float* beta, float* scratch, float* y,
                                 Py_ssize_t y_image, Py_ssize_t y_row, Py_ssize_t y_elem,
@@ -127,13 +127,13 @@ cdef inline void _input(const floating* first, const Strides* xs, Py_ssize_t nch
                         Py_ssize_t H, Py_ssize_t W, Py_ssize_t ph, Py_ssize_t pw,
                         Py_ssize_t row0, Py_ssize_t rows, Py_ssize_t tiles_h, Py_ssize_t tw,
                         floating* scratch, floating* v, Py_ssize_t v_stride,
-                        Py_ssize_t v_channel) noexcept nogil:
+                        Py_ssize_t v_channel, Py_ssize_t v_tile=1) noexcept nogil:
     if floating is float:
         cyconv_wino_input_f32(first, xs.image, xs.row, xs.elem, xs.channel, nch, H, W, ph, pw,
-                              row0, rows, tiles_h, tw, scratch, v, v_stride, v_channel)
+                              row0, rows, tiles_h, tw, scratch, v, v_stride, v_channel, v_tile)
     else:
         cyconv_wino_input_f64(first, xs.image, xs.row, xs.elem, xs.channel, nch, H, W, ph, pw,
-                              row0, rows, tiles_h, tw, scratch, v, v_stride, v_channel)
+                              row0, rows, tiles_h, tw, scratch, v, v_stride, v_channel, v_tile)
 
 
 cdef inline void _output(const floating* m, Py_ssize_t m_stride, Py_ssize_t m_channel,
@@ -442,15 +442,17 @@ def winograd_weight_grad_staged(const floating[:, :, :, ::1] x,
     grad_output gy (N, C_out, OH, OW), leading padding (ph, pw), in two stages per segment
     of ``segment_rows`` tile rows (counted over the batch; fixed by the shapes):
 
-    1. every tile of the segment transformed once into ``stage``: V[g, e, ci, t] = B^T d B
-       and Q[g, panel, e, t, lane] = A g A^T (blocks of ``rows`` tile rows over the threads);
+    1. every tile of the segment transformed once into ``stage``: V[g, e, ci // NP, t,
+       ci % NP] = B^T d B (a block's NP channels interleaved: the micro-kernel broadcasts
+       them from one run) and Q[g, panel, e, t, lane] = A g A^T (blocks of ``rows`` tile
+       rows over the threads);
     2. du[g, e] (+)= V[g, e] Q[g, e]^T, one micro-kernel GEMM per (group, element, panel of
        OB output channels) over the threads, its reduction the segment's tiles in order.
 
     Each du element is one sum in a fixed order whatever the thread count, and no thread
     keeps a partial du of its own (the partials path's cost when du is large).
 
-    offsets : (segment_rows * tiles_w,) 0, 1, ... (the tiles, the reduction).
+    offsets : (segment_rows * tiles_w,) 0, NP, 2 NP, ... (the tiles, the reduction).
     stage : 36 * groups * (round_up(C_in/groups, NP) + round_up(C_out/groups, OB)) *
         segment_rows * tiles_w elements.
     work : per-thread scratch of the transforms (transform_scratch(rows, tiles_w)).
@@ -507,10 +509,12 @@ def winograd_weight_grad_staged(const floating[:, :, :, ::1] x,
                 q = sp + groups * v_group + gi * q_group
                 for ci in range(cig):
                     _input(xp + gi * cig * H * W + ci * H * W, &xs, 1, H, W, ph, pw, row0,
-                           count, tiles_h, tiles_w, scratch, v + ci * T + t0, ve, T)
+                           count, tiles_h, tiles_w, scratch,
+                           v + (ci - ci % NP) * T + t0 * NP + ci % NP, ve, 0, NP)
                 for ci in range(cig, cigp):
                     for e in range(36):
-                        memset(v + e * ve + ci * T + t0, 0, count * tiles_w * sizeof(floating))
+                        for c0 in range(t0, t0 + count * tiles_w):
+                            v[e * ve + (ci - ci % NP) * T + c0 * NP + ci % NP] = 0
                 for panel in range(npan):
                     if floating is float:
                         cyconv_wino_gradout_f32(gp + (gi * cog + panel * OB) * OH * OW,
@@ -536,11 +540,11 @@ def winograd_weight_grad_staged(const floating[:, :, :, ::1] x,
                 c0 = 0
                 while c0 < cigp:
                     if narrow:
-                        _ukrn(T, q, v + c0 * T, op, T,
+                        _ukrn(T, q, v + c0 * T, op, 1,
                               dp + ((gi * npan + panel) * cigp + c0) * 36 * OB + e * OB,
                               36 * OB, seg0 > 0)
                     else:
-                        _ukrb(T, q, v + c0 * T, op, T,
+                        _ukrb(T, q, v + c0 * T, op, 1,
                               dp + ((gi * npan + panel) * cigp + c0) * 36 * OB + e * OB,
                               36 * OB, seg0 > 0)
                     c0 = c0 + NP
