@@ -357,37 +357,43 @@ CYCONV_CLONES static void cyconv_wino_weight_grad_##S(                          
 /* dW_l = G^T dU_l G (3x3) for lanes l < lanes (output channels) and input channels      \
  * 0..count-1: channel c's dU_l element e at du[e * e_stride + c * ci_stride + l], its dW_l  \
  * at dw[l * lane_stride + 9 * c]; in double, rounded once, the same sums in the same order \
- * as cyconv_wino_weight_grad_##S, a vector of lanes at a time (du read by whole runs). */    \
+ * as cyconv_wino_weight_grad_##S, 4 lanes at a time (4 doubles: one AVX2 register; wider  \
+ * vectors went through the stack), each channel's whole run of du read once. */           \
 CYCONV_CLONES static void cyconv_wino_weight_grad_panel_##S(                                 \
     ptrdiff_t lanes, ptrdiff_t count, const T* restrict du, ptrdiff_t e_stride,              \
     ptrdiff_t ci_stride, const double* restrict g, T* restrict dw, ptrdiff_t lane_stride)    \
 {                                                                                            \
+    typedef T TV __attribute__((vector_size(4 * sizeof(T))));                                \
+    typedef double DV __attribute__((vector_size(4 * sizeof(double))));                      \
     for (ptrdiff_t c = 0; c < count; c++) {                                                  \
-        double d[36][CYCONV_WINO_LANES], t[3][6][CYCONV_WINO_LANES];                         \
         const T* src = du + c * ci_stride;                                                   \
-        for (int e = 0; e < 36; e++)                                                         \
-            for (ptrdiff_t l = 0; l < CYCONV_WINO_LANES; l++)                                \
-                d[e][l] = l < lanes ? (double)src[e * e_stride + l] : 0.0;                   \
-        for (int l3 = 0; l3 < 3; l3++)                                                       \
-            for (int nu = 0; nu < 6; nu++)                                                   \
-                for (ptrdiff_t l = 0; l < CYCONV_WINO_LANES; l++) {                          \
-                    double acc = 0;                                                          \
-                    for (int xi = 0; xi < 6; xi++)                                           \
-                        acc += g[3 * xi + l3] * d[6 * xi + nu][l];                           \
-                    t[l3][nu][l] = acc;                                                      \
-                }                                                                            \
-        for (int l3 = 0; l3 < 3; l3++)                                                       \
-            for (int m = 0; m < 3; m++) {                                                    \
-                double r[CYCONV_WINO_LANES];                                                 \
-                for (ptrdiff_t l = 0; l < CYCONV_WINO_LANES; l++) {                          \
-                    double acc = 0;                                                          \
-                    for (int nu = 0; nu < 6; nu++)                                           \
-                        acc += t[l3][nu][l] * g[3 * nu + m];                                 \
-                    r[l] = acc;                                                              \
-                }                                                                            \
-                for (ptrdiff_t l = 0; l < lanes; l++)                                        \
-                    dw[l * lane_stride + 9 * c + 3 * l3 + m] = (T)r[l];                      \
+        ptrdiff_t h = 0;                                                                     \
+        for (; h + 4 <= lanes; h += 4) {                                                     \
+            DV d[36], t[3][6];                                                               \
+            for (int e = 0; e < 36; e++) {                                                   \
+                TV v;                                                                        \
+                __builtin_memcpy(&v, src + e * e_stride + h, sizeof v);                      \
+                d[e] = __builtin_convertvector(v, DV);                                       \
             }                                                                                \
+            for (int l3 = 0; l3 < 3; l3++)                                                   \
+                for (int nu = 0; nu < 6; nu++) {                                             \
+                    DV acc = {0};                                                            \
+                    for (int xi = 0; xi < 6; xi++)                                           \
+                        acc += g[3 * xi + l3] * d[6 * xi + nu];                              \
+                    t[l3][nu] = acc;                                                         \
+                }                                                                            \
+            for (int l3 = 0; l3 < 3; l3++)                                                   \
+                for (int m = 0; m < 3; m++) {                                                \
+                    DV acc = {0};                                                            \
+                    for (int nu = 0; nu < 6; nu++)                                           \
+                        acc += t[l3][nu] * g[3 * nu + m];                                    \
+                    const TV r = __builtin_convertvector(acc, TV);                           \
+                    for (int l = 0; l < 4; l++)                                              \
+                        dw[(h + l) * lane_stride + 9 * c + 3 * l3 + m] = r[l];               \
+                }                                                                            \
+        }                                                                                    \
+        for (; h < lanes; h++) /* a partial panel's last lanes */                           \
+            cyconv_wino_weight_grad_##S(src + h, e_stride, g, dw + h * lane_stride + 9 * c); \
     }                                                                                        \
 }                                                                                            \
 /* out[e * e_stride + l] = (G w_l G^T)[e] for the panel's lanes l < lanes and 0 for       \

@@ -551,6 +551,10 @@ def winograd_weight_grad_staged(const floating[:, :, :, ::1] x,
             seg0 = seg0 + seg_rows
 
 
+# input channels per work item of the transform back (a few per thread in a narrow layer)
+cdef Py_ssize_t _BACK_CHANNELS = 32
+
+
 def weight_grad_from_transformed(const floating[::1] du, const double[:, ::1] g,
                                  floating[:, :, :, ::1] gw, Py_ssize_t groups, bint narrow,
                                  bint panel_major, int num_threads):
@@ -564,30 +568,34 @@ def weight_grad_from_transformed(const floating[::1] du, const double[:, ::1] g,
     cdef Py_ssize_t OB, NP
     _direct_tile(single, narrow, &OB, &NP)
     cdef Py_ssize_t cigp = (cig + NP - 1) // NP * NP, cogp = (cog + OB - 1) // OB * OB
-    cdef Py_ssize_t npb = (cog + CYCONV_WINO_LANES - 1) // CYCONV_WINO_LANES
+    cdef Py_ssize_t npb = (cog + OB - 1) // OB
+    cdef Py_ssize_t chunks = (cig + _BACK_CHANNELS - 1) // _BACK_CHANNELS
     cdef Py_ssize_t group_stride = 36 * cigp * cogp, panel_stride, e_stride, ci_stride
     if panel_major:
         panel_stride, e_stride, ci_stride = cigp * 36 * OB, OB, 36 * OB
     else:
         panel_stride, e_stride, ci_stride = OB, cigp * cogp, cogp
-    cdef Py_ssize_t item, co, gi, lanes, base
+    cdef Py_ssize_t item, co, ci, count, gi, lanes, base
     cdef const floating* dp = &du[0]
     cdef const double* gp = &g[0, 0]
     cdef floating* wp = &gw[0, 0, 0, 0]
     if CO * cig == 0:
         return
     with nogil:
-        # a block of output channels (a vector of lanes) per item, every input channel
-        for item in prange(groups * npb, schedule="static", num_threads=num_threads):
-            gi = item // npb
-            co = (item % npb) * CYCONV_WINO_LANES
-            lanes = cog - co
-            if lanes > CYCONV_WINO_LANES:
-                lanes = CYCONV_WINO_LANES
-            base = gi * group_stride + (co // OB) * panel_stride + co % OB
+        # a panel of output channels (its whole runs of du) and a block of input channels
+        # per item
+        for item in prange(groups * npb * chunks, schedule="static", num_threads=num_threads):
+            gi = item // (npb * chunks)
+            co = (item // chunks) % npb * OB
+            ci = item % chunks * _BACK_CHANNELS
+            count = cig - ci if cig - ci < _BACK_CHANNELS else _BACK_CHANNELS
+            lanes = cog - co if cog - co < OB else OB
+            base = gi * group_stride + (co // OB) * panel_stride + ci * ci_stride
             if floating is float:
-                cyconv_wino_weight_grad_panel_f32(lanes, cig, dp + base, e_stride, ci_stride,
-                                                  gp, wp + (gi * cog + co) * cig * 9, cig * 9)
+                cyconv_wino_weight_grad_panel_f32(lanes, count, dp + base, e_stride, ci_stride,
+                                                  gp, wp + (gi * cog + co) * cig * 9 + ci * 9,
+                                                  cig * 9)
             else:
-                cyconv_wino_weight_grad_panel_f64(lanes, cig, dp + base, e_stride, ci_stride,
-                                                  gp, wp + (gi * cog + co) * cig * 9, cig * 9)
+                cyconv_wino_weight_grad_panel_f64(lanes, count, dp + base, e_stride, ci_stride,
+                                                  gp, wp + (gi * cog + co) * cig * 9 + ci * 9,
+                                                  cig * 9)
