@@ -119,6 +119,57 @@ def test_padded_weight_gradient_channel_blocks(c_in, c_out, groups, k, dtype):
     _assert_close(got[0], expected, bound, dtype)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n,c_in,spatial,c_out,kernel,kw", [
+    (3, 20, (12, 12), 50, (5, 5), {}),                                  # lenet2-like, valid
+    (2, 3, (9, 300), 5, (3, 3), dict(padding=1)),                       # pieces inside a row
+    (2, 4, (15, 17), 6, (3, 3), dict(padding=2, dilation=2)),
+    (2, 5, (40,), 7, (7,), dict(stride=2, padding=3)),                  # clipped at both ends
+    (2, 6, (5, 6, 7), 4, (3, 2, 3),
+     dict(stride=(1, 2, 1), padding=((1, 0), (0, 1), (2, 2)), dilation=(2, 1, 1))),
+    (1, 3, (1, 1), 3, (3, 3), dict(padding=1)),                         # every tap but one clipped
+])
+def test_lowered_weight_gradient_panels_packed_from_x(n, c_in, spatial, c_out, kernel, kw,
+                                                      dtype):
+    """The lowered weight gradient packs its B panels straight from x, without bounds tests
+    where a row's taps are all inside: against the reference wherever a piece starts or ends
+    (inside an output row, across rows) and however the taps are clipped; the same bits for
+    any thread count."""
+    ndim = len(spatial)
+    rng = np.random.default_rng(c_in * 7 + c_out)
+    x = rng.standard_normal((n, c_in) + spatial).astype(dtype)
+    w = rng.standard_normal((c_out, c_in) + kernel).astype(dtype)
+    gy = rng.standard_normal(getattr(ref, f"conv{ndim}d")(x, w, **kw).shape).astype(dtype)
+    backward = getattr(cyconv, f"conv{ndim}d_backward")
+    with cyconv.forced_paths(grad_weight=cyconv.GradWeightPath.IM2COL):
+        assert cyconv.plan_conv(x, w, **kw).backward.grad_weight == cyconv.GradWeightPath.IM2COL
+        got = [backward(gy, x, w, need=("weight",), num_threads=t, **kw).grad_weight
+               for t in (1, 2, 3)]
+    for g in got[1:]:
+        np.testing.assert_array_equal(g, got[0])
+    x64, w64, gy64 = (a.astype(np.float64) for a in (x, w, gy))
+    reference = getattr(ref, f"conv{ndim}d_backward")
+    expected = reference(gy64, x64, w64, **kw).grad_weight
+    bound = reference(np.abs(gy64), np.abs(x64), np.abs(w64), **kw).grad_weight
+    _assert_close(got[0], expected, bound, dtype)
+
+
+def test_auto_lowers_the_weight_gradient_where_the_padded_grid_is_mostly_empty():
+    """'auto' takes the lowered weight gradient for lenet2 (64 outputs on a 144-position
+    grid, 50 output channels), keeps the padded kernel with few output channels or a full
+    grid, and 'implicit' keeps the padded kernel."""
+    f64 = np.float64
+    lenet2 = (np.ones((64, 20, 12, 12), f64), np.ones((50, 20, 5, 5), f64))
+    assert cyconv.plan_conv(*lenet2).backward.grad_weight == cyconv.GradWeightPath.IM2COL
+    assert cyconv.plan_conv(*lenet2, algorithm="implicit").backward.grad_weight in (
+        cyconv.GradWeightPath.PADDED_WIDE, cyconv.GradWeightPath.PADDED_NARROW)
+    few_outputs = (np.ones((64, 6, 14, 14), f64), np.ones((16, 6, 5, 5), f64))
+    full_grid = (np.ones((8, 32, 28, 28), f64), np.ones((48, 32, 5, 5), f64))
+    for x, w in (few_outputs, full_grid):
+        assert cyconv.plan_conv(x, w).backward.grad_weight in (
+            cyconv.GradWeightPath.PADDED_WIDE, cyconv.GradWeightPath.PADDED_NARROW)
+
+
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 @pytest.mark.parametrize("case", [CASES[0], CASES[2], CASES[4], CASES[5]])
 def test_gradients_finite_differences(case, algorithm):

@@ -275,7 +275,7 @@ def _im2col_grad_weight(p, gy3, x5, gw5, n_threads):
     chunks = geo.weight_chunks(p.batch * geo.ceil_div(P, block), tuning.MAX_WEIGHT_CHUNKS,
                                chunk_bytes)
     partial = np.zeros((chunks, G, cog_pad, kg_pad), dtype=p.dtype)
-    work = np.empty((n_threads, (cog_pad + kg_pad + 1) * block), dtype=p.dtype)
+    work = np.empty((n_threads, (cog_pad + kg_pad) * block), dtype=p.dtype)
     _k_im2col.gemm_backward_weight(gy3, x5, partial, G, geo.conv_geometry(p), block, work, n_threads)
     total = partial[0] if chunks == 1 else partial.sum(axis=0)
     gw5[...] = total[:, :cog, :kg].reshape(gw5.shape)

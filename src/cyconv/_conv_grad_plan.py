@@ -148,6 +148,16 @@ def weight_grad_phases_pay(p: _validate.ConvParams) -> bool:
     return all(k >= 2 * s for k, s in zip(p.kernel_size, p.stride))
 
 
+def lowered_weight_grad_pays(p: _validate.ConvParams) -> bool:
+    """'auto' takes the lowered (im2col) weight gradient over the padded one where most of
+    the padded grid's positions have no output (small images, wide kernels: the padded
+    kernel reduces over all of them) and enough output channels share each lowered panel
+    (benchmarks/README.md, "The lowered weight gradient's panels packed from x")."""
+    grid = math.prod(n + lo + hi for n, (lo, hi) in zip(p.input_shape, p.padding))
+    return (p.out_channels // p.groups >= tuning.WEIGHT_GRAD_LOWERED_MIN_CHANNELS
+            and math.prod(p.output_shape) < tuning.WEIGHT_GRAD_LOWERED_MAX_SHARE * grid)
+
+
 def _padded_weight_path(narrow: bool) -> GradWeightPath:
     return GradWeightPath.PADDED_NARROW if narrow else GradWeightPath.PADDED_WIDE
 
@@ -161,7 +171,8 @@ def backward_plan(p: _validate.ConvParams, algorithm: str, n_threads: int, *,
     per-tap kernels; GEMM + col2im and the lowered weight gradient; the forward kernels
     (grad_input as forward convolutions, the weight gradient on the padded micro-kernel)
     where they apply and im2col elsewhere; FFTs. 'auto' resolves to an algorithm for grad_input and takes
-    the padded weight gradient wherever it applies (it beats the lowered one).
+    the padded weight gradient wherever it applies, except where the lowered one pays
+    (:func:`lowered_weight_grad_pays`).
     """
     requested = algorithm
     algorithm = resolve_algorithm(p, algorithm, n_threads)
@@ -196,7 +207,8 @@ def backward_plan(p: _validate.ConvParams, algorithm: str, n_threads: int, *,
             grad_weight = GradWeightPath.DIRECT
         elif requested == "im2col":
             grad_weight = GradWeightPath.IM2COL
-        elif (variant := weight_grad_variant(p)) is not None:
+        elif (variant := weight_grad_variant(p)) is not None \
+                and not (requested == "auto" and lowered_weight_grad_pays(p)):
             grad_weight = _padded_weight_path(variant)
         elif weight_grad_phases_pay(p) and weight_grad_phases(p) is not None:
             grad_weight = GradWeightPath.PHASES

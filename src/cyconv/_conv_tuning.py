@@ -98,6 +98,11 @@ GRAD_INPUT_FORWARD_SAME_SHARE = 0.75
 COL2IM_BALANCE_THREADS = 4
 GRAD_INPUT_ROWS = 128   # rows of W^T (input channels x taps) per col2im work item
 WEIGHT_GRAD_BLOCK = 256  # output pixels per reduction step of the im2col weight gradient
+# 'auto' lowers the stride-1 weight gradient (im2col) instead of the padded kernel where the
+# outputs are under this share of the padded grid's positions and each group has at least
+# this many output channels (benchmarks/README.md, "The lowered weight gradient's panels")
+WEIGHT_GRAD_LOWERED_MAX_SHARE = 0.5
+WEIGHT_GRAD_LOWERED_MIN_CHANNELS = 32
 # the padded weight gradient sums whole images in working precision, as many as fit this
 # many grid positions (at least one), before each addition into its double accumulators
 WEIGHT_GRAD_PARTIAL_POSITIONS = 4096  # benchmarks/README.md, "images per partial"

@@ -437,34 +437,99 @@ def gemm_backward_input(const floating[:, :, ::1] grad_y, const floating[::1] a_
                                  wp + tid * wstride + cog * block, MR, NR, KC)
 
 
+cdef enum:
+    MAX_NR = 64  # at least the largest NR in the ISA table (_isa_table.h)
+
+
+cdef void _pack_tap_panel(const floating* x_group, const Geom* g, Py_ssize_t k0,
+                          Py_ssize_t kg, Py_ssize_t NR, Py_ssize_t p0, Py_ssize_t count,
+                          floating* dst) noexcept nogil:
+    """dst[q * NR + t] = cols[k0 + t, p0 + q] (0 in the padding and for taps past kg),
+    q < count, t < NR: one B panel of the weight gradient's GEMM, packed straight from x (a
+    group's channels, planes apart) for positions p0 .. p0+count-1 of one image. Each panel
+    line is NR loads at the taps' offsets from one position, with no bounds tests where
+    every tap of the output row is inside the input (the per-tap gather into a row and the
+    strided copy into the panel took half of stem7x7's and a third of lenet2's gradient)."""
+    cdef Py_ssize_t off[MAX_NR]
+    cdef Py_ssize_t off_w[MAX_NR]
+    cdef Py_ssize_t lo[MAX_NR]
+    cdef Py_ssize_t hi[MAX_NR]
+    cdef Py_ssize_t kd_of[MAX_NR]
+    cdef Py_ssize_t kh_of[MAX_NR]
+    cdef bint live[MAX_NR]
+    cdef Py_ssize_t T = g.KD * g.KH * g.KW, plane = g.D * g.H * g.W
+    cdef Py_ssize_t taps = kg - k0 if kg - k0 < NR else NR
+    cdef Py_ssize_t all_lo = 0, all_hi = g.OW
+    cdef Py_ssize_t od = p0 // (g.OH * g.OW), oh = p0 // g.OW % g.OH, ow = p0 % g.OW
+    cdef Py_ssize_t t, k, kd, kh, kw, q, seg, idd, ih, m0, m1, c
+    cdef bint rows_live
+    cdef floating* line
+    for t in range(taps):
+        k = k0 + t
+        _tap_of(k % T, g, &kd, &kh, &kw)
+        kd_of[t] = kd
+        kh_of[t] = kh
+        off_w[t] = (k // T) * plane + kw * g.DW - g.PW
+        _valid_range(kw * g.DW - g.PW, g.SW, g.W, g.OW, &lo[t], &hi[t])
+        all_lo = lo[t] if lo[t] > all_lo else all_lo
+        all_hi = hi[t] if hi[t] < all_hi else all_hi
+    for q in range(count):
+        for t in range(taps, NR):
+            dst[q * NR + t] = 0
+    q = 0
+    while q < count:
+        seg = g.OW - ow if g.OW - ow < count - q else count - q
+        rows_live = True
+        for t in range(taps):
+            idd = od * g.SD - g.PD + kd_of[t] * g.DD
+            ih = oh * g.SH - g.PH + kh_of[t] * g.DH
+            live[t] = 0 <= idd < g.D and 0 <= ih < g.H
+            rows_live = rows_live and live[t]
+            off[t] = (idd * g.H + ih) * g.W + off_w[t]
+        # outputs ow .. ow+seg-1 of this row: [m0, m1) needs no test
+        m0 = all_lo if all_lo > ow else ow
+        m1 = all_hi if all_hi < ow + seg else ow + seg
+        if not rows_live or m1 < m0:
+            m0 = m1 = ow
+        for c in range(ow, ow + seg):
+            line = dst + (q + c - ow) * NR
+            if m0 <= c < m1:
+                for t in range(taps):
+                    line[t] = x_group[off[t] + c * g.SW]
+            else:
+                for t in range(taps):
+                    line[t] = x_group[off[t] + c * g.SW] if live[t] and lo[t] <= c < hi[t] \
+                        else 0
+        q = q + seg
+        ow = 0
+        oh = oh + 1
+        if oh == g.OH:
+            oh = 0
+            od = od + 1
+
+
 cdef void _backward_weight_piece(const floating* gy_group, const floating* x_group,
                                  floating* part_group, Py_ssize_t cout, Py_ssize_t kg,
                                  Py_ssize_t cout_pad, Py_ssize_t kg_pad, Py_ssize_t p0,
                                  Py_ssize_t count, const Geom* g, floating* apack,
-                                 floating* bpack, floating* row, Py_ssize_t MR,
-                                 Py_ssize_t NR) noexcept nogil:
+                                 floating* bpack, Py_ssize_t MR, Py_ssize_t NR) noexcept nogil:
     """part (C_out_g, K_g) += grad_y[:, p0:p0+count] @ cols[:, p0:p0+count]^T (one group)."""
-    cdef Py_ssize_t T = g.KD * g.KH * g.KW
-    cdef Py_ssize_t plane = g.D * g.H * g.W
     cdef Py_ssize_t P = g.OD * g.OH * g.OW
-    cdef Py_ssize_t co, q, k, i, j, kd, kh, kw
+    cdef Py_ssize_t q, i, j, r, rows
     cdef const floating* src
-    cdef floating* dst
-    if cout_pad != cout:
-        memset(apack + (cout_pad - MR) * count, 0, MR * count * sizeof(floating))
-    for co in range(cout):
-        src = gy_group + co * P + p0
-        dst = apack + (co // MR) * count * MR + co % MR
+    cdef floating* line
+    # A panels line by line: MR output channels' grad_y at one position per line
+    for i in range(cout_pad // MR):
+        rows = MR if cout - i * MR > MR else cout - i * MR
+        src = gy_group + i * MR * P + p0
         for q in range(count):
-            dst[q * MR] = src[q]
-    if kg_pad != kg:
-        memset(bpack + (kg_pad - NR) * count, 0, NR * count * sizeof(floating))
-    for k in range(kg):
-        _tap_of(k % T, g, &kd, &kh, &kw)
-        _gather_taps(x_group + (k // T) * plane, g, kd, kh, kw, p0, count, row)
-        dst = bpack + (k // NR) * count * NR + k % NR
-        for q in range(count):
-            dst[q * NR] = row[q]
+            line = apack + (i * count + q) * MR
+            for r in range(rows):
+                line[r] = src[r * P + q]
+            for r in range(rows, MR):
+                line[r] = 0
+    for j in range(kg_pad // NR):
+        _pack_tap_panel(x_group, g, j * NR, kg, NR, p0, count, bpack + j * count * NR)
     for j in range(kg_pad // NR):
         for i in range(cout_pad // MR):
             _ukr(count, apack + i * count * MR, bpack + j * count * NR,
@@ -480,7 +545,7 @@ def gemm_backward_weight(const floating[:, :, ::1] grad_y, const floating[:, :, 
     number that does not depend on the thread count - and each chunk is reduced by one
     thread, so the result is bitwise identical for any number of threads.
     partial : (chunks, groups, C_out_g padded to MR, K_g padded to NR), zero-filled.
-    work : (num_threads, (C_out_g_pad + K_g_pad + 1) * block) scratch.
+    work : (num_threads, (C_out_g_pad + K_g_pad) * block) scratch: the A and B panels.
     """
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], CO = grad_y.shape[1]
     cdef Py_ssize_t P = grad_y.shape[2]
@@ -520,6 +585,4 @@ def gemm_backward_weight(const floating[:, :, ::1] grad_y, const floating[:, :, 
                                            pp + (r * groups + gi) * cout_pad * kg_pad,
                                            cog, kg, cout_pad, kg_pad, p0, count, &g,
                                            wp + tid * wstride,
-                                           wp + tid * wstride + cout_pad * block,
-                                           wp + tid * wstride + (cout_pad + kg_pad) * block,
-                                           MR, NR)
+                                           wp + tid * wstride + cout_pad * block, MR, NR)
