@@ -16,6 +16,15 @@ from cyconv._kernels._fused cimport floating
 from cyconv._kernels._isa cimport ISA, cyconv_isa_bind, isa_descriptor
 from cyconv._kernels._omp cimport omp_get_thread_num
 
+
+cdef extern from "_panel_lines.h" nogil:
+    void cyconv_gather_lines_f32(float* dst, Py_ssize_t nr, const float* x,
+                                 const Py_ssize_t* off, Py_ssize_t taps, Py_ssize_t p,
+                                 Py_ssize_t step, Py_ssize_t n)
+    void cyconv_gather_lines_f64(double* dst, Py_ssize_t nr, const double* x,
+                                 const Py_ssize_t* off, Py_ssize_t taps, Py_ssize_t p,
+                                 Py_ssize_t step, Py_ssize_t n)
+
 # this module's view of the ISA in use (_isa.pxd)
 cyconv_isa_bind(isa_descriptor())
 
@@ -460,9 +469,12 @@ cdef void _pack_tap_panel(const floating* x_group, const Geom* g, Py_ssize_t k0,
     cdef Py_ssize_t T = g.KD * g.KH * g.KW, plane = g.D * g.H * g.W
     cdef Py_ssize_t taps = kg - k0 if kg - k0 < NR else NR
     cdef Py_ssize_t all_lo = 0, all_hi = g.OW
+    cdef Py_ssize_t p1 = p0 + count - 1
     cdef Py_ssize_t od = p0 // (g.OH * g.OW), oh = p0 // g.OW % g.OH, ow = p0 % g.OW
-    cdef Py_ssize_t t, k, kd, kh, kw, q, seg, idd, ih, m0, m1, c
-    cdef bint rows_live
+    cdef Py_ssize_t od1 = p1 // (g.OH * g.OW), oh1 = p1 // g.OW % g.OH
+    cdef Py_ssize_t ohlo = oh if od == od1 else 0, ohhi = oh1 if od == od1 else g.OH - 1
+    cdef Py_ssize_t t, k, kd, kh, kw, q, seg, idd, ih, m0, m1, c, row = 0
+    cdef bint rows_live, piece_live = True
     cdef floating* line
     for t in range(taps):
         k = k0 + t
@@ -473,33 +485,51 @@ cdef void _pack_tap_panel(const floating* x_group, const Geom* g, Py_ssize_t k0,
         _valid_range(kw * g.DW - g.PW, g.SW, g.W, g.OW, &lo[t], &hi[t])
         all_lo = lo[t] if lo[t] > all_lo else all_lo
         all_hi = hi[t] if hi[t] < all_hi else all_hi
+        piece_live = piece_live and (
+            od * g.SD - g.PD + kd * g.DD >= 0 and od1 * g.SD - g.PD + kd * g.DD < g.D
+            and ohlo * g.SH - g.PH + kh * g.DH >= 0 and ohhi * g.SH - g.PH + kh * g.DH < g.H)
     for q in range(count):
         for t in range(taps, NR):
             dst[q * NR + t] = 0
+    if piece_live:
+        # every row of the piece inside along D and H: the taps' offsets from a row's start
+        # are the same for all rows
+        for t in range(taps):
+            live[t] = True
+            off[t] = ((kd_of[t] * g.DD - g.PD) * g.H + kh_of[t] * g.DH - g.PH) * g.W + off_w[t]
+    rows_live = piece_live
     q = 0
     while q < count:
         seg = g.OW - ow if g.OW - ow < count - q else count - q
-        rows_live = True
-        for t in range(taps):
-            idd = od * g.SD - g.PD + kd_of[t] * g.DD
-            ih = oh * g.SH - g.PH + kh_of[t] * g.DH
-            live[t] = 0 <= idd < g.D and 0 <= ih < g.H
-            rows_live = rows_live and live[t]
-            off[t] = (idd * g.H + ih) * g.W + off_w[t]
+        if piece_live:
+            row = (od * g.SD * g.H + oh * g.SH) * g.W
+        else:
+            rows_live = True
+            for t in range(taps):
+                idd = od * g.SD - g.PD + kd_of[t] * g.DD
+                ih = oh * g.SH - g.PH + kh_of[t] * g.DH
+                live[t] = 0 <= idd < g.D and 0 <= ih < g.H
+                rows_live = rows_live and live[t]
+                off[t] = (idd * g.H + ih) * g.W + off_w[t]
         # outputs ow .. ow+seg-1 of this row: [m0, m1) needs no test
         m0 = all_lo if all_lo > ow else ow
         m1 = all_hi if all_hi < ow + seg else ow + seg
         if not rows_live or m1 < m0:
             m0 = m1 = ow
-        for c in range(ow, ow + seg):
-            line = dst + (q + c - ow) * NR
-            if m0 <= c < m1:
-                for t in range(taps):
-                    line[t] = x_group[off[t] + c * g.SW]
+        if m1 > m0:
+            if floating is float:
+                cyconv_gather_lines_f32(dst + (q + m0 - ow) * NR, NR, x_group, off, taps,
+                                        row + m0 * g.SW, g.SW, m1 - m0)
             else:
-                for t in range(taps):
-                    line[t] = x_group[off[t] + c * g.SW] if live[t] and lo[t] <= c < hi[t] \
-                        else 0
+                cyconv_gather_lines_f64(dst + (q + m0 - ow) * NR, NR, x_group, off, taps,
+                                        row + m0 * g.SW, g.SW, m1 - m0)
+        for c in range(ow, ow + seg):
+            if m0 <= c < m1:
+                continue
+            line = dst + (q + c - ow) * NR
+            for t in range(taps):
+                line[t] = x_group[off[t] + row + c * g.SW] if live[t] and lo[t] <= c < hi[t] \
+                    else 0
         q = q + seg
         ow = 0
         oh = oh + 1
