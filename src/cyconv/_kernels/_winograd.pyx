@@ -25,6 +25,7 @@ from cyconv._kernels._core cimport _direct_tile, _ukrb, _ukrn, _ukro
 from cyconv._kernels._fused cimport floating
 from cyconv._kernels._isa cimport ISA, cyconv_isa_bind, isa_descriptor
 from cyconv._kernels._omp cimport omp_get_thread_num
+from cyconv._kernels._prefetch cimport cyconv_prefetch_write
 
 cdef extern from "_winograd.h" nogil:
     void cyconv_wino_input_f32(const float* x, Py_ssize_t x_image, Py_ssize_t x_row,
@@ -539,6 +540,14 @@ def winograd_weight_grad_staged(const floating[:, :, :, ::1] x,
                 q = sp + groups * v_group + gi * q_group + (panel * 36 + e) * qe
                 c0 = 0
                 while c0 < cigp:
+                    if c0 + NP < cigp:
+                        # the next tile's du rows (a line each, 36 OB apart; du is larger
+                        # than the caches): owned by the time its stores come, instead of
+                        # each store waiting on its read-for-ownership
+                        for ci in range(c0 + NP, c0 + 2 * NP):
+                            cyconv_prefetch_write(dp + ((gi * npan + panel) * cigp + ci)
+                                                  * 36 * OB + e * OB, 0,
+                                                  OB * sizeof(floating))
                     if narrow:
                         _ukrn(T, q, v + c0 * T, op, 1,
                               dp + ((gi * npan + panel) * cigp + c0) * 36 * OB + e * OB,
