@@ -15,6 +15,7 @@ from cyconv._kernels._core cimport (Geom, _pad_item, _short_tiles, _ukrb, _ukrn,
 from cyconv._kernels._fused cimport floating
 from cyconv._kernels._isa cimport ISA, cyconv_isa_bind, isa_descriptor
 from cyconv._kernels._omp cimport omp_get_thread_num
+from cyconv._kernels._prefetch cimport cyconv_prefetch_write
 
 cdef extern from "_rowops.h" nogil:
     void cyconv_rows_plus_bias_f32(Py_ssize_t rows, Py_ssize_t n, const float* src,
@@ -254,6 +255,12 @@ cdef void _rows_item(const floating* x_group, const Py_ssize_t* offsets,
                                      ctile + ((r - r0) * width + done) * ldc + i * OB, ldc,
                                      y_rows + done, P, bias_panel)
                         done = end
+                        if end < g.OW:
+                            # the next run's lines of y (one per channel, planes apart):
+                            # owned by the time it is unpacked (stem7x7 forward 0.91x)
+                            for c0 in range(nch):
+                                cyconv_prefetch_write(y_rows + c0 * P, end * sizeof(floating),
+                                                      (end + 16) * sizeof(floating))
         kc0 = kc0 + kc
 
 
