@@ -72,6 +72,25 @@ TGT static void CYP(cyconv_pool_vreduce)(int op, ptrdiff_t n, const T* src,
     }
 }
 
+/* cyconv_pool_hreduce's stride-2 loop for the operation OPC (a constant), each output
+ * vector `acc` finished as FINISH (an expression of acc and j) */
+#define CYP_HREDUCE_S2(OPC, FINISH)                                                          \
+    do {                                                                                     \
+        for (ptrdiff_t j = 0; j < n; j += L) {                                               \
+            const T* p = buf + 2 * j;                                                        \
+            VT acc = CYP_SHUF(CYP_LOAD(p), CYP_LOAD(p + L), EVEN);                           \
+            for (ptrdiff_t t = 1; t < kw; t++) {                                             \
+                const T* q = p + t * dw;                                                     \
+                acc = CYP_COMBINE(OPC, acc, CYP_SHUF(CYP_LOAD(q), CYP_LOAD(q + L), EVEN));   \
+            }                                                                                \
+            acc = (FINISH);                                                                  \
+            if (j + L <= n)                                                                  \
+                CYP_STORE(out + j, acc);                                                     \
+            else                                                                             \
+                STOREN(out + j, acc, n - j);                                                 \
+        }                                                                                    \
+    } while (0)
+
 /* The "horizontal" half: out[j] = reduce_{t < kw} buf[j*s + t*dw] for j < n, divided by
  * vfac * div[j] for the average (op 0, div != NULL, readable and nonzero up to the next
  * multiple of L). buf must be readable 2*L elements past the last tap of output n - 1 (the
@@ -82,6 +101,20 @@ TGT static void CYP(cyconv_pool_hreduce)(int op, ptrdiff_t n, ptrdiff_t s,
                                                    const T* restrict div, T vfac,
                                                    T* restrict out)
 {
+    if (s == 2) {
+        /* stride 2 (avg 3x3/2, max 2x2/2): a loop per operation, with no operation or
+         * stride tests inside, so the loop state stays in registers (the general loop kept
+         * its counter on the stack, a store-forwarding chain per vector) */
+        if (op == 0 && div != NULL)
+            CYP_HREDUCE_S2(0, acc / (CYP_LOAD(div + j) * vfac));
+        else if (op == 0)
+            CYP_HREDUCE_S2(0, acc);
+        else if (op == 1)
+            CYP_HREDUCE_S2(1, acc);
+        else
+            CYP_HREDUCE_S2(2, acc);
+        return;
+    }
     for (ptrdiff_t j = 0; j < n; j += L) {
         VT acc;
         if (s == 2) {
@@ -295,6 +328,7 @@ TGT static void CYP(cyconv_pool_route2)(int op, ptrdiff_t n, const T* src,
 #undef CYP_BLEND
 #undef CYP_TAKES
 #undef CYP_COMBINE
+#undef CYP_HREDUCE_S2
 #undef CYP
 #undef CYP_CAT
 #undef CYP_CAT_
