@@ -41,6 +41,21 @@ static inline __attribute__((always_inline)) TGT T CYP(cyp_combine1)(int op, T a
     return (v < acc || v != v) ? v : acc;
 }
 
+/* cyconv_pool_vreduce's whole vectors for the operation OPC (a constant): i advances to
+ * the last whole vector's end; each window's rows in (a, b) order after the first */
+#define CYP_VREDUCE_VECTORS(OPC)                                                             \
+    do {                                                                                     \
+        for (; i + L <= n; i += L) {                                                         \
+            VT acc = CYP_LOAD(src + i);                                                      \
+            for (ptrdiff_t b = 1; b < nh; b++)                                               \
+                acc = CYP_COMBINE(OPC, acc, CYP_LOAD(src + b * sh + i));                     \
+            for (ptrdiff_t a = 1; a < nd; a++)                                               \
+                for (ptrdiff_t b = 0; b < nh; b++)                                           \
+                    acc = CYP_COMBINE(OPC, acc, CYP_LOAD(src + a * sd + b * sh + i));        \
+            CYP_STORE(out + i, acc);                                                         \
+        }                                                                                    \
+    } while (0)
+
 /* out[i] = reduce over the nd x nh input rows src + a*sd + b*sh (a < nd, b < nh, in that
  * order) of row[i], for i < n: the "vertical" half of a separable window reduction. */
 TGT static void CYP(cyconv_pool_vreduce)(int op, ptrdiff_t n, const T* src,
@@ -48,16 +63,13 @@ TGT static void CYP(cyconv_pool_vreduce)(int op, ptrdiff_t n, const T* src,
                                                    ptrdiff_t sh, T* restrict out)
 {
     ptrdiff_t i = 0;
-    for (; i + L <= n; i += L) {
-        VT acc = CYP_LOAD(src + i);
-        int first = 1;
-        for (ptrdiff_t a = 0; a < nd; a++)
-            for (ptrdiff_t b = 0; b < nh; b++) {
-                if (first) { first = 0; continue; }
-                acc = CYP_COMBINE(op, acc, CYP_LOAD(src + a * sd + b * sh + i));
-            }
-        CYP_STORE(out + i, acc);
-    }
+    /* whole vectors: a loop per operation (a constant), as in cyconv_pool_hreduce */
+    if (op == 0)
+        CYP_VREDUCE_VECTORS(0);
+    else if (op == 1)
+        CYP_VREDUCE_VECTORS(1);
+    else
+        CYP_VREDUCE_VECTORS(2);
     if (i < n) {
         /* the tail (and whole rows shorter than a vector, e.g. global pooling): one masked
          * vector; the lanes past the row are never stored */
@@ -329,6 +341,7 @@ TGT static void CYP(cyconv_pool_route2)(int op, ptrdiff_t n, const T* src,
 #undef CYP_TAKES
 #undef CYP_COMBINE
 #undef CYP_HREDUCE_S2
+#undef CYP_VREDUCE_VECTORS
 #undef CYP
 #undef CYP_CAT
 #undef CYP_CAT_
