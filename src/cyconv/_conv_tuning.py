@@ -96,7 +96,9 @@ GRAD_INPUT_FORWARD_SAME_SHARE = 0.75
 # col2im's work items (and the Winograd weight gradient's blocks) are balanced as if for
 # this many threads (results must not depend on the thread count)
 COL2IM_BALANCE_THREADS = 4
-GRAD_INPUT_ROWS = 128   # rows of W^T (input channels x taps) per col2im work item
+# rows of W^T (input channels x taps) per col2im work item (benchmarks/README.md, "col2im's
+# work items: more input channels")
+GRAD_INPUT_ROWS = 512
 WEIGHT_GRAD_BLOCK = 256  # output pixels per reduction step of the im2col weight gradient
 # 'auto' lowers the stride-1 weight gradient (im2col) instead of the padded kernel where the
 # outputs are under this share of the padded grid's positions and each group has at least
