@@ -342,6 +342,45 @@ cdef void _pack_rows(const floating* src, Py_ssize_t ld, Py_ssize_t rows, Py_ssi
             memset(panels + (nfull * rows + r) * NR + tail, 0, (NR - tail) * sizeof(floating))
 
 
+cdef bint _scatter_add_interior(floating* plane, const Geom* g, Py_ssize_t kd, Py_ssize_t kh,
+                                Py_ssize_t kw, Py_ssize_t p0, Py_ssize_t count,
+                                const floating* row) noexcept nogil:
+    """_scatter_add_taps where tap (kd, kh, kw) lands inside the input at every position
+    p0 .. p0+count-1 (one image's): each output row's run added with no clipping (for small
+    images the per-row clip ranges and their divisions cost more than the adds: lenet2's
+    col2im spent ~5 cycles per added element); False, nothing added, otherwise."""
+    cdef Py_ssize_t p1 = p0 + count - 1
+    cdef Py_ssize_t od = p0 // (g.OH * g.OW), oh = p0 // g.OW % g.OH, ow = p0 % g.OW
+    cdef Py_ssize_t od1 = p1 // (g.OH * g.OW), oh1 = p1 // g.OW % g.OH, ow1 = p1 % g.OW
+    cdef Py_ssize_t ohlo = oh if od == od1 else 0, ohhi = oh1 if od == od1 else g.OH - 1
+    cdef Py_ssize_t owlo = ow if od == od1 and oh == oh1 else 0
+    cdef Py_ssize_t owhi = ow1 if od == od1 and oh == oh1 else g.OW - 1
+    cdef Py_ssize_t q, seg, t
+    cdef floating* dst
+    if (od * g.SD - g.PD + kd * g.DD < 0 or od1 * g.SD - g.PD + kd * g.DD >= g.D
+            or ohlo * g.SH - g.PH + kh * g.DH < 0 or ohhi * g.SH - g.PH + kh * g.DH >= g.H
+            or owlo * g.SW - g.PW + kw * g.DW < 0 or owhi * g.SW - g.PW + kw * g.DW >= g.W):
+        return False
+    q = 0
+    while q < count:
+        seg = g.OW - ow if g.OW - ow < count - q else count - q
+        dst = plane + (((od * g.SD - g.PD + kd * g.DD) * g.H + oh * g.SH - g.PH + kh * g.DH)
+                       * g.W + kw * g.DW - g.PW)
+        if g.SW == 1:
+            for t in range(ow, ow + seg):
+                dst[t] += row[q + t - ow]
+        else:
+            for t in range(ow, ow + seg):
+                dst[t * g.SW] += row[q + t - ow]
+        q = q + seg
+        ow = 0
+        oh = oh + 1
+        if oh == g.OH:
+            oh = 0
+            od = od + 1
+    return True
+
+
 cdef void _backward_input_item(const floating* gy_group, const floating* a_block,
                                floating* gx_block, Py_ssize_t cout, Py_ssize_t c_lo,
                                Py_ssize_t c_hi, const Geom* g, Py_ssize_t block,
@@ -386,8 +425,10 @@ cdef void _backward_input_item(const floating* gy_group, const floating* a_block
         else:
             for r in range(r0, r1):
                 _tap_of(r % T, g, &kd, &kh, &kw)
-                _scatter_add_taps(gx_block + (r // T - c_lo) * plane, g, kd, kh, kw, p0,
-                                  count, ctile + (r - r0) * ldc)
+                if not _scatter_add_interior(gx_block + (r // T - c_lo) * plane, g, kd, kh,
+                                             kw, p0, count, ctile + (r - r0) * ldc):
+                    _scatter_add_taps(gx_block + (r // T - c_lo) * plane, g, kd, kh, kw, p0,
+                                      count, ctile + (r - r0) * ldc)
         p0 = p0 + block
 
 
