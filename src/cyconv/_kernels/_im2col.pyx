@@ -33,6 +33,42 @@ cdef enum:
     MAX_TILE = 384  # at least the largest MR * NR in the ISA table (_isa_table.h)
 
 
+ctypedef struct PieceSpan:
+    # what the positions p0 .. p0+count-1 of one image cover: depth rows od0..od1, and at
+    # most output rows oh_lo..oh_hi and columns ow_lo..ow_hi
+    Py_ssize_t od0, od1, oh_lo, oh_hi, ow_lo, ow_hi
+
+
+cdef inline PieceSpan _piece_span(const Geom* g, Py_ssize_t p0, Py_ssize_t count) noexcept nogil:
+    cdef PieceSpan s
+    cdef Py_ssize_t p1 = p0 + count - 1
+    cdef Py_ssize_t oh0 = p0 // g.OW % g.OH, oh1 = p1 // g.OW % g.OH
+    cdef bint one_row
+    s.od0 = p0 // (g.OH * g.OW)
+    s.od1 = p1 // (g.OH * g.OW)
+    s.oh_lo = oh0 if s.od0 == s.od1 else 0
+    s.oh_hi = oh1 if s.od0 == s.od1 else g.OH - 1
+    one_row = s.od0 == s.od1 and oh0 == oh1
+    s.ow_lo = p0 % g.OW if one_row else 0
+    s.ow_hi = p1 % g.OW if one_row else g.OW - 1
+    return s
+
+
+cdef inline bint _rows_inside(const Geom* g, const PieceSpan* s, Py_ssize_t kd,
+                              Py_ssize_t kh) noexcept nogil:
+    """Tap (kd, kh, any kw) reads inside the input along D and H at every position of the
+    piece."""
+    return (s.od0 * g.SD - g.PD + kd * g.DD >= 0 and s.od1 * g.SD - g.PD + kd * g.DD < g.D
+            and s.oh_lo * g.SH - g.PH + kh * g.DH >= 0
+            and s.oh_hi * g.SH - g.PH + kh * g.DH < g.H)
+
+
+cdef inline bint _cols_inside(const Geom* g, const PieceSpan* s, Py_ssize_t kw) noexcept nogil:
+    """... and along W for kernel column kw."""
+    return (s.ow_lo * g.SW - g.PW + kw * g.DW >= 0
+            and s.ow_hi * g.SW - g.PW + kw * g.DW < g.W)
+
+
 cdef void _tap_segments(floating* plane, const Geom* g, Py_ssize_t kd, Py_ssize_t kh,
                         Py_ssize_t kw, Py_ssize_t p0, Py_ssize_t count, floating* row,
                         bint gather) noexcept nogil:
@@ -349,17 +385,11 @@ cdef bint _scatter_add_interior(floating* plane, const Geom* g, Py_ssize_t kd, P
     p0 .. p0+count-1 (one image's): each output row's run added with no clipping (for small
     images the per-row clip ranges and their divisions cost more than the adds: lenet2's
     col2im spent ~5 cycles per added element); False, nothing added, otherwise."""
-    cdef Py_ssize_t p1 = p0 + count - 1
+    cdef PieceSpan span = _piece_span(g, p0, count)
     cdef Py_ssize_t od = p0 // (g.OH * g.OW), oh = p0 // g.OW % g.OH, ow = p0 % g.OW
-    cdef Py_ssize_t od1 = p1 // (g.OH * g.OW), oh1 = p1 // g.OW % g.OH, ow1 = p1 % g.OW
-    cdef Py_ssize_t ohlo = oh if od == od1 else 0, ohhi = oh1 if od == od1 else g.OH - 1
-    cdef Py_ssize_t owlo = ow if od == od1 and oh == oh1 else 0
-    cdef Py_ssize_t owhi = ow1 if od == od1 and oh == oh1 else g.OW - 1
     cdef Py_ssize_t q, seg, t
     cdef floating* dst
-    if (od * g.SD - g.PD + kd * g.DD < 0 or od1 * g.SD - g.PD + kd * g.DD >= g.D
-            or ohlo * g.SH - g.PH + kh * g.DH < 0 or ohhi * g.SH - g.PH + kh * g.DH >= g.H
-            or owlo * g.SW - g.PW + kw * g.DW < 0 or owhi * g.SW - g.PW + kw * g.DW >= g.W):
+    if not (_rows_inside(g, &span, kd, kh) and _cols_inside(g, &span, kw)):
         return False
     q = 0
     while q < count:
@@ -510,10 +540,8 @@ cdef void _pack_tap_panel(const floating* x_group, const Geom* g, Py_ssize_t k0,
     cdef Py_ssize_t T = g.KD * g.KH * g.KW, plane = g.D * g.H * g.W
     cdef Py_ssize_t taps = kg - k0 if kg - k0 < NR else NR
     cdef Py_ssize_t all_lo = 0, all_hi = g.OW
-    cdef Py_ssize_t p1 = p0 + count - 1
+    cdef PieceSpan span = _piece_span(g, p0, count)
     cdef Py_ssize_t od = p0 // (g.OH * g.OW), oh = p0 // g.OW % g.OH, ow = p0 % g.OW
-    cdef Py_ssize_t od1 = p1 // (g.OH * g.OW), oh1 = p1 // g.OW % g.OH
-    cdef Py_ssize_t ohlo = oh if od == od1 else 0, ohhi = oh1 if od == od1 else g.OH - 1
     cdef Py_ssize_t t, k, kd, kh, kw, q, seg, idd, ih, m0, m1, c, row = 0
     cdef bint rows_live, piece_live = True
     cdef floating* line
@@ -526,9 +554,7 @@ cdef void _pack_tap_panel(const floating* x_group, const Geom* g, Py_ssize_t k0,
         _valid_range(kw * g.DW - g.PW, g.SW, g.W, g.OW, &lo[t], &hi[t])
         all_lo = lo[t] if lo[t] > all_lo else all_lo
         all_hi = hi[t] if hi[t] < all_hi else all_hi
-        piece_live = piece_live and (
-            od * g.SD - g.PD + kd * g.DD >= 0 and od1 * g.SD - g.PD + kd * g.DD < g.D
-            and ohlo * g.SH - g.PH + kh * g.DH >= 0 and ohhi * g.SH - g.PH + kh * g.DH < g.H)
+        piece_live = piece_live and _rows_inside(g, &span, kd, kh)
     for q in range(count):
         for t in range(taps, NR):
             dst[q * NR + t] = 0

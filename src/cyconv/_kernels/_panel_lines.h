@@ -7,7 +7,7 @@
 #define CYCONV_PANEL_LINES_H
 #include <stddef.h>
 
-#define CYCONV_GATHER_LINES_CASE(TAPS)                                                       \
+#define CYCONV_GATHER_LINES_CASE(T, TAPS)                                                    \
     for (ptrdiff_t i = 0; i < n; i++) {                                                      \
         const T* s = x + p + i * step;                                                       \
         T* d = dst + i * nr;                                                                 \
@@ -15,35 +15,24 @@
             d[t] = s[off[t]];                                                                \
     }
 
-#define T float
-static inline void cyconv_gather_lines_f32(float* restrict dst, ptrdiff_t nr,
-                                           const float* restrict x,
-                                           const ptrdiff_t* restrict off, ptrdiff_t taps,
-                                           ptrdiff_t p, ptrdiff_t step, ptrdiff_t n)
-{
-    if (taps == 16) {
-        CYCONV_GATHER_LINES_CASE(16)
-    } else if (taps == 8) {
-        CYCONV_GATHER_LINES_CASE(8)
-    } else {
-        CYCONV_GATHER_LINES_CASE(taps)
+#define CYCONV_DEFINE_GATHER_LINES(T, S)                                                     \
+    static inline void cyconv_gather_lines_##S(T* restrict dst, ptrdiff_t nr,                \
+                                               const T* restrict x,                          \
+                                               const ptrdiff_t* restrict off,                \
+                                               ptrdiff_t taps, ptrdiff_t p, ptrdiff_t step,  \
+                                               ptrdiff_t n)                                  \
+    {                                                                                        \
+        if (taps == 16) {                                                                    \
+            CYCONV_GATHER_LINES_CASE(T, 16)                                                  \
+        } else if (taps == 8) {                                                              \
+            CYCONV_GATHER_LINES_CASE(T, 8)                                                   \
+        } else {                                                                             \
+            CYCONV_GATHER_LINES_CASE(T, taps)                                                \
+        }                                                                                    \
     }
-}
-#undef T
-#define T double
-static inline void cyconv_gather_lines_f64(double* restrict dst, ptrdiff_t nr,
-                                           const double* restrict x,
-                                           const ptrdiff_t* restrict off, ptrdiff_t taps,
-                                           ptrdiff_t p, ptrdiff_t step, ptrdiff_t n)
-{
-    if (taps == 8) {
-        CYCONV_GATHER_LINES_CASE(8)
-    } else if (taps == 16) {
-        CYCONV_GATHER_LINES_CASE(16)
-    } else {
-        CYCONV_GATHER_LINES_CASE(taps)
-    }
-}
-#undef T
+
+CYCONV_DEFINE_GATHER_LINES(float, f32)
+CYCONV_DEFINE_GATHER_LINES(double, f64)
+#undef CYCONV_DEFINE_GATHER_LINES
 #undef CYCONV_GATHER_LINES_CASE
 #endif
