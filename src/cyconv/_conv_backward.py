@@ -19,6 +19,7 @@ from ._conv_forward import depthwise_scratch, run_forward
 from ._conv_plan import BackwardPlan, GradInputPath, GradWeightPath
 from ._kernels import _direct as _k_direct
 from ._kernels import _im2col as _k_im2col
+from ._kernels import _im2col_weight as _k_im2col_weight
 from ._kernels import _isa as _k_isa
 from ._kernels import _layout as _k_layout
 from ._kernels import _rows as _k_rows
@@ -276,7 +277,8 @@ def _im2col_grad_weight(p, gy3, x5, gw5, n_threads):
                                chunk_bytes)
     partial = np.zeros((chunks, G, cog_pad, kg_pad), dtype=p.dtype)
     work = np.empty((n_threads, (cog_pad + kg_pad) * block), dtype=p.dtype)
-    _k_im2col.gemm_backward_weight(gy3, x5, partial, G, geo.conv_geometry(p), block, work, n_threads)
+    _k_im2col_weight.gemm_backward_weight(gy3, x5, partial, G, geo.conv_geometry(p), block, work,
+                                          n_threads)
     total = partial[0] if chunks == 1 else partial.sum(axis=0)
     gw5[...] = total[:, :cog, :kg].reshape(gw5.shape)
 

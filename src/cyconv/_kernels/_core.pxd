@@ -161,3 +161,46 @@ cdef inline void _pad_item(const floating* raw_planes, Py_ssize_t planes, Py_ssi
         _pad_plane_grid(raw_planes + ci * RD * RH * RW, RD, RH, RW, buf + ci * plane, g.D,
                         g.H, g.W, pd, ph, pw)
     memset(buf + planes * plane, 0, (buf_len - planes * plane) * sizeof(floating))
+
+
+cdef inline void _tap_of(Py_ssize_t tap, const Geom* g, Py_ssize_t* kd, Py_ssize_t* kh,
+                         Py_ssize_t* kw) noexcept nogil:
+    kd[0] = tap // (g.KH * g.KW)
+    kh[0] = (tap // g.KW) % g.KH
+    kw[0] = tap % g.KW
+
+
+ctypedef struct PieceSpan:
+    # what the positions p0 .. p0+count-1 of one image cover: depth rows od0..od1, and at
+    # most output rows oh_lo..oh_hi and columns ow_lo..ow_hi
+    Py_ssize_t od0, od1, oh_lo, oh_hi, ow_lo, ow_hi
+
+
+cdef inline PieceSpan _piece_span(const Geom* g, Py_ssize_t p0, Py_ssize_t count) noexcept nogil:
+    cdef PieceSpan s
+    cdef Py_ssize_t p1 = p0 + count - 1
+    cdef Py_ssize_t oh0 = p0 // g.OW % g.OH, oh1 = p1 // g.OW % g.OH
+    cdef bint one_row
+    s.od0 = p0 // (g.OH * g.OW)
+    s.od1 = p1 // (g.OH * g.OW)
+    s.oh_lo = oh0 if s.od0 == s.od1 else 0
+    s.oh_hi = oh1 if s.od0 == s.od1 else g.OH - 1
+    one_row = s.od0 == s.od1 and oh0 == oh1
+    s.ow_lo = p0 % g.OW if one_row else 0
+    s.ow_hi = p1 % g.OW if one_row else g.OW - 1
+    return s
+
+
+cdef inline bint _rows_inside(const Geom* g, const PieceSpan* s, Py_ssize_t kd,
+                              Py_ssize_t kh) noexcept nogil:
+    """Tap (kd, kh, any kw) reads inside the input along D and H at every position of the
+    piece."""
+    return (s.od0 * g.SD - g.PD + kd * g.DD >= 0 and s.od1 * g.SD - g.PD + kd * g.DD < g.D
+            and s.oh_lo * g.SH - g.PH + kh * g.DH >= 0
+            and s.oh_hi * g.SH - g.PH + kh * g.DH < g.H)
+
+
+cdef inline bint _cols_inside(const Geom* g, const PieceSpan* s, Py_ssize_t kw) noexcept nogil:
+    """... and along W for kernel column kw."""
+    return (s.ow_lo * g.SW - g.PW + kw * g.DW >= 0
+            and s.ow_hi * g.SW - g.PW + kw * g.DW < g.W)

@@ -1,4 +1,4 @@
-"""Type stubs for _im2col.pyx, the GEMM-family convolution kernels (kept in step with the .pyx by
+"""Type stubs for _im2col.pyx, the im2col forward and col2im kernels (kept in step with the .pyx by
 tests/test_packaging.py); arrays are C-contiguous NumPy arrays, Geom structs dicts."""
 from collections.abc import Mapping
 from typing import Any
@@ -10,7 +10,5 @@ _Struct = Mapping[str, int]  # a Cython struct argument, converted from a dict
 def gemm_backward_input(grad_y: _Array, a_packed: _Array, grad_x: _Array, groups: int, g: _Struct,
                         block: int, channel_block: int, work: _Array, KC: int,
                         num_threads: int) -> None: ...
-def gemm_backward_weight(grad_y: _Array, x: _Array, partial: _Array, groups: int, g: _Struct,
-                         block: int, work: _Array, num_threads: int) -> None: ...
 def gemm_forward(x: _Array, a_packed: _Array, y: _Array, bias: _Array, has_bias: bool, groups: int,
                  g: _Struct, block: int, work: _Array, KC: int, num_threads: int) -> None: ...
