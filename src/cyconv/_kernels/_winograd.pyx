@@ -137,6 +137,19 @@ cdef inline void _input(const floating* first, const Strides* xs, Py_ssize_t nch
                               row0, rows, tiles_h, tw, scratch, v, v_stride, v_channel, v_tile)
 
 
+cdef inline void _gradout(const floating* gy, Py_ssize_t gy_image, Py_ssize_t gy_channel,
+                          Py_ssize_t nco, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t row0,
+                          Py_ssize_t rows, Py_ssize_t tiles_h, Py_ssize_t tw,
+                          floating* scratch, floating* q, Py_ssize_t q_stride,
+                          Py_ssize_t ob) noexcept nogil:
+    if floating is float:
+        cyconv_wino_gradout_f32(gy, gy_image, gy_channel, nco, OH, OW, row0, rows, tiles_h, tw,
+                                scratch, q, q_stride, ob)
+    else:
+        cyconv_wino_gradout_f64(gy, gy_image, gy_channel, nco, OH, OW, row0, rows, tiles_h, tw,
+                                scratch, q, q_stride, ob)
+
+
 cdef inline void _output(const floating* m, Py_ssize_t m_stride, Py_ssize_t m_channel,
                          Py_ssize_t nco, const floating* beta, floating* scratch,
                          floating* first, const Strides* ys, Py_ssize_t OH, Py_ssize_t OW,
@@ -350,14 +363,8 @@ cdef void _weight_item(const floating* x_group, Py_ssize_t x_image, const floati
             memset(v + e * ve + cig * TBs, 0, (cigp - cig) * TBs * sizeof(floating))
     # Q[panel, e, t, lane] (lanes past C_out/groups and tiles past the block: zero)
     for panel in range(npan):
-        if floating is float:
-            cyconv_wino_gradout_f32(gy_group + panel * OB * OH * OW, gy_image, OH * OW,
-                                    min(OB, cog - panel * OB), OH, OW, row0, rows, tiles_h,
-                                    tiles_w, scratch, q + panel * 36 * qe, qe, OB)
-        else:
-            cyconv_wino_gradout_f64(gy_group + panel * OB * OH * OW, gy_image, OH * OW,
-                                    min(OB, cog - panel * OB), OH, OW, row0, rows, tiles_h,
-                                    tiles_w, scratch, q + panel * 36 * qe, qe, OB)
+        _gradout(gy_group + panel * OB * OH * OW, gy_image, OH * OW, min(OB, cog - panel * OB),
+                 OH, OW, row0, rows, tiles_h, tiles_w, scratch, q + panel * 36 * qe, qe, OB)
         if used < TBs:
             for e in range(36):
                 memset(q + (panel * 36 + e) * qe + used * OB, 0,
@@ -517,18 +524,9 @@ def winograd_weight_grad_staged(const floating[:, :, :, ::1] x,
                         for c0 in range(t0, t0 + count * tiles_w):
                             v[e * ve + (ci - ci % NP) * T + c0 * NP + ci % NP] = 0
                 for panel in range(npan):
-                    if floating is float:
-                        cyconv_wino_gradout_f32(gp + (gi * cog + panel * OB) * OH * OW,
-                                                CO * OH * OW, OH * OW,
-                                                min(OB, cog - panel * OB), OH, OW, row0, count,
-                                                tiles_h, tiles_w, scratch,
-                                                q + panel * 36 * qe + t0 * OB, qe, OB)
-                    else:
-                        cyconv_wino_gradout_f64(gp + (gi * cog + panel * OB) * OH * OW,
-                                                CO * OH * OW, OH * OW,
-                                                min(OB, cog - panel * OB), OH, OW, row0, count,
-                                                tiles_h, tiles_w, scratch,
-                                                q + panel * 36 * qe + t0 * OB, qe, OB)
+                    _gradout(gp + (gi * cog + panel * OB) * OH * OW, CO * OH * OW, OH * OW,
+                             min(OB, cog - panel * OB), OH, OW, row0, count, tiles_h, tiles_w,
+                             scratch, q + panel * 36 * qe + t0 * OB, qe, OB)
             # stage 2: du[g, e] (+)= V[g, e] Q[g, e]^T, NP input channels broadcast x OB
             # output channels on the lanes, the reduction over the segment's tiles
             for item in prange(groups * 36 * npan, schedule="static", num_threads=num_threads):
