@@ -1,5 +1,6 @@
 """Winograd F(4x4, 3x3) (``algorithm='winograd'``): the documented normwise error bound
-against the float64 reference on every geometry it runs (tiny, odd, padded, grouped), at
+against the float64 reference on every geometry it runs (tiny, odd, padded, grouped,
+dilated by phases), at
 most 20x the direct path's error on a network layer, the same bits for any thread count,
 gradients through it, and where the plans take it."""
 import numpy as np
@@ -162,8 +163,11 @@ def test_where_the_plans_take_it():
                      (np.ones((8, 64, 28, 28), f32), np.ones((64, 64, 3, 3), f32),
                       {"stride": 2}),
                      (np.ones((8, 64, 28, 28), f32), np.ones((64, 64, 3, 3), f32),
-                      {"dilation": 2})]:
+                      {"dilation": 2})]:  # its phases' outputs are 12 x 12
         assert cyconv.plan_conv(x, w, padding=1, **kw).forward.path != ForwardPath.WINOGRAD
+    # a dilated layer whose phases are large enough: by phases (the bench's 'dilated')
+    x, w = np.ones((8, 64, 56, 56), f32), np.ones((64, 64, 3, 3), f32)
+    assert cyconv.plan_conv(x, w, padding=2, dilation=2).forward.path == ForwardPath.WINOGRAD
     # 'winograd' where it does not apply runs the implicit kernels; forcing it is ignored
     x, w = np.ones((2, 8, 9, 9), f32), np.ones((8, 8, 3, 3), f32)
     assert cyconv.plan_conv(x, w, stride=2, algorithm="winograd").forward.path == \
@@ -174,6 +178,85 @@ def test_where_the_plans_take_it():
     # 1-D and 3-D 3-tap convolutions run the implicit kernels under 'winograd' too
     y = cyconv.conv1d(np.ones((1, 4, 9)), np.ones((2, 4, 3)), algorithm="winograd")
     np.testing.assert_allclose(y, 12.0)
+
+
+DILATED_GEOMETRIES = [  # (N, C_in, C_out, (H, W), padding, dilation, groups)
+    (2, 8, 12, (12, 12), 2, 2, 1),                  # four equal phases
+    (1, 5, 7, (13, 10), 1, (2, 3), 1),              # phases of unequal sizes and padding
+    (2, 6, 4, (17, 9), "same", 3, 2),
+    (1, 4, 6, (9, 11), ((0, 3), (4, 1)), (3, 2), 1),
+    (1, 3, 5, (2, 3), 4, 4, 1),                     # input phases without a pixel
+    (1, 3, 2, (5, 5), 0, 2, 1),                     # phases without an output
+    (1, 2, 3, (1, 1), 5, 5, 1),
+    (2, 16, 24, (22, 26), 4, 4, 4),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("geometry", DILATED_GEOMETRIES)
+def test_dilated_forward_by_phases(geometry, dtype):
+    n, c_in, c_out, size, padding, dilation, groups = geometry
+    rng = np.random.default_rng(c_in * 11 + c_out)
+    x, w, b = _data(rng, n, c_in, c_out, size, groups, dtype)
+    kw = dict(padding=padding, dilation=dilation, groups=groups)
+    assert cyconv.plan_conv(x, w, b, algorithm="winograd", **kw).forward.path == \
+        ForwardPath.WINOGRAD
+    ys = [cyconv.conv2d(x, w, b, algorithm="winograd", num_threads=t, **kw) for t in (1, 2, 3)]
+    for y in ys[1:]:
+        np.testing.assert_array_equal(y, ys[0])
+    assert_within_bound(ys[0], x, w, b, **kw)
+    # channels-last input: each phase read where it lies, the same bits
+    x_last = np.ascontiguousarray(np.moveaxis(x, 1, -1)).transpose(0, 3, 1, 2)
+    np.testing.assert_array_equal(cyconv.conv2d(x_last, w, b, algorithm="winograd", **kw),
+                                  ys[0])
+
+
+def test_dilation_phases_are_the_convolution():
+    """Each phase row is the undilated convolution of the strided slices it names, and the
+    phases' outputs cover the output once: checked on the reference alone."""
+    rng = np.random.default_rng(13)
+    for size, padding, dilation in [((13, 10), ((1, 2), (0, 3)), (2, 3)),
+                                    ((4, 9), ((3, 0), (5, 5)), (3, 4)), ((7, 7), 0, 1)]:
+        x, w, _ = _data(rng, 1, 2, 3, size, 1, np.float64, bias=False)
+        y = ref.conv2d(x, w, padding=padding, dilation=dilation)
+        p = cyconv.plan_conv(x, w, padding=padding, dilation=dilation).forward.params
+        covered = np.zeros(y.shape[2:], int)
+        for h0, w0, ph, pw, hp, wp, oh0, ow0, ohp, owp in _conv_winograd.geo.dilation_phases(p):
+            dh, dw = p.dilation
+            sub = x[:, :, h0::dh, w0::dw][:, :, :hp, :wp]
+            pads = ((ph, ohp + 2 - hp - ph), (pw, owp + 2 - wp - pw))
+            got = ref.conv2d(np.pad(sub, ((0, 0), (0, 0)) + tuple(
+                (max(lo, 0), max(hi, 0)) for lo, hi in pads)), w) if hp and wp else 0.0
+            np.testing.assert_allclose(y[:, :, oh0::dh, ow0::dw], got, atol=1e-12)
+            covered[oh0::dh, ow0::dw] += 1
+        assert (covered == 1).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_dilated_gradients_on_winograd(dtype):
+    """grad_input of a dilated 3x3 stride-1 convolution is one too (run by phases); the
+    weight gradient of a dilated one stays on the implicit kernels."""
+    rng = np.random.default_rng(14)
+    x, w, _ = _data(rng, 2, 24, 20, (15, 18), 1, dtype, bias=False)
+    kw = dict(padding=2, dilation=2)
+    plans = cyconv.plan_conv(x, w, algorithm="winograd", **kw)
+    assert plans.backward.grad_input == GradInputPath.FORWARD
+    assert plans.backward.grad_weight not in (GradWeightPath.WINOGRAD,
+                                              GradWeightPath.WINOGRAD_STAGED)
+    gy = rng.standard_normal((2, 20, 15, 18)).astype(dtype)
+    got = [cyconv.conv2d_backward(gy, x, w, algorithm="winograd", num_threads=t, **kw)
+           for t in (1, 2)]
+    np.testing.assert_array_equal(got[0].grad_input, got[1].grad_input)
+    w_t = np.ascontiguousarray(w.swapaxes(0, 1)[:, :, ::-1, ::-1])
+    assert_within_bound(got[0].grad_input, gy, w_t, None, padding=2, dilation=2)
+    with cyconv.forced_paths(grad_weight=GradWeightPath.WINOGRAD):  # where it runs only
+        assert cyconv.plan_conv(x, w, **kw).backward.grad_weight != GradWeightPath.WINOGRAD
+    x64, w64, b64 = _data(rng, 2, 8, 8, (9, 10), 1, np.float64)
+    gy64 = rng.standard_normal((2, 8, 9, 10))
+    grads = cyconv.conv2d_backward(gy64, x64, w64, algorithm="winograd", **kw)
+    assert_gradients_match_finite_differences(
+        lambda x_, w_, b_: cyconv.conv2d(x_, w_, b_, algorithm="winograd", **kw),
+        grads, x64, w64, b64, gy64, rng)
 
 
 def test_transform_matrices_are_checked():

@@ -49,6 +49,26 @@ def conv_geometry(p: _validate.ConvParams) -> dict:
                     lift(p.output_shape, n, 1))
 
 
+def dilation_phases(p: _validate.ConvParams) -> np.ndarray:
+    """A stride-1 2-D convolution as one undilated convolution per phase of its output:
+    rows (h0, w0, ph, pw, Hp, Wp, oh0, ow0, OHp, OWp), y[..., oh0::dh, ow0::dw] (OHp x OWp)
+    the convolution of x[..., h0::dh, w0::dw] (Hp x Wp) with leading padding (ph, pw) (per
+    dim, output r + d*i reads input r - pad + d*(i + k) = first + d*(i + k - lead)). Phases
+    without outputs are left out, the largest comes first (r = 0), an empty input phase
+    starts at 0; dilation 1: one row, the whole convolution."""
+    per_dim = []
+    for size, (lo, _), d, out in zip(p.input_shape, p.padding, p.dilation, p.output_shape):
+        rows = []
+        for r in range(min(d, out)):
+            first = (r - lo) % d
+            count = ceil_div(size - first, d) if first < size else 0
+            rows.append((first if count else 0, (first - (r - lo)) // d, count, r,
+                         ceil_div(out - r, d)))
+        per_dim.append(rows)
+    return np.array([(h[0], w[0], h[1], w[1], h[2], w[2], h[3], w[3], h[4], w[4])
+                     for h in per_dim[0] for w in per_dim[1]], dtype=np.intp).reshape(-1, 10)
+
+
 def transposed_geometry(p: _validate.ConvParams) -> dict:
     """Geometry of grad_input as a stride-1 forward convolution of grad_output (the kernel
     flipped, padded by dilation*(k-1) - padding); ``p`` has stride 1."""

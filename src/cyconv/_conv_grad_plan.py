@@ -189,7 +189,7 @@ def backward_plan(p: _validate.ConvParams, algorithm: str, n_threads: int, *,
     if algorithm == "fft":
         grad_input = grad_input or GradInputPath.FFT
         grad_weight = grad_weight or GradWeightPath.FFT
-    if algorithm == "winograd" and _conv_winograd.fits(p):
+    if algorithm == "winograd" and _conv_winograd.weight_grad_fits(p):
         grad_weight = grad_weight or (GradWeightPath.WINOGRAD if _conv_winograd.partials_pay(p)
                                       else GradWeightPath.WINOGRAD_STAGED)
     if grad_input is None:
@@ -233,7 +233,7 @@ def _check_forced_backward(p, grad_input, grad_weight) -> None:
           and any(s != 1 for s in p.stride)):
         why = f"grad_weight {grad_weight.value} needs stride 1"
     elif grad_weight in (GradWeightPath.WINOGRAD, GradWeightPath.WINOGRAD_STAGED) \
-            and not _conv_winograd.fits(p):
+            and not _conv_winograd.weight_grad_fits(p):
         why = "grad_weight winograd needs a 2-D 3x3 kernel, stride 1 and dilation 1"
     elif grad_weight == GradWeightPath.PHASES and weight_grad_phases(
             p, variant=lambda phase: True) is None:

@@ -171,7 +171,7 @@ class BackwardPlan:
 def auto_candidates(p: _validate.ConvParams) -> tuple:
     """The algorithms 'auto' may run for ``p`` (and tune() times): 'fft' in float64, and in
     float32 for 2-D and 3-D kernels (its normwise bound, as Winograd's); 'winograd' where
-    it applies (2-D 3x3, stride 1, dilation 1)."""
+    it applies (2-D 3x3, stride 1)."""
     return tuple(a for a in ALGORITHMS[1:] if (a != "fft" or p.dtype == np.float64
                                                or p.ndim >= 2)
                  and (a != "winograd" or _conv_winograd.fits(p)))
@@ -186,12 +186,13 @@ def check_algorithm(algorithm) -> str:
 # ---- shape rules ---------------------------------------------------------------------------
 
 def winograd_pays(p: _validate.ConvParams) -> bool:
-    """'auto' takes the Winograd kernel (benchmarks/README.md, "Winograd F(4x4, 3x3)")."""
+    """'auto' takes the Winograd kernel (benchmarks/README.md, "Winograd F(4x4, 3x3)"; a
+    dilated convolution sized by its output's phases, "Dilated convolutions by phases")."""
     channels = (p.in_channels // p.groups, p.out_channels // p.groups)
     return (_conv_winograd.fits(p)
             and tuning.WINOGRAD_MIN_CHANNELS <= min(channels)
             and max(channels) <= tuning.WINOGRAD_MAX_CHANNELS
-            and min(p.output_shape) >= tuning.WINOGRAD_MIN_SIZE)
+            and min(_conv_winograd.phase_params(p).output_shape) >= tuning.WINOGRAD_MIN_SIZE)
 
 
 def fft_pays(p: _validate.ConvParams, pairs: int) -> bool:
@@ -214,7 +215,8 @@ def choose_algorithm(p: _validate.ConvParams) -> str:
 
     fft where :func:`fft_pays`; winograd for 2-D 3x3 stride-1
     convolutions with WINOGRAD_MIN_CHANNELS to WINOGRAD_MAX_CHANNELS input and output
-    channels per group and outputs at least WINOGRAD_MIN_SIZE square;
+    channels per group and outputs (a dilated one's: each phase's) at least
+    WINOGRAD_MIN_SIZE square;
     direct when each group is tiny ((C_in/groups) * (C_out/groups) <= 4); implicit for 1x1
     stride-1 unpadded kernels, and for kernels with more than one tap and a reduction depth
     (C_in/groups * taps) of at least 32 or at least 25 taps, when the output rows fill the
@@ -357,7 +359,7 @@ def _check_forced(p: _validate.ConvParams, path: ForwardPath, mode,
     elif path == ForwardPath.CHANNELS_LAST and mode is not None:
         why = "reads its input one way only"
     elif path == ForwardPath.WINOGRAD and not _conv_winograd.fits(p):
-        why = "needs a 2-D 3x3 kernel, stride 1 and dilation 1"
+        why = "needs a 2-D 3x3 kernel and stride 1"
     elif path == ForwardPath.POINTWISE and not is_pointwise(p):
         why = "needs a 1x1 kernel, stride 1 and no padding"
     elif path == ForwardPath.IMPLICIT_GEMM and strided:

@@ -9,6 +9,7 @@ gradient plans run it there too (``_conv_backward``).
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from fractions import Fraction
@@ -59,9 +60,29 @@ A_T, G, B_T = toom_cook()
 
 
 def fits(p: _validate.ConvParams) -> bool:
-    """A 2-D 3x3 convolution with stride 1 and dilation 1 (any padding, groups)."""
-    return (p.ndim == 2 and p.kernel_size == (3, 3) and p.stride == (1, 1)
-            and p.dilation == (1, 1))
+    """The forward kernel runs ``p``: a 2-D 3x3 convolution with stride 1 (any padding,
+    groups; a dilated one by phases of its output, :func:`phase_params`)."""
+    return p.ndim == 2 and p.kernel_size == (3, 3) and p.stride == (1, 1)
+
+
+def weight_grad_fits(p: _validate.ConvParams) -> bool:
+    """The weight-gradient kernels run ``p``: as :func:`fits`, and dilation 1."""
+    return fits(p) and p.dilation == (1, 1)
+
+
+def phase_params(p: _validate.ConvParams) -> _validate.ConvParams:
+    """A dilated ``p`` (:func:`fits`) as the kernel runs it: its largest output phase, an
+    undilated convolution (geo.dilation_phases), with every phase's images as the batch -
+    what the blocking and the auto rule size; ``p`` itself at dilation 1."""
+    if p.dilation == (1, 1):
+        return p
+    phases = geo.dilation_phases(p)
+    ph, pw, hp, wp = (int(v) for v in phases[0, 2:6])
+    ohp, owp = (int(v) for v in phases[0, 8:10])
+    return dataclasses.replace(
+        p, batch=p.batch * len(phases), input_shape=(hp, wp),
+        padding=((ph, ohp + KERNEL - 1 - hp - ph), (pw, owp + KERNEL - 1 - wp - pw)),
+        dilation=(1, 1), output_shape=(ohp, owp))
 
 
 def transformed_weights(weight: np.ndarray, mr: int, n_threads: int,
@@ -147,7 +168,7 @@ def forward(p: _validate.ConvParams, n_threads: int, x5, w5, b, has_bias: bool,
     :func:`transformed_weights`); x5 (5-D) and y (N, C_out, OH, OW) each C-contiguous or in
     channels-last memory (read and written where they lie)."""
     mr = _k_isa.tile_shape(p.dtype == np.float32)[0]
-    rows, tbs, split, scratch = blocking(p, n_threads)
+    rows, tbs, split, scratch = blocking(phase_params(p), n_threads)
     kc = min(p.in_channels // p.groups, tuning.KC)
     if weight_groups is None:
         weight_groups, source = grouped_weight(p, w5), w5
@@ -157,9 +178,9 @@ def forward(p: _validate.ConvParams, n_threads: int, x5, w5, b, has_bias: bool,
     x = x5.reshape(x5.shape[:2] + x5.shape[3:])
     x_last, y_last = not x.flags.c_contiguous, not y.flags.c_contiguous
     _k_winograd.winograd_forward(_flat(x, x_last), x.shape, x_last, u, _flat(y, y_last),
-                                 y.shape, y_last, b, has_bias, p.groups, p.padding[0][0],
-                                 p.padding[1][0], rows, tbs, split, offsets, work, tuning.KC,
-                                 n_threads)
+                                 y.shape, y_last, b, has_bias, p.groups, *p.dilation,
+                                 geo.dilation_phases(p), rows, tbs, split, offsets, work,
+                                 tuning.KC, n_threads)
 
 
 def _flat(a: np.ndarray, channels_last: bool) -> np.ndarray:

@@ -148,6 +148,14 @@ CYCONV_CLONES CYCONV_WINO_INLINE_COPIES static void cyconv_wino_input_##S(      
                     }                                                                        \
                 continue;                                                                    \
             }                                                                                \
+            if (nch == 1) { /* a plane's row, its elements x_elem apart (a dilated phase) */ \
+                for (ptrdiff_t t = 0; t < tw1; t++)                                          \
+                    for (int j = 0; j < 4; j++) {                                            \
+                        const ptrdiff_t iw = 4 * t + j - pw;                                 \
+                        dst[j * Lp + t] = (iw >= 0 && iw < W) ? src[iw * x_elem] : (T)0;     \
+                    }                                                                        \
+                continue;                                                                    \
+            }                                                                                \
             for (ptrdiff_t t = 0; t < tw1; t++)                                              \
                 for (int j = 0; j < 4; j++) {                                                \
                     const ptrdiff_t iw = 4 * t + j - pw;                                     \
@@ -257,6 +265,14 @@ CYCONV_CLONES static void cyconv_wino_output_##S(                               
                         dst[4 * t + j] = p[j * Lp + t];                                      \
                 for (ptrdiff_t ow = 4 * full; ow < OW; ow++)                                 \
                     dst[ow] = p[(ow % 4) * Lp + ow / 4];                                     \
+                continue;                                                                    \
+            }                                                                                \
+            if (nco == 1) { /* a plane's row, its elements y_elem apart (a dilated phase) */ \
+                for (ptrdiff_t t = 0; t < full; t++)                                         \
+                    for (int j = 0; j < 4; j++)                                              \
+                        dst[(4 * t + j) * y_elem] = p[j * Lp + t];                           \
+                for (ptrdiff_t ow = 4 * full; ow < OW; ow++)                                 \
+                    dst[ow * y_elem] = p[(ow % 4) * Lp + ow / 4];                            \
                 continue;                                                                    \
             }                                                                                \
             for (ptrdiff_t ow = 0; ow < OW; ow++) {                                          \

@@ -13,8 +13,8 @@ def weight_grad_from_transformed(du: _Array, g: _Array, gw: _Array, groups: int,
                                  panel_major: bool, num_threads: int) -> None: ...
 def winograd_forward(x: _Array, x_shape: tuple[int, ...], x_last: bool, u_packed: _Array,
                      y: _Array, y_shape: tuple[int, ...], y_last: bool, bias: _Array,
-                     has_bias: bool, groups: int, ph: int, pw: int, rows: int, TBs: int,
-                     co_split: int, offsets: _Array, work: _Array, KC: int,
+                     has_bias: bool, groups: int, dh: int, dw: int, phases: _Array,
+                     rows: int, TBs: int, co_split: int, offsets: _Array, work: _Array, KC: int,
                      num_threads: int) -> None: ...
 def winograd_weight_grad_staged(x: _Array, gy: _Array, du: _Array, groups: int, ph: int,
                                 pw: int, rows: int, segment_rows: int, narrow: bool,

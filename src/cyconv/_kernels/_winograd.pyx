@@ -1,4 +1,5 @@
-"""Winograd F(4x4, 3x3) forward convolution: stride 1, dilation 1, 3x3 kernels, 2-D.
+"""Winograd F(4x4, 3x3) forward convolution: stride 1, 3x3 kernels, 2-D (a dilated one as
+one undilated convolution per phase of the output, read and written in place).
 
 Lavin & Gray's minimal filtering: every 4x4 output tile is A^T [(G g G^T) . (B^T d B)] A
 for its 6x6 input patch d, so a tile costs 36 products per (input, output channel) pair
@@ -216,15 +217,21 @@ cdef void _item(const floating* x_group, const Strides* xs, const floating* u_gr
 
 def winograd_forward(const floating[::1] x, tuple x_shape, bint x_last,
                      const floating[::1] u_packed, floating[::1] y, tuple y_shape, bint y_last,
-                     const floating[::1] bias, bint has_bias,
-                     Py_ssize_t groups, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t rows,
-                     Py_ssize_t TBs, Py_ssize_t co_split, const Py_ssize_t[::1] offsets,
-                     floating[:, ::1] work, Py_ssize_t KC, int num_threads):
-    """y (N, C_out, OH, OW) = conv3x3(x (N, C, H, W)) (+ bias), stride 1, dilation 1,
-    leading padding (ph, pw) (trailing padding implied by OH, OW). x and y are flat, of the
-    shapes ``x_shape`` and ``y_shape`` (N, C, H, W), each in NCHW or (``x_last``,
-    ``y_last``) channels-last memory: the transforms read and write rows with element
-    strides, so channels-last input needs no copy.
+                     const floating[::1] bias, bint has_bias, Py_ssize_t groups,
+                     Py_ssize_t dh, Py_ssize_t dw, const Py_ssize_t[:, ::1] phases,
+                     Py_ssize_t rows, Py_ssize_t TBs, Py_ssize_t co_split,
+                     const Py_ssize_t[::1] offsets, floating[:, ::1] work, Py_ssize_t KC,
+                     int num_threads):
+    """y (N, C_out, OH, OW) = conv3x3(x (N, C, H, W)) (+ bias), stride 1, dilation (dh, dw),
+    as one undilated convolution per row of ``phases``. x and y are flat, of the shapes
+    ``x_shape`` and ``y_shape`` (N, C, H, W), each in NCHW or (``x_last``, ``y_last``)
+    channels-last memory: the transforms read and write rows with element strides, so
+    channels-last input needs no copy, and a phase is read and written where it lies.
+
+    phases : (P, 10) rows (h0, w0, ph, pw, Hp, Wp, oh0, ow0, OHp, OWp): the phase's input
+        x[..., h0::dh, w0::dw] (Hp x Wp) convolved with leading padding (ph, pw) (trailing
+        padding implied by OHp, OWp) is y[..., oh0::dh, ow0::dw] (OHp x OWp); dilation 1:
+        one row (0, 0, ph, pw, H, W, 0, 0, OH, OW). The first row's output is the largest.
 
     u_packed : (groups, ceil(C_out/groups / MR), 36, C_in/groups, MR) transformed weights
         U[e] = (G w G^T)[e], in micro-kernel panels, zero past the last output channel.
@@ -242,13 +249,17 @@ def winograd_forward(const floating[::1] x, tuple x_shape, bint x_last,
     cdef Py_ssize_t cig = C // groups, cog = CO // groups
     cdef Strides xs = _strides(C, H, W, x_last)
     cdef Strides ys = _strides(CO, OH, OW, y_last)
+    cdef Strides xps = xs, yps = ys  # a phase's rows and elements
     cdef Py_ssize_t MR = ISA.mr_f32 if floating is float else ISA.mr_f64
     cdef Py_ssize_t NR = ISA.nr_f32 if floating is float else ISA.nr_f64
     cdef Py_ssize_t npa = (cog + MR - 1) // MR
-    cdef Py_ssize_t tiles_h = (OH + 3) // 4, tiles_w = (OW + 3) // 4
+    cdef Py_ssize_t P = phases.shape[0]
+    # every phase in the first one's tiles (its tile rows past OHp are not written)
+    cdef Py_ssize_t tiles_h = (phases[0, 8] + 3) // 4, tiles_w = (phases[0, 9] + 3) // 4
     cdef Py_ssize_t blocks = (N * tiles_h + rows - 1) // rows
     cdef Py_ssize_t per_split = (npa + co_split - 1) // co_split
-    cdef Py_ssize_t item, gi, blk, row0, count, tid, p0, p1
+    cdef Py_ssize_t item, phase, gi, blk, row0, count, tid, p0, p1
+    cdef const Py_ssize_t* f
     cdef const floating* xp = &x[0]
     cdef const floating* up = &u_packed[0]
     cdef floating* yp = &y[0]
@@ -256,22 +267,31 @@ def winograd_forward(const floating[::1] x, tuple x_shape, bint x_last,
     cdef floating* wp = &work[0, 0]
     cdef Py_ssize_t wstride = work.shape[1]
     cdef const Py_ssize_t* op = &offsets[0]
-    if N == 0 or OH <= 0 or OW <= 0:
+    if phases.shape[1] != 10:
+        raise ValueError(f"phases: rows of 10 values expected, got {phases.shape[1]}")
+    if N == 0 or OH <= 0 or OW <= 0 or P == 0:
         return
+    xps.row, xps.elem = xs.row * dh, xs.elem * dw
+    yps.row, yps.elem = ys.row * dh, ys.elem * dw
     with nogil:
-        for item in prange(groups * blocks * co_split, schedule="static",
+        for item in prange(P * groups * blocks * co_split, schedule="static",
                            num_threads=num_threads):
             tid = omp_get_thread_num()
-            gi = item // (blocks * co_split)
-            blk = (item // co_split) % blocks
-            p0 = (item % co_split) * per_split
+            # the phases of a block one after the other: they share its rows' cache lines
+            phase = item % P
+            gi = item // (P * blocks * co_split)
+            blk = (item // (P * co_split)) % blocks
+            p0 = ((item // P) % co_split) * per_split
             p1 = p0 + per_split if npa - p0 > per_split else npa
             row0 = blk * rows
             count = rows if N * tiles_h - row0 > rows else N * tiles_h - row0
-            _item(xp + gi * cig * xs.channel, &xs, up + gi * 36 * npa * cig * MR,
-                  yp + gi * cog * ys.channel, &ys,
-                  bp + gi * cog if bp != NULL else NULL, cig, cog, H, W, OH, OW, ph, pw, row0,
-                  count, tiles_h, tiles_w, TBs, p0, p1, op, wp + tid * wstride, MR, NR, KC)
+            f = &phases[phase, 0]
+            _item(xp + gi * cig * xs.channel + f[0] * xs.row + f[1] * xs.elem, &xps,
+                  up + gi * 36 * npa * cig * MR,
+                  yp + gi * cog * ys.channel + f[6] * ys.row + f[7] * ys.elem, &yps,
+                  bp + gi * cog if bp != NULL else NULL, cig, cog, f[4], f[5], f[8], f[9],
+                  f[2], f[3], row0, count, tiles_h, tiles_w, TBs, p0, p1, op,
+                  wp + tid * wstride, MR, NR, KC)
 
 
 def transform_scratch(Py_ssize_t rows, Py_ssize_t tiles_w):
