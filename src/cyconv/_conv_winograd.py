@@ -21,6 +21,7 @@ from . import _conv_tuning as tuning
 from . import _threads, _validate, _weight_cache
 from ._kernels import _isa as _k_isa
 from ._kernels import _winograd as _k_winograd
+from ._kernels import _winograd_weight as _k_winograd_weight
 
 TILE = 4  # output pixels per tile side
 KERNEL = 3
@@ -239,11 +240,11 @@ def weight_grad_staged(p: _validate.ConvParams, n_threads: int, gy: np.ndarray, 
     with _threads.scratch(per_row // p.dtype.itemsize * segment_rows, p.dtype,
                           slot="winograd_stage") as stage, \
             _threads.scratch(p.groups * 36 * cigp * cogp, p.dtype, slot="winograd_du") as du:
-        _k_winograd.winograd_weight_grad_staged(
+        _k_winograd_weight.winograd_weight_grad_staged(
             x, _validate.for_kernel(gy), du, p.groups, p.padding[0][0], p.padding[1][0],
             rows, segment_rows, narrow, np.arange(segment_rows * tiles_w, dtype=np.intp) * npx,
             stage, work, n_threads)
-        _k_winograd.weight_grad_from_transformed(du, G, gw, p.groups, narrow, True,
+        _k_winograd_weight.weight_grad_from_transformed(du, G, gw, p.groups, narrow, True,
                                                  n_threads)
 
 
@@ -264,9 +265,9 @@ def weight_grad_partials(p: _validate.ConvParams, n_threads: int, gy: np.ndarray
     with _threads.scratch(n_threads * scratch, p.dtype, slot="winograd_work") as work, \
             _threads.scratch(chunks * partial, p.dtype, slot="winograd_du") as partials:
         partials = partials.reshape(chunks, partial)
-        _k_winograd.winograd_weight_grad(x, _validate.for_kernel(gy), partials, p.groups,
+        _k_winograd_weight.winograd_weight_grad(x, _validate.for_kernel(gy), partials, p.groups,
                                          p.padding[0][0], p.padding[1][0], rows, tbs, narrow,
                                          np.arange(tbs, dtype=np.intp),
                                          work.reshape(n_threads, scratch), n_threads)
         du = np.add.reduce(partials, axis=0)  # in chunk order
-    _k_winograd.weight_grad_from_transformed(du, G, gw, p.groups, narrow, False, n_threads)
+    _k_winograd_weight.weight_grad_from_transformed(du, G, gw, p.groups, narrow, False, n_threads)
