@@ -4,9 +4,9 @@ Each constant carries its rule in one line; the measurements that set it are in
 ``benchmarks/README.md``, section "Thresholds of the convolution plans", under the
 constant's name. Tile sizes are not here: they come from the kernels
 (the ISA descriptor table: ``_kernels._isa.tile_shape``, ``direct_tile_shape``,
-``pixel_rows_tile``, ``rowpairs_panel``). The byte budgets scale with this CPU's L1 and L2
-(``_machine.cache_bytes``; measured where L1D = 48 KiB and L2 = 1 MiB, the defaults when the
-sizes cannot be read).
+``pixel_rows_tile``, ``rowpairs_panel``). The byte budgets scale with this CPU's L1, L2 and
+L3 (``_machine.cache_bytes``; measured where L1D = 48 KiB and L2 = 1 MiB, the defaults when
+the sizes cannot be read, and L3 = 32 MiB).
 """
 from . import _machine
 
@@ -65,8 +65,9 @@ WINOGRAD_PARTIALS_MAX_BYTES = 4 * L2_CACHE_BYTES
 # ---- cache blocking ----------------------------------------------------------------------
 # a Winograd work item's transformed input and products (V and M) fit this many bytes
 WINOGRAD_SCRATCH_BYTES = 2 * L2_CACHE_BYTES
-# the staged Winograd weight gradient's transformed tiles per segment
-WINOGRAD_STAGE_BYTES = 16 * L2_CACHE_BYTES
+# the staged Winograd weight gradient's transformed tiles per segment (streamed through L3;
+# every further segment reads and writes the whole transformed gradient again)
+WINOGRAD_STAGE_BYTES = L3_CACHE_BYTES
 # transformed weights (Winograd, FFT spectra) kept for repeated calls with the same weights
 # (and copies of those weights to compare with): at most this many bytes
 TRANSFORMED_WEIGHT_CACHE_BYTES = 64 * 2**20
