@@ -60,7 +60,7 @@ WINOGRAD_MIN_SIZE = 14
 
 # its weight gradient sums per-chunk partials of the transformed gradient while one
 # (36 x C_in/groups x C_out/groups) fits this many bytes, else runs staged
-WINOGRAD_PARTIALS_MAX_BYTES = 4 * L2_CACHE_BYTES
+WINOGRAD_PARTIALS_MAX_BYTES = 2 * L2_CACHE_BYTES
 
 # ---- cache blocking ----------------------------------------------------------------------
 # a Winograd work item's transformed input and products (V and M) fit this many bytes
