@@ -255,7 +255,7 @@ def _padded_weight_grad(p, gy3, x5, gw5, narrow, n_threads, blocking=None):
             _threads.scratch(N * image_stride + slack, p.dtype) as buffer:
         _k_layout.pack_grad_output_grid(gy3, gy_grid, grid_geom, G, ob, Q, n_threads)
         flat = pg.padded_input(x5, slack, n_threads, buffer)
-        _k_rows.padded_weight_grad(flat, image_stride, gy_grid, Q, shifts,
+        _k_rows.padded_weight_grad(flat, image_stride, gy_grid, Q, pg.output_runs(), shifts,
                               np.arange(tuning.KC, dtype=np.intp),
                               gw5.reshape(p.out_channels, cig, -1), G, N, pg.plane, tap_block,
                               channel_blocks, panel_block, np.empty((n_threads, scratch), p.dtype),

@@ -120,6 +120,11 @@ class PaddedGrid:
         out, grid = self.out, self.grid
         return ((out[0] - 1) * grid[1] + out[1] - 1) * grid[2] + out[2]
 
+    def output_runs(self) -> tuple:
+        """(count, stride, length) of the runs of grid positions up to the last output that
+        hold outputs: each output plane's rows (the rows between the planes have none)."""
+        return (self.out[0], self.grid[1] * self.grid[2], self.out[1] * self.grid[2])
+
     def padded_input(self, x5: np.ndarray, slack: int, n_threads: int, flat=None) -> np.ndarray:
         """x zero-padded onto the grid, flat, with ``slack`` zeros after the last image (into
         ``flat``, of exactly that size, when given). Copied in C, planes split over the

@@ -21,7 +21,8 @@ def padded_forward(x_padded: _Array, image_stride: int, offsets: _Array, a_packe
                    int] = ..., pad_work: _Array | None = ..., edge_offsets: _Array | None = ...,
                    edge_work: _Array | None = ...) -> None: ...
 def padded_weight_grad(x_padded: _Array, image_stride: int, gy_grid: _Array, Q: int,
-                       shifts: _Array, ident: _Array, grad_w: _Array, groups: int, batch: int,
+                       runs: tuple[int, int, int], shifts: _Array, ident: _Array,
+                       grad_w: _Array, groups: int, batch: int,
                        plane: int, tap_block: int, channel_blocks: int, panel_block: int,
                        tiles: _Array, accs: _Array, KC: int, images_per_partial: int,
                        narrow: bool, num_threads: int) -> None: ...

@@ -380,7 +380,8 @@ def padded_forward(const floating[::1] x_padded, Py_ssize_t image_stride,
 
 cdef void _padded_weight_item(const floating* x_first, Py_ssize_t image_stride,
                               const floating* gy_first, Py_ssize_t gy_image, Py_ssize_t N,
-                              Py_ssize_t Q, Py_ssize_t plane, const Py_ssize_t* shifts,
+                              Py_ssize_t Q, Py_ssize_t runs, Py_ssize_t run_stride,
+                              Py_ssize_t run_length, Py_ssize_t plane, const Py_ssize_t* shifts,
                               Py_ssize_t taps, Py_ssize_t blocks, Py_ssize_t panels,
                               const Py_ssize_t* ident, Py_ssize_t OB, Py_ssize_t NP,
                               Py_ssize_t KC, Py_ssize_t images_per_partial, bint narrow,
@@ -399,10 +400,12 @@ cdef void _padded_weight_item(const floating* x_first, Py_ssize_t image_stride,
     ``images_per_partial`` images the float tiles are added into double accumulators, so
     long reductions stay within the accuracy contract while small images do not pay for a
     flush each; each weight is reduced over (image, chunk) in the same order whatever the
-    blocking. Tile (panel i, block b, tap t) is at ((i * blocks + b) * taps + t) * NP * OB;
-    the panels' grad_y are Q * OB apart.
+    blocking. The reduction runs over ``runs`` runs of positions, ``run_stride`` apart, each
+    ``run_length`` long (the last ending at Q): the planes' output rows, not the rows of
+    zeros between them (3-D). Tile (panel i, block b, tap t) is at ((i * blocks + b) * taps
+    + t) * NP * OB; the panels' grad_y are Q * OB apart.
     """
-    cdef Py_ssize_t n, q0, kc, lane, t, b, i, tile = NP * OB
+    cdef Py_ssize_t n, q0, q_end, run, kc, lane, t, b, i, tile = NP * OB
     cdef Py_ssize_t lanes = panels * blocks * taps * tile
     cdef const floating* gy_chunk
     cdef const floating* x_chunk
@@ -411,27 +414,32 @@ cdef void _padded_weight_item(const floating* x_first, Py_ssize_t image_stride,
     for n in range(N):
         if n % images_per_partial == 0:
             memset(ctiles, 0, lanes * sizeof(floating))
-        q0 = 0
-        while q0 < Q:
-            kc = KC if Q - q0 > KC else Q - q0
-            for b in range(blocks):
-                x_chunk = x_first + b * NP * plane + n * image_stride + q0
-                for t in range(taps):
-                    for i in range(panels):
-                        gy_chunk = gy_first + n * gy_image + (i * Q + q0) * OB
-                        ctile = ctiles + ((i * blocks + b) * taps + t) * tile
-                        if narrow:
-                            _ukrn(kc, gy_chunk, x_chunk + shifts[t], ident, plane, ctile, OB)
-                        else:
-                            _ukrb(kc, gy_chunk, x_chunk + shifts[t], ident, plane, ctile, OB)
-            q0 = q0 + KC
+        for run in range(runs):
+            q0 = run * run_stride
+            q_end = q0 + run_length if Q - q0 > run_length else Q
+            while q0 < q_end:
+                kc = KC if q_end - q0 > KC else q_end - q0
+                for b in range(blocks):
+                    x_chunk = x_first + b * NP * plane + n * image_stride + q0
+                    for t in range(taps):
+                        for i in range(panels):
+                            gy_chunk = gy_first + n * gy_image + (i * Q + q0) * OB
+                            ctile = ctiles + ((i * blocks + b) * taps + t) * tile
+                            if narrow:
+                                _ukrn(kc, gy_chunk, x_chunk + shifts[t], ident, plane, ctile,
+                                      OB)
+                            else:
+                                _ukrb(kc, gy_chunk, x_chunk + shifts[t], ident, plane, ctile,
+                                      OB)
+                q0 = q0 + KC
         if (n + 1) % images_per_partial == 0 or n == N - 1:
             for lane in range(lanes):
                 accs[lane] += ctiles[lane]
 
 
 def padded_weight_grad(const floating[::1] x_padded, Py_ssize_t image_stride,
-                       const floating[::1] gy_grid, Py_ssize_t Q, const Py_ssize_t[::1] shifts,
+                       const floating[::1] gy_grid, Py_ssize_t Q, tuple runs,
+                       const Py_ssize_t[::1] shifts,
                        const Py_ssize_t[::1] ident, floating[:, :, ::1] grad_w,
                        Py_ssize_t groups, Py_ssize_t batch, Py_ssize_t plane,
                        Py_ssize_t tap_block, Py_ssize_t channel_blocks, Py_ssize_t panel_block,
@@ -443,6 +451,8 @@ def padded_weight_grad(const floating[::1] x_padded, Py_ssize_t image_stride,
     x_padded : as for :func:`padded_forward`, with NP extra planes of slack at the end.
     gy_grid : grad_y on the padded grid, (N, groups, ceil(C_out_g/OB), Q, OB), zeros off the
         output positions and past C_out_g.
+    runs : (count, stride, length) of the runs of positions the reduction covers (those
+        with an output: each output plane's rows; positions past them hold zeros).
     shifts : (T,) flat offset of each tap on the grid; ident : arange(KC).
     tap_block, channel_blocks, panel_block : taps, blocks of NP input channels and panels of
         OB output channels per work item (any values give the same bits; they only set the
@@ -465,6 +475,10 @@ def padded_weight_grad(const floating[::1] x_padded, Py_ssize_t image_stride,
     cdef const Py_ssize_t* sp = &shifts[0]
     cdef const Py_ssize_t* ip = &ident[0]
     cdef double* acc
+    cdef Py_ssize_t run_count = runs[0], run_stride = runs[1], run_length = runs[2]
+    if run_count < 1 or run_length < 1 or (run_count > 1 and run_stride < run_length):
+        raise ValueError(f"padded_weight_grad: runs {runs} must be >= 1 positions, apart "
+                         f"at least their length")
     if floating is float:
         OB = ISA.obn_f32 if narrow else ISA.ob_f32
         NP = ISA.npn_f32 if narrow else ISA.np_f32
@@ -499,7 +513,8 @@ def padded_weight_grad(const floating[::1] x_padded, Py_ssize_t image_stride,
                 else npan - pg * panel_block
             _padded_weight_item(xp + (gi * cig + cg * channel_blocks * NP) * plane,
                                 image_stride, gp + ((gi * npan + pg * panel_block) * Q) * OB,
-                                groups * npan * Q * OB, batch, Q, plane,
+                                groups * npan * Q * OB, batch, Q, run_count, run_stride,
+                                run_length, plane,
                                 sp + tb * tap_block, taps, nb, npi, ip, OB, NP, KC,
                                 images_per_partial, narrow, &tiles[tid, 0], &accs[tid, 0])
             for i in range(npi):
