@@ -264,11 +264,15 @@ def test_weight_grad_blocking_takes_panels_only_where_they_cut_the_traffic():
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("c_in,c_out,groups,k", [(256, 40, 1, 1), (96, 72, 2, 1),
-                                                 (20, 50, 1, 5), (13, 40, 1, 3)])
+                                                 (20, 50, 1, 5), (13, 40, 1, 3),
+                                                 (14, 24, 2, 1), (8, 16, 2, 1)])
 def test_padded_weight_gradient_any_blocking_same_bits(c_in, c_out, groups, k, dtype):
     """Work items of several output-channel panels, input-channel blocks and tap blocks
     (what weight_grad_blocking picks by the input's size and the thread count) give the
-    same bits as one panel, block and tap per item, and match the reference."""
+    same bits as one panel, block and tap per item, and match the reference. 1x1 kernels
+    (no padding) read the input in place: a group's last channel block overlaps the one
+    before it (7 channels per group), or, with fewer channels than a block, the input is
+    copied with slack (4)."""
     from cyconv import _conv_backward, _conv_geometry as geo
     from cyconv._kernels import _isa
     from cyconv._validate import conv_params

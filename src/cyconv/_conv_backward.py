@@ -251,10 +251,15 @@ def _padded_weight_grad(p, gy3, x5, gw5, narrow, n_threads, blocking=None):
         N * cig * pg.plane, N * npan * Q * ob, p.dtype.itemsize, n_threads)
     scratch = panel_block * channel_blocks * tap_block * npx * ob
     image_stride = p.in_channels * pg.plane
+    # no padding: the kernel reads the input where it lies (its channel blocks stay inside
+    # each group's planes when a group has NP channels or more) - no padded copy
+    in_place = (all(lo == 0 and hi == 0 for lo, hi in p.padding) and cig >= npx
+                and x5.flags.c_contiguous)
     with _threads.scratch(N * G * npan * Q * ob, p.dtype, slot="grad_output_grid") as gy_grid, \
-            _threads.scratch(N * image_stride + slack, p.dtype) as buffer:
+            _threads.scratch(0 if in_place else N * image_stride + slack, p.dtype) as buffer:
         _k_layout.pack_grad_output_grid(gy3, gy_grid, grid_geom, G, ob, Q, n_threads)
-        flat = pg.padded_input(x5, slack, n_threads, buffer)
+        flat = (x5.reshape(-1) if in_place
+                else pg.padded_input(x5, slack, n_threads, buffer))
         _k_rows.padded_weight_grad(flat, image_stride, gy_grid, Q, pg.output_runs(), shifts,
                               np.arange(tuning.KC, dtype=np.intp),
                               gw5.reshape(p.out_channels, cig, -1), G, N, pg.plane, tap_block,

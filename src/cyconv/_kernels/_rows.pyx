@@ -378,15 +378,27 @@ def padded_forward(const floating[::1] x_padded, Py_ssize_t image_stride,
                                n, u0, u1 - u0, block, &g, wp + tid * wstride, tile, NX, KC)
 
 
+cdef inline Py_ssize_t _channel_block_start(Py_ssize_t block, Py_ssize_t NP,
+                                            Py_ssize_t cig) noexcept nogil:
+    """First input channel of the weight gradient's channel block ``block``: the last block
+    of a group ends at its last channel (overlapping the one before: its channels come out
+    with the same bits in either), so no block reads a plane past its group's."""
+    if block * NP + NP <= cig or cig < NP:
+        return block * NP
+    return cig - NP
+
+
 cdef void _padded_weight_item(const floating* x_first, Py_ssize_t image_stride,
                               const floating* gy_first, Py_ssize_t gy_image, Py_ssize_t N,
                               Py_ssize_t Q, Py_ssize_t runs, Py_ssize_t run_stride,
                               Py_ssize_t run_length, Py_ssize_t plane, const Py_ssize_t* shifts,
-                              Py_ssize_t taps, Py_ssize_t blocks, Py_ssize_t panels,
+                              Py_ssize_t taps, Py_ssize_t first_block, Py_ssize_t cig,
+                              Py_ssize_t blocks, Py_ssize_t panels,
                               const Py_ssize_t* ident, Py_ssize_t OB, Py_ssize_t NP,
                               Py_ssize_t KC, Py_ssize_t images_per_partial, bint narrow,
                               floating* ctiles, double* accs) noexcept nogil:
-    """grad_w for ``blocks`` blocks of NP input channels x ``panels`` panels of OB output
+    """grad_w for ``blocks`` blocks of NP input channels (from block ``first_block`` of a
+    group of ``cig``, whose first plane ``x_first`` is) x ``panels`` panels of OB output
     channels at ``taps`` taps (stride 1).
 
     The direct micro-kernel runs with the roles turned: output channels along the lanes come
@@ -420,7 +432,8 @@ cdef void _padded_weight_item(const floating* x_first, Py_ssize_t image_stride,
             while q0 < q_end:
                 kc = KC if q_end - q0 > KC else q_end - q0
                 for b in range(blocks):
-                    x_chunk = x_first + b * NP * plane + n * image_stride + q0
+                    x_chunk = (x_first + _channel_block_start(first_block + b, NP, cig) * plane
+                               + n * image_stride + q0)
                     for t in range(taps):
                         for i in range(panels):
                             gy_chunk = gy_first + n * gy_image + (i * Q + q0) * OB
@@ -448,7 +461,10 @@ def padded_weight_grad(const floating[::1] x_padded, Py_ssize_t image_stride,
                        int num_threads):
     """grad_w (C_out, C_in/groups, T) for a stride-1 convolution, without lowering.
 
-    x_padded : as for :func:`padded_forward`, with NP extra planes of slack at the end.
+    x_padded : the input on the padded grid, planes ``plane`` apart, images
+        ``image_stride`` apart (with no padding, the input itself): a channel's reads reach
+        Q + the last shift positions into its plane, and with fewer than NP channels per
+        group NP - C_in/groups planes past the last channel (checked).
     gy_grid : grad_y on the padded grid, (N, groups, ceil(C_out_g/OB), Q, OB), zeros off the
         output positions and past C_out_g.
     runs : (count, stride, length) of the runs of positions the reduction covers (those
@@ -468,8 +484,8 @@ def padded_weight_grad(const floating[::1] x_padded, Py_ssize_t image_stride,
     """
     cdef Py_ssize_t CO = grad_w.shape[0], cig = grad_w.shape[1], T = grad_w.shape[2]
     cdef Py_ssize_t cog = CO // groups
-    cdef Py_ssize_t OB, NP, npan, ncb, ncg, npg, ntb, items, taps, nb, npi, scratch
-    cdef Py_ssize_t item, gi, tb, cb, cg, pg, b, i, pan, tid, p, o, ci, co, t
+    cdef Py_ssize_t OB, NP, npan, ncb, ncg, npg, ntb, items, taps, nb, npi, scratch, need
+    cdef Py_ssize_t item, gi, tb, cb, cg, pg, b, i, pan, tid, p, o, ci, co, t, first
     cdef const floating* xp = &x_padded[0]
     cdef const floating* gp = &gy_grid[0]
     cdef const Py_ssize_t* sp = &shifts[0]
@@ -495,6 +511,11 @@ def padded_weight_grad(const floating[::1] x_padded, Py_ssize_t image_stride,
     ntb = (T + tap_block - 1) // tap_block
     items = groups * npg * ncg * ntb
     scratch = panel_block * channel_blocks * tap_block * NP * OB
+    need = ((batch - 1) * image_stride + (groups * cig + max(NP - cig, 0) - 1) * plane + Q
+            + max(shifts[T - 1], 0)) if batch > 0 and cig > 0 and T > 0 else 0
+    if x_padded.shape[0] < need:
+        raise ValueError(f"padded_weight_grad: x_padded holds {x_padded.shape[0]} elements, "
+                         f"the reads reach {need}")
     if tiles.shape[1] < scratch or accs.shape[1] < scratch:
         raise ValueError(f"padded_weight_grad: scratch rows ({tiles.shape[1]}, "
                          f"{accs.shape[1]}) shorter than {panel_block} x {channel_blocks} x "
@@ -511,22 +532,26 @@ def padded_weight_grad(const floating[::1] x_padded, Py_ssize_t image_stride,
                 else ncb - cg * channel_blocks
             npi = panel_block if npan - pg * panel_block > panel_block \
                 else npan - pg * panel_block
-            _padded_weight_item(xp + (gi * cig + cg * channel_blocks * NP) * plane,
+            _padded_weight_item(xp + gi * cig * plane,
                                 image_stride, gp + ((gi * npan + pg * panel_block) * Q) * OB,
                                 groups * npan * Q * OB, batch, Q, run_count, run_stride,
                                 run_length, plane,
-                                sp + tb * tap_block, taps, nb, npi, ip, OB, NP, KC,
+                                sp + tb * tap_block, taps, cg * channel_blocks, cig, nb, npi,
+                                ip, OB, NP, KC,
                                 images_per_partial, narrow, &tiles[tid, 0], &accs[tid, 0])
             for i in range(npi):
                 pan = pg * panel_block + i
                 for b in range(nb):
                     cb = cg * channel_blocks + b
+                    first = _channel_block_start(cb, NP, cig)
                     for t in range(taps):
                         acc = &accs[tid, ((i * nb + b) * taps + t) * NP * OB]
                         for p in range(NP):
-                            ci = cb * NP + p
+                            ci = first + p
                             if ci >= cig:
                                 break
+                            if ci < cb * NP:  # the block before's (overlapped) channel
+                                continue
                             for o in range(OB):
                                 co = pan * OB + o
                                 if co >= cog:
