@@ -49,6 +49,7 @@ def conv_geometry(p: _validate.ConvParams) -> dict:
                     lift(p.output_shape, n, 1))
 
 
+@functools.lru_cache(maxsize=256)
 def dilation_phases(p: _validate.ConvParams) -> np.ndarray:
     """A stride-1 2-D convolution as one undilated convolution per phase of its output:
     rows (h0, w0, ph, pw, Hp, Wp, oh0, ow0, OHp, OWp), y[..., oh0::dh, ow0::dw] (OHp x OWp)
@@ -56,7 +57,7 @@ def dilation_phases(p: _validate.ConvParams) -> np.ndarray:
     dim, output r + d*i reads input r - pad + d*(i + k) = first + d*(i + k - lead)). Phases
     without outputs are left out, the largest comes first (r = 0), an empty input phase
     starts at 0; dilation 1: one row, the whole convolution."""
-    per_dim = []
+    per_dim = []  # (read-only: the cached table is shared)
     for size, (lo, _), d, out in zip(p.input_shape, p.padding, p.dilation, p.output_shape):
         rows = []
         for r in range(min(d, out)):
@@ -65,8 +66,10 @@ def dilation_phases(p: _validate.ConvParams) -> np.ndarray:
             rows.append((first if count else 0, (first - (r - lo)) // d, count, r,
                          ceil_div(out - r, d)))
         per_dim.append(rows)
-    return np.array([(h[0], w[0], h[1], w[1], h[2], w[2], h[3], w[3], h[4], w[4])
-                     for h in per_dim[0] for w in per_dim[1]], dtype=np.intp).reshape(-1, 10)
+    table = np.array([(h[0], w[0], h[1], w[1], h[2], w[2], h[3], w[3], h[4], w[4])
+                      for h in per_dim[0] for w in per_dim[1]], dtype=np.intp).reshape(-1, 10)
+    table.flags.writeable = False
+    return table
 
 
 def transposed_geometry(p: _validate.ConvParams) -> dict:
