@@ -16,7 +16,7 @@ KERNELS = ["cyconv._kernels._isa", "cyconv._kernels._im2col", "cyconv._kernels._
            "cyconv._kernels._adaptive_pool", "cyconv._kernels._info", "cyconv._kernels._call_keys",
            "cyconv._kernels._padding", "cyconv._kernels._spectral", "cyconv._kernels._fold",
            "cyconv._kernels._pointwise", "cyconv._kernels._im2col_weight",
-           "cyconv._kernels._winograd_weight"]
+           "cyconv._kernels._winograd_weight", "cyconv._kernels._padded_weight"]
 HERE = pathlib.Path(__file__).parent
 
 USER_SCRIPT = """

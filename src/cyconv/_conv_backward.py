@@ -22,7 +22,7 @@ from ._kernels import _im2col as _k_im2col
 from ._kernels import _im2col_weight as _k_im2col_weight
 from ._kernels import _isa as _k_isa
 from ._kernels import _layout as _k_layout
-from ._kernels import _rows as _k_rows
+from ._kernels import _padded_weight as _k_padded_weight
 
 
 def flipped(weight: np.ndarray, flip: bool, ndim: int) -> np.ndarray:
@@ -260,7 +260,7 @@ def _padded_weight_grad(p, gy3, x5, gw5, narrow, n_threads, blocking=None):
         _k_layout.pack_grad_output_grid(gy3, gy_grid, grid_geom, G, ob, Q, n_threads)
         flat = (x5.reshape(-1) if in_place
                 else pg.padded_input(x5, slack, n_threads, buffer))
-        _k_rows.padded_weight_grad(flat, image_stride, gy_grid, Q, pg.output_runs(), shifts,
+        _k_padded_weight.padded_weight_grad(flat, image_stride, gy_grid, Q, pg.output_runs(), shifts,
                               np.arange(tuning.KC, dtype=np.intp),
                               gw5.reshape(p.out_channels, cig, -1), G, N, pg.plane, tap_block,
                               channel_blocks, panel_block, np.empty((n_threads, scratch), p.dtype),

@@ -20,12 +20,6 @@ def padded_forward(x_padded: _Array, image_stride: int, offsets: _Array, a_packe
                    num_threads: int, x_raw: _Array | None = ..., raw_pads: tuple[int, int,
                    int] = ..., pad_work: _Array | None = ..., edge_offsets: _Array | None = ...,
                    edge_work: _Array | None = ...) -> None: ...
-def padded_weight_grad(x_padded: _Array, image_stride: int, gy_grid: _Array, Q: int,
-                       runs: tuple[int, int, int], shifts: _Array, ident: _Array,
-                       grad_w: _Array, groups: int, batch: int,
-                       plane: int, tap_block: int, channel_blocks: int, panel_block: int,
-                       tiles: _Array, accs: _Array, KC: int, images_per_partial: int,
-                       narrow: bool, num_threads: int) -> None: ...
 def rowpairs_forward(x_raw: _Array, pads: tuple[int, ...], offsets: _Array, a_packed: _Array,
                      y: _Array, bias: _Array, has_bias: bool, groups: int, g: _Struct,
                      pad_work: _Array, work: _Array, KC: int, num_threads: int) -> None: ...
