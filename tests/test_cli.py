@@ -92,6 +92,19 @@ def test_bench_training_summary_backward_rate_and_geometric_means():
                "0.76 (max 1.00)" in line for line in lines)
 
 
+def test_bench_backward_rate_pairs_each_round_with_its_forward():
+    from cyconv import _bench
+    # per round (forward, fwd+bwd) seconds: backward 2, 2 and 9 s (a burst in round 3, which
+    # also slowed that round's forward); the fwd row's own median (5 s) is not used
+    fwd = {"case": "vgg3x3", "pass": "fwd", "flops": 10e9, "seconds": {"cyconv": 5.0}}
+    both = {"case": "vgg3x3", "pass": "fwd+bwd", "flops": 30e9, "seconds": {"cyconv": 3.0},
+            "paired": [(1.0, 3.0), (1.0, 3.0), (3.0, 12.0)]}
+    fwd_rate, bwd_rate, rate = _bench._backward_rates(fwd, both)
+    assert fwd_rate == 10.0 and bwd_rate == 10.0  # medians: forward 1 s, backward 2 s
+    assert rate == 1.0  # per-round 2f / (b - f): 1.0, 1.0, 0.67
+    assert "| vgg3x3 | 10.0 | 10.0 | 1.00 |" in _bench.training_summary([fwd, both])
+
+
 def test_bench_relative_rates_pair_each_round_with_the_base(monkeypatch):
     from cyconv import _bench
     monkeypatch.setattr(_bench, "SETTLE_SECONDS", 0.0)

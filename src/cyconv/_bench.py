@@ -339,12 +339,21 @@ def run(quick: bool = True, num_threads: int | None = None, compare: bool = True
                 # after it by 8-15% (lenet2 0.82 against 0.69-0.76 ms) but not torch.
                 row_ceiling = 2 * CEILING_N ** 3 / median_time(lambda: matrix @ matrix,
                                                               repeats=3) / 1e9
-            t = interleaved_medians(fast, repeats=repeats)
+            paired = flops and idx == 1
+            if paired:
+                # cyconv's forward again in the same rounds: each round's backward is that
+                # round's fwd+bwd minus its forward (the rows are minutes apart)
+                fast[PAIRED_FORWARD] = impls["cyconv"][0]
+            rounds = interleaved_times(fast, repeats=repeats)
+            t = {name: statistics.median(v) for name, v in rounds.items()}
+            t.pop(PAIRED_FORWARD, None)
             t.update({name: median_time(fns[idx], repeats=3) if fns[idx] is not None else None
                       for name, fns in impls.items() if name not in fast})
             work = flops * (1 if idx == 0 else 3) if flops else None
             records.append({"case": case.name, "pass": label, "flops": work, "seconds": t,
                             "ceiling": row_ceiling if flops else None})
+            if paired:
+                records[-1]["paired"] = list(zip(rounds[PAIRED_FORWARD], rounds["cyconv"]))
             cy = t["cyconv"]
             gf = work / cy / 1e9 if work else None
             line = (f"| {case.name} | {label} | {fmt(cy * 1e3)} | {fmt(gf, '.1f')} | "
@@ -381,27 +390,51 @@ DENSE_ROWS = ("vgg3x3", "res3x3", "res1x1", "stem7x7", "strided", "dilated", "le
               "conv1d", "conv3d")
 
 
+# the fwd+bwd rows also time cyconv's forward, under this name, in the same rounds
+PAIRED_FORWARD = "cyconv fwd"
+
+
+def _backward_rates(fwd: dict, both: dict) -> tuple:
+    """(forward GFLOP/s, backward GFLOP/s, backward / forward rate) of a convolution row: from
+    the fwd+bwd row's rounds where it timed the forward too (``paired``: the medians of each
+    round's forward and of its fwd+bwd minus that forward, the rate the median of the
+    per-round ratios), else the fwd+bwd median minus the fwd row's median. None where the
+    backward took no time."""
+    flops = fwd["flops"]
+    rounds = [(f, b) for f, b in both.get("paired", ()) if b > f]
+    if rounds:
+        fwd_rate = flops / statistics.median(f for f, _ in rounds) / 1e9
+        bwd_rate = 2 * flops / statistics.median(b - f for f, b in rounds) / 1e9
+        return fwd_rate, bwd_rate, statistics.median(2 * f / (b - f) for f, b in rounds)
+    t_fwd, t_both = fwd["seconds"]["cyconv"], both["seconds"]["cyconv"]
+    fwd_rate = flops / t_fwd / 1e9
+    if t_both <= t_fwd:
+        return fwd_rate, None, None
+    bwd_rate = 2 * flops / (t_both - t_fwd) / 1e9
+    return fwd_rate, bwd_rate, bwd_rate / fwd_rate
+
+
 def training_summary(records) -> list:
-    """Lines after the table: each convolution row's backward pass alone (the fwd+bwd median
-    minus the fwd median, twice the forward's FLOPs) in GFLOP/s beside the forward's, and the
-    geometric means of cyconv/torch time over the dense rows."""
+    """Lines after the table: each convolution row's backward pass alone (each fwd+bwd round
+    minus the forward timed in the same round, twice the forward's FLOPs:
+    :func:`_backward_rates`) in GFLOP/s beside the forward's, and the geometric means of
+    cyconv/torch time over the dense rows."""
     by_row = {}
     for r in records:
         if r["flops"]:
             by_row.setdefault(r["case"], {})[r["pass"]] = r
-    lines = ["", "Backward pass alone (fwd+bwd median - fwd median; 2x the forward's FLOPs):", "",
+    lines = ["", "Backward pass alone (each fwd+bwd round minus a forward timed in the same "
+             "round; 2x the forward's FLOPs; rate: median of the per-round ratios):", "",
              "| case | fwd GFLOP/s | bwd GFLOP/s | bwd / fwd rate |", "|---|---|---|---|"]
     ratios = {"fwd": [], "fwd+bwd": []}
     for name, passes in by_row.items():
         if {"fwd", "fwd+bwd"} - set(passes):
             continue
         fwd, both = passes["fwd"], passes["fwd+bwd"]
-        t_fwd, t_both = fwd["seconds"]["cyconv"], both["seconds"]["cyconv"]
-        fwd_rate = fwd["flops"] / t_fwd / 1e9
-        bwd_rate = 2 * fwd["flops"] / (t_both - t_fwd) / 1e9 if t_both > t_fwd else None
+        fwd_rate, bwd_rate, rate = _backward_rates(fwd, both)
         lines.append(f"| {name} | {fwd_rate:.1f} | "
                      f"{'-' if bwd_rate is None else format(bwd_rate, '.1f')} | "
-                     f"{'-' if bwd_rate is None else format(bwd_rate / fwd_rate, '.2f')} |")
+                     f"{'-' if rate is None else format(rate, '.2f')} |")
         if name in DENSE_ROWS:
             for label, rec in (("fwd", fwd), ("fwd+bwd", both)):
                 if rec["seconds"].get("torch"):
