@@ -189,12 +189,6 @@ def _flat(a: np.ndarray, channels_last: bool) -> np.ndarray:
     return (np.moveaxis(a, 1, -1) if channels_last else a).reshape(-1)
 
 
-def multiplications_saved(p: _validate.ConvParams) -> float:
-    """Direct multiplications / Winograd's GEMM multiplications for ``p`` (tiles padded)."""
-    oh, ow = p.output_shape
-    return 9 * oh * ow / (36 * math.ceil(oh / TILE) * math.ceil(ow / TILE))
-
-
 def _weight_grad_tile(p: _validate.ConvParams) -> tuple:
     """(narrow, OB, NP, C_in/groups rounded up to NP, C_out/groups rounded up to OB): the
     channel-lane tile of the weight gradient's GEMMs, the variant that wastes fewer input
