@@ -102,6 +102,12 @@ cdef inline Py_ssize_t _short_tiles(Py_ssize_t width, Py_ssize_t NP, Py_ssize_t 
     return tiles if tiles * NP - width > tiles else tiles * NP - width
 
 
+cdef inline void _gemm_tile(bint single, Py_ssize_t* mr, Py_ssize_t* nr) noexcept nogil:
+    """(rows, columns) of the GEMM micro-kernel's tile in use."""
+    mr[0] = ISA.mr_f32 if single else ISA.mr_f64
+    nr[0] = ISA.nr_f32 if single else ISA.nr_f64
+
+
 cdef inline void _direct_tile(bint single, bint narrow, Py_ssize_t* ob,
                               Py_ssize_t* npx) noexcept nogil:
     """(output channels, broadcasts) of the channel-lane row tile ``narrow`` in use."""

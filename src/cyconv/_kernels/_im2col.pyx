@@ -11,10 +11,10 @@ C-contiguous 5-D arrays (N, C, D, H, W) and a ``Geom`` (_core.pxd); the Python l
 from cython.parallel cimport prange
 from libc.string cimport memset, memcpy
 
-from cyconv._kernels._core cimport (Geom, PieceSpan, _cols_inside, _copy_panel_lines, _piece_span,
-                                    _rows_inside, _tap_of, _ukr, _valid_range)
+from cyconv._kernels._core cimport (Geom, PieceSpan, _cols_inside, _copy_panel_lines, _gemm_tile,
+                                    _piece_span, _rows_inside, _tap_of, _ukr, _valid_range)
 from cyconv._kernels._fused cimport floating
-from cyconv._kernels._isa cimport ISA, cyconv_isa_bind, isa_descriptor
+from cyconv._kernels._isa cimport cyconv_isa_bind, isa_descriptor
 from cyconv._kernels._omp cimport omp_get_thread_num
 
 # this module's view of the ISA in use (_isa.pxd)
@@ -290,12 +290,7 @@ def gemm_forward(const floating[:, :, :, :, ::1] x, const floating[::1] a_packed
     cdef const floating* bp = &bias[0] if has_bias else NULL
     cdef floating* wp = &work[0, 0]
     cdef Py_ssize_t wstride = work.shape[1]
-    if floating is float:
-        MR = ISA.mr_f32
-        NR = ISA.nr_f32
-    else:
-        MR = ISA.mr_f64
-        NR = ISA.nr_f64
+    _gemm_tile(floating is float, &MR, &NR)
     npa = (cog + MR - 1) // MR
     with nogil:
         for item in prange(groups * nblk, schedule="static", num_threads=num_threads):
@@ -437,12 +432,7 @@ def gemm_backward_input(const floating[:, :, ::1] grad_y, const floating[::1] a_
     cdef floating* wp = &work[0, 0]
     cdef Py_ssize_t wstride = work.shape[1]
     cdef Py_ssize_t ctile_size
-    if floating is float:
-        MR = ISA.mr_f32
-        NR = ISA.nr_f32
-    else:
-        MR = ISA.mr_f64
-        NR = ISA.nr_f64
+    _gemm_tile(floating is float, &MR, &NR)
     npk = (kg + MR - 1) // MR
     ncb = (cig + channel_block - 1) // channel_block
     ctile_size = channel_block * T * block

@@ -8,10 +8,10 @@ micro-kernel (_gemm.h, through the ISA descriptor). Compute only: the Python lay
 """
 from cython.parallel cimport prange
 
-from cyconv._kernels._core cimport (Geom, PieceSpan, _piece_span, _rows_inside, _tap_of, _ukr,
-                                    _valid_range)
+from cyconv._kernels._core cimport (Geom, PieceSpan, _gemm_tile, _piece_span, _rows_inside,
+                                    _tap_of, _ukr, _valid_range)
 from cyconv._kernels._fused cimport floating
-from cyconv._kernels._isa cimport ISA, cyconv_isa_bind, isa_descriptor
+from cyconv._kernels._isa cimport cyconv_isa_bind, isa_descriptor
 from cyconv._kernels._omp cimport omp_get_thread_num
 
 # this module's view of the ISA in use (_isa.pxd)
@@ -172,12 +172,7 @@ def gemm_backward_weight(const floating[:, :, ::1] grad_y, const floating[:, :, 
     cdef floating* pp = &partial[0, 0, 0, 0]
     cdef floating* wp = &work[0, 0]
     cdef Py_ssize_t wstride = work.shape[1]
-    if floating is float:
-        MR = ISA.mr_f32
-        NR = ISA.nr_f32
-    else:
-        MR = ISA.mr_f64
-        NR = ISA.nr_f64
+    _gemm_tile(floating is float, &MR, &NR)
     with nogil:
         for r in prange(R, schedule="static", num_threads=num_threads):
             tid = omp_get_thread_num()
