@@ -421,3 +421,34 @@ class TestAgainstTorch:
                                    self._torch_grad(lambda t: tavg(t, 1), x, gy), rtol=1e-13)
         np.testing.assert_array_equal(cyconv.global_max_pool_backward(gy, x, keepdims=True),
                                       self._torch_grad(lambda t: tmax(t, 1), x, gy))
+
+
+def _tree_sum(row):
+    """The kernels' fixed summation order for one run, in NumPy: 8 double lanes in four
+    interleaved accumulators over blocks of 32, folded, then blocks of 8, a fixed tree over
+    the lanes, the tail in order."""
+    part, i, n = np.zeros((4, 8)), 0, len(row)
+    while i + 32 <= n:
+        part += row[i:i + 32].reshape(4, 8)
+        i += 32
+    lane = (part[0] + part[2]) + (part[1] + part[3])
+    while i + 8 <= n:
+        lane += row[i:i + 8]
+        i += 8
+    total = ((lane[0] + lane[4]) + (lane[2] + lane[6])) + ((lane[1] + lane[5]) + (lane[3] + lane[7]))
+    for v in row[i:]:
+        total += v
+    return total
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [1, 7, 8, 31, 32, 49, 71, 200, 1000])
+def test_global_avg_sums_in_its_fixed_order(n, dtype):
+    """The global average is the documented double-precision tree, bit for bit (values of
+    very different magnitudes, so another order would round differently)."""
+    rng = np.random.default_rng(n)
+    x = (rng.standard_normal((3, 5, n)) * 10.0 ** rng.integers(-6, 7, (3, 5, n))).astype(dtype)
+    y = cyconv.global_avg_pool(x)
+    rows = x.reshape(15, n).astype(np.float64)
+    expect = np.array([_tree_sum(r) / n for r in rows]).astype(dtype).reshape(3, 5)
+    np.testing.assert_array_equal(y, expect)

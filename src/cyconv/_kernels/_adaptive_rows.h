@@ -23,19 +23,26 @@
 #include <string.h>
 #include "_rowops.h"
 
+/* The sum's tree has 8 double lanes; the vector code holds them as two 4-double halves
+ * (lanes 0-3, 4-7), each a 256-bit register: GCC lowers one 64-byte vector type in its AVX2
+ * clone through the stack (3.5x slower on 49-value runs). The argmax's lane count does not
+ * change its result, so it takes one 32-byte vector of either type. */
 #define CYCONV_RUN_LANES 8
+#define CYCONV_ARG_BYTES 32
 
 #if defined(__GNUC__) && !defined(CYCONV_NO_VECTOR_EXT)  /* the define tests the fallback */
 #define CYCONV_RUN_VECTORS 1
-typedef float cyconv_vf32 __attribute__((vector_size(CYCONV_RUN_LANES * 4)));
-typedef int32_t cyconv_vi32 __attribute__((vector_size(CYCONV_RUN_LANES * 4)));
-typedef double cyconv_vf64 __attribute__((vector_size(CYCONV_RUN_LANES * 8)));
-typedef int64_t cyconv_vi64 __attribute__((vector_size(CYCONV_RUN_LANES * 8)));
+typedef double cyconv_vd4 __attribute__((vector_size(32)));
+typedef float cyconv_varg_f32 __attribute__((vector_size(CYCONV_ARG_BYTES)));
+typedef int32_t cyconv_viarg_f32 __attribute__((vector_size(CYCONV_ARG_BYTES)));
+typedef double cyconv_varg_f64 __attribute__((vector_size(CYCONV_ARG_BYTES)));
+typedef int64_t cyconv_viarg_f64 __attribute__((vector_size(CYCONV_ARG_BYTES)));
 #else
 #define CYCONV_RUN_VECTORS 0
 #endif
 
-#define CYCONV_DEFINE_ADAPTIVE_ROWS(T, SUFFIX, VT, VI)                                         \
+/* VA, VI: the argmax's vectors */
+#define CYCONV_DEFINE_ADAPTIVE_ROWS(T, SUFFIX, VA, VI)                                         \
 static inline double cyconv_run_sum_##SUFFIX(ptrdiff_t n, const T* restrict p)                  \
 {                                                                                              \
     ptrdiff_t i = 0;                                                                           \
@@ -43,25 +50,35 @@ static inline double cyconv_run_sum_##SUFFIX(ptrdiff_t n, const T* restrict p)  
     if (CYCONV_RUN_VECTORS) {                                                                  \
         /* four accumulators on long runs (independent chains hide the add latency), folded    \
            into one, then single blocks */                                                     \
-        CYCONV_VEC(cyconv_vf64 a0 = {0}; cyconv_vf64 a1 = {0}; cyconv_vf64 a2 = {0};           \
-                   cyconv_vf64 a3 = {0}; VT v;                                                 \
+        CYCONV_VEC(cyconv_vd4 a0l = {0}; cyconv_vd4 a0h = {0}; cyconv_vd4 a1l = {0};           \
+                   cyconv_vd4 a1h = {0}; cyconv_vd4 a2l = {0}; cyconv_vd4 a2h = {0};           \
+                   cyconv_vd4 a3l = {0}; cyconv_vd4 a3h = {0};                                 \
                    for (; i + 4 * CYCONV_RUN_LANES <= n; i += 4 * CYCONV_RUN_LANES) {          \
-                       memcpy(&v, p + i, sizeof v);                                            \
-                       a0 += __builtin_convertvector(v, cyconv_vf64);                          \
-                       memcpy(&v, p + i + CYCONV_RUN_LANES, sizeof v);                         \
-                       a1 += __builtin_convertvector(v, cyconv_vf64);                          \
-                       memcpy(&v, p + i + 2 * CYCONV_RUN_LANES, sizeof v);                     \
-                       a2 += __builtin_convertvector(v, cyconv_vf64);                          \
-                       memcpy(&v, p + i + 3 * CYCONV_RUN_LANES, sizeof v);                     \
-                       a3 += __builtin_convertvector(v, cyconv_vf64);                          \
+                       a0l += cyconv_load4_##SUFFIX(p + i);                                    \
+                       a0h += cyconv_load4_##SUFFIX(p + i + 4);                                \
+                       a1l += cyconv_load4_##SUFFIX(p + i + 8);                                \
+                       a1h += cyconv_load4_##SUFFIX(p + i + 12);                               \
+                       a2l += cyconv_load4_##SUFFIX(p + i + 16);                               \
+                       a2h += cyconv_load4_##SUFFIX(p + i + 20);                               \
+                       a3l += cyconv_load4_##SUFFIX(p + i + 24);                               \
+                       a3h += cyconv_load4_##SUFFIX(p + i + 28);                               \
                    }                                                                           \
-                   a0 = (a0 + a2) + (a1 + a3);                                                 \
+                   a0l = (a0l + a2l) + (a1l + a3l);                                            \
+                   a0h = (a0h + a2h) + (a1h + a3h);                                            \
                    for (; i + CYCONV_RUN_LANES <= n; i += CYCONV_RUN_LANES) {                  \
-                       memcpy(&v, p + i, sizeof v);                                            \
-                       a0 += __builtin_convertvector(v, cyconv_vf64);                          \
+                       a0l += cyconv_load4_##SUFFIX(p + i);                                    \
+                       a0h += cyconv_load4_##SUFFIX(p + i + 4);                                \
                    }                                                                           \
-                   memcpy(lane, &a0, sizeof lane);)                                            \
-    } else {                                                                                   \
+                   memcpy(lane, &a0l, sizeof a0l);                                             \
+                   memcpy(lane + 4, &a0h, sizeof a0h);)                                        \
+    } else {  /* the same tree in plain loops */                                             \
+        double part[4][CYCONV_RUN_LANES] = {{0}};                                              \
+        for (; i + 4 * CYCONV_RUN_LANES <= n; i += 4 * CYCONV_RUN_LANES)                       \
+            for (int k = 0; k < 4; k++)                                                        \
+                for (int j = 0; j < CYCONV_RUN_LANES; j++)                                     \
+                    part[k][j] += (double)p[i + k * CYCONV_RUN_LANES + j];                     \
+        for (int j = 0; j < CYCONV_RUN_LANES; j++)                                             \
+            lane[j] = (part[0][j] + part[2][j]) + (part[1][j] + part[3][j]);                   \
         for (; i + CYCONV_RUN_LANES <= n; i += CYCONV_RUN_LANES)                               \
             for (int j = 0; j < CYCONV_RUN_LANES; j++) lane[j] += (double)p[i + j];            \
     }                                                                                          \
@@ -72,21 +89,22 @@ static inline double cyconv_run_sum_##SUFFIX(ptrdiff_t n, const T* restrict p)  
 }                                                                                              \
 static inline ptrdiff_t cyconv_run_argmax_##SUFFIX(ptrdiff_t n, const T* restrict p)            \
 {                                                                                              \
+    enum { LANES = CYCONV_ARG_BYTES / sizeof(T) };                                             \
     ptrdiff_t i = 0, block = 0, pos;                                                           \
     T best = p[0];                                                                             \
     int any_nan = 0;                                                                           \
-    if (CYCONV_RUN_VECTORS && n >= CYCONV_RUN_LANES) {                                         \
+    if (CYCONV_RUN_VECTORS && n >= LANES) {                                                    \
         /* lane-wise: take a larger value (comparisons give all-ones lanes, so the select is   \
            bitwise), flag NaNs */                                                              \
-        CYCONV_VEC(VT acc; VT v; VI nan = {0}; VI gt;                                          \
+        CYCONV_VEC(VA acc; VA v; VI nan = {0}; VI gt;                                          \
                    memcpy(&acc, p, sizeof acc);                                                \
-                   for (; i + CYCONV_RUN_LANES <= n; i += CYCONV_RUN_LANES) {                  \
+                   for (; i + LANES <= n; i += LANES) {                                        \
                        memcpy(&v, p + i, sizeof v);                                            \
                        nan |= v != v;                                                          \
                        gt = v > acc;                                                           \
-                       acc = (VT)(((VI)v & gt) | ((VI)acc & ~gt));                             \
+                       acc = (VA)(((VI)v & gt) | ((VI)acc & ~gt));                             \
                    }                                                                           \
-                   for (int j = 0; j < CYCONV_RUN_LANES; j++) {                                \
+                   for (int j = 0; j < LANES; j++) {                                           \
                        any_nan |= nan[j] != 0;                                                 \
                        best = acc[j] > best ? acc[j] : best;                                   \
                    })                                                                          \
@@ -102,12 +120,12 @@ static inline ptrdiff_t cyconv_run_argmax_##SUFFIX(ptrdiff_t n, const T* restric
     /* no NaN: the first element equal to the maximum (== also matches -0.0 for 0.0, as the    \
        scalar rule keeps the first zero of either sign); first skip the blocks without it */   \
     if (CYCONV_RUN_VECTORS) {                                                                  \
-        CYCONV_VEC(VT v; VT target = (VT){0} + best; VI eq;                                    \
-                   for (; block + CYCONV_RUN_LANES <= n; block += CYCONV_RUN_LANES) {          \
+        CYCONV_VEC(VA v; VA target = (VA){0} + best; VI eq;                                    \
+                   for (; block + LANES <= n; block += LANES) {                                \
                        int hit = 0;                                                            \
                        memcpy(&v, p + block, sizeof v);                                        \
                        eq = v == target;                                                       \
-                       for (int j = 0; j < CYCONV_RUN_LANES; j++) hit |= eq[j] != 0;           \
+                       for (int j = 0; j < LANES; j++) hit |= eq[j] != 0;                      \
                        if (hit) break;                                                         \
                    })                                                                          \
     }                                                                                          \
@@ -128,8 +146,14 @@ CYCONV_CLONES static void cyconv_runs_argmax_##SUFFIX(ptrdiff_t count, ptrdiff_t
 
 #if CYCONV_RUN_VECTORS
 #define CYCONV_VEC(...) __VA_ARGS__
-CYCONV_DEFINE_ADAPTIVE_ROWS(float, f32, cyconv_vf32, cyconv_vi32)
-CYCONV_DEFINE_ADAPTIVE_ROWS(double, f64, cyconv_vf64, cyconv_vi64)
+/* statement expressions, not functions: a vector-returning function outside the clones
+   would take the baseline ABI. The float one as an initializer: GCC 12 turns that into one
+   vcvtps2pd from memory, __builtin_convertvector into two halves and a vinsertf128 */
+#define cyconv_load4_f32(p)                                                                    \
+    ({ const float* q4_ = (p); (cyconv_vd4){q4_[0], q4_[1], q4_[2], q4_[3]}; })
+#define cyconv_load4_f64(p) ({ cyconv_vd4 v4_; memcpy(&v4_, (p), sizeof v4_); v4_; })
+CYCONV_DEFINE_ADAPTIVE_ROWS(float, f32, cyconv_varg_f32, cyconv_viarg_f32)
+CYCONV_DEFINE_ADAPTIVE_ROWS(double, f64, cyconv_varg_f64, cyconv_viarg_f64)
 #else
 #define CYCONV_VEC(...)
 CYCONV_DEFINE_ADAPTIVE_ROWS(float, f32, float, int)
