@@ -182,39 +182,52 @@ def _im2col_grad_input(p, gy3, w5, gx5, n_threads):
 
 # ---- grad_weight ---------------------------------------------------------------------------
 
-def grad_weight(plan: BackwardPlan, gy, x, gw, flip: bool) -> None:
+def grad_weight(plan: BackwardPlan, gy, x, gw, flip: bool, gb=None) -> bool:
     """grad_weight of the plan's convolution into the zeroed ``gw`` (shape of the weight as
-    passed: with ``flip`` the kernel-order gradient is flipped back). ``gy`` C-contiguous."""
+    passed: with ``flip`` the kernel-order gradient is flipped back). ``gy`` C-contiguous.
+    With ``gb`` (C_out,), the paths that pack or transform grad_output (padded, by input
+    phases, lowered, Winograd) also sum it into the bias gradient on the way, with
+    :func:`bias_grad`'s bits; returns whether ``gb`` was filled."""
     p, n_threads, path = plan.params, plan.n_threads, plan.grad_weight
     x5 = geo.to5d(_validate.for_kernel(x), p.ndim)
     target = np.zeros_like(gw) if flip else gw
     gw5 = geo.to5d(target, p.ndim)
     gy3 = gy.reshape(p.batch, p.out_channels, -1)
+    bias_done = False
     if path == GradWeightPath.DIRECT:
         g = plan.geometry
         work, dwork = depthwise_scratch(p, g, n_threads)
         _k_direct.direct_backward_weight(geo.to5d(gy, p.ndim), x5, gw5, p.groups, g, work, dwork,
                                   n_threads)
     elif path in (GradWeightPath.PADDED_WIDE, GradWeightPath.PADDED_NARROW):
-        _padded_weight_grad(p, gy3, x5, gw5, path == GradWeightPath.PADDED_NARROW, n_threads)
+        _padded_weight_grad(p, gy3, x5, gw5, path == GradWeightPath.PADDED_NARROW, n_threads,
+                            gb=gb)
+        bias_done = gb is not None
     elif path == GradWeightPath.PHASES:
         _by_input_phases(p, gy3, x5, target,
-                         grad_plans.weight_grad_phases(p, variant=lambda phase: True), n_threads)
+                         grad_plans.weight_grad_phases(p, variant=lambda phase: True), n_threads,
+                         gb)
+        bias_done = gb is not None
     elif path == GradWeightPath.FFT:
         _conv_fft.grad_weight(p, gy, x5.reshape(x.shape), target, n_threads)
     elif path == GradWeightPath.WINOGRAD:
-        _conv_winograd.weight_grad_partials(p, n_threads, gy, x5, target)
+        _conv_winograd.weight_grad_partials(p, n_threads, gy, x5, target, gb)
+        bias_done = gb is not None
     elif path == GradWeightPath.WINOGRAD_STAGED:
-        _conv_winograd.weight_grad_staged(p, n_threads, gy, x5, target)
+        _conv_winograd.weight_grad_staged(p, n_threads, gy, x5, target, gb)
+        bias_done = gb is not None
     else:
-        _im2col_grad_weight(p, gy3, x5, gw5, n_threads)
+        _im2col_grad_weight(p, gy3, x5, gw5, n_threads, gb)
+        bias_done = gb is not None
     if flip:
         gw[...] = target[(Ellipsis,) + (slice(None, None, -1),) * p.ndim]
+    return bias_done
 
 
-def _by_input_phases(p, gy3, x5, gw, phase_plans, n_threads):
+def _by_input_phases(p, gy3, x5, gw, phase_plans, n_threads, gb=None):
     """Strided (dilation 1): one stride-1 padded weight gradient per phase of the input (its
-    every s-th element), each filling the taps k0, k0+s, ... of grad_weight."""
+    every s-th element), each filling the taps k0, k0+s, ... of grad_weight; the first also
+    the bias gradient into ``gb`` where given."""
     ndim = p.ndim
     for first_taps, phase, slices in phase_plans:
         x_phase = np.empty((p.batch, p.in_channels) + phase.input_shape, dtype=p.dtype)
@@ -225,17 +238,19 @@ def _by_input_phases(p, gy3, x5, gw, phase_plans, n_threads):
                             dtype=p.dtype)
         narrow = bool(grad_plans.weight_grad_variant(phase))
         _padded_weight_grad(phase, gy3, geo.to5d(x_phase, ndim), geo.to5d(gw_phase, ndim),
-                            narrow, n_threads)
+                            narrow, n_threads, gb=gb)
+        gb = None
         gw[(Ellipsis,) + tuple(slice(k0, None, s) for k0, s in zip(first_taps, p.stride))] = \
             gw_phase
 
 
-def _padded_weight_grad(p, gy3, x5, gw5, narrow, n_threads, blocking=None):
+def _padded_weight_grad(p, gy3, x5, gw5, narrow, n_threads, blocking=None, gb=None):
     """grad_weight (stride 1) on the direct micro-kernel with the roles turned: grad_y laid
     on the padded grid [position][channel] (packed in C, into a per-thread scratch buffer),
     the padded input's channels broadcast, the reduction over grid positions. ``blocking``:
     (panel_block, channel_blocks, tap_block) of the work items, else
-    ``geo.weight_grad_blocking``'s (any gives the same bits)."""
+    ``geo.weight_grad_blocking``'s (any gives the same bits). With ``gb``, the packing also
+    sums each grad_y plane, and ``gb`` gets the bias gradient."""
     G, N = p.groups, p.batch
     cig, cog = p.in_channels // G, p.out_channels // G
     ob, npx = _k_isa.direct_tile_shape(p.dtype == np.float32, narrow)
@@ -257,7 +272,11 @@ def _padded_weight_grad(p, gy3, x5, gw5, narrow, n_threads, blocking=None):
                 and x5.flags.c_contiguous)
     with _threads.scratch(N * G * npan * Q * ob, p.dtype, slot="grad_output_grid") as gy_grid, \
             _threads.scratch(0 if in_place else N * image_stride + slack, p.dtype) as buffer:
-        _k_layout.pack_grad_output_grid(gy3, gy_grid, grid_geom, G, ob, Q, n_threads)
+        plane_sums = np.empty((N, p.out_channels) if gb is not None else (1, 1))
+        _k_layout.pack_grad_output_grid(gy3, gy_grid, grid_geom, G, ob, Q, plane_sums,
+                                        gb is not None, n_threads)
+        if gb is not None:
+            _k_direct.bias_grad_from_plane_sums(plane_sums, gb)
         flat = (x5.reshape(-1) if in_place
                 else pg.padded_input(x5, slack, n_threads, buffer))
         _k_padded_weight.padded_weight_grad(flat, image_stride, gy_grid, Q, pg.output_runs(), shifts,
@@ -269,7 +288,10 @@ def _padded_weight_grad(p, gy3, x5, gw5, narrow, n_threads, blocking=None):
                               narrow, n_threads)
 
 
-def _im2col_grad_weight(p, gy3, x5, gw5, n_threads):
+def _im2col_grad_weight(p, gy3, x5, gw5, n_threads, gb=None):
+    """grad_weight as GEMMs over (image, pixel block) pieces: grad_y panels against B panels
+    packed from x; with ``gb``, each image's grad_y planes are summed into the bias gradient
+    by the piece that starts it."""
     G = p.groups
     cog = p.out_channels // G
     kg = (p.in_channels // G) * math.prod(p.kernel_size)
@@ -282,8 +304,11 @@ def _im2col_grad_weight(p, gy3, x5, gw5, n_threads):
                                chunk_bytes)
     partial = np.zeros((chunks, G, cog_pad, kg_pad), dtype=p.dtype)
     work = np.empty((n_threads, (cog_pad + kg_pad) * block), dtype=p.dtype)
+    plane_sums = np.empty((p.batch, p.out_channels) if gb is not None else (1, 1))
     _k_im2col_weight.gemm_backward_weight(gy3, x5, partial, G, geo.conv_geometry(p), block, work,
-                                          n_threads)
+                                          plane_sums, gb is not None, n_threads)
+    if gb is not None:
+        _k_direct.bias_grad_from_plane_sums(plane_sums, gb)
     total = partial[0] if chunks == 1 else partial.sum(axis=0)
     gw5[...] = total[:, :cog, :kg].reshape(gw5.shape)
 

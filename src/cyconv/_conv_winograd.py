@@ -19,6 +19,7 @@ import numpy as np
 from . import _conv_geometry as geo
 from . import _conv_tuning as tuning
 from . import _threads, _validate, _weight_cache
+from ._kernels import _direct as _k_direct
 from ._kernels import _isa as _k_isa
 from ._kernels import _winograd as _k_winograd
 from ._kernels import _winograd_weight as _k_winograd_weight
@@ -211,13 +212,14 @@ def partials_pay(p: _validate.ConvParams) -> bool:
 
 
 def weight_grad_staged(p: _validate.ConvParams, n_threads: int, gy: np.ndarray, x5,
-                       gw) -> None:
+                       gw, gb=None) -> None:
     """gw (C_out, C_in/groups, 3, 3, C-contiguous) = the weight gradient of ``p``
     (:func:`fits`) for grad_output ``gy`` (N, C_out, OH, OW) and the input x5 (5-D view):
     G^T [sum over the tiles of (A g A^T) . (B^T d B)] G. Each segment of tile rows (fixed
     by the shapes, its transforms fitting WINOGRAD_STAGE_BYTES) transformed once, then one
     GEMM per transform element and panel of output channels over the segment's tiles, the
-    segments added in order."""
+    segments added in order. With ``gb``, the first stage also sums each grad_output plane
+    into the bias gradient (the bits of the separate pass)."""
     narrow, _, npx, cigp, cogp = _weight_grad_tile(p)
     tiles_h = geo.ceil_div(p.output_shape[0], TILE)
     tiles_w = geo.ceil_div(p.output_shape[1], TILE)
@@ -229,6 +231,7 @@ def weight_grad_staged(p: _validate.ConvParams, n_threads: int, gy: np.ndarray, 
     rows = max(1, geo.ceil_div(segment_rows, 4 * n_threads))
     work = np.empty((n_threads, _k_winograd.transform_scratch(rows, tiles_w)), dtype=p.dtype)
     x = x5.reshape(x5.shape[:2] + x5.shape[3:])
+    plane_sums = _plane_sums_for(p, gb)
     # the stage and du (tens of MB) in this thread's kept buffers: fresh, their page faults
     # cost res3x3's gradient 4.3 -> 6.6 ms
     with _threads.scratch(per_row // p.dtype.itemsize * segment_rows, p.dtype,
@@ -237,13 +240,15 @@ def weight_grad_staged(p: _validate.ConvParams, n_threads: int, gy: np.ndarray, 
         _k_winograd_weight.winograd_weight_grad_staged(
             x, _validate.for_kernel(gy), du, p.groups, p.padding[0][0], p.padding[1][0],
             rows, segment_rows, narrow, np.arange(segment_rows * tiles_w, dtype=np.intp) * npx,
-            stage, work, n_threads)
+            stage, work, plane_sums, gb is not None, n_threads)
         _k_winograd_weight.weight_grad_from_transformed(du, G, gw, p.groups, narrow, True,
                                                  n_threads)
+    if gb is not None:
+        _k_direct.bias_grad_from_plane_sums(plane_sums, gb)
 
 
 def weight_grad_partials(p: _validate.ConvParams, n_threads: int, gy: np.ndarray, x5,
-                         gw) -> None:
+                         gw, gb=None) -> None:
     """As :func:`weight_grad_staged`, the tiles' products summed on the micro-kernel in
     chunks of work items fixed by the shapes (not the threads), the chunks in order."""
     # the blocks set the order of the sums over the tiles: split as for a fixed thread count
@@ -255,6 +260,7 @@ def weight_grad_partials(p: _validate.ConvParams, n_threads: int, gy: np.ndarray
     chunks = geo.weight_chunks(items, tuning.MAX_WEIGHT_CHUNKS // 2, partial * p.dtype.itemsize)
     scratch = 36 * (cigp + cogp) * tbs + _k_winograd.transform_scratch(rows, tiles_w)
     x = x5.reshape(x5.shape[:2] + x5.shape[3:])
+    plane_sums = _plane_sums_for(p, gb)
     # the partials and the work rows in this thread's kept buffers (no page faults per call)
     with _threads.scratch(n_threads * scratch, p.dtype, slot="winograd_work") as work, \
             _threads.scratch(chunks * partial, p.dtype, slot="winograd_du") as partials:
@@ -262,6 +268,14 @@ def weight_grad_partials(p: _validate.ConvParams, n_threads: int, gy: np.ndarray
         _k_winograd_weight.winograd_weight_grad(x, _validate.for_kernel(gy), partials, p.groups,
                                          p.padding[0][0], p.padding[1][0], rows, tbs, narrow,
                                          np.arange(tbs, dtype=np.intp),
-                                         work.reshape(n_threads, scratch), n_threads)
+                                         work.reshape(n_threads, scratch),
+                                         plane_sums, gb is not None, n_threads)
         du = np.add.reduce(partials, axis=0)  # in chunk order
     _k_winograd_weight.weight_grad_from_transformed(du, G, gw, p.groups, narrow, False, n_threads)
+    if gb is not None:
+        _k_direct.bias_grad_from_plane_sums(plane_sums, gb)
+
+
+def _plane_sums_for(p, gb):
+    """The (N, C_out) double buffer of the bias gradient's plane sums (a dummy without gb)."""
+    return np.empty((p.batch, p.out_channels) if gb is not None else (1, 1))

@@ -318,16 +318,17 @@ def _backward_checked(grad_output, x, weight, *, stride, padding, dilation, grou
     if plan is not None and plan.fused_depthwise:
         grads.fused_depthwise(plan, gy, x, weight, gx, gw, gb, flip)
         return ConvGrads(gx, gw, gb)
-    if gb is not None:
-        grads.bias_grad(gy, gb, n_threads)
+    bias_done = False
     if gx is not None and gw is not None and plan.grad_input == GradInputPath.FFT \
             and plan.grad_weight == GradWeightPath.FFT:
         grads.fft_gradients(plan, gy, x, weight, gx, gw, flip)
-        return ConvGrads(gx, gw, gb)
-    if gx is not None:
-        grads.grad_input(plan, gy, weight, gx, flip)
-    if gw is not None:
-        grads.grad_weight(plan, gy, x, gw, flip)
+    else:
+        if gx is not None:
+            grads.grad_input(plan, gy, weight, gx, flip)
+        if gw is not None:  # may sum grad_output into gb on the way (the same bits)
+            bias_done = grads.grad_weight(plan, gy, x, gw, flip, gb)
+    if gb is not None and not bias_done:
+        grads.bias_grad(gy, gb, n_threads)
     return ConvGrads(gx, gw, gb)
 
 

@@ -8,6 +8,7 @@ _Struct = Mapping[str, int]  # a Cython struct argument, converted from a dict
 
 
 def bias_grad(grad_y: _Array, grad_bias: _Array, num_threads: int) -> None: ...
+def bias_grad_from_plane_sums(plane_sums: _Array, grad_bias: _Array) -> None: ...
 def depthwise_backward(grad_y: _Array, x: _Array, w_flipped: _Array, grad_x: _Array,
                        grad_w: _Array, grad_b: _Array, want_input: bool, want_weight: bool,
                        want_bias: bool, g: _Struct, gt: _Struct, work: _Array, dwork: _Array,

@@ -12,6 +12,7 @@ from libc.string cimport memset
 from cyconv._kernels._core cimport Geom, _valid_range
 from cyconv._kernels._fused cimport floating
 from cyconv._kernels._isa cimport ISA, cyconv_isa_bind, isa_descriptor
+from cyconv._kernels._plane_sums cimport _plane_sum
 from cyconv._kernels._omp cimport omp_get_thread_num
 
 cdef extern from "_depthwise_rows.h" nogil:
@@ -56,8 +57,6 @@ cdef extern from "_rowops.h" nogil:
                              Py_ssize_t incx, const float* y, Py_ssize_t y_row, float* acc)
     void cyconv_dot_rows_f64(Py_ssize_t rows, Py_ssize_t n, const double* x, Py_ssize_t x_row,
                              Py_ssize_t incx, const double* y, Py_ssize_t y_row, double* acc)
-    double cyconv_sum_f32(Py_ssize_t n, const float* x)
-    double cyconv_sum_f64(Py_ssize_t n, const double* x)
     enum: CYCONV_DOT_LANES
 
 
@@ -372,10 +371,7 @@ def depthwise_backward(const floating[:, :, :, :, ::1] grad_y,
                         total = total + dacc[t * L + lane]
                     partial[r, t] = total
             if want_bias:
-                if floating is float:
-                    partial[r, T] = cyconv_sum_f32(out_plane, gy_plane)
-                else:
-                    partial[r, T] = cyconv_sum_f64(out_plane, gy_plane)
+                partial[r, T] = _plane_sum(gy_plane, out_plane)
         for c in prange(C, schedule="static", num_threads=num_threads):
             if want_weight:
                 for t in range(T):
@@ -391,8 +387,9 @@ def depthwise_backward(const floating[:, :, :, :, ::1] grad_y,
 
 
 def bias_grad(const floating[:, :, ::1] grad_y, floating[::1] grad_bias, int num_threads):
-    """grad_bias[co] = sum of grad_y[:, co, :]; planes summed with 16 partial sums each and
-    accumulated in double, one channel per work item (fixed order, any thread count)."""
+    """grad_bias[co] = sum of grad_y[:, co, :]; each plane summed by ``_plane_sum`` and the
+    planes accumulated in double in image order, one channel per work item (fixed order, any
+    thread count)."""
     cdef Py_ssize_t N = grad_y.shape[0], CO = grad_y.shape[1], P = grad_y.shape[2]
     cdef Py_ssize_t co, n
     cdef double total
@@ -401,8 +398,19 @@ def bias_grad(const floating[:, :, ::1] grad_y, floating[::1] grad_bias, int num
         for co in prange(CO, schedule="static", num_threads=num_threads):
             total = 0
             for n in range(N):
-                if floating is float:
-                    total = total + cyconv_sum_f32(P, gyp + (n * CO + co) * P)
-                else:
-                    total = total + cyconv_sum_f64(P, gyp + (n * CO + co) * P)
+                total = total + _plane_sum(gyp + (n * CO + co) * P, P)
+            grad_bias[co] = <floating>total
+
+
+def bias_grad_from_plane_sums(const double[:, ::1] plane_sums, floating[::1] grad_bias):
+    """grad_bias[co] = the sum over images of plane_sums[n, co] (N, C_out), accumulated in
+    image order as :func:`bias_grad` does: the same bits when each plane sum is
+    ``_plane_sum`` of the plane (taken by a weight-gradient pass that reads it anyway)."""
+    cdef Py_ssize_t N = plane_sums.shape[0], CO = plane_sums.shape[1], co, n
+    cdef double total
+    with nogil:
+        for co in range(CO):
+            total = 0
+            for n in range(N):
+                total = total + plane_sums[n, co]
             grad_bias[co] = <floating>total

@@ -8,4 +8,5 @@ _Struct = Mapping[str, int]  # a Cython struct argument, converted from a dict
 
 
 def gemm_backward_weight(grad_y: _Array, x: _Array, partial: _Array, groups: int, g: _Struct,
-                         block: int, work: _Array, num_threads: int) -> None: ...
+                         block: int, work: _Array, plane_sums: _Array, want_sums: bool,
+                         num_threads: int) -> None: ...

@@ -12,6 +12,7 @@ from cyconv._kernels._core cimport (Geom, PieceSpan, _gemm_tile, _piece_span, _r
                                     _tap_of, _ukr, _valid_range)
 from cyconv._kernels._fused cimport floating
 from cyconv._kernels._isa cimport cyconv_isa_bind, isa_descriptor
+from cyconv._kernels._plane_sums cimport _plane_sums
 from cyconv._kernels._omp cimport omp_get_thread_num
 
 # this module's view of the ISA in use (_isa.pxd)
@@ -145,7 +146,8 @@ cdef void _backward_weight_piece(const floating* gy_group, const floating* x_gro
 
 def gemm_backward_weight(const floating[:, :, ::1] grad_y, const floating[:, :, :, :, ::1] x,
                          floating[:, :, :, ::1] partial, Py_ssize_t groups, Geom g,
-                         Py_ssize_t block, floating[:, ::1] work, int num_threads):
+                         Py_ssize_t block, floating[:, ::1] work, double[:, ::1] plane_sums,
+                         bint want_sums, int num_threads):
     """Partial weight gradients, one per reduction chunk (summed in order by the caller).
 
     The (image, pixel block) pieces are split into ``partial.shape[0]`` contiguous chunks - a
@@ -153,6 +155,8 @@ def gemm_backward_weight(const floating[:, :, ::1] grad_y, const floating[:, :, 
     thread, so the result is bitwise identical for any number of threads.
     partial : (chunks, groups, C_out_g padded to MR, K_g padded to NR), zero-filled.
     work : (num_threads, (C_out_g_pad + K_g_pad) * block) scratch: the A and B panels.
+    plane_sums : (N, C_out), with ``want_sums``: each grad_y plane's sum (the bias
+        gradient's terms), taken by the piece that starts the image, before its blocks.
     """
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], CO = grad_y.shape[1]
     cdef Py_ssize_t P = grad_y.shape[2]
@@ -181,6 +185,8 @@ def gemm_backward_weight(const floating[:, :, ::1] grad_y, const floating[:, :, 
                 n = piece // nblk
                 p0 = (piece % nblk) * block
                 count = block if P - p0 > block else P - p0
+                if want_sums and p0 == 0:
+                    _plane_sums(gyp + n * CO * P, CO, P, &plane_sums[n, 0])
                 for gi in range(groups):
                     _backward_weight_piece(gyp + (n * CO + gi * cog) * P,
                                            xp + (n * C + gi * cig) * plane,

@@ -2,7 +2,9 @@
 of strided gradients, and grad_output laid on the padded grid.
 
 Parallel copies that NumPy's strided assignments ran on one thread; no arithmetic, so the
-convolution results are the same bits whichever path lays the data out.
+convolution results are the same bits whichever path lays the data out - except the bias
+gradient's plane sums, taken while grad_output is packed (``_plane_sums.pxd``: the bits of
+the separate bias pass).
 """
 from cython.parallel cimport prange
 from libc.string cimport memset
@@ -10,6 +12,8 @@ from libc.string cimport memset
 from cyconv._kernels._core cimport Geom, _pad_plane_grid, _unpack_tile
 from cyconv._kernels._fused cimport floating
 from cyconv._kernels._isa cimport cyconv_isa_bind, isa_descriptor
+from cyconv._kernels._plane_sums cimport _plane_sums
+
 
 # this module's view of the ISA in use (_isa.pxd)
 cyconv_isa_bind(isa_descriptor())
@@ -61,14 +65,17 @@ def scatter_phase(const floating[:, :, :, :, ::1] z, floating[:, :, :, :, ::1] o
 
 
 def pack_grad_output_grid(const floating[:, :, ::1] grad_y, floating[::1] out, Geom g,
-                          Py_ssize_t groups, Py_ssize_t ob, Py_ssize_t Q, int num_threads):
+                          Py_ssize_t groups, Py_ssize_t ob, Py_ssize_t Q,
+                          double[:, ::1] plane_sums, bint want_sums, int num_threads):
     """grad_y (N, C_out, P) laid on the padded grid for the stride-1 weight gradient:
     out[n, gi, panel, q, c] (flat; ob channels per panel, Q grid positions) is output channel
     gi*C_out/groups + panel*ob + c of grad_y at the output that grid position q holds, and
     0 at the grid's padding positions and for channels past the group's last. One (image,
     group, panel) per work item; each output row's channels go in by 16x16 block transposes
     (the NumPy strided copies ran on one thread while the other waited at the barrier).
-    ``g``: the grid (D, H, W) and the output size (OD, OH, OW)."""
+    ``g``: the grid (D, H, W) and the output size (OD, OH, OW). With ``want_sums`` also
+    plane_sums[n, c] (N, C_out) = the sum of grad_y[n, c] (the bias gradient's terms), each
+    plane summed by the item that packed it, while it is in cache."""
     cdef Py_ssize_t N = grad_y.shape[0], CO = grad_y.shape[1], P = grad_y.shape[2]
     cdef Py_ssize_t cog = CO // groups
     cdef Py_ssize_t npan = (cog + ob - 1) // ob
@@ -102,6 +109,8 @@ def pack_grad_output_grid(const floating[:, :, ::1] grad_y, floating[::1] out, G
                 if row_end > w0:
                     memset(base + w0 * ob, 0, (row_end - w0) * ob * sizeof(floating))
                 q = row_end
+            if want_sums:
+                _plane_sums(src, chans, P, &plane_sums[n, gi * cog + pan * ob])
 
 
 def gather_phase(const floating[:, :, :, :, ::1] x, floating[:, :, :, :, ::1] z,

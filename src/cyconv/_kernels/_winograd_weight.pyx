@@ -19,6 +19,7 @@ from cyconv._kernels._fused cimport floating
 from cyconv._kernels._isa cimport cyconv_isa_bind, isa_descriptor
 from cyconv._kernels._omp cimport omp_get_thread_num
 from cyconv._kernels._prefetch cimport cyconv_prefetch_write
+from cyconv._kernels._plane_sums cimport _plane_sums
 from cyconv._kernels._winograd_core cimport (
     Strides, _gradout, _input, cyconv_wino_weight_grad_panel_f32,
     cyconv_wino_weight_grad_panel_f64)
@@ -26,6 +27,17 @@ from cyconv._kernels._winograd_core cimport (
 # this module's view of the ISA in use (_isa.pxd)
 cyconv_isa_bind(isa_descriptor())
 
+
+cdef inline void _bias_terms(const floating* gp, Py_ssize_t CO, Py_ssize_t gi, Py_ssize_t cog,
+                             Py_ssize_t P, Py_ssize_t row0, Py_ssize_t count,
+                             Py_ssize_t tiles_h, double* plane_sums) noexcept nogil:
+    """plane_sums[n, gi * cog ...] (N, C_out) = group gi's grad_output plane sums of each
+    image whose first tile row is one of the tile rows [row0, row0 + count) (counted over
+    the batch): every image's once, by the item that starts it."""
+    cdef Py_ssize_t n = (row0 + tiles_h - 1) // tiles_h
+    while n * tiles_h < row0 + count:
+        _plane_sums(gp + (n * CO + gi * cog) * P, cog, P, plane_sums + n * CO + gi * cog)
+        n = n + 1
 
 cdef void _weight_item(const floating* x_group, Py_ssize_t x_image, const floating* gy_group,
                        Py_ssize_t gy_image, floating* du, Py_ssize_t cig, Py_ssize_t cog,
@@ -84,7 +96,7 @@ def winograd_weight_grad(const floating[:, :, :, ::1] x, const floating[:, :, :,
                          floating[:, ::1] partials, Py_ssize_t groups, Py_ssize_t ph,
                          Py_ssize_t pw, Py_ssize_t rows, Py_ssize_t TBs, bint narrow,
                          const Py_ssize_t[::1] offsets, floating[:, ::1] work,
-                         int num_threads):
+                         double[:, ::1] plane_sums, bint want_sums, int num_threads):
     """Transformed weight gradients of a 3x3 stride-1 convolution of x (N, C, H, W) with
     grad_output gy (N, C_out, OH, OW), leading padding (ph, pw): partials[c] (c < chunks =
     partials.shape[0]) = the sum over chunk c's work items (a group and a block of ``rows``
@@ -96,6 +108,8 @@ def winograd_weight_grad(const floating[:, :, :, ::1] x, const floating[:, :, :,
     offsets : (TBs,) 0, 1, ..., TBs - 1 (the tiles, the micro-kernel's reduction).
     work : per-thread scratch: V (36 * round_up(C_in/groups, NP) * TBs), Q (36 *
         round_up(C_out/groups, OB) * TBs), then the transforms' scratch.
+    plane_sums : (N, C_out), with ``want_sums``: each grad_output plane's sum (the bias
+        gradient's terms), taken by the item that transforms its image's first tile row.
     """
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t CO = gy.shape[1], OH = gy.shape[2], OW = gy.shape[3]
@@ -134,6 +148,9 @@ def winograd_weight_grad(const floating[:, :, :, ::1] x, const floating[:, :, :,
                              CO * OH * OW, pp + chunk * pstride + gi * 36 * cigp * cogp, cig,
                              cog, H, W, OH, OW, ph, pw, row0, count, tiles_h, tiles_w, TBs,
                              op, narrow, OB, NP, wp + tid * wstride)
+                if want_sums:
+                    _bias_terms(gp, CO, gi, cog, OH * OW, row0, count, tiles_h,
+                                &plane_sums[0, 0])
 
 
 def winograd_weight_grad_staged(const floating[:, :, :, ::1] x,
@@ -141,7 +158,8 @@ def winograd_weight_grad_staged(const floating[:, :, :, ::1] x,
                                 Py_ssize_t groups, Py_ssize_t ph, Py_ssize_t pw,
                                 Py_ssize_t rows, Py_ssize_t segment_rows, bint narrow,
                                 const Py_ssize_t[::1] offsets, floating[::1] stage,
-                                floating[:, ::1] work, int num_threads):
+                                floating[:, ::1] work, double[:, ::1] plane_sums,
+                                bint want_sums, int num_threads):
     """du (groups, panels of OB output channels, round_up(C_in/groups, NP), 36, OB) = the
     transformed weight gradient of a 3x3 stride-1 convolution of x (N, C, H, W) with
     grad_output gy (N, C_out, OH, OW), leading padding (ph, pw), in two stages per segment
@@ -161,6 +179,7 @@ def winograd_weight_grad_staged(const floating[:, :, :, ::1] x,
     stage : 36 * groups * (round_up(C_in/groups, NP) + round_up(C_out/groups, OB)) *
         segment_rows * tiles_w elements.
     work : per-thread scratch of the transforms (transform_scratch(rows, tiles_w)).
+    plane_sums : as :func:`winograd_weight_grad`'s.
     """
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t CO = gy.shape[1], OH = gy.shape[2], OW = gy.shape[3]
@@ -224,6 +243,9 @@ def winograd_weight_grad_staged(const floating[:, :, :, ::1] x,
                     _gradout(gp + (gi * cog + panel * OB) * OH * OW, CO * OH * OW, OH * OW,
                              min(OB, cog - panel * OB), OH, OW, row0, count, tiles_h, tiles_w,
                              scratch, q + panel * 36 * qe + t0 * OB, qe, OB)
+                if want_sums:
+                    _bias_terms(gp, CO, gi, cog, OH * OW, row0, count, tiles_h,
+                                &plane_sums[0, 0])
             # stage 2: du[g, e] (+)= V[g, e] Q[g, e]^T, NP input channels broadcast x OB
             # output channels on the lanes, the reduction over the segment's tiles
             for item in prange(groups * 36 * npan, schedule="static", num_threads=num_threads):
