@@ -982,15 +982,40 @@ def test_grad_weight_by_phases_matches_reference(spatial, kernel, stride, paddin
     np.testing.assert_array_equal(again, got)
 
 
-def test_auto_takes_weight_gradient_phases_where_each_has_two_taps():
-    def path(kernel, stride):
+def test_auto_takes_weight_gradient_phases_for_small_images_with_a_large_partial():
+    """Strided: the lowered weight gradient, except for images of at most 64 outputs whose
+    lowered partial (C_out x C_in/groups x taps) is at least 8 L2 caches (each lowered GEMM
+    reduces over one image's outputs and reads and writes the whole partial); 'implicit'
+    takes the phases wherever they run. The shapes are far from the bound on any L2."""
+    def path(size, kernel, stride, channels=32, groups=1, algorithm="auto", dtype=np.float32):
+        x = np.ones((2, channels, size, size), dtype)
+        w = np.ones((channels, channels // groups) + kernel, dtype)
+        return cyconv.plan_conv(x, w, stride=stride, padding=1,
+                                groups=groups, algorithm=algorithm).backward.grad_weight
+    W = cyconv.GradWeightPath
+    for kernel, stride in (((4, 4), 2), ((5, 5), 2), ((3, 3), 2), ((2, 2), 2), ((3, 3), 3)):
+        assert path(28, kernel, stride) == W.IM2COL, (kernel, stride)
+        assert path(28, kernel, stride, channels=512) == W.IM2COL, (kernel, stride)
+        assert path(28, kernel, stride, algorithm="implicit") == W.PHASES, (kernel, stride)
+    assert path(8, (4, 4), 2, channels=512) == W.PHASES      # 4x4 outputs, 16 MiB partial
+    assert path(8, (3, 3), 2, channels=512, dtype=np.float64) == W.PHASES
+    assert path(4, (4, 4), 2, channels=512) == W.PHASES      # 2x2
+    assert path(16, (4, 4), 2, channels=512) == W.PHASES     # 8x8
+    assert path(18, (4, 4), 2, channels=512) == W.IM2COL     # 9x9
+    assert path(8, (4, 4), 2, channels=64) == W.IM2COL       # a 256 KiB partial
+    assert path(8, (4, 4), 2, channels=512, groups=32) == W.IM2COL
+    assert path(8, (4, 4), 2, channels=512, algorithm="im2col") == W.IM2COL
+
+
+def test_auto_runs_strided_grad_input_on_col2im():
+    def path(kernel, stride, algorithm="auto"):
         x = np.ones((2, 32, 28, 28), np.float32)
         w = np.ones((32, 32) + kernel, np.float32)
-        return cyconv.plan_conv(x, w, stride=stride, padding=1).backward.grad_weight
-    assert path((4, 4), 2) == cyconv.GradWeightPath.PHASES
-    assert path((5, 5), 2) == cyconv.GradWeightPath.PHASES
-    for kernel, stride in (((3, 3), 2), ((2, 2), 2), ((3, 3), 3), ((5, 3), 2)):
-        assert path(kernel, stride) == cyconv.GradWeightPath.IM2COL, (kernel, stride)
+        return cyconv.plan_conv(x, w, stride=stride, padding=1,
+                                algorithm=algorithm).backward.grad_input
+    for kernel, stride in (((4, 4), 2), ((6, 6), 2), ((8, 8), 4), ((3, 3), 2)):
+        assert path(kernel, stride) == cyconv.GradInputPath.IM2COL, (kernel, stride)
+    assert path((4, 4), 2, algorithm="implicit") == cyconv.GradInputPath.PHASES
 
 
 def test_grad_input_as_forward_with_few_channels_where_the_level_allows():
@@ -1032,7 +1057,8 @@ def test_padded_weight_gradient_needs_its_broadcast_tiles_filled():
                    for narrow in (False, True))
         fills = best >= share
         assert (path(c_in) in padded) == fills, c_in
-        assert (path(c_in, stride=2) == cyconv.GradWeightPath.PHASES) == fills, c_in
+        assert (path(c_in, stride=2, algorithm="implicit") == cyconv.GradWeightPath.PHASES) \
+            == fills, c_in
     if kernels.current_isa() == 1:
         assert path(3, stride=2) == cyconv.GradWeightPath.IM2COL    # stem7x7
         assert path(5) in padded

@@ -142,10 +142,14 @@ def weight_grad_phases(p: _validate.ConvParams, variant=weight_grad_variant):
 
 
 def weight_grad_phases_pay(p: _validate.ConvParams) -> bool:
-    """'auto' takes the phases when every phase has two or more taps per dim (kernel >= 2 x
-    stride); with one tap in a dim (3x3/2, 2x2/2, 3x3/3) the lowered gradient is 1.2-2x
-    faster (benchmarks/README.md, "weight gradient by input phases")."""
-    return all(k >= 2 * s for k, s in zip(p.kernel_size, p.stride))
+    """'auto' takes the phases for small images with a large lowered partial gradient (its
+    GEMMs reduce over an image's few outputs at a time, reading and writing the whole
+    partial for each); elsewhere the lowered gradient is 1.1-3.5x faster
+    (benchmarks/README.md, "Strided gradients: col2im and the lowered weight gradient")."""
+    taps = math.prod(p.kernel_size)
+    partial = p.out_channels * (p.in_channels // p.groups) * taps * p.dtype.itemsize
+    return (math.prod(p.output_shape) <= tuning.WEIGHT_GRAD_PHASES_MAX_OUTPUTS
+            and partial >= tuning.WEIGHT_GRAD_PHASES_MIN_PARTIAL_BYTES)
 
 
 def lowered_weight_grad_pays(p: _validate.ConvParams) -> bool:
@@ -170,9 +174,11 @@ def backward_plan(p: _validate.ConvParams, algorithm: str, n_threads: int, *,
     'direct', 'im2col', 'implicit' and 'fft' choose that family for both gradients: the
     per-tap kernels; GEMM + col2im and the lowered weight gradient; the forward kernels
     (grad_input as forward convolutions, the weight gradient on the padded micro-kernel)
-    where they apply and im2col elsewhere; FFTs. 'auto' resolves to an algorithm for grad_input and takes
-    the padded weight gradient wherever it applies, except where the lowered one pays
-    (:func:`lowered_weight_grad_pays`).
+    where they apply - a strided convolution's gradients by phases - and im2col elsewhere;
+    FFTs. 'auto' resolves to an algorithm for grad_input and takes the padded weight
+    gradient wherever it applies, except where the lowered one pays
+    (:func:`lowered_weight_grad_pays`); a strided convolution's grad_input on col2im and
+    its weight gradient lowered, by phases only where :func:`weight_grad_phases_pay`.
     """
     requested = algorithm
     algorithm = resolve_algorithm(p, algorithm, n_threads)
@@ -198,7 +204,9 @@ def backward_plan(p: _validate.ConvParams, algorithm: str, n_threads: int, *,
                           else GradInputPath.DIRECT)
         elif family == "implicit" and grad_input_as_forward(p):
             grad_input = GradInputPath.FORWARD
-        elif family == "implicit" and grad_input_phases(p) is not None:
+        elif requested == "implicit" and grad_input_phases(p) is not None:
+            # 'auto' leaves it: col2im was 1.0-4x faster on every strided shape measured
+            # (benchmarks/README.md, "Strided gradients: col2im and the lowered ...")
             grad_input = GradInputPath.PHASES
         else:
             grad_input = GradInputPath.IM2COL
@@ -210,7 +218,8 @@ def backward_plan(p: _validate.ConvParams, algorithm: str, n_threads: int, *,
         elif (variant := weight_grad_variant(p)) is not None \
                 and not (requested == "auto" and lowered_weight_grad_pays(p)):
             grad_weight = _padded_weight_path(variant)
-        elif weight_grad_phases_pay(p) and weight_grad_phases(p) is not None:
+        elif (requested == "implicit" or weight_grad_phases_pay(p)) \
+                and weight_grad_phases(p) is not None:
             grad_weight = GradWeightPath.PHASES
         else:
             grad_weight = GradWeightPath.IM2COL

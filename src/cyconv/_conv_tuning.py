@@ -106,6 +106,13 @@ WEIGHT_GRAD_BLOCK = 256  # output pixels per reduction step of the im2col weight
 # this many output channels (benchmarks/README.md, "The lowered weight gradient's panels")
 WEIGHT_GRAD_LOWERED_MAX_SHARE = 0.5
 WEIGHT_GRAD_LOWERED_MIN_CHANNELS = 32
+# 'auto' runs a strided weight gradient by input phases (else lowered) only for images of at
+# most this many outputs whose lowered partial gradient (C_out x C_in/groups x taps) takes at
+# least this many bytes: each lowered GEMM reduces over one image's outputs and reads and
+# writes the whole partial (benchmarks/README.md, "Strided gradients: col2im and the
+# lowered weight gradient")
+WEIGHT_GRAD_PHASES_MAX_OUTPUTS = 64
+WEIGHT_GRAD_PHASES_MIN_PARTIAL_BYTES = 8 * L2_CACHE_BYTES
 # the padded weight gradient sums whole images in working precision, as many as fit this
 # many grid positions (at least one), before each addition into its double accumulators
 WEIGHT_GRAD_PARTIAL_POSITIONS = 4096  # benchmarks/README.md, "images per partial"
