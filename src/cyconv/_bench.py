@@ -80,12 +80,15 @@ def interleaved_times(fns: dict, *, repeats: int = 7, pause: float = 0.005) -> d
     return times
 
 
-def relative_rates(work: dict, base: str, *, repeats: int = 21) -> dict:
+def relative_rates(work: dict, base: str, *, repeats: int = 21, times: dict = None) -> dict:
     """Each callable's FLOP rate relative to ``base``'s, from the same interleaved rounds
-    (``interleaved_times``): ``work`` maps name -> (callable, FLOPs); returns name ->
-    (median seconds, median of the per-round rate ratios, lower and upper quartile). A
-    burst that slows one round then slows both sides of that round's ratio."""
-    times = interleaved_times({name: fn for name, (fn, _) in work.items()}, repeats=repeats)
+    (``interleaved_times``, or ``times`` already taken so): ``work`` maps name -> (callable,
+    FLOPs); returns name -> (median seconds, median of the per-round rate ratios, lower and
+    upper quartile). A burst that slows one round then slows both sides of that round's
+    ratio."""
+    if times is None:
+        times = interleaved_times({name: fn for name, (fn, _) in work.items()},
+                                  repeats=repeats)
     base_rates = [work[base][1] / t for t in times[base]]
     out = {}
     for name, seconds in times.items():
@@ -96,18 +99,21 @@ def relative_rates(work: dict, base: str, *, repeats: int = 21) -> dict:
 
 
 def conv_nd_against_vgg(num_threads: int, *, repeats: int = 21, backward: bool = False):
-    """conv1d's and conv3d's GFLOP/s (the benchmark rows) relative to vgg3x3's,
-    forward (and forward+backward with ``backward``), from ``relative_rates``."""
+    """conv1d's and conv3d's GFLOP/s (the benchmark rows) relative to vgg3x3's, forward (and
+    forward+backward with ``backward``), from ``relative_rates``: (against vgg3x3 as 'auto'
+    runs it - Winograd, its rate in direct-convolution FLOPs -, against vgg3x3 on the
+    implicit kernels that conv1d and conv3d run on), both from the same rounds."""
     import cyconv
     cases = {c.name: c for c in CONV2D_CASES + CONV_ND_CASES}
     work = {}
-    for name in ("vgg3x3", "conv1d", "conv3d"):
-        case = cases[name]
+    for name, algorithm in (("vgg3x3", "auto"), ("vgg3x3 implicit", "implicit"),
+                            ("conv1d", "auto"), ("conv3d", "auto")):
+        case = cases[name.split()[0]]
         x, w = case.arrays()
         ndim = len(case.spatial)
         fwd = getattr(cyconv, f"conv{ndim}d")
         bwd = getattr(cyconv, f"conv{ndim}d_backward")
-        kw = dict(case.kwargs, num_threads=num_threads)
+        kw = dict(case.kwargs, num_threads=num_threads, algorithm=algorithm)
         work[name] = (lambda fwd=fwd, x=x, w=w, kw=kw: fwd(x, w, **kw), case.flops)
         if backward:
             gy = np.ones_like(fwd(x, w, **kw))
@@ -115,7 +121,9 @@ def conv_nd_against_vgg(num_threads: int, *, repeats: int = 21, backward: bool =
                 lambda fwd=fwd, bwd=bwd, x=x, w=w, kw=kw, gy=gy: (fwd(x, w, **kw),
                                                                    bwd(gy, x, w, **kw)),
                 3 * case.flops)
-    return relative_rates(work, "vgg3x3", repeats=repeats)
+    times = interleaved_times({name: fn for name, (fn, _) in work.items()}, repeats=repeats)
+    return (relative_rates(work, "vgg3x3", times=times),
+            relative_rates(work, "vgg3x3 implicit", times=times))
 
 
 CEILING_N = 2048
@@ -373,12 +381,16 @@ def run(quick: bool = True, num_threads: int | None = None, compare: bool = True
     if only is None or {"vgg3x3", "conv1d", "conv3d"} <= set(only):
         # the rows above are timed minutes apart on a host whose speed drifts; the bar
         # compares them within the same rounds
-        rates = conv_nd_against_vgg(n, repeats=2 * repeats - 1)
+        auto, implicit = conv_nd_against_vgg(n, repeats=2 * repeats - 1)
+
+        def ratios(rates):
+            return "; ".join(f"{name} {rates[name][1]:.2f}x ({rates[name][2]:.2f}-"
+                             f"{rates[name][3]:.2f})" for name in ("conv1d", "conv3d"))
         tail = ["", f"conv1d and conv3d forward GFLOP/s relative to vgg3x3's, timed in the "
                     f"same {2 * repeats - 1} interleaved rounds (median of the per-round "
-                    f"ratios, quartiles): "
-                + "; ".join(f"{name} {rates[name][1]:.2f}x ({rates[name][2]:.2f}-"
-                            f"{rates[name][3]:.2f})" for name in ("conv1d", "conv3d"))]
+                    f"ratios, quartiles): against vgg3x3 on Winograd ('auto'; its rate in "
+                    f"direct-convolution FLOPs) {ratios(auto)}; against vgg3x3 on the "
+                    f"implicit kernels that conv1d and conv3d run on {ratios(implicit)}"]
         lines += tail
         for line in tail:
             print_fn(line)
