@@ -39,6 +39,7 @@ cdef inline void _bias_terms(const floating* gp, Py_ssize_t CO, Py_ssize_t gi, P
         _plane_sums(gp + (n * CO + gi * cog) * P, cog, P, plane_sums + n * CO + gi * cog)
         n = n + 1
 
+
 cdef void _weight_item(const floating* x_group, Py_ssize_t x_image, const floating* gy_group,
                        Py_ssize_t gy_image, floating* du, Py_ssize_t cig, Py_ssize_t cog,
                        Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW,
