@@ -234,29 +234,55 @@ def test_dilation_phases_are_the_convolution():
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_dilated_gradients_on_winograd(dtype):
-    """grad_input of a dilated 3x3 stride-1 convolution is one too (run by phases); the
-    weight gradient of a dilated one stays on the implicit kernels."""
+    """grad_input of a dilated 3x3 stride-1 convolution is one too (run by phases), and its
+    weight gradient the sum of its output phases' undilated ones."""
     rng = np.random.default_rng(14)
     x, w, _ = _data(rng, 2, 24, 20, (15, 18), 1, dtype, bias=False)
     kw = dict(padding=2, dilation=2)
     plans = cyconv.plan_conv(x, w, algorithm="winograd", **kw)
     assert plans.backward.grad_input == GradInputPath.FORWARD
-    assert plans.backward.grad_weight not in (GradWeightPath.WINOGRAD,
-                                              GradWeightPath.WINOGRAD_STAGED)
+    assert plans.backward.grad_weight == GradWeightPath.WINOGRAD
     gy = rng.standard_normal((2, 20, 15, 18)).astype(dtype)
     got = [cyconv.conv2d_backward(gy, x, w, algorithm="winograd", num_threads=t, **kw)
            for t in (1, 2)]
     np.testing.assert_array_equal(got[0].grad_input, got[1].grad_input)
+    np.testing.assert_array_equal(got[0].grad_weight, got[1].grad_weight)
     w_t = np.ascontiguousarray(w.swapaxes(0, 1)[:, :, ::-1, ::-1])
     assert_within_bound(got[0].grad_input, gy, w_t, None, padding=2, dilation=2)
-    with cyconv.forced_paths(grad_weight=GradWeightPath.WINOGRAD):  # where it runs only
-        assert cyconv.plan_conv(x, w, **kw).backward.grad_weight != GradWeightPath.WINOGRAD
     x64, w64, b64 = _data(rng, 2, 8, 8, (9, 10), 1, np.float64)
     gy64 = rng.standard_normal((2, 8, 9, 10))
     grads = cyconv.conv2d_backward(gy64, x64, w64, algorithm="winograd", **kw)
     assert_gradients_match_finite_differences(
         lambda x_, w_, b_: cyconv.conv2d(x_, w_, b_, algorithm="winograd", **kw),
         grads, x64, w64, b64, gy64, rng)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("path", [GradWeightPath.WINOGRAD, GradWeightPath.WINOGRAD_STAGED])
+@pytest.mark.parametrize("geometry", DILATED_GEOMETRIES)
+def test_dilated_weight_gradient_by_phases(geometry, path, dtype):
+    """Unequal phases, input phases without a pixel, phases without an output, groups: the
+    phases' gradients add up within the weight gradient's bound, to the same bits for any
+    thread count; the bias gradient (left to its own pass here) is unchanged."""
+    n, c_in, c_out, size, padding, dilation, groups = geometry
+    rng = np.random.default_rng(c_in * 13 + c_out)
+    x, w, _ = _data(rng, n, c_in, c_out, size, groups, dtype, bias=False)
+    kw = dict(padding=padding, dilation=dilation, groups=groups)
+    y = ref.conv2d(x, w, **kw)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    with cyconv.forced_paths(grad_weight=path):
+        assert cyconv.plan_conv(x, w, **kw).backward.grad_weight == path
+        got = [cyconv.conv2d_backward(gy, x, w, need=("weight", "bias"), num_threads=t, **kw)
+               for t in (1, 2, 3)]
+    for g in got[1:]:
+        np.testing.assert_array_equal(g.grad_weight, got[0].grad_weight)
+    np.testing.assert_array_equal(
+        got[0].grad_bias, cyconv.conv2d_backward(gy, x, w, need=("bias",), **kw).grad_bias)
+    expected = ref.conv2d_backward(gy.astype(np.float64), x.astype(np.float64),
+                                   w.astype(np.float64), **kw).grad_weight
+    scale = np.abs(gy).max() * np.abs(x).max() * n * np.prod(y.shape[2:])
+    assert np.abs(got[0].grad_weight - expected).max() <= \
+        WINOGRAD_EPS * np.finfo(dtype).eps * scale
 
 
 def test_transform_matrices_are_checked():

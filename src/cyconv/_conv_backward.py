@@ -211,11 +211,9 @@ def grad_weight(plan: BackwardPlan, gy, x, gw, flip: bool, gb=None) -> bool:
     elif path == GradWeightPath.FFT:
         _conv_fft.grad_weight(p, gy, x5.reshape(x.shape), target, n_threads)
     elif path == GradWeightPath.WINOGRAD:
-        _conv_winograd.weight_grad_partials(p, n_threads, gy, x5, target, gb)
-        bias_done = gb is not None
+        bias_done = _conv_winograd.weight_grad_partials(p, n_threads, gy, x5, target, gb)
     elif path == GradWeightPath.WINOGRAD_STAGED:
-        _conv_winograd.weight_grad_staged(p, n_threads, gy, x5, target, gb)
-        bias_done = gb is not None
+        bias_done = _conv_winograd.weight_grad_staged(p, n_threads, gy, x5, target, gb)
     else:
         _im2col_grad_weight(p, gy3, x5, gw5, n_threads, gb)
         bias_done = gb is not None

@@ -243,7 +243,7 @@ def _check_forced_backward(p, grad_input, grad_weight) -> None:
         why = f"grad_weight {grad_weight.value} needs stride 1"
     elif grad_weight in (GradWeightPath.WINOGRAD, GradWeightPath.WINOGRAD_STAGED) \
             and not _conv_winograd.weight_grad_fits(p):
-        why = "grad_weight winograd needs a 2-D 3x3 kernel, stride 1 and dilation 1"
+        why = "grad_weight winograd needs a 2-D 3x3 kernel and stride 1"
     elif grad_weight == GradWeightPath.PHASES and weight_grad_phases(
             p, variant=lambda phase: True) is None:
         why = "grad_weight phases needs stride > 1 and no dilation"

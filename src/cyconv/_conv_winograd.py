@@ -21,6 +21,7 @@ from . import _conv_tuning as tuning
 from . import _threads, _validate, _weight_cache
 from ._kernels import _direct as _k_direct
 from ._kernels import _isa as _k_isa
+from ._kernels import _layout as _k_layout
 from ._kernels import _winograd as _k_winograd
 from ._kernels import _winograd_weight as _k_winograd_weight
 
@@ -68,8 +69,9 @@ def fits(p: _validate.ConvParams) -> bool:
 
 
 def weight_grad_fits(p: _validate.ConvParams) -> bool:
-    """The weight-gradient kernels run ``p``: as :func:`fits`, and dilation 1."""
-    return fits(p) and p.dilation == (1, 1)
+    """The weight-gradient kernels run ``p``: as :func:`fits` (a dilated one as the sum of
+    its output phases' undilated weight gradients, :func:`_weight_grad_by_phases`)."""
+    return fits(p)
 
 
 def phase_params(p: _validate.ConvParams) -> _validate.ConvParams:
@@ -212,14 +214,16 @@ def partials_pay(p: _validate.ConvParams) -> bool:
 
 
 def weight_grad_staged(p: _validate.ConvParams, n_threads: int, gy: np.ndarray, x5,
-                       gw, gb=None) -> None:
+                       gw, gb=None) -> bool:
     """gw (C_out, C_in/groups, 3, 3, C-contiguous) = the weight gradient of ``p``
     (:func:`fits`) for grad_output ``gy`` (N, C_out, OH, OW) and the input x5 (5-D view):
     G^T [sum over the tiles of (A g A^T) . (B^T d B)] G. Each segment of tile rows (fixed
     by the shapes, its transforms fitting WINOGRAD_STAGE_BYTES) transformed once, then one
     GEMM per transform element and panel of output channels over the segment's tiles, the
     segments added in order. With ``gb``, the first stage also sums each grad_output plane
-    into the bias gradient (the bits of the separate pass)."""
+    into the bias gradient (the bits of the separate pass); returns whether it did."""
+    if p.dilation != (1, 1):
+        return _weight_grad_by_phases(weight_grad_staged, p, n_threads, gy, x5, gw)
     narrow, _, npx, cigp, cogp = _weight_grad_tile(p)
     tiles_h = geo.ceil_div(p.output_shape[0], TILE)
     tiles_w = geo.ceil_div(p.output_shape[1], TILE)
@@ -245,12 +249,15 @@ def weight_grad_staged(p: _validate.ConvParams, n_threads: int, gy: np.ndarray, 
                                                  n_threads)
     if gb is not None:
         _k_direct.bias_grad_from_plane_sums(plane_sums, gb)
+    return gb is not None
 
 
 def weight_grad_partials(p: _validate.ConvParams, n_threads: int, gy: np.ndarray, x5,
-                         gw, gb=None) -> None:
+                         gw, gb=None) -> bool:
     """As :func:`weight_grad_staged`, the tiles' products summed on the micro-kernel in
     chunks of work items fixed by the shapes (not the threads), the chunks in order."""
+    if p.dilation != (1, 1):
+        return _weight_grad_by_phases(weight_grad_partials, p, n_threads, gy, x5, gw)
     # the blocks set the order of the sums over the tiles: split as for a fixed thread count
     rows, tbs = blocking(p, tuning.COL2IM_BALANCE_THREADS)[:2]
     narrow, _, _, cigp, cogp = _weight_grad_tile(p)
@@ -274,6 +281,41 @@ def weight_grad_partials(p: _validate.ConvParams, n_threads: int, gy: np.ndarray
     _k_winograd_weight.weight_grad_from_transformed(du, G, gw, p.groups, narrow, False, n_threads)
     if gb is not None:
         _k_direct.bias_grad_from_plane_sums(plane_sums, gb)
+    return gb is not None
+
+
+def _weight_grad_by_phases(run, p, n_threads, gy, x5, gw) -> bool:
+    """A dilated convolution's weight gradient: the sum of its output phases' (each the
+    undilated 3x3 convolution of an input phase, geo.dilation_phases). The phases of one
+    geometry are gathered into one batch, phase after phase, and run by ``run`` (partials
+    or staged); the geometries' gradients are added in order. Returns False: the bias
+    gradient is left to the separate pass (summed here it would be by phases, other bits)."""
+    dh, dw = p.dilation
+    geometries = {}  # geometry -> the phases' starts, in the table's order
+    for row in geo.dilation_phases(p):
+        h0, w0, ph, pw, hp, wp, oh0, ow0, ohp, owp = (int(v) for v in row)
+        if hp and wp:  # an input phase without a pixel adds nothing
+            geometries.setdefault((ph, pw, hp, wp, ohp, owp), []).append((h0, w0, oh0, ow0))
+    gy5 = gy.reshape((p.batch, p.out_channels, 1) + p.output_shape)
+    gw[...] = 0
+    target = None
+    for (ph, pw, hp, wp, ohp, owp), starts in geometries.items():
+        count = len(starts)
+        xb = np.empty((count, p.batch, p.in_channels, 1, hp, wp), p.dtype)
+        gyb = np.empty((count, p.batch, p.out_channels, 1, ohp, owp), p.dtype)
+        for i, (h0, w0, oh0, ow0) in enumerate(starts):
+            _k_layout.gather_phase(x5, xb[i], 0, h0, w0, 1, dh, dw, n_threads)
+            _k_layout.gather_phase(gy5, gyb[i], 0, oh0, ow0, 1, dh, dw, n_threads)
+        phase = dataclasses.replace(
+            p, batch=count * p.batch, input_shape=(hp, wp),
+            padding=((ph, ohp + KERNEL - 1 - hp - ph), (pw, owp + KERNEL - 1 - wp - pw)),
+            dilation=(1, 1), output_shape=(ohp, owp))
+        target = gw if target is None else np.empty_like(gw)
+        run(phase, n_threads, gyb.reshape((count * p.batch, p.out_channels, ohp, owp)),
+            xb.reshape((count * p.batch, p.in_channels, 1, hp, wp)), target)
+        if target is not gw:
+            gw += target
+    return False
 
 
 def _plane_sums_for(p, gb):
