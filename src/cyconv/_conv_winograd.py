@@ -301,18 +301,22 @@ def _weight_grad_by_phases(run, p, n_threads, gy, x5, gw) -> bool:
     target = None
     for (ph, pw, hp, wp, ohp, owp), starts in geometries.items():
         count = len(starts)
-        xb = np.empty((count, p.batch, p.in_channels, 1, hp, wp), p.dtype)
-        gyb = np.empty((count, p.batch, p.out_channels, 1, ohp, owp), p.dtype)
-        for i, (h0, w0, oh0, ow0) in enumerate(starts):
-            _k_layout.gather_phase(x5, xb[i], 0, h0, w0, 1, dh, dw, n_threads)
-            _k_layout.gather_phase(gy5, gyb[i], 0, oh0, ow0, 1, dh, dw, n_threads)
-        phase = dataclasses.replace(
-            p, batch=count * p.batch, input_shape=(hp, wp),
-            padding=((ph, ohp + KERNEL - 1 - hp - ph), (pw, owp + KERNEL - 1 - wp - pw)),
-            dilation=(1, 1), output_shape=(ohp, owp))
-        target = gw if target is None else np.empty_like(gw)
-        run(phase, n_threads, gyb.reshape((count * p.batch, p.out_channels, ohp, owp)),
-            xb.reshape((count * p.batch, p.in_channels, 1, hp, wp)), target)
+        x_shape = (count, p.batch, p.in_channels, 1, hp, wp)
+        gy_shape = (count, p.batch, p.out_channels, 1, ohp, owp)
+        # the gathered phases in this thread's kept buffers (no page faults per call)
+        with _threads.scratch(math.prod(x_shape), p.dtype, slot="winograd_phase_x") as xb, \
+                _threads.scratch(math.prod(gy_shape), p.dtype, slot="winograd_phase_gy") as gyb:
+            xb, gyb = xb.reshape(x_shape), gyb.reshape(gy_shape)
+            for i, (h0, w0, oh0, ow0) in enumerate(starts):
+                _k_layout.gather_phase(x5, xb[i], 0, h0, w0, 1, dh, dw, n_threads)
+                _k_layout.gather_phase(gy5, gyb[i], 0, oh0, ow0, 1, dh, dw, n_threads)
+            phase = dataclasses.replace(
+                p, batch=count * p.batch, input_shape=(hp, wp),
+                padding=((ph, ohp + KERNEL - 1 - hp - ph), (pw, owp + KERNEL - 1 - wp - pw)),
+                dilation=(1, 1), output_shape=(ohp, owp))
+            target = gw if target is None else np.empty_like(gw)
+            run(phase, n_threads, gyb.reshape((count * p.batch, p.out_channels, ohp, owp)),
+                xb.reshape((count * p.batch, p.in_channels, 1, hp, wp)), target)
         if target is not gw:
             gw += target
     return False
