@@ -414,8 +414,10 @@ CYCONV_CLONES static void cyconv_wino_weight_grad_panel_##S(                    
 }                                                                                            \
 /* out[e * e_stride + l] = (G w_l G^T)[e] for the panel's lanes l < lanes and 0 for       \
  * lanes <= l < width (the panel's padding); w_l's tap (r, c) at w[l*lane_stride +          \
- * r*row_stride + c*col_stride] (any strides: a swapped, flipped kernel is read in place). */ \
-CYCONV_CLONES static void cyconv_wino_weights_##S(                                           \
+ * r*row_stride + c*col_stride] (any strides: a swapped, flipped kernel is read in place).  \
+ * It stores CYCONV_WINO_LANES values per e (past width: scratch the caller overwrites or   \
+ * leaves) - inlined into the panel loop, whose buffer rows have that slack. */             \
+static inline __attribute__((always_inline)) void cyconv_wino_weights_##S(                  \
     ptrdiff_t lanes, ptrdiff_t width, const T* restrict w, ptrdiff_t lane_stride,            \
     ptrdiff_t row_stride, ptrdiff_t col_stride, const double* restrict g,                    \
     T* restrict out, ptrdiff_t e_stride)                                                     \
@@ -437,12 +439,7 @@ CYCONV_CLONES static void cyconv_wino_weights_##S(                              
             for (ptrdiff_t l = 0; l < CYCONV_WINO_LANES; l++) /* k is 0 past lanes */         \
                 v[l] = (T)(t[i][0][l] * g[3 * j] + t[i][1][l] * g[3 * j + 1]                 \
                            + t[i][2][l] * g[3 * j + 2]);                                     \
-            if (width == CYCONV_WINO_LANES)                                                  \
-                for (ptrdiff_t l = 0; l < CYCONV_WINO_LANES; l++)                            \
-                    o[l] = v[l];                                                             \
-            else                                                                             \
-                for (ptrdiff_t l = 0; l < width; l++)                                        \
-                    o[l] = v[l];                                                             \
+            memcpy(o, v, sizeof v); /* all the lanes: the rows have the slack */             \
         }                                                                                    \
 }                                                                                            \
 /* The panel's transforms for input channels 0..count-1 (channel c's taps at               \
@@ -454,11 +451,12 @@ CYCONV_CLONES static void cyconv_wino_weight_panel_##S(                         
     ptrdiff_t ci_stride, ptrdiff_t lane_stride, ptrdiff_t row_stride, ptrdiff_t col_stride,  \
     const double* restrict g, T* restrict out, ptrdiff_t e_stride)                           \
 {                                                                                            \
-    T buf[36 * CYCONV_WINO_WBLOCK * CYCONV_WINO_LANES];                                      \
-    const ptrdiff_t run = CYCONV_WINO_WBLOCK * width;                                        \
+    T buf[36 * (CYCONV_WINO_WBLOCK + 1) * CYCONV_WINO_LANES];                                \
+    /* a row of e: the block's channels, width apart, + the last one's spare lanes */        \
+    const ptrdiff_t run = CYCONV_WINO_WBLOCK * width + CYCONV_WINO_LANES;                    \
     for (ptrdiff_t c0 = 0; c0 < count; c0 += CYCONV_WINO_WBLOCK) {                           \
         const ptrdiff_t n = count - c0 < CYCONV_WINO_WBLOCK ? count - c0 : CYCONV_WINO_WBLOCK; \
-        for (ptrdiff_t c = 0; c < n; c++)                                                    \
+        for (ptrdiff_t c = 0; c < n; c++) /* in order: a channel's spare lanes, the next's */ \
             cyconv_wino_weights_##S(lanes, width, w + (c0 + c) * ci_stride, lane_stride,     \
                                     row_stride, col_stride, g, buf + c * width, run);        \
         for (int e = 0; e < 36; e++)                                                         \
