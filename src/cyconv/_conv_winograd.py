@@ -5,7 +5,9 @@ The kernel (``_kernels/_winograd.pyx``) transforms the input tiles, multiplies p
 element on the GEMM micro-kernel and transforms the products back; this module gives it the
 transformed weights U = G w G^T in the micro-kernel's panels (computed in float64, rounded
 once) and the blocking. grad_input of a 3x3 stride-1 convolution is itself one, so the
-gradient plans run it there too (``_conv_backward``).
+gradient plans run it there too (``_conv_backward``). The weight gradient's executors
+(per-chunk partials or staged, ``_kernels/_winograd_weight.pyx``) are here as well; a dilated
+convolution's is the sum of its output phases' undilated ones.
 """
 from __future__ import annotations
 
