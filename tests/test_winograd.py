@@ -370,7 +370,7 @@ def test_transformed_weights_are_kept_for_unchanged_weights_only():
     kept = _weight_cache.KEPT
     kept.clear()
     first = cyconv.conv2d(x, w, **kw)
-    assert len(kept._entries) == 1
+    assert len(kept.keys()) == 1
     np.testing.assert_array_equal(cyconv.conv2d(x, w.copy(), **kw), first)  # same bits: kept
     w[0, 0, 1, 1] += 1.0  # changed in place (as an optimizer step does): not kept
     changed = cyconv.conv2d(x, w, **kw)
@@ -398,8 +398,42 @@ def test_transformed_weights_cache_stays_within_its_budget():
     sources = [np.full(100, float(i)) for i in range(4)]  # 800 bytes each
     for i, s in enumerate(sources):
         cache.put(i, s, np.zeros(50))  # + 400 bytes: two entries fit
-    assert list(cache._entries) == [2, 3]
+    assert cache.keys() == [2, 3]
     assert cache.get(3, sources[3]) is not None and cache.get(1, sources[1]) is None
     assert cache.get(3, sources[2]) is None  # same key, other bits
     cache.put(9, np.zeros(1000), np.zeros(1))  # larger than the budget: not kept
-    assert 9 not in cache._entries
+    assert 9 not in cache.keys()
+
+
+def test_transformed_weights_kept_per_weight_for_layers_of_one_shape():
+    """Two layers with the same shapes (one key) each keep their transform: alternating
+    them transforms each once; each is served its own, never the other's; a weight that
+    differs from a kept one in a single element is not served it."""
+    cache = _weight_cache.WeightCache(budget=10_000)
+    a, b = np.arange(100.0), np.arange(100.0)[::-1].copy()
+    ua, ub = np.zeros(10), np.ones(10)
+    cache.put("k", a, ua)
+    cache.put("k", b, ub)
+    assert cache.get("k", a.copy()) is ua and cache.get("k", b.copy()) is ub
+    assert cache.keys() == ["k", "k"]
+    near = a.copy()
+    near[37] += 1.0  # not one of the spread elements the lookup looks at first
+    assert cache.get("k", near) is None
+    rng = np.random.default_rng(15)
+    x = rng.standard_normal((2, 64, 14, 14)).astype(np.float32)
+    w1, w2 = (rng.standard_normal((64, 64, 3, 3)).astype(np.float32) for _ in range(2))
+    kept = _weight_cache.KEPT
+    kept.clear()
+    y1, y2 = cyconv.conv2d(x, w1, padding=1), cyconv.conv2d(x, w2, padding=1)
+    assert len(kept.keys()) == 2
+    for _ in range(2):
+        np.testing.assert_array_equal(cyconv.conv2d(x, w1, padding=1), y1)
+        np.testing.assert_array_equal(cyconv.conv2d(x, w2, padding=1), y2)
+    assert len(kept.keys()) == 2  # both served from the cache
+    w1 += 0.5  # updated in place (an optimizer step): its entry is replaced, not added
+    cyconv.conv2d(x, w1, padding=1)
+    assert len(kept.keys()) == 2
+    steps = [np.full(100, float(i)) for i in range(12)]  # new arrays every step (alive:
+    for w in steps:                                        # each at its own address)
+        cache.put("k", w, np.zeros(10))
+    assert cache.keys() == ["k"] * _weight_cache.WeightCache.PER_KEY
