@@ -270,11 +270,9 @@ def _padded_weight_grad(p, gy3, x5, gw5, narrow, n_threads, blocking=None, gb=No
                 and x5.flags.c_contiguous)
     with _threads.scratch(N * G * npan * Q * ob, p.dtype, slot="grad_output_grid") as gy_grid, \
             _threads.scratch(0 if in_place else N * image_stride + slack, p.dtype) as buffer:
-        plane_sums = np.empty((N, p.out_channels) if gb is not None else (1, 1))
-        _k_layout.pack_grad_output_grid(gy3, gy_grid, grid_geom, G, ob, Q, plane_sums,
-                                        gb is not None, n_threads)
-        if gb is not None:
-            _k_direct.bias_grad_from_plane_sums(plane_sums, gb)
+        with geo.bias_terms(p, gb) as plane_sums:
+            _k_layout.pack_grad_output_grid(gy3, gy_grid, grid_geom, G, ob, Q, plane_sums,
+                                            gb is not None, n_threads)
         flat = (x5.reshape(-1) if in_place
                 else pg.padded_input(x5, slack, n_threads, buffer))
         _k_padded_weight.padded_weight_grad(flat, image_stride, gy_grid, Q, pg.output_runs(), shifts,
@@ -302,11 +300,9 @@ def _im2col_grad_weight(p, gy3, x5, gw5, n_threads, gb=None):
                                chunk_bytes)
     partial = np.zeros((chunks, G, cog_pad, kg_pad), dtype=p.dtype)
     work = np.empty((n_threads, (cog_pad + kg_pad) * block), dtype=p.dtype)
-    plane_sums = np.empty((p.batch, p.out_channels) if gb is not None else (1, 1))
-    _k_im2col_weight.gemm_backward_weight(gy3, x5, partial, G, geo.conv_geometry(p), block, work,
-                                          plane_sums, gb is not None, n_threads)
-    if gb is not None:
-        _k_direct.bias_grad_from_plane_sums(plane_sums, gb)
+    with geo.bias_terms(p, gb) as plane_sums:
+        _k_im2col_weight.gemm_backward_weight(gy3, x5, partial, G, geo.conv_geometry(p), block,
+                                              work, plane_sums, gb is not None, n_threads)
     total = partial[0] if chunks == 1 else partial.sum(axis=0)
     gw5[...] = total[:, :cog, :kg].reshape(gw5.shape)
 

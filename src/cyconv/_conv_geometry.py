@@ -4,6 +4,7 @@ grid the implicit kernels index, and the packing and blocking of their operands.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ import numpy as np
 
 from . import _conv_tuning as tuning
 from . import _validate
+from ._kernels import _direct as _k_direct
 from ._kernels import _layout as _k_layout
 
 
@@ -301,3 +303,14 @@ def useful_share(channels: int, pixels: int, tile: tuple) -> float:
     """Share of a (channels x pixels) tiling's computed outputs that are real."""
     ob, npx = tile
     return channels / round_up(channels, ob) * pixels / round_up(pixels, npx)
+
+
+@contextlib.contextmanager
+def bias_terms(p: _validate.ConvParams, gb):
+    """The (N, C_out) double plane sums a weight-gradient pass takes of grad_output while it
+    packs or transforms it (a (1, 1) dummy without ``gb``); on leaving, ``gb`` = their
+    sums over the images in order (``_direct.bias_grad``'s bits)."""
+    sums = np.empty((p.batch, p.out_channels) if gb is not None else (1, 1))
+    yield sums
+    if gb is not None:
+        _k_direct.bias_grad_from_plane_sums(sums, gb)

@@ -21,7 +21,6 @@ import numpy as np
 from . import _conv_geometry as geo
 from . import _conv_tuning as tuning
 from . import _threads, _validate, _weight_cache
-from ._kernels import _direct as _k_direct
 from ._kernels import _isa as _k_isa
 from ._kernels import _layout as _k_layout
 from ._kernels import _winograd as _k_winograd
@@ -237,20 +236,19 @@ def weight_grad_staged(p: _validate.ConvParams, n_threads: int, gy: np.ndarray, 
     rows = max(1, geo.ceil_div(segment_rows, 4 * n_threads))
     work = np.empty((n_threads, _k_winograd.transform_scratch(rows, tiles_w)), dtype=p.dtype)
     x = x5.reshape(x5.shape[:2] + x5.shape[3:])
-    plane_sums = _plane_sums_for(p, gb)
     # the stage and du (tens of MB) in this thread's kept buffers: fresh, their page faults
     # cost res3x3's gradient 4.3 -> 6.6 ms
     with _threads.scratch(per_row // p.dtype.itemsize * segment_rows, p.dtype,
                           slot="winograd_stage") as stage, \
             _threads.scratch(p.groups * 36 * cigp * cogp, p.dtype, slot="winograd_du") as du:
-        _k_winograd_weight.winograd_weight_grad_staged(
-            x, _validate.for_kernel(gy), du, p.groups, p.padding[0][0], p.padding[1][0],
-            rows, segment_rows, narrow, np.arange(segment_rows * tiles_w, dtype=np.intp) * npx,
-            stage, work, plane_sums, gb is not None, n_threads)
+        with geo.bias_terms(p, gb) as plane_sums:
+            _k_winograd_weight.winograd_weight_grad_staged(
+                x, _validate.for_kernel(gy), du, p.groups, p.padding[0][0], p.padding[1][0],
+                rows, segment_rows, narrow,
+                np.arange(segment_rows * tiles_w, dtype=np.intp) * npx, stage, work,
+                plane_sums, gb is not None, n_threads)
         _k_winograd_weight.weight_grad_from_transformed(du, G, gw, p.groups, narrow, True,
                                                  n_threads)
-    if gb is not None:
-        _k_direct.bias_grad_from_plane_sums(plane_sums, gb)
     return gb is not None
 
 
@@ -269,20 +267,19 @@ def weight_grad_partials(p: _validate.ConvParams, n_threads: int, gy: np.ndarray
     chunks = geo.weight_chunks(items, tuning.MAX_WEIGHT_CHUNKS // 2, partial * p.dtype.itemsize)
     scratch = 36 * (cigp + cogp) * tbs + _k_winograd.transform_scratch(rows, tiles_w)
     x = x5.reshape(x5.shape[:2] + x5.shape[3:])
-    plane_sums = _plane_sums_for(p, gb)
     # the partials and the work rows in this thread's kept buffers (no page faults per call)
     with _threads.scratch(n_threads * scratch, p.dtype, slot="winograd_work") as work, \
             _threads.scratch(chunks * partial, p.dtype, slot="winograd_du") as partials:
         partials = partials.reshape(chunks, partial)
-        _k_winograd_weight.winograd_weight_grad(x, _validate.for_kernel(gy), partials, p.groups,
-                                         p.padding[0][0], p.padding[1][0], rows, tbs, narrow,
-                                         np.arange(tbs, dtype=np.intp),
-                                         work.reshape(n_threads, scratch),
-                                         plane_sums, gb is not None, n_threads)
+        with geo.bias_terms(p, gb) as plane_sums:
+            _k_winograd_weight.winograd_weight_grad(x, _validate.for_kernel(gy), partials,
+                                                    p.groups, p.padding[0][0], p.padding[1][0],
+                                                    rows, tbs, narrow,
+                                                    np.arange(tbs, dtype=np.intp),
+                                                    work.reshape(n_threads, scratch),
+                                                    plane_sums, gb is not None, n_threads)
         du = np.add.reduce(partials, axis=0)  # in chunk order
     _k_winograd_weight.weight_grad_from_transformed(du, G, gw, p.groups, narrow, False, n_threads)
-    if gb is not None:
-        _k_direct.bias_grad_from_plane_sums(plane_sums, gb)
     return gb is not None
 
 
@@ -322,8 +319,3 @@ def _weight_grad_by_phases(run, p, n_threads, gy, x5, gw) -> bool:
         if target is not gw:
             gw += target
     return False
-
-
-def _plane_sums_for(p, gb):
-    """The (N, C_out) double buffer of the bias gradient's plane sums (a dummy without gb)."""
-    return np.empty((p.batch, p.out_channels) if gb is not None else (1, 1))
