@@ -25,6 +25,7 @@
 #endif
 
 #define CYCONV_WINO_LANES 8 /* the most output channels in a micro-kernel panel */
+_Static_assert(CYCONV_WINO_LANES % 4 == 0, "the weight transform builds 4-lane vectors");
 #define CYCONV_WINO_WBLOCK 16 /* input channels per buffered block of the weight transform */
 #define CYCONV_WINO_VBYTES 64 /* tiles transformed at a time: one AVX-512 vector's bytes */
 
@@ -422,24 +423,38 @@ static inline __attribute__((always_inline)) void cyconv_wino_weights_##S(      
     ptrdiff_t row_stride, ptrdiff_t col_stride, const double* restrict g,                    \
     T* restrict out, ptrdiff_t e_stride)                                                     \
 {                                                                                            \
-    double k[9][CYCONV_WINO_LANES], t[6][3][CYCONV_WINO_LANES];                              \
-    for (int q = 0; q < 9; q++)                                                              \
-        for (ptrdiff_t l = 0; l < CYCONV_WINO_LANES; l++)                                    \
-            k[q][l] = l < lanes ? (double)w[l * lane_stride + (q / 3) * row_stride           \
-                                            + (q % 3) * col_stride] : 0.0;                   \
+    /* 4-double vectors (one AVX2 register), each built from its lanes' taps in registers: \
+     * taps stored one by one into an array and read back as vectors stalled on store      \
+     * forwarding (benchmarks/README.md, "the weight transform's taps in registers") */     \
+    typedef T TV __attribute__((vector_size(4 * sizeof(T))));                                \
+    typedef double DV __attribute__((vector_size(4 * sizeof(double))));                      \
+    enum { H = CYCONV_WINO_LANES / 4 };                                                      \
+    DV k[9][H], t[6][3][H];                                                                  \
+    for (int q = 0; q < 9; q++) {                                                            \
+        const T* p = w + (q / 3) * row_stride + (q % 3) * col_stride;                        \
+        for (int h = 0; h < H; h++) {                                                        \
+            const ptrdiff_t l = 4 * h;                                                       \
+            const TV v = {l < lanes ? p[l * lane_stride] : (T)0,                             \
+                          l + 1 < lanes ? p[(l + 1) * lane_stride] : (T)0,                   \
+                          l + 2 < lanes ? p[(l + 2) * lane_stride] : (T)0,                   \
+                          l + 3 < lanes ? p[(l + 3) * lane_stride] : (T)0};                  \
+            k[q][h] = __builtin_convertvector(v, DV);                                        \
+        }                                                                                    \
+    }                                                                                        \
     for (int i = 0; i < 6; i++)                                                              \
         for (int c = 0; c < 3; c++)                                                          \
-            for (ptrdiff_t l = 0; l < CYCONV_WINO_LANES; l++)                                \
-                t[i][c][l] = g[3 * i] * k[c][l] + g[3 * i + 1] * k[3 + c][l]                 \
-                             + g[3 * i + 2] * k[6 + c][l];                                   \
+            for (int h = 0; h < H; h++)                                                      \
+                t[i][c][h] = g[3 * i] * k[c][h] + g[3 * i + 1] * k[3 + c][h]                 \
+                             + g[3 * i + 2] * k[6 + c][h];                                   \
     for (int i = 0; i < 6; i++)                                                              \
         for (int j = 0; j < 6; j++) {                                                        \
             T* o = out + (6 * i + j) * e_stride;                                             \
-            T v[CYCONV_WINO_LANES];                                                          \
-            for (ptrdiff_t l = 0; l < CYCONV_WINO_LANES; l++) /* k is 0 past lanes */         \
-                v[l] = (T)(t[i][0][l] * g[3 * j] + t[i][1][l] * g[3 * j + 1]                 \
-                           + t[i][2][l] * g[3 * j + 2]);                                     \
-            memcpy(o, v, sizeof v); /* all the lanes: the rows have the slack */             \
+            for (int h = 0; h < H; h++) { /* k is 0 past lanes */                            \
+                const TV v = __builtin_convertvector(t[i][0][h] * g[3 * j]                   \
+                                                     + t[i][1][h] * g[3 * j + 1]             \
+                                                     + t[i][2][h] * g[3 * j + 2], TV);       \
+                memcpy(o + 4 * h, &v, sizeof v); /* all the lanes: the rows have the slack */ \
+            }                                                                                \
         }                                                                                    \
 }                                                                                            \
 /* The panel's transforms for input channels 0..count-1 (channel c's taps at               \
