@@ -933,6 +933,42 @@ def test_col2im_tap_pairs_match_reference(spatial, kernel, stride, padding, dtyp
     np.testing.assert_array_equal(again, got)
 
 
+# col2im adds stride-1 kernel rows (dilation 1 along W) element by element, each input
+# element's taps in kw order: no padding (lenet), clipped, asymmetric and wide padding,
+# kernels wider than the input, one-tap rows, a stride or dilation along other dims only,
+# 1-D and 3-D, pixel blocks that start inside an output row (large images).
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("spatial,kernel,padding,other", [
+    ((12, 12), (5, 5), 0, {}),
+    ((28, 28), (5, 5), 2, {}),
+    ((9, 11), (3, 6), ((1, 2), (3, 1)), {}),
+    ((5, 4), (3, 9), (1, 4), {}),
+    ((6, 3), (2, 1), 0, {}),
+    ((70, 90), (3, 5), 2, {}),
+    ((13, 10), (3, 3), 1, {"stride": (2, 1)}),
+    ((13, 10), (3, 4), (2, 1), {"dilation": (2, 1)}),
+    ((40,), (33,), 16, {}),
+    ((3,), (1,), 0, {}),
+    ((6, 7, 9), (3, 2, 4), 1, {}),
+])
+def test_col2im_kernel_rows_match_reference(spatial, kernel, padding, other, dtype):
+    ndim = len(spatial)
+    rng = np.random.default_rng(sum(spatial) + 3 * sum(kernel))
+    x = rng.standard_normal((2, 3) + spatial).astype(dtype)
+    w = rng.standard_normal((4, 3) + kernel).astype(dtype)
+    kw = dict(padding=padding, **other)
+    y = getattr(ref, f"conv{ndim}d")(x, w, **kw)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    expected = getattr(ref, f"conv{ndim}d_backward")(gy, x, w, **kw).grad_input
+    with cyconv.forced_paths(grad_input=cyconv.GradInputPath.IM2COL):
+        backward = getattr(cyconv, f"conv{ndim}d_backward")
+        got = backward(gy, x, w, need=("input",), num_threads=1, **kw).grad_input
+        again = backward(gy, x, w, need=("input",), num_threads=3, **kw).grad_input
+    tol = 2e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * np.abs(expected).max())
+    np.testing.assert_array_equal(again, got)
+
+
 def test_grad_input_phases_only_for_overlapping_even_kernels():
     from cyconv._conv_grad_plan import grad_input_phases as _grad_input_phases
     from cyconv._validate import conv_params

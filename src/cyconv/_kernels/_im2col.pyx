@@ -20,6 +20,14 @@ from cyconv._kernels._omp cimport omp_get_thread_num
 # this module's view of the ISA in use (_isa.pxd)
 cyconv_isa_bind(isa_descriptor())
 
+cdef extern from "_col2im_rows.h" nogil:
+    void cyconv_col2im_row_f32(Py_ssize_t taps, Py_ssize_t o_lo, Py_ssize_t o_hi,
+                               Py_ssize_t i_lo, Py_ssize_t i_hi, const float* rows,
+                               Py_ssize_t ldr, float* dst)
+    void cyconv_col2im_row_f64(Py_ssize_t taps, Py_ssize_t o_lo, Py_ssize_t o_hi,
+                               Py_ssize_t i_lo, Py_ssize_t i_hi, const double* rows,
+                               Py_ssize_t ldr, double* dst)
+
 
 cdef enum:
     MAX_TILE = 384  # at least the largest MR * NR in the ISA table (_isa_table.h)
@@ -104,6 +112,39 @@ cdef inline void _add_strided(floating* dst, Py_ssize_t stride, const floating* 
     cdef Py_ssize_t t
     for t in range(n):
         dst[t * stride] += src[t]
+
+
+cdef void _scatter_add_kernel_row(floating* plane, const Geom* g, Py_ssize_t kd,
+                                  Py_ssize_t kh, Py_ssize_t p0, Py_ssize_t count,
+                                  const floating* rows, Py_ssize_t ldr) noexcept nogil:
+    """_scatter_add_taps for all the taps (kd, kh, 0..KW-1) of a kernel row (rows[kw * ldr
+    + q]), for stride 1 and dilation 1 along W: per output row, the row's taps land on one
+    input row one element apart, and _col2im_rows.h adds them element by element (each
+    element loaded and stored once, its taps in kw order: the per-tap walk's bits).
+    """
+    cdef Py_ssize_t od = p0 // (g.OH * g.OW), oh = (p0 // g.OW) % g.OH, ow = p0 % g.OW
+    cdef Py_ssize_t q = 0, seg, idd, ih
+    cdef floating* dst
+    while q < count:
+        seg = g.OW - ow if g.OW - ow < count - q else count - q
+        idd = od * g.SD - g.PD + kd * g.DD
+        ih = oh * g.SH - g.PH + kh * g.DH
+        if 0 <= idd < g.D and 0 <= ih < g.H:
+            # output column o of the segment, tap kw: rows[kw * ldr + q + o - ow] onto
+            # input column o + kw - PW, dst[o + kw]; the input row is dst[PW:PW + W]
+            dst = plane + (idd * g.H + ih) * g.W - g.PW
+            if floating is float:
+                cyconv_col2im_row_f32(g.KW, ow, ow + seg, g.PW, g.PW + g.W, rows + q - ow,
+                                      ldr, dst)
+            else:
+                cyconv_col2im_row_f64(g.KW, ow, ow + seg, g.PW, g.PW + g.W, rows + q - ow,
+                                      ldr, dst)
+        q = q + seg
+        ow = 0
+        oh = oh + 1
+        if oh == g.OH:
+            oh = 0
+            od = od + 1
 
 
 cdef void _scatter_add_tap_pairs(floating* plane, const Geom* g, Py_ssize_t kd, Py_ssize_t kh,
@@ -395,6 +436,13 @@ cdef void _backward_input_item(const floating* gy_group, const floating* a_block
                 _tap_of(r % T, g, &kd, &kh, &kw)
                 _scatter_add_tap_pairs(gx_block + (r // T - c_lo) * plane, g, kd, kh, p0,
                                        count, ctile + (r - r0) * ldc, ldc)
+                r = r + g.KW
+        elif g.SW == 1 and g.DW == 1:
+            r = r0
+            while r < r1:
+                _tap_of(r % T, g, &kd, &kh, &kw)
+                _scatter_add_kernel_row(gx_block + (r // T - c_lo) * plane, g, kd, kh, p0,
+                                        count, ctile + (r - r0) * ldc, ldc)
                 r = r + g.KW
         else:
             for r in range(r0, r1):
