@@ -93,6 +93,29 @@ def test_padded_weight_gradient_over_many_small_images(n, size, path, dtype):
     _assert_close(got[0], expected, bound, dtype)
 
 
+@pytest.mark.parametrize("path", [cyconv.GradWeightPath.PADDED_WIDE,
+                                  cyconv.GradWeightPath.PADDED_NARROW])
+@pytest.mark.parametrize("shape,k", [((1, 1, 1000, 1000), 1), ((1, 2, 10**6), 3),
+                                     ((1, 1, 300, 400), 3)])
+def test_padded_weight_gradient_of_one_long_image_of_one_sign(shape, k, path):
+    """An image longer than WEIGHT_GRAD_PARTIAL_POSITIONS is summed in float chunks reaching
+    it, each added into double: on data of one sign, where every rounding goes one way,
+    within 2x the contract's bound (the image summed in float was 19x at 10^6 positions)."""
+    x = np.ones(shape, np.float32)
+    w = np.ones((2, shape[1]) + (k,) * (len(shape) - 2), np.float32)
+    pad = k // 2
+    ndim = len(shape) - 2
+    y_shape = (1, 2) + shape[2:]
+    gy = np.full(y_shape, 0.1, np.float32)
+    with cyconv.forced_paths(grad_weight=path):
+        got = getattr(cyconv, f"conv{ndim}d_backward")(gy, x, w, padding=pad,
+                                                        need=("weight",)).grad_weight
+    gy64, x64, w64 = (a.astype(np.float64) for a in (gy, x, w))
+    expected = getattr(ref, f"conv{ndim}d_backward")(gy64, x64, w64, padding=pad).grad_weight
+    # all terms positive: the bound is the expected value
+    assert np.all(np.abs(got - expected) <= 2 * 2e-6 * expected)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("c_in,c_out,groups,k", [(40, 24, 1, 3), (13, 7, 1, 3), (24, 16, 2, 3),
                                                  (256, 40, 1, 1)])

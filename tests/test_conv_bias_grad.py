@@ -71,3 +71,23 @@ def test_bias_gradient_into_out_arrays_on_the_fused_paths(path):
     assert g.grad_bias is outs[2]
     np.testing.assert_array_equal(
         g.grad_bias, cyconv.conv2d_backward(gy, x, w, need=("bias",), **kw).grad_bias)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1000, 1000), (1, 1, 10**6), (2, 2, 600, 700)])
+def test_float32_bias_gradient_of_long_one_sign_planes_within_the_contract(shape):
+    """Each plane is summed in double lanes: float lanes lost 6e-4 of a 10^6-element plane of
+    0.1s (300x the contract's 2e-6 of sum|terms|), alone and fused into every
+    weight-gradient pass that takes the plane sums."""
+    gy = np.full(shape, 0.1, np.float32)
+    gy[..., ::7] = 1 / 3
+    x = np.ones(shape, np.float32)
+    w = np.ones((shape[1], shape[1]) + (1,) * (len(shape) - 2), np.float32)
+    backward = _conv_backward(x)
+    exact = gy.astype(np.float64).sum(axis=(0,) + tuple(range(2, gy.ndim)))
+    got = [backward(gy, x, w, need=("bias",)).grad_bias]
+    for path in (W.PADDED_WIDE, W.IM2COL):
+        with cyconv.forced_paths(grad_weight=path):
+            got.append(backward(gy, x, w, need=("weight", "bias")).grad_bias)
+    for g in got:
+        np.testing.assert_array_less(np.abs(g - exact), 2e-6 * exact)
+        np.testing.assert_array_equal(g, got[0])

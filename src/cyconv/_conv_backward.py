@@ -280,7 +280,7 @@ def _padded_weight_grad(p, gy3, x5, gw5, narrow, n_threads, blocking=None, gb=No
                               gw5.reshape(p.out_channels, cig, -1), G, N, pg.plane, tap_block,
                               channel_blocks, panel_block, np.empty((n_threads, scratch), p.dtype),
                               np.empty((n_threads, scratch), np.float64),
-                              tuning.KC, max(1, tuning.WEIGHT_GRAD_PARTIAL_POSITIONS // Q),
+                              tuning.KC, tuning.WEIGHT_GRAD_PARTIAL_POSITIONS,
                               narrow, n_threads)
 
 

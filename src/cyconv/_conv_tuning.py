@@ -114,7 +114,8 @@ WEIGHT_GRAD_LOWERED_MIN_CHANNELS = 32
 WEIGHT_GRAD_PHASES_MAX_OUTPUTS = 64
 WEIGHT_GRAD_PHASES_MIN_PARTIAL_BYTES = 8 * L2_CACHE_BYTES
 # the padded weight gradient sums whole images in working precision, as many as fit this
-# many grid positions (at least one), before each addition into its double accumulators
+# many grid positions (at least one), and longer images in chunks reaching it, before each
+# addition into its double accumulators
 WEIGHT_GRAD_PARTIAL_POSITIONS = 4096  # benchmarks/README.md, "images per partial"
 MAX_WEIGHT_CHUNKS = 16   # partial weight gradients summed in order (fixed by the shapes)
 # ... and at most this much memory for them (zero-filled and summed on every call: strided's

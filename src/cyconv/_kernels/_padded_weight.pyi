@@ -9,5 +9,5 @@ def padded_weight_grad(x_padded: _Array, image_stride: int, gy_grid: _Array, Q: 
                        runs: tuple[int, int, int], shifts: _Array, ident: _Array,
                        grad_w: _Array, groups: int, batch: int,
                        plane: int, tap_block: int, channel_blocks: int, panel_block: int,
-                       tiles: _Array, accs: _Array, KC: int, images_per_partial: int,
+                       tiles: _Array, accs: _Array, KC: int, partial_positions: int,
                        narrow: bool, num_threads: int) -> None: ...

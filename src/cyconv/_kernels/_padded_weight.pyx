@@ -34,7 +34,7 @@ cdef void _padded_weight_item(const floating* x_first, Py_ssize_t image_stride,
                               Py_ssize_t taps, Py_ssize_t first_block, Py_ssize_t cig,
                               Py_ssize_t blocks, Py_ssize_t panels,
                               const Py_ssize_t* ident, Py_ssize_t OB, Py_ssize_t NP,
-                              Py_ssize_t KC, Py_ssize_t images_per_partial, bint narrow,
+                              Py_ssize_t KC, Py_ssize_t partial_positions, bint narrow,
                               floating* ctiles, double* accs) noexcept nogil:
     """grad_w for ``blocks`` blocks of NP input channels (from block ``first_block`` of a
     group of ``cig``, whose first plane ``x_first`` is) x ``panels`` panels of OB output
@@ -47,17 +47,22 @@ cdef void _padded_weight_item(const floating* x_first, Py_ssize_t image_stride,
     every tap of every channel block of the item while it is in L1 (grad_y streamed once
     per item, not once per tap or per channel block: the weight gradient was memory-bound
     on 1-D/3-D rows), and each chunk of a channel block's input by every panel while it is
-    in L1 (the input streamed once per item, not once per panel). Every
-    ``images_per_partial`` images the float tiles are added into double accumulators, so
-    long reductions stay within the accuracy contract while small images do not pay for a
-    flush each; each weight is reduced over (image, chunk) in the same order whatever the
-    blocking. The reduction runs over ``runs`` runs of positions, ``run_stride`` apart, each
+    in L1 (the input streamed once per item, not once per panel). The float tiles are
+    added into double accumulators after as many whole images as fit in
+    ``partial_positions`` positions (at least one), and within an image longer than that
+    after the chunk that reaches it, so no float partial sums many more terms than
+    ``partial_positions`` (an image of 10^6 positions summed in float was 19x the accuracy
+    contract's bound on data of one sign) while small images do not pay for a flush each;
+    each weight is reduced over (image, chunk) in the same order whatever the blocking.
+    The reduction runs over ``runs`` runs of positions, ``run_stride`` apart, each
     ``run_length`` long (the last ending at Q): the planes' output rows, not the rows of
     zeros between them (3-D). Tile (panel i, block b, tap t) is at ((i * blocks + b) * taps
     + t) * NP * OB; the panels' grad_y are Q * OB apart.
     """
     cdef Py_ssize_t n, q0, q_end, run, kc, lane, t, b, i, tile = NP * OB
     cdef Py_ssize_t lanes = panels * blocks * taps * tile
+    cdef Py_ssize_t images_per_partial = partial_positions // Q if partial_positions > Q else 1
+    cdef Py_ssize_t pending
     cdef const floating* gy_chunk
     cdef const floating* x_chunk
     cdef floating* ctile
@@ -65,6 +70,7 @@ cdef void _padded_weight_item(const floating* x_first, Py_ssize_t image_stride,
     for n in range(N):
         if n % images_per_partial == 0:
             memset(ctiles, 0, lanes * sizeof(floating))
+        pending = 0
         for run in range(runs):
             q0 = run * run_stride
             q_end = q0 + run_length if Q - q0 > run_length else Q
@@ -84,6 +90,12 @@ cdef void _padded_weight_item(const floating* x_first, Py_ssize_t image_stride,
                                 _ukrb(kc, gy_chunk, x_chunk + shifts[t], ident, plane, ctile,
                                       OB)
                 q0 = q0 + KC
+                pending = pending + kc
+                if images_per_partial == 1 and pending >= partial_positions:
+                    for lane in range(lanes):
+                        accs[lane] += ctiles[lane]
+                    memset(ctiles, 0, lanes * sizeof(floating))
+                    pending = 0
         if (n + 1) % images_per_partial == 0 or n == N - 1:
             for lane in range(lanes):
                 accs[lane] += ctiles[lane]
@@ -96,7 +108,7 @@ def padded_weight_grad(const floating[::1] x_padded, Py_ssize_t image_stride,
                        Py_ssize_t groups, Py_ssize_t batch, Py_ssize_t plane,
                        Py_ssize_t tap_block, Py_ssize_t channel_blocks, Py_ssize_t panel_block,
                        floating[:, ::1] tiles, double[:, ::1] accs,
-                       Py_ssize_t KC, Py_ssize_t images_per_partial, bint narrow,
+                       Py_ssize_t KC, Py_ssize_t partial_positions, bint narrow,
                        int num_threads):
     """grad_w (C_out, C_in/groups, T) for a stride-1 convolution, without lowering.
 
@@ -114,8 +126,9 @@ def padded_weight_grad(const floating[::1] x_padded, Py_ssize_t image_stride,
         parallelism, the traffic and the scratch size).
     tiles, accs : (num_threads, panel_block*channel_blocks*tap_block*NP*OB) scratch
         (working precision and double).
-    images_per_partial : images summed in working precision before each addition into the
-        double accumulators (>= 1).
+    partial_positions : positions summed in working precision before an addition into the
+        double accumulators: whole images up to it (at least one), chunks of longer ones
+        (>= 1).
     narrow : use the narrow direct micro-kernel (its OB x NP tile; see direct_tile_shape).
     Work items are (group, panel_block panels of OB output channels, channel_blocks blocks
     of NP input channels, block of taps); each weight is reduced by one item in a fixed
@@ -131,6 +144,9 @@ def padded_weight_grad(const floating[::1] x_padded, Py_ssize_t image_stride,
     cdef const Py_ssize_t* ip = &ident[0]
     cdef double* acc
     cdef Py_ssize_t run_count = runs[0], run_stride = runs[1], run_length = runs[2]
+    if partial_positions < 1:
+        raise ValueError(f"padded_weight_grad: partial_positions must be >= 1, got "
+                         f"{partial_positions}")
     if run_count < 1 or run_length < 1 or (run_count > 1 and run_stride < run_length):
         raise ValueError(f"padded_weight_grad: runs {runs} must be >= 1 positions, apart "
                          f"at least their length")
@@ -177,7 +193,7 @@ def padded_weight_grad(const floating[::1] x_padded, Py_ssize_t image_stride,
                                 run_length, plane,
                                 sp + tb * tap_block, taps, cg * channel_blocks, cig, nb, npi,
                                 ip, OB, NP, KC,
-                                images_per_partial, narrow, &tiles[tid, 0], &accs[tid, 0])
+                                partial_positions, narrow, &tiles[tid, 0], &accs[tid, 0])
             for i in range(npi):
                 pan = pg * panel_block + i
                 for b in range(nb):
