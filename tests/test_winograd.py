@@ -437,3 +437,23 @@ def test_transformed_weights_kept_per_weight_for_layers_of_one_shape():
     for w in steps:                                        # each at its own address)
         cache.put("k", w, np.zeros(10))
     assert cache.keys() == ["k"] * _weight_cache.WeightCache.PER_KEY
+
+
+@pytest.mark.parametrize("path", [GradWeightPath.WINOGRAD, GradWeightPath.WINOGRAD_STAGED])
+@pytest.mark.parametrize("shape", [(1, 1, 1000, 1000), (2, 3, 301, 402)])
+def test_weight_gradient_of_one_constant_planes_within_its_bound(shape, path):
+    """Planes of one constant, where every float32 rounding goes one way: the staged GEMMs
+    add their reduction into double every WINOGRAD_PARTIAL_TILES tiles (summed over the
+    whole batch in float32 they were 1.6-2.4x the bound), chunks cut the same way for any
+    thread count."""
+    x = np.ones(shape, np.float32)
+    w = np.ones((2, shape[1], 3, 3), np.float32)
+    gy = np.full((shape[0], 2) + shape[2:], 0.1, np.float32)
+    with cyconv.forced_paths(grad_weight=path):
+        got = [cyconv.conv2d_backward(gy, x, w, padding=1, need=("weight",),
+                                      num_threads=t).grad_weight for t in (1, 2)]
+    np.testing.assert_array_equal(got[0], got[1])
+    expected = ref.conv2d_backward(gy.astype(np.float64), x.astype(np.float64),
+                                   w.astype(np.float64), padding=1).grad_weight
+    scale = 0.1 * shape[0] * shape[2] * shape[3]
+    assert np.abs(got[0] - expected).max() <= WINOGRAD_EPS * np.finfo(np.float32).eps * scale

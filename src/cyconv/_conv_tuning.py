@@ -117,6 +117,9 @@ WEIGHT_GRAD_PHASES_MIN_PARTIAL_BYTES = 8 * L2_CACHE_BYTES
 # many grid positions (at least one), and longer images in chunks reaching it, before each
 # addition into its double accumulators
 WEIGHT_GRAD_PARTIAL_POSITIONS = 4096  # benchmarks/README.md, "images per partial"
+# the staged Winograd weight gradient's GEMMs sum at most this many tiles (16 outputs each)
+# in float32 before adding them in double (benchmarks/README.md, "Long reductions")
+WINOGRAD_PARTIAL_TILES = 512
 MAX_WEIGHT_CHUNKS = 16   # partial weight gradients summed in order (fixed by the shapes)
 # ... and at most this much memory for them (zero-filled and summed on every call: strided's
 # 16 partials of 1.2 MB cost 18%, benchmarks/README.md "partial weight gradients") ...

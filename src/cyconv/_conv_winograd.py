@@ -238,6 +238,8 @@ def weight_grad_staged(p: _validate.ConvParams, n_threads: int, gy: np.ndarray, 
     x = x5.reshape(x5.shape[:2] + x5.shape[3:])
     # the stage and du (tens of MB) in this thread's kept buffers: fresh, their page faults
     # cost res3x3's gradient 4.3 -> 6.6 ms
+    # float32 GEMMs over more tiles than WINOGRAD_PARTIAL_TILES: chunks added in double
+    chunk_tiles = tuning.WINOGRAD_PARTIAL_TILES if p.dtype == np.float32 else 0
     with _threads.scratch(per_row // p.dtype.itemsize * segment_rows, p.dtype,
                           slot="winograd_stage") as stage, \
             _threads.scratch(p.groups * 36 * cigp * cogp, p.dtype, slot="winograd_du") as du:
@@ -246,7 +248,7 @@ def weight_grad_staged(p: _validate.ConvParams, n_threads: int, gy: np.ndarray, 
                 x, _validate.for_kernel(gy), du, p.groups, p.padding[0][0], p.padding[1][0],
                 rows, segment_rows, narrow,
                 np.arange(segment_rows * tiles_w, dtype=np.intp) * npx, stage, work,
-                plane_sums, gb is not None, n_threads)
+                plane_sums, gb is not None, chunk_tiles, n_threads)
         _k_winograd_weight.weight_grad_from_transformed(du, G, gw, p.groups, narrow, True,
                                                  n_threads)
     return gb is not None

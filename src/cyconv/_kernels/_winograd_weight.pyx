@@ -154,13 +154,44 @@ def winograd_weight_grad(const floating[:, :, :, ::1] x, const floating[:, :, :,
                                 &plane_sums[0, 0])
 
 
+cdef enum:
+    MAX_TILE_SUMS = 512  # at least the largest NP * OB of the ISA table (_isa_table.h)
+
+
+cdef void _chunked_tile(Py_ssize_t T, Py_ssize_t chunk, const floating* q, const floating* v,
+                        const Py_ssize_t* offsets, bint narrow, Py_ssize_t NP, Py_ssize_t OB,
+                        floating* ctile, floating* dst, Py_ssize_t ldd,
+                        bint accumulate) noexcept nogil:
+    """dst (NP rows ldd apart, OB lanes) (+)= the stage-2 GEMM over T tiles, its reduction
+    cut into chunks of at most ``chunk`` tiles, each chunk's tile (``ctile``, NP x OB in
+    working precision) added into double sums, rounded once into dst."""
+    cdef double sums[MAX_TILE_SUMS]
+    cdef Py_ssize_t t0 = 0, tc, i, p
+    memset(sums, 0, NP * OB * sizeof(double))
+    while t0 < T:
+        tc = chunk if T - t0 > chunk else T - t0
+        if narrow:
+            _ukrn(tc, q + t0 * OB, v + t0 * NP, offsets, 1, ctile, OB, False)
+        else:
+            _ukrb(tc, q + t0 * OB, v + t0 * NP, offsets, 1, ctile, OB, False)
+        for i in range(NP * OB):
+            sums[i] += ctile[i]
+        t0 = t0 + tc
+    for p in range(NP):
+        for i in range(OB):
+            if accumulate:
+                dst[p * ldd + i] += <floating>sums[p * OB + i]
+            else:
+                dst[p * ldd + i] = <floating>sums[p * OB + i]
+
+
 def winograd_weight_grad_staged(const floating[:, :, :, ::1] x,
                                 const floating[:, :, :, ::1] gy, floating[::1] du,
                                 Py_ssize_t groups, Py_ssize_t ph, Py_ssize_t pw,
                                 Py_ssize_t rows, Py_ssize_t segment_rows, bint narrow,
                                 const Py_ssize_t[::1] offsets, floating[::1] stage,
                                 floating[:, ::1] work, double[:, ::1] plane_sums,
-                                bint want_sums, int num_threads):
+                                bint want_sums, Py_ssize_t chunk_tiles, int num_threads):
     """du (groups, panels of OB output channels, round_up(C_in/groups, NP), 36, OB) = the
     transformed weight gradient of a 3x3 stride-1 convolution of x (N, C, H, W) with
     grad_output gy (N, C_out, OH, OW), leading padding (ph, pw), in two stages per segment
@@ -176,11 +207,10 @@ def winograd_weight_grad_staged(const floating[:, :, :, ::1] x,
     Each du element is one sum in a fixed order whatever the thread count, and no thread
     keeps a partial du of its own (the partials path's cost when du is large).
 
-    offsets : (segment_rows * tiles_w,) 0, NP, 2 NP, ... (the tiles, the reduction).
-    stage : 36 * groups * (round_up(C_in/groups, NP) + round_up(C_out/groups, OB)) *
-        segment_rows * tiles_w elements.
-    work : per-thread scratch of the transforms (transform_scratch(rows, tiles_w)).
-    plane_sums : as :func:`winograd_weight_grad`'s.
+    chunk_tiles : 0, or the most tiles a GEMM sums in working precision: its reduction is
+        then cut into chunks of that many tiles whose tiles are added in double (a float
+        reduction over a whole batch's tiles was 1.6-2.4x the normwise bound on planes of
+        one constant; README, accuracy contract).
     """
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t CO = gy.shape[1], OH = gy.shape[2], OW = gy.shape[3]
@@ -193,7 +223,7 @@ def winograd_weight_grad_staged(const floating[:, :, :, ::1] x,
     cdef Py_ssize_t tiles_h = (OH + 3) // 4, tiles_w = (OW + 3) // 4
     cdef Py_ssize_t total_rows = N * tiles_h
     cdef Py_ssize_t seg0, seg_rows, T, blocks, item, gi, blk, row0, count, tid, t0, ci
-    cdef Py_ssize_t e, panel, c0, rest
+    cdef Py_ssize_t e, panel, c0, rest, at
     cdef Py_ssize_t ve, qe, v_group, q_group
     cdef const floating* xp = &x[0, 0, 0, 0]
     cdef const floating* gp = &gy[0, 0, 0, 0]
@@ -210,6 +240,11 @@ def winograd_weight_grad_staged(const floating[:, :, :, ::1] x,
     if N == 0 or OH <= 0 or OW <= 0:
         memset(dp, 0, du.shape[0] * sizeof(floating))
         return
+    if chunk_tiles < 0 or (chunk_tiles > 0 and (NP * OB > MAX_TILE_SUMS
+                                                or work.shape[1] < NP * OB)):
+        raise ValueError(f"winograd_weight_grad_staged: chunk_tiles {chunk_tiles} must be >= "
+                         f"0, with NP x OB = {NP * OB} <= {MAX_TILE_SUMS} and work rows of at "
+                         f"least that (got {work.shape[1]})")
     with nogil:
         seg0 = 0
         while seg0 < total_rows:
@@ -250,6 +285,7 @@ def winograd_weight_grad_staged(const floating[:, :, :, ::1] x,
             # stage 2: du[g, e] (+)= V[g, e] Q[g, e]^T, NP input channels broadcast x OB
             # output channels on the lanes, the reduction over the segment's tiles
             for item in prange(groups * 36 * npan, schedule="static", num_threads=num_threads):
+                tid = omp_get_thread_num()
                 gi = item // (36 * npan)
                 rest = item % (36 * npan)
                 e = rest // npan
@@ -266,14 +302,14 @@ def winograd_weight_grad_staged(const floating[:, :, :, ::1] x,
                             cyconv_prefetch_write(dp + ((gi * npan + panel) * cigp + ci)
                                                   * 36 * OB + e * OB, 0,
                                                   OB * sizeof(floating))
-                    if narrow:
-                        _ukrn(T, q, v + c0 * T, op, 1,
-                              dp + ((gi * npan + panel) * cigp + c0) * 36 * OB + e * OB,
-                              36 * OB, seg0 > 0)
+                    at = ((gi * npan + panel) * cigp + c0) * 36 * OB + e * OB
+                    if chunk_tiles > 0 and T > chunk_tiles:
+                        _chunked_tile(T, chunk_tiles, q, v + c0 * T, op, narrow, NP, OB,
+                                      wp + tid * wstride, dp + at, 36 * OB, seg0 > 0)
+                    elif narrow:
+                        _ukrn(T, q, v + c0 * T, op, 1, dp + at, 36 * OB, seg0 > 0)
                     else:
-                        _ukrb(T, q, v + c0 * T, op, 1,
-                              dp + ((gi * npan + panel) * cigp + c0) * 36 * OB + e * OB,
-                              36 * OB, seg0 > 0)
+                        _ukrb(T, q, v + c0 * T, op, 1, dp + at, 36 * OB, seg0 > 0)
                     c0 = c0 + NP
             seg0 = seg0 + seg_rows
 
