@@ -211,6 +211,12 @@ def winograd_weight_grad_staged(const floating[:, :, :, ::1] x,
         then cut into chunks of that many tiles whose tiles are added in double (a float
         reduction over a whole batch's tiles was 1.6-2.4x the normwise bound on planes of
         one constant; README, accuracy contract).
+    offsets : (segment_rows * tiles_w,) 0, NP, 2 NP, ... (the tiles, the reduction).
+    stage : 36 * groups * (round_up(C_in/groups, NP) + round_up(C_out/groups, OB)) *
+        segment_rows * tiles_w elements.
+    work : per-thread scratch of the transforms (transform_scratch(rows, tiles_w); at
+        least NP * OB with chunk_tiles).
+    plane_sums : as :func:`winograd_weight_grad`'s.
     """
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t CO = gy.shape[1], OH = gy.shape[2], OW = gy.shape[3]
