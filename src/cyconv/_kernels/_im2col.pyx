@@ -429,20 +429,17 @@ cdef void _backward_input_item(const floating* gy_group, const floating* a_block
                     _ukr(kc, a_block + (i * cout + kc0) * MR, bpack + (j * cout + kc0) * NR,
                          ctile + i * MR * ldc + j * NR, ldc)
             kc0 = kc0 + KC
-        if g.SW == 2 and g.DW == 1:
+        if g.DW == 1 and (g.SW == 1 or g.SW == 2):
             # whole kernel rows at a time (r0 and T are multiples of KW)
             r = r0
             while r < r1:
                 _tap_of(r % T, g, &kd, &kh, &kw)
-                _scatter_add_tap_pairs(gx_block + (r // T - c_lo) * plane, g, kd, kh, p0,
-                                       count, ctile + (r - r0) * ldc, ldc)
-                r = r + g.KW
-        elif g.SW == 1 and g.DW == 1:
-            r = r0
-            while r < r1:
-                _tap_of(r % T, g, &kd, &kh, &kw)
-                _scatter_add_kernel_row(gx_block + (r // T - c_lo) * plane, g, kd, kh, p0,
-                                        count, ctile + (r - r0) * ldc, ldc)
+                if g.SW == 2:
+                    _scatter_add_tap_pairs(gx_block + (r // T - c_lo) * plane, g, kd, kh, p0,
+                                           count, ctile + (r - r0) * ldc, ldc)
+                else:
+                    _scatter_add_kernel_row(gx_block + (r // T - c_lo) * plane, g, kd, kh,
+                                            p0, count, ctile + (r - r0) * ldc, ldc)
                 r = r + g.KW
         else:
             for r in range(r0, r1):
