@@ -182,6 +182,19 @@ ctypedef struct PieceSpan:
     Py_ssize_t od0, od1, oh_lo, oh_hi, ow_lo, ow_hi
 
 
+cdef inline void _next_output_row(const Geom* g, Py_ssize_t seg, Py_ssize_t* q,
+                                  Py_ssize_t* ow, Py_ssize_t* oh,
+                                  Py_ssize_t* od) noexcept nogil:
+    """A walk over flat output positions, one output row's segment at a time: past the
+    segment of ``seg`` positions (q), to the start of the next output row (ow, oh, od)."""
+    q[0] = q[0] + seg
+    ow[0] = 0
+    oh[0] = oh[0] + 1
+    if oh[0] == g.OH:
+        oh[0] = 0
+        od[0] = od[0] + 1
+
+
 cdef inline PieceSpan _piece_span(const Geom* g, Py_ssize_t p0, Py_ssize_t count) noexcept nogil:
     cdef PieceSpan s
     cdef Py_ssize_t p1 = p0 + count - 1

@@ -12,7 +12,8 @@ from cython.parallel cimport prange
 from libc.string cimport memset, memcpy
 
 from cyconv._kernels._core cimport (Geom, PieceSpan, _cols_inside, _copy_panel_lines, _gemm_tile,
-                                    _piece_span, _rows_inside, _tap_of, _ukr, _valid_range)
+                                    _next_output_row, _piece_span, _rows_inside, _tap_of, _ukr,
+                                    _valid_range)
 from cyconv._kernels._fused cimport floating
 from cyconv._kernels._isa cimport cyconv_isa_bind, isa_descriptor
 from cyconv._kernels._omp cimport omp_get_thread_num
@@ -82,12 +83,7 @@ cdef void _tap_segments(floating* plane, const Geom* g, Py_ssize_t kd, Py_ssize_
         elif inside:
             for t in range(a, b):
                 src[t * g.SW] += row[q + t - ow]
-        q = q + seg
-        ow = 0
-        oh = oh + 1
-        if oh == g.OH:
-            oh = 0
-            od = od + 1
+        _next_output_row(g, seg, &q, &ow, &oh, &od)
 
 
 cdef inline void _gather_taps(const floating* plane, const Geom* g, Py_ssize_t kd,
@@ -139,12 +135,7 @@ cdef void _scatter_add_kernel_row(floating* plane, const Geom* g, Py_ssize_t kd,
             else:
                 cyconv_col2im_row_f64(g.KW, ow, ow + seg, g.PW, g.PW + g.W, rows + q - ow,
                                       ldr, dst)
-        q = q + seg
-        ow = 0
-        oh = oh + 1
-        if oh == g.OH:
-            oh = 0
-            od = od + 1
+        _next_output_row(g, seg, &q, &ow, &oh, &od)
 
 
 cdef void _scatter_add_tap_pairs(floating* plane, const Geom* g, Py_ssize_t kd, Py_ssize_t kh,
@@ -210,12 +201,7 @@ cdef void _scatter_add_tap_pairs(floating* plane, const Geom* g, Py_ssize_t kd, 
                         d[t * 2 + 1] += r1[t]
                     _add_strided(dst + b * 2 + off, 2, r0 + b, b0 - b)
                     _add_strided(dst + b * 2 + off + 1, 2, r1 + b, b1 - b)
-            q = q + seg
-            ow = 0
-            oh = oh + 1
-            if oh == g.OH:
-                oh = 0
-                od = od + 1
+            _next_output_row(g, seg, &q, &ow, &oh, &od)
         kw0 = kw1
 
 
@@ -387,12 +373,7 @@ cdef bint _scatter_add_interior(floating* plane, const Geom* g, Py_ssize_t kd, P
         else:
             for t in range(ow, ow + seg):
                 dst[t * g.SW] += row[q + t - ow]
-        q = q + seg
-        ow = 0
-        oh = oh + 1
-        if oh == g.OH:
-            oh = 0
-            od = od + 1
+        _next_output_row(g, seg, &q, &ow, &oh, &od)
     return True
 
 

@@ -8,8 +8,8 @@ micro-kernel (_gemm.h, through the ISA descriptor). Compute only: the Python lay
 """
 from cython.parallel cimport prange
 
-from cyconv._kernels._core cimport (Geom, PieceSpan, _gemm_tile, _piece_span, _rows_inside,
-                                    _tap_of, _ukr, _valid_range)
+from cyconv._kernels._core cimport (Geom, PieceSpan, _gemm_tile, _next_output_row, _piece_span,
+                                    _rows_inside, _tap_of, _ukr, _valid_range)
 from cyconv._kernels._fused cimport floating
 from cyconv._kernels._isa cimport cyconv_isa_bind, isa_descriptor
 from cyconv._kernels._plane_sums cimport _plane_sums
@@ -108,12 +108,7 @@ cdef void _pack_tap_panel(const floating* x_group, const Geom* g, Py_ssize_t k0,
             for t in range(taps):
                 line[t] = x_group[off[t] + row + c * g.SW] if live[t] and lo[t] <= c < hi[t] \
                     else 0
-        q = q + seg
-        ow = 0
-        oh = oh + 1
-        if oh == g.OH:
-            oh = 0
-            od = od + 1
+        _next_output_row(g, seg, &q, &ow, &oh, &od)
 
 
 cdef void _backward_weight_piece(const floating* gy_group, const floating* x_group,
