@@ -236,10 +236,10 @@ def weight_grad_staged(p: _validate.ConvParams, n_threads: int, gy: np.ndarray, 
     rows = max(1, geo.ceil_div(segment_rows, 4 * n_threads))
     work = np.empty((n_threads, _k_winograd.transform_scratch(rows, tiles_w)), dtype=p.dtype)
     x = x5.reshape(x5.shape[:2] + x5.shape[3:])
-    # the stage and du (tens of MB) in this thread's kept buffers: fresh, their page faults
-    # cost res3x3's gradient 4.3 -> 6.6 ms
     # float32 GEMMs over more tiles than WINOGRAD_PARTIAL_TILES: chunks added in double
     chunk_tiles = tuning.WINOGRAD_PARTIAL_TILES if p.dtype == np.float32 else 0
+    # the stage and du (tens of MB) in this thread's kept buffers: fresh, their page faults
+    # cost res3x3's gradient 4.3 -> 6.6 ms
     with _threads.scratch(per_row // p.dtype.itemsize * segment_rows, p.dtype,
                           slot="winograd_stage") as stage, \
             _threads.scratch(p.groups * 36 * cigp * cogp, p.dtype, slot="winograd_du") as du:

@@ -27,6 +27,13 @@ cdef inline Py_ssize_t _channel_block_start(Py_ssize_t block, Py_ssize_t NP,
     return cig - NP
 
 
+cdef inline void _add_into_double(const floating* ctiles, Py_ssize_t lanes,
+                                  double* accs) noexcept nogil:
+    cdef Py_ssize_t lane
+    for lane in range(lanes):
+        accs[lane] += ctiles[lane]
+
+
 cdef void _padded_weight_item(const floating* x_first, Py_ssize_t image_stride,
                               const floating* gy_first, Py_ssize_t gy_image, Py_ssize_t N,
                               Py_ssize_t Q, Py_ssize_t runs, Py_ssize_t run_stride,
@@ -59,7 +66,7 @@ cdef void _padded_weight_item(const floating* x_first, Py_ssize_t image_stride,
     zeros between them (3-D). Tile (panel i, block b, tap t) is at ((i * blocks + b) * taps
     + t) * NP * OB; the panels' grad_y are Q * OB apart.
     """
-    cdef Py_ssize_t n, q0, q_end, run, kc, lane, t, b, i, tile = NP * OB
+    cdef Py_ssize_t n, q0, q_end, run, kc, t, b, i, tile = NP * OB
     cdef Py_ssize_t lanes = panels * blocks * taps * tile
     cdef Py_ssize_t images_per_partial = partial_positions // Q if partial_positions > Q else 1
     cdef Py_ssize_t pending
@@ -92,13 +99,11 @@ cdef void _padded_weight_item(const floating* x_first, Py_ssize_t image_stride,
                 q0 = q0 + KC
                 pending = pending + kc
                 if images_per_partial == 1 and pending >= partial_positions:
-                    for lane in range(lanes):
-                        accs[lane] += ctiles[lane]
+                    _add_into_double(ctiles, lanes, accs)
                     memset(ctiles, 0, lanes * sizeof(floating))
                     pending = 0
         if (n + 1) % images_per_partial == 0 or n == N - 1:
-            for lane in range(lanes):
-                accs[lane] += ctiles[lane]
+            _add_into_double(ctiles, lanes, accs)
 
 
 def padded_weight_grad(const floating[::1] x_padded, Py_ssize_t image_stride,
